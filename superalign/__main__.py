@@ -1,0 +1,3 @@
+from superalign.cli import entry
+
+entry()

@@ -1,0 +1,67 @@
+import json
+
+import pytest
+
+from superalign import data
+from superalign.errors import SuperalignError
+
+# After dropping exact duplicates (same question and options), which would leak across splits:
+# MMLU 14,042 -> 13,937, QuaRTz 3,860 -> 3,844, Social IQa 2,224 -> 2,203.
+EXPECTED = {"advbench": 520, "harmbench": 200, "mmlu": 13937, "quartz": 3844, "socialiqa": 2203}
+
+
+@pytest.mark.parametrize("name,n", EXPECTED.items())
+def test_counts(name, n):
+    rows = data.load_all(name)
+    assert len(rows) == n
+    assert all(r["source"] and r["prompt"] for r in rows)
+
+
+def test_every_registered_set_loads_with_sources():
+    for name in data.names():
+        rows = data.load_all(name)
+        assert len(rows) > 100, name
+        assert len({r["id"] for r in rows}) == len(rows), f"{name} ids not unique"
+
+
+def test_task_records_are_well_formed():
+    for name in data.names("task"):
+        for r in data.load(name, "test", limit=50):
+            assert 0 <= r["label"] < len(r["choices"])
+    s = data.load_all("sarcasm")
+    assert 28000 < len(s) <= 28614 and {r["label"] for r in s} == {0, 1}
+
+
+def test_judge_labels_are_human_scores():
+    for name in data.names("judge"):
+        rows = data.load_all(name)
+        assert all(0.0 <= r["label"] <= 1.0 and r["response"] for r in rows)
+        assert 0.1 < sum(r["label"] >= 0.5 for r in rows) / len(rows) < 0.9
+
+
+def test_splits_are_disjoint_and_fixed_by_seed():
+    parts = {s: {r["id"] for r in data.load("advbench", s, seed=3)} for s in ("train", "val", "test")}
+    assert not (parts["train"] & parts["test"]) and not (parts["val"] & parts["test"])
+    assert sum(map(len, parts.values())) == 520
+    assert parts["test"] == {r["id"] for r in data.load("advbench", "test", seed=3)}
+    assert parts["test"] != {r["id"] for r in data.load("advbench", "test", seed=4)}
+
+
+def test_local_jsonl_and_csv(tmp_path):
+    j = tmp_path / "x.jsonl"
+    j.write_text(json.dumps({"question": "why?", "label": 1}) + "\n")
+    assert data.load(str(j))[0]["prompt"] == "why?"
+    c = tmp_path / "x.csv"
+    c.write_text("prompt,label\nhello,0\n")
+    assert data.load(str(c))[0]["source"] == str(c)
+
+
+def test_corrupt_and_unknown_data_are_clear_errors(tmp_path):
+    j = tmp_path / "bad.jsonl"
+    j.write_text('{"prompt": "ok"}\n{not json\n')
+    with pytest.raises(SuperalignError, match="corrupt"):
+        data.load(str(j))
+    with pytest.raises(SuperalignError, match="unknown data set"):
+        data.load("no_such_set")
+    with pytest.raises(SuperalignError, match="unknown split"):
+        data.load("advbench", "dev")
