@@ -139,6 +139,24 @@ def runs_show(run_dir: Path):
     c.print(m)
 
 
+@app.command()
+def report(run_dir: Path):
+    """Write RUN_DIR/report.html (static, opens offline)."""
+    from superalign.report import build
+    print(build(run_dir))
+
+
+# Feature commands live beside this file, one module each, with a `register(app)` function.
+import importlib  # noqa: E402
+
+for _mod in ("loop", "w2s", "oversight", "serve"):
+    try:
+        importlib.import_module(f"superalign.cli.{_mod}").register(app)
+    except ModuleNotFoundError as _e:
+        if _e.name != f"superalign.cli.{_mod}":
+            raise
+
+
 def entry():
     try:
         app()

@@ -1,0 +1,154 @@
+"""One static `report.html` per run, assembled from sections.
+
+Each part of the system (loop, w2s, oversight, ...) registers a section renderer
+`fn(store) -> str | None` (HTML, or None when the run has nothing for it). The page is
+self-contained (inline CSS and SVG, no scripts from the network) so it opens offline.
+Harmful text is only ever shown inside a closed <details> element.
+"""
+from __future__ import annotations
+
+import html
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+from superalign.store import RunStore
+
+SECTIONS: list[tuple[int, str, Callable[[RunStore], str | None]]] = []
+
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
+th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
+details{margin:.4em 0}summary{cursor:pointer;color:#555}.harm{filter:blur(4px)}.harm:hover{filter:none}
+pre{white-space:pre-wrap;background:#f8f8f8;padding:.5em;border-radius:4px;max-height:30em;overflow:auto}
+.muted{color:#777}.bad{color:#b00}.good{color:#070}
+"""
+
+
+def section(order: int, title: str):
+    """Register a section renderer; lower `order` comes first."""
+    def deco(fn):
+        SECTIONS.append((order, title, fn))
+        SECTIONS.sort(key=lambda s: s[0])
+        return fn
+    return deco
+
+
+def esc(x) -> str:
+    return html.escape(str(x))
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    h = "".join(f"<th>{esc(c)}</th>" for c in header)
+    body = "".join("<tr>" + "".join(f"<td>{c if isinstance(c, Markup) else esc(c)}</td>" for c in r) + "</tr>"
+                   for r in rows)
+    return f"<table><tr>{h}</tr>{body}</table>"
+
+
+class Markup(str):
+    """A string already safe to put into HTML."""
+
+
+def fmt_ci(value, lo=None, hi=None, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    s = f"{value:.{digits}f}"
+    if lo is not None and hi is not None:
+        s += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+    return s
+
+
+def hidden(text: str, label: str = "show text (may be harmful)") -> Markup:
+    """Red-team text stays folded until the reader asks for it."""
+    return Markup(f"<details><summary>{esc(label)}</summary><pre>{esc(text)}</pre></details>")
+
+
+def line_plot(series: dict[str, list[tuple[float, float, float | None, float | None]]], width=520, height=220,
+              xlabel="round", ylabel="") -> Markup:
+    """Inline SVG: one polyline per series of (x, y, lo, hi) points with CI whiskers."""
+    pts = [p for s in series.values() for p in s]
+    if not pts:
+        return Markup("")
+    xs = [p[0] for p in pts]
+    ys = [v for p in pts for v in (p[1], p[2], p[3]) if v is not None]
+    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    y0, y1 = min(ys + [0.0]), max(ys + [1.0])
+    L, B = 45, 30
+
+    def X(x): return L + (x - x0) / (x1 - x0) * (width - L - 10)
+    def Y(y): return height - B - (y - y0) / ((y1 - y0) or 1) * (height - B - 10)
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    out = [f'<svg width="{width}" height="{height + 20 * len(series)}" xmlns="http://www.w3.org/2000/svg" '
+           f'style="font:11px sans-serif">',
+           f'<line x1="{L}" y1="{height - B}" x2="{width - 10}" y2="{height - B}" stroke="#999"/>',
+           f'<line x1="{L}" y1="10" x2="{L}" y2="{height - B}" stroke="#999"/>',
+           f'<text x="{L - 5}" y="{Y(y1) + 4}" text-anchor="end">{y1:.2f}</text>',
+           f'<text x="{L - 5}" y="{Y(y0) + 4}" text-anchor="end">{y0:.2f}</text>',
+           f'<text x="{width / 2}" y="{height - 5}" text-anchor="middle">{esc(xlabel)}</text>',
+           f'<text x="10" y="{height / 2}" transform="rotate(-90 10 {height / 2})" text-anchor="middle">{esc(ylabel)}</text>']
+    for x in sorted(set(xs)):
+        out.append(f'<text x="{X(x)}" y="{height - B + 14}" text-anchor="middle">{x:g}</text>')
+    for i, (name, s) in enumerate(series.items()):
+        c = colors[i % len(colors)]
+        s = sorted(s)
+        out.append(f'<polyline fill="none" stroke="{c}" stroke-width="2" points="'
+                   + " ".join(f"{X(x):.1f},{Y(y):.1f}" for x, y, *_ in s) + '"/>')
+        for x, y, lo, hi in s:
+            out.append(f'<circle cx="{X(x):.1f}" cy="{Y(y):.1f}" r="3" fill="{c}"/>')
+            if lo is not None and hi is not None:
+                out.append(f'<line x1="{X(x):.1f}" y1="{Y(lo):.1f}" x2="{X(x):.1f}" y2="{Y(hi):.1f}" stroke="{c}"/>')
+        out.append(f'<rect x="{L}" y="{height + 20 * i + 2}" width="10" height="10" fill="{c}"/>'
+                   f'<text x="{L + 15}" y="{height + 20 * i + 11}">{esc(name)}</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+@section(1000, "Config, seeds and versions")
+def _provenance(store: RunStore) -> str:
+    cfg = store.get("config", {})
+    vers = {}
+    for pkg in ("superalign", "torch", "transformers", "peft", "trl", "sentence-transformers", "scikit-learn"):
+        try:
+            vers[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    vers["python"] = platform.python_version()
+    stages = store.stages()
+    rows = [[s["round"], s["name"], s["status"], f"{json.loads(s['info'] or '{}').get('wall_s', 0):.1f}"]
+            for s in stages]
+    return (f"<p>run <b>{esc(store.run_id)}</b>, seed(s): {esc(store.get('seeds', cfg.get('run', {}).get('seed')))}</p>"
+            + table(["package", "version"], [[k, v] for k, v in vers.items()])
+            + "<h3>Stages</h3>" + table(["round", "stage", "status", "wall s"], rows)
+            + f"<details><summary>full config</summary><pre>{esc(json.dumps(cfg, indent=2))}</pre></details>")
+
+
+def build(run_dir: str | Path) -> Path:
+    """Write `report.html` into the run directory and return its path."""
+    # Importing the parts registers their sections.
+    import importlib
+    for mod in ("superalign.loop.report", "superalign.paradigms.w2s_report", "superalign.paradigms.oversight_report"):
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+    store = RunStore(run_dir)
+    parts = []
+    for _, title, fn in SECTIONS:
+        body = fn(store)
+        if body:
+            parts.append(f"<h2>{esc(title)}</h2>{body}")
+    name = store.get("name", Path(run_dir).name)
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>superalign: {esc(name)}</title>"
+            f"<style>{CSS}</style></head><body><h1>superalign report: {esc(name)}</h1>"
+            f"<p class='muted'>status: {esc(store.get('status', 'unknown'))}. Figures are means with 95% "
+            f"bootstrap confidence intervals in brackets. Text that may be harmful is folded.</p>"
+            + "".join(parts) + "</body></html>")
+    out = Path(run_dir) / "report.html"
+    out.write_text(page)
+    store.close()
+    return out
