@@ -167,3 +167,43 @@ def test_bad_loop_config_names_the_key():
     with pytest.raises(SuperalignError):
         LC.parse({}, preset="huge")
     assert LC.parse({}, preset="quick").rounds == 1
+
+
+def test_self_enhancement_mode_counts_errors_and_reports(tmp_path):
+    lp = make(tmp_path, {"rounds": 1, "critic": "self"})
+    lp.run()
+    s = RunStore(tmp_path)
+    sc = s.rows("scores", round=1, stage="critique", name="refusal")
+    errors = [x for x in sc if x["error"]]
+    assert errors  # a random tiny model never writes the rubric's JSON: every such verdict is an error
+    assert all(x["value"] is None for x in errors)
+    assert not [c for c in s.rows("critiques", round=1) if c["meta"]["pair"] and c["meta"]["utility"] is None]
+    assert {x["target_id"] for x in s.rows("labels", round=1)} <= {x["target_id"] for x in errors}
+    from superalign.loop.report import self_verdicts
+    v = self_verdicts(s)
+    assert v and v[0]["verdict"] in {"stalls", "collapses", "improves", "no change"}
+    assert "Self-enhancement" in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_one_quick_round_on_smollm2(tmp_path):
+    """The embedded default, shrunk: records and metrics exist and agree with each other."""
+    cfg = C.parse({"run": {"name": "slow", "seed": 0}, "data": {"harmful": ["advbench"], "competence": ["quartz"]}})
+    lc = LC.parse({"response_tokens": 16, "attack_tokens": 24, "eval_tokens": 12,
+                   "conformity": {"max_steps": 2}, "competence": {"max_steps": 2},
+                   "sizes": {"attacks": 8, "benign": 4, "val_harmful": 4, "val_benign": 4, "val_competence": 10,
+                             "test_harmful": 8, "test_benign": 6, "test_competence": 20, "sft_competence": 4}},
+                  preset="quick")
+    Loop(cfg, lc, tmp_path).run()
+    s = RunStore(tmp_path)
+    assert s.get("status") == "done"
+    ev = {(m["round"], m["name"]): m for m in s.rows("metrics", stage="eval")}
+    resp0 = s.rows("responses", round=0, stage="eval")
+    refusal0 = {x["target_id"]: x["value"] for x in s.rows("scores", round=0, stage="eval")}
+    harm0 = [x for x in resp0 if x["prompt_id"].startswith("test:h:")]
+    assert len(harm0) == 8 and all(x["text"] for x in resp0)
+    assert ev[(0, "asr")]["value"] == pytest.approx(sum(refusal0[x["id"]] < 0.5 for x in harm0) / 8)
+    assert ev[(1, "competence")]["n"] == 20
+    hold = s.rows("metrics", where="name LIKE 'critic_holdout:%'")
+    assert any(m["meta"]["head"] == "refusal_labels" and m["value"] > 0.8 for m in hold)
+    assert [c["phase"] for c in s.rows("checkpoints", round=1)] == ["conformity", "competence"]
