@@ -49,8 +49,8 @@ class TaskSpec(_Strict):
 
 
 class HeadCfg(_Strict):
-    epochs: int = Field(30, ge=1)
-    lr: float = Field(1e-3, gt=0)
+    epochs: int = Field(20, ge=1)
+    lr: float = Field(5e-3, gt=0)
     batch_size: int = Field(32, ge=2)
     weight_decay: float = Field(1e-3, ge=0)
 
@@ -231,6 +231,16 @@ def fit_head(x: np.ndarray, train_idx: np.ndarray, targets: np.ndarray, loss: st
     """Train a linear head on features x (n, m, d) of `train_idx` against soft `targets`;
     return class probabilities for all n examples and the head's weights."""
     import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matmuls: more threads only add spin-wait on a busy machine
+    try:
+        return _fit_head(x, train_idx, targets, loss, head, seed, choice, **loss_kw)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_head(x, train_idx, targets, loss, head, seed, choice, **loss_kw):
+    import torch
     torch.manual_seed(seed)
     xt = torch.from_numpy(x).float()
     flat = xt[torch.as_tensor(train_idx)].reshape(-1, x.shape[-1])
@@ -238,6 +248,7 @@ def fit_head(x: np.ndarray, train_idx: np.ndarray, targets: np.ndarray, loss: st
     xt = (xt - mu) / sd
     k = targets.shape[1]
     lin = torch.nn.Linear(x.shape[-1], 1 if choice else k)
+    torch.nn.init.zeros_(lin.weight)  # start uninformed, so the first direction comes from the labels
 
     def logits(xb):
         return lin(xb).squeeze(-1) if choice else lin(xb[:, 0])
