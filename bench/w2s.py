@@ -3,8 +3,9 @@
     nice -n 5 python bench/w2s.py [--config FILE] [--seeds 0 1 2] [--out-dir runs]
 
 Setting (Burns et al.'s linear-probe variant): every model is a frozen featurizer + a linear head.
-Weak = hashed word uni/bigrams trained on few gold labels; ladder rung = MiniLM-L6 and SmolLM2 layer 12;
-strong = SmolLM2-135M-Instruct last layer. Features are cached, so a second run only trains heads.
+Weak = MiniLM-L6 + head on few gold labels (hashed n-grams + LR on 200 labels scored 0.54 on sarcasm:
+chance-level weak labels leave nothing to generalise from); ladder rung = SmolLM2-135M last layer;
+strong = SmolLM2-135M layer 12 (its probe beats the last layer: sarcasm ceilings 0.77 vs 0.71). Features are cached, so a second run only trains heads.
 Accuracy, AUROC and PGR are means over seeds with 95% t-intervals; each seed reshuffles the
 weak-train / transfer / test split of a fixed pool and reseeds training.
 """
@@ -24,9 +25,9 @@ DEFAULT = {
               {"name": "quartz", "n_weak": 150, "n_transfer": 450, "n_test": 300},
               {"name": "harm_labels", "n_weak": 150, "n_transfer": 550, "n_test": 290}],
     "seeds": [0, 1, 2],
-    "weak": "hashing",
-    "ladder": ["minilm-l6", "smollm2-135m-instruct@12"],
-    "strong": "smollm2-135m-instruct",
+    "weak": "minilm-l6",
+    "ladder": ["smollm2-135m-instruct"],
+    "strong": "smollm2-135m-instruct@12",
     "methods": ["xent", "aux_conf", "ladder"],
 }
 

@@ -79,9 +79,11 @@ class FinetuneCfg(_Strict):
 class W2SConfig(_Strict):
     tasks: list[Union[str, TaskSpec]] = ["sarcasm", "quartz", "harm_labels"]
     seeds: list[int] = Field([0, 1, 2], min_length=1)
-    weak: str = "hashing"
-    strong: str = "smollm2-135m-instruct"
-    ladder: list[str] = ["minilm-l6"]   # intermediate supervisors, weakest first
+    # Default pair: MiniLM + head on few gold labels (data-limited) -> SmolLM2 layer 12 probe; the
+    # rung in between is SmolLM2's last layer (its gold-trained ceiling lies between the two).
+    weak: str = "minilm-l6"
+    strong: str = "smollm2-135m-instruct@12"
+    ladder: list[str] = ["smollm2-135m-instruct"]   # intermediate supervisors, weakest first
     methods: list[Literal["xent", "aux_conf", "bootstrap", "ladder"]] = ["xent", "aux_conf", "ladder"]
     ladder_loss: Literal["xent", "aux_conf", "bootstrap"] = "xent"
     n_weak: int = Field(200, ge=4)
