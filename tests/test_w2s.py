@@ -13,6 +13,7 @@ def test_pgr_on_fixed_numbers():
     assert w2s.pgr(0.6, 0.8, 0.8) == pytest.approx(1.0)
     assert w2s.pgr(0.6, 0.55, 0.8) == pytest.approx(-0.25)
     assert math.isnan(w2s.pgr(0.7, 0.9, 0.7))
+    assert math.isnan(w2s.pgr(0.7, 0.6, 0.65))  # a strong ceiling below the weak model: no gap to recover
 
 
 def test_aux_conf_and_bootstrap_reduce_to_xent_at_weight_zero():

@@ -205,9 +205,10 @@ def loss_kwargs(cfg: W2SConfig, loss: str) -> dict:
 
 # ---------------------------------------------------------------------------------- metrics
 def pgr(weak: float, w2s: float, ceiling: float) -> float:
-    """Performance gap recovered; NaN when there is no gap to recover."""
+    """Performance gap recovered; NaN when there is no gap to recover (ceiling <= weak: the ratio's
+    sign would flip and its size explode, so it is left out of means rather than reported)."""
     gap = ceiling - weak
-    return float("nan") if abs(gap) < 1e-9 else (w2s - weak) / gap
+    return float("nan") if gap < 1e-9 else (w2s - weak) / gap
 
 
 def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
