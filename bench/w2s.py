@@ -36,7 +36,8 @@ def fmt(r: dict | None) -> str:
     if r is None or r["value"] != r["value"]:
         return "n/a"
     ci = f" [{r['lo']:+.2f},{r['hi']:+.2f}]" if r["lo"] == r["lo"] and r["lo"] is not None else ""
-    return f"{r['value']:.3f}{ci}"
+    short = f" ({r['n']}/{r['meta']['seeds']} seeds)" if r["n"] < r["meta"].get("seeds", r["n"]) else ""
+    return f"{r['value']:.3f}{ci}{short}"
 
 
 def print_task(name: str, agg: list[dict], rungs: list[dict], cfg: w2s.W2SConfig):
