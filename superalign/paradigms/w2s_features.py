@@ -1,0 +1,146 @@
+"""Frozen features for weak-to-strong heads, cached on disk by content.
+
+A model spec names a featurizer:
+- `hashing[:N]`: hashed word uni+bigram counts (N buckets, default 4096), the classical weak model;
+- `minilm-l6` or `st:NAME`: sentence-transformer embeddings;
+- anything else is a causal/encoder LM (`smollm2-135m-instruct`, `tiny-random`, an HF name or a
+  local directory), optionally `@LAYER` (negative counts from the top, default -1): the masked mean
+  of that layer's hidden states.
+
+LM features are the expensive part on a CPU, so one forward pass fills every layer an experiment
+asks for, and each (model, layer, texts) array is saved under `<cache>/w2s/features/` keyed by a
+hash of the texts: every later method, seed and experiment reuses it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from superalign import assets
+from superalign.errors import SuperalignError
+from superalign.models import embedded
+
+FEATURE_VERSION = 1  # bump when pooling or truncation changes, so cached arrays are rebuilt
+
+
+def parse(spec: str) -> tuple[str, str, int | None]:
+    """(kind, name, layer) of a model spec; kind is hashing | st | lm."""
+    if spec == "hashing" or spec.startswith("hashing:"):
+        n = spec.partition(":")[2] or "4096"
+        if not n.isdigit() or int(n) < 2:
+            raise SuperalignError(f"bad hashing spec {spec!r}", "write `hashing` or `hashing:N` with N buckets, e.g. hashing:4096")
+        return "hashing", n, None
+    if spec == embedded.MINILM or spec.startswith("st:"):
+        return "st", spec.removeprefix("st:"), None
+    m = re.fullmatch(r"(.+?)(?:@(-?\d+))?", spec)
+    return "lm", m.group(1), int(m.group(2)) if m.group(2) is not None else -1
+
+
+def text_key(texts: list[str], max_tokens: int) -> str:
+    h = hashlib.sha1(json.dumps([FEATURE_VERSION, max_tokens, texts]).encode()).hexdigest()
+    return h[:16]
+
+
+def _path(spec_name: str, layer, key: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec_name)
+    return assets.cache_dir() / "w2s" / "features" / safe / f"L{layer}-{key}.npy"
+
+
+def featurize(specs: list[str], texts: list[str], max_tokens: int = 96, device: str = "cpu",
+              progress=None) -> dict[str, np.ndarray]:
+    """Features (len(texts), d) for every spec; cached arrays are loaded, missing LM layers of one
+    model are filled by a single pass."""
+    key = text_key(texts, max_tokens)
+    out: dict[str, np.ndarray] = {}
+    lm_need: dict[str, dict[int, str]] = {}
+    for spec in dict.fromkeys(specs):
+        kind, name, layer = parse(spec)
+        if kind == "hashing":
+            from sklearn.feature_extraction.text import HashingVectorizer
+            hv = HashingVectorizer(n_features=int(name), ngram_range=(1, 2), alternate_sign=False, norm="l2")
+            out[spec] = hv.transform(texts).toarray().astype(np.float32)
+            continue
+        p = _path(name, layer if kind == "lm" else "st", key)
+        if p.exists():
+            out[spec] = np.load(p)
+        elif kind == "st":
+            from superalign.models.classifier import Embedder
+            out[spec] = _save(p, Embedder(name, device=_dev(device)).encode(texts).astype(np.float32))
+        else:
+            lm_need.setdefault(name, {})[layer] = spec
+    for name, layers in lm_need.items():
+        arrays = _lm_layers(name, list(layers), texts, max_tokens, device, progress)
+        for layer, spec in layers.items():
+            out[spec] = _save(_path(name, layer, key), arrays[layer])
+    return out
+
+
+def _save(p: Path, x: np.ndarray) -> np.ndarray:
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.stem + ".tmp.npy")
+    np.save(tmp, x)
+    tmp.replace(p)
+    return x
+
+
+def _dev(pref: str) -> str:
+    from superalign.models.local import _device
+    return _device(pref)
+
+
+def load_lm(name: str, device: str = "cpu", seed: int = 0):
+    """(tokenizer, backbone) of a causal LM without its LM head, right-padded for pooling."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    if name == embedded.TINY:
+        tok = embedded.tiny_tokenizer()
+        model = embedded.tiny_model(tok, seed=seed).model
+    else:
+        try:
+            path = embedded.resolve(name)
+            tok = AutoTokenizer.from_pretrained(path)
+            model = AutoModel.from_pretrained(path, dtype=torch.float32)
+        except OSError as e:
+            raise SuperalignError(f"cannot load model {name!r} for w2s features: {str(e).splitlines()[0]}",
+                                  f"use '{embedded.SMOLLM2}', '{embedded.MINILM}', 'hashing', a local directory, "
+                                  "or an HF name with network access") from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "right"
+    return tok, model.to(_dev(device)).eval()
+
+
+def pool(hidden, mask):
+    """Masked mean over tokens: (b, t, d) x (b, t) -> (b, d)."""
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
+
+
+def _lm_layers(name: str, layers: list[int], texts: list[str], max_tokens: int, device: str,
+               progress=None, batch_size: int = 32) -> dict[int, np.ndarray]:
+    import torch
+    tok, model = load_lm(name, device)
+    n_layers = model.config.num_hidden_layers
+    for layer in layers:
+        if not -n_layers - 1 <= layer <= n_layers:
+            raise SuperalignError(f"{name} has {n_layers} layers; layer {layer} does not exist",
+                                  f"use {name}@L with -{n_layers} <= L <= {n_layers} (0 = embeddings)")
+    res: dict[int, list] = {l: [] for l in layers}
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
+    bar = progress.add_task(f"features {name}", total=len(texts)) if progress else None
+    with torch.inference_mode():
+        for b in range(0, len(order), batch_size):
+            idx = order[b:b + batch_size]
+            enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
+                      max_length=max_tokens).to(model.device)
+            hs = model(**enc, output_hidden_states=True).hidden_states
+            for l in layers:
+                res[l].append(pool(hs[l], enc["attention_mask"]).float().cpu().numpy())
+            if progress:
+                progress.advance(bar, len(idx))
+    inv = np.argsort(order)
+    return {l: np.concatenate(v)[inv].astype(np.float32) for l, v in res.items()}
