@@ -57,18 +57,18 @@ def build_sets(cfg, lc, split: str) -> dict:
 
 def mc_stage(backend, records: list[dict], kw: dict) -> list[dict]:
     """Executor stage: the choice with the highest log-probability is the model's answer."""
-    prompts, comps, owner = [], [], []
-    for i, r in enumerate(records):
-        for c in r["choices"]:
-            prompts.append(r["prompt"])
-            comps.append(c)
-            owner.append(i)
-    lps = backend.logprobs(prompts, comps)
-    out, k = [], 0
-    for r in records:
-        n = len(r["choices"])
-        pred = int(np.argmax(lps[k:k + n]))
-        k += n
+    if hasattr(backend, "choice_logprobs"):
+        lps = backend.choice_logprobs([r["prompt"] for r in records], [list(r["choices"]) for r in records])
+    else:
+        flat = backend.logprobs([r["prompt"] for r in records for _ in r["choices"]],
+                                [c for r in records for c in r["choices"]])
+        lps, k = [], 0
+        for r in records:
+            lps.append(flat[k:k + len(r["choices"])])
+            k += len(r["choices"])
+    out = []
+    for r, lp in zip(records, lps):
+        pred = int(np.argmax(lp))
         out.append({"id": r["id"], "pred": pred, "correct": float(pred == int(r["label"]))})
     return out
 

@@ -176,3 +176,37 @@ def examples(store: RunStore) -> str | None:
                    + hidden(resp[0]["text"], "rejected response")
                    + hidden(c["better_response"], "chosen response"))
     return "".join(out)
+
+
+def self_verdicts(store: RunStore) -> list[dict]:
+    """Per round of a self-enhancement run: improves, stalls or collapses (and why)."""
+    ev = _evals(store)
+    div = {m["round"]: m["value"] for m in store.rows("metrics", name="response_diversity")}
+    out = []
+    for r in sorted(k for k in ev if k > 0):
+        info = json.loads(next((s["info"] for s in store.stages() if s["name"] == "critique" and s["round"] == r), "{}"))
+        kept = [c for c in store.rows("checkpoints", round=r) if c["accepted"]]
+        d_asr = ev[r]["asr"]["value"] - ev[r - 1]["asr"]["value"] if r - 1 in ev else 0.0
+        d_comp = ev[r]["competence"]["value"] - ev[r - 1]["competence"]["value"] if r - 1 in ev else 0.0
+        d0, dr = div.get(min(div)) if div else None, div.get(r)
+        if d0 and dr is not None and dr < 0.5 * d0 or d_comp < -0.05:
+            v, why = "collapses", f"diversity {d0 and round(d0, 3)} -> {dr and round(dr, 3)}, competence {d_comp:+.3f}"
+        elif not info.get("pairs") or not kept:
+            v, why = "stalls", f"{info.get('pairs', 0)} pairs, {info.get('critic_errors', 0)} unparseable verdicts, {len(kept)} phases kept"
+        elif d_asr < 0 or d_comp > 0:
+            v, why = "improves", f"ASR {d_asr:+.3f}, competence {d_comp:+.3f}"
+        else:
+            v, why = "no change", f"ASR {d_asr:+.3f}, competence {d_comp:+.3f}"
+        out.append({"round": r, "verdict": v, "why": why})
+    return out
+
+
+@section(16, "Self-enhancement: improves, stalls or collapses?")
+def self_enhancement(store: RunStore) -> str | None:
+    if (store.get("loop") or {}).get("critic") != "self":
+        return None
+    rows = [[x["round"], x["verdict"], x["why"]] for x in self_verdicts(store)]
+    return (table(["round", "verdict", "evidence"], rows)
+            + "<p class=muted>The learner judged its own responses (no separate critic). Collapse: response "
+              "diversity below half of round 1's or competence down more than 5 points; stall: no usable pairs "
+              "or every phase rolled back. Point changes here are single-run and carry the CIs shown above.</p>")

@@ -91,8 +91,34 @@ class LocalLM:
     def logprobs(self, prompts: list[Prompt], completions: list[str]) -> list[float]:
         return [float(x) for x in self.token_logprobs(prompts, completions, reduce="sum")]
 
+    def choice_logprobs(self, prompts: list[Prompt], choices: list[list[str]]) -> list[list[float]]:
+        """Log-prob of each choice after its prompt. When every choice is one token (" A", " Yes"),
+        one forward pass per prompt scores all of them; otherwise each (prompt, choice) pair is scored."""
+        import torch
+        tok = self.tokenizer
+        cids = [[tok(c, add_special_tokens=False)["input_ids"] for c in cs] for cs in choices]
+        if not all(len(c) == 1 for cs in cids for c in cs):
+            flat = self.logprobs([p for p, cs in zip(prompts, choices) for _ in cs], [c for cs in choices for c in cs])
+            out, k = [], 0
+            for cs in choices:
+                out.append(flat[k:k + len(cs)])
+                k += len(cs)
+            return out
+        out = []
+        for b in range(0, len(prompts), self.batch_size):
+            enc = tok([self.render(p) for p in prompts[b:b + self.batch_size]], return_tensors="pt", padding=True,
+                      add_special_tokens=False).to(self.device)  # left-padded: the next token is at the end
+            pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+            with torch.inference_mode():
+                lp = torch.log_softmax(self.model(**enc, position_ids=pos, logits_to_keep=1).logits[:, -1].float(), -1)
+            for i, cs in enumerate(cids[b:b + self.batch_size]):
+                out.append([float(lp[i, c[0]]) for c in cs])
+        return out
+
     def token_logprobs(self, prompts: list[Prompt], completions: list[str], reduce: str = "sum"):
-        """Per-pair sum (or mean) of completion-token log-probs; right-padded for exact positions."""
+        """Per-pair sum (or mean) of completion-token log-probs. Rows are left-padded so every
+        completion ends at the last position, and only the last (longest completion + 1) positions
+        get logits: scoring a choice costs one forward pass, not a vocabulary-sized softmax per token."""
         import torch
         tok = self.tokenizer
         res = []
@@ -101,18 +127,21 @@ class LocalLM:
             cs = [tok(c, add_special_tokens=False)["input_ids"] for c in completions[b:b + self.batch_size]]
             seqs = [p + c for p, c in zip(ps, cs)]
             width = max(len(s) for s in seqs)
+            k = min(width, max(len(c) for c in cs) + 1)
             ids = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
             mask = torch.zeros_like(ids)
-            target = torch.zeros_like(ids, dtype=torch.bool)
-            for i, (p, s) in enumerate(zip(ps, seqs)):
-                ids[i, :len(s)] = torch.tensor(s)
-                mask[i, :len(s)] = 1
-                target[i, len(p):len(s)] = True
-            ids, mask, target = ids.to(self.device), mask.to(self.device), target.to(self.device)
+            target = torch.zeros((len(seqs), k - 1), dtype=torch.bool)
+            for i, (c, s) in enumerate(zip(cs, seqs)):
+                ids[i, width - len(s):] = torch.tensor(s)
+                mask[i, width - len(s):] = 1
+                if c:
+                    target[i, k - 1 - len(c):] = True
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)
+            ids, mask, pos, target = (x.to(self.device) for x in (ids, mask, pos, target))
             with torch.inference_mode():
-                logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
-            lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None])[..., 0]
-            t = target[:, 1:]
-            s = (lp * t).sum(-1)
-            res += (s / t.sum(-1).clamp(min=1) if reduce == "mean" else s).tolist()
+                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos,
+                                    logits_to_keep=k).logits.float()
+            lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, width - k + 1:, None])[..., 0]
+            s = (lp * target).sum(-1)
+            res += (s / target.sum(-1).clamp(min=1) if reduce == "mean" else s).tolist()
         return res
