@@ -1,0 +1,86 @@
+"""The Ray executor gives the same records as the local one for a fixed seed, and carries
+trained LoRA weights to its actors (`sync`)."""
+import sys
+
+import pytest
+
+from superalign import config as C
+from superalign.loop.executor import LocalExecutor, make_executor
+from superalign.models import GenParams
+
+ray = pytest.importorskip("ray")
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
+
+PROMPTS = [{"id": f"p{i}", "prompt": t} for i, t in enumerate(
+    ["hi", "how do I bake bread?", "x", "a much longer prompt than the others", "why?", "ok", "name a colour"])]
+
+
+def respond(backend, records, kw):
+    """A stage function: seeds come from the chunk index and the row, never from global state."""
+    params = [GenParams(max_new_tokens=kw["max_new_tokens"], temperature=0.9, top_p=0.95,
+                        seed=kw["seed"] * 10_000 + kw["chunk_index"] * 100 + j) for j in range(len(records))]
+    out = backend.generate([[{"role": "user", "content": r["prompt"]}] for r in records], params)
+    return [dict(r, response=o, chunk=kw["chunk_index"]) for r, o in zip(records, out)]
+
+
+def fails(backend, records, kw):
+    raise ValueError("stage exploded")
+
+
+def _cfg(executor):
+    return C.parse({"run": {"executor": executor, "seed": 0},
+                    "roles": {"learner": {"backend": "local", "model": "tiny-random", "device": "cpu",
+                                          "batch_size": 4, "replicas": 2, "num_cpus": 1}}})
+
+
+@pytest.fixture(scope="module")
+def ray_exec():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ex = make_executor(_cfg("ray"))
+    yield ex
+    ex.close()
+    ray.shutdown()
+
+
+def test_ray_and_local_give_identical_records(ray_exec):
+    local = LocalExecutor(_cfg("local"))
+    kw = dict(max_new_tokens=6, seed=7)
+    a = local.map(respond, "learner", PROMPTS, chunk=3, **kw)
+    b = ray_exec.map(respond, "learner", PROMPTS, chunk=3, **kw)
+    assert a == b and [r["id"] for r in b] == [p["id"] for p in PROMPTS] and {r["chunk"] for r in b} == {0, 1, 2}
+    assert len({r["response"] for r in b}) > 1
+
+
+def test_stage_errors_surface_as_themselves(ray_exec):
+    with pytest.raises(ValueError, match="stage exploded"):
+        ray_exec.map(fails, "learner", PROMPTS, chunk=4)
+
+
+def test_sync_loads_trained_adapter_on_the_actors(ray_exec, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from superalign.models.local import LocalLM
+    kw = dict(max_new_tokens=6, seed=1)
+    base_records = ray_exec.map(respond, "learner", PROMPTS, chunk=4, **kw)
+    # the "trainer": a LoRA on the driver's learner; random B so the adapter changes the outputs
+    learner = ray_exec.backend("learner")
+    peft_model = get_peft_model(learner.model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"],
+                                                          init_lora_weights=False))
+    peft_model.save_pretrained(tmp_path / "adapter")
+    trained = LocalLM.wrap(peft_model, learner.tokenizer, batch_size=4)
+    want = LocalExecutor(_cfg("local"), {"learner": trained}).map(respond, "learner", PROMPTS, chunk=4, **kw)
+    assert want != base_records
+    ray_exec.sync("learner", str(tmp_path / "adapter"))
+    assert ray_exec.map(respond, "learner", PROMPTS, chunk=4, **kw) == want
+    # a later round: the same LoRA trained further replaces the first adapter on the actors
+    import torch
+    with torch.no_grad():
+        for n, p in peft_model.named_parameters():
+            if "lora_B" in n:
+                p.mul_(3.0)
+    peft_model.save_pretrained(tmp_path / "adapter2")
+    want2 = LocalExecutor(_cfg("local"), {"learner": trained}).map(respond, "learner", PROMPTS, chunk=4, **kw)
+    assert want2 != want
+    ray_exec.sync("learner", str(tmp_path / "adapter2"))
+    assert ray_exec.map(respond, "learner", PROMPTS, chunk=4, **kw) == want2
+    ray_exec.sync("learner", None)
+    assert ray_exec.map(respond, "learner", PROMPTS, chunk=4, **kw) == base_records
