@@ -84,3 +84,42 @@ def test_sync_loads_trained_adapter_on_the_actors(ray_exec, tmp_path):
     assert ray_exec.map(respond, "learner", PROMPTS, chunk=4, **kw) == want2
     ray_exec.sync("learner", None)
     assert ray_exec.map(respond, "learner", PROMPTS, chunk=4, **kw) == base_records
+
+
+def echo(backend, records, kw):
+    out = backend.generate([r["prompt"] for r in records], GenParams(max_new_tokens=4, seed=kw["chunk_index"]))
+    return [dict(r, response=o) for r, o in zip(records, out)]
+
+
+def test_endpoint_roles_run_in_the_driver_and_log_calls_there(ray_exec, tmp_path):
+    """An openai role is not put on an actor: its per-request rows are written by the driver."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from superalign.models.http import OpenAIChat, record_to
+    from superalign.store import RunStore
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            data = json.dumps({"choices": [{"message": {"content": body["messages"][-1]["content"][::-1]}}],
+                               "usage": {"total_tokens": 7}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *a):
+            pass
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    store = RunStore(tmp_path / "run", create=True)
+    try:
+        b = OpenAIChat("m", base_url=f"http://127.0.0.1:{srv.server_port}/v1", concurrency=3,
+                       on_call=record_to(store, round=0, stage="attack", role="attacker"))
+        ray_exec.set_backend("attacker", b)
+        out = ray_exec.map(echo, "attacker", PROMPTS, chunk=3)
+    finally:
+        srv.shutdown()
+    assert [r["response"] for r in out] == [p["prompt"][::-1] for p in PROMPTS]
+    assert len(store.rows("metrics", name="endpoint_call", stage="attack")) == len(PROMPTS)

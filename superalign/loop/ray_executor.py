@@ -119,7 +119,10 @@ class RayExecutor:
 
     def _is_remote_endpoint(self, role: str) -> bool:
         from superalign import config as C
-        return role not in self._given and isinstance(self.cfg.role(role), C.OpenAIEndpoint)
+        from superalign.models.http import OpenAIChat
+        if role in self._given:
+            return isinstance(self._given[role], OpenAIChat)
+        return isinstance(self.cfg.role(role), C.OpenAIEndpoint)
 
     def _workers(self, role: str) -> list:
         if role not in self._actors:

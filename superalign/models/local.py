@@ -240,10 +240,13 @@ class LocalLM:
                 mask[i, :len(s)] = 1
                 target[i, len(p):len(s)] = True
             ids, mask, target = ids.to(self.device), mask.to(self.device), target.to(self.device)
+            # logits only from the first position that predicts a completion token: with a long
+            # prompt, a short completion and a 128k vocabulary the full logits would not fit a GPU
+            keep = min(width, width - min(len(p) for p in ps) + 1)
             with torch.inference_mode():
-                logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
-            lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None])[..., 0]
-            t = target[:, 1:]
+                logits = self.model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+                lp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, width - keep + 1:, None])[..., 0]
+            t = target[:, width - keep + 1:]
             s = (lp * t).sum(-1)
             res += (s / t.sum(-1).clamp(min=1) if reduce == "mean" else s).tolist()
         return res
