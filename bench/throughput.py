@@ -10,6 +10,8 @@ prefill and the per-step decode time come from the same run. Roofline for one de
 bytes read = weight bytes + KV-cache bytes (layers x 2 x kv_heads x head_dim x seq_len x batch x
 dtype bytes, at the mean sequence length of the run), over the memory bandwidth measured here
 (a large tensor sum); roofline tokens/s = batch x bandwidth / bytes. `ratio` = measured/roofline.
+`flop roof` = measured matmul FLOP/s / (2 x params) tokens/s: where it is below `roof tok/s`,
+the decode step is compute-bound on this device and the bandwidth ratio cannot approach 1.
 
 DPO: TRL's DPOTrainer with a peft LoRA (r=16 on all attention and MLP projections) on synthetic
 preference pairs; samples/s over the steps after the first (warm-up). Its bound is compute,
@@ -116,7 +118,7 @@ def decode_bytes(model, cfg, batch: int, seq: float, dtype) -> float:
     return weights + kv
 
 
-def dpo(model, dev, batch: int, steps: int, seq: int) -> float:
+def dpo(model, dev, batch: int, steps: int, seq: int, ckpt: bool = False):
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoTokenizer, TrainerCallback
@@ -141,7 +143,8 @@ def dpo(model, dev, batch: int, steps: int, seq: int) -> float:
     with tempfile.TemporaryDirectory() as out:
         args = DPOConfig(output_dir=out, per_device_train_batch_size=batch, max_steps=steps, learning_rate=1e-4,
                          max_length=seq * 2, report_to=[], save_strategy="no", logging_steps=10**6,
-                         use_cpu=dev == "cpu", bf16=dev == "cuda", dataloader_num_workers=0, seed=0)
+                         use_cpu=dev == "cpu", bf16=dev == "cuda", dataloader_num_workers=0, seed=0,
+                         gradient_checkpointing=ckpt)
         lora = LoraConfig(r=16, lora_alpha=32, task_type="CAUSAL_LM",
                           target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
         tr = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tok, peft_config=lora,
@@ -168,6 +171,8 @@ def main():
     ap.add_argument("--dpo-batches", nargs="+", type=int, default=None,
                     help="DPO batch sizes (default: the decode batches on CUDA; 1 on CPU)")
     ap.add_argument("--no-dpo", action="store_true")
+    ap.add_argument("--grad-ckpt", action="store_true",
+                    help="activation checkpointing in DPO (TRL's default; off here: the FLOP model has no recompute)")
     ap.add_argument("--static-cache", action="store_true", help="pre-allocated KV cache (compiled on CUDA)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     a = ap.parse_args()
@@ -184,7 +189,7 @@ def main():
         print(f"\n== {dev} {str(dtype).split('.')[-1]}: measured bandwidth {bw:.1f} GB/s, "
               f"matmul {tf * 1e3:.1f} GFLOP/s; {new} decode steps after a {a.prompt_len}-token prompt")
         print(f"{'model':<14}{'params':>8}{'batch':>6}{'prefill s':>10}{'step ms':>9}{'dec tok/s':>11}"
-              f"{'e2e tok/s':>11}{'roof tok/s':>11}{'ratio':>7}{'cpu%':>6}")
+              f"{'e2e tok/s':>11}{'roof tok/s':>11}{'ratio':>7}{'flop roof':>10}{'cpu%':>6}")
         dpo_rows = []
         for shape in a.shapes:
             model, cfg = build(shape, dev, dtype)
@@ -194,7 +199,7 @@ def main():
                 roof = b * bw * 1e9 / decode_bytes(model, cfg, b, a.prompt_len + new / 2, dtype)
                 print(f"{shape:<14}{params / 1e6:>7.0f}M{b:>6}{r['prefill_s']:>10.2f}{r['step_s'] * 1e3:>9.1f}"
                       f"{r['dec_tok_s']:>11.1f}{r['e2e_tok_s']:>11.1f}{roof:>11.1f}{r['dec_tok_s'] / roof:>7.2f}"
-                      f"{100 * r['cpu_share'] if dev == 'cpu' else float('nan'):>6.0f}",
+                      f"{tf * 1e12 / (2 * params):>10.1f}{100 * r['cpu_share'] if dev == 'cpu' else float('nan'):>6.0f}",
                       flush=True)
             dpo_shapes = a.dpo_shapes or (list(SHAPES) if dev == "cuda" else ["smollm2-135m"])
             if not a.no_dpo and shape in dpo_shapes:
@@ -202,7 +207,7 @@ def main():
                 seq = a.dpo_seq or (64 if dev == "cuda" else 32)
                 for b in a.dpo_batches or (a.batches if dev == "cuda" else [1]):
                     model.train()
-                    sps, share = dpo(model, dev, b, steps, seq)
+                    sps, share = dpo(model, dev, b, steps, seq, a.grad_ckpt)
                     model.eval()
                     flops = 2 * seq * params * 2 * 6
                     dpo_rows.append((shape, b, sps, tf * 1e12 / flops, share, seq))
