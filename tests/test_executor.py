@@ -123,3 +123,11 @@ def test_endpoint_roles_run_in_the_driver_and_log_calls_there(ray_exec, tmp_path
         srv.shutdown()
     assert [r["response"] for r in out] == [p["prompt"][::-1] for p in PROMPTS]
     assert len(store.rows("metrics", name="endpoint_call", stage="attack")) == len(PROMPTS)
+
+
+def test_actors_that_cannot_be_placed_are_a_clear_error(ray_exec):
+    from superalign.errors import SuperalignError
+    ex = make_executor(C.parse({"run": {"executor": "ray"}, "roles": {
+        "attacker": {"backend": "local", "model": "tiny-random", "device": "cpu", "replicas": 3, "num_cpus": 1}}}))
+    with pytest.raises(SuperalignError, match="cluster has 2"):
+        ex.map(respond, "attacker", PROMPTS, chunk=4, max_new_tokens=2, seed=0)

@@ -128,6 +128,7 @@ class RayExecutor:
         if role not in self._actors:
             rc = self.cfg.role(role)
             n, gpus, cpus = (getattr(rc, k, d) for k, d in (("replicas", 1), ("num_gpus", 0), ("num_cpus", 1)))
+            self._check_fits(role, n * cpus, n * gpus)
             given = self.ray.put(self._given[role]) if role in self._given else None
             opts = dict(num_gpus=gpus, num_cpus=cpus, max_restarts=0)
             self._actors[role] = [self._remote.options(**opts).remote(rc, self.cfg.run.seed, given,
@@ -135,6 +136,21 @@ class RayExecutor:
                                   for _ in range(n)]
             self._rr[role] = 0
         return self._actors[role]
+
+    def _check_fits(self, role: str, cpus: float, gpus: float) -> None:
+        """Actors that can never be placed would leave `map` waiting forever: say so instead."""
+        total = self.ray.cluster_resources()
+        rcs = [self.cfg.roles[r] for r in self._actors if r in self.cfg.roles]
+        used_c = sum(getattr(rc, "replicas", 1) * getattr(rc, "num_cpus", 1) for rc in rcs)
+        used_g = sum(getattr(rc, "replicas", 1) * getattr(rc, "num_gpus", 0) for rc in rcs)
+        for kind, want, used, have in (("CPU", cpus, used_c, total.get("CPU", 0)),
+                                       ("GPU", gpus, used_g, total.get("GPU", 0))):
+            if want and used + want > have + 1e-9:
+                raise SuperalignError(
+                    f"role {role!r} asks Ray for {want:g} {kind}s (replicas x num_{kind.lower()}s) beside {used:g} "
+                    f"held by other roles' actors, but the cluster has {have:g}",
+                    f"lower roles.{role}.replicas or num_{kind.lower()}s (fractions such as 0.5 share a device), "
+                    "or add nodes to the Ray cluster")
 
     # ------------------------------------------------------------------ the executor interface
     def map(self, fn: StageFn, role: str, records: list[dict], chunk: int = 64, **kw) -> list[dict]:
