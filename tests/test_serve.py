@@ -77,8 +77,10 @@ def test_remote_generation_equals_local_and_is_batched(server, tiny):
     p = GenParams(max_new_tokens=5, temperature=0.8, top_p=0.95, seed=3)
     remote = b.generate(CHATS, p)
     # the client sends seed + i for prompt i; the server samples each row on its own
-    local = tiny.generate(CHATS, [GenParams(5, 0.8, 0.95, 3 + i) for i in range(len(CHATS))])
+    per_row = [GenParams(5, 0.8, 0.95, 3 + i) for i in range(len(CHATS))]
+    local = tiny.generate(CHATS, per_row)
     assert remote == local
+    assert b.generate(CHATS[::-1], per_row[::-1]) == local[::-1]  # per-row params go through as given
     import json
     import urllib.request
     req = urllib.request.Request(server.replace("/v1", "/stats"), headers={"Authorization": "Bearer sekrit"})

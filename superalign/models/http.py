@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Callable, Sequence
 
 from superalign.errors import SuperalignError
 from superalign.models.base import GenParams, Prompt
@@ -87,9 +87,19 @@ class OpenAIChat:
             raise SuperalignError(f"endpoint returned no choices: {str(data)[:200]}",
                                   "is this an OpenAI-compatible chat endpoint?") from None
 
-    def generate(self, chats: list[Prompt], params: GenParams = GenParams()) -> list[str]:
+    def generate(self, chats: list[Prompt], params: GenParams | Sequence[GenParams] = GenParams()) -> list[str]:
+        """One GenParams for all (prompt i is sent with seed + i) or one per prompt (sent as given),
+        as `LocalLM.generate` takes them."""
+        if isinstance(params, GenParams):
+            jobs = [(c, params, i) for i, c in enumerate(chats)]
+        else:
+            params = list(params)
+            if len(params) != len(chats):
+                raise SuperalignError(f"generate got {len(params)} GenParams for {len(chats)} prompts",
+                                      "pass one GenParams for all prompts or exactly one per prompt")
+            jobs = [(c, p, 0) for c, p in zip(chats, params)]
         with ThreadPoolExecutor(self.concurrency) as pool:
-            return list(pool.map(self._chat, [(c, params, i) for i, c in enumerate(chats)]))
+            return list(pool.map(self._chat, jobs))
 
     def _score(self, args) -> float:
         prompt, completion = args
