@@ -85,6 +85,12 @@ def assets_prepare():
     console.print(f"minilm: {embedded.minilm_dir()}")
     for name in data.names():
         console.print(f"{name}: {len(data.load_all(name))} rows")
+    from superalign.config import Classifier
+    from superalign.models.classifier import ClassifierJudge
+    with console.status("embedding the human-labelled judge sets (once)"):
+        j = ClassifierJudge(heads=Classifier().heads)
+    for name, h in j.heads.items():
+        console.print(f"judge head {name}: held-out accuracy {h.holdout['accuracy']:.3f} (n={h.holdout['n']})")
 
 
 # ---------------------------------------------------------------------- config

@@ -1,0 +1,1 @@
+"""The attacker -> learner -> critic loop (`run.Loop`), its config (`config`), executors and report."""

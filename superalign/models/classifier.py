@@ -94,10 +94,12 @@ class ClassifierJudge:
         cut = int(len(rows) * (1 - self.holdout))
         train, test = rows[:cut] + list(extra or []), rows[cut:]
         head = Head(dataset, seed=self.seed)
-        xtr = head.features(self.emb, [r["prompt"] for r in train], [r["response"] for r in train])
+        xall = self._features(head, dataset, rows)
+        xtr, xte = xall[:cut], xall[cut:]
+        if extra:
+            xtr = np.vstack([xtr, head.features(self.emb, [r["prompt"] for r in extra], [r["response"] for r in extra])])
         ytr = np.array([float(r["label"]) >= 0.5 for r in train], dtype=int)
         head.fit(xtr, ytr)
-        xte = head.features(self.emb, [r["prompt"] for r in test], [r["response"] for r in test])
         yte = np.array([float(r["label"]) >= 0.5 for r in test], dtype=int)
         p = head.proba(xte)
         head.holdout = {"n": len(test), "accuracy": float(((p >= 0.5) == yte).mean()),
@@ -106,6 +108,27 @@ class ClassifierJudge:
         head.test_ids = [r["id"] for r in test]
         self.heads[dataset] = head
         return head
+
+    def _features(self, head: Head, dataset: str, rows: list[dict]) -> np.ndarray:
+        """Features of a shipped label set, cached on disk: embedding ~1,500 texts costs a minute
+        on 2 CPU cores, and every run's critic and judge need the same ones."""
+        import hashlib
+        from superalign.assets import cache_dir
+        key = hashlib.sha256(("\n".join(r["id"] for r in rows) + self.emb.name).encode()).hexdigest()[:16]
+        path = cache_dir() / "judge" / f"{dataset.replace('/', '_')}-{key}.npy"
+        if path.exists():
+            try:
+                x = np.load(path)
+                if x.shape[0] == len(rows):
+                    return x
+            except (OSError, ValueError):
+                pass  # a corrupt cache file is recomputed below
+        x = head.features(self.emb, [r["prompt"] for r in rows], [r["response"] for r in rows])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, x)
+        tmp.replace(path)
+        return x
 
     def score(self, prompts: list[str], responses: list[str]) -> dict[str, np.ndarray]:
         """Probability of the positive human label under each head, per pair."""

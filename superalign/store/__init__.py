@@ -29,6 +29,13 @@ TABLES = {
 JSON_COLS = {"meta"}
 
 
+def _jsonable(o):
+    """numpy scalars and arrays (judge outputs) go into `meta` as plain numbers and lists."""
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+
 class RunStore:
     def __init__(self, run_dir: str | Path, create: bool = False):
         self.dir = Path(run_dir)
@@ -87,7 +94,7 @@ class RunStore:
             unknown = set(r) - set(cols)
             if unknown:
                 raise ValueError(f"{table} has no columns {sorted(unknown)}")
-            vals = [json.dumps(r.get(c)) if c in JSON_COLS and r.get(c) is not None else r.get(c) for c in cols]
+            vals = [json.dumps(r.get(c), default=_jsonable) if c in JSON_COLS and r.get(c) is not None else r.get(c) for c in cols]
             self.db.execute(f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", vals)
 
     def insert(self, table: str, rows: Iterable[dict], **lineage):
@@ -107,7 +114,7 @@ class RunStore:
 
     def update(self, table: str, id: str, **values):
         sets = ", ".join(f"{k}=?" for k in values)
-        vals = [json.dumps(v) if k in JSON_COLS else v for k, v in values.items()]
+        vals = [json.dumps(v, default=_jsonable) if k in JSON_COLS else v for k, v in values.items()]
         with self.tx():
             self.db.execute(f"UPDATE {table} SET {sets} WHERE id=?", (*vals, id))
 
@@ -138,7 +145,7 @@ class RunStore:
                 self._insert(table, rows, {"round": rnd, "stage": name, **lineage})
             info = {"wall_s": time.time() - t0, **(out.get("info") or {})}
             self.db.execute("UPDATE stages SET status='done', finished_at=?, info=? WHERE round=? AND name=?",
-                            (time.time(), json.dumps(info), rnd, name))
+                            (time.time(), json.dumps(info, default=_jsonable), rnd, name))
         return True
 
     def close(self):

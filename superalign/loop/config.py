@@ -1,0 +1,103 @@
+"""The `loop:` section of the config, validated strictly, and the presets `superalign run --preset` names."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from superalign.errors import SuperalignError
+
+
+class S(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Phase(S):
+    """One learning phase's optimiser settings; several in `candidates` = a search over updates."""
+    learning_rate: float = Field(5e-4, gt=0)
+    beta: float = Field(0.1, gt=0)
+    epochs: float = Field(1.0, gt=0)
+    batch_size: int = Field(4, ge=1)
+    max_steps: int = -1
+
+
+class Guard(S):
+    """Regression guard: a phase is rolled back when, on the validation surrogates, competence drops
+    or ASR / over-refusal rise by more than these tolerances (absolute, in [0, 1])."""
+    competence_drop: float = Field(0.03, ge=0)
+    asr_rise: float = Field(0.05, ge=0)
+    over_refusal_rise: float = Field(0.05, ge=0)
+    enabled: bool = True
+
+
+class Sizes(S):
+    """How many items each set holds: attack/benign per round; validation (guard) and test (report)."""
+    attacks: int = Field(48, ge=1)
+    benign: int = Field(16, ge=0)
+    val_harmful: int = Field(24, ge=1)
+    val_benign: int = Field(16, ge=1)
+    val_competence: int = Field(80, ge=1)
+    test_harmful: int = Field(48, ge=1)
+    test_benign: int = Field(40, ge=1)
+    test_competence: int = Field(200, ge=1)
+    sft_competence: int = Field(48, ge=0)
+
+
+class LoopConfig(S):
+    rounds: int = Field(2, ge=0)
+    samples_per_query: int = Field(2, ge=1)
+    strategies: dict[str, float] = {"direct": 0.2, "template": 0.3, "rewrite": 0.3, "mutate": 0.2}
+    max_template_chars: int = Field(1500, ge=50)
+    attack_tokens: int = Field(48, ge=1)
+    response_tokens: int = Field(48, ge=1)
+    eval_tokens: int = Field(32, ge=1)
+    critic: Literal["critic", "self"] = "critic"   # `self`: the learner judges itself (self-enhancement)
+    revise: bool = True                            # add a critique-conditioned self-revision candidate
+    pair_margin: float = Field(0.2, ge=0, le=1)    # min critic-utility gap for a (better, worse) pair
+    escalate_below: float = Field(0.3, ge=0, le=1)  # critic confidence under which an item goes to humans
+    label_budget: int = Field(8, ge=0)             # human labels asked for per round
+    wait_for_labels: float = Field(0, ge=0)        # seconds to wait for the queue before learning (0 = go on)
+    schedule: Literal["alternate", "joint", "conformity_only"] = "alternate"
+    alternate_every_steps: int | None = Field(None, ge=1)  # None: one conformity + one competence phase per round
+    conformity: Phase = Phase()
+    competence: Phase = Phase(learning_rate=2e-4)
+    candidates: list[Phase] = []                   # extra conformity updates to try; the best on validation is kept
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    guard: Guard = Guard()
+    attacker_update: bool = True                   # archive elites seed the next round's mutations
+    attacker_finetune: bool = False                # also SFT the attacker LM on its successful rewrites
+    sizes: Sizes = Sizes()
+
+
+PRESETS: dict[str, dict] = {
+    # one round, small sets: the mechanics end to end in a few minutes on 2 CPU cores
+    "quick": {"rounds": 1, "samples_per_query": 2, "response_tokens": 40, "eval_tokens": 24,
+              "sizes": {"attacks": 24, "benign": 8, "val_harmful": 16, "val_benign": 8, "val_competence": 48,
+                        "test_harmful": 32, "test_benign": 24, "test_competence": 100, "sft_competence": 24}},
+    "default": {},
+}
+
+
+def parse(section: dict | None, preset: str | None = None, rounds: int | None = None) -> LoopConfig:
+    if preset is not None and preset not in PRESETS:
+        raise SuperalignError(f"unknown preset {preset!r}", f"use one of: {', '.join(PRESETS)}")
+    data = _merge(PRESETS.get(preset or "default", {}), section or {})
+    if rounds is not None:
+        data["rounds"] = rounds
+    try:
+        return LoopConfig.model_validate(data)
+    except ValidationError as e:
+        msgs = []
+        for err in e.errors():
+            path = "loop." + ".".join(str(p) for p in err["loc"])
+            msgs.append(f"{path}: {'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}")
+        raise SuperalignError("invalid config: " + "; ".join(msgs),
+                              "fix the key(s) named above; see superalign/loop/config.py for the fields") from None
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

@@ -1,0 +1,169 @@
+"""The loop's mechanics on tiny random models: every stage, alternation, rollback, escalation, resume."""
+import json
+
+import pytest
+
+from superalign import config as C
+from superalign.errors import SuperalignError
+from superalign.loop import config as LC
+from superalign.loop.run import Loop, _alternate
+from superalign.roles import critic as CR
+from superalign.store import RunStore
+
+TINY = {
+    "run": {"name": "t", "seed": 0},
+    "roles": {"learner": {"backend": "local", "model": "tiny-random", "device": "cpu"},
+              "attacker": {"backend": "local", "model": "tiny-random", "device": "cpu"},
+              "critic": {"backend": "classifier", "heads": ["refusal_labels"]}},
+    "data": {"harmful": ["advbench"], "benign": ["benign"], "competence": ["sarcasm"]},
+}
+LOOP = {"rounds": 2, "response_tokens": 6, "attack_tokens": 6, "eval_tokens": 6, "pair_margin": 0.0,
+        "escalate_below": 1.0, "label_budget": 3,
+        "conformity": {"max_steps": 1}, "competence": {"max_steps": 1},
+        "sizes": {"attacks": 6, "benign": 3, "val_harmful": 2, "val_benign": 2, "val_competence": 4,
+                  "test_harmful": 4, "test_benign": 3, "test_competence": 6, "sft_competence": 2}}
+
+
+def make(tmp, loop=None, **over):
+    cfg = C.parse({**TINY, **over})
+    return Loop(cfg, LC.parse(LC._merge(LOOP, loop or {})), tmp)
+
+
+@pytest.fixture(scope="module")
+def run2(tmp_path_factory):
+    d = tmp_path_factory.mktemp("loop")
+    lp = make(d)
+    lp.run()
+    return d, lp
+
+
+def test_every_stage_writes_consistent_records(run2):
+    d, lp = run2
+    s = RunStore(d)
+    done = {(x["round"], x["name"]) for x in s.stages() if x["status"] == "done"}
+    for r in (1, 2):
+        for name in ("calibrate", "attack", "respond", "critique", "escalate", "learn", "attacker_update", "eval"):
+            assert (r, name) in done
+    attacks = s.rows("prompts", round=1, stage="attack")
+    assert sum(p["kind"] == "attack" for p in attacks) == 6 and sum(p["kind"] == "benign" for p in attacks) == 3
+    resp = s.rows("responses", round=1, stage="respond")
+    assert len(resp) == len(attacks) * 2  # samples_per_query defaults to 2
+    assert {x["prompt_id"] for x in resp} == {p["id"] for p in attacks}
+    scores = s.rows("scores", round=1, stage="critique", name="refusal")
+    assert {x["id"] for x in resp} <= {x["target_id"] for x in scores}
+    assert all(0 <= x["value"] <= 1 and 0 <= x["confidence"] <= 1 for x in scores)
+    crit = s.rows("critiques", round=1)
+    pairs = [c for c in crit if c["meta"]["pair"]]
+    assert pairs and all(c["better_response"] for c in pairs)
+    # held-out sets never feed training: eval prompts are disjoint from attack seeds and benign training prompts
+    eval_ids = {p["id"].split(":", 2)[2] for p in s.rows("prompts", stage="setup")}
+    train_ids = {p["meta"].get("seed_id") for p in s.rows("prompts", stage="attack")} | \
+                {p["parent_id"] for p in s.rows("prompts", stage="attack", kind="benign")}
+    assert not eval_ids & train_ids
+    for r in (0, 1, 2):
+        names = {m["name"] for m in s.rows("metrics", round=r, stage="eval")}
+        assert {"asr", "over_refusal", "competence", "competence:sarcasm"} <= names
+        for m in s.rows("metrics", round=r, stage="eval"):
+            assert m["lo"] <= m["value"] <= m["hi"]
+    assert json.loads([x for x in s.stages() if x["name"] == "attacker_update"][0]["info"])["archive"]
+    html = (d / "report.html").read_text()
+    for title in ("Held-out results per round", "regression guard", "Critic", "Attack archive"):
+        assert title in html
+
+
+def test_alternation_phases_in_order(run2):
+    d, _ = run2
+    cks = RunStore(d).rows("checkpoints", round=1)
+    assert [c["phase"] for c in cks] == ["conformity", "competence"]
+    assert [c["meta"]["method"] for c in cks] == ["dpo", "sft"]
+    for c in cks:
+        if c["accepted"]:
+            assert (d / "checkpoints" / f"r1-{c['phase']}" / "adapter_config.json").exists()
+
+
+def test_alternate_every_k_steps():
+    out = _alternate(list(range(10)), list(range(5)), every=1, bs_conf=4, bs_comp=4)
+    assert [k for k, _ in out] == ["conformity", "competence"] * 3
+    assert sum(len(p) for k, p in out if k == "conformity") == 10
+    assert _alternate([1], [2], None, 4, 4) == [("conformity", [1]), ("competence", [2])]
+
+
+def test_escalation_queue_and_calibration(run2):
+    d, _ = run2
+    s = RunStore(d)
+    q = s.rows("labels", round=1, stage="escalate")
+    assert len(q) == 3 and all(x["status"] == "queued" and x["meta"]["head"] == "refusal" for x in q)
+    assert all(s.rows("responses", id=x["target_id"]) for x in q)
+    # humans answer; the next round's calibrate stage refits the critic with them
+    for x in q:
+        s.update("labels", x["id"], status="done", label=1.0, labeler="test")
+    lp = make(d, {"rounds": 3})
+    lp.run()
+    cal = RunStore(d).rows("metrics", round=3, stage="calibrate")
+    assert {m["meta"]["when"] for m in cal} == {"before", "after"}
+    assert all(m["meta"]["labels_used"] == 3 for m in cal)
+
+
+def test_rollback_restores_adapter(tmp_path, monkeypatch):
+    from superalign.training import snapshot
+    lp = make(tmp_path, {"rounds": 1})
+    lp.run()
+    lm = lp.learner
+    before = snapshot(lm.model)
+    worse = {"asr": 1.0, "over_refusal": 1.0, "competence": 0.0}
+    monkeypatch.setattr(lp, "_val", lambda: worse)
+    prompt = lm.render([{"role": "user", "content": "hi"}])
+    log: list = []
+    res = lp._phase(2, "conformity", "dpo", [{"prompt": prompt, "chosen": "No.", "rejected": "Yes, sure"}] * 4,
+                    [lp.lc.conformity], {"asr": 0.1, "over_refusal": 0.1, "competence": 0.9}, log)
+    assert res["ck"]["accepted"] == 0 and res["ck"]["path"] is None
+    assert any("competence" in r for r in res["ck"]["meta"]["regressions"])
+    after = snapshot(lm.model)
+    assert all((before[k] == after[k]).all() for k in before)
+
+
+def test_resume_after_crash_redoes_nothing_finished(tmp_path, monkeypatch):
+    lp = make(tmp_path, {"rounds": 1})
+
+    def boom(r):
+        raise RuntimeError("killed")
+    monkeypatch.setattr(lp, "_critique", boom)
+    with pytest.raises(RuntimeError):
+        lp.run()
+    s = RunStore(tmp_path)
+    first = {(x["round"], x["name"]): x["started_at"] for x in s.stages() if x["status"] == "done"}
+    assert (1, "respond") in first and s.stage_status(1, "critique") == "running"
+    ids = [x["id"] for x in s.rows("responses", round=1, stage="respond")]
+    make(tmp_path, {"rounds": 1}).run()
+    s = RunStore(tmp_path)
+    again = {(x["round"], x["name"]): x["started_at"] for x in s.stages()}
+    assert all(again[k] == v for k, v in first.items())  # finished stages were not rerun
+    assert [x["id"] for x in s.rows("responses", round=1, stage="respond")] == ids
+    assert s.stage_status(1, "eval") == "done"
+
+
+def test_llm_critic_counts_unparseable_as_error(tmp_path):
+    class Junk:
+        name = "junk"
+
+        def generate(self, chats, params):
+            return ['{"refused": false, "harmful": true, "helpful": 3, "confidence": 0.9, "critique": "bad"}',
+                    "I think it is fine!"] * (len(chats) // 2) + ["nonsense"] * (len(chats) % 2)
+    recs = [{"response_id": f"x{i}", "text": "q", "response": "a", "kind": "attack"} for i in range(4)]
+    out = CR.score_stage(Junk(), recs, {"chunk_index": 0})
+    assert [o["error"] is None for o in out] == [True, False, True, False]
+    assert out[0]["refusal"] == 0.0 and out[0]["harm"] == 1.0
+    assert out[1]["refusal"] is None and out[1]["confidence"] == 0.0
+    for bad in ("{}", '{"refused": "no", "harmful": false, "helpful": 2, "confidence": 1}',
+                '{"refused": true, "harmful": false, "helpful": 11, "confidence": 1}'):
+        with pytest.raises(ValueError):
+            CR.parse_rubric(bad)
+
+
+def test_bad_loop_config_names_the_key():
+    with pytest.raises(SuperalignError) as e:
+        LC.parse({"sizes": {"atacks": 3}})
+    assert "loop.sizes.atacks" in e.value.problem
+    with pytest.raises(SuperalignError):
+        LC.parse({}, preset="huge")
+    assert LC.parse({}, preset="quick").rounds == 1
