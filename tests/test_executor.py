@@ -30,7 +30,7 @@ def fails(backend, records, kw):
 def _cfg(executor):
     return C.parse({"run": {"executor": executor, "seed": 0},
                     "roles": {"learner": {"backend": "local", "model": "tiny-random", "device": "cpu",
-                                          "batch_size": 4, "replicas": 2, "num_cpus": 1}}})
+                                          "batch_size": 4, "replicas": 2, "num_cpus": 0.5}}})
 
 
 @pytest.fixture(scope="module")
@@ -56,23 +56,23 @@ def test_stage_errors_surface_as_themselves(ray_exec):
         ray_exec.map(fails, "learner", PROMPTS, chunk=4)
 
 
-def test_sync_loads_trained_adapter_on_the_actors(ray_exec, tmp_path):
+def test_sync_loads_saved_adapters_on_the_actors(ray_exec, tmp_path):
+    """A role the driver does not hold: adapters saved elsewhere reach the actors through `sync`."""
+    import torch
     from peft import LoraConfig, get_peft_model
     from superalign.models.local import LocalLM
     kw = dict(max_new_tokens=6, seed=1)
     base_records = ray_exec.map(respond, "learner", PROMPTS, chunk=4, **kw)
-    # the "trainer": a LoRA on the driver's learner; random B so the adapter changes the outputs
-    learner = ray_exec.backend("learner")
-    peft_model = get_peft_model(learner.model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"],
-                                                          init_lora_weights=False))
+    other = LocalLM("tiny-random", device="cpu", batch_size=4)  # a trainer elsewhere, same base weights
+    peft_model = get_peft_model(other.model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"],
+                                                        init_lora_weights=False))  # random B: changes outputs
     peft_model.save_pretrained(tmp_path / "adapter")
-    trained = LocalLM.wrap(peft_model, learner.tokenizer, batch_size=4)
+    trained = LocalLM.wrap(peft_model, other.tokenizer, batch_size=4)
     want = LocalExecutor(_cfg("local"), {"learner": trained}).map(respond, "learner", PROMPTS, chunk=4, **kw)
     assert want != base_records
     ray_exec.sync("learner", str(tmp_path / "adapter"))
     assert ray_exec.map(respond, "learner", PROMPTS, chunk=4, **kw) == want
     # a later round: the same LoRA trained further replaces the first adapter on the actors
-    import torch
     with torch.no_grad():
         for n, p in peft_model.named_parameters():
             if "lora_B" in n:
@@ -84,6 +84,30 @@ def test_sync_loads_trained_adapter_on_the_actors(ray_exec, tmp_path):
     assert ray_exec.map(respond, "learner", PROMPTS, chunk=4, **kw) == want2
     ray_exec.sync("learner", None)
     assert ray_exec.map(respond, "learner", PROMPTS, chunk=4, **kw) == base_records
+
+
+def test_lora_trained_in_the_driver_reaches_the_actors(ray_exec):
+    """The trainer changes the driver's copy in place (as the loop does); the next map ships it."""
+    import torch
+    from superalign.training import attach
+    kw = dict(max_new_tokens=6, seed=2)
+    ex = make_executor(_cfg("ray"))
+    local = LocalExecutor(_cfg("local"))
+    try:
+        for e in (ex, local):
+            b = e.backend("learner")
+            b.model = attach(b.model, r=4, seed=0).eval()
+        assert ex.map(respond, "learner", PROMPTS, chunk=3, **kw) == local.map(respond, "learner", PROMPTS, chunk=3, **kw)
+        for e in (ex, local):  # "training": the same update on both sides
+            with torch.no_grad():
+                for n, p in e.backend("learner").model.named_parameters():
+                    if "lora_B" in n:
+                        p.copy_(torch.linspace(-0.5, 0.5, p.numel()).view_as(p))
+        a = local.map(respond, "learner", PROMPTS, chunk=3, **kw)
+        assert ex.map(respond, "learner", PROMPTS, chunk=3, **kw) == a
+        assert a != LocalExecutor(_cfg("local")).map(respond, "learner", PROMPTS, chunk=3, **kw)
+    finally:
+        ex.close()
 
 
 def echo(backend, records, kw):
@@ -129,5 +153,5 @@ def test_actors_that_cannot_be_placed_are_a_clear_error(ray_exec):
     from superalign.errors import SuperalignError
     ex = make_executor(C.parse({"run": {"executor": "ray"}, "roles": {
         "attacker": {"backend": "local", "model": "tiny-random", "device": "cpu", "replicas": 3, "num_cpus": 1}}}))
-    with pytest.raises(SuperalignError, match="cluster has 2"):
+    with pytest.raises(SuperalignError, match=r"3 CPUs .* but the cluster has [0-9.]+ free"):
         ex.map(respond, "attacker", PROMPTS, chunk=4, max_new_tokens=2, seed=0)

@@ -9,11 +9,17 @@ Contract (the same stage functions as `LocalExecutor`, see executor.py):
   actor runs one chunk at a time, so a chunk is one batch on its model.
 - Only the driver writes to the run store: actors return records and never open it.
 - `backend(role)` builds the role's weights *in the driver* too. Call it only where the driver
-  needs the weights - the trainer updating the learner. After training, save a LoRA adapter
-  and call `sync(role, adapter_dir)`: every actor of the role loads it with peft over the role's
-  base weights (so the adapter must hold the whole change since the base, as a LoRA that is
-  trained on across rounds does). `sync(role, None)` drops the adapter; a directory with a full
-  `save_pretrained` model (no adapter_config.json) replaces the weights instead.
+  needs the weights - the trainer updating the learner, the critic's calibration. Once built,
+  the driver's copy is the source of truth for what the trainer changes: before each `map`, its
+  trainable state - the LoRA adapter weights of a peft-wrapped model, a classifier's heads - is
+  shipped to the role's actors if it changed since the last `map` (fingerprinted; LoRA weights
+  and sklearn heads are small). Full fine-tuning of the base weights in the driver is *not*
+  shipped (gigabytes): save the model and call `sync(role, model_dir)`.
+- `sync(role, adapter_dir)` makes every actor load a saved LoRA adapter with peft over the
+  role's base weights (the adapter must hold the whole change since the base, as a LoRA that is
+  trained on across rounds does); `sync(role, None)` drops it; a directory with a full
+  `save_pretrained` model (no adapter_config.json) replaces the weights. Use it for a role the
+  driver does not hold; for a driver-held role the shipped state above wins.
 - Backends handed to the constructor are used in the driver and shipped (pickled) to the
   actors, so tests and callers can bind a role to an object that is not in the config.
 - `openai` roles are not put on actors: the endpoint is already the remote worker, and its
@@ -48,6 +54,17 @@ class _RoleWorker:
 
     def run(self, fn: StageFn, records: list[dict], kw: dict) -> list[dict]:
         return fn(self.b, records, kw)
+
+    def apply_state(self, state: dict) -> None:
+        """Take the driver's trainable state (see `_trainable_state`)."""
+        if "heads" in state:
+            self.b.heads = state["heads"]
+        if "lora" in state:
+            from peft import PeftModel, get_peft_model, set_peft_model_state_dict
+            if not isinstance(self.b.model, PeftModel):
+                self.b.model = get_peft_model(self.b.model, state["lora_config"])
+            set_peft_model_state_dict(self.b.model, state["lora"])
+            self.b.model.eval()
 
     def sync(self, checkpoint: str | None) -> str:
         model = getattr(self.b, "model", None)
@@ -93,7 +110,7 @@ class RayExecutor:
         self._driver: dict[str, object] = dict(self._given)
         self._actors: dict[str, list] = {}
         self._checkpoints: dict[str, str | None] = {}
-        self._rr: dict[str, int] = {}
+        self._shipped: dict[str, str] = {}  # role -> fingerprint of the driver state its actors hold
         if not ray.is_initialized():
             address = cfg.run.ray_address or os.environ.get("RAY_ADDRESS")
             try:
@@ -134,23 +151,19 @@ class RayExecutor:
             self._actors[role] = [self._remote.options(**opts).remote(rc, self.cfg.run.seed, given,
                                                                       self._checkpoints.get(role))
                                   for _ in range(n)]
-            self._rr[role] = 0
         return self._actors[role]
 
     def _check_fits(self, role: str, cpus: float, gpus: float) -> None:
-        """Actors that can never be placed would leave `map` waiting forever: say so instead."""
-        total = self.ray.cluster_resources()
-        rcs = [self.cfg.roles[r] for r in self._actors if r in self.cfg.roles]
-        used_c = sum(getattr(rc, "replicas", 1) * getattr(rc, "num_cpus", 1) for rc in rcs)
-        used_g = sum(getattr(rc, "replicas", 1) * getattr(rc, "num_gpus", 0) for rc in rcs)
-        for kind, want, used, have in (("CPU", cpus, used_c, total.get("CPU", 0)),
-                                       ("GPU", gpus, used_g, total.get("GPU", 0))):
-            if want and used + want > have + 1e-9:
+        """Actors that cannot be placed would leave `map` waiting forever: say so instead."""
+        free = self.ray.available_resources()
+        for kind, want in (("CPU", cpus), ("GPU", gpus)):
+            have = free.get(kind, 0)
+            if want and want > have + 1e-9:
                 raise SuperalignError(
-                    f"role {role!r} asks Ray for {want:g} {kind}s (replicas x num_{kind.lower()}s) beside {used:g} "
-                    f"held by other roles' actors, but the cluster has {have:g}",
+                    f"role {role!r} asks Ray for {want:g} {kind}s (replicas x num_{kind.lower()}s) but the cluster "
+                    f"has {have:g} free",
                     f"lower roles.{role}.replicas or num_{kind.lower()}s (fractions such as 0.5 share a device), "
-                    "or add nodes to the Ray cluster")
+                    "close other executors (`.close()`), or add nodes to the Ray cluster")
 
     # ------------------------------------------------------------------ the executor interface
     def map(self, fn: StageFn, role: str, records: list[dict], chunk: int = 64, **kw) -> list[dict]:
@@ -159,6 +172,7 @@ class RayExecutor:
             b = self.backend(role)
             return [r for i, c in enumerate(chunks) for r in fn(b, c, dict(kw, chunk_index=i))]
         workers = self._workers(role)
+        self._ship_driver_state(role, workers)
         refs = [workers[i % len(workers)].run.remote(fn, c, dict(kw, chunk_index=i)) for i, c in enumerate(chunks)]
         try:
             parts = self.ray.get(refs)
@@ -171,6 +185,16 @@ class RayExecutor:
                 from None
         return [r for part in parts for r in part]
 
+    def _ship_driver_state(self, role: str, workers: list) -> None:
+        state = _trainable_state(self._driver.get(role))
+        if state is None:
+            return
+        fp = _fingerprint(state)
+        if self._shipped.get(role) != fp:
+            ref = self.ray.put(state)
+            self.ray.get([a.apply_state.remote(ref) for a in workers])
+            self._shipped[role] = fp
+
     def sync(self, role: str, checkpoint: str | None) -> None:
         if checkpoint is not None and not Path(checkpoint).exists():
             raise SuperalignError(f"checkpoint {checkpoint} does not exist",
@@ -180,6 +204,7 @@ class RayExecutor:
             self.ray.get([a.sync.remote(self._checkpoints[role]) for a in self._actors[role]])
 
     def _drop(self, role: str) -> None:
+        self._shipped.pop(role, None)
         for a in self._actors.pop(role, []):
             self.ray.kill(a)
 
@@ -187,3 +212,31 @@ class RayExecutor:
         """Stop this executor's actors (Ray itself stays up for the caller to shut down)."""
         for role in list(self._actors):
             self._drop(role)
+
+
+def _trainable_state(b) -> dict | None:
+    """What a trainer in the driver changes on a backend: LoRA weights and classifier heads."""
+    if b is None:
+        return None
+    state: dict = {}
+    if isinstance(getattr(b, "heads", None), dict):
+        state["heads"] = b.heads
+    model = getattr(b, "model", None)
+    if model is not None and hasattr(model, "peft_config"):
+        from peft import get_peft_model_state_dict
+        name = model.active_adapter
+        state["lora"] = {k: v.detach().cpu() for k, v in get_peft_model_state_dict(model, adapter_name=name).items()}
+        state["lora_config"] = model.peft_config[name]
+    return state or None
+
+
+def _fingerprint(state: dict) -> str:
+    import hashlib
+    import pickle
+    h = hashlib.sha1()
+    for k, v in sorted(state.get("lora", {}).items()):
+        h.update(k.encode())
+        h.update(v.contiguous().view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+    if "heads" in state:
+        h.update(pickle.dumps(state["heads"]))
+    return h.hexdigest()
