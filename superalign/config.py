@@ -26,7 +26,12 @@ class LocalModel(Strict):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     batch_size: int = Field(16, ge=1)
-    static_cache: bool = False
+    static_cache: bool = False  # pre-allocated KV cache (CUDA decode; see models/local.py)
+    compile: bool | None = None  # torch.compile the static-cache decode step (None: CUDA only)
+    # executor: ray - one actor per replica, each reserving these resources
+    num_gpus: float = Field(0, ge=0)
+    num_cpus: float = Field(1, ge=0)
+    replicas: int = Field(1, ge=1)
 
 
 class OpenAIEndpoint(Strict):
@@ -38,6 +43,7 @@ class OpenAIEndpoint(Strict):
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(3, ge=0)
     concurrency: int = Field(4, ge=1)
+    price_per_1k_tokens: float = Field(0.0, ge=0)  # cost written beside each request's latency
 
 
 class Classifier(Strict):

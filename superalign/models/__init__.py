@@ -15,7 +15,7 @@ def build(cfg, seed: int = 0, shared: bool = True):
         return _LOADED[key]
     if isinstance(cfg, C.LocalModel):
         from superalign.models.local import LocalLM
-        b = LocalLM(cfg.model, cfg.device, cfg.dtype, cfg.batch_size, cfg.static_cache, seed=seed)
+        b = LocalLM(cfg.model, cfg.device, cfg.dtype, cfg.batch_size, cfg.static_cache, seed=seed, compile=cfg.compile)
     elif isinstance(cfg, C.OpenAIEndpoint):
         from superalign.models.http import OpenAIChat
         b = OpenAIChat(**cfg.model_dump(exclude={"backend"}))

@@ -1,9 +1,24 @@
 """A local transformers causal LM: batched generation with left padding, log-prob scoring,
-and the torch model + tokenizer exposed for training."""
+and the torch model + tokenizer exposed for training.
+
+CUDA path: the model is loaded straight onto the GPU in bf16 (`dtype: auto`), generation runs
+in batches of `batch_size` with a KV cache; `static_cache=True` pre-allocates a fixed-size
+cache (prompts padded to a multiple of 64 so few shapes occur), and `compile` controls
+`torch.compile` of the static-cache decode step (None = transformers' default, which compiles
+on CUDA only; True = compile on any device; False = never).
+
+`generate(chats, params)` takes one `GenParams` for the whole list (transformers' sampler,
+seeded per batch) or a list of `GenParams`, one per prompt: then every row has its own
+temperature, top-p, token budget and seed, and its output depends only on its own prompt and
+params, never on what it was batched with (sampling by the Gumbel-max trick with a generator
+per row). The HTTP server (`superalign serve`) relies on that to micro-batch requests.
+"""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from superalign.errors import SuperalignError
 from superalign.models import embedded
@@ -13,7 +28,7 @@ from superalign.models.base import GenParams, Prompt
 def _device(pref: str) -> str:
     import torch
     if pref != "auto":
-        if pref == "cuda" and not torch.cuda.is_available():
+        if pref.startswith("cuda") and not torch.cuda.is_available():
             raise SuperalignError("device 'cuda' asked for but torch sees no GPU",
                                   "set `device: cpu` (or auto) for this role, or install a CUDA build of torch")
         return pref
@@ -23,21 +38,74 @@ def _device(pref: str) -> str:
 def _dtype(pref: str, device: str):
     import torch
     if pref == "auto":
-        return torch.bfloat16 if device == "cuda" else torch.float32
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
     return getattr(torch, pref)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One generated completion with its token accounting (what an API reports as `usage`)."""
+    text: str                 # decoded, special tokens removed, stripped
+    ids: list[int]            # generated token ids, up to and including a stop token
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str        # "stop" (a stop token was generated) or "length" (budget used up)
+
+
+class _RowSampler:
+    """Per-row temperature / top-p / seed, applied as a logits processor under greedy decoding:
+    argmax(logits/T + Gumbel noise) over the top-p set is a sample from softmax(logits/T)
+    restricted to that set. Each row draws its noise from its own generator, so a row's tokens
+    do not depend on the other rows of the batch. Rows with temperature 0 stay greedy."""
+
+    def __init__(self, params: Sequence[GenParams], device):
+        import torch
+        self.temp = torch.tensor([p.temperature for p in params], dtype=torch.float32, device=device)
+        self.top_p = torch.tensor([p.top_p for p in params], dtype=torch.float32, device=device)
+        self.rows = [i for i, p in enumerate(params) if p.temperature > 0]
+        self.gens = {i: torch.Generator(device=device).manual_seed(int(params[i].seed)) for i in self.rows}
+
+    def __call__(self, input_ids, scores):
+        import torch
+        if not self.rows:
+            return scores
+        rows = torch.tensor(self.rows, device=scores.device)
+        s = scores[rows].float() / self.temp[rows, None]
+        srt, idx = s.sort(dim=-1, descending=True)
+        probs = srt.softmax(-1)
+        drop = (probs.cumsum(-1) - probs) > self.top_p[rows, None]  # the top token is always kept
+        srt = srt.masked_fill(drop, float("-inf"))
+        s = torch.full_like(s, float("-inf")).scatter(-1, idx, srt)
+        u = torch.stack([torch.rand(s.shape[-1], generator=self.gens[i], device=s.device) for i in self.rows])
+        gumbel = -torch.log(-torch.log(u.clamp_(min=1e-20, max=1.0 - 1e-7)))
+        out = scores.float().clone()
+        out[rows] = s + gumbel
+        return out
+
+
+class _RowBudget:
+    """Stop each row at its own `max_new_tokens` (the batch runs to the largest budget)."""
+
+    def __init__(self, start: int, budgets: Sequence[int], device):
+        import torch
+        self.start = start
+        self.budget = torch.tensor(list(budgets), device=device)
+
+    def __call__(self, input_ids, scores, **kw):
+        return (input_ids.shape[1] - self.start) >= self.budget
 
 
 class LocalLM:
     def __init__(self, model: str = embedded.SMOLLM2, device: str = "auto", dtype: str = "auto",
-                 batch_size: int = 16, static_cache: bool = False, seed: int = 0):
+                 batch_size: int = 16, static_cache: bool = False, seed: int = 0, compile: bool | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
-        self.name, self.batch_size, self.static_cache = model, batch_size, static_cache
+        self.name = model
         self.device = _device(device)
         torch_dtype = _dtype(dtype, self.device)
         if model == embedded.TINY:
-            self.tokenizer = embedded.tiny_tokenizer()
-            self.model = embedded.tiny_model(self.tokenizer, seed=seed).to(self.device, torch_dtype)
+            tokenizer = embedded.tiny_tokenizer()
+            net = embedded.tiny_model(tokenizer, seed=seed).to(self.device, torch_dtype)
         else:
             path = embedded.resolve(model)
             if os.sep in model or model.startswith("."):
@@ -45,17 +113,39 @@ class LocalLM:
                     raise SuperalignError(f"model path {path} does not exist",
                                           "point the role's `model:` at a directory saved by save_pretrained")
             try:
-                self.tokenizer = AutoTokenizer.from_pretrained(path)
-                self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(self.device)
+                tokenizer = AutoTokenizer.from_pretrained(path)
+                # device_map puts the weights straight onto the GPU (no full copy in host memory first)
+                kw = {"device_map": self.device} if self.device.startswith("cuda") else {}
+                net = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kw).to(self.device)
             except OSError as e:
                 raise SuperalignError(
                     f"cannot load model {model!r}: {str(e).splitlines()[0]}",
                     f"use the built-in '{embedded.SMOLLM2}', a local directory, or an HF name with network access"
                 ) from None
+        self._setup(net, tokenizer, batch_size, static_cache, compile)
+
+    @classmethod
+    def wrap(cls, model, tokenizer, name: str = "wrapped", batch_size: int = 16, static_cache: bool = False,
+             compile: bool | None = None) -> "LocalLM":
+        """A LocalLM around an already built torch model and tokenizer (benchmarks, trainers)."""
+        self = cls.__new__(cls)
+        self.name = name
+        self.device = str(next(model.parameters()).device)
+        self._setup(model, tokenizer, batch_size, static_cache, compile)
+        return self
+
+    def _setup(self, model, tokenizer, batch_size: int, static_cache: bool, compile: bool | None):
+        self.model, self.tokenizer = model, tokenizer
+        self.batch_size, self.static_cache, self.compile = batch_size, static_cache, compile
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"
         self.model.eval()
+        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+        if self.tokenizer.eos_token_id is not None:
+            eos.append(self.tokenizer.eos_token_id)
+        self.stop_ids = set(eos)
 
     # ------------------------------------------------------------------ text helpers
     def render(self, p: Prompt, generation_prompt: bool = True) -> str:
@@ -64,28 +154,69 @@ class LocalLM:
         return self.tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=generation_prompt)
 
     # ------------------------------------------------------------------ generation
-    def generate(self, chats: list[Prompt], params: GenParams = GenParams()) -> list[str]:
+    def _cache_kwargs(self) -> dict:
+        """KV-cache and compile options for `model.generate` (see the module docstring)."""
+        kw: dict = {}
+        if self.static_cache or self.compile:
+            kw["cache_implementation"] = "static"
+        if self.compile is False:
+            kw["disable_compile"] = True
+        elif self.compile and not self.device.startswith("cuda"):
+            from transformers import CompileConfig
+            cc = CompileConfig()
+            cc._compile_all_devices = True  # transformers compiles on CUDA only unless told otherwise
+            kw["compile_config"] = cc
+        return kw
+
+    def generate(self, chats: list[Prompt], params: GenParams | Sequence[GenParams] = GenParams()) -> list[str]:
+        return [c.text for c in self.generate_full(chats, params)]
+
+    def generate_full(self, chats: list[Prompt],
+                      params: GenParams | Sequence[GenParams] = GenParams()) -> list[Completion]:
+        """`generate` with token ids, usage counts and finish reasons."""
         import torch
+        from transformers import LogitsProcessorList, StoppingCriteriaList
+        per_row = not isinstance(params, GenParams)
+        if per_row:
+            params = list(params)
+            if len(params) != len(chats):
+                raise SuperalignError(f"generate got {len(params)} GenParams for {len(chats)} prompts",
+                                      "pass one GenParams for all prompts or exactly one per prompt")
         texts = [self.render(c) for c in chats]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
-        out: list[str] = [""] * len(texts)
-        kwargs = dict(max_new_tokens=params.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
-        if params.temperature > 0:
-            kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
-        else:
-            kwargs.update(do_sample=False)
-        if self.static_cache and self.device == "cuda":
-            kwargs["cache_implementation"] = "static"
+        out: list[Completion | None] = [None] * len(texts)
+        base = dict(pad_token_id=self.tokenizer.pad_token_id, **self._cache_kwargs())
+        pad_multiple = 64 if base.get("cache_implementation") == "static" else None  # fewer shapes to compile
         for b in range(0, len(order), self.batch_size):
             idx = order[b:b + self.batch_size]
             enc = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
-                                 add_special_tokens=False).to(self.device)
-            torch.manual_seed(params.seed + b)
+                                 pad_to_multiple_of=pad_multiple, add_special_tokens=False).to(self.device)
+            start = enc["input_ids"].shape[1]
+            if per_row:
+                rows = [params[i] for i in idx]
+                budgets = [p.max_new_tokens for p in rows]
+                kwargs = dict(base, max_new_tokens=max(budgets), do_sample=False,
+                              logits_processor=LogitsProcessorList([_RowSampler(rows, self.device)]),
+                              stopping_criteria=StoppingCriteriaList([_RowBudget(start, budgets, self.device)]))
+            else:
+                budgets = [params.max_new_tokens] * len(idx)
+                kwargs = dict(base, max_new_tokens=params.max_new_tokens)
+                if params.temperature > 0:
+                    kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
+                else:
+                    kwargs.update(do_sample=False)
+                torch.manual_seed(params.seed + b)
             with torch.inference_mode():
                 gen = self.model.generate(**enc, **kwargs)
-            for i, row in zip(idx, gen[:, enc["input_ids"].shape[1]:]):
-                out[i] = self.tokenizer.decode(row, skip_special_tokens=True).strip()
-        return out
+            new = gen[:, start:].tolist()
+            n_prompt = enc["attention_mask"].sum(-1).tolist()
+            for j, i in enumerate(idx):
+                row = new[j][:budgets[j]]
+                stop = next((k for k, t in enumerate(row) if t in self.stop_ids), None)
+                ids = row if stop is None else row[:stop + 1]
+                out[i] = Completion(self.tokenizer.decode(ids, skip_special_tokens=True).strip(), ids,
+                                    int(n_prompt[j]), len(ids), "length" if stop is None else "stop")
+        return out  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ scoring
     def logprobs(self, prompts: list[Prompt], completions: list[str]) -> list[float]:
@@ -144,4 +275,35 @@ class LocalLM:
             lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, width - k + 1:, None])[..., 0]
             s = (lp * target).sum(-1)
             res += (s / target.sum(-1).clamp(min=1) if reduce == "mean" else s).tolist()
+        return res
+
+    def sequence_logprobs(self, seqs: list[list[int]], top: int = 0) -> list[tuple[list, list | None]]:
+        """For each token-id sequence: log p(token_t | tokens_<t) for every position (None for the
+        first, which has no context) and, with `top` > 0, the `top` most likely tokens at each
+        position as [(id, logprob), ...] (None at the first). This is what an OpenAI
+        `/v1/completions` call with `echo` and `logprobs` returns for a prompt."""
+        import torch
+        pad = self.tokenizer.pad_token_id
+        res: list[tuple[list, list | None]] = []
+        for b in range(0, len(seqs), self.batch_size):
+            chunk = seqs[b:b + self.batch_size]
+            width = max(1, max(len(s) for s in chunk))
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for i, s in enumerate(chunk):
+                ids[i, :len(s)] = torch.tensor(s, dtype=torch.long)
+                mask[i, :len(s)] = 1
+            ids, mask = ids.to(self.device), mask.to(self.device)
+            with torch.inference_mode():
+                lsm = torch.log_softmax(self.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
+                lp = lsm.gather(-1, ids[:, 1:, None])[..., 0].tolist()
+                tv, ti = lsm.topk(top, dim=-1) if top > 0 else (None, None)
+                tv, ti = (tv.tolist(), ti.tolist()) if top > 0 else (None, None)
+            for i, s in enumerate(chunk):
+                n = len(s)
+                lps = ([None] + lp[i][:n - 1]) if n else []
+                tops = None
+                if top > 0:
+                    tops = ([None] + [list(zip(ti[i][k], tv[i][k])) for k in range(n - 1)]) if n else []
+                res.append((lps, tops))
         return res
