@@ -143,15 +143,14 @@ def mc_prompt(it: Item, context: str = "", transcript: str = "") -> str:
 
 # ---------------------------------------------------------------------- scoring
 def option_scores(backend, prompts: list[str], items: list[Item]) -> np.ndarray:
-    """Calibrated log-probability of each option's text after each prompt, shape (n, 2):
-    log p(option | prompt) - log p(option | "Answer:"), so an option is not preferred merely for
-    being a short or common string (domain-conditional PMI, Holtzman et al. 2021)."""
+    """log p(option text | prompt) for both options of each item, shape (n, 2). (Calibrating by
+    log p(option | "Answer:") was tried and made SmolLM2's reading worse: rare strings such as
+    country domains get huge bonuses.)"""
     if not prompts:
         return np.zeros((0, 2))
     comps = [f" {o}" for it in items for o in it.options]
-    lp = np.asarray(backend.logprobs([p for p in prompts for _ in range(2)], comps), dtype=float).reshape(-1, 2)
-    base = np.asarray(backend.logprobs(["Answer:"] * len(comps), comps), dtype=float).reshape(-1, 2)
-    return lp - base
+    lp = backend.logprobs([p for p in prompts for _ in range(2)], comps)
+    return np.asarray(lp, dtype=float).reshape(-1, 2)
 
 
 def decide(backend, prompts: list[str], items: list[Item]) -> list[int | None]:
