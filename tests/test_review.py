@@ -216,3 +216,34 @@ def test_browser_blur_reveal_and_label(server):
     assert (rows["l0"]["status"], rows["l0"]["label"], rows["l0"]["labeler"], rows["l0"]["comment"]) == \
         ("done", 1.0, "alice", "clearly helps")
     assert (rows["l1"]["status"], rows["l1"]["label"]) == ("done", 0.0)
+
+
+def test_cli_prints_token_binds_localhost_and_never_the_text(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import httpx
+    s, _ = make_queue(tmp_path / "run", n=2)
+    s.close()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "superalign", "review", str(tmp_path / "run"), "--port", "0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    out = []
+    try:
+        for line in p.stdout:
+            out.append(line)
+            if line.startswith("open: "):
+                break
+        url = out[-1].split("open: ")[1].strip()
+        assert url.startswith("http://127.0.0.1:")
+        token = next(l.split("token: ")[1].strip() for l in out if l.startswith("token: "))
+        base = url.split("/?")[0]
+        assert len(token) >= 24 and httpx.get(base + "/api/stats").status_code == 401
+        assert httpx.get(base + "/api/next", params={"reviewer": "x", "token": token}).json()["item"]["query"]
+    finally:
+        p.terminate()
+        rest, _ = p.communicate(timeout=20)
+    text = "".join(out) + rest
+    assert "2 queued" in text and "ZZQUERY" not in text and "ZZRESPONSE" not in text
+    with pytest.raises(Exception):
+        RunStore(tmp_path / "missing")
