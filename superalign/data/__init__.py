@@ -226,6 +226,45 @@ def _mmlu():
     return out
 
 
+# ---------------------------------------------------------------- source texts (sandwiching)
+@dataset("countries", "facts")
+def _countries():
+    """One short encyclopedic text per country, written only from the fields countryinfo ships,
+    so every fact a question asks about is stated in (and can be quoted from) the text."""
+    out = []
+    for m in sorted(assets.list_members("countryinfo", "countryinfo/data/")):
+        if not m.endswith(".json"):
+            continue
+        d = json.loads(assets.read_member("countryinfo", m))
+        first = lambda k: (d.get(k) or [None])[0]  # noqa: E731
+        facts = {"capital": d.get("capital") or None, "subregion": d.get("subregion") or None,
+                 "currency": first("currencies"), "calling_code": first("callingCodes"),
+                 "tld": first("tld"), "demonym": d.get("demonym") or None,
+                 "population": d.get("population") or None, "area": d.get("area") or None}
+        facts = {k: v for k, v in facts.items() if v not in (None, "")}
+        name = d.get("name")
+        if not name or len(facts) < 4 or "capital" not in facts:
+            continue
+        sents = [f"{name} is a country in {facts['subregion']}." if "subregion" in facts else f"{name} is a country.",
+                 f"Its capital city is {facts['capital']}."]
+        if "population" in facts:
+            sents.append(f"It has a population of {facts['population']:,} people.")
+        if "area" in facts:
+            sents.append(f"It covers an area of {facts['area']:,} square kilometres.")
+        if "currency" in facts:
+            sents.append(f"Its currency has the ISO code {facts['currency']}.")
+        if "calling_code" in facts:
+            sents.append(f"Its international calling code is +{facts['calling_code']}.")
+        if "tld" in facts:
+            sents.append(f"Its internet country domain is {facts['tld']}.")
+        if "demonym" in facts:
+            sents.append(f"People from {name} are called {facts['demonym']}.")
+        text = " ".join(sents)
+        out.append({"id": _rid("countries", name), "source": f"countryinfo:{m.rsplit('/', 1)[1]}",
+                    "prompt": text, "text": text, "name": name, "facts": facts, "sentences": sents})
+    return out
+
+
 # ---------------------------------------------------------------- loading
 def _cached_builtin(name: str) -> list[Record]:
     fn, _ = _BUILDERS[name]
