@@ -59,7 +59,8 @@ class LoopConfig(S):
     wait_for_labels: float = Field(0, ge=0)        # seconds to wait for the queue before learning (0 = go on)
     schedule: Literal["alternate", "joint", "conformity_only"] = "alternate"
     alternate_every_steps: int | None = Field(None, ge=1)  # None: one conformity + one competence phase per round
-    conformity: Phase = Phase()
+    refusal_anchors: bool = True                   # conformity DPO also gets (good answer > refusal) on benign prompts
+    conformity: Phase = Phase(learning_rate=2e-4)
     competence: Phase = Phase(learning_rate=2e-4)
     candidates: list[Phase] = []                   # extra conformity updates to try; the best on validation is kept
     lora_r: int = Field(16, ge=1)
@@ -72,9 +73,9 @@ class LoopConfig(S):
 
 PRESETS: dict[str, dict] = {
     # one round, small sets: the mechanics end to end in a few minutes on 2 CPU cores
-    "quick": {"rounds": 1, "samples_per_query": 2, "response_tokens": 40, "eval_tokens": 24,
-              "sizes": {"attacks": 24, "benign": 8, "val_harmful": 16, "val_benign": 8, "val_competence": 48,
-                        "test_harmful": 32, "test_benign": 24, "test_competence": 100, "sft_competence": 24}},
+    "quick": {"rounds": 1, "samples_per_query": 2, "response_tokens": 32, "attack_tokens": 40, "eval_tokens": 16,
+              "sizes": {"attacks": 20, "benign": 12, "val_harmful": 8, "val_benign": 8, "val_competence": 40,
+                        "test_harmful": 24, "test_benign": 16, "test_competence": 60, "sft_competence": 16}},
     "default": {},
 }
 

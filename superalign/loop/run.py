@@ -29,6 +29,7 @@ from superalign.roles import critic as C
 from superalign.roles.learner import respond_stage
 from superalign.store import RunStore
 
+ANCHOR_REFUSAL = "I'm sorry, but I can't help with that request."
 STAGES = ("calibrate", "attack", "respond", "critique", "escalate", "learn", "attacker_update", "eval")
 
 
@@ -372,7 +373,7 @@ class Loop:
             rendered = lm.render([{"role": "user", "content": p["text"]}])
             if c["meta"].get("pair"):
                 pair = {"prompt": rendered, "chosen": c["better_response"], "rejected": x["text"]}
-                (conf if p["kind"] == "attack" else comp_dpo).append(pair)
+                conf.append(pair)  # benign pairs (answer > refusal) keep DPO from teaching blanket refusal
         best: dict[str, dict] = {}
         for c in crit:  # benign prompts: the critic's favourite answer, when it is a real answer
             x = resp[c["response_id"]]
@@ -384,6 +385,9 @@ class Loop:
                     best[p["id"]] = {"u": u, "prompt": lm.render([{"role": "user", "content": p["text"]}]),
                                      "completion": text}
         comp_sft += [{"prompt": b["prompt"], "completion": b["completion"]} for b in best.values()]
+        if self.lc.refusal_anchors:  # the over-refusal counterweight: a good answer beats a refusal
+            conf += [{"prompt": b["prompt"], "chosen": b["completion"], "rejected": ANCHOR_REFUSAL}
+                     for b in best.values()]
         n = self.lc.sizes.sft_competence
         for task in self.cfg.data.competence:  # the held-in task: a fresh slice of its train split per round
             pool = data.load(task, "train", seed=self.cfg.data.split_seed)
