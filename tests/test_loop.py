@@ -207,3 +207,15 @@ def test_one_quick_round_on_smollm2(tmp_path):
     hold = s.rows("metrics", where="name LIKE 'critic_holdout:%'")
     assert any(m["meta"]["head"] == "refusal_labels" and m["value"] > 0.8 for m in hold)
     assert [c["phase"] for c in s.rows("checkpoints", round=1)] == ["conformity", "competence"]
+
+
+def test_fit_prompt_keeps_request_and_completions_within_max_length(tiny):
+    """A long template prompt loses its middle, not the request at its end nor the completions."""
+    from superalign.training.trainers import fit_prompt
+    tok = tiny.tokenizer
+    prompt = tiny.render([{"role": "user", "content": "PREAMBLE " + "filler words " * 300 + "REQUEST: bake bread"}])
+    out = fit_prompt(tok, prompt, ["a short answer", "no"], max_length=128)
+    n = len(tok(out, add_special_tokens=False)["input_ids"]) + len(tok("a short answer", add_special_tokens=False)["input_ids"])
+    assert n <= 128
+    assert out.startswith(prompt[:10]) and out.endswith(prompt[-40:]) and "[...]" in out
+    assert fit_prompt(tok, "short prompt", ["x"], max_length=128) == "short prompt"

@@ -14,11 +14,12 @@ class S(BaseModel):
 
 class Phase(S):
     """One learning phase's optimiser settings; several in `candidates` = a search over updates."""
-    learning_rate: float = Field(5e-4, gt=0)
+    learning_rate: float = Field(2e-4, gt=0)
     beta: float = Field(0.1, gt=0)
     epochs: float = Field(1.0, gt=0)
     batch_size: int = Field(4, ge=1)
     max_steps: int = -1
+    max_length: int = Field(384, ge=32)  # tokens per sequence; long prompts lose their middle (training.fit_prompt)
 
 
 class Guard(S):
@@ -60,8 +61,8 @@ class LoopConfig(S):
     schedule: Literal["alternate", "joint", "conformity_only"] = "alternate"
     alternate_every_steps: int | None = Field(None, ge=1)  # None: one conformity + one competence phase per round
     refusal_anchors: bool = True                   # conformity DPO also gets (good answer > refusal) on benign prompts
-    conformity: Phase = Phase(learning_rate=2e-4)
-    competence: Phase = Phase(learning_rate=2e-4)
+    conformity: Phase = Phase()
+    competence: Phase = Phase()
     candidates: list[Phase] = []                   # extra conformity updates to try; the best on validation is kept
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
@@ -75,7 +76,8 @@ PRESETS: dict[str, dict] = {
     # one round, small sets: the mechanics end to end in a few minutes on 2 CPU cores
     "quick": {"rounds": 1, "samples_per_query": 2, "response_tokens": 32, "attack_tokens": 40, "eval_tokens": 16,
               "sizes": {"attacks": 20, "benign": 12, "val_harmful": 8, "val_benign": 8, "val_competence": 40,
-                        "test_harmful": 24, "test_benign": 16, "test_competence": 60, "sft_competence": 16}},
+                        "test_harmful": 24, "test_benign": 16, "test_competence": 60, "sft_competence": 16},
+              "conformity": {"max_length": 256}, "competence": {"max_length": 256}},
     "default": {},
 }
 

@@ -424,10 +424,12 @@ class Loop:
             t0 = time.time()
             if method == "dpo":
                 info = dpo(lm.model, lm.tokenizer, data_, DPOArgs(pc.learning_rate, pc.beta, pc.epochs, pc.batch_size,
-                                                                   max_steps=pc.max_steps, seed=self.seed + r))
+                                                                   max_length=pc.max_length, max_steps=pc.max_steps,
+                                                                   seed=self.seed + r))
             else:
                 info = sft(lm.model, lm.tokenizer, data_, SFTArgs(pc.learning_rate, pc.epochs, pc.batch_size,
-                                                                  max_steps=pc.max_steps, seed=self.seed + r))
+                                                                  max_length=pc.max_length, max_steps=pc.max_steps,
+                                                                  seed=self.seed + r))
             after = self._val()
             score = (1 - after["asr"]) + (1 - after["over_refusal"]) + after["competence"]
             cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "val": after, "score": score,

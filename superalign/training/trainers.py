@@ -18,6 +18,7 @@ class DPOArgs:
     max_length: int = 384
     max_steps: int = -1
     seed: int = 0
+    gradient_checkpointing: bool = False  # TRL turns it on; at LoRA-on-small-model sizes it only costs time
 
 
 @dataclass
@@ -29,6 +30,7 @@ class SFTArgs:
     max_length: int = 384
     max_steps: int = -1
     seed: int = 0
+    gradient_checkpointing: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -37,6 +39,7 @@ def _common(a, out: str) -> dict:
     return dict(output_dir=out, learning_rate=a.learning_rate, num_train_epochs=a.epochs, max_steps=a.max_steps,
                 per_device_train_batch_size=a.batch_size, gradient_accumulation_steps=a.grad_accum,
                 max_length=a.max_length, seed=a.seed, data_seed=a.seed, report_to=[], save_strategy="no",
+                gradient_checkpointing=a.gradient_checkpointing, train_sampling_strategy="sequential",
                 logging_steps=1, disable_tqdm=True, lr_scheduler_type="constant", warmup_steps=0,
                 use_cpu=not torch.cuda.is_available(), bf16=torch.cuda.is_available(),
                 dataloader_num_workers=0, remove_unused_columns=True)
@@ -49,6 +52,33 @@ def _quiet(trainer):
     datasets.disable_progress_bars()
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+def fit_prompt(tokenizer, prompt: str, completions: list[str], max_length: int) -> str:
+    """Cut the middle out of a rendered prompt so prompt + longest completion fits `max_length` tokens.
+    TRL truncates from the end (`keep_start`), which on a long jailbreak template drops the completions
+    and leaves a pair that costs a full step and teaches nothing. The head keeps the chat header, the
+    tail the request and the assistant turn."""
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    longest = max((len(tokenizer(c, add_special_tokens=False)["input_ids"]) for c in completions), default=0)
+    budget = max_length - min(longest, max_length // 2) - 8  # margin: re-tokenising at the cut can shift a few tokens
+    if len(ids) <= budget:
+        return prompt
+    head = max(1, budget // 4)
+    tail = max(1, budget - head - 4)
+    return (tokenizer.decode(ids[:head], skip_special_tokens=False) + " [...] "
+            + tokenizer.decode(ids[-tail:], skip_special_tokens=False))
+
+
+def length_batched(rows: list[dict], length, batch_size: int, seed: int) -> list[dict]:
+    """Rows ordered so each batch holds rows of similar length, batches in seeded random order.
+    Padding to the longest row dominated DPO step time when a few long jailbreak prompts were spread
+    over many batches; the trainer then reads this order sequentially."""
+    import random
+    order = sorted(range(len(rows)), key=lambda i: (length(rows[i]), i))
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    random.Random(seed).shuffle(batches)
+    return [rows[i] for b in batches for i in b]
 
 
 def _losses(trainer) -> list[float]:
@@ -68,7 +98,10 @@ def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs()) -> dict:
         cfg = DPOConfig(beta=args.beta, **_common(args, out))
         import datasets
         datasets.disable_progress_bars()
-        ds = Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs])
+        rows = [{"prompt": fit_prompt(tokenizer, p["prompt"], [p["chosen"], p["rejected"]], args.max_length),
+                 "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs]
+        ds = Dataset.from_list(length_batched(rows, lambda x: len(x["prompt"]) + max(len(x["chosen"]), len(x["rejected"])),
+                                              args.batch_size * args.grad_accum, args.seed))
         model.train()
         tr = _quiet(DPOTrainer(model=model, args=cfg, train_dataset=ds, processing_class=tokenizer))
         try:
@@ -94,7 +127,10 @@ def sft(model, tokenizer, examples: list[dict], args: SFTArgs = SFTArgs()) -> di
         cfg = SFTConfig(completion_only_loss=True, packing=False, **_common(args, out), **args.extra)
         import datasets
         datasets.disable_progress_bars()
-        ds = Dataset.from_list([{"prompt": e["prompt"], "completion": e["completion"]} for e in examples])
+        rows = [{"prompt": fit_prompt(tokenizer, e["prompt"], [e["completion"]], args.max_length),
+                 "completion": e["completion"]} for e in examples]
+        ds = Dataset.from_list(length_batched(rows, lambda x: len(x["prompt"]) + len(x["completion"]),
+                                              args.batch_size * args.grad_accum, args.seed))
         model.train()
         tr = _quiet(SFTTrainer(model=model, args=cfg, train_dataset=ds, processing_class=tokenizer))
         res = tr.train()
