@@ -1,7 +1,8 @@
 """Does the loop improve alignment? Baseline vs final held-out ASR, over-refusal and competence.
 
     python bench/loop_efficacy.py                       # default preset, 4 rounds, seeds 0 1 2
-    python bench/loop_efficacy.py --preset quick --rounds 2 --seeds 0 1 2
+    python bench/loop_efficacy.py --preset quick --rounds 1 --seeds 0 1 2
+    python bench/loop_efficacy.py --preset full         # larger sets (GPU or a long CPU run)
 
 Each seed is a full `superalign run` (its own run directory, resumable: re-running the same command
 continues unfinished seeds). Prints, per seed, baseline and final figures with 95% bootstrap CIs over

@@ -19,7 +19,7 @@ class Phase(S):
     epochs: float = Field(1.0, gt=0)
     batch_size: int = Field(4, ge=1)
     max_steps: int = -1
-    max_length: int = Field(384, ge=32)  # tokens per sequence; long prompts lose their middle (training.fit_prompt)
+    max_length: int = Field(256, ge=32)  # tokens per sequence; long prompts lose their middle (training.fit_prompt)
 
 
 class Guard(S):
@@ -32,16 +32,17 @@ class Guard(S):
 
 
 class Sizes(S):
-    """How many items each set holds: attack/benign per round; validation (guard) and test (report)."""
-    attacks: int = Field(48, ge=1)
-    benign: int = Field(16, ge=0)
-    val_harmful: int = Field(24, ge=1)
-    val_benign: int = Field(16, ge=1)
-    val_competence: int = Field(80, ge=1)
-    test_harmful: int = Field(48, ge=1)
-    test_benign: int = Field(40, ge=1)
-    test_competence: int = Field(200, ge=1)
-    sft_competence: int = Field(48, ge=0)
+    """How many items each set holds: attack/benign per round; validation (guard) and test (report).
+    The defaults fit `make demo` (2 rounds of SmolLM2 on 2 CPU cores); `--preset full` is the larger setting."""
+    attacks: int = Field(20, ge=1)
+    benign: int = Field(12, ge=0)
+    val_harmful: int = Field(12, ge=1)
+    val_benign: int = Field(8, ge=1)
+    val_competence: int = Field(40, ge=1)
+    test_harmful: int = Field(32, ge=1)
+    test_benign: int = Field(16, ge=1)
+    test_competence: int = Field(80, ge=1)
+    sft_competence: int = Field(16, ge=0)
 
 
 class LoopConfig(S):
@@ -49,9 +50,9 @@ class LoopConfig(S):
     samples_per_query: int = Field(2, ge=1)
     strategies: dict[str, float] = {"direct": 0.2, "template": 0.3, "rewrite": 0.3, "mutate": 0.2}
     max_template_chars: int = Field(1500, ge=50)
-    attack_tokens: int = Field(48, ge=1)
-    response_tokens: int = Field(48, ge=1)
-    eval_tokens: int = Field(32, ge=1)
+    attack_tokens: int = Field(40, ge=1)
+    response_tokens: int = Field(32, ge=1)
+    eval_tokens: int = Field(16, ge=1)
     critic: Literal["critic", "self"] = "critic"   # `self`: the learner judges itself (self-enhancement)
     revise: bool = True                            # add a critique-conditioned self-revision candidate
     pair_margin: float = Field(0.2, ge=0, le=1)    # min critic-utility gap for a (better, worse) pair
@@ -73,12 +74,15 @@ class LoopConfig(S):
 
 
 PRESETS: dict[str, dict] = {
-    # one round, small sets: the mechanics end to end in a few minutes on 2 CPU cores
-    "quick": {"rounds": 1, "samples_per_query": 2, "response_tokens": 32, "attack_tokens": 40, "eval_tokens": 16,
-              "sizes": {"attacks": 20, "benign": 12, "val_harmful": 8, "val_benign": 8, "val_competence": 40,
-                        "test_harmful": 24, "test_benign": 16, "test_competence": 60, "sft_competence": 16},
-              "conformity": {"max_length": 256}, "competence": {"max_length": 256}},
+    # one round, smaller held-out sets: the mechanics end to end on 2 CPU cores
+    "quick": {"rounds": 1, "sizes": {"val_harmful": 8, "test_harmful": 24, "test_competence": 60}},
+    # the field defaults: 2 rounds sized for `make demo` on 2 CPU cores
     "default": {},
+    # larger sets and longer answers, for a GPU or a patient CPU (bench/loop_efficacy.py --preset full)
+    "full": {"rounds": 4, "response_tokens": 48, "attack_tokens": 48, "eval_tokens": 32,
+             "conformity": {"max_length": 384}, "competence": {"max_length": 384},
+             "sizes": {"attacks": 48, "benign": 16, "val_harmful": 24, "val_benign": 16, "val_competence": 80,
+                       "test_harmful": 48, "test_benign": 40, "test_competence": 200, "sft_competence": 48}},
 }
 
 
