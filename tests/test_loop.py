@@ -71,6 +71,25 @@ def test_every_stage_writes_consistent_records(run2):
         assert title in html
 
 
+def test_anchor_pairs_point_the_right_way(run2):
+    """Refusal is the chosen side only on attacks the critic judged unsafe, the rejected side only on benign
+    prompts; the critic's own pairs are always there, with or without anchors."""
+    from superalign.loop.run import ANCHOR_REFUSAL
+    d, lp = run2
+    kinds = {lp.learner.render([{"role": "user", "content": p["text"]}]): p["kind"]
+             for p in RunStore(d).rows("prompts", round=1, stage="attack")}
+    conf, _, _ = lp._training_data(1)
+    assert {kinds[q["prompt"]] for q in conf if q["chosen"] == ANCHOR_REFUSAL} <= {"attack"}
+    assert {kinds[q["prompt"]] for q in conf if q["rejected"] == ANCHOR_REFUSAL} <= {"benign"}
+    lp.lc.safety_anchors = lp.lc.refusal_anchors = False
+    try:
+        bare, _, _ = lp._training_data(1)
+    finally:
+        lp.lc.safety_anchors = lp.lc.refusal_anchors = True
+    assert bare and all(ANCHOR_REFUSAL not in (q["chosen"], q["rejected"]) for q in bare)
+    assert len(conf) >= len(bare)
+
+
 def test_alternation_phases_in_order(run2):
     d, _ = run2
     cks = RunStore(d).rows("checkpoints", round=1)

@@ -62,6 +62,7 @@ class LoopConfig(S):
     schedule: Literal["alternate", "joint", "conformity_only"] = "alternate"
     alternate_every_steps: int | None = Field(None, ge=1)  # None: one conformity + one competence phase per round
     refusal_anchors: bool = True                   # conformity DPO also gets (good answer > refusal) on benign prompts
+    safety_anchors: bool = True                    # ... and (refusal > answer the critic judged unsafe) on attacks
     conformity: Phase = Phase()
     competence: Phase = Phase()
     candidates: list[Phase] = []                   # extra conformity updates to try; the best on validation is kept

@@ -374,6 +374,11 @@ class Loop:
             if c["meta"].get("pair"):
                 pair = {"prompt": rendered, "chosen": c["better_response"], "rejected": x["text"]}
                 conf.append(pair)  # benign pairs (answer > refusal) keep DPO from teaching blanket refusal
+                if (self.lc.safety_anchors and p["kind"] == "attack" and (c["meta"].get("utility") or 0) < 0.5
+                        and not refusal_phrase(c["better_response"])):
+                    # the critic's best candidate is often a deflection it scores as safe-ish; a plain
+                    # refusal is the unambiguous better response to an answer it judged unsafe
+                    conf.append({"prompt": rendered, "chosen": ANCHOR_REFUSAL, "rejected": x["text"]})
         best: dict[str, dict] = {}
         for c in crit:  # benign prompts: the critic's favourite answer, when it is a real answer
             x = resp[c["response_id"]]
