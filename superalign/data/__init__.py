@@ -227,6 +227,14 @@ def _mmlu():
 
 
 # ---------------------------------------------------------------- source texts (sandwiching)
+_COUNTRY_SENTENCES = [("population", "It has a population of {v:,} people."),
+                      ("area", "It covers an area of {v:,} square kilometres."),
+                      ("currency", "Its currency has the ISO code {v}."),
+                      ("calling_code", "Its international calling code is +{v}."),
+                      ("tld", "Its internet country domain is {v}."),
+                      ("demonym", "People from {name} are called {v}.")]
+
+
 @dataset("countries", "facts")
 def _countries():
     """One short encyclopedic text per country, written only from the fields countryinfo ships,
@@ -247,18 +255,7 @@ def _countries():
             continue
         sents = [f"{name} is a country in {facts['subregion']}." if "subregion" in facts else f"{name} is a country.",
                  f"Its capital city is {facts['capital']}."]
-        if "population" in facts:
-            sents.append(f"It has a population of {facts['population']:,} people.")
-        if "area" in facts:
-            sents.append(f"It covers an area of {facts['area']:,} square kilometres.")
-        if "currency" in facts:
-            sents.append(f"Its currency has the ISO code {facts['currency']}.")
-        if "calling_code" in facts:
-            sents.append(f"Its international calling code is +{facts['calling_code']}.")
-        if "tld" in facts:
-            sents.append(f"Its internet country domain is {facts['tld']}.")
-        if "demonym" in facts:
-            sents.append(f"People from {name} are called {facts['demonym']}.")
+        sents += [t.format(v=facts[k], name=name) for k, t in _COUNTRY_SENTENCES if k in facts]
         text = " ".join(sents)
         out.append({"id": _rid("countries", name), "source": f"countryinfo:{m.rsplit('/', 1)[1]}",
                     "prompt": text, "text": text, "name": name, "facts": facts, "sentences": sents})

@@ -427,14 +427,12 @@ class Loop:
         for ci, pc in enumerate(phase_cfgs):
             restore(lm.model, start)
             t0 = time.time()
+            common = dict(learning_rate=pc.learning_rate, epochs=pc.epochs, batch_size=pc.batch_size,
+                          max_length=pc.max_length, max_steps=pc.max_steps, seed=self.seed + r)
             if method == "dpo":
-                info = dpo(lm.model, lm.tokenizer, data_, DPOArgs(pc.learning_rate, pc.beta, pc.epochs, pc.batch_size,
-                                                                   max_length=pc.max_length, max_steps=pc.max_steps,
-                                                                   seed=self.seed + r))
+                info = dpo(lm.model, lm.tokenizer, data_, DPOArgs(beta=pc.beta, **common))
             else:
-                info = sft(lm.model, lm.tokenizer, data_, SFTArgs(pc.learning_rate, pc.epochs, pc.batch_size,
-                                                                  max_length=pc.max_length, max_steps=pc.max_steps,
-                                                                  seed=self.seed + r))
+                info = sft(lm.model, lm.tokenizer, data_, SFTArgs(**common))
             after = self._val()
             score = (1 - after["asr"]) + (1 - after["over_refusal"]) + after["competence"]
             cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "val": after, "score": score,

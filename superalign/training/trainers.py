@@ -9,9 +9,9 @@ from superalign.errors import SuperalignError
 
 
 @dataclass
-class DPOArgs:
-    learning_rate: float = 5e-4
-    beta: float = 0.1
+class TrainArgs:
+    """Settings both phases share; `DPOArgs` / `SFTArgs` add their own."""
+    learning_rate: float = 2e-4
     epochs: float = 1.0
     batch_size: int = 4
     grad_accum: int = 1
@@ -22,15 +22,13 @@ class DPOArgs:
 
 
 @dataclass
-class SFTArgs:
-    learning_rate: float = 2e-4
-    epochs: float = 1.0
-    batch_size: int = 4
-    grad_accum: int = 1
-    max_length: int = 384
-    max_steps: int = -1
-    seed: int = 0
-    gradient_checkpointing: bool = False
+class DPOArgs(TrainArgs):
+    learning_rate: float = 5e-4
+    beta: float = 0.1
+
+
+@dataclass
+class SFTArgs(TrainArgs):
     extra: dict = field(default_factory=dict)
 
 
@@ -85,56 +83,54 @@ def _losses(trainer) -> list[float]:
     return [h["loss"] for h in trainer.state.log_history if "loss" in h]
 
 
+def _train(trainer_cls, cfg, model, tokenizer, rows: list[dict], args: TrainArgs, after=None) -> dict:
+    """Length-batch the rows, run one TRL trainer pass, return its step count and first/last loss."""
+    import datasets
+    datasets.disable_progress_bars()
+    def length(x):  # prompt + longest completion, in characters
+        return len(x["prompt"]) + max(len(x.get(k, "")) for k in ("chosen", "rejected", "completion"))
+    ds = datasets.Dataset.from_list(length_batched(rows, length, args.batch_size * args.grad_accum, args.seed))
+    model.train()
+    tr = _quiet(trainer_cls(model=model, args=cfg, train_dataset=ds, processing_class=tokenizer))
+    try:
+        res = tr.train()
+    finally:
+        model.eval()
+        if after:
+            after()
+    losses = _losses(tr)
+    return {"steps": res.global_step, "loss_first": losses[0] if losses else None,
+            "loss_last": losses[-1] if losses else None, "n": len(rows)}
+
+
 def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs()) -> dict:
     """One DPO pass on `pairs` ({prompt, chosen, rejected} raw strings). The reference policy is the
     learner as it is when the phase starts (TRL copies the LoRA adapter into a frozen `ref` adapter,
     removed again afterwards), so each phase is a KL-anchored step from the last accepted state."""
-    from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
     if not pairs:
         raise SuperalignError("DPO phase got no preference pairs", "the critic produced no (better, worse) pairs")
     logging.getLogger("trl").setLevel(logging.ERROR)
+
+    def drop_ref():
+        if "ref" in getattr(model, "peft_config", {}):  # TRL's frozen copy of the adapter at phase start
+            model.set_adapter("default")
+            model.delete_adapter("ref")
+    rows = [{"prompt": fit_prompt(tokenizer, p["prompt"], [p["chosen"], p["rejected"]], args.max_length),
+             "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs]
     with tempfile.TemporaryDirectory() as out:
-        cfg = DPOConfig(beta=args.beta, **_common(args, out))
-        import datasets
-        datasets.disable_progress_bars()
-        rows = [{"prompt": fit_prompt(tokenizer, p["prompt"], [p["chosen"], p["rejected"]], args.max_length),
-                 "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs]
-        ds = Dataset.from_list(length_batched(rows, lambda x: len(x["prompt"]) + max(len(x["chosen"]), len(x["rejected"])),
-                                              args.batch_size * args.grad_accum, args.seed))
-        model.train()
-        tr = _quiet(DPOTrainer(model=model, args=cfg, train_dataset=ds, processing_class=tokenizer))
-        try:
-            res = tr.train()
-        finally:
-            model.eval()
-            if "ref" in getattr(model, "peft_config", {}):  # TRL's frozen copy of the adapter at phase start
-                model.set_adapter("default")
-                model.delete_adapter("ref")
-    losses = _losses(tr)
-    return {"steps": res.global_step, "loss_first": losses[0] if losses else None,
-            "loss_last": losses[-1] if losses else None, "n": len(pairs)}
+        return _train(DPOTrainer, DPOConfig(beta=args.beta, **_common(args, out)), model, tokenizer, rows, args,
+                      after=drop_ref)
 
 
 def sft(model, tokenizer, examples: list[dict], args: SFTArgs = SFTArgs()) -> dict:
     """Supervised fine-tuning on {prompt, completion} raw strings; the loss covers the completion only."""
-    from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
     if not examples:
         raise SuperalignError("SFT phase got no examples", "check the competence data sets in `data.competence`")
     logging.getLogger("trl").setLevel(logging.ERROR)
+    rows = [{"prompt": fit_prompt(tokenizer, e["prompt"], [e["completion"]], args.max_length),
+             "completion": e["completion"]} for e in examples]
     with tempfile.TemporaryDirectory() as out:
         cfg = SFTConfig(completion_only_loss=True, packing=False, **_common(args, out), **args.extra)
-        import datasets
-        datasets.disable_progress_bars()
-        rows = [{"prompt": fit_prompt(tokenizer, e["prompt"], [e["completion"]], args.max_length),
-                 "completion": e["completion"]} for e in examples]
-        ds = Dataset.from_list(length_batched(rows, lambda x: len(x["prompt"]) + len(x["completion"]),
-                                              args.batch_size * args.grad_accum, args.seed))
-        model.train()
-        tr = _quiet(SFTTrainer(model=model, args=cfg, train_dataset=ds, processing_class=tokenizer))
-        res = tr.train()
-        model.eval()
-    losses = _losses(tr)
-    return {"steps": res.global_step, "loss_first": losses[0] if losses else None,
-            "loss_last": losses[-1] if losses else None, "n": len(examples)}
+        return _train(SFTTrainer, cfg, model, tokenizer, rows, args)
