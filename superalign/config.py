@@ -10,13 +10,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from superalign.errors import SuperalignError
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+from superalign.errors import Strict, SuperalignError, validate
 
 
 class LocalModel(Strict):
@@ -98,21 +94,8 @@ class Config(Strict):
         return self.roles[name]
 
 
-def _format(e: ValidationError) -> str:
-    lines = []
-    for err in e.errors():
-        path = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in ("local", "openai", "classifier")))
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        lines.append(f"{path}: {msg}")
-    return "; ".join(lines)
-
-
 def parse(data: dict | None, where: str = "config") -> Config:
-    try:
-        return Config.model_validate(data or {})
-    except ValidationError as e:
-        raise SuperalignError(f"invalid {where}: {_format(e)}",
-                              "fix the key(s) named above; `superalign config show` prints the defaults") from None
+    return validate(Config, data, where)
 
 
 def load(path: str | Path | None = None, overrides: dict | None = None) -> Config:
