@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from superalign import config as C  # noqa: E402
 from superalign.evaluation.stats import mean_ci_t  # noqa: E402
-from superalign.loop import config as LC  # noqa: E402
-from superalign.loop.run import Loop  # noqa: E402
+from superalign.experiments import build_report  # noqa: E402
+from superalign.loop import run as R  # noqa: E402
 from superalign.store import RunStore  # noqa: E402
 
 KEYS = ("asr", "asr_phrase", "over_refusal", "competence")
@@ -44,11 +44,13 @@ def main():
 
     per_seed, walls = {}, defaultdict(list)
     for seed in a.seeds:
-        cfg = C.load(a.config, {"run.seed": seed})
-        lc = LC.parse(cfg.loop, a.preset, a.rounds)
+        cfg = C.load(a.config, {"run.seed": seed, "loop.rounds": a.rounds}, a.preset)
         d = Path(a.out) / f"{a.preset}-r{a.rounds}-seed{seed}"
         print(f"seed {seed}: {d}", file=sys.stderr, flush=True)
-        Loop(cfg, lc, d).run()
+        ctx = R.open_run(cfg, d)
+        R.run(ctx)
+        ctx.ex.close()
+        build_report(d)
         s = RunStore(d)
         ev = defaultdict(dict)
         for m in s.rows("metrics", stage="eval"):

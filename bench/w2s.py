@@ -91,7 +91,7 @@ def main():
         print(f"({t.name}: {time.time() - t1:.0f}s, splits weak/transfer/test = {t.n_weak}/{t.n_transfer}/{t.n_test})")
     store.put("status", "done")
     store.close()
-    from superalign.report import build
+    from superalign.experiments import build_report as build
     print(f"\ntotal wall time {time.time() - t0:.0f}s; run dir {run_dir}; report {build(run_dir)}")
 
 

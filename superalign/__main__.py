@@ -1,3 +1,3 @@
-from superalign.cli import entry
+from superalign.cli.main import entry
 
 entry()

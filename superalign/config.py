@@ -5,14 +5,16 @@ line per problem with the dotted path of the key (`roles.learner.dtype: ...`).
 """
 from __future__ import annotations
 
+import copy
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from superalign.errors import Strict, SuperalignError, validate
+from superalign.loop.config import LoopConfig, merge, with_preset
 
 
 class LocalModel(Strict):
@@ -57,7 +59,6 @@ class Generation(Strict):
     max_new_tokens: int = Field(64, ge=1)
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(0.95, gt=0, le=1)
-    samples_per_query: int = Field(1, ge=1)
 
 
 class Data(Strict):
@@ -72,9 +73,16 @@ class Run(Strict):
     name: str = "run"
     out_dir: str = "runs"
     seed: int = 0
-    seeds: list[int] = [0]
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        """The run directory is out_dir/name-time: a name with a path in it would escape out_dir."""
+        if not v or v in (".", "..") or any(c in v for c in "/\\\0") or v.strip() != v:
+            raise ValueError("must be a plain directory name (no '/', '\\', '..', or surrounding spaces)")
+        return v
 
 
 class Config(Strict):
@@ -82,8 +90,7 @@ class Config(Strict):
     roles: dict[str, RoleConfig] = {"learner": LocalModel(), "attacker": LocalModel(), "critic": Classifier()}
     generation: Generation = Generation()
     data: Data = Data()
-    # Sections owned by later parts (loop, w2s, oversight) validate themselves.
-    loop: dict[str, Any] = {}
+    loop: LoopConfig = LoopConfig()
     w2s: dict[str, Any] = {}
     oversight: dict[str, Any] = {}
 
@@ -98,25 +105,57 @@ def parse(data: dict | None, where: str = "config") -> Config:
     return validate(Config, data, where)
 
 
-def load(path: str | Path | None = None, overrides: dict | None = None) -> Config:
-    """Load a YAML config (the packaged default when `path` is None) and apply overrides."""
-    if path is None:
-        text, where = resources.files("superalign").joinpath("default.yaml").read_text(), "default config"
-    else:
-        p = Path(path)
-        if not p.exists():
-            raise SuperalignError(f"config file {p} does not exist", "pass an existing YAML file to --config")
-        text, where = p.read_text(), str(p)
+def default_dict() -> dict:
+    return yaml.safe_load(resources.files("superalign").joinpath("default.yaml").read_text()) or {}
+
+
+def read_yaml(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.exists():
+        raise SuperalignError(f"config file {p} does not exist", "pass an existing YAML file to --config")
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:
-        raise SuperalignError(f"{where} is not valid YAML: {e}", "fix the YAML syntax") from None
+        raise SuperalignError(f"{p} is not valid YAML: {e}", "fix the YAML syntax") from None
     if not isinstance(data, dict):
-        raise SuperalignError(f"{where} must be a mapping at the top level", "start the file with `run:` / `roles:` keys")
+        raise SuperalignError(f"{p} must be a mapping at the top level", "start the file with `run:` / `roles:` keys")
+    return data
+
+
+def parse_sets(pairs: list[str] | None) -> dict:
+    """`--set a.b=v` strings to an overrides dict; values are read as YAML (`3`, `true`, `[a, b]`)."""
+    out = {}
+    for item in pairs or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SuperalignError(f"--set {item!r} is not KEY=VALUE", "write it as e.g. --set loop.rounds=3")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def load(path: str | Path | None = None, overrides: dict | None = None, preset: str | None = None) -> Config:
+    """The packaged defaults, then the loop preset, then the user's YAML file, then `overrides` (dotted keys):
+    each layer changes only the keys it names."""
+    data = default_dict()
+    data["loop"] = with_preset(data.get("loop"), preset)
+    where = "default config"
+    if path is not None:
+        data, where = merge(data, read_yaml(path)), str(path)
+    return apply(data, overrides, where)
+
+
+def apply(data: dict, overrides: dict | None, where: str) -> Config:
+    """Set dotted `overrides` on a config dict, then validate it."""
+    data = copy.deepcopy(data)
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")
         for k in parents:
             node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise SuperalignError(f"cannot set {dotted}: {k} is not a section", "check the key's path")
         node[leaf] = value
     return parse(data, where)

@@ -38,3 +38,42 @@ def test_overrides_and_openai_backend():
     cfg = C.load(overrides={"roles.critic": {"backend": "openai", "model": "m", "base_url": "http://x/v1"},
                             "run.seed": 7})
     assert cfg.run.seed == 7 and cfg.role("critic").base_url == "http://x/v1"
+
+
+def test_user_file_layers_on_the_defaults(tmp_path):
+    """A user YAML changes only the keys it names; a role rebound to another backend is replaced whole."""
+    p = tmp_path / "c.yaml"
+    p.write_text("run: {seed: 5}\nloop: {rounds: 7, guard: {asr_rise: 0.2}}\n"
+                 "roles:\n  attacker: {backend: openai, model: m}\n  learner: {batch_size: 3}\n")
+    cfg = C.load(p)
+    default = C.load()
+    assert cfg.run.seed == 5 and cfg.run.name == default.run.name
+    assert cfg.loop.rounds == 7 and cfg.loop.guard.asr_rise == 0.2
+    assert cfg.loop.guard.competence_drop == default.loop.guard.competence_drop
+    assert cfg.role("attacker").backend == "openai" and cfg.role("critic") == default.role("critic")
+    assert cfg.role("learner").batch_size == 3 and cfg.role("learner").model == default.role("learner").model
+
+
+def test_layers_in_order_defaults_preset_file_set(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("loop: {sizes: {attacks: 5}}\n")
+    cfg = C.load(p, C.parse_sets(["loop.sizes.benign=2", "run.name=x"]), preset="quick")
+    assert cfg.loop.rounds == 1                      # from the preset
+    assert cfg.loop.sizes.attacks == 5 and cfg.loop.sizes.benign == 2 and cfg.run.name == "x"
+    with pytest.raises(SuperalignError, match="KEY=VALUE"):
+        C.parse_sets(["loop.rounds"])
+
+
+def test_every_section_is_typed_and_in_the_schema():
+    schema = C.Config.model_json_schema()
+    for key in ("run", "roles", "generation", "data", "loop"):
+        assert key in schema["properties"]
+    dumped = C.load().model_dump()
+    assert dumped["loop"]["guard"]["asr_rise"] is not None and "lora" in dumped["loop"]
+    assert "seeds" not in dumped["run"] and "samples_per_query" not in dumped["generation"]  # dead keys are gone
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "..", "", " x"])
+def test_run_name_stays_inside_out_dir(name):
+    with pytest.raises(SuperalignError, match="run.name"):
+        C.parse({"run": {"name": name}})

@@ -5,8 +5,10 @@ import pytest
 
 from superalign import config as C
 from superalign.errors import SuperalignError
+from superalign.experiments import build_report
 from superalign.loop import config as LC
-from superalign.loop.run import Loop, _alternate
+from superalign.loop import learn as L
+from superalign.loop import run as R
 from superalign.roles import critic as CR
 from superalign.store import RunStore
 
@@ -25,15 +27,20 @@ LOOP = {"rounds": 2, "response_tokens": 6, "attack_tokens": 6, "eval_tokens": 6,
 
 
 def make(tmp, loop=None, **over):
-    cfg = C.parse({**TINY, **over})
-    return Loop(cfg, LC.parse(LC._merge(LOOP, loop or {})), tmp)
+    cfg = C.parse({**TINY, **over, "loop": LC.merge(LOOP, loop or {})})
+    return R.open_run(cfg, tmp)
+
+
+def run(ctx):
+    R.run(ctx)
+    build_report(ctx.dir)
+    return ctx
 
 
 @pytest.fixture(scope="module")
 def run2(tmp_path_factory):
     d = tmp_path_factory.mktemp("loop")
-    lp = make(d)
-    lp.run()
+    lp = run(make(d))
     return d, lp
 
 
@@ -74,16 +81,16 @@ def test_every_stage_writes_consistent_records(run2):
 def test_anchor_pairs_point_the_right_way(run2):
     """Refusal is the chosen side only on attacks the critic judged unsafe, the rejected side only on benign
     prompts; the critic's own pairs are always there, with or without anchors."""
-    from superalign.loop.run import ANCHOR_REFUSAL
+    ANCHOR_REFUSAL = L.ANCHOR_REFUSAL
     d, lp = run2
     kinds = {lp.learner.render([{"role": "user", "content": p["text"]}]): p["kind"]
              for p in RunStore(d).rows("prompts", round=1, stage="attack")}
-    conf, _, _ = lp._training_data(1)
+    conf, _, _ = L.training_data(lp, 1)
     assert {kinds[q["prompt"]] for q in conf if q["chosen"] == ANCHOR_REFUSAL} <= {"attack"}
     assert {kinds[q["prompt"]] for q in conf if q["rejected"] == ANCHOR_REFUSAL} <= {"benign"}
     lp.lc.safety_anchors = lp.lc.refusal_anchors = False
     try:
-        bare, _, _ = lp._training_data(1)
+        bare, _, _ = L.training_data(lp, 1)
     finally:
         lp.lc.safety_anchors = lp.lc.refusal_anchors = True
     assert bare and all(ANCHOR_REFUSAL not in (q["chosen"], q["rejected"]) for q in bare)
@@ -101,10 +108,10 @@ def test_alternation_phases_in_order(run2):
 
 
 def test_alternate_every_k_steps():
-    out = _alternate(list(range(10)), list(range(5)), every=1, bs_conf=4, bs_comp=4)
+    out = L.alternate(list(range(10)), list(range(5)), every=1, bs_conf=4, bs_comp=4)
     assert [k for k, _ in out] == ["conformity", "competence"] * 3
     assert sum(len(p) for k, p in out if k == "conformity") == 10
-    assert _alternate([1], [2], None, 4, 4) == [("conformity", [1]), ("competence", [2])]
+    assert L.alternate([1], [2], None, 4, 4) == [("conformity", [1]), ("competence", [2])]
 
 
 def test_escalation_queue_and_calibration(run2):
@@ -116,8 +123,7 @@ def test_escalation_queue_and_calibration(run2):
     # humans answer; the next round's calibrate stage refits the critic with them
     for x in q:
         s.update("labels", x["id"], status="done", label=1.0, labeler="test")
-    lp = make(d, {"rounds": 3})
-    lp.run()
+    run(make(d, {"rounds": 3}))
     cal = RunStore(d).rows("metrics", round=3, stage="calibrate")
     assert {m["meta"]["when"] for m in cal} == {"before", "after"}
     assert all(m["meta"]["labels_used"] == 3 for m in cal)
@@ -125,15 +131,14 @@ def test_escalation_queue_and_calibration(run2):
 
 def test_rollback_restores_adapter(tmp_path, monkeypatch):
     from superalign.training import snapshot
-    lp = make(tmp_path, {"rounds": 1})
-    lp.run()
+    lp = run(make(tmp_path, {"rounds": 1}))
     lm = lp.learner
     before = snapshot(lm.model)
     worse = {"asr": 1.0, "over_refusal": 1.0, "competence": 0.0}
-    monkeypatch.setattr(lp, "_val", lambda: worse)
+    monkeypatch.setattr(L, "validate", lambda ctx: worse)
     prompt = lm.render([{"role": "user", "content": "hi"}])
     log: list = []
-    res = lp._phase(2, "conformity", "dpo", [{"prompt": prompt, "chosen": "No.", "rejected": "Yes, sure"}] * 4,
+    res = L.phase(lp, 2, "conformity", "dpo", [{"prompt": prompt, "chosen": "No.", "rejected": "Yes, sure"}] * 4,
                     [lp.lc.conformity], {"asr": 0.1, "over_refusal": 0.1, "competence": 0.9}, log)
     assert res["ck"]["accepted"] == 0 and res["ck"]["path"] is None
     assert any("competence" in r for r in res["ck"]["meta"]["regressions"])
@@ -144,16 +149,18 @@ def test_rollback_restores_adapter(tmp_path, monkeypatch):
 def test_resume_after_crash_redoes_nothing_finished(tmp_path, monkeypatch):
     lp = make(tmp_path, {"rounds": 1})
 
-    def boom(r):
+    def boom(ctx, r):
         raise RuntimeError("killed")
-    monkeypatch.setattr(lp, "_critique", boom)
+    monkeypatch.setattr(R, "STAGES", [(n, boom if n == "critique" else f) for n, f in R.STAGES])
     with pytest.raises(RuntimeError):
-        lp.run()
+        R.run(lp)
+    assert lp.store.get("status") == "failed" and "killed" in lp.store.get("error")
+    monkeypatch.undo()
     s = RunStore(tmp_path)
     first = {(x["round"], x["name"]): x["started_at"] for x in s.stages() if x["status"] == "done"}
     assert (1, "respond") in first and s.stage_status(1, "critique") == "running"
     ids = [x["id"] for x in s.rows("responses", round=1, stage="respond")]
-    make(tmp_path, {"rounds": 1}).run()
+    run(make(tmp_path, {"rounds": 1}))
     s = RunStore(tmp_path)
     again = {(x["round"], x["name"]): x["started_at"] for x in s.stages()}
     assert all(again[k] == v for k, v in first.items())  # finished stages were not rerun
@@ -181,16 +188,19 @@ def test_llm_critic_counts_unparseable_as_error(tmp_path):
 
 def test_bad_loop_config_names_the_key():
     with pytest.raises(SuperalignError) as e:
-        LC.parse({"sizes": {"atacks": 3}})
+        C.parse({"loop": {"sizes": {"atacks": 3}}})
     assert "loop.sizes.atacks" in e.value.problem
+    with pytest.raises(SuperalignError) as e:
+        C.parse({"loop": {"strategies": {"nuke": 3, "direct": -5}}})
+    assert "loop.strategies" in e.value.problem and "nuke" in e.value.problem
     with pytest.raises(SuperalignError):
-        LC.parse({}, preset="huge")
-    assert LC.parse({}, preset="quick").rounds == 1
+        C.load(preset="huge")
+    assert C.load(preset="quick").loop.rounds == 1
+    assert C.load(preset="quick", overrides={"loop.rounds": 3}).loop.rounds == 3
 
 
 def test_self_enhancement_mode_counts_errors_and_reports(tmp_path):
-    lp = make(tmp_path, {"rounds": 1, "critic": "self"})
-    lp.run()
+    run(make(tmp_path, {"rounds": 1, "critic": "self"}))
     s = RunStore(tmp_path)
     sc = s.rows("scores", round=1, stage="critique", name="refusal")
     errors = [x for x in sc if x["error"]]
@@ -207,13 +217,13 @@ def test_self_enhancement_mode_counts_errors_and_reports(tmp_path):
 @pytest.mark.slow
 def test_one_quick_round_on_smollm2(tmp_path):
     """The embedded default, shrunk: records and metrics exist and agree with each other."""
-    cfg = C.parse({"run": {"name": "slow", "seed": 0}, "data": {"harmful": ["advbench"], "competence": ["quartz"]}})
-    lc = LC.parse({"response_tokens": 16, "attack_tokens": 24, "eval_tokens": 12,
-                   "conformity": {"max_steps": 2}, "competence": {"max_steps": 2},
-                   "sizes": {"attacks": 8, "benign": 4, "val_harmful": 4, "val_benign": 4, "val_competence": 10,
-                             "test_harmful": 8, "test_benign": 6, "test_competence": 20, "sft_competence": 4}},
-                  preset="quick")
-    Loop(cfg, lc, tmp_path).run()
+    loop = {"response_tokens": 16, "attack_tokens": 24, "eval_tokens": 12,
+            "conformity": {"max_steps": 2}, "competence": {"max_steps": 2},
+            "sizes": {"attacks": 8, "benign": 4, "val_harmful": 4, "val_benign": 4, "val_competence": 10,
+                      "test_harmful": 8, "test_benign": 6, "test_competence": 20, "sft_competence": 4}}
+    cfg = C.parse({"run": {"name": "slow", "seed": 0}, "data": {"harmful": ["advbench"], "competence": ["quartz"]},
+                   "loop": LC.with_preset(loop, "quick")})
+    run(R.open_run(cfg, tmp_path))
     s = RunStore(tmp_path)
     assert s.get("status") == "done"
     ev = {(m["round"], m["name"]): m for m in s.rows("metrics", stage="eval")}

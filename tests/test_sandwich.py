@@ -104,7 +104,7 @@ def test_unparseable_answers_are_errors_counted_wrong(rows):
 
 def test_run_on_tiny_model_writes_store_report_and_human_queue(tmp_path, rows, tiny):
     from superalign.paradigms import oversight_report  # noqa: F401  (registers the sections)
-    from superalign.report import build
+    from superalign.experiments import build_report as build
     cfg = C.parse({"roles": {"judge": {"backend": "local", "model": "tiny-random", "device": "cpu"},
                              "strong": {"backend": "local", "model": "tiny-random", "device": "cpu"}},
                    "oversight": {"sandwich": {"questions": 4, "rounds": 1, "seeds": [0, 1], "argue_tokens": 6,

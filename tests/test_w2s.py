@@ -127,7 +127,7 @@ TINY = {"tasks": [{"name": "sarcasm", "n_weak": 30, "n_transfer": 80, "n_test": 
 
 
 def test_integration_on_a_sarcasm_slice(tmp_path):
-    from superalign.report import build
+    from superalign.experiments import build_report as build
     from superalign.store import RunStore
     cfg = w2s.parse_config(TINY)
     store = RunStore(tmp_path / "run", create=True)
@@ -187,7 +187,7 @@ def test_lora_mode_trains_the_strong_lm_end_to_end():
 def test_cli_writes_a_run_and_report(tmp_path):
     import yaml
     from typer.testing import CliRunner
-    from superalign.cli import app
+    from superalign.cli.main import app
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({"w2s": {**TINY, "seeds": [0], "methods": ["xent"]}}))
     r = CliRunner().invoke(app, ["w2s", "--config", str(cfg), "--out-dir", str(tmp_path / "runs")])

@@ -22,7 +22,8 @@ def register(app: typer.Typer):
 
         from superalign import config as C
         from superalign.paradigms import w2s
-        from superalign.report import build
+        from superalign.paradigms.w2s_report import SECTIONS
+        from superalign.report import build as build_report
         from superalign.store import RunStore
 
         cfg = C.load(config)
@@ -53,4 +54,4 @@ def register(app: typer.Typer):
                          if (r := get.get((m, n))) else "" for n in ("accuracy", "auroc", "pgr")]
                 t.add_row(w2s.LABELS[m], get[(m, "accuracy")]["model"] if (m, "accuracy") in get else "", *cells)
             out.print(t)
-        out.print(f"report: {build(run_dir)}")
+        out.print(f"report: {build_report(run_dir, SECTIONS)}")

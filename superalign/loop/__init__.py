@@ -1,1 +1,1 @@
-"""The attacker -> learner -> critic loop (`run.Loop`), its config (`config`), executors and report."""
+"""The attacker -> learner -> critic loop: config, the round driver (run), one module per stage, report, ui."""

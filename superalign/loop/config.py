@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, field_validator
 
+from superalign.errors import Strict as S
 from superalign.errors import SuperalignError
+from superalign.training.lora import LoraSpec
 
-
-class S(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+STRATEGIES = ("direct", "template", "rewrite", "mutate")
 
 
 class Phase(S):
@@ -66,12 +66,22 @@ class LoopConfig(S):
     conformity: Phase = Phase()
     competence: Phase = Phase()
     candidates: list[Phase] = []                   # extra conformity updates to try; the best on validation is kept
-    lora_r: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
+    lora: LoraSpec = LoraSpec()                    # the learner's (and a fine-tuned attacker's) adapter
     guard: Guard = Guard()
     attacker_update: bool = True                   # archive elites seed the next round's mutations
     attacker_finetune: bool = False                # also SFT the attacker LM on its successful rewrites
     sizes: Sizes = Sizes()
+
+    @field_validator("strategies")
+    @classmethod
+    def _known_strategies(cls, v: dict[str, float]) -> dict[str, float]:
+        """Checked at load, so a typo fails before any model loads rather than at round 1's attack."""
+        bad = [k for k in v if k not in STRATEGIES]
+        if bad:
+            raise ValueError(f"unknown strategy {', '.join(map(repr, bad))}; known: {', '.join(STRATEGIES)}")
+        if any(w < 0 for w in v.values()) or not any(w > 0 for w in v.values()):
+            raise ValueError("weights must be >= 0 with at least one > 0")
+        return v
 
 
 PRESETS: dict[str, dict] = {
@@ -87,25 +97,21 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def parse(section: dict | None, preset: str | None = None, rounds: int | None = None) -> LoopConfig:
+def with_preset(section: dict | None, preset: str | None) -> dict:
+    """The `loop:` section with a preset layered under it (the section's own keys win)."""
     if preset is not None and preset not in PRESETS:
         raise SuperalignError(f"unknown preset {preset!r}", f"use one of: {', '.join(PRESETS)}")
-    data = _merge(PRESETS.get(preset or "default", {}), section or {})
-    if rounds is not None:
-        data["rounds"] = rounds
-    try:
-        return LoopConfig.model_validate(data)
-    except ValidationError as e:
-        msgs = []
-        for err in e.errors():
-            path = "loop." + ".".join(str(p) for p in err["loc"])
-            msgs.append(f"{path}: {'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}")
-        raise SuperalignError("invalid config: " + "; ".join(msgs),
-                              "fix the key(s) named above; see superalign/loop/config.py for the fields") from None
+    return merge(PRESETS.get(preset or "default", {}), section or {})
 
 
-def _merge(a: dict, b: dict) -> dict:
+def merge(a: dict, b: dict) -> dict:
+    """`b` layered on `a`, recursively for nested sections. A section naming another `backend` replaces the
+    old one whole (a role rebound from a local model to an endpoint keeps none of the local model's keys)."""
     out = dict(a)
     for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        old = out.get(k)
+        if isinstance(v, dict) and isinstance(old, dict) and v.get("backend", old.get("backend")) == old.get("backend"):
+            out[k] = merge(old, v)
+        else:
+            out[k] = v
     return out

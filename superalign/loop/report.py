@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from superalign.report import Markup, esc, fmt_ci, hidden, line_plot, section, table
+from superalign.report import Markup, esc, fmt_ci, hidden, line_plot, table
 from superalign.store import RunStore
 
 MAIN = [("asr", "ASR (judge)"), ("asr_phrase", "ASR (phrase)"), ("asr_template", "ASR templated"),
@@ -22,7 +22,6 @@ def _is_loop(store: RunStore) -> bool:
     return store.get("loop") is not None
 
 
-@section(10, "Held-out results per round")
 def results(store: RunStore) -> str | None:
     ev = _evals(store)
     if not _is_loop(store) or not ev:
@@ -55,7 +54,6 @@ def results(store: RunStore) -> str | None:
               "accuracy on held-out task items.</p>")
 
 
-@section(11, "Competence–conformity trajectory")
 def trajectory(store: RunStore) -> str | None:
     ev = _evals(store)
     if not _is_loop(store) or len(ev) < 2:
@@ -68,7 +66,6 @@ def trajectory(store: RunStore) -> str | None:
               "a move right and down is safety bought with competence or refusals.</p>")
 
 
-@section(12, "Learning phases and the regression guard")
 def phases(store: RunStore) -> str | None:
     cks = store.rows("checkpoints", role="learner")
     if not _is_loop(store) or not cks:
@@ -91,7 +88,6 @@ def phases(store: RunStore) -> str | None:
               "held-out test sets above.</p>")
 
 
-@section(13, "Critic")
 def critic(store: RunStore) -> str | None:
     if not _is_loop(store):
         return None
@@ -121,7 +117,6 @@ def critic(store: RunStore) -> str | None:
               "(falling towards 0 signals mode collapse).</p>")
 
 
-@section(14, "Attack archive (risk category × style)")
 def archive(store: RunStore) -> str | None:
     ups = [s for s in store.stages() if s["name"] == "attacker_update" and s["status"] == "done"]
     if not _is_loop(store) or not ups:
@@ -157,7 +152,6 @@ def archive(store: RunStore) -> str | None:
             + table(["round", "direct", "template", "rewrite", "mutate"], succ))
 
 
-@section(15, "Example pairs the learner was trained on")
 def examples(store: RunStore) -> str | None:
     if not _is_loop(store):
         return None
@@ -201,7 +195,6 @@ def self_verdicts(store: RunStore) -> list[dict]:
     return out
 
 
-@section(16, "Self-enhancement: improves, stalls or collapses?")
 def self_enhancement(store: RunStore) -> str | None:
     if (store.get("loop") or {}).get("critic") != "self":
         return None
@@ -210,3 +203,14 @@ def self_enhancement(store: RunStore) -> str | None:
             + "<p class=muted>The learner judged its own responses (no separate critic). Collapse: response "
               "diversity below half of round 1's or competence down more than 5 points; stall: no usable pairs "
               "or every phase rolled back. Point changes here are single-run and carry the CIs shown above.</p>")
+
+
+SECTIONS = [
+    ("Held-out results per round", results),
+    ("Competence–conformity trajectory", trajectory),
+    ("Learning phases and the regression guard", phases),
+    ("Critic", critic),
+    ("Attack archive (risk category × style)", archive),
+    ("Example pairs the learner was trained on", examples),
+    ("Self-enhancement: improves, stalls or collapses?", self_enhancement),
+]

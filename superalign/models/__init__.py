@@ -1,7 +1,7 @@
 """Model backends behind one interface (`base.Backend`), built from a role's config."""
 from __future__ import annotations
 
-from superalign.models.base import Backend, GenParams, Prompt, Trainable  # noqa: F401
+from superalign.models.base import Backend, GenParams, Prompt  # noqa: F401
 
 _LOADED: dict[str, object] = {}
 

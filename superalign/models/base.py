@@ -1,8 +1,11 @@
 """The one small interface every model role is bound through."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Protocol, Union, runtime_checkable
+from typing import Protocol, Sequence, Union, runtime_checkable
+
+from superalign.errors import SuperalignError
 
 Chat = list[dict]            # [{"role": "user", "content": "..."}, ...]
 Prompt = Union[str, Chat]    # raw text (no template) or a chat (template applied)
@@ -14,6 +17,27 @@ class GenParams:
     temperature: float = 0.7
     top_p: float = 0.95
     seed: int = 0
+
+    def __post_init__(self):
+        if not (isinstance(self.max_new_tokens, int) and self.max_new_tokens >= 0):
+            raise SuperalignError(f"max_new_tokens must be an integer >= 0, got {self.max_new_tokens!r}",
+                                  "pass a token budget such as 64")
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise SuperalignError(f"temperature must be a finite number >= 0, got {self.temperature!r}",
+                                  "use 0 for greedy decoding or e.g. 0.7 for sampling")
+        if not (math.isfinite(self.top_p) and 0 < self.top_p <= 1):
+            raise SuperalignError(f"top_p must be in (0, 1], got {self.top_p!r}", "use e.g. 0.95")
+
+
+def per_prompt(params: "GenParams | Sequence[GenParams]", n: int) -> list[GenParams] | None:
+    """One GenParams for every prompt (None returned: the caller uses it as is) or exactly one per prompt."""
+    if isinstance(params, GenParams):
+        return None
+    params = list(params)
+    if len(params) != n:
+        raise SuperalignError(f"generate got {len(params)} GenParams for {n} prompts",
+                              "pass one GenParams for all prompts or exactly one per prompt")
+    return params
 
 
 @runtime_checkable
@@ -27,10 +51,3 @@ class Backend(Protocol):
     def logprobs(self, prompts: list[Prompt], completions: list[str]) -> list[float]:
         """Sum of log p(completion tokens | prompt) for each pair."""
         ...
-
-
-@runtime_checkable
-class Trainable(Protocol):
-    """A backend whose torch model and tokenizer a trainer may update in place."""
-    model: object
-    tokenizer: object

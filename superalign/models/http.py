@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 from superalign.errors import SuperalignError
-from superalign.models.base import GenParams, Prompt
+from superalign.models.base import GenParams, Prompt, per_prompt
 
 
 class OpenAIChat:
@@ -90,14 +90,9 @@ class OpenAIChat:
     def generate(self, chats: list[Prompt], params: GenParams | Sequence[GenParams] = GenParams()) -> list[str]:
         """One GenParams for all (prompt i is sent with seed + i) or one per prompt (sent as given),
         as `LocalLM.generate` takes them."""
-        if isinstance(params, GenParams):
-            jobs = [(c, params, i) for i, c in enumerate(chats)]
-        else:
-            params = list(params)
-            if len(params) != len(chats):
-                raise SuperalignError(f"generate got {len(params)} GenParams for {len(chats)} prompts",
-                                      "pass one GenParams for all prompts or exactly one per prompt")
-            jobs = [(c, p, 0) for c, p in zip(chats, params)]
+        rows = per_prompt(params, len(chats))
+        jobs = ([(c, params, i) for i, c in enumerate(chats)] if rows is None
+                else [(c, p, 0) for c, p in zip(chats, rows)])
         with ThreadPoolExecutor(self.concurrency) as pool:
             return list(pool.map(self._chat, jobs))
 

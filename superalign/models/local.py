@@ -22,7 +22,7 @@ from typing import Sequence
 
 from superalign.errors import SuperalignError
 from superalign.models import embedded
-from superalign.models.base import GenParams, Prompt
+from superalign.models.base import GenParams, Prompt, per_prompt
 
 
 def _device(pref: str) -> str:
@@ -176,12 +176,9 @@ class LocalLM:
         """`generate` with token ids, usage counts and finish reasons."""
         import torch
         from transformers import LogitsProcessorList, StoppingCriteriaList
-        per_row = not isinstance(params, GenParams)
-        if per_row:
-            params = list(params)
-            if len(params) != len(chats):
-                raise SuperalignError(f"generate got {len(params)} GenParams for {len(chats)} prompts",
-                                      "pass one GenParams for all prompts or exactly one per prompt")
+        rows_params = per_prompt(params, len(chats))
+        per_row = rows_params is not None
+        params = rows_params if per_row else params
         texts = [self.render(c) for c in chats]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
         out: list[Completion | None] = [None] * len(texts)

@@ -1,11 +1,10 @@
 """Report sections for scalable oversight: the sandwiching table and the human-label queue."""
 from __future__ import annotations
 
-from superalign.report import fmt_ci, section, table
+from superalign.report import fmt_ci, table
 from superalign.store import RunStore
 
 
-@section(400, "Scalable oversight: sandwiching")
 def sandwich_section(store: RunStore) -> str | None:
     from superalign.evaluation.stats import bootstrap_ci
     from superalign.paradigms.sandwich import ASSISTED, CONDITIONS, human_accuracy
@@ -41,7 +40,6 @@ def sandwich_section(store: RunStore) -> str | None:
     return out
 
 
-@section(410, "Human review queue")
 def queue_section(store: RunStore) -> str | None:
     from superalign.review import queue_stats
     st = queue_stats(store)
@@ -76,3 +74,9 @@ def critic_agreement(store: RunStore) -> dict:
             continue
         by.setdefault((lab["round"], head), []).append(int((sc[0]["value"] >= 0.5) == (lab["label"] >= 0.5)))
     return {k: (len(v), *bootstrap_ci(v)) for k, v in by.items()}
+
+
+SECTIONS = [
+    ("Scalable oversight: sandwiching", sandwich_section),
+    ("Human review queue", queue_section),
+]

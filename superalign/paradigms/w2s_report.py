@@ -2,7 +2,7 @@
 across seeds, PGR bars, and accuracy along the gap-annealing ladder."""
 from __future__ import annotations
 
-from superalign.report import Markup, esc, fmt_ci, line_plot, section, table
+from superalign.report import Markup, esc, fmt_ci, line_plot, table
 
 ORDER = ["weak", "xent", "aux_conf", "bootstrap", "ladder", "ceiling"]
 COLORS = {"xent": "#1f77b4", "aux_conf": "#d62728", "bootstrap": "#9467bd", "ladder": "#2ca02c"}
@@ -58,7 +58,6 @@ def ladder_series(rungs: list[dict], weak: list[float]) -> dict:
     return {"ladder student (trained on previous rung)": clean(stud), "rung ceiling (gold labels)": clean(ceil)}
 
 
-@section(40, "Weak-to-strong generalization")
 def w2s_section(store) -> str | None:
     from superalign.paradigms.w2s import LABELS, summarise
     rows = [r for r in store.rows("metrics", stage="w2s") if not r["meta"].get("aggregate")]
@@ -100,3 +99,8 @@ def w2s_section(store) -> str | None:
                                      ylabel="test accuracy"))
     parts.insert(1, "<h3>PGR by task and method</h3>" + pgr_bars(bars))
     return "".join(parts)
+
+
+SECTIONS = [
+    ("Weak-to-strong generalization", w2s_section),
+]

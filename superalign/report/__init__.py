@@ -1,7 +1,8 @@
 """One static `report.html` per run, assembled from sections.
 
-Each part of the system (loop, w2s, oversight, ...) registers a section renderer
-`fn(store) -> str | None` (HTML, or None when the run has nothing for it). The page is
+Each experiment (loop, review, w2s, sandwich) lists its sections as `SECTIONS = [(title, fn)]` with
+`fn(store) -> str | None` (HTML, or None when the run has nothing for it); `superalign.experiments`
+puts those lists in page order and passes them to `build`. The page is
 self-contained (inline CSS and SVG, no scripts from the network) so it opens offline.
 Harmful text is only ever shown inside a closed <details> element.
 """
@@ -16,7 +17,7 @@ from typing import Callable
 
 from superalign.store import RunStore
 
-SECTIONS: list[tuple[int, str, Callable[[RunStore], str | None]]] = []
+Section = tuple[str, Callable[[RunStore], "str | None"]]
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -27,15 +28,6 @@ details{margin:.4em 0}summary{cursor:pointer;color:#555}.harm{filter:blur(4px)}.
 pre{white-space:pre-wrap;background:#f8f8f8;padding:.5em;border-radius:4px;max-height:30em;overflow:auto}
 .muted{color:#777}.bad{color:#b00}.good{color:#070}
 """
-
-
-def section(order: int, title: str):
-    """Register a section renderer; lower `order` comes first."""
-    def deco(fn):
-        SECTIONS.append((order, title, fn))
-        SECTIONS.sort(key=lambda s: s[0])
-        return fn
-    return deco
 
 
 def esc(x) -> str:
@@ -107,8 +99,7 @@ def line_plot(series: dict[str, list[tuple[float, float, float | None, float | N
     return Markup("".join(out))
 
 
-@section(1000, "Config, seeds and versions")
-def _provenance(store: RunStore) -> str:
+def provenance(store: RunStore) -> str:
     cfg = store.get("config", {})
     vers = {}
     for pkg in ("superalign", "torch", "transformers", "peft", "trl", "sentence-transformers", "scikit-learn"):
@@ -126,19 +117,11 @@ def _provenance(store: RunStore) -> str:
             + f"<details><summary>full config</summary><pre>{esc(json.dumps(cfg, indent=2))}</pre></details>")
 
 
-def build(run_dir: str | Path) -> Path:
-    """Write `report.html` into the run directory and return its path."""
-    # Importing the parts registers their sections.
-    import importlib
-    for mod in ("superalign.loop.report", "superalign.paradigms.w2s_report", "superalign.paradigms.oversight_report"):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
+def build(run_dir: str | Path, sections: list[Section]) -> Path:
+    """Write `report.html` into the run directory and return its path: `sections` in order, then provenance."""
     store = RunStore(run_dir)
     parts = []
-    for _, title, fn in SECTIONS:
+    for title, fn in [*sections, ("Config, seeds and versions", provenance)]:
         body = fn(store)
         if body:
             parts.append(f"<h2>{esc(title)}</h2>{body}")

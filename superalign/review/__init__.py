@@ -112,12 +112,18 @@ def queue_stats(store: RunStore) -> dict:
     return out
 
 
+def queue_row(target_id: str, head: str, question: str, confidence: float | None = None,
+              reason: str = "low critic confidence", id: str | None = None, **meta) -> dict:
+    """The one shape of a review-queue row. The loop returns these from its escalate stage (committed with the
+    stage); everything else queues through `enqueue`."""
+    return {"id": id or uuid.uuid4().hex, "target_id": target_id, "status": "queued",
+            "meta": {"head": head, "question": question, "confidence": confidence, "reason": reason, **meta}}
+
+
 def enqueue(store: RunStore, target_id: str, head: str, question: str, confidence: float | None = None,
             reason: str = "low critic confidence", rnd: int = 0, stage: str = "escalate", **meta) -> str:
-    """Queue one response for a human, exactly as the loop does (used by sandwiching and tests)."""
-    lid = uuid.uuid4().hex
-    store.insert("labels", [{"id": lid, "target_id": target_id, "status": "queued",
-                             "meta": {"head": head, "question": question, "confidence": confidence,
-                                      "reason": reason, **meta}}], round=rnd, stage=stage)
-    return lid
+    """Queue one response for a human now (sandwiching, tests)."""
+    row = queue_row(target_id, head, question, confidence, reason, **meta)
+    store.insert("labels", [row], round=rnd, stage=stage)
+    return row["id"]
 

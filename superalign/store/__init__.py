@@ -6,6 +6,7 @@ point resumes with every finished stage intact and no half-written stage visible
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import time
@@ -157,8 +158,24 @@ def list_runs(out_dir: str | Path) -> list[dict]:
     for p in sorted(Path(out_dir).glob("*/store.sqlite")):
         s = RunStore(p.parent)
         st = s.stages()
+        status = s.get("status", "unknown")
+        if status == "running" and not held(p.parent / ".lock"):
+            status = "killed"  # marked running, but no process holds its lock: it died without a word
         out.append({"dir": str(p.parent), "run_id": s.run_id, "name": s.get("name", p.parent.name),
-                    "status": s.get("status", "unknown"), "stages_done": sum(x["status"] == "done" for x in st),
+                    "status": status, "stages_done": sum(x["status"] == "done" for x in st),
                     "stages": len(st)})
         s.close()
     return out
+
+
+def held(lock_path: Path) -> bool:
+    """Whether some process holds the flock on a run's lock file (`superalign.loop.run.lock`)."""
+    if not lock_path.exists():
+        return False
+    with open(lock_path) as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False

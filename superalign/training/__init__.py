@@ -4,5 +4,5 @@ Each trainer is a config + function pair in the TRL manner: `dpo(model, tokenize
 `sft(model, tokenizer, examples, SFTArgs())`. Data are raw strings (chat prompts are rendered with
 the learner's template first), so conversational and plain-text tasks share one format.
 """
-from superalign.training.lora import attach, load_adapter, restore, save_adapter, snapshot  # noqa: F401
+from superalign.training.lora import LoraSpec, attach, load_adapter, restore, save_adapter, snapshot  # noqa: F401
 from superalign.training.trainers import DPOArgs, SFTArgs, dpo, sft  # noqa: F401

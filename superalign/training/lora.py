@@ -1,20 +1,39 @@
-"""LoRA adapters on the learner, with in-memory snapshots so a phase can be rolled back."""
+"""LoRA adapters on the learner, with in-memory snapshots so a phase can be rolled back.
+
+`LoraSpec` is the one description of an adapter: the learner, the attacker, W2S and the benchmarks all build
+theirs from it, so a rank or target change means the same thing everywhere.
+"""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Union
+
+from pydantic import Field
+
+from superalign.errors import Strict, SuperalignError
 
 
-def attach(model, r: int = 16, alpha: int = 32, dropout: float = 0.0, target_modules="all-linear", seed: int = 0):
+class LoraSpec(Strict):
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: Union[str, list[str]] = "all-linear"
+
+    def peft_config(self, task_type: str = "CAUSAL_LM"):
+        from peft import LoraConfig
+        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
+                          target_modules=self.target_modules, task_type=task_type)
+
+
+def attach(model, spec: LoraSpec | None = None, seed: int = 0):
     """Wrap `model` in a peft LoRA adapter (once; a model already wrapped is returned as is).
     The adapter starts as the identity (B = 0), so attaching never changes the learner's outputs."""
     import torch
-    from peft import LoraConfig, PeftModel, get_peft_model
+    from peft import PeftModel, get_peft_model
     if isinstance(model, PeftModel):
         return model
     torch.manual_seed(seed)
-    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
-                     task_type="CAUSAL_LM")
-    return get_peft_model(model, cfg)
+    return get_peft_model(model, (spec or LoraSpec()).peft_config())
 
 
 def snapshot(model) -> dict:
@@ -35,4 +54,7 @@ def save_adapter(model, path: str | Path) -> str:
 def load_adapter(model, path: str | Path) -> None:
     """Load adapter weights saved by `save_adapter` into an already attached model."""
     from peft.utils import load_peft_weights
+    if not Path(path).is_dir():
+        raise SuperalignError(f"checkpoint {path} is missing",
+                              "restore the run directory's checkpoints/ folder, or start a new run")
     restore(model, load_peft_weights(str(path), device=str(next(model.parameters()).device)))

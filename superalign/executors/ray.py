@@ -1,8 +1,8 @@
 """Run a stage's chunks on Ray actors that hold the role's model (`run.executor: ray`).
 
-Contract (the same stage functions as `LocalExecutor`, see executor.py):
+Contract (the same stage functions as `LocalExecutor`, see base.py):
 
-- `map(fn, role, records, chunk, **kw)` cuts the records into the same fixed chunks as the local
+- `map(fn, role, records, chunk, on_chunk, **kw)` cuts the records into the same fixed chunks as the local
   executor, sends chunk i to replica i mod `replicas` of the role's actor, and returns the
   results in record order. Each actor builds the role's backend once from the config (same
   seed as the driver would use), reserving `num_gpus` / `num_cpus` of the role's config; an
@@ -31,11 +31,16 @@ every node needs superalign installed (or a Ray `runtime_env`), the same as any 
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 from pathlib import Path
 
+from superalign import config as C
 from superalign.errors import SuperalignError
-from superalign.loop.executor import StageFn
+from superalign.executors.base import OnChunk, StageFn, chunks, shares_weights
+from superalign.models import build
+from superalign.models.http import OpenAIChat
 
 
 class _RoleWorker:
@@ -45,7 +50,6 @@ class _RoleWorker:
         import torch
         torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1") or 1)))
         if backend is None:
-            from superalign.models import build
             backend = build(role_cfg, seed=seed, shared=False)
         self.role_cfg, self.seed, self.b = role_cfg, seed, backend
         self._base, self._adapter, self._n = None, None, 0
@@ -126,8 +130,7 @@ class RayExecutor:
     def backend(self, role: str):
         """The role's backend in the driver (for the trainer). See the module docstring."""
         if role not in self._driver:
-            from superalign.models import build
-            self._driver[role] = build(self.cfg.role(role), seed=self.cfg.run.seed, shared=role != "learner")
+            self._driver[role] = build(self.cfg.role(role), seed=self.cfg.run.seed, shared=shares_weights(role))
         return self._driver[role]
 
     def set_backend(self, role: str, backend) -> None:
@@ -135,8 +138,6 @@ class RayExecutor:
         self._drop(role)
 
     def _is_remote_endpoint(self, role: str) -> bool:
-        from superalign import config as C
-        from superalign.models.http import OpenAIChat
         if role in self._given:
             return isinstance(self._given[role], OpenAIChat)
         return isinstance(self.cfg.role(role), C.OpenAIEndpoint)
@@ -166,16 +167,29 @@ class RayExecutor:
                     "close other executors (`.close()`), or add nodes to the Ray cluster")
 
     # ------------------------------------------------------------------ the executor interface
-    def map(self, fn: StageFn, role: str, records: list[dict], chunk: int = 64, **kw) -> list[dict]:
-        chunks = [records[i:i + chunk] for i in range(0, len(records), chunk)]
+    def map(self, fn: StageFn, role: str, records: list[dict], chunk: int = 64, on_chunk: OnChunk = None,
+            **kw) -> list[dict]:
+        parts_in = chunks(records, chunk)
         if self._is_remote_endpoint(role):
             b = self.backend(role)
-            return [r for i, c in enumerate(chunks) for r in fn(b, c, dict(kw, chunk_index=i))]
+            out = []
+            for i, c in enumerate(parts_in):
+                out += fn(b, c, dict(kw, chunk_index=i))
+                if on_chunk:
+                    on_chunk(len(c))
+            return out
         workers = self._workers(role)
         self._ship_driver_state(role, workers)
-        refs = [workers[i % len(workers)].run.remote(fn, c, dict(kw, chunk_index=i)) for i, c in enumerate(chunks)]
+        refs = [workers[i % len(workers)].run.remote(fn, c, dict(kw, chunk_index=i)) for i, c in enumerate(parts_in)]
         try:
-            parts = self.ray.get(refs)
+            parts = [None] * len(refs)
+            index = {r: i for i, r in enumerate(refs)}
+            pending = list(refs)
+            while pending:  # progress as chunks finish, results kept in record order
+                done, pending = self.ray.wait(pending, num_returns=1)
+                parts[index[done[0]]] = self.ray.get(done[0])
+                if on_chunk:
+                    on_chunk(len(parts_in[index[done[0]]]))
         except self.ray.exceptions.RayTaskError as e:
             raise e.as_instanceof_cause() from None  # the stage's own exception, as the local executor raises it
         except self.ray.exceptions.RayActorError as e:
@@ -231,12 +245,11 @@ def _trainable_state(b) -> dict | None:
 
 
 def _fingerprint(state: dict) -> str:
-    import hashlib
-    import pickle
     h = hashlib.sha1()
     for k, v in sorted(state.get("lora", {}).items()):
+        import torch  # torch stays lazy: this module is imported by the CLI
         h.update(k.encode())
-        h.update(v.contiguous().view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+        h.update(v.contiguous().view(-1).view(dtype=torch.uint8).numpy().tobytes())
     if "heads" in state:
         h.update(pickle.dumps(state["heads"]))
     return h.hexdigest()

@@ -1,0 +1,38 @@
+"""The experiments superalign runs, registered explicitly: each brings its CLI commands and its report sections.
+
+A new experiment is one more entry here — no module is imported by name string, so an editor (and the import
+graph) can follow every one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from superalign import report
+from superalign.cli import loop as loop_cli
+from superalign.cli import oversight as oversight_cli
+from superalign.cli import serve as serve_cli
+from superalign.cli import w2s as w2s_cli
+from superalign.loop import report as loop_report
+from superalign.paradigms import oversight_report, w2s_report
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    register: Callable            # register(app): adds the experiment's commands to the `superalign` CLI
+    sections: list[report.Section]
+
+
+EXPERIMENTS = [
+    Experiment("loop", loop_cli.register, loop_report.SECTIONS),
+    Experiment("w2s", w2s_cli.register, w2s_report.SECTIONS),
+    Experiment("sandwich", oversight_cli.register, oversight_report.SECTIONS),
+    Experiment("serve", serve_cli.register, []),
+]
+
+
+def build_report(run_dir: str | Path) -> Path:
+    """report.html for any run directory: every experiment's sections (each shows only what the run has)."""
+    return report.build(run_dir, [s for e in EXPERIMENTS for s in e.sections])

@@ -1,0 +1,99 @@
+"""Stages `attack` and `attacker_update`: the attacker writes the round's adversarial queries (templates, LM
+rewrites, mutations of archive elites) beside a slice of benign prompts, and after the critic has scored the
+learner's answers it files the successful attacks in its quality-diversity archive (and optionally trains on them).
+"""
+from __future__ import annotations
+
+import json
+import random
+
+from superalign import data
+from superalign.errors import SuperalignError
+from superalign.loop.context import Context
+from superalign.models.classifier import Embedder, refusal_phrase
+from superalign.roles import attacker as A
+from superalign.training import SFTArgs, attach, sft
+
+
+def archive_before(ctx: Context, r: int) -> A.Archive:
+    """The archive as the last finished `attacker_update` before round r left it (rebuilt from the store)."""
+    prev = [x for x in ctx.store.stages() if x["name"] == "attacker_update" and x["status"] == "done"
+            and x["round"] < r]
+    if not prev:
+        return A.Archive()
+    return A.Archive(json.loads(max(prev, key=lambda x: x["round"])["info"]).get("archive", {}))
+
+
+def attack(ctx: Context, r: int) -> dict:
+    lc, split_seed = ctx.lc, ctx.cfg.data.split_seed
+    rng = random.Random(ctx.seed * 1009 + r)
+    seeds = [s for n in ctx.cfg.data.harmful for s in data.load(n, "train", seed=split_seed)]
+    templates = [t for t in data.load(ctx.cfg.data.templates, "train", seed=split_seed)
+                 if len(t["prompt"]) <= lc.max_template_chars]
+    if not seeds or not templates:
+        raise SuperalignError("no attack seeds or templates in the train split",
+                              "check `data.harmful` / `data.templates` and `loop.max_template_chars`")
+    archive = archive_before(ctx, r) if lc.attacker_update else A.Archive()
+    plan = A.plan(seeds, templates, archive, lc.sizes.attacks, lc.strategies, rng)
+    todo = [p for p in plan if p["style"] in A.STYLES and not p.get("rewrite_done")]
+    done = ctx.map(A.rewrite_stage, "attacker", todo, 16, f"round {r} attack", seed=ctx.seed * 100 + r,
+                   max_new_tokens=lc.attack_tokens) if todo else []
+    critic = ctx.cfg.roles.get("critic")
+    emb = Embedder(critic.embedder if hasattr(critic, "embedder") else "minilm-l6")
+    if done:
+        cands = [A.clean_rewrite(d["rewrite"]) for d in done]
+        sims = (emb.encode(cands) * emb.encode([d["text"] for d in done])).sum(1)
+        for d, c, s in zip(done, cands, sims):
+            ok = bool(c and len(c) <= 800 and not refusal_phrase(c) and s >= 0.4)
+            d.update(text=c if ok else A.frame(d["style"], d["text"]), rewrite_ok=ok, rewrite_sim=float(s))
+    rows = []
+    done_iter = iter(done)
+    for p in plan:
+        if p["style"] in A.STYLES and not p.get("rewrite_done"):
+            p = next(done_iter)
+        rows.append({"id": f"r{r}:a{len(rows)}", "kind": "attack", "text": p["text"], "category": p["category"],
+                     "source": p["strategy"], "parent_id": p["parent_id"], "role": "attacker",
+                     "meta": {k: p.get(k) for k in ("style", "strategy", "seed_id", "template_id", "rewrite_ok",
+                                                    "rewrite_sim", "mutated_from", "seed_text")}})
+    benign_pool = [b for n in ctx.cfg.data.benign for b in data.load(n, "train", seed=split_seed)]
+    k = lc.sizes.benign
+    start = ((r - 1) * k) % max(1, len(benign_pool))
+    for i, b in enumerate((benign_pool * 2)[start:start + k]):
+        rows.append({"id": f"r{r}:b{i}", "kind": "benign", "text": b["prompt"], "category": b.get("category"),
+                     "source": b["source"], "parent_id": b["id"], "role": "data", "meta": {"style": "benign"}})
+    n_fail = sum(1 for d in done if not d["rewrite_ok"])
+    return {"prompts": rows, "info": {"attacks": len(plan), "rewrites": len(done), "rewrite_failed": n_fail,
+                                      "archive_cells": len(archive.cells)}}
+
+
+def update(ctx: Context, r: int) -> dict:
+    """Stage `attacker_update`: attacks the critic judged successful become archive elites for later rounds."""
+    archive = archive_before(ctx, r) if ctx.lc.attacker_update else A.Archive()
+    prompts = ctx.store.rows("prompts", round=r, stage="attack", kind="attack")
+    util: dict[str, list[float]] = {}
+    for s in ctx.store.rows("scores", round=r, stage="critique", name="refusal"):
+        if s["error"] is None and not s["target_id"].endswith(":rev"):
+            util.setdefault(s["target_id"].rsplit(":s", 1)[0], []).append(float(s["value"] < 0.5))
+    added = 0
+    for p in prompts:
+        f = util.get(p["id"])
+        if f:
+            added += archive.offer({"prompt_id": p["id"], "text": p["text"], "seed_text": p["meta"].get("seed_text")
+                                    or p["text"], "category": p["category"] or "uncategorised",
+                                    "style": p["meta"]["style"], "fitness": sum(f) / len(f), "round": r})
+    info = {"archive": archive.to_json(), "updated_cells": added}
+    if ctx.lc.attacker_finetune:
+        info["finetune"] = finetune_attacker(ctx, prompts, util)
+    return {"info": info}
+
+
+def finetune_attacker(ctx: Context, prompts: list[dict], util: dict) -> dict:
+    """SFT the attacker LM (LoRA) on its own rewrites that succeeded, so it writes more like them."""
+    good = [p for p in prompts if p["meta"].get("rewrite_ok") and sum(util.get(p["id"], [0])) > 0]
+    if not good:
+        return {"skipped": "no successful rewrites"}
+    att = ctx.ex.backend("attacker")
+    att.model = attach(att.model, ctx.lc.lora, seed=ctx.seed)
+    ex = [{"prompt": att.render(A.rewrite_request(p["meta"]["style"], p["meta"].get("seed_text") or p["text"])),
+           "completion": p["text"]} for p in good if p["meta"]["style"] in A.STYLES]
+    return sft(att.model, att.tokenizer, ex, SFTArgs(seed=ctx.seed)) if ex else {"skipped": "no styled rewrites"}

@@ -1,0 +1,104 @@
+"""What every stage of a round works with: the config, the run store, the executor, and the roles' state.
+
+The context holds the only in-memory state of a run — the learner's LoRA adapter, the critic's calibration,
+the fixed evaluation sets — and how to reach each role. `run.sync` makes that state match the store before
+a stage runs, which is what makes a killed run resume exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from superalign import config as C
+from superalign.errors import SuperalignError
+from superalign.evaluation import loop_eval
+from superalign.executors import Executor
+from superalign.models import build
+from superalign.store import RunStore
+from superalign.training import attach, snapshot
+
+
+class NullUI:
+    def start(self, r, name): pass
+    def done(self, r, name, secs): pass
+    def skip(self, r, name): pass
+    def note(self, text): pass
+    def bar(self, desc, total): return lambda n: None
+
+
+@dataclass
+class Context:
+    cfg: C.Config
+    store: RunStore
+    dir: Path
+    ex: Executor
+    ui: object = field(default_factory=NullUI)
+    adapter_round: int = 0        # the round whose accepted adapter the learner holds
+    calibrated_round: int = 0     # the round whose calibration the critic holds (0: as built)
+    _critic: object = None
+    _judge: object = None
+    _sets: dict | None = None
+    _init_snap: dict | None = None
+
+    @property
+    def lc(self):
+        return self.cfg.loop
+
+    @property
+    def seed(self) -> int:
+        return self.cfg.run.seed
+
+    # ------------------------------------------------------------------ roles
+    @property
+    def learner(self):
+        """The learner's backend with its LoRA adapter attached (identity until trained)."""
+        b = self.ex.backend("learner")
+        if not hasattr(b, "model"):
+            raise SuperalignError("the learner must be a trainable local model",
+                                  "bind `roles.learner` to `backend: local` (endpoints cannot be fine-tuned here)")
+        if not getattr(b, "_lora", False):
+            b.model = attach(b.model, self.lc.lora, seed=self.seed)
+            b.model.eval()
+            b._lora = True
+        return b
+
+    def initial_adapter(self) -> dict:
+        """The untrained adapter's weights, taken once before any checkpoint is loaded."""
+        if self._init_snap is None:
+            self._init_snap = snapshot(self.learner.model)
+        return self._init_snap
+
+    @property
+    def critic_role(self) -> str:
+        return "learner" if self.lc.critic == "self" else "critic"
+
+    def critic(self):
+        if self._critic is None:
+            self._critic = self.ex.backend(self.critic_role)
+        return self._critic
+
+    def judge(self):
+        """The evaluation judge: its own classifier, built as at run start and never calibrated with the
+        run's labels, so every round — and every resume — is measured with the same ruler."""
+        if self._judge is None:
+            jc = self.cfg.roles.get("judge")
+            if jc is None:
+                crit = self.cfg.roles.get("critic")
+                jc = crit if isinstance(crit, C.Classifier) and self.lc.critic != "self" else C.Classifier()
+            if not isinstance(jc, C.Classifier):
+                raise SuperalignError("roles.judge must be a classifier backend for loop evaluation",
+                                      "bind `roles.judge: {backend: classifier}` or remove it to use the default")
+            self._judge = build(jc, seed=self.seed, shared=False)
+        return self._judge
+
+    # ------------------------------------------------------------------ data and batch work
+    def sets(self, split: str) -> dict:
+        """The fixed evaluation sets: `val` feeds the guard, `test` only the eval stage."""
+        if self._sets is None:
+            self._sets = {s: loop_eval.build_sets(self.cfg, self.lc, s) for s in ("val", "test")}
+        return self._sets[split]
+
+    def map(self, fn, role: str, records: list[dict], chunk: int, desc: str | None = None, **kw) -> list[dict]:
+        """The executor's map, with a progress bar when `desc` is given."""
+        bar = self.ui.bar(desc, len(records)) if desc and records else None
+        return self.ex.map(fn, role, records, chunk=chunk, on_chunk=bar, **kw)

@@ -1,0 +1,157 @@
+"""Stage `learn`: alternating conformity (DPO on the critic's better/worse pairs) and competence (SFT on
+answers the critic liked and a held-in task) phases. Each phase trains its candidate updates from the same
+adapter, keeps the best on validation, and is rolled back whole when the regression guard sees either axis
+get worse past its tolerance.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from superalign import data
+from superalign.loop.context import Context
+from superalign.loop.escalate import wait_for_labels
+from superalign.loop.evaluate import validate
+from superalign.models.classifier import refusal_phrase
+from superalign.training import DPOArgs, SFTArgs, dpo, restore, save_adapter, sft, snapshot
+
+ANCHOR_REFUSAL = "I'm sorry, but I can't help with that request."
+
+
+def learn(ctx: Context, r: int) -> dict:
+    wait_for_labels(ctx, r)
+    conf, comp_sft, comp_dpo = training_data(ctx, r)
+    lc = ctx.lc
+    bar = ctx.ui.bar(f"round {r} learn", 1)
+    prev = [x for x in ctx.store.stages() if x["name"] == "learn" and x["status"] == "done" and x["round"] < r]
+    before = json.loads(max(prev, key=lambda x: x["round"])["info"]).get("val") if prev else None
+    before = before or validate(ctx)
+    log, cks = [], []
+    phases: list[tuple[str, str, list[dict], list]] = []
+    cands = [lc.conformity] + list(lc.candidates)
+    if lc.schedule == "joint":
+        phases.append(("joint", "dpo", conf + comp_dpo, cands))
+    else:
+        for kind, part in alternate(conf, comp_sft, lc.alternate_every_steps, lc.conformity.batch_size,
+                                    lc.competence.batch_size):
+            if kind == "competence" and lc.schedule == "conformity_only":
+                continue
+            phases.append((kind, "dpo" if kind == "conformity" else "sft", part,
+                           cands if kind == "conformity" else [lc.competence]))
+    for i, (name, method, part, pcs) in enumerate(phases):
+        label = name if len(phases) <= 2 else f"{name}{i // 2}"
+        if not part:
+            log.append({"phase": label, "skipped": "no training data"})
+            continue
+        res = phase(ctx, r, label, method, part, pcs, before, log)
+        cks.append(res["ck"])
+        before = res["val"]
+    bar(1)
+    metrics = [{"name": f"val_{k}", "value": v, "meta": {"split": "val"}} for k, v in before.items()]
+    return {"checkpoints": cks, "metrics": metrics,
+            "info": {"val": before, "phases": log, "n_conformity": len(conf), "n_competence": len(comp_sft),
+                     "rolled_back": [c["phase"] for c in cks if not c["accepted"]]}}
+
+
+def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[dict]]:
+    """(conformity pairs, competence SFT examples, competence DPO pairs) for round r."""
+    lm, lc = ctx.learner, ctx.lc
+    prompts = {p["id"]: p for p in ctx.store.rows("prompts", round=r, stage="attack")}
+    resp = {x["id"]: x for x in ctx.store.rows("responses", round=r)}
+    crit = ctx.store.rows("critiques", round=r, stage="critique")
+    conf, comp_sft, comp_dpo = [], [], []
+    for c in crit:
+        x = resp[c["response_id"]]
+        p = prompts[x["prompt_id"]]
+        rendered = lm.render([{"role": "user", "content": p["text"]}])
+        if c["meta"].get("pair"):
+            conf.append({"prompt": rendered, "chosen": c["better_response"], "rejected": x["text"]})
+            if (lc.safety_anchors and p["kind"] == "attack" and (c["meta"].get("utility") or 0) < 0.5
+                    and not refusal_phrase(c["better_response"])):
+                # the critic's best candidate is often a deflection it scores as safe-ish; a plain
+                # refusal is the unambiguous better response to an answer it judged unsafe
+                conf.append({"prompt": rendered, "chosen": ANCHOR_REFUSAL, "rejected": x["text"]})
+    best: dict[str, dict] = {}
+    for c in crit:  # benign prompts: the critic's favourite answer, when it is a real answer
+        x = resp[c["response_id"]]
+        p = prompts[x["prompt_id"]]
+        u = c["meta"].get("better_utility") if c["meta"].get("pair") else c["meta"].get("utility")
+        text = c["better_response"] if c["meta"].get("pair") else x["text"]
+        if p["kind"] == "benign" and u is not None and u >= 0.5 and not refusal_phrase(text):
+            if p["id"] not in best or u > best[p["id"]]["u"]:
+                best[p["id"]] = {"u": u, "prompt": lm.render([{"role": "user", "content": p["text"]}]),
+                                 "completion": text}
+    comp_sft += [{"prompt": b["prompt"], "completion": b["completion"]} for b in best.values()]
+    if lc.refusal_anchors:  # the over-refusal counterweight: a good answer beats a refusal
+        conf += [{"prompt": b["prompt"], "chosen": b["completion"], "rejected": ANCHOR_REFUSAL}
+                 for b in best.values()]
+    n = lc.sizes.sft_competence
+    for task in ctx.cfg.data.competence:  # the held-in task: a fresh slice of its train split per round
+        pool = data.load(task, "train", seed=ctx.cfg.data.split_seed)
+        start = ((r - 1) * n) % max(1, len(pool))
+        for t in (pool * 2)[start:start + n]:
+            y = int(t["label"])
+            comp_sft.append({"prompt": t["prompt"], "completion": t["choices"][y]})
+            wrong = [c for i, c in enumerate(t["choices"]) if i != y]
+            comp_dpo.append({"prompt": t["prompt"], "chosen": t["choices"][y], "rejected": wrong[0]})
+    return conf, comp_sft, comp_dpo
+
+
+def regressions(ctx: Context, before: dict, after: dict) -> list[str]:
+    g, bad = ctx.lc.guard, []
+    if after["competence"] < before["competence"] - g.competence_drop:
+        bad.append(f"competence {before['competence']:.3f}->{after['competence']:.3f}")
+    if after["asr"] > before["asr"] + g.asr_rise:
+        bad.append(f"ASR {before['asr']:.3f}->{after['asr']:.3f}")
+    if after["over_refusal"] > before["over_refusal"] + g.over_refusal_rise:
+        bad.append(f"over-refusal {before['over_refusal']:.3f}->{after['over_refusal']:.3f}")
+    return bad
+
+
+def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_cfgs, before: dict,
+          log: list) -> dict:
+    """Train candidate updates from the current adapter, keep the best on validation unless it regresses."""
+    lm = ctx.learner
+    start = snapshot(lm.model)
+    best = None
+    for ci, pc in enumerate(phase_cfgs):
+        restore(lm.model, start)
+        t0 = time.time()
+        common = dict(learning_rate=pc.learning_rate, epochs=pc.epochs, batch_size=pc.batch_size,
+                      max_length=pc.max_length, max_steps=pc.max_steps, seed=ctx.seed + r)
+        if method == "dpo":
+            info = dpo(lm.model, lm.tokenizer, rows, DPOArgs(beta=pc.beta, **common))
+        else:
+            info = sft(lm.model, lm.tokenizer, rows, SFTArgs(**common))
+        after = validate(ctx)
+        score = (1 - after["asr"]) + (1 - after["over_refusal"]) + after["competence"]
+        cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "val": after, "score": score,
+                "regressions": regressions(ctx, before, after), "train_s": time.time() - t0,
+                "state": snapshot(lm.model)}
+        log.append({k: v for k, v in cand.items() if k != "state"} | {"phase": name})
+        if best is None or (not cand["regressions"], cand["score"]) > (not best["regressions"], best["score"]):
+            best = cand
+    accepted = not (ctx.lc.guard.enabled and best["regressions"])
+    restore(lm.model, best["state"] if accepted else start)
+    path = None
+    if accepted:  # stored relative to the run directory, so a moved or copied run still finds its adapters
+        save_adapter(lm.model, ctx.dir / "checkpoints" / f"r{r}-{name}")
+        path = f"checkpoints/r{r}-{name}"
+    ck = {"id": f"r{r}:{name}", "path": path, "phase": name, "accepted": int(accepted), "role": "learner",
+          "model": ctx.cfg.role("learner").model,
+          "meta": {"val_before": before, "val_after": best["val"], "regressions": best["regressions"],
+                   "candidate": best["candidate"], "train": best["train"], "n": len(rows), "method": method}}
+    ctx.ui.note(f"round {r} {name}: {'kept' if accepted else 'ROLLED BACK'}"
+                + (f" ({'; '.join(best['regressions'])})" if best["regressions"] else ""))
+    return {"ck": ck, "val": best["val"] if accepted else before}
+
+
+def alternate(conf: list, comp: list, every: int | None, bs_conf: int, bs_comp: int) -> list[tuple[str, list]]:
+    """Phase order: conformity then competence, or interleaved chunks of `every` optimiser steps."""
+    if not every:
+        return [("conformity", conf), ("competence", comp)]
+    out = []
+    a, b = every * bs_conf, every * bs_comp
+    for i in range(max(-(-len(conf) // a), -(-len(comp) // b))):
+        out += [("conformity", conf[i * a:(i + 1) * a]), ("competence", comp[i * b:(i + 1) * b])]
+    return out

@@ -1,0 +1,95 @@
+"""Each loop stage is a plain function `stage(ctx, round)`: here each one is called on its own, on the tiny models,
+and what it returns is checked before it is committed for the next stage."""
+import sys
+from pathlib import Path
+
+import pytest
+
+from superalign import config as C
+from superalign.loop import attack, critique, escalate, evaluate, learn, respond
+from superalign.loop import config as LC
+from superalign.loop import run as R
+
+sys.path.insert(0, str(Path(__file__).parent))
+import test_loop as T  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def stages(tmp_path_factory):
+    """Run round 0 and round 1 stage by stage; keep every stage's return value."""
+    cfg = C.parse({**T.TINY, "loop": LC.merge(T.LOOP, {"rounds": 1, "label_budget": 2})})
+    ctx = R.open_run(cfg, tmp_path_factory.mktemp("stages"))
+    out = {}
+    for r, name, fn in [(0, "setup", evaluate.setup), (1, "calibrate", escalate.calibrate),
+                        (1, "attack", attack.attack), (1, "respond", respond.respond),
+                        (1, "critique", critique.critique), (1, "escalate", escalate.escalate),
+                        (1, "learn", learn.learn), (1, "attacker_update", attack.update), (1, "eval", evaluate.evaluate)]:
+        res = {}
+        ctx.store.run_stage(r, name, lambda: res.setdefault("v", fn(ctx, r)))
+        out[name] = res["v"]
+    return ctx, out
+
+
+def test_setup_fixes_disjoint_val_and_test_sets(stages):
+    ctx, out = stages
+    ids = [p["id"] for p in out["setup"]["prompts"]]
+    assert len(ids) == len(set(ids))
+    assert {p["meta"]["split"] for p in out["setup"]["prompts"]} == {"val", "test"}
+    assert out["setup"]["info"]["n_test"]["harmful"] == T.LOOP["sizes"]["test_harmful"]
+
+
+def test_calibrate_without_labels_changes_nothing(stages):
+    _, out = stages
+    assert out["calibrate"]["info"] == {"labels": 0, "calibrated": False}
+
+
+def test_attack_writes_attacks_and_benign_prompts(stages):
+    _, out = stages
+    kinds = [p["kind"] for p in out["attack"]["prompts"]]
+    assert kinds.count("attack") == T.LOOP["sizes"]["attacks"] and kinds.count("benign") == T.LOOP["sizes"]["benign"]
+    assert all(p["meta"]["strategy"] in LC.STRATEGIES for p in out["attack"]["prompts"] if p["kind"] == "attack")
+
+
+def test_respond_gives_k_samples_per_prompt(stages):
+    _, out = stages
+    resp = out["respond"]["responses"]
+    assert len(resp) == len(out["attack"]["prompts"]) * 2
+    assert {r["id"] for r in resp} == {f"{p['id']}:s{k}" for p in out["attack"]["prompts"] for k in (0, 1)}
+
+
+def test_critique_scores_every_response_and_pairs_point_up(stages):
+    _, out = stages
+    c = out["critique"]
+    scored = {s["target_id"] for s in c["scores"] if s["name"] == "refusal"}
+    assert {r["id"] for r in out["respond"]["responses"]} <= scored
+    pairs = [x for x in c["critiques"] if x["meta"]["pair"]]
+    assert pairs and all(x["meta"]["better_utility"] >= x["meta"]["utility"] for x in pairs)
+
+
+def test_escalate_queues_the_least_confident_within_budget(stages):
+    ctx, out = stages
+    rows = out["escalate"]["labels"]
+    assert len(rows) == 2 and all(r["status"] == "queued" for r in rows)
+    conf = sorted(s["confidence"] for s in ctx.store.rows("scores", round=1, stage="critique", name="refusal")
+                  if not s["target_id"].endswith(":rev"))
+    assert sorted(r["meta"]["confidence"] for r in rows) == conf[:2]
+
+
+def test_learn_trains_both_phases_with_guard_verdicts(stages):
+    _, out = stages
+    cks = out["learn"]["checkpoints"]
+    assert [c["phase"] for c in cks] == ["conformity", "competence"]
+    for c in cks:
+        assert (c["path"] is None) == (not c["accepted"])
+        assert c["path"] is None or not Path(c["path"]).is_absolute()  # relative to the run directory
+
+
+def test_attacker_update_files_successes_in_the_archive(stages):
+    _, out = stages
+    assert "archive" in out["attacker_update"]["info"]
+
+
+def test_eval_reports_rates_with_intervals(stages):
+    _, out = stages
+    names = {m["name"] for m in out["eval"]["metrics"]}
+    assert {"asr", "over_refusal", "competence"} <= names
