@@ -31,10 +31,33 @@ def jaccard(a: frozenset, b: frozenset) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
+def jaccard_matrix(texts: Sequence[str], others: Sequence[str], n: int = 3) -> np.ndarray:
+    """Word n-gram Jaccard of every text with every other (sparse set intersections: 100 x 650
+    templates of ~500 words take milliseconds instead of seconds)."""
+    from scipy import sparse
+    ga, gb = [ngrams(t, n) for t in texts], [ngrams(t, n) for t in others]
+    vocab: dict = {}
+    def mat(gs):
+        rows, cols = [], []
+        for i, g in enumerate(gs):
+            for x in g:
+                rows.append(i)
+                cols.append(vocab.setdefault(x, len(vocab)))
+        return rows, cols
+    (ra, ca), (rb, cb) = mat(ga), mat(gb)
+    shape = len(vocab)
+    a = sparse.csr_matrix((np.ones(len(ra)), (ra, ca)), shape=(len(ga), shape))
+    b = sparse.csr_matrix((np.ones(len(rb)), (rb, cb)), shape=(len(gb), shape))
+    inter = (a @ b.T).toarray()
+    union = np.add.outer(np.array([len(g) for g in ga]), np.array([len(g) for g in gb])) - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
 def max_jaccard(texts: Sequence[str], others: Sequence[str], n: int = 3) -> np.ndarray:
     """For each text, its highest word n-gram Jaccard with any of `others` (0 when `others` is empty)."""
-    b = [ngrams(t, n) for t in others]
-    return np.array([max((jaccard(ga, gb) for gb in b), default=0.0) for ga in (ngrams(t, n) for t in texts)])
+    if not len(others) or not len(texts):
+        return np.zeros(len(texts))
+    return jaccard_matrix(texts, others, n).max(axis=1)
 
 
 class _UnionFind:

@@ -63,12 +63,10 @@ def _template_families(train_tpl: list[Record], wild: list[Record], max_j: float
     strip = lambda t: t.replace(SLOT, " ")  # noqa: E731
     sim = dedup.max_jaccard([strip(t["prompt"]) for t in wild], [strip(t["prompt"]) for t in train_tpl])
     kept = [dict(t, train_jaccard=float(s)) for t, s in zip(wild, sim) if s < max_j]
-    grams = [dedup.ngrams(strip(t["prompt"])) for t in kept]
+    within = dedup.jaccard_matrix([strip(t["prompt"]) for t in kept], [strip(t["prompt"]) for t in kept])
     uf = dedup._UnionFind(len(kept))
-    for i in range(len(kept)):
-        for j in range(i + 1, len(kept)):
-            if dedup.jaccard(grams[i], grams[j]) >= max_j:
-                uf.union(i, j)
+    for i, j in zip(*np.nonzero(within >= max_j)):
+        uf.union(int(i), int(j))
     fams = defaultdict(list)
     for i, t in enumerate(kept):
         fams[kept[uf.find(i)]["id"]].append(dict(t, family=kept[uf.find(i)]["id"]))
@@ -166,14 +164,15 @@ def build(seed: int = 0, judge_prompts: list[str] | None = None, embed: dedup.Em
     for p, gs in dealt.items():
         sets[f"benign_easy_{p}"] = [r for gname in gs for r in ben_groups[gname]]
     sets["benign_easy_train"] += ben_judged
-    return EvalSets(seed, sets, dict(removed), _checks(sets, gid, vecs, train_g, judge_g, max_tj))
+    return EvalSets(seed, sets, dict(removed), _checks(sets, heldout, gid, vecs, train_g, judge_g, max_tj))
 
 
-def _checks(sets, gid, vecs, train_g, judge_g, max_tj) -> dict[str, float]:
+def _checks(sets, heldout, gid, vecs, train_g, judge_g, max_tj) -> dict[str, float]:
     """Leak numbers: shared groups (must be 0) and the closest test prompt to any training prompt."""
-    held_vec = {f"g{int(g)}": v for g, v in zip(gid["heldout"], vecs["heldout"])}
-    test = sets["harmful_test"]
-    tv = np.stack([held_vec[r["group"]] for r in test]) if test else np.zeros((0, vecs["train"].shape[1]))
+    held_vec = {r["id"]: v for r, v in zip(heldout, vecs["heldout"])}
+    dim = vecs["heldout"].shape[1]
+    mat = lambda rs: np.stack([held_vec[r.get("base_id", r["id"])] for r in rs]) if rs else np.zeros((0, dim))  # noqa: E731
+    tv, vv = mat(sets["harmful_test"]), mat(sets["harmful_val_select"] + sets["harmful_val_guard"])
     groups = {n: {r["group"] for r in rs} for n, rs in sets.items()}
     evals = [n for n in sets if n != "benign_easy_train"]
     out = {"eval_groups_shared_with_train": float(sum(len(groups[n] & {f"g{g}" for g in train_g}) for n in evals)),
@@ -181,7 +180,10 @@ def _checks(sets, gid, vecs, train_g, judge_g, max_tj) -> dict[str, float]:
            "harmful_test_groups_in_val": float(len(groups["harmful_test"] & (groups["harmful_val_select"]
                                                                              | groups["harmful_val_guard"]))),
            "harmful_val_select_groups_in_guard": float(len(groups["harmful_val_select"] & groups["harmful_val_guard"])),
+           # from the vectors, independent of the grouping: all must stay below the threshold
            "max_cosine_harmful_test_to_train": float(dedup.max_cosine(tv, vecs["train"]).max(initial=-1.0)),
+           "max_cosine_harmful_test_to_judge": float(dedup.max_cosine(tv, vecs["judge"]).max(initial=-1.0)),
+           "max_cosine_harmful_test_to_val": float(dedup.max_cosine(tv, vv).max(initial=-1.0)),
            "max_template_jaccard_heldout_to_train": max_tj}
     return out
 
