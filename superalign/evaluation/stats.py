@@ -24,3 +24,145 @@ def mean_ci_t(values, alpha: float = 0.05):
         return m, float("nan"), float("nan")
     h = float(stats.t.ppf(1 - alpha / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
     return m, m - h, m + h
+
+
+# ---------------------------------------------------------------- rates and paired before/after tests
+def _z(alpha: float) -> float:
+    from scipy import stats
+    return float(stats.norm.ppf(1 - alpha / 2))
+
+
+def _check_counts(k: int, n: int):
+    if n < 0 or not 0 <= k <= max(n, 0):
+        from superalign.errors import SuperalignError
+        raise SuperalignError(f"count {k} of {n} is not a rate", "pass 0 <= k <= n")
+
+
+def wilson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float, float]:
+    """(rate, lo, hi) Wilson score interval: unlike the Wald interval it stays inside [0, 1] and keeps
+    near-nominal coverage at rates near 0 or 1 (refusal rates often are). n = 0 gives NaNs."""
+    _check_counts(k, n)
+    if n == 0:
+        return float("nan"), float("nan"), float("nan")
+    z, p = _z(alpha), k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return p, max(0.0, float(centre - half)), min(1.0, float(centre + half))
+
+
+def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float, float]:
+    """(rate, lo, hi) exact (conservative) binomial interval from beta quantiles."""
+    from scipy import stats
+    _check_counts(k, n)
+    if n == 0:
+        return float("nan"), float("nan"), float("nan")
+    lo = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return k / n, lo, hi
+
+
+def rate_ci(outcomes, alpha: float = 0.05) -> tuple[float, float, float]:
+    """Wilson interval of a list of 0/1 outcomes."""
+    v = np.asarray(outcomes, dtype=float)
+    return wilson(int(v.sum()), len(v), alpha)
+
+
+def _paired_counts(before, after) -> tuple[int, int, int, int]:
+    x, y = np.asarray(before, dtype=bool), np.asarray(after, dtype=bool)
+    if x.shape != y.shape or x.ndim != 1:
+        from superalign.errors import SuperalignError
+        raise SuperalignError(f"paired outcomes differ in shape: {x.shape} vs {y.shape}",
+                              "score the same prompts, in the same order, before and after")
+    return int((x & y).sum()), int((x & ~y).sum()), int((~x & y).sum()), int((~x & ~y).sum())
+
+
+def newcombe_paired(a: int, b: int, c: int, d: int, alpha: float = 0.05) -> tuple[float, float, float]:
+    """(after - before, lo, hi) Newcombe's square-and-add interval (1998, method 10) for paired rates.
+    a = 1 before and after, b = 1 before only, c = 1 after only, d = neither."""
+    n = a + b + c + d
+    if n == 0:
+        return float("nan"), float("nan"), float("nan")
+    p1, l1, u1 = wilson(a + b, n, alpha)  # before
+    p2, l2, u2 = wilson(a + c, n, alpha)  # after
+    margins = (a + b) * (c + d) * (a + c) * (b + d)
+    cross = a * d - b * c
+    psi = 0.0 if margins == 0 else ((cross - n / 2) / np.sqrt(margins) if cross > n / 2
+                                    else (0.0 if cross >= 0 else cross / np.sqrt(margins)))
+    est = p1 - p2  # before - after, as Newcombe writes it; flipped below
+    lo = est - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2 - 2 * psi * (p1 - l1) * (u2 - p2))
+    hi = est + np.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2 - 2 * psi * (p2 - l2) * (u1 - p1))
+    return -est, float(-hi), float(-lo)
+
+
+def mcnemar(before, after, alpha: float = 0.05) -> dict:
+    """Exact McNemar test for 0/1 outcomes on the same items before and after a change.
+
+    Only discordant items carry information: under no change each of the b + c of them is equally
+    likely to flip either way, so p = two-sided binomial test of c in b + c at 1/2. Returns the counts,
+    the p-value, and the paired difference (after - before) with Newcombe's interval."""
+    from scipy import stats
+    a, b, c, d = _paired_counts(before, after)
+    p = 1.0 if b + c == 0 else float(stats.binomtest(c, b + c, 0.5).pvalue)
+    diff, lo, hi = newcombe_paired(a, b, c, d, alpha)
+    return {"n": a + b + c + d, "before": (a + b) / max(1, a + b + c + d), "after": (a + c) / max(1, a + b + c + d),
+            "b_before_only": b, "c_after_only": c, "p_value": p, "diff": diff, "lo": lo, "hi": hi}
+
+
+def paired_bootstrap_diff(before, after, n_boot: int = 4000, alpha: float = 0.05, seed: int = 0):
+    """(after - before, lo, hi) resampling items (pairs together); a check on `newcombe_paired`."""
+    x, y = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
+    return bootstrap_ci(y - x, n_boot=n_boot, alpha=alpha, seed=seed)
+
+
+def mcnemar_power(n: int, discordance: float, delta: float, alpha: float = 0.05) -> float:
+    """Exact power of the exact McNemar test: the discordant count D ~ Bin(n, discordance), and given D
+    the after-only count ~ Bin(D, (discordance + delta) / (2 discordance))."""
+    from scipy import stats
+    if not 0 < discordance <= 1 or not 0 <= abs(delta) <= discordance:
+        from superalign.errors import SuperalignError
+        raise SuperalignError(f"discordance {discordance} and effect {delta} are not a paired design",
+                              "need 0 < discordance <= 1 and |delta| <= discordance")
+    q = (discordance + delta) / (2 * discordance)
+    power = 0.0
+    for dd in range(1, n + 1):
+        w = stats.binom.pmf(dd, n, discordance)
+        if w < 1e-12:
+            continue
+        ks = np.arange(dd + 1)
+        p_two = np.minimum(1.0, 2 * np.minimum(stats.binom.cdf(ks, dd, 0.5), stats.binom.sf(ks - 1, dd, 0.5)))
+        power += w * float(stats.binom.pmf(ks, dd, q)[p_two <= alpha].sum())
+    return power
+
+
+def mde_paired(n: int, discordance: float, alpha: float = 0.05, power: float = 0.8, exact: bool = False) -> float:
+    """Smallest paired difference |after - before| a McNemar test on n items detects with `power`,
+    given the share of items that change either way (`discordance`). Normal approximation (Connor 1987:
+    n = (z_a sqrt(psi) + z_b sqrt(psi - delta^2))^2 / delta^2) solved for delta, or, with `exact`,
+    the exact test's power (`mcnemar_power`) bisected. NaN when no effect up to `discordance` reaches it."""
+    from scipy import optimize, stats
+    za, zb = _z(alpha), float(stats.norm.ppf(power))
+    if exact:
+        f = lambda dl: mcnemar_power(n, discordance, dl, alpha) - power  # noqa: E731
+    else:
+        f = lambda dl: np.sqrt(n) * dl - za * np.sqrt(discordance) - zb * np.sqrt(discordance - dl * dl)  # noqa: E731
+    if f(discordance) < 0:
+        return float("nan")
+    return float(optimize.brentq(f, 1e-9, discordance, xtol=1e-5))
+
+
+def two_proportion_test(k1: int, n1: int, k2: int, n2: int, alpha: float = 0.05) -> dict:
+    """Independent samples (different prompts): pooled z-test p-value (= Pearson chi-squared without
+    continuity correction), Fisher's exact p-value, and p2 - p1 with Newcombe's hybrid score interval."""
+    from scipy import stats
+    _check_counts(k1, n1), _check_counts(k2, n2)
+    p1, l1, u1 = wilson(k1, n1, alpha)
+    p2, l2, u2 = wilson(k2, n2, alpha)
+    pool = (k1 + k2) / (n1 + n2)
+    se = np.sqrt(pool * (1 - pool) * (1 / n1 + 1 / n2))
+    p_z = 1.0 if se == 0 else float(2 * stats.norm.sf(abs(p2 - p1) / se))
+    p_fisher = float(stats.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]])[1])
+    diff = p2 - p1
+    lo = diff - np.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)
+    hi = diff + np.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
+    return {"p1": p1, "p2": p2, "diff": diff, "lo": float(max(-1.0, lo)), "hi": float(min(1.0, hi)),
+            "p_value": p_z, "p_fisher": p_fisher}

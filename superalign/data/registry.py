@@ -1,0 +1,148 @@
+"""The data-set registry, the JSONL cache of parsed builtin sets, and `load`/`load_all`.
+
+Builders live in `sources.py`/`tasks.py` and register here with `@dataset`; this module
+imports neither, so there is no cycle. A set whose records carry a fixed `split` field
+(`dev`/`test`, e.g. the hand-written look-alike set) keeps that split for every seed.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import random
+from pathlib import Path
+from typing import Callable
+
+from superalign import assets
+from superalign.errors import SuperalignError
+
+Record = dict
+SPLITS = {"train": (0.0, 0.6), "val": (0.6, 0.8), "test": (0.8, 1.0), "all": (0.0, 1.0)}
+FIXED_SPLITS = {"val": "dev", "test": "test"}  # load() split -> the split field of a fixed-split set
+PARSE_VERSION = 2  # bump when a builder changes, so cached JSONL is rebuilt
+_BUILDERS: dict[str, tuple[Callable[[], list[Record]], str]] = {}
+ALIASES = {"benign": "benign_easy"}  # old name -> current name; configs written before issue 13 keep working
+
+
+def dataset(name: str, kind: str):
+    """Register a builder; `kind` is harmful | template | judge | benign | lookalike | task | facts."""
+    def deco(fn):
+        _BUILDERS[name] = (fn, kind)
+        return fn
+    return deco
+
+
+def names(kind: str | None = None) -> list[str]:
+    return [n for n, (_, k) in _BUILDERS.items() if kind in (None, k)]
+
+
+def kind_of(name: str) -> str | None:
+    name = ALIASES.get(name, name)
+    return _BUILDERS[name][1] if name in _BUILDERS else None
+
+
+def rid(source: str, text: str) -> str:
+    return source + ":" + hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def csv_rows(blob: bytes) -> list[dict]:
+    lines = blob.decode("utf-8").splitlines(keepends=True)
+    lines = [ln for ln in lines if not ln.startswith("# ")] if lines[0].startswith("#") else lines
+    return list(csv.DictReader(io.StringIO("".join(lines))))
+
+
+def jsonl(blob: bytes) -> list[dict]:
+    return [json.loads(ln) for ln in blob.decode("utf-8").splitlines() if ln.strip()]
+
+
+def _cached_builtin(name: str) -> list[Record]:
+    fn, _ = _BUILDERS[name]
+    path = assets.cache_dir() / "data" / f"v{PARSE_VERSION}" / f"{name}.jsonl"
+    if path.exists():
+        try:
+            return [json.loads(ln) for ln in path.read_text().splitlines() if ln]
+        except json.JSONDecodeError:
+            path.unlink()  # a torn write: rebuild from the verified wheel
+    rows = list({r["id"]: r for r in reversed(fn())}.values())[::-1]  # exact duplicates: keep the first
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{id(rows)}.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.replace(path)
+    return rows
+
+
+def _load_file(path: Path) -> list[Record]:
+    try:
+        if path.suffix == ".jsonl":
+            rows = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+        elif path.suffix == ".csv":
+            rows = list(csv.DictReader(path.open()))
+        else:
+            raise SuperalignError(f"unsupported data file {path}", "use .jsonl or .csv")
+    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as e:
+        raise SuperalignError(f"data file {path} is corrupt: {e}", "fix or regenerate the file") from None
+    return normalise(rows, str(path))
+
+
+def normalise(rows: list[dict], source: str) -> list[Record]:
+    out = []
+    for i, r in enumerate(rows):
+        r = dict(r)
+        if "prompt" not in r:
+            for k in ("text", "question", "instruction", "goal", "behavior", "input"):
+                if isinstance(r.get(k), str):
+                    r["prompt"] = r[k]
+                    break
+            else:
+                raise SuperalignError(f"row {i} of {source} has no prompt/text/question field",
+                                      "add a 'prompt' column")
+        r.setdefault("source", source)
+        r.setdefault("id", rid(source, json.dumps(r, sort_keys=True, default=str)))
+        out.append(r)
+    return out
+
+
+def _load_hf(spec: str) -> list[Record]:
+    name, _, config = spec[3:].partition(":")
+    try:
+        import datasets as hfd  # optional: only users with internet need it
+    except ImportError:
+        raise SuperalignError("loading Hugging Face data sets needs the `datasets` package",
+                              "pip install datasets") from None
+    ds = hfd.load_dataset(name, config or None)
+    split = "train" if "train" in ds else list(ds)[0]
+    return normalise(list(ds[split]), spec)
+
+
+def load_all(name: str) -> list[Record]:
+    name = ALIASES.get(name, name)
+    if name in _BUILDERS:
+        return _cached_builtin(name)
+    if name.startswith("hf:"):
+        return _load_hf(name)
+    p = Path(name)
+    if p.exists():
+        return _load_file(p)
+    raise SuperalignError(f"unknown data set {name!r}",
+                          f"use a built-in ({', '.join(_BUILDERS)}), hf:NAME, or a path to .jsonl/.csv")
+
+
+def load(name: str, split: str = "all", seed: int = 0, limit: int | None = None) -> list[Record]:
+    """Rows of `name` in `split`; the shuffle (and so the split) depends only on `seed`.
+
+    A fixed-split set (records with `split` = dev/test) maps `val` to dev and `test` to test for
+    every seed (the seed only reorders); it has no `train` part, which is an error to ask for."""
+    if split not in SPLITS:
+        raise SuperalignError(f"unknown split {split!r}", f"use one of {', '.join(SPLITS)}")
+    rows = sorted(load_all(name), key=lambda r: r["id"])
+    random.Random(seed).shuffle(rows)
+    if rows and all(r.get("split") in ("dev", "test") for r in rows):
+        if split == "train":
+            raise SuperalignError(f"data set {name!r} has a fixed dev/test split and no train part",
+                                  "train on another set (e.g. benign_easy); use split 'val' or 'test' here")
+        part = rows if split == "all" else [r for r in rows if r["split"] == FIXED_SPLITS[split]]
+    else:
+        lo, hi = SPLITS[split]
+        part = rows[int(lo * len(rows)): int(hi * len(rows))]
+    return part[:limit] if limit else part
