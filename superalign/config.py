@@ -69,6 +69,18 @@ class Data(Strict):
     split_seed: int = 0
 
 
+class Eval(Strict):
+    """Held-out evaluation (`superalign eval` and the loop): set sizes, the answer length the judge reads,
+    and the competence tasks nothing trains on. Validation splits hold `val_fraction` of the test sizes."""
+    tokens: int = Field(48, ge=1)
+    harmful: int = Field(200, ge=1)
+    lookalike: int = Field(200, ge=1)
+    benign_easy: int = Field(100, ge=1)
+    val_fraction: float = Field(0.5, gt=0, le=1)
+    competence: list[str] = ["mmlu", "socialiqa"]
+    competence_items: int = Field(100, ge=1)
+
+
 class Run(Strict):
     name: str = "run"
     out_dir: str = "runs"
@@ -90,6 +102,7 @@ class Config(Strict):
     roles: dict[str, RoleConfig] = {"learner": LocalModel(), "attacker": LocalModel(), "critic": Classifier()}
     generation: Generation = Generation()
     data: Data = Data()
+    eval: Eval = Eval()
     loop: LoopConfig = LoopConfig()
     w2s: dict[str, Any] = {}
     oversight: dict[str, Any] = {}
