@@ -49,6 +49,9 @@ ASSETS: dict[str, Asset] = {a.name: a for a in [
     Asset("countryinfo", "1.0.1", "countryinfo-1.0.1-py3-none-any.whl",
           "b02f6f534f0a3b9cdc73fba7e08f247e39826acfa54bf080f8e4eba812066350",
           "country facts (capitals, currencies, codes): sandwiching source texts"),
+    Asset("uncensorbench", "0.3.7", "uncensorbench-0.3.7-py3-none-any.whl",
+          "b9c64fead4cc47aeb2bc21a2808f0bd8980e4eb1fd0a80b9189e5fea8cee86a4",
+          "UncensorBench prompts (150, 15 topics): held-out harmful evaluation"),
 ]}
 
 

@@ -262,6 +262,10 @@ def _countries():
     return out
 
 
+from superalign.data import audit as _audit  # noqa: E402  (hand-labelled learner answers; see audit.py)
+dataset("audit", "judge")(_audit.as_judge_records)
+
+
 # ---------------------------------------------------------------- loading
 def _cached_builtin(name: str) -> list[Record]:
     fn, _ = _BUILDERS[name]
