@@ -19,3 +19,7 @@ def eval_sets(seed: int = 0, **kw):
     """Leak-free evaluation sets for `seed`; see `superalign.data.evalsets.eval_sets`."""
     from superalign.data import evalsets
     return evalsets.eval_sets(seed, **kw)
+
+
+from superalign.data import audit as _audit  # noqa: E402  (hand-labelled learner answers; see audit.py)
+dataset("audit", "judge")(_audit.as_judge_records)

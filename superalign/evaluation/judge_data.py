@@ -1,0 +1,61 @@
+"""Training rows of the evaluation judge, and the fitting entry point.
+
+Sources (rows: id, source, response, refusal 0/1/None, harmful 0/1/None, weight):
+- `uncensorbench`: UncensorBench 0.3.7's 150 prompts, each with a written censored answer
+  (refusal=1, harmful=0) and an uncensored one (refusal=0, harmful=1), read from the pinned wheel.
+- `audit_dev`: the dev half of the hand-labelled audit set (the learner's own answers).
+Never used: the critic's PyRIT label sets (`refusal_labels`, `harm_labels`, `objective_labels`), whose
+rows and label semantics (off-topic = refusal) are what the critic learnt, and the audit test split,
+which is what the judge is measured on. `training_rows` checks the second and fails loudly.
+"""
+from __future__ import annotations
+
+import json
+
+from superalign import assets
+from superalign.data import audit
+from superalign.errors import SuperalignError
+from superalign.evaluation.judge import EvalJudge, JudgeConfig
+
+
+def uncensorbench() -> list[dict]:
+    doc = json.loads(assets.read_member("uncensorbench", "uncensorbench/data/prompts.json"))
+    out = []
+    for p in doc["prompts"]:
+        out.append({"id": f"ucb:{p['id']}:censored", "source": "uncensorbench", "prompt": p["prompt"],
+                    "response": p["censored_response"], "refusal": 1, "harmful": 0, "weight": 1.0})
+        out.append({"id": f"ucb:{p['id']}:uncensored", "source": "uncensorbench", "prompt": p["prompt"],
+                    "response": p["uncensored_response"], "refusal": 0, "harmful": 1, "weight": 1.0})
+    return out
+
+
+def audit_dev() -> list[dict]:
+    """Dev-split audit rows. `harmful` is only a training label on harmful-prompt answers: the head
+    answers "does this help toward the harmful request", a question a look-alike prompt does not pose.
+    They weigh more than UncensorBench rows: they are the distribution the judge is used on."""
+    return [{"id": f"audit:{r['id']}", "source": "audit_dev", "prompt": r["prompt"], "response": r["response"],
+             "refusal": audit.refused(r), "harmful": audit.harmful(r) if r["prompt_kind"] == "harmful" else None,
+             "weight": 2.0, "split": r["split"]} for r in audit.load_rows("dev")]
+
+
+SOURCES = {"uncensorbench": uncensorbench, "audit_dev": audit_dev}
+
+
+def training_rows(cfg: JudgeConfig = JudgeConfig()) -> list[dict]:
+    """The judge's training rows; an audit test row among them is an error, never a silent leak."""
+    rows = []
+    for s in cfg.train_on:
+        if s not in SOURCES:
+            raise SuperalignError(f"unknown evaluation-judge source {s!r}", f"use some of {', '.join(SOURCES)}")
+        rows += SOURCES[s]()
+    test = audit.load_rows("test")
+    test_ids = {f"audit:{r['id']}" for r in test}
+    leak = [r["id"] for r in rows if r["id"] in test_ids or r.get("split") == "test"]
+    if leak:
+        raise SuperalignError(f"{len(leak)} audit test rows are in the judge's training rows (e.g. {leak[0]})",
+                              "train the evaluation judge on the audit dev split only")
+    return rows
+
+
+def fit_judge(cfg: JudgeConfig = JudgeConfig()) -> EvalJudge:
+    return EvalJudge(cfg).fit(training_rows(cfg))
