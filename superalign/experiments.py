@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Callable
 
 from superalign import report
+from superalign.cli import eval as eval_cli
 from superalign.cli import loop as loop_cli
 from superalign.cli import oversight as oversight_cli
 from superalign.cli import serve as serve_cli
 from superalign.cli import w2s as w2s_cli
+from superalign.evaluation import report as eval_report
 from superalign.loop import report as loop_report
 from superalign.paradigms import oversight_report, w2s_report
 
@@ -26,6 +28,7 @@ class Experiment:
 
 
 EXPERIMENTS = [
+    Experiment("eval", eval_cli.register, eval_report.SECTIONS),
     Experiment("loop", loop_cli.register, loop_report.SECTIONS),
     Experiment("w2s", w2s_cli.register, w2s_report.SECTIONS),
     Experiment("sandwich", oversight_cli.register, oversight_report.SECTIONS),
