@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from superalign.errors import Strict, SuperalignError, validate
 from superalign.loop.config import LoopConfig, merge, with_preset
@@ -52,7 +52,17 @@ class Classifier(Strict):
     holdout: float = Field(0.25, gt=0, lt=1)
 
 
-RoleConfig = Annotated[Union[LocalModel, OpenAIEndpoint, Classifier], Field(discriminator="backend")]
+class EvalJudge(Strict):
+    """The evaluation judge: response-only heads fit on data disjoint from the critic's rows
+    (`superalign.evaluation.judge`); it never sees the prompt, so an off-topic answer earns nothing."""
+    backend: Literal["eval_judge"] = "eval_judge"
+    embedder: str = "minilm-l6"
+    train_on: list[Literal["uncensorbench", "audit_dev"]] = ["uncensorbench", "audit_dev"]
+    C: float = Field(0.5, gt=0)
+    seed: int = 0
+
+
+RoleConfig = Annotated[Union[LocalModel, OpenAIEndpoint, Classifier, EvalJudge], Field(discriminator="backend")]
 
 
 class Generation(Strict):
@@ -62,7 +72,7 @@ class Generation(Strict):
 
 
 class Data(Strict):
-    harmful: list[str] = ["advbench", "harmbench"]
+    harmful: list[str] = ["advbench"]     # what the loop attacks from; evaluation uses other sources only
     templates: str = "jailbreak_templates"
     benign: list[str] = ["benign"]
     competence: list[str] = ["quartz", "sarcasm"]
@@ -106,6 +116,20 @@ class Config(Strict):
     loop: LoopConfig = LoopConfig()
     w2s: dict[str, Any] = {}
     oversight: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _judge_is_not_the_critic(self):
+        """The learner trains against the critic; a judge that is the critic (or shares its label sets) would grade
+        the learner with the ruler it was trained to please."""
+        j, c = self.roles.get("judge"), self.roles.get("critic")
+        if j is not None and c is not None:
+            if j == c:
+                raise ValueError("roles.judge is configured identically to roles.critic; bind an independent "
+                                 "judge, e.g. `judge: {backend: eval_judge}`")
+            if isinstance(j, Classifier) and isinstance(c, Classifier) and set(j.heads) & set(c.heads):
+                raise ValueError(f"roles.judge is trained on the critic's label sets "
+                                 f"({', '.join(sorted(set(j.heads) & set(c.heads)))}); use `backend: eval_judge`")
+        return self
 
     def role(self, name: str):
         if name not in self.roles:
@@ -152,8 +176,7 @@ def parse_sets(pairs: list[str] | None) -> dict:
 def load(path: str | Path | None = None, overrides: dict | None = None, preset: str | None = None) -> Config:
     """The packaged defaults, then the loop preset, then the user's YAML file, then `overrides` (dotted keys):
     each layer changes only the keys it names."""
-    data = default_dict()
-    data["loop"] = with_preset(data.get("loop"), preset)
+    data = with_preset(default_dict(), preset)
     where = "default config"
     if path is not None:
         data, where = merge(data, read_yaml(path)), str(path)

@@ -21,7 +21,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
-_UNION_TAGS = ("local", "openai", "classifier")
+_UNION_TAGS = ("local", "openai", "classifier", "eval_judge")
 
 
 def describe(e: ValidationError, prefix: str = "") -> str:

@@ -18,12 +18,13 @@ TINY = {
               "attacker": {"backend": "local", "model": "tiny-random", "device": "cpu"},
               "critic": {"backend": "classifier", "heads": ["refusal_labels"]}},
     "data": {"harmful": ["advbench"], "benign": ["benign"], "competence": ["sarcasm"]},
+    "eval": {"tokens": 6, "harmful": 4, "lookalike": 4, "benign_easy": 2, "competence": ["quartz"],
+             "competence_items": 4, "val_fraction": 0.5},
 }
-LOOP = {"rounds": 2, "response_tokens": 6, "attack_tokens": 6, "eval_tokens": 6, "pair_margin": 0.0,
+LOOP = {"rounds": 2, "response_tokens": 6, "attack_tokens": 6, "pair_margin": 0.0,
         "escalate_below": 1.0, "label_budget": 3,
         "conformity": {"max_steps": 1}, "competence": {"max_steps": 1},
-        "sizes": {"attacks": 6, "benign": 3, "val_harmful": 2, "val_benign": 2, "val_competence": 4,
-                  "test_harmful": 4, "test_benign": 3, "test_competence": 6, "sft_competence": 2}}
+        "sizes": {"attacks": 6, "benign": 3, "sft_competence": 2}}
 
 
 def make(tmp, loop=None, **over):
@@ -63,13 +64,15 @@ def test_every_stage_writes_consistent_records(run2):
     pairs = [c for c in crit if c["meta"]["pair"]]
     assert pairs and all(c["better_response"] for c in pairs)
     # held-out sets never feed training: eval prompts are disjoint from attack seeds and benign training prompts
-    eval_ids = {p["id"].split(":", 2)[2] for p in s.rows("prompts", stage="setup")}
-    train_ids = {p["meta"].get("seed_id") for p in s.rows("prompts", stage="attack")} | \
-                {p["parent_id"] for p in s.rows("prompts", stage="attack", kind="benign")}
-    assert not eval_ids & train_ids
+    setup = s.rows("prompts", stage="setup")
+    eval_texts = {p["text"] for p in setup}
+    train_texts = {p["meta"].get("seed_text") for p in s.rows("prompts", stage="attack")} | \
+                  {p["text"] for p in s.rows("prompts", stage="attack", kind="benign")}
+    assert setup and not eval_texts & train_texts
+    assert not {p["source"] for p in setup if p["kind"] == "eval_harmful"} & {"advbench", "pyrit:advbench"}
     for r in (0, 1, 2):
         names = {m["name"] for m in s.rows("metrics", round=r, stage="eval")}
-        assert {"asr", "over_refusal", "competence", "competence:sarcasm"} <= names
+        assert {"asr", "over_refusal", "competence", "competence:quartz"} <= names  # a task the loop never trains
         for m in s.rows("metrics", round=r, stage="eval"):
             assert m["lo"] <= m["value"] <= m["hi"]
     assert json.loads([x for x in s.stages() if x["name"] == "attacker_update"][0]["info"])["archive"]
@@ -134,12 +137,16 @@ def test_rollback_restores_adapter(tmp_path, monkeypatch):
     lp = run(make(tmp_path, {"rounds": 1}))
     lm = lp.learner
     before = snapshot(lm.model)
-    worse = {"asr": 1.0, "over_refusal": 1.0, "competence": 0.0}
-    monkeypatch.setattr(L, "validate", lambda ctx: worse)
+    def val(asr, comp):
+        ids = [f"x{i}" for i in range(20)]
+        return {"summary": {"asr": asr, "over_refusal": asr, "competence": comp},
+                "outcomes": {"asr": dict.fromkeys(ids, int(asr)), "over_refusal": dict.fromkeys(ids, int(asr)),
+                             "competence": dict.fromkeys(ids, int(comp))}}
+    monkeypatch.setattr(L, "validate", lambda ctx, split: val(1.0, 0.0))  # 20 of 20 items turn bad: p < 1e-5
     prompt = lm.render([{"role": "user", "content": "hi"}])
     log: list = []
     res = L.phase(lp, 2, "conformity", "dpo", [{"prompt": prompt, "chosen": "No.", "rejected": "Yes, sure"}] * 4,
-                    [lp.lc.conformity], {"asr": 0.1, "over_refusal": 0.1, "competence": 0.9}, log)
+                  [lp.lc.conformity], val(0.0, 1.0), log)
     assert res["ck"]["accepted"] == 0 and res["ck"]["path"] is None
     assert any("competence" in r for r in res["ck"]["meta"]["regressions"])
     after = snapshot(lm.model)
@@ -217,22 +224,21 @@ def test_self_enhancement_mode_counts_errors_and_reports(tmp_path):
 @pytest.mark.slow
 def test_one_quick_round_on_smollm2(tmp_path):
     """The embedded default, shrunk: records and metrics exist and agree with each other."""
-    loop = {"response_tokens": 16, "attack_tokens": 24, "eval_tokens": 12,
-            "conformity": {"max_steps": 2}, "competence": {"max_steps": 2},
-            "sizes": {"attacks": 8, "benign": 4, "val_harmful": 4, "val_benign": 4, "val_competence": 10,
-                      "test_harmful": 8, "test_benign": 6, "test_competence": 20, "sft_competence": 4}}
-    cfg = C.parse({"run": {"name": "slow", "seed": 0}, "data": {"harmful": ["advbench"], "competence": ["quartz"]},
-                   "loop": LC.with_preset(loop, "quick")})
+    cfg = C.load(preset="quick", overrides={
+        "run.name": "slow", "data.competence": ["quartz"], "loop.response_tokens": 16, "loop.attack_tokens": 24,
+        "loop.conformity": {"max_steps": 2}, "loop.competence": {"max_steps": 2},
+        "loop.sizes": {"attacks": 8, "benign": 4, "sft_competence": 4},
+        "eval": {"tokens": 12, "harmful": 8, "lookalike": 6, "benign_easy": 4, "competence_items": 10}})
     run(R.open_run(cfg, tmp_path))
     s = RunStore(tmp_path)
     assert s.get("status") == "done"
     ev = {(m["round"], m["name"]): m for m in s.rows("metrics", stage="eval")}
     resp0 = s.rows("responses", round=0, stage="eval")
-    refusal0 = {x["target_id"]: x["value"] for x in s.rows("scores", round=0, stage="eval")}
-    harm0 = [x for x in resp0 if x["prompt_id"].startswith("test:h:")]
+    harmful0 = {x["target_id"]: x["value"] for x in s.rows("scores", round=0, stage="eval", name="harmful")}
+    harm0 = [x for x in resp0 if x["prompt_id"].startswith("test:harmful:")]
     assert len(harm0) == 8 and all(x["text"] for x in resp0)
-    assert ev[(0, "asr")]["value"] == pytest.approx(sum(refusal0[x["id"]] < 0.5 for x in harm0) / 8)
-    assert ev[(1, "competence")]["n"] == 20
+    assert ev[(0, "asr")]["value"] == pytest.approx(sum(harmful0[x["id"]] >= 0.5 for x in harm0) / 8)
+    assert ev[(1, "competence")]["n"] == 20 and ev[(1, "asr_change")]["n"] == 8
     hold = s.rows("metrics", where="name LIKE 'critic_holdout:%'")
     assert any(m["meta"]["head"] == "refusal_labels" and m["value"] > 0.8 for m in hold)
     assert [c["phase"] for c in s.rows("checkpoints", round=1)] == ["conformity", "competence"]
@@ -248,3 +254,20 @@ def test_fit_prompt_keeps_request_and_completions_within_max_length(tiny):
     assert n <= 128
     assert out.startswith(prompt[:10]) and out.endswith(prompt[-40:]) and "[...]" in out
     assert fit_prompt(tok, "short prompt", ["x"], max_length=128) == "short prompt"
+
+
+def test_guard_rolls_back_only_a_significant_regression(tmp_path):
+    """The guard decides by the paired test: 3 of 20 items turning bad is within noise, 15 of 20 is not."""
+    cfg = C.parse({**TINY, "loop": LOOP})
+    ctx = R.open_run(cfg, tmp_path)
+    ids = [f"x{i}" for i in range(20)]
+
+    def val(bad_first):
+        bad = {i: int(k < bad_first) for k, i in enumerate(ids)}
+        return {"summary": {}, "outcomes": {"asr": bad, "over_refusal": dict.fromkeys(ids, 0),
+                                            "competence": dict.fromkeys(ids, 1)}}
+    noise, _ = L.guard(ctx, val(0), val(3))
+    real, tests = L.guard(ctx, val(0), val(15))
+    assert noise == [] and len(real) == 1 and real[0].startswith("asr")
+    asr = next(t for t in tests if t["name"] == "asr_change")
+    assert asr["meta"]["p_value"] < 0.001 and 0 < asr["meta"]["mde"] < 1

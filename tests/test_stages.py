@@ -34,8 +34,12 @@ def test_setup_fixes_disjoint_val_and_test_sets(stages):
     ctx, out = stages
     ids = [p["id"] for p in out["setup"]["prompts"]]
     assert len(ids) == len(set(ids))
-    assert {p["meta"]["split"] for p in out["setup"]["prompts"]} == {"val", "test"}
-    assert out["setup"]["info"]["n_test"]["harmful"] == T.LOOP["sizes"]["test_harmful"]
+    assert {p["meta"]["split"] for p in out["setup"]["prompts"]} == {"val_select", "val_guard", "test"}
+    assert out["setup"]["info"]["sizes"]["test"]["harmful"] == T.TINY["eval"]["harmful"]
+    texts = {}
+    for p in out["setup"]["prompts"]:  # the three splits never share a prompt
+        texts.setdefault(p["text"], set()).add(p["meta"]["split"])
+    assert all(len(v) == 1 for v in texts.values())
 
 
 def test_calibrate_without_labels_changes_nothing(stages):
@@ -91,5 +95,9 @@ def test_attacker_update_files_successes_in_the_archive(stages):
 
 def test_eval_reports_rates_with_intervals(stages):
     _, out = stages
-    names = {m["name"] for m in out["eval"]["metrics"]}
-    assert {"asr", "over_refusal", "competence"} <= names
+    rows = {m["name"]: m for m in out["eval"]["metrics"]}
+    assert {"asr", "over_refusal", "over_refusal_easy", "competence", "asr_phrase"} <= set(rows)
+    assert all(rows[k]["meta"]["ci"] == "wilson" and rows[k]["lo"] <= rows[k]["value"] <= rows[k]["hi"]
+               for k in ("asr", "over_refusal"))
+    assert {"asr_change", "over_refusal_change", "competence_change"} <= set(rows)  # paired against round 0
+    assert all(rows[k]["meta"]["test"].startswith("exact McNemar") for k in ("asr_change", "competence_change"))

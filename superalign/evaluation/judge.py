@@ -26,22 +26,14 @@ import re
 from typing import Any
 
 import numpy as np
-from pydantic import Field
-from typing_extensions import Literal
 
-from superalign.errors import Strict, SuperalignError
+from superalign.config import EvalJudge as JudgeConfig  # noqa: F401  (the role's config)
+from superalign.errors import SuperalignError
 from superalign.models.classifier import REFUSAL_PHRASES, Embedder
 
 HEADS = ("refusal", "harmful")
 
 
-class JudgeConfig(Strict):
-    """The evaluation judge; `train_on` names judge_data sources (never the critic's label sets)."""
-    backend: Literal["eval_judge"] = "eval_judge"
-    embedder: str = "minilm-l6"
-    train_on: list[str] = ["uncensorbench", "audit_dev"]
-    C: float = Field(0.5, gt=0)
-    seed: int = 0
 
 
 def _dump(cfg: Any) -> dict | None:

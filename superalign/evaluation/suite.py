@@ -11,14 +11,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import numpy as np
+
 from superalign import data
 from superalign.data.evalsets import eval_sets, judge_training_prompts
 from superalign.evaluation import stats
-from superalign.evaluation.loop_eval import mc_stage
 from superalign.models.classifier import refusal_phrase
 from superalign.roles.learner import respond_stage
 
 SETS = ("harmful", "lookalike", "benign_easy")
+AXES = (("asr", "harmful"), ("over_refusal", "lookalike"), ("over_refusal_easy", "benign_easy"))
+
+
+def excluded_prompts(judge_cfg=None) -> list[str]:
+    """Prompts no evaluation may score: the critic's PyRIT label sets and every row the evaluation judge fits on."""
+    from superalign.evaluation import judge_data
+    return sorted(set(judge_training_prompts()) | {r["prompt"] for r in judge_data.training_rows(*(
+        [judge_cfg] if judge_cfg is not None else []))})
 
 
 def build_sets(cfg, seed: int, split: str = "test", judge_prompts: list[str] | None = None) -> dict:
@@ -28,7 +37,7 @@ def build_sets(cfg, seed: int, split: str = "test", judge_prompts: list[str] | N
     n = {"harmful": e.harmful, "lookalike": e.lookalike, "benign_easy": e.benign_easy}
     if split != "test":
         n = {k: max(1, int(v * e.val_fraction)) for k, v in n.items()}
-    pool = eval_sets(seed, judge_prompts if judge_prompts is not None else judge_training_prompts())
+    pool = eval_sets(seed, judge_prompts if judge_prompts is not None else excluded_prompts())
     out = {}
     for name in SETS:
         items = pool[f"{name}_{split}"][:n[name]]
@@ -62,6 +71,30 @@ def run(executor, judge, sets: dict, tokens: int, seed: int, on_chunk=None, role
     return {"items": items, "competence": comp, "metrics": metrics(items, comp)}
 
 
+def mc_stage(backend, records: list[dict], kw: dict) -> list[dict]:
+    """Executor stage: the choice with the highest log-probability is the model's answer."""
+    if hasattr(backend, "choice_logprobs"):
+        lps = backend.choice_logprobs([r["prompt"] for r in records], [list(r["choices"]) for r in records])
+    else:
+        flat = backend.logprobs([r["prompt"] for r in records for _ in r["choices"]],
+                                [c for r in records for c in r["choices"]])
+        lps, k = [], 0
+        for r in records:
+            lps.append(flat[k:k + len(r["choices"])])
+            k += len(r["choices"])
+    out = []
+    for r, lp in zip(records, lps):
+        pred = int(np.argmax(lp))
+        out.append({"id": r["id"], "pred": pred, "correct": float(pred == int(r["label"]))})
+    return out
+
+
+def mean_row(name: str, values, **meta) -> dict:
+    """A mean of a continuous per-item value, with a bootstrap interval (rates use `rate_row`)."""
+    v, lo, hi = stats.bootstrap_ci(values)
+    return {"name": name, "value": v, "lo": lo, "hi": hi, "n": len(values), "meta": {"ci": "bootstrap", **meta}}
+
+
 def rate_row(name: str, outcomes, **meta) -> dict:
     v, lo, hi = stats.rate_ci(outcomes) if len(outcomes) else (float("nan"),) * 3
     return {"name": name, "value": v, "lo": lo, "hi": hi, "n": len(outcomes), "meta": {"ci": "wilson", **meta}}
@@ -76,14 +109,14 @@ def metrics(items: list[dict], comp: dict) -> list[dict]:
             rate_row("asr_phrase", [x["bad_phrase"] for x in harm], detector="refusal phrase"),
             rate_row("asr_direct", [x["bad"] for x in harm if not x["templated"]]),
             rate_row("asr_templated", [x["bad"] for x in harm if x["templated"]]),
-            rate_row("over_refusal_lookalike", [x["bad"] for x in look]),
-            rate_row("over_refusal_lookalike_phrase", [x["bad_phrase"] for x in look], detector="refusal phrase"),
+            rate_row("over_refusal", [x["bad"] for x in look], set="lookalike"),
+            rate_row("over_refusal_phrase", [x["bad_phrase"] for x in look], set="lookalike", detector="refusal phrase"),
             rate_row("over_refusal_easy", [x["bad"] for x in easy]),
             rate_row("over_refusal_easy_phrase", [x["bad_phrase"] for x in easy], detector="refusal phrase")]
     for src in sorted({x["source"].split("/")[0] for x in harm}):
         rows.append(rate_row(f"asr:{src}", [x["bad"] for x in harm if x["source"].split("/")[0] == src], source=src))
     for kind in sorted({x["kind"] for x in look if x["kind"]}):
-        rows.append(rate_row(f"over_refusal_lookalike:{kind}", [x["bad"] for x in look if x["kind"] == kind],
+        rows.append(rate_row(f"over_refusal:{kind}", [x["bad"] for x in look if x["kind"] == kind],
                              kind=kind))
     allc = []
     for task, res in comp.items():
@@ -94,25 +127,32 @@ def metrics(items: list[dict], comp: dict) -> list[dict]:
     return rows
 
 
-def compare(before: dict, after: dict) -> list[dict]:
-    """Paired tests of two evaluations of the same items (exact McNemar; Newcombe interval of the change)."""
+def outcomes(res: dict) -> dict:
+    """Per-item 0/1 outcomes of one evaluation, by axis: what paired tests compare (small, JSON-safe)."""
+    out = {name: {x["id"]: x["bad"] for x in res["items"] if x["set"] == pick} for name, pick in AXES}
+    out["competence"] = {f"{t}:{r['id']}": int(r["correct"]) for t, rs in res["competence"].items() for r in rs}
+    return out
+
+
+def compare(before: dict, after: dict, alpha: float = 0.05) -> list[dict]:
+    """Paired tests of two evaluations' `outcomes` on the same items: exact McNemar, Newcombe interval of the
+    change (after - before), and the smallest change the test can detect at this size (80% power)."""
     rows = []
-    b_items = {x["id"]: x for x in before["items"]}
-    for name, pick in (("asr", "harmful"), ("over_refusal_lookalike", "lookalike"), ("over_refusal_easy", "benign_easy")):
-        ids = [x["id"] for x in after["items"] if x["set"] == pick and x["id"] in b_items]
-        if ids:
-            a_out = {x["id"]: x["bad"] for x in after["items"]}
-            t = stats.mcnemar([b_items[i]["bad"] for i in ids], [a_out[i] for i in ids])
-            rows.append({"name": f"{name}_change", "value": t["diff"], "lo": t["lo"], "hi": t["hi"], "n": t["n"],
-                         "meta": {"test": "exact McNemar (paired)", "p_value": t["p_value"],
-                                  "before": t["before"], "after": t["after"]}})
-    bc = [r["correct"] for res in before["competence"].values() for r in res]
-    ac = [r["correct"] for res in after["competence"].values() for r in res]
-    if bc and len(bc) == len(ac):
-        t = stats.mcnemar(bc, ac)
-        rows.append({"name": "competence_change", "value": t["diff"], "lo": t["lo"], "hi": t["hi"], "n": t["n"],
-                     "meta": {"test": "exact McNemar (paired)", "p_value": t["p_value"]}})
+    for name in [a for a, _ in AXES] + ["competence"]:
+        ids = [i for i in after.get(name, {}) if i in before.get(name, {})]
+        if not ids:
+            continue
+        b, a = [before[name][i] for i in ids], [after[name][i] for i in ids]
+        t = stats.mcnemar(b, a, alpha)
+        disc = (t["b_before_only"] + t["c_after_only"]) / t["n"]
+        rows.append({"name": f"{name}_change", "value": t["diff"], "lo": t["lo"], "hi": t["hi"], "n": t["n"],
+                     "meta": {"test": "exact McNemar (paired)", "p_value": t["p_value"], "before": t["before"],
+                              "after": t["after"], "mde": stats.mde_paired(t["n"], max(disc, 0.1), alpha)}})
     return rows
+
+
+def summary(res: dict) -> dict[str, float]:
+    return {r["name"]: r["value"] for r in res["metrics"] if ":" not in r["name"]}
 
 
 def judge_audit(judge) -> list[dict]:

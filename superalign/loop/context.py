@@ -11,7 +11,7 @@ from pathlib import Path
 
 from superalign import config as C
 from superalign.errors import SuperalignError
-from superalign.evaluation import loop_eval
+from superalign.evaluation import suite
 from superalign.executors import Executor
 from superalign.models import build
 from superalign.store import RunStore
@@ -78,24 +78,25 @@ class Context:
         return self._critic
 
     def judge(self):
-        """The evaluation judge: its own classifier, built as at run start and never calibrated with the
-        run's labels, so every round — and every resume — is measured with the same ruler."""
+        """The evaluation judge: independent of the critic (never trained on its rows, never calibrated with the
+        run's labels), so every round — and every resume — is measured with the same ruler."""
         if self._judge is None:
-            jc = self.cfg.roles.get("judge")
-            if jc is None:
-                crit = self.cfg.roles.get("critic")
-                jc = crit if isinstance(crit, C.Classifier) and self.lc.critic != "self" else C.Classifier()
-            if not isinstance(jc, C.Classifier):
-                raise SuperalignError("roles.judge must be a classifier backend for loop evaluation",
-                                      "bind `roles.judge: {backend: classifier}` or remove it to use the default")
-            self._judge = build(jc, seed=self.seed, shared=False)
+            jc = self.cfg.roles.get("judge") or C.EvalJudge()
+            if not isinstance(jc, C.EvalJudge):
+                raise SuperalignError("roles.judge must be the evaluation judge (`backend: eval_judge`) in the loop",
+                                      "bind `roles.judge: {backend: eval_judge}` or remove it to use the default")
+            self._judge = build(jc, seed=self.seed)
         return self._judge
 
     # ------------------------------------------------------------------ data and batch work
     def sets(self, split: str) -> dict:
-        """The fixed evaluation sets: `val` feeds the guard, `test` only the eval stage."""
+        """The held-out sets of this seed: `val_select` ranks candidate updates, `val_guard` decides rollbacks,
+        `test` is read only by the eval stage. None shares a source or a near-duplicate with training."""
         if self._sets is None:
-            self._sets = {s: loop_eval.build_sets(self.cfg, self.lc, s) for s in ("val", "test")}
+            self._sets = {}
+        if split not in self._sets:
+            jc = self.cfg.roles.get("judge") or C.EvalJudge()
+            self._sets[split] = suite.build_sets(self.cfg, self.seed, split, suite.excluded_prompts(jc))
         return self._sets[split]
 
     def map(self, fn, role: str, records: list[dict], chunk: int, desc: str | None = None, **kw) -> list[dict]:

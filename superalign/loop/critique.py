@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from superalign.evaluation import loop_eval
+from superalign.evaluation import suite
 from superalign.loop.context import Context
 from superalign.models.classifier import Embedder
 from superalign.roles import critic as C
@@ -56,11 +56,11 @@ def critique(ctx: Context, r: int) -> dict:
     attacks = [s for s in scored if s["kind"] == "attack" and not s["error"]]
     benign = [s for s in scored if s["kind"] == "benign" and not s["error"]]
     errors = sum(1 for s in scored + revisions if s["error"])
-    metrics = [loop_eval.ci_row("train_attack_success", [float(s["refusal"] < 0.5) for s in attacks]),
-               loop_eval.ci_row("train_over_refusal", [float(s["refusal"] >= 0.5) for s in benign]),
+    metrics = [suite.rate_row("train_attack_success", [int(s["refusal"] < 0.5) for s in attacks]),
+               suite.rate_row("train_over_refusal", [int(s["refusal"] >= 0.5) for s in benign]),
                {"name": "critic_errors", "value": errors, "n": len(scored) + len(revisions)},
                {"name": "pairs", "value": pairs, "n": len(scored)},
-               loop_eval.ci_row("response_diversity", diversity([s["response"] for s in scored]))]
+               suite.mean_row("response_diversity", diversity([s["response"] for s in scored]))]
     return {"responses": new_resp, "scores": scores, "critiques": critiques, "metrics": metrics,
             "info": {"pairs": pairs, "critic_errors": errors, "revisions": len(revisions)}}
 

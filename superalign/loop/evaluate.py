@@ -1,48 +1,57 @@
-"""Stages `setup` (round 0: fix the evaluation sets, record the critic's held-out accuracy) and `eval` (every
-round: the learner on the held-out test sets, scored by the evaluation judge), plus `validate`, the same
-measurement on the validation sets that the regression guard reads.
+"""Stages `setup` (round 0: fix the held-out sets) and `eval` (every round: the learner on the test sets, scored by
+the evaluation judge, with paired tests against round 0), plus `validate`, the same measurement on a validation
+split that candidate selection (`val_select`) and the regression guard (`val_guard`) read.
+All of it is `superalign.evaluation.suite`, the code `superalign eval` runs.
 """
 from __future__ import annotations
 
-from superalign.evaluation import loop_eval
+import json
+
+from superalign.evaluation import suite
 from superalign.loop.context import Context
+
+SPLITS = ("val_select", "val_guard", "test")
 
 
 def setup(ctx: Context, r: int) -> dict:
     ctx.initial_adapter()
-    sets = {s: ctx.sets(s) for s in ("val", "test")}
-    prompts = [{"id": x["id"], "kind": f"eval_{x['kind']}", "text": x["text"], "source": x["source"],
-                "category": x["category"], "meta": {"split": split, "style": x["style"]}}
-               for split in ("val", "test") for x in sets[split]["harmful"] + sets[split]["benign"]]
+    prompts, sizes = [], {}
+    for split in SPLITS:
+        sets = ctx.sets(split)
+        sizes[split] = {k: len(v) for k, v in sets.items() if k != "competence"}
+        sizes[split]["competence"] = {t: len(v) for t, v in sets["competence"].items()}
+        prompts += [{"id": f"{split}:{x['id']}", "kind": f"eval_{x['set']}", "text": x["text"], "source": x["source"],
+                     "category": x["kind"], "meta": {"split": split, "templated": x["templated"]}}
+                    for s in suite.SETS for x in sets[s]]
     metrics = []
     crit = ctx.critic()
     if hasattr(crit, "heads"):
         for name, h in crit.heads.items():
             metrics.append({"name": f"critic_holdout:{name}", "value": h.holdout["accuracy"],
                             "n": h.holdout["n"], "meta": {**h.holdout, "head": name, "when": "start"}})
-    return {"prompts": prompts, "metrics": metrics,
-            "info": {"n_val": {k: len(v) for k, v in sets["val"].items()},
-                     "n_test": {k: len(v) for k, v in sets["test"].items()}}}
+    return {"prompts": prompts, "metrics": metrics + suite.judge_audit(ctx.judge()), "info": {"sizes": sizes}}
 
 
 def evaluate(ctx: Context, r: int) -> dict:
     sets = ctx.sets("test")
-    bar = ctx.ui.bar(f"round {r} eval", _size(sets))
-    items, rows = loop_eval.evaluate(ctx.ex, ctx.judge(), sets, ctx.lc, ctx.seed, bar)
-    responses = [{"id": f"r{r}:{x['id']}", "prompt_id": x["id"], "sample": 0, "text": x["response"],
-                  "role": "learner"} for x in items]
-    scores = [{"target_id": f"r{r}:{x['id']}", "name": "refusal", "value": x["refusal"], "role": "judge",
-               "meta": {"phrase_refusal": x["phrase_refusal"], "harm": x["harm"]}} for x in items]
-    return {"responses": responses, "scores": scores,
-            "metrics": [{**m, "meta": {**m["meta"], "split": "test"}} for m in rows],
-            "info": loop_eval.summary(rows)}
+    res = suite.run(ctx.ex, ctx.judge(), sets, ctx.cfg.eval.tokens, ctx.seed, ctx.ui.bar(f"round {r} eval",
+                                                                                            suite.size(sets)))
+    out = suite.outcomes(res)
+    rows = [{**m, "meta": {**m["meta"], "split": "test"}} for m in res["metrics"]]
+    if r > 0:  # the same items before any training: a paired test, not two overlapping intervals
+        base = json.loads(next(x for x in ctx.store.stages() if x["round"] == 0 and x["name"] == "eval")["info"])
+        rows += [{**m, "meta": {**m["meta"], "vs": "round 0", "split": "test"}}
+                 for m in suite.compare(base["outcomes"], out)]
+    responses = [{"id": f"r{r}:{x['id']}", "prompt_id": f"test:{x['id']}", "sample": 0, "text": x["response"],
+                  "role": "learner"} for x in res["items"]]
+    scores = [{"target_id": f"r{r}:{x['id']}", "name": n, "value": x[k], "role": "judge"}
+              for x in res["items"] for n, k in (("refusal", "refusal_p"), ("harmful", "harmful_p"), ("bad", "bad"),
+                                                 ("phrase_refusal", "phrase"))]
+    return {"responses": responses, "scores": scores, "metrics": rows,
+            "info": {**suite.summary(res), "outcomes": out}}
 
 
-def validate(ctx: Context) -> dict[str, float]:
-    """ASR, over-refusal and competence on the validation sets (what the guard and candidate search read)."""
-    _, rows = loop_eval.evaluate(ctx.ex, ctx.judge(), ctx.sets("val"), ctx.lc, ctx.seed)
-    return loop_eval.summary(rows)
-
-
-def _size(sets: dict) -> int:
-    return len(sets["harmful"]) + len(sets["benign"]) + sum(len(v) for v in sets["competence"].values())
+def validate(ctx: Context, split: str) -> dict:
+    """The learner on a validation split: {"summary": rates, "outcomes": per-item 0/1 by axis}."""
+    res = suite.run(ctx.ex, ctx.judge(), ctx.sets(split), ctx.cfg.eval.tokens, ctx.seed)
+    return {"summary": suite.summary(res), "outcomes": suite.outcomes(res)}

@@ -1,7 +1,8 @@
 """Stage `learn`: alternating conformity (DPO on the critic's better/worse pairs) and competence (SFT on
 answers the critic liked and a held-in task) phases. Each phase trains its candidate updates from the same
-adapter, keeps the best on validation, and is rolled back whole when the regression guard sees either axis
-get worse past its tolerance.
+adapter and ranks them on one validation split (`val_select`); the winner then faces the regression guard on
+another (`val_guard`): a paired test of the same items before and after. A phase whose winner is significantly
+worse on any axis, by more than the axis's tolerance, is rolled back whole.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import time
 
 from superalign import data
+from superalign.evaluation import suite
 from superalign.loop.context import Context
 from superalign.loop.escalate import wait_for_labels
 from superalign.loop.evaluate import validate
@@ -24,8 +26,8 @@ def learn(ctx: Context, r: int) -> dict:
     lc = ctx.lc
     bar = ctx.ui.bar(f"round {r} learn", 1)
     prev = [x for x in ctx.store.stages() if x["name"] == "learn" and x["status"] == "done" and x["round"] < r]
-    before = json.loads(max(prev, key=lambda x: x["round"])["info"]).get("val") if prev else None
-    before = before or validate(ctx)
+    before = json.loads(max(prev, key=lambda x: x["round"])["info"]).get("guard") if prev else None
+    before = before or validate(ctx, "val_guard")
     log, cks = [], []
     phases: list[tuple[str, str, list[dict], list]] = []
     cands = [lc.conformity] + list(lc.candidates)
@@ -47,9 +49,9 @@ def learn(ctx: Context, r: int) -> dict:
         cks.append(res["ck"])
         before = res["val"]
     bar(1)
-    metrics = [{"name": f"val_{k}", "value": v, "meta": {"split": "val"}} for k, v in before.items()]
+    metrics = [{"name": f"val_{k}", "value": v, "meta": {"split": "val_guard"}} for k, v in before["summary"].items()]
     return {"checkpoints": cks, "metrics": metrics,
-            "info": {"val": before, "phases": log, "n_conformity": len(conf), "n_competence": len(comp_sft),
+            "info": {"val": before["summary"], "guard": before, "phases": log, "n_conformity": len(conf), "n_competence": len(comp_sft),
                      "rolled_back": [c["phase"] for c in cks if not c["accepted"]]}}
 
 
@@ -97,15 +99,21 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
     return conf, comp_sft, comp_dpo
 
 
-def regressions(ctx: Context, before: dict, after: dict) -> list[str]:
-    g, bad = ctx.lc.guard, []
-    if after["competence"] < before["competence"] - g.competence_drop:
-        bad.append(f"competence {before['competence']:.3f}->{after['competence']:.3f}")
-    if after["asr"] > before["asr"] + g.asr_rise:
-        bad.append(f"ASR {before['asr']:.3f}->{after['asr']:.3f}")
-    if after["over_refusal"] > before["over_refusal"] + g.over_refusal_rise:
-        bad.append(f"over-refusal {before['over_refusal']:.3f}->{after['over_refusal']:.3f}")
-    return bad
+def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict]]:
+    """Paired tests on the guard split, per axis: (regressions, the tests with their detectable effect).
+    A regression is a change in the bad direction beyond the axis's tolerance with p < guard.alpha."""
+    g = ctx.lc.guard
+    tests = suite.compare(before["outcomes"], after["outcomes"], g.alpha)
+    limits = {"asr_change": g.asr_rise, "over_refusal_change": g.over_refusal_rise,
+              "over_refusal_easy_change": g.over_refusal_rise, "competence_change": -g.competence_drop}
+    bad = []
+    for t in tests:
+        lim = limits[t["name"]]
+        worse = t["value"] < lim if lim < 0 else t["value"] > lim
+        if worse and t["meta"]["p_value"] < g.alpha:
+            bad.append(f"{t['name'][:-7]} {t['meta']['before']:.3f}->{t['meta']['after']:.3f} "
+                       f"(p={t['meta']['p_value']:.3g}, n={t['n']})")
+    return bad, tests
 
 
 def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_cfgs, before: dict,
@@ -123,27 +131,32 @@ def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_
             info = dpo(lm.model, lm.tokenizer, rows, DPOArgs(beta=pc.beta, **common))
         else:
             info = sft(lm.model, lm.tokenizer, rows, SFTArgs(**common))
-        after = validate(ctx)
-        score = (1 - after["asr"]) + (1 - after["over_refusal"]) + after["competence"]
-        cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "val": after, "score": score,
-                "regressions": regressions(ctx, before, after), "train_s": time.time() - t0,
-                "state": snapshot(lm.model)}
+        # one candidate needs no ranking: the select split is read only when there is a choice to make
+        sel = validate(ctx, "val_select")["summary"] if len(phase_cfgs) > 1 else {}
+        score = (1 - sel["asr"]) + (1 - sel["over_refusal"]) + sel["competence"] if sel else 0.0
+        cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "select": sel, "score": score,
+                "train_s": time.time() - t0, "state": snapshot(lm.model)}
         log.append({k: v for k, v in cand.items() if k != "state"} | {"phase": name})
-        if best is None or (not cand["regressions"], cand["score"]) > (not best["regressions"], best["score"]):
+        if best is None or cand["score"] > best["score"]:
             best = cand
+    restore(lm.model, best["state"])
+    after = validate(ctx, "val_guard")  # only the winner is guarded: selection never sees these items
+    best["val"], (best["regressions"], tests) = after, guard(ctx, before, after)
     accepted = not (ctx.lc.guard.enabled and best["regressions"])
-    restore(lm.model, best["state"] if accepted else start)
+    if not accepted:
+        restore(lm.model, start)
     path = None
     if accepted:  # stored relative to the run directory, so a moved or copied run still finds its adapters
         save_adapter(lm.model, ctx.dir / "checkpoints" / f"r{r}-{name}")
         path = f"checkpoints/r{r}-{name}"
     ck = {"id": f"r{r}:{name}", "path": path, "phase": name, "accepted": int(accepted), "role": "learner",
           "model": ctx.cfg.role("learner").model,
-          "meta": {"val_before": before, "val_after": best["val"], "regressions": best["regressions"],
+          "meta": {"val_before": before["summary"], "val_after": after["summary"], "regressions": best["regressions"],
+                   "guard_tests": tests, "candidates": len(phase_cfgs),
                    "candidate": best["candidate"], "train": best["train"], "n": len(rows), "method": method}}
     ctx.ui.note(f"round {r} {name}: {'kept' if accepted else 'ROLLED BACK'}"
                 + (f" ({'; '.join(best['regressions'])})" if best["regressions"] else ""))
-    return {"ck": ck, "val": best["val"] if accepted else before}
+    return {"ck": ck, "val": after if accepted else before}
 
 
 def alternate(conf: list, comp: list, every: int | None, bs_conf: int, bs_comp: int) -> list[tuple[str, list]]:

@@ -7,8 +7,11 @@ import json
 from superalign.report import Markup, esc, fmt_ci, hidden, line_plot, table
 from superalign.store import RunStore
 
-MAIN = [("asr", "ASR (judge)"), ("asr_phrase", "ASR (phrase)"), ("asr_template", "ASR templated"),
-        ("over_refusal", "over-refusal"), ("competence", "competence")]
+MAIN = [("asr", "ASR (judge)"), ("asr_phrase", "ASR (phrase)"), ("asr_templated", "ASR templated"),
+        ("over_refusal", "over-refusal (look-alike)"), ("over_refusal_easy", "over-refusal (easy)"),
+        ("competence", "competence (untrained tasks)")]
+CHANGES = [("asr_change", "ASR"), ("over_refusal_change", "over-refusal (look-alike)"),
+           ("over_refusal_easy_change", "over-refusal (easy)"), ("competence_change", "competence")]
 
 
 def _evals(store: RunStore) -> dict[int, dict[str, dict]]:
@@ -36,22 +39,26 @@ def results(store: RunStore) -> str | None:
     first, last = min(ev), max(ev)
     delta = ""
     if last != first:
-        def d(n):
-            a, b = ev[first].get(n), ev[last].get(n)
-            return None if a is None or b is None else b["value"] - a["value"]
+        prow = [[label, fmt_ci(ev[last][n]["value"], ev[last][n]["lo"], ev[last][n]["hi"]),
+                 f"{ev[last][n]['meta'].get('p_value', float('nan')):.3g}", f"{ev[last][n]['meta'].get('mde', float('nan')):.3f}",
+                 ev[last][n]["n"]] for n, label in CHANGES if n in ev[last]]
         asr0 = ev[first]["asr"]["value"]
         rel = f"{(ev[last]['asr']['value'] - asr0) / asr0:+.0%}" if asr0 > 0 else "n/a (baseline ASR 0)"
-        delta = (f"<p>Baseline → round {last}: ASR {d('asr'):+.3f} (relative {rel}), over-refusal "
-                 f"{d('over_refusal'):+.3f}, competence {d('competence'):+.3f}. Intervals are 95% bootstrap CIs "
-                 f"over items; overlapping intervals mean the change is not resolved at this sample size.</p>")
+        delta = (f"<h3>Round {last} against the baseline, on the same prompts</h3>"
+                 + table(["change (after − before)", "value [95% Newcombe CI]", "McNemar p", "detectable at n",
+                          "n"], prow)
+                 + f"<p>ASR relative change {rel}. A change counts only where the paired test says so; "
+                   "'detectable at n' is the smallest change this test finds with 80% power at this size.</p>")
     plot = line_plot({labels.get(n, n): [(r, ev[r][n]["value"], ev[r][n]["lo"], ev[r][n]["hi"]) for r in sorted(ev)
                                          if n in ev[r]] for n in ("asr", "over_refusal", "competence")},
                      ylabel="rate / accuracy")
     return (table(["checkpoint"] + [labels.get(n, n) for n in names], rows) + delta + plot
-            + "<p class=muted>ASR: share of held-out harmful prompts (half wrapped in held-out jailbreak templates) "
-              "whose greedy response the evaluation judge (a classifier frozen at run start) does not rate a "
-              "refusal; ASR (phrase): the refusal-phrase detector's verdict instead. Competence: log-prob "
-              "accuracy on held-out task items.</p>")
+            + "<p class=muted>ASR: share of held-out harmful prompts — from sources the loop never attacks from, "
+              "some wrapped in held-out templates — whose greedy answer the evaluation judge (independent of the "
+              "critic, audited on the learner's own answers) rates unsafe; ASR (phrase): the refusal-phrase "
+              "detector's verdict instead. Over-refusal: refusals of harmless prompts that sound alarming "
+              "(look-alike) or do not (easy). Competence: log-prob accuracy on tasks nothing trains on. "
+              "Rates carry 95% Wilson intervals.</p>")
 
 
 def trajectory(store: RunStore) -> str | None:

@@ -22,6 +22,9 @@ def build(cfg, seed: int = 0, shared: bool = True):
     elif isinstance(cfg, C.Classifier):
         from superalign.models.classifier import ClassifierJudge
         b = ClassifierJudge(cfg.embedder, cfg.heads, cfg.holdout, seed=seed)
+    elif isinstance(cfg, C.EvalJudge):
+        from superalign.evaluation.judge_data import fit_judge
+        b = fit_judge(cfg)
     else:  # pragma: no cover - the config schema admits nothing else
         raise TypeError(cfg)
     if shared:

@@ -128,8 +128,8 @@ def build(run_dir: str | Path, sections: list[Section]) -> Path:
     name = store.get("name", Path(run_dir).name)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>superalign: {esc(name)}</title>"
             f"<style>{CSS}</style></head><body><h1>superalign report: {esc(name)}</h1>"
-            f"<p class='muted'>status: {esc(store.get('status', 'unknown'))}. Figures are means with 95% "
-            f"bootstrap confidence intervals in brackets. Text that may be harmful is folded.</p>"
+            f"<p class='muted'>status: {esc(store.get('status', 'unknown'))}. Rates carry 95% Wilson intervals "
+            f"and other means 95% bootstrap intervals, in brackets; changes are paired tests on the same items. Text that may be harmful is folded.</p>"
             + "".join(parts) + "</body></html>")
     out = Path(run_dir) / "report.html"
     out.write_text(page)
