@@ -47,6 +47,9 @@ class Service:
         self.context = context or model_context(lm)
         self.default_max_tokens = min(default_max_tokens, self.context)
         self.request_timeout_s = request_timeout_s
+        # a token never covers more characters than its longest vocabulary string: a prompt longer than
+        # context * that (x2 for normalisers) cannot fit, and is refused without a tokenizer pass
+        self.max_chars = 2 * self.context * max(16, max(map(len, lm.tokenizer.get_vocab())))
         self.batcher = Batcher(lm, self.context, window_ms, max_batch, max_queue=max_queue, stall_s=stall_s)
         self.created = int(time.time())
 
@@ -86,6 +89,11 @@ class Service:
             req, mt, default = parse(CompletionRequest, body, self.context, 16)
             prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
             jobs = [Job(p, self._params(req, mt), default, req.logprobs, req.echo) for p in prompts]
+        for j in jobs:
+            n = len(j.prompt) if isinstance(j.prompt, str) else sum(len(m["content"]) for m in j.prompt)
+            if n > self.max_chars:
+                raise BadRequest(f"the prompt ({n} characters) cannot fit the model's context of {self.context} "
+                                 "tokens; shorten it", param=j.param, code="context_length_exceeded")
         name = self._model(req.model)
         deadline = time.monotonic() + self.request_timeout_s
         for j in jobs:
