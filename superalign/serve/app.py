@@ -3,7 +3,10 @@
 `Guard` is plain ASGI middleware, so it runs before FastAPI touches the request: it checks the API
 key, the Content-Length (well-formed, at most `max_body` bytes), the Content-Type of POSTs
 (application/json), then reads the body itself with a byte cap and a time limit (a slow or endless
-upload gets 413/408, never unbounded memory) and hands the buffered body on. Every error, from the
+upload gets 413/408, never unbounded memory) and hands the buffered body on. An announced body over
+the cap but within 4x of it is read and dropped chunk by chunk before the 413 goes out, so an
+ordinary client (still writing) can read the answer instead of seeing a reset connection; a larger
+one gets the 413 at once and the connection is closed. Every error, from the
 guard, the routes or an unknown path, has OpenAI's shape {"error": {message, type, param, code}}.
 """
 from __future__ import annotations
@@ -57,6 +60,11 @@ class Guard:
             return await _send_json(send, 400, BadRequest("Content-Length must be a non-negative integer",
                                                           code="invalid_content_length").body())
         if cl is not None and int(cl) > self.max_body:
+            if int(cl) <= 4 * self.max_body:  # read and drop it (no buffering), so the client can read the 413
+                try:
+                    await asyncio.wait_for(self._discard(receive), self.body_timeout_s)
+                except asyncio.TimeoutError:
+                    pass
             return await _send_json(send, 413, BadRequest(
                 f"request body of {int(cl)} bytes is over the limit of {self.max_body} bytes", 413,
                 code="request_too_large").body())
@@ -82,6 +90,13 @@ class Guard:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
         await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _discard(receive):
+        while True:
+            m = await receive()
+            if m["type"] == "http.disconnect" or not m.get("more_body", False):
+                return
 
     async def _read(self, receive) -> bytes | None:
         parts, n = [], 0
