@@ -78,6 +78,76 @@ def raw_bad_length(host: str, port: int) -> int:
     return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
 
 
+def probes(srv) -> dict:
+    """The issue-16 probes, one at a time, each with what it gets now (status, timing, memory)."""
+    import httpx
+    h = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    c = httpx.Client(base_url=srv.base, timeout=120, headers=h)
+    stats = lambda: c.get("/stats").json()  # noqa: E731
+    out = {}
+
+    def post(path, body=None, raw=None):
+        r = c.post(path, content=raw if raw is not None else json.dumps(body, allow_nan=True).encode())
+        err = r.json().get("error") if r.headers.get("content-type", "").startswith("application/json") else None
+        return r, err
+
+    r, e = post(CHAT, {"messages": MSG, "max_tokens": 10 ** 7})
+    out["max_tokens_1e7"] = {"status": r.status_code, "message": e["message"]}
+    # a client that asks for 2000 tokens and leaves after 0.5 s; then an ordinary request
+    before = stats()["cancelled"]
+    body = json.dumps({"prompt": "a", "max_tokens": 2000, "temperature": 0}).encode()
+    so = socket.create_connection((srv.host, srv.port))
+    so.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode() +
+               b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    time.sleep(0.5)
+    so.close()
+    t0 = time.perf_counter()
+    r, _ = post(COMP, {"prompt": "next", "max_tokens": 2})
+    time.sleep(0.5)
+    out["client_leaves_mid_generation"] = {"next_request_status": r.status_code,
+                                           "next_request_s": round(time.perf_counter() - t0, 3),
+                                           "jobs_cancelled": stats()["cancelled"] - before,
+                                           "health": c.get("/health").status_code}
+    rss = srv.rss_mb()
+    r, e = post(COMP, raw=json.dumps({"prompt": "x" * (10 << 20)}).encode())
+    out["prompt_10MB"] = {"status": r.status_code, "code": e["code"], "rss_growth_mb": round(srv.rss_mb() - rss, 1)}
+    r, e = post(COMP, {"prompt": "y" * 1_000_000, "max_tokens": 1})
+    out["prompt_1MB_under_body_cap"] = {"status": r.status_code, "code": e["code"],
+                                        "rss_growth_mb": round(srv.rss_mb() - rss, 1)}
+    t0 = time.perf_counter()
+    with socket.create_connection((srv.host, srv.port), timeout=30) as so:  # no key, 10 MB announced, none sent
+        so.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: 10000000\r\n\r\n")
+        st = int(so.recv(4096).split(b" ", 2)[1])
+    out["no_key_10MB_announced"] = {"status": st, "answered_s": round(time.perf_counter() - t0, 3)}
+    for bad in ("-1", "abc"):
+        with socket.create_connection((srv.host, srv.port), timeout=30) as so:
+            so.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode() +
+                       b"\r\nContent-Type: application/json\r\nContent-Length: " + bad.encode() + b"\r\n\r\n{}")
+            out[f"content_length_{bad}"] = {"status": int(so.recv(4096).split(b" ", 2)[1])}
+    for name, path, raw in [("temperature_NaN", CHAT, b'{"messages": [{"role": "user", "content": "x"}], '
+                                                      b'"temperature": NaN}'),
+                            ("seed_2^70", COMP, json.dumps({"prompt": "x", "seed": 2 ** 70}).encode()),
+                            ("empty_prompt", COMP, b'{"prompt": ""}'),
+                            ("unknown_param_logit_bias", CHAT, json.dumps({"messages": MSG, "logit_bias": {"1": 5}}).encode())]:
+        r, e = post(path, raw=raw)
+        out[name] = {"status": r.status_code, "param": e["param"], "code": e["code"],
+                     "code_is_string": isinstance(e["code"], str)}
+    # 10 valid requests batched with invalid ones (empty prompt, seed 2^70): the valid ones all succeed
+    bodies = [{"prompt": f"p{i}", "max_tokens": 3, "seed": i} for i in range(10)] + [{"prompt": ""},
+                                                                                   {"prompt": "x", "seed": 2 ** 70}]
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(lambda b: post(COMP, b)[0].status_code, bodies))
+    out["10_valid_with_2_invalid_concurrently"] = {"valid_200": codes[:10].count(200), "invalid": codes[10:]}
+    r = c.post(CHAT, json={"messages": MSG, "max_tokens": 4, "stream": True})
+    out["stream_true"] = {"status": r.status_code, "content_type": r.headers["content-type"].split(";")[0],
+                          "ends_with_done": r.text.rstrip().endswith("data: [DONE]")}
+    r = c.post(CHAT, json={"messages": MSG, "max_tokens": 4, "logprobs": True, "top_logprobs": 2}).json()
+    out["chat_logprobs_true"] = {"tokens_with_logprobs": len(r["choices"][0]["logprobs"]["content"])}
+    c.close()
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=20)
@@ -93,6 +163,7 @@ def main() -> int:
     cfg.write_text("roles:\n  critic: {backend: local, model: tiny-random, device: cpu, batch_size: 8}\n"
                    "generation: {max_new_tokens: 8}\n")
     srv = Spawned(cfg, args=("--api-key-env", "SA_BENCH_KEY"), env={"SA_BENCH_KEY": KEY})
+    probe = probes(srv)
     rss0 = srv.rss_mb()
     results: list[dict] = []
     lock = threading.Lock()
@@ -175,7 +246,7 @@ def main() -> int:
            "rss_peak_vmhwm_mb": round(peak, 1), "health_after": health,
            "server_stats": {k: stats[k] for k in ("requests", "batches", "max_batch", "failed", "cancelled",
                                                   "isolated_retries")},
-           "by_request": by_name}
+           "by_request": by_name, "probes": probe}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
     print(f"superalign serve load: {a.clients} clients x {a.requests} requests (tiny-random, CPU), wall {wall:.1f}s")
@@ -190,6 +261,9 @@ def main() -> int:
         print(f"{k:<44}{v:>14}")
     for name, d in sorted(by_name.items()):
         print(f"  {name:<24} n={d['n']:<4} ok={d['ok']:<4} statuses={d['statuses']}")
+    print("issue-16 probes (one at a time, before the load):")
+    for k, v in probe.items():
+        print(f"  {k:<38} {json.dumps(v)[:150]}")
     bad = v_fail or i_bad or health != 200
     print("RESULT:", "FAIL" if bad else "OK: 0 valid failures, every invalid request got its 4xx")
     print(f"wrote {a.out}")

@@ -86,20 +86,25 @@ class Guard:
                          + _headers(nonce if scope["path"] == "/" else None))
             await send(m)
 
-        async def fail(status: int, detail: str):
+        h = {k.lower(): v for k, v in scope["headers"]}
+        cl = h.get(b"content-length")
+        # after an early answer uvicorn reads and drops a body it can (the client then reads the answer);
+        # one that is malformed, chunked or over 4x the cap has its connection closed instead
+        bad_cl = cl is not None and not (cl.isdigit() and len(cl) <= 18)
+        huge = bad_cl or (cl is None and b"transfer-encoding" in h) or (cl is not None and int(cl) > 4 * self.max_body)
+
+        async def fail(status: int, detail: str, close: bool = False):
             data = json.dumps({"detail": detail}).encode()
             await send_h({"type": "http.response.start", "status": status,
-                          "headers": [(b"content-type", b"application/json"),
-                                      (b"content-length", str(len(data)).encode()), (b"connection", b"close")]})
+                          "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+                          + ([(b"connection", b"close")] if close or huge else [])})
             await send_h({"type": "http.response.body", "body": data})
 
-        h = {k.lower(): v for k, v in scope["headers"]}
         q = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         got = h.get(b"x-review-token") or (q.get("token") or [""])[0].encode("utf-8", "replace")
         if not secrets.compare_digest(got, self.token):
             return await fail(401, "missing or wrong review token (it is printed when `superalign review` starts)")
-        cl = h.get(b"content-length")
-        if cl is not None and not (cl.isdigit() and len(cl) <= 18):
+        if bad_cl:
             return await fail(400, "Content-Length must be a non-negative integer")
         if cl is not None and int(cl) > self.max_body:
             return await fail(413, f"request body over {self.max_body} bytes")
@@ -111,7 +116,7 @@ class Guard:
                     return
                 n += len(m.get("body", b""))
                 if n > self.max_body:
-                    return await fail(413, f"request body over {self.max_body} bytes")
+                    return await fail(413, f"request body over {self.max_body} bytes", close=True)
                 parts.append(m.get("body", b""))
                 if not m.get("more_body", False):
                     break

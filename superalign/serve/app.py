@@ -3,10 +3,9 @@
 `Guard` is plain ASGI middleware, so it runs before FastAPI touches the request: it checks the API
 key, the Content-Length (well-formed, at most `max_body` bytes), the Content-Type of POSTs
 (application/json), then reads the body itself with a byte cap and a time limit (a slow or endless
-upload gets 413/408, never unbounded memory) and hands the buffered body on. An announced body over
-the cap but within 4x of it is read and dropped chunk by chunk before the 413 goes out, so an
-ordinary client (still writing) can read the answer instead of seeing a reset connection; a larger
-one gets the 413 at once and the connection is closed. Every error, from the
+upload gets 413/408, never unbounded memory) and hands the buffered body on. After an early error
+the rest of a body up to 4x the cap is read and dropped by uvicorn (so a client still writing can
+read the answer); a bigger or chunked one has its connection closed. Every error, from the
 guard, the routes or an unknown path, has OpenAI's shape {"error": {message, type, param, code}}.
 """
 from __future__ import annotations
@@ -30,11 +29,14 @@ from superalign.serve.service import Service, error_of
 OPEN_PATHS = ("/health", "/v1/health")  # liveness probes need no key; they reveal only ok / not ok
 
 
-async def _send_json(send, status: int, obj: dict, extra: list | None = None):
+async def _send_json(send, status: int, obj: dict, extra: list | None = None, close: bool = False):
+    """An error answered before the body was read. Without `close`, uvicorn reads and drops the rest of the
+    body after it (nothing is buffered) and the connection stays usable; closing a socket with unread
+    data resets it, and the client may lose the answer - so only bodies too big to drain are cut off."""
     data = json.dumps(obj).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
-                            (b"connection", b"close")] + (extra or [])})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+                + ([(b"connection", b"close")] if close else []) + (extra or [])})
     await send({"type": "http.response.body", "body": data})
 
 
@@ -47,38 +49,35 @@ class Guard:
             return await self.app(scope, receive, send)
         h = {k.lower(): v for k, v in scope["headers"]}
         path = scope["path"].rstrip("/") or "/"
+        cl = h.get(b"content-length")
+        if cl is not None and not (cl.isdigit() and len(cl) <= 18):
+            return await _send_json(send, 400, BadRequest("Content-Length must be a non-negative integer",
+                                                          code="invalid_content_length").body(), close=True)
+        huge = (cl is not None and int(cl) > 4 * self.max_body) or (cl is None and b"transfer-encoding" in h)
         if self.api_key is not None and path not in OPEN_PATHS:
             given = h.get(b"authorization", b"")
             if not hmac.compare_digest(given, f"Bearer {self.api_key}".encode()):
                 return await _send_json(send, 401, BadRequest(
                     "missing or wrong API key (send `Authorization: Bearer <key>`)", 401,
-                    code="invalid_api_key").body(), [(b"www-authenticate", b"Bearer")])
+                    code="invalid_api_key").body(), [(b"www-authenticate", b"Bearer")], close=huge)
         if scope["method"] != "POST":
             return await self.app(scope, receive, send)
-        cl = h.get(b"content-length")
-        if cl is not None and not (cl.isdigit() and len(cl) <= 18):
-            return await _send_json(send, 400, BadRequest("Content-Length must be a non-negative integer",
-                                                          code="invalid_content_length").body())
         if cl is not None and int(cl) > self.max_body:
-            if int(cl) <= 4 * self.max_body:  # read and drop it (no buffering), so the client can read the 413
-                try:
-                    await asyncio.wait_for(self._discard(receive), self.body_timeout_s)
-                except asyncio.TimeoutError:
-                    pass
             return await _send_json(send, 413, BadRequest(
                 f"request body of {int(cl)} bytes is over the limit of {self.max_body} bytes", 413,
-                code="request_too_large").body())
+                code="request_too_large").body(), close=huge)
         ctype = h.get(b"content-type", b"").split(b";")[0].strip().lower()
         if ctype != b"application/json":
             return await _send_json(send, 415, BadRequest(
-                "send the body as JSON with `Content-Type: application/json`", 415, code="unsupported_media_type").body())
+                "send the body as JSON with `Content-Type: application/json`", 415,
+                code="unsupported_media_type").body(), close=huge)
         try:
             body = await asyncio.wait_for(self._read(receive), self.body_timeout_s)
         except BadRequest as e:
-            return await _send_json(send, e.status, e.body())
+            return await _send_json(send, e.status, e.body(), close=True)
         except asyncio.TimeoutError:
             return await _send_json(send, 408, BadRequest(f"the body did not arrive within {self.body_timeout_s:.0f}s",
-                                                          408, code="timeout").body())
+                                                          408, code="timeout").body(), close=True)
         if body is None:
             return  # the client left while sending
         sent = False
@@ -90,13 +89,6 @@ class Guard:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
         await self.app(scope, replay, send)
-
-    @staticmethod
-    async def _discard(receive):
-        while True:
-            m = await receive()
-            if m["type"] == "http.disconnect" or not m.get("more_body", False):
-                return
 
     async def _read(self, receive) -> bytes | None:
         parts, n = [], 0
