@@ -338,3 +338,18 @@ def test_a_body_that_never_arrives_times_out(inproc):
     st, body = _raw(base, "POST /v1/completions HTTP/1.1\nHost: x\nContent-Type: application/json\n"
                           "Content-Length: 100\n", b'{"prompt"', timeout=20)
     assert st == 408 and time.time() - t0 < 10
+
+
+def test_connections_without_a_request_head_are_closed_but_slow_answers_are_not(inproc, tiny):
+    import socket
+
+    def slow(chats, params, watch=None):
+        time.sleep(2.0)
+        return tiny.generate_full(chats, params, watch=watch)
+    base, srv = inproc(slow, head_timeout_s=1.0)
+    idle, half = (socket.create_connection(("127.0.0.1", srv.port), timeout=15) for _ in range(2))
+    half.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n")  # slowloris: the head never ends
+    t0 = time.time()
+    assert idle.recv(100) == b"" and half.recv(100) == b"" and time.time() - t0 < 10
+    r = _post(base, "/v1/completions", {"prompt": "slow", "max_tokens": 1}, {})  # 2 s > head timeout: still 200
+    assert r.status_code == 200

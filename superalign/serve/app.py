@@ -165,6 +165,33 @@ def create_app(service: Service, api_key: str | None = None, max_body: int = 1 <
     return Guard(app, api_key, max_body, body_timeout_s)
 
 
+def _h11_with_head_timeout(seconds: float):
+    """uvicorn's h11 protocol plus a deadline for the request head: uvicorn keeps a connection that
+    sends nothing, or half a header block, open forever (slowloris). The timer is armed when the
+    connection opens and after every response, and closes the connection if no new request has
+    started by then (a request that is being answered is never cut by it)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class TimedH11(H11Protocol):
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self):
+            super().on_response_complete()
+            self._arm()
+
+        def _arm(self):
+            armed = self.cycle
+
+            def fire():
+                if self.cycle is armed and (armed is None or armed.response_complete) \
+                        and not self.transport.is_closing():
+                    self.transport.close()
+            self.loop.call_later(seconds, fire)
+    return TimedH11
+
+
 class Server:
     """`Server(lm, names).start()` serves in a background thread (tests); `.serve_forever()` blocks."""
 
@@ -172,7 +199,7 @@ class Server:
                  default_max_tokens: int = 256, window_ms: float = 5.0, max_batch: int | None = None,
                  api_key_env: str | None = None, log_requests: bool = False, max_body: int = 1 << 20,
                  request_timeout_s: float = 600.0, stall_s: float = 120.0, max_connections: int = 512,
-                 context: int | None = None, body_timeout_s: float = 30.0):
+                 context: int | None = None, body_timeout_s: float = 30.0, head_timeout_s: float = 10.0):
         import uvicorn
         api_key = os.environ.get(api_key_env) if api_key_env else None
         if api_key_env and not api_key:
@@ -182,6 +209,7 @@ class Server:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self.sock.bind((host, port))
+            self.sock.listen(2048)  # clients that connect before uvicorn runs wait in the backlog, not refused
         except OSError as e:
             self.sock.close()
             raise SuperalignError(f"cannot listen on {host}:{port}: {e.strerror or e}",
@@ -189,10 +217,11 @@ class Server:
         self.service = Service(lm, served_names, default_max_tokens, window_ms, max_batch, context,
                                request_timeout_s, stall_s)
         self.app = create_app(self.service, api_key, max_body, body_timeout_s)
-        # keep-alive connections idle > 5 s are closed; beyond max_connections new ones get 503;
-        # headers are capped at 64 KiB by h11
+        # keep-alive connections idle > 5 s are closed, so is one without a request head after head_timeout_s;
+        # beyond max_connections new ones get 503; headers are capped at 64 KiB by h11
         self.uv = uvicorn.Server(uvicorn.Config(
-            self.app, log_level="info" if log_requests else "warning", access_log=log_requests, http="h11",
+            self.app, log_level="info" if log_requests else "warning", access_log=log_requests,
+            http=_h11_with_head_timeout(head_timeout_s),
             timeout_keep_alive=5, limit_concurrency=max_connections, h11_max_incomplete_event_size=64 * 1024,
             timeout_graceful_shutdown=5))
         self.host, self.port = host, self.sock.getsockname()[1]
