@@ -353,3 +353,26 @@ def test_connections_without_a_request_head_are_closed_but_slow_answers_are_not(
     assert idle.recv(100) == b"" and half.recv(100) == b"" and time.time() - t0 < 10
     r = _post(base, "/v1/completions", {"prompt": "slow", "max_tokens": 1}, {})  # 2 s > head timeout: still 200
     assert r.status_code == 200
+
+
+def test_a_stream_whose_reader_leaves_stops_generating(inproc, tiny):
+    import httpx
+    steps = []
+
+    def gen(chats, params, watch=None):
+        def counting(i, t):
+            steps.append(t)
+            time.sleep(0.005)
+            return watch(i, t)
+        return tiny.generate_full(chats, params, watch=counting)
+    base, srv = inproc(gen, window_ms=1)
+    with httpx.stream("POST", base + "/v1/completions", timeout=30,
+                      json={"prompt": "a", "max_tokens": 2000, "temperature": 0, "stream": True}) as r:
+        assert r.status_code == 200
+        lines = r.iter_lines()
+        while len(steps) < 20:
+            next(lines)
+    deadline = time.time() + 10
+    while srv.service.batcher.stats["cancelled"] < 1 and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.service.batcher.stats["cancelled"] == 1 and len(steps) < 1500

@@ -199,7 +199,8 @@ class Server:
                  default_max_tokens: int = 256, window_ms: float = 5.0, max_batch: int | None = None,
                  api_key_env: str | None = None, log_requests: bool = False, max_body: int = 1 << 20,
                  request_timeout_s: float = 600.0, stall_s: float = 120.0, max_connections: int = 512,
-                 context: int | None = None, body_timeout_s: float = 30.0, head_timeout_s: float = 10.0):
+                 context: int | None = None, body_timeout_s: float = 30.0, head_timeout_s: float = 10.0,
+                 max_queue: int = 1024):
         import uvicorn
         api_key = os.environ.get(api_key_env) if api_key_env else None
         if api_key_env and not api_key:
@@ -215,7 +216,7 @@ class Server:
             raise SuperalignError(f"cannot listen on {host}:{port}: {e.strerror or e}",
                                   "pass another --port (or stop the process that holds this one)") from None
         self.service = Service(lm, served_names, default_max_tokens, window_ms, max_batch, context,
-                               request_timeout_s, stall_s)
+                               request_timeout_s, stall_s, max_queue)
         self.app = create_app(self.service, api_key, max_body, body_timeout_s)
         # keep-alive connections idle > 5 s are closed, so is one without a request head after head_timeout_s;
         # beyond max_connections new ones get 503; headers are capped at 64 KiB by h11
