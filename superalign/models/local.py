@@ -99,8 +99,8 @@ class _RowWatch:
     """After every decoding step, hand each row's newest token to `watch(row, token_id)`; rows for
     which it returns True stop there (the server streams tokens and drops rows whose client left)."""
 
-    def __init__(self, start: int, rows: Sequence[int], watch):
-        self.start, self.rows, self.watch = start, list(rows), watch
+    def __init__(self, rows: Sequence[int], watch):
+        self.rows, self.watch = list(rows), watch
 
     def __call__(self, input_ids, scores, **kw):
         import torch
@@ -213,7 +213,7 @@ class LocalLM:
                 kwargs = dict(base, max_new_tokens=max(budgets), do_sample=False,
                               logits_processor=LogitsProcessorList([_RowSampler(rows, self.device)]),
                               stopping_criteria=StoppingCriteriaList([_RowBudget(start, budgets, self.device)] +
-                                                                     ([_RowWatch(start, idx, watch)] if watch else [])))
+                                                                     ([_RowWatch(idx, watch)] if watch else [])))
             else:
                 budgets = [params.max_new_tokens] * len(idx)
                 kwargs = dict(base, max_new_tokens=params.max_new_tokens)
