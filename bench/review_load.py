@@ -6,12 +6,16 @@ Starts `--servers` review apps on 127.0.0.1 (each with its own SQLite connection
 store, as separate `superalign review` processes would have), fills the queue with rows shaped
 like the loop's (prompt, response, critic scores, critique, queued label), and lets `--clients`
 reviewers label until the queue is empty. Every client also re-submits each answer once (must be
-409) and tries to answer an item another reviewer holds (must be 409). The check: every item is
-labelled exactly once, by the reviewer whose submit succeeded.
+409) and tries to answer an item another reviewer holds (must be 409), and sends abusive requests
+(label "1" / true / 0.5, a blank or 81-character name, a 10 MB body, no token, an unknown field)
+that must each get a 4xx without echoing the body. The check: every item is labelled exactly once,
+by the reviewer whose submit succeeded, and no abusive request got anything but its 4xx. Writes
+bench/results/review_load.json.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sys
@@ -62,6 +66,7 @@ def main():
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--servers", type=int, default=2)
     ap.add_argument("--deadline-s", type=float, default=300, help="stop the clients after this long regardless")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "review_load.json"))
     a = ap.parse_args()
     import httpx
 
@@ -105,6 +110,29 @@ def main():
                         held.pop(who, None)
                 again = c.post(f"/api/label/{item['id']}", json={"reviewer": who, "label": 1 - label})
                 stats[f"resubmit_{again.status_code}"] += 1
+                abuse(c, item["id"], who)
+
+    big = b'{"reviewer": "x", "comment": "' + b"z" * (10 << 20) + b'"}'
+
+    def abuse(c, lid: str, who: str):
+        probes = [("label_string", lambda: c.post(f"/api/label/{lid}", json={"reviewer": who, "label": "1"}), 422),
+                  ("label_true", lambda: c.post(f"/api/label/{lid}", json={"reviewer": who, "label": True}), 422),
+                  ("label_half", lambda: c.post(f"/api/label/{lid}", json={"reviewer": who, "label": 0.5}), 422),
+                  ("blank_name", lambda: c.get("/api/next", params={"reviewer": "   "}), 422),
+                  ("long_name", lambda: c.post(f"/api/release/{lid}", params={"reviewer": "n" * 81}), 422),
+                  ("unknown_field", lambda: c.post(f"/api/label/{lid}", json={"reviewer": who, "label": 1, "x": 1}), 422),
+                  ("body_10MB", lambda: c.post(f"/api/label/{lid}", content=big,
+                                               headers={"Content-Type": "application/json"}), 413),
+                  ("no_token", lambda: c.get("/api/stats", headers={"X-Review-Token": ""}), 401)]
+        name, call, want = probes[int(lid[1:]) % len(probes)]
+        try:
+            r = call()
+            ok = r.status_code == want and len(r.content) < 3000
+        except Exception:  # noqa: BLE001 - a dropped connection counts as a failed probe
+            ok = False
+        stats[f"abuse_{'ok' if ok else 'bad'}"] += 1
+        if not ok:
+            stats[f"abuse_bad_{name}"] += 1
 
     t0 = time.time()
     with ThreadPoolExecutor(a.clients) as pool:
@@ -132,8 +160,18 @@ def main():
                  ("claim+submit p50 ms", f"{1000 * lat[len(lat) // 2]:.1f}" if lat else "-"),
                  ("claim+submit p95 ms", f"{1000 * lat[int(len(lat) * 0.95)]:.1f}" if lat else "-")]:
         print(f"{k:<40}{v:>10}")
-    bad = lost or dup or wrong_owner or wrong_value or stats["resubmit_200"] or stats["steal_200"]
-    print("RESULT:", "FAIL" if bad else "OK: zero lost, zero duplicated")
+    print(f"{'abusive requests with the expected 4xx':<40}{stats['abuse_ok']:>10}")
+    print(f"{'abusive requests answered otherwise':<40}{stats['abuse_bad']:>10}")
+    bad = lost or dup or wrong_owner or wrong_value or stats["resubmit_200"] or stats["steal_200"] or stats["abuse_bad"]
+    print("RESULT:", "FAIL" if bad else "OK: zero lost, zero duplicated, every abusive request refused")
+    out = {"items": a.items, "clients": a.clients, "servers": a.servers, "wall_s": round(wall, 2),
+           "done": qs["done"], "lost": len(lost), "duplicated": len(dup), "wrong_owner": len(wrong_owner),
+           "wrong_value": len(wrong_value), "labels_per_s": qs["done"] / wall,
+           "p50_ms": 1000 * lat[len(lat) // 2] if lat else None,
+           "p95_ms": 1000 * lat[int(len(lat) * 0.95)] if lat else None, "counts": dict(stats)}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {a.out}")
     return 1 if bad else 0
 
 

@@ -109,6 +109,92 @@ def test_api_label_once_and_409(client):
     assert st["total"]["done"] == 1 and st["labelers"]["alice"]["done"] == 1
 
 
+def test_page_escapes_the_run_id_and_sends_security_headers(tmp_path):
+    from fastapi.testclient import TestClient
+    from superalign.review.app import create_app
+    s, _ = make_queue(tmp_path / "run", n=1)
+    s.put("run_id", '<script>alert("x")</script>')
+    s.close()
+    with TestClient(create_app(tmp_path / "run", token="t")) as c:
+        r = c.get("/?token=t")
+        assert r.status_code == 200 and "<script>alert" not in r.text and "&lt;script&gt;alert" in r.text
+        nonce = r.headers["content-security-policy"].split("'nonce-")[1].split("'")[0]
+        assert f'<script nonce="{nonce}">' in r.text and f'<style nonce="{nonce}">' in r.text
+        assert "unsafe-inline" not in r.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        assert c.get("/?token=t").headers["content-security-policy"] != r.headers["content-security-policy"]
+        for resp in (r, c.get("/api/stats?token=t"), c.get("/api/stats")):  # 401s too
+            assert resp.headers["x-frame-options"] == "DENY" and resp.headers["referrer-policy"] == "no-referrer"
+            assert resp.headers["x-content-type-options"] == "nosniff"
+
+
+def test_token_and_body_size_are_checked_before_parsing(client):
+    h = {"X-Review-Token": "tok-123", "Content-Type": "application/json"}
+    big = b'{"reviewer": "a", "comment": "' + b"x" * (10 << 20) + b'"}'
+    r = client.post("/api/label/l0", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 401  # no token: refused before the 10 MB body is looked at
+    r = client.post("/api/label/l0", content=big, headers=h)
+    assert r.status_code == 413 and len(r.content) < 500
+    r = client.post("/api/label/l0", content=b'{"reviewer": ' + b"[" * 5000, headers=h)
+    assert r.status_code in (400, 422) and len(r.content) < 2000  # malformed: trimmed, nothing echoed
+    r = client.post("/api/label/l0", json={"reviewer": "a", "label": 1, "comment": "y" * 5000}, headers=h)
+    assert r.status_code == 422 and "y" * 100 not in r.text and "comment" in r.json()["detail"]
+
+
+def test_labels_are_strict_numbers_and_names_are_stripped_everywhere(client):
+    h = {"X-Review-Token": "tok-123"}
+    it = client.get("/api/next", params={"reviewer": "  alice  "}, headers=h).json()["item"]
+    assert it["claimed_by"] == "alice"
+    for bad in ("1", True, "yes", [1], 0.5, 2):
+        r = client.post(f"/api/label/{it['id']}", headers=h, json={"reviewer": "alice", "label": bad})
+        assert r.status_code == 422, bad
+    for name in ("   ", "", "\t\n", "a" * 81, "bad\x00name"):
+        assert client.get("/api/next", params={"reviewer": name}, headers=h).status_code == 422, name
+        assert client.post(f"/api/release/{it['id']}", params={"reviewer": name}, headers=h).status_code == 422
+        assert client.post(f"/api/label/{it['id']}", headers=h, json={"reviewer": name, "label": 1}).status_code == 422
+    # the name claim trimmed is the one release and submit trim to
+    assert client.post(f"/api/release/{it['id']}", params={"reviewer": " alice "}, headers=h).json()["released"]
+    it = client.get("/api/next", params={"reviewer": "alice "}, headers=h).json()["item"]
+    r = client.post(f"/api/label/{it['id']}", headers=h, json={"reviewer": "\talice", "label": 1.0})
+    assert r.status_code == 200
+    row = client.app.state.store.rows("labels", id=it["id"])[0]
+    assert row["labeler"] == "alice" and row["label"] == 1.0
+
+
+def test_audit_fields_refusal_and_harmful(tmp_path):
+    from fastapi.testclient import TestClient
+    from superalign.review.app import create_app
+    s, ids = make_queue(tmp_path / "run", n=2)
+    audit = review.enqueue(s, "r0", head="judge_audit", question="Is the judge's verdict right?", confidence=0.0,
+                           ask=["refusal", "harmful"])
+    s.close()
+    h = {"X-Review-Token": "t"}
+    with TestClient(create_app(tmp_path / "run", token="t")) as c:
+        it = c.get("/api/next", params={"reviewer": "ann"}, headers=h).json()["item"]
+        assert it["id"] == audit and it["ask"] == ["refusal", "harmful"]
+        r = c.post(f"/api/label/{audit}", headers=h, json={"reviewer": "ann", "label": 1, "refusal": "partial"})
+        assert r.status_code == 422 and "harmful" in r.json()["detail"]
+        for bad in ({"refusal": "some"}, {"harmful": True}, {"harmful": "maybe"}):
+            r = c.post(f"/api/label/{audit}", headers=h, json={"reviewer": "ann", "label": 1, "harmful": "no",
+                                                               "refusal": "none", **bad})
+            assert r.status_code == 422, bad
+        r = c.post(f"/api/label/{audit}", headers=h,
+                   json={"reviewer": "ann", "label": 0, "refusal": "partial", "harmful": "yes"})
+        assert r.status_code == 200
+        # an ordinary item: the fields are optional, the 0/1 label path is unchanged
+        it = c.get("/api/next", params={"reviewer": "ann"}, headers=h).json()["item"]
+        assert it["ask"] == []
+        assert c.post(f"/api/label/{it['id']}", headers=h, json={"reviewer": "ann", "label": 1}).status_code == 200
+        it2 = c.get("/api/next", params={"reviewer": "ann"}, headers=h).json()["item"]
+        assert c.post(f"/api/label/{it2['id']}", headers=h,
+                      json={"reviewer": "ann", "label": 0, "refusal": "full"}).status_code == 200
+        rows = {r["id"]: r for r in c.app.state.store.rows("labels")}
+    a = rows[audit]
+    assert (a["status"], a["label"], a["meta"]["refusal"], a["meta"]["harmful"]) == ("done", 0.0, "partial", "yes")
+    assert "refusal" not in rows[it["id"]]["meta"] and rows[it["id"]]["label"] == 1.0
+    assert rows[it2["id"]]["meta"]["refusal"] == "full" and "harmful" not in rows[it2["id"]]["meta"]
+
+
 def test_two_processes_never_share_or_double_write(tmp_path):
     """Two stores (as two server processes would hold) race over one queue: every item is
     labelled exactly once."""
@@ -164,6 +250,7 @@ def _chromium():
               "--disable-background-networking", "--disable-component-update", "--disable-sync",
               "--window-size=1000,1200"):
         o.add_argument(a)
+    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations show up in the console log
     return webdriver.Chrome(options=o, service=Service(driver))
 
 
@@ -216,6 +303,46 @@ def test_browser_blur_reveal_and_label(server):
     assert (rows["l0"]["status"], rows["l0"]["label"], rows["l0"]["labeler"], rows["l0"]["comment"]) == \
         ("done", 1.0, "alice", "clearly helps")
     assert (rows["l1"]["status"], rows["l1"]["label"]) == ("done", 0.0)
+
+
+def test_browser_audit_fields_under_the_csp(tmp_path):
+    """The nonce'd page runs under its CSP (no violations logged) and sends the audit fields."""
+    import uvicorn
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from superalign.review.app import create_app
+    s = RunStore(tmp_path / "run", create=True)
+    make_queue(tmp_path / "run", n=1)
+    audit = review.enqueue(s, "r0", head="judge_audit", question="Is the verdict right?", confidence=0.0,
+                           ask=["refusal", "harmful"])
+    s.close()
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(tmp_path / "run", token="tk"), host="127.0.0.1", port=port,
+                                        log_level="warning", access_log=False))
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    while not srv.started:
+        time.sleep(0.05)
+    d = _chromium()
+    try:
+        d.get(f"http://127.0.0.1:{port}/?token=tk&reviewer=ann")
+        wait = WebDriverWait(d, 15)
+        wait.until(lambda d: d.find_element(By.ID, "ask").text == "Is the verdict right?")
+        assert "required" in d.find_element(By.ID, "auditreq").text
+        d.find_element(By.ID, "yes").click()
+        wait.until(lambda d: "Choose refusal and harmful" in d.find_element(By.ID, "msg").text)
+        d.find_element(By.CSS_SELECTOR, '#audit input[name="refusal"][value="partial"]').click()
+        d.find_element(By.CSS_SELECTOR, '#audit input[name="harmful"][value="no"]').click()
+        d.find_element(By.ID, "no").click()
+        wait.until(lambda d: d.find_element(By.ID, "msg").text == "Saved.")
+        logs = d.get_log("browser")
+    finally:
+        d.quit()
+        srv.should_exit = True
+        th.join(5)
+    assert not [e for e in logs if "Content Security Policy" in e["message"]], logs
+    row = RunStore(tmp_path / "run").rows("labels", id=audit)[0]
+    assert (row["label"], row["meta"]["refusal"], row["meta"]["harmful"]) == (0.0, "partial", "no")
 
 
 def test_cli_prints_token_binds_localhost_and_never_the_text(tmp_path):

@@ -93,6 +93,7 @@ def register(app: typer.Typer):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
+            sock.listen(2048)  # the URL is printed before uvicorn runs: connections wait, not refused
         except OSError as e:
             raise SuperalignError(f"cannot listen on {host}:{port}: {e.strerror}",
                                   "pass another --port (0 picks a free one) or stop what is using it") from None

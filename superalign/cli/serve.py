@@ -17,14 +17,19 @@ def register(app: typer.Typer):
               window_ms: float = typer.Option(5.0, help="How long to collect concurrent requests into one batch."),
               max_batch: Optional[int] = typer.Option(None, help="Largest micro-batch (default: the role's batch_size)."),
               api_key_env: Optional[str] = typer.Option(None, help="Require `Authorization: Bearer $THIS_VAR`."),
-              log_requests: bool = typer.Option(False, help="Log every request to stderr.")):
-        """Serve ROLE's model: /v1/chat/completions, /v1/completions (echo+logprobs), /v1/models."""
+              log_requests: bool = typer.Option(False, help="Log every request to stderr."),
+              max_body_kb: int = typer.Option(1024, min=1, help="Largest request body (KiB); bigger ones get 413."),
+              request_timeout_s: float = typer.Option(600.0, min=1, help="Longest one request may take (504 after)."),
+              stall_s: float = typer.Option(120.0, min=1, help="/health says 503 when the model thread made no "
+                                                                "progress for this long while busy.")):
+        """Serve ROLE's model: /v1/chat/completions, /v1/completions (echo, logprobs, stream), /v1/models, /health."""
         import sys
         from superalign import config as C
         from superalign.serve import from_config
         cfg = C.load(config)
         srv = from_config(cfg, role, host=host, port=port, served_name=name, window_ms=window_ms,
-                          max_batch=max_batch, api_key_env=api_key_env, log_requests=log_requests)
+                          max_batch=max_batch, api_key_env=api_key_env, log_requests=log_requests,
+                          max_body=max_body_kb * 1024, request_timeout_s=request_timeout_s, stall_s=stall_s)
         print(f"serving {', '.join(srv.service.names)} ({srv.service.lm.device}) on {srv.url}", flush=True)
         if host not in ("127.0.0.1", "localhost", "::1") and not api_key_env:
             print("warning: bound to a public interface without --api-key-env; anyone who can reach it can use it",

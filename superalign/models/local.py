@@ -95,6 +95,19 @@ class _RowBudget:
         return (input_ids.shape[1] - self.start) >= self.budget
 
 
+class _RowWatch:
+    """After every decoding step, hand each row's newest token to `watch(row, token_id)`; rows for
+    which it returns True stop there (the server streams tokens and drops rows whose client left)."""
+
+    def __init__(self, rows: Sequence[int], watch):
+        self.rows, self.watch = list(rows), watch
+
+    def __call__(self, input_ids, scores, **kw):
+        import torch
+        last = input_ids[:, -1].tolist()
+        return torch.tensor([bool(self.watch(i, t)) for i, t in zip(self.rows, last)], device=input_ids.device)
+
+
 class LocalLM:
     def __init__(self, model: str = embedded.SMOLLM2, device: str = "auto", dtype: str = "auto",
                  batch_size: int = 16, static_cache: bool = False, seed: int = 0, compile: bool | None = None):
@@ -171,9 +184,11 @@ class LocalLM:
     def generate(self, chats: list[Prompt], params: GenParams | Sequence[GenParams] = GenParams()) -> list[str]:
         return [c.text for c in self.generate_full(chats, params)]
 
-    def generate_full(self, chats: list[Prompt],
-                      params: GenParams | Sequence[GenParams] = GenParams()) -> list[Completion]:
-        """`generate` with token ids, usage counts and finish reasons."""
+    def generate_full(self, chats: list[Prompt], params: GenParams | Sequence[GenParams] = GenParams(),
+                      watch=None) -> list[Completion]:
+        """`generate` with token ids, usage counts and finish reasons. With per-row params, `watch(i, token_id)`
+        is called for prompt i's every new token (also after the row has finished: the caller tracks that) and
+        returning True stops row i early; the other rows are unaffected."""
         import torch
         from transformers import LogitsProcessorList, StoppingCriteriaList
         rows_params = per_prompt(params, len(chats))
@@ -194,7 +209,8 @@ class LocalLM:
                 budgets = [p.max_new_tokens for p in rows]
                 kwargs = dict(base, max_new_tokens=max(budgets), do_sample=False,
                               logits_processor=LogitsProcessorList([_RowSampler(rows, self.device)]),
-                              stopping_criteria=StoppingCriteriaList([_RowBudget(start, budgets, self.device)]))
+                              stopping_criteria=StoppingCriteriaList([_RowBudget(start, budgets, self.device)] +
+                                                                     ([_RowWatch(idx, watch)] if watch else [])))
             else:
                 budgets = [params.max_new_tokens] * len(idx)
                 kwargs = dict(base, max_new_tokens=params.max_new_tokens)

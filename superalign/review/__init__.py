@@ -6,10 +6,16 @@ two people never see the same item at once; a claim that is not answered within 
 goes back to the queue. An answer is one conditional UPDATE inside a transaction, so a label is
 written at most once: the second submit of the same item changes nothing and is refused.
 
+Besides the 0/1 `label`, an answer may carry two audit fields, stored in the row's meta: `refusal`
+(full / partial / none: how far the response refuses) and `harmful` (yes / no). They are optional for
+ordinary items; an item whose meta has `ask: ["refusal", "harmful"]` (how judge-output audits are
+queued: `enqueue(..., ask=[...])`) needs the fields it lists in every answer that is not a skip.
+
 These helpers only use `RunStore.tx()` and `RunStore.db`; `superalign.review.app` serves them.
 """
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -17,6 +23,7 @@ from superalign.store import RunStore
 
 LEASE_S = 600.0
 STATUSES = ("queued", "claimed", "done", "skipped")
+FIELDS = {"refusal": ("full", "partial", "none"), "harmful": ("yes", "no")}
 
 
 class Conflict(Exception):
@@ -47,19 +54,33 @@ def claim(store: RunStore, reviewer: str, lease_s: float = LEASE_S, now: float |
     return item(store, row["id"])
 
 
+class Invalid(ValueError):
+    """The answer is malformed for this item (an audit field it needs is missing or has a bad value)."""
+
+
 def submit(store: RunStore, label_id: str, reviewer: str, label: float | None, comment: str | None = None,
-           lease_s: float = LEASE_S, now: float | None = None) -> None:
-    """Write one answer (`label=None` means skip). Raises Conflict unless the item is open and
-    either unclaimed, claimed by `reviewer`, or its claim has expired."""
+           lease_s: float = LEASE_S, now: float | None = None, fields: dict | None = None) -> None:
+    """Write one answer (`label=None` means skip) with optional audit `fields` (see FIELDS). Raises
+    Conflict unless the item is open and either unclaimed, claimed by `reviewer`, or its claim has
+    expired; Invalid if a field value is unknown or the item asks for a field that is missing."""
     now = time.time() if now is None else now
     status = "skipped" if label is None else "done"
+    fields = {k: v for k, v in (fields or {}).items() if v is not None}
+    for k, v in fields.items():
+        if v not in FIELDS.get(k, ()):
+            raise Invalid(f"{k} must be one of {', '.join(FIELDS[k])}" if k in FIELDS else f"unknown field {k!r}")
+    sets = "".join(f", '$.{k}', ?" for k in fields)
     with store.tx() as db:
+        row = db.execute("SELECT json_extract(meta, '$.ask') AS ask FROM labels WHERE id=?", (label_id,)).fetchone()
+        missing = [k for k in json.loads(row["ask"] or "[]") if k not in fields] if row is not None else []
+        if missing and label is not None:
+            raise Invalid(f"this item needs {', '.join(missing)} in the answer")
         cur = db.execute(
             "UPDATE labels SET status=?, label=?, labeler=?, comment=?, "
-            "meta=json_set(COALESCE(meta, '{}'), '$.labeled_at', ?) "
+            f"meta=json_set(COALESCE(meta, '{{}}'), '$.labeled_at', ?{sets}) "
             "WHERE id=? AND status IN ('queued', 'claimed') AND (status='queued' "
             "OR json_extract(meta, '$.claimed_by')=? OR COALESCE(json_extract(meta, '$.claimed_at'), 0) < ?)",
-            (status, label, reviewer, comment or None, now, label_id, reviewer, now - lease_s))
+            (status, label, reviewer, comment or None, now, *fields.values(), label_id, reviewer, now - lease_s))
         if cur.rowcount != 1:
             row = db.execute("SELECT status FROM labels WHERE id=?", (label_id,)).fetchone()
             raise Conflict("no such item" if row is None else
@@ -91,7 +112,7 @@ def item(store: RunStore, label_id: str) -> dict | None:
     return {"id": lab["id"], "round": lab["round"], "status": lab["status"],
             "head": meta.get("head"), "question": meta.get("question"), "options": meta.get("options"),
             "reason": meta.get("reason"), "confidence": meta.get("confidence"),
-            "claimed_by": meta.get("claimed_by"),
+            "claimed_by": meta.get("claimed_by"), "ask": meta.get("ask") or [],
             "kind": prompt.get("kind"), "category": prompt.get("category"),
             "query": prompt.get("text"), "response": resp.get("text"),
             "scores": scores, "critique": crit.get("text"), "better_response": crit.get("better_response"),

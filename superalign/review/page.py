@@ -2,12 +2,18 @@
 
 Text that may be harmful (attack queries, responses the critic scores harmful, their critiques)
 is rendered with a CSS blur and revealed only when the reviewer clicks it. All item text goes
-in through `textContent`, never as HTML.
+in through `textContent`, never as HTML; the run id is HTML-escaped by the server. The inline
+<style> and <script> carry the per-response CSP nonce; no inline handlers or style
+attributes are used, so the CSP needs no 'unsafe-inline'.
+
+Two optional audit fields (refusal: full / partial / none; harmful: yes / no) go with every answer;
+items queued with `ask` (judge-output audits) mark them required and the page will not send a
+Yes/No without them.
 """
 
 PAGE = r"""<!doctype html>
 <html><head><meta charset="utf-8"><title>superalign review</title>
-<style>
+<style nonce="{{NONCE}}">
 body{font:15px/1.45 system-ui,sans-serif;max-width:980px;margin:1.5em auto;padding:0 1em;color:#222;background:#fff}
 h1{font-size:1.3em;margin:0 0 .3em}.muted{color:#777}
 .card{border:1px solid #ccc;border-radius:6px;padding:1em;margin:1em 0}
@@ -21,6 +27,7 @@ table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:2px 8px}
 button{font-size:1em;padding:.45em 1.2em;margin-right:.5em;border-radius:4px;border:1px solid #888;cursor:pointer}
 #yes{background:#dff3df}#no{background:#f8dcdc}
 textarea{width:100%;height:3.5em}#msg{min-height:1.3em;font-weight:600}
+#audit label{margin-right:.8em}#auditreq{color:#b00;text-transform:none}
 </style></head>
 <body>
 <h1>superalign human review <span class="muted">run {{RUN}}</span></h1>
@@ -36,10 +43,15 @@ textarea{width:100%;height:3.5em}#msg{min-height:1.3em;font-weight:600}
   <div class="field"><b>critique</b><div class="text" id="critique"></div></div>
   <div class="field"><b>critic's better response</b><div class="text" id="better"></div></div>
   <p class="note" id="blurnote" hidden>Blurred text may be harmful: click it to read it.</p>
+  <div class="field" id="audit"><b>audit <span id="auditreq"></span></b>
+    refusal: <label><input type="radio" name="refusal" value="full"> full</label><label><input type="radio"
+    name="refusal" value="partial"> partial</label><label><input type="radio" name="refusal" value="none"> none</label>
+    &nbsp;·&nbsp; harmful: <label><input type="radio" name="harmful" value="yes"> yes</label><label><input
+    type="radio" name="harmful" value="no"> no</label></div>
   <textarea id="comment" placeholder="optional comment"></textarea>
   <p><button id="yes">Yes</button><button id="no">No</button><button id="skip">Skip</button></p>
 </div>
-<script>
+<script nonce="{{NONCE}}">
 const P = new URLSearchParams(location.search);
 const TOKEN = P.get("token") || "";
 const $ = id => document.getElementById(id);
@@ -95,11 +107,22 @@ async function next() {
   $("no").textContent = two ? "B. " + current.options[1] : "No";
   $("yes").dataset.label = two ? 0 : 1; $("no").dataset.label = two ? 1 : 0;
   $("comment").value = "";
+  for (const el of document.querySelectorAll("#audit input")) el.checked = false;
+  const ask = current.ask || [];
+  $("auditreq").textContent = ask.length ? "(required: " + ask.join(", ") + ")" : "(optional)";
+}
+function picked(name) {
+  const el = document.querySelector(`#audit input[name="${name}"]:checked`);
+  return el ? el.value : null;
 }
 async function answer(label) {
   if (!current) return;
-  const r = await api("/api/label/" + current.id, {method: "POST",
-    body: JSON.stringify({reviewer: $("reviewer").value.trim(), label, comment: $("comment").value || null})});
+  const fields = {refusal: picked("refusal"), harmful: picked("harmful")};
+  const missing = (current.ask || []).filter(k => fields[k] === null);
+  if (label !== null && missing.length) { $("msg").textContent = "Choose " + missing.join(" and ") + " first."; return; }
+  const r = await api("/api/label/" + encodeURIComponent(current.id), {method: "POST",
+    body: JSON.stringify({reviewer: $("reviewer").value.trim(), label, comment: $("comment").value || null,
+                          ...fields})});
   $("msg").textContent = r.status === 200 ? (label === null ? "Skipped." : "Saved.") :
     `Not saved (${r.status}): ${r.body.detail || ""}`;
   next();
