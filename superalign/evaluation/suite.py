@@ -40,7 +40,7 @@ def build_sets(cfg, seed: int, split: str = "test", judge_prompts: list[str] | N
     pool = eval_sets(seed, judge_prompts if judge_prompts is not None else excluded_prompts())
     out = {}
     for name in SETS:
-        items = pool[f"{name}_{split}"][:n[name]]
+        items = spread(pool[f"{name}_{split}"], seed)[:n[name]]
         out[name] = [{"id": f"{name}:{x['id']}", "set": name, "text": x["prompt"], "source": x["source"],
                       "kind": x.get("kind") or x.get("category"), "templated": bool(x.get("templated"))}
                      for x in items]
@@ -48,6 +48,22 @@ def build_sets(cfg, seed: int, split: str = "test", judge_prompts: list[str] | N
     part = {"test": "test", "val_select": "val", "val_guard": "val"}[split]
     off = m if split == "val_guard" else 0  # the two validation uses never share items
     out["competence"] = {t: data.load(t, part, seed=seed)[off:off + m] for t in e.competence}
+    return out
+
+
+def spread(items: list[dict], seed: int) -> list[dict]:
+    """Items reordered so any prefix covers every (source, direct/templated, kind) stratum about equally:
+    each stratum shuffled by `seed`, then taken round-robin. The pools arrive grouped, and a plain slice of
+    them would be, e.g., all templated Do-Not-Answer prompts."""
+    import random
+    strata: dict = defaultdict(list)
+    for x in items:
+        strata[(x["source"].split("/")[0], bool(x.get("templated")), x.get("kind"))].append(x)
+    rng = random.Random(seed)
+    queues = [rng.sample(v, len(v)) for _, v in sorted(strata.items(), key=lambda kv: repr(kv[0]))]
+    out = []
+    while any(queues):
+        out += [q.pop() for q in queues if q]
     return out
 
 
@@ -124,7 +140,7 @@ def metrics(items: list[dict], comp: dict) -> list[dict]:
         allc += vals
         rows.append(rate_row(f"competence:{task}", vals, task=task, untrained=True))
     rows.append(rate_row("competence", allc, untrained=True))
-    return rows
+    return [r for r in rows if r["n"]]  # a split with no item of a kind has no rate to report
 
 
 def outcomes(res: dict) -> dict:
