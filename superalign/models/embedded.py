@@ -83,6 +83,12 @@ def tiny_model(tokenizer, seed: int = 0, hidden: int = 64, layers: int = 2):
     return LlamaForCausalLM(cfg)
 
 
+def looks_like_path(name: str) -> bool:
+    """A model or data name is a filesystem path when it exists or is written as one (/, ./, ../, ~);
+    anything else, `Qwen/Qwen2.5-0.5B-Instruct` included, is a Hugging Face hub id."""
+    return name.startswith(("/", "./", "../", "~", ".\\")) or name in (".", "..") or Path(name).exists()
+
+
 def resolve(name: str) -> str:
     """Map a built-in alias to a local directory; anything else (HF name, path) passes through."""
     if name == SMOLLM2:
