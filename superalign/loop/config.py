@@ -1,7 +1,7 @@
 """The `loop:` section of the config, validated strictly, and the presets `superalign run --preset` names."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -20,6 +20,8 @@ class Phase(S):
     batch_size: int = Field(4, ge=1)
     max_steps: int = -1
     max_length: int = Field(256, ge=32)  # tokens per sequence; long prompts lose their middle (training.fit_prompt)
+    loss_type: str | list[str] = "sigmoid"  # DPO phases: any TRL DPO loss (sigmoid, ipo, hinge, apo_zero, ...)
+    extra: dict[str, Any] = {}  # any other trl DPOConfig / SFTConfig key (warmup_ratio, weight_decay, ...)
 
 
 class Guard(S):

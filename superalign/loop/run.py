@@ -428,9 +428,11 @@ class Loop:
             restore(lm.model, start)
             t0 = time.time()
             common = dict(learning_rate=pc.learning_rate, epochs=pc.epochs, batch_size=pc.batch_size,
-                          max_length=pc.max_length, max_steps=pc.max_steps, seed=self.seed + r)
+                          max_length=pc.max_length, max_steps=pc.max_steps, seed=self.seed + r, extra=pc.extra,
+                          report_to=self.cfg.run.report_to, run_name=f"{self.cfg.run.name}-r{r}-{name}-c{ci}",
+                          log_dir=str(self.dir / "trackers" / f"r{r}-{name}-c{ci}") if self.cfg.run.report_to else None)
             if method == "dpo":
-                info = dpo(lm.model, lm.tokenizer, data_, DPOArgs(beta=pc.beta, **common))
+                info = dpo(lm.model, lm.tokenizer, data_, DPOArgs(beta=pc.beta, loss_type=pc.loss_type, **common))
             else:
                 info = sft(lm.model, lm.tokenizer, data_, SFTArgs(**common))
             after = self._val()
