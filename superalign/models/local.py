@@ -127,6 +127,9 @@ class LocalLM:
                      f"HF_HUB_OFFLINE=0 to download {model!r}, " if offline else "")
                     + f"or use the built-in '{embedded.SMOLLM2}' or a local directory (./dir, /abs/dir)"
                 ) from None
+        # peft records this as the adapter's `base_model_name_or_path`: the name the config uses (an alias,
+        # hub id or path), not a cache directory or nothing (tiny-random); `superalign adapter` resolves it.
+        net.config._name_or_path = net.name_or_path = model
         self._setup(net, tokenizer, batch_size, static_cache, compile)
 
     @classmethod
