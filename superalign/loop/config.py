@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from superalign.errors import SuperalignError
 
@@ -50,12 +50,14 @@ class Sizes(S):
 class LoopConfig(S):
     rounds: int = Field(2, ge=0)
     samples_per_query: int = Field(2, ge=1)
+    # weights of attack strategies: the loop's own four, or any plugin (garak:dan.Dan_11_0, pyrit:caesar, ...)
     strategies: dict[str, float] = {"direct": 0.2, "template": 0.3, "rewrite": 0.3, "mutate": 0.2}
     max_template_chars: int = Field(1500, ge=50)
     attack_tokens: int = Field(40, ge=1)
     response_tokens: int = Field(32, ge=1)
     eval_tokens: int = Field(16, ge=1)
     critic: Literal["critic", "self"] = "critic"   # `self`: the learner judges itself (self-enhancement)
+    rubric: str = "default"                        # an LLM critic's rubric (plugins: `superalign plugins list`)
     revise: bool = True                            # add a critique-conditioned self-revision candidate
     pair_margin: float = Field(0.2, ge=0, le=1)    # min critic-utility gap for a (better, worse) pair
     escalate_below: float = Field(0.3, ge=0, le=1)  # critic confidence under which an item goes to humans
@@ -74,6 +76,22 @@ class LoopConfig(S):
     attacker_update: bool = True                   # archive elites seed the next round's mutations
     attacker_finetune: bool = False                # also SFT the attacker LM on its successful rewrites
     sizes: Sizes = Sizes()
+
+    @field_validator("rubric")
+    @classmethod
+    def _known_rubric(cls, v: str) -> str:
+        from superalign.plugins import rubric
+        rubric(v)  # fails now, naming the choices, rather than at the first critique stage
+        return v
+
+    @field_validator("strategies")
+    @classmethod
+    def _known_strategies(cls, v: dict[str, float]) -> dict[str, float]:
+        from superalign.plugins import LOOP_STRATEGIES, strategy
+        for name, w in v.items():
+            if w > 0 and name not in LOOP_STRATEGIES:
+                strategy(name)
+        return v
 
 
 PRESETS: dict[str, dict] = {

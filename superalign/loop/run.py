@@ -272,7 +272,8 @@ class Loop:
         return out
 
     def _score(self, recs: list[dict], r: int, bar=None) -> list[dict]:
-        return self._map(C.score_stage, self.critic_role, recs, 32, bar, seed=self.seed * 100 + r)
+        return self._map(C.score_stage, self.critic_role, recs, 32, bar, seed=self.seed * 100 + r,
+                         rubric=self.lc.rubric)
 
     def _critique(self, r: int) -> dict:
         prompts = {p["id"]: p for p in self.store.rows("prompts", round=r, stage="attack")}
