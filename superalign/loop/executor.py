@@ -54,6 +54,8 @@ class LocalExecutor:
 
 def make_executor(cfg, backends: dict | None = None) -> Executor:
     if cfg.run.executor == "ray":
+        from superalign.extras import need
+        need("ray", "run.executor: ray")
         from superalign.loop.ray_executor import RayExecutor  # issue 6
         return RayExecutor(cfg, backends)
     return LocalExecutor(cfg, backends)

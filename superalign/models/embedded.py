@@ -33,7 +33,7 @@ def smollm2_dir() -> Path:
         model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf_name)
     except ImportError as e:
         raise SuperalignError(f"converting the SmolLM2 GGUF needs `gguf` and `accelerate` ({e})",
-                              "pip install 'superalign[cpu]' or pip install gguf accelerate") from None
+                              "pip install 'superalign[gguf]' (make setup installs it)") from None
     # transformers refuses to save or train a GGUF-loaded model; it is plain fp32 once loaded.
     model.hf_quantizer = None
     model.is_quantized = False
