@@ -1,6 +1,7 @@
 """`superalign adapter merge|export RUN`: the run's trained learner as a standalone model or a portable adapter."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -19,6 +20,7 @@ def register(app: typer.Typer):
                                                                       "(default: the last accepted one).")):
         """Base + adapter merged into one transformers model directory (loads with AutoModelForCausalLM)."""
         from superalign.training.merge import merge
+        warnings.filterwarnings("ignore", category=FutureWarning)  # transformers' v6 deprecation notes inside peft
         print(f"merged model: {merge(run_dir, out or run_dir / 'merged', checkpoint)}")
 
     @adapter_app.command("export")
@@ -28,6 +30,7 @@ def register(app: typer.Typer):
         """The LoRA adapter with a base_model_name_or_path plain peft can load (hub id or absolute dir)."""
         import json
         from superalign.training.merge import export
+        warnings.filterwarnings("ignore", category=FutureWarning)
         p = export(run_dir, out or run_dir / "adapter", checkpoint)
         base = json.loads((p / "adapter_config.json").read_text())["base_model_name_or_path"]
         print(f"adapter: {p}\nbase_model_name_or_path: {base}")

@@ -23,4 +23,4 @@ def register(app: typer.Typer):
         for fam, ns in fams.items():
             t.add_row("strategy", fam, ", ".join(ns))
         t.add_row("rubric", "", ", ".join(plugins.rubric_names()))
-        Console(width=160).print(t)
+        Console().print(t)

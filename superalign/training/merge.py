@@ -18,7 +18,13 @@ from superalign.errors import SuperalignError
 
 def checkpoint(store, which: str | None = None) -> dict:
     """The run's last accepted learner checkpoint, or the one whose id (`r2:conformity`) or dir name matches."""
-    cks = [c for c in store.rows("checkpoints", where="accepted=1 AND path IS NOT NULL") if Path(c["path"]).exists()]
+    cks = []
+    for c in store.rows("checkpoints", where="accepted=1 AND path IS NOT NULL"):
+        p = Path(c["path"])
+        if not p.exists():  # the loop stores the path as given (relative to where it ran); the run dir moves
+            p = Path(store.dir) / "checkpoints" / p.name
+        if p.exists():
+            cks.append({**c, "path": str(p)})
     if which:
         cks = [c for c in cks if which in (c["id"], Path(c["path"]).name)]
     if not cks:
