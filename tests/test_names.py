@@ -92,3 +92,5 @@ def test_hf_spec_options_and_local_directory(tmp_path):
     with pytest.raises(SuperalignError, match="unknown option"):
         data.parse_hf("hf:org/x?colum=a")
     assert data.parse_hf("hf:org/x:cfg?split=test") == ("org/x", "cfg", {"split": "test"})
+    with pytest.raises(SuperalignError, match="data file .* does not exist"):
+        data.load_all("./no-such-file.jsonl")

@@ -375,9 +375,12 @@ def load_all(name: str) -> list[Record]:
         return _cached_builtin(name)
     if name.startswith("hf:"):
         return _load_hf(name)
-    p = Path(name)
+    p = Path(name).expanduser()
     if p.exists():
         return _load_file(p)
+    from superalign.models.embedded import looks_like_path
+    if looks_like_path(name):
+        raise SuperalignError(f"data file {p} does not exist", "point the data set at an existing .jsonl/.csv file")
     raise SuperalignError(f"unknown data set {name!r}",
                           f"use a built-in ({', '.join(_BUILDERS)}), hf:NAME, or a path to .jsonl/.csv")
 
