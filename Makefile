@@ -40,8 +40,9 @@ setup-dev: setup $(VENV)/.installed-dev
 browser:
 	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
-		DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; \
+		{ DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; } || \
+		echo "could not apt-get install chromium chromium-driver: the review page's browser test will fail"; \
 	else echo "browser test needs: sudo apt-get install -y chromium chromium-driver"; fi
 
 demo: setup
