@@ -1,7 +1,6 @@
 """Attack strategies and critic rubrics as plugins: garak probes and PyRIT converters from the wheels,
 third-party ones through entry points."""
 import random
-import sys
 
 import pytest
 

@@ -12,8 +12,6 @@ Two families behind one stage function:
 """
 from __future__ import annotations
 
-import json
-import re
 import zlib
 
 import numpy as np
