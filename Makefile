@@ -1,21 +1,31 @@
 # Both targets build .venv on first use (torch CPU wheel, package, pinned assets), then run.
+# Installs are pinned to the tested stack in constraints.txt; pyproject.toml only states ranges.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 PRESET  ?= default
+PIP     := $(BIN)/pip install -q -c constraints.txt
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test setup assets bench clean
+.PHONY: demo test setup setup-dev assets browser bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	# torch==2.13.0 is a CPU wheel on our machines; where it is not available, keep the user's torch.
-	$(BIN)/pip install -q torch==2.13.0 || echo "torch==2.13.0 not available here; using the torch pip resolves"
-	$(BIN)/pip install -q -e '.[dev,hf]'
+# The runtime: the package and the one extra the default model needs (gguf converts SmolLM2 once).
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	# torch 2.13.0 is a CPU wheel on our machines; where it is not available, keep the torch pip resolves.
+	$(PIP) torch==2.13.0 || echo "torch==2.13.0 not available here; using the torch pip resolves"
+	$(PIP) -e '.[gguf]' || { echo "constraints.txt does not resolve here: installing the newest allowed (untested) versions"; \
+		$(BIN)/pip install -q -e '.[gguf]'; }
+	touch $@
+
+# What the tests add: pytest, selenium, ray, the review app, tensorboard (the `dev` extra).
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) -e '.[dev]' || { echo "constraints.txt does not resolve here: installing the newest allowed (untested) versions"; \
+		$(BIN)/pip install -q -e '.[dev]'; }
 	touch $@
 
 $(VENV)/.assets: $(VENV)/.installed superalign/assets/__init__.py
@@ -24,10 +34,21 @@ $(VENV)/.assets: $(VENV)/.installed superalign/assets/__init__.py
 
 setup: $(VENV)/.assets
 
+setup-dev: setup $(VENV)/.installed-dev
+
+# Debian's Chromium + ChromeDriver for the review page's browser test (which fails, naming this, without them).
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		{ DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; } || \
+		echo "could not apt-get install chromium chromium-driver: the review page's browser test will fail"; \
+	else echo "browser test needs: sudo apt-get install -y chromium chromium-driver"; fi
+
 demo: setup
 	$(BIN)/superalign run --preset $(PRESET)
 
-test: setup
+test: setup-dev browser
 	$(BIN)/python -m pytest -q tests
 
 bench: setup

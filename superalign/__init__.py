@@ -1,3 +1,8 @@
 """superalign: attacker -> learner -> critic loops, alternating competence/conformity
 optimization, weak-to-strong, scalable oversight and trustworthy evaluation."""
-__version__ = "0.1.0"
+from importlib import metadata as _metadata
+
+try:  # the one version source is pyproject.toml; the installed metadata carries it
+    __version__ = _metadata.version("superalign")
+except _metadata.PackageNotFoundError:  # a source tree on PYTHONPATH without `pip install`
+    __version__ = "0+unknown"

@@ -97,6 +97,8 @@ class Run(Strict):
     seed: int = 0
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    # experiment trackers for TRL's training curves and the loop's per-round metrics (training/trackers.py)
+    report_to: list[Literal["tensorboard", "mlflow", "wandb"]] = []
 
     @field_validator("name")
     @classmethod

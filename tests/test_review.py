@@ -243,7 +243,9 @@ def _chromium():
     from selenium.webdriver.chrome.service import Service
     binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (binary and driver):
-        pytest.skip("Debian chromium + chromium-driver are not installed (.ci/run installs them)")
+        pytest.fail("the review page's browser test needs Debian's chromium and chromedriver, not found on PATH: "
+                    "`make browser` installs them (apt-get install -y chromium chromium-driver, as root); "
+                    "`make test` runs it first")
     o = webdriver.ChromeOptions()
     o.binary_location = binary
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",

@@ -15,6 +15,7 @@ import superalign
 from superalign import assets, data, models
 from superalign import config as C
 from superalign.errors import SuperalignError
+from superalign.cli import adapter, export, plugins
 from superalign.experiments import EXPERIMENTS, build_report
 from superalign.models import embedded
 from superalign.models.classifier import ClassifierJudge
@@ -156,6 +157,8 @@ def report(run_dir: Path):
 
 for _experiment in EXPERIMENTS:  # each experiment's commands live in its own module beside this file
     _experiment.register(app)
+for _tool in (export.register, adapter.register, plugins.register):  # commands over runs, adapters and plugins
+    _tool(app)
 
 
 def entry():

@@ -76,6 +76,9 @@ def register(app: typer.Typer):
         """Serve the human review page for RUN's label queue (token printed here, required on every call)."""
         import socket
 
+        from superalign.extras import need
+        need("fastapi", "the review page")
+        need("uvicorn", "the review page")
         import uvicorn
 
         from superalign import config as C

@@ -10,12 +10,14 @@ import csv
 import hashlib
 import io
 import json
+import os
 import random
 from pathlib import Path
 from typing import Callable
 
 from superalign import assets
 from superalign.errors import SuperalignError
+from superalign.models.embedded import looks_like_path
 
 Record = dict
 SPLITS = {"train": (0.0, 0.6), "val": (0.6, 0.8), "test": (0.8, 1.0), "all": (0.0, 1.0)}
@@ -103,16 +105,62 @@ def normalise(rows: list[dict], source: str) -> list[Record]:
     return out
 
 
-def _load_hf(spec: str) -> list[Record]:
-    name, _, config = spec[3:].partition(":")
+HF_KEYS = ("split", "prompt", "response", "label", "category", "id")
+
+
+def parse_hf(spec: str) -> tuple[str, str | None, dict]:
+    """`hf:NAME[:CONFIG][?split=S&prompt=COL&response=COL&label=COL&category=COL&id=COL]` ->
+    (name, config, options). NAME is a hub id, or a local directory when written as a path."""
+    from urllib.parse import parse_qsl
+    body, _, query = spec[3:].partition("?")
+    name, _, config = body.partition(":") if not body.startswith(("/", "./", "~")) else (body, "", "")
+    opts = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+    bad = set(opts) - set(HF_KEYS)
+    if not name or bad:
+        raise SuperalignError(f"bad data set spec {spec!r}" + (f": unknown option(s) {sorted(bad)}" if bad else ""),
+                              "write hf:NAME[:CONFIG][?split=test&prompt=COLUMN&label=COLUMN] "
+                              f"(options: {', '.join(HF_KEYS)})")
+    return name, config or None, opts
+
+
+def _cached_snapshot(repo_id: str) -> str:
+    """Offline, `datasets` does not read the hub cache; a data set repo already there (`hf download
+    --repo-type dataset NAME`) is loaded from its snapshot directory instead. Unknown: the name as is."""
     try:
-        import datasets as hfd  # optional: only users with internet need it
+        from huggingface_hub import snapshot_download
+        return snapshot_download(repo_id, repo_type="dataset", local_files_only=True)
+    except Exception:  # noqa: BLE001 - not cached (or not a repo id): let load_dataset report it
+        return repo_id
+
+
+def _load_hf(spec: str) -> list[Record]:
+    name, config, opts = parse_hf(spec)
+    try:
+        import datasets as hfd
     except ImportError:
         raise SuperalignError("loading Hugging Face data sets needs the `datasets` package",
                               "pip install datasets") from None
-    ds = hfd.load_dataset(name, config or None)
-    split = "train" if "train" in ds else list(ds)[0]
-    return normalise(list(ds[split]), spec)
+    if looks_like_path(name):
+        name = str(Path(name).expanduser())
+    elif os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        name = _cached_snapshot(name)
+    try:
+        ds = hfd.load_dataset(name, config)
+    except (FileNotFoundError, ConnectionError, ValueError) as e:
+        raise SuperalignError(f"cannot load data set {spec!r}: {str(e).splitlines()[0]}",
+                              "check the name; hub data sets need network once (HF_HUB_OFFLINE=0)") from None
+    split = opts.get("split") or ("train" if "train" in ds else list(ds)[0])
+    if split not in ds:
+        raise SuperalignError(f"data set {spec!r} has no split {split!r}", f"use ?split= one of: {', '.join(ds)}")
+    cols = ds[split].column_names
+    rename = {k: opts[k] for k in ("prompt", "response", "label", "category", "id") if k in opts}
+    missing = [c for c in rename.values() if c not in cols]
+    if missing:
+        raise SuperalignError(f"data set {spec!r} has no column(s) {missing}", f"its columns are: {', '.join(cols)}")
+    rows = [{**r, **{k: r[c] for k, c in rename.items()}} for r in ds[split]]
+    if "id" in rename:
+        rows = [{**r, "id": str(r["id"])} for r in rows]
+    return normalise(rows, spec)
 
 
 def load_all(name: str) -> list[Record]:
@@ -121,9 +169,11 @@ def load_all(name: str) -> list[Record]:
         return _cached_builtin(name)
     if name.startswith("hf:"):
         return _load_hf(name)
-    p = Path(name)
+    p = Path(name).expanduser()
     if p.exists():
         return _load_file(p)
+    if looks_like_path(name):
+        raise SuperalignError(f"data file {p} does not exist", "point the data set at an existing .jsonl/.csv file")
     raise SuperalignError(f"unknown data set {name!r}",
                           f"use a built-in ({', '.join(_BUILDERS)}), hf:NAME, or a path to .jsonl/.csv")
 

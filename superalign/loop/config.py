@@ -1,15 +1,15 @@
 """The `loop:` section of the config, validated strictly, and the presets `superalign run --preset` names."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from superalign.errors import Strict as S
 from superalign.errors import SuperalignError
+from superalign.plugins import LOOP_STRATEGIES, rubric, strategy
 from superalign.training.lora import LoraSpec
 
-STRATEGIES = ("direct", "template", "rewrite", "mutate")
 
 
 class Phase(S):
@@ -20,6 +20,8 @@ class Phase(S):
     batch_size: int = Field(4, ge=1)
     max_steps: int = -1
     max_length: int = Field(256, ge=32)  # tokens per sequence; long prompts lose their middle (training.fit_prompt)
+    loss_type: str | list[str] = "sigmoid"  # DPO phases: any TRL DPO loss (sigmoid, ipo, hinge, apo_zero, ...)
+    extra: dict[str, Any] = {}  # any other trl DPOConfig / SFTConfig key (warmup_ratio, weight_decay, ...)
 
 
 class Guard(S):
@@ -44,11 +46,13 @@ class Sizes(S):
 class LoopConfig(S):
     rounds: int = Field(2, ge=0)
     samples_per_query: int = Field(2, ge=1)
+    # weights of attack strategies: the loop's own four, or any plugin (garak:dan.Dan_11_0, pyrit:caesar, ...)
     strategies: dict[str, float] = {"direct": 0.2, "template": 0.3, "rewrite": 0.3, "mutate": 0.2}
     max_template_chars: int = Field(1500, ge=50)
     attack_tokens: int = Field(40, ge=1)
     response_tokens: int = Field(32, ge=1)
     critic: Literal["critic", "self"] = "critic"   # `self`: the learner judges itself (self-enhancement)
+    rubric: str = "default"                        # an LLM critic's rubric (plugins: `superalign plugins list`)
     revise: bool = True                            # add a critique-conditioned self-revision candidate
     pair_margin: float = Field(0.2, ge=0, le=1)    # min critic-utility gap for a (better, worse) pair
     escalate_below: float = Field(0.3, ge=0, le=1)  # critic confidence under which an item goes to humans
@@ -67,13 +71,25 @@ class LoopConfig(S):
     attacker_finetune: bool = False                # also SFT the attacker LM on its successful rewrites
     sizes: Sizes = Sizes()
 
+    @field_validator("rubric")
+    @classmethod
+    def _known_rubric(cls, v: str) -> str:
+        try:
+            rubric(v)  # fails now, naming the choices, rather than at the first critique stage
+        except SuperalignError as e:
+            raise ValueError(e.problem) from None
+        return v
+
     @field_validator("strategies")
     @classmethod
     def _known_strategies(cls, v: dict[str, float]) -> dict[str, float]:
         """Checked at load, so a typo fails before any model loads rather than at round 1's attack."""
-        bad = [k for k in v if k not in STRATEGIES]
-        if bad:
-            raise ValueError(f"unknown strategy {', '.join(map(repr, bad))}; known: {', '.join(STRATEGIES)}")
+        for name in v:
+            if name not in LOOP_STRATEGIES:
+                try:
+                    strategy(name)
+                except SuperalignError as e:
+                    raise ValueError(f"unknown strategy {name!r}: {e.problem}") from None
         if any(w < 0 for w in v.values()) or not any(w > 0 for w in v.values()):
             raise ValueError("weights must be >= 0 with at least one > 0")
         return v

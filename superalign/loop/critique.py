@@ -13,7 +13,7 @@ from superalign.roles import critic as C
 
 
 def score(ctx: Context, recs: list[dict], r: int, desc: str | None = None) -> list[dict]:
-    out = ctx.map(C.score_stage, ctx.critic_role, recs, 32, desc, seed=ctx.seed * 100 + r)
+    out = ctx.map(C.score_stage, ctx.critic_role, recs, 32, desc, seed=ctx.seed * 100 + r, rubric=ctx.lc.rubric)
     for s in out:
         s["utility"] = None if s["error"] else C.utility(s["kind"], s["refusal"], s["helpful"])
     return out

@@ -9,6 +9,7 @@ import json
 
 from superalign.evaluation import suite
 from superalign.loop.context import Context
+from superalign.training.trackers import log_metrics
 
 SPLITS = ("val_select", "val_guard", "test")
 
@@ -47,6 +48,8 @@ def evaluate(ctx: Context, r: int) -> dict:
     scores = [{"target_id": f"r{r}:{x['id']}", "name": n, "value": x[k], "role": "judge"}
               for x in res["items"] for n, k in (("refusal", "refusal_p"), ("harmful", "harmful_p"), ("bad", "bad"),
                                                  ("phrase_refusal", "phrase"))]
+    if ctx.cfg.run.report_to:  # the loop's own per-round curves, beside TRL's training curves
+        log_metrics(ctx.dir, ctx.cfg, r, suite.summary(res))
     return {"responses": responses, "scores": scores, "metrics": rows,
             "info": {**suite.summary(res), "outcomes": out}}
 

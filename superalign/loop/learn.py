@@ -125,10 +125,13 @@ def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_
     for ci, pc in enumerate(phase_cfgs):
         restore(lm.model, start)
         t0 = time.time()
+        trackers = ctx.cfg.run.report_to
         common = dict(learning_rate=pc.learning_rate, epochs=pc.epochs, batch_size=pc.batch_size,
-                      max_length=pc.max_length, max_steps=pc.max_steps, seed=ctx.seed + r)
+                      max_length=pc.max_length, max_steps=pc.max_steps, seed=ctx.seed + r, extra=pc.extra,
+                      report_to=trackers, run_name=f"{ctx.cfg.run.name}-r{r}-{name}-c{ci}",
+                      log_dir=str(ctx.dir / "trackers" / f"r{r}-{name}-c{ci}") if trackers else None)
         if method == "dpo":
-            info = dpo(lm.model, lm.tokenizer, rows, DPOArgs(beta=pc.beta, **common))
+            info = dpo(lm.model, lm.tokenizer, rows, DPOArgs(beta=pc.beta, loss_type=pc.loss_type, **common))
         else:
             info = sft(lm.model, lm.tokenizer, rows, SFTArgs(**common))
         # one candidate needs no ranking: the select split is read only when there is a choice to make

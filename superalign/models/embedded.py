@@ -33,7 +33,7 @@ def smollm2_dir() -> Path:
         model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf_name)
     except ImportError as e:
         raise SuperalignError(f"converting the SmolLM2 GGUF needs `gguf` and `accelerate` ({e})",
-                              "pip install gguf accelerate") from None
+                              "pip install 'superalign[gguf]' (make setup installs it)") from None
     # transformers refuses to save or train a GGUF-loaded model; it is plain fp32 once loaded.
     model.hf_quantizer = None
     model.is_quantized = False
@@ -81,6 +81,12 @@ def tiny_model(tokenizer, seed: int = 0, hidden: int = 64, layers: int = 2):
                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                       tie_word_embeddings=True)
     return LlamaForCausalLM(cfg)
+
+
+def looks_like_path(name: str) -> bool:
+    """A model or data name is a filesystem path when it exists or is written as one (/, ./, ../, ~);
+    anything else, `Qwen/Qwen2.5-0.5B-Instruct` included, is a Hugging Face hub id."""
+    return name.startswith(("/", "./", "../", "~", ".\\")) or name in (".", "..") or Path(name).exists()
 
 
 def resolve(name: str) -> str:

@@ -121,20 +121,28 @@ class LocalLM:
             net = embedded.tiny_model(tokenizer, seed=seed).to(self.device, torch_dtype)
         else:
             path = embedded.resolve(model)
-            if os.sep in model or model.startswith("."):
+            if embedded.looks_like_path(path):
+                path = str(Path(path).expanduser())
                 if not Path(path).exists():
                     raise SuperalignError(f"model path {path} does not exist",
-                                          "point the role's `model:` at a directory saved by save_pretrained")
+                                          "point the role's `model:` at a directory saved by save_pretrained "
+                                          "(a name like org/model without ./ or / is looked up on the HF hub)")
             try:
                 tokenizer = AutoTokenizer.from_pretrained(path)
                 # device_map puts the weights straight onto the GPU (no full copy in host memory first)
                 kw = {"device_map": self.device} if self.device.startswith("cuda") else {}
                 net = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kw).to(self.device)
-            except OSError as e:
+            except (OSError, ValueError) as e:  # hub lookups fail with OSError, a malformed repo id with ValueError
+                offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
                 raise SuperalignError(
                     f"cannot load model {model!r}: {str(e).splitlines()[0]}",
-                    f"use the built-in '{embedded.SMOLLM2}', a local directory, or an HF name with network access"
+                    (f"HF_HUB_OFFLINE is set, so hub names load only from the local HF cache: run once with "
+                     f"HF_HUB_OFFLINE=0 to download {model!r}, " if offline else "")
+                    + f"or use the built-in '{embedded.SMOLLM2}' or a local directory (./dir, /abs/dir)"
                 ) from None
+        # peft records this as the adapter's `base_model_name_or_path`: the name the config uses (an alias,
+        # hub id or path), not a cache directory or nothing (tiny-random); `superalign adapter` resolves it.
+        net.config._name_or_path = net.name_or_path = model
         self._setup(net, tokenizer, batch_size, static_cache, compile)
 
     @classmethod

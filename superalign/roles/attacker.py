@@ -5,7 +5,8 @@ Strategies, each a garak-style family with a name:
 - `direct`   the intent as is (the baseline every other strategy must beat);
 - `template` wrapped in a jailbreak template (`{{ prompt }}` placeholder);
 - `rewrite`  rewritten by the attacker LM in a style (role-play, hypothetical, persona, past tense, ...);
-- `mutate`   an archive elite from an earlier round, re-styled (so successes compound).
+- `mutate`   an archive elite from an earlier round, re-styled (so successes compound);
+- any plugin strategy (superalign/plugins: garak probes, PyRIT converters, entry points) by its name.
 An LM rewrite that comes back empty, refused or off-topic is not used silently: it is counted as a
 failed rewrite and replaced by the style's fixed framing, so the attack still has that style.
 """
@@ -94,8 +95,10 @@ def plan(seeds: list[dict], templates: list[dict], archive: Archive, n: int, mix
          rng: random.Random) -> list[dict]:
     """Choose n attacks: (strategy, style, seed intent, template) per query. Strategies are drawn
     by `mix` weights; `mutate` falls back to `rewrite` while the archive holds no successes."""
+    from superalign.plugins import strategy
     elites = archive.elites()
-    names = [s for s in STRATEGIES if mix.get(s, 0) > 0]
+    names = [s for s in STRATEGIES if mix.get(s, 0) > 0] + sorted(s for s in mix if s not in STRATEGIES and mix[s] > 0)
+    plugins = {s: strategy(s) for s in names if s not in STRATEGIES}  # an unknown name fails here, by name
     weights = [mix[s] for s in names]
     out = []
     for i in range(n):
@@ -113,6 +116,11 @@ def plan(seeds: list[dict], templates: list[dict], archive: Archive, n: int, mix
                        text=wrap(t["prompt"], seed["prompt"]))
         elif strat == "rewrite":
             rec.update(style=rng.choice(sorted(STYLES)), text=seed["prompt"])
+        elif strat in plugins:  # a registered / entry-point strategy (garak probe, PyRIT converter, ...)
+            st = plugins[strat]
+            rec.update(style=st.name, text=st.attack(seed["prompt"], rng))
+            if not st.uses_intent:  # the probe's own prompt replaces the intent
+                rec.update(seed_text=rec["text"], category=st.category or rec["category"])
         else:  # mutate an elite: a new style on top of a past success (a new template if it is long)
             e = rng.choice(elites)
             rec.update(seed_text=e["seed_text"], category=e["category"], parent_id=e["prompt_id"],

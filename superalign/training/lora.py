@@ -38,7 +38,8 @@ def attach(model, spec: LoraSpec | None = None, seed: int = 0):
 
 def snapshot(model) -> dict:
     from peft import get_peft_model_state_dict
-    return {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
+    state = get_peft_model_state_dict(model, save_embedding_layers=False)  # see save_adapter
+    return {k: v.detach().clone() for k, v in state.items()}
 
 
 def restore(model, snap: dict) -> None:
@@ -47,7 +48,9 @@ def restore(model, snap: dict) -> None:
 
 
 def save_adapter(model, path: str | Path) -> str:
-    model.save_pretrained(str(path))
+    # The vocabulary is never resized, so embeddings are not saved; peft's "auto" would instead look the
+    # base name up (on the hub, for a hub id) on every save.
+    model.save_pretrained(str(path), save_embedding_layers=False)
     return str(path)
 
 

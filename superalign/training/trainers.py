@@ -3,9 +3,15 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from superalign.errors import SuperalignError
+
+
+TRACKERS = ("tensorboard", "mlflow", "wandb")
+_TRACKER_PKG = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}
 
 
 @dataclass
@@ -19,28 +25,67 @@ class TrainArgs:
     max_steps: int = -1
     seed: int = 0
     gradient_checkpointing: bool = False  # TRL turns it on; at LoRA-on-small-model sizes it only costs time
+    report_to: list[str] = field(default_factory=list)  # TRL's own trackers: tensorboard | mlflow | wandb
+    log_dir: str | None = None    # where trackers write (TensorBoard: LOG_DIR/runs/...); None = a temp dir
+    run_name: str | None = None   # the name trackers show for this phase
+    extra: dict = field(default_factory=dict)  # any other DPOConfig / SFTConfig key, passed through
 
 
 @dataclass
 class DPOArgs(TrainArgs):
     learning_rate: float = 5e-4
     beta: float = 0.1
+    loss_type: str | list[str] = "sigmoid"  # TRL's DPO losses: sigmoid, ipo, hinge, robust, apo_zero, ...
 
 
 @dataclass
 class SFTArgs(TrainArgs):
-    extra: dict = field(default_factory=dict)
+    pass
 
 
-def _common(a, out: str) -> dict:
+def check_trackers(report_to: list[str]) -> None:
+    """Unknown tracker names and trackers whose package is missing fail before any training starts."""
+    import importlib.util
+    for t in report_to:
+        if t not in TRACKERS:
+            raise SuperalignError(f"unknown tracker {t!r} in run.report_to", f"use any of: {', '.join(TRACKERS)}")
+        if importlib.util.find_spec(_TRACKER_PKG[t]) is None:
+            raise SuperalignError(f"run.report_to names {t} but the `{_TRACKER_PKG[t]}` package is not installed",
+                                  f"pip install 'superalign[{t}]' (or remove {t} from run.report_to)")
+
+
+def _config(config_cls, a: TrainArgs, out: str, **own):
+    """The TRL config: our settings, the phase's own (`own`), then `extra` on top. An `extra` key the
+    installed TRL does not know is named instead of failing deep inside TRL."""
+    import dataclasses
+
     import torch
-    return dict(output_dir=out, learning_rate=a.learning_rate, num_train_epochs=a.epochs, max_steps=a.max_steps,
-                per_device_train_batch_size=a.batch_size, gradient_accumulation_steps=a.grad_accum,
-                max_length=a.max_length, seed=a.seed, data_seed=a.seed, report_to=[], save_strategy="no",
-                gradient_checkpointing=a.gradient_checkpointing, train_sampling_strategy="sequential",
-                logging_steps=1, disable_tqdm=True, lr_scheduler_type="constant", warmup_steps=0,
-                use_cpu=not torch.cuda.is_available(), bf16=torch.cuda.is_available(),
-                dataloader_num_workers=0, remove_unused_columns=True)
+    check_trackers(a.report_to)
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(a.extra) - known)
+    if unknown:
+        raise SuperalignError(f"{config_cls.__name__} has no field(s) {unknown} (from the phase's `extra:`)",
+                              f"use keys of trl.{config_cls.__name__} (trl docs), e.g. warmup_ratio, weight_decay")
+    kw = dict(output_dir=out, learning_rate=a.learning_rate, num_train_epochs=a.epochs, max_steps=a.max_steps,
+              per_device_train_batch_size=a.batch_size, gradient_accumulation_steps=a.grad_accum,
+              max_length=a.max_length, seed=a.seed, data_seed=a.seed, report_to=list(a.report_to),
+              run_name=a.run_name, save_strategy="no",
+              gradient_checkpointing=a.gradient_checkpointing, train_sampling_strategy="sequential",
+              logging_steps=1, disable_tqdm=True, lr_scheduler_type="constant", warmup_steps=0,
+              use_cpu=not torch.cuda.is_available(), bf16=torch.cuda.is_available(),
+              dataloader_num_workers=0, remove_unused_columns=True)
+    return config_cls(**{**kw, **own, **a.extra})
+
+
+@contextmanager
+def _out_dir(a: TrainArgs):
+    """The trainer's output dir: `log_dir` when trackers write there, else a temp dir (nothing is saved)."""
+    if a.log_dir:
+        Path(a.log_dir).mkdir(parents=True, exist_ok=True)
+        yield str(a.log_dir)
+    else:
+        with tempfile.TemporaryDirectory() as out:
+            yield out
 
 
 def _quiet(trainer):
@@ -118,9 +163,14 @@ def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs()) -> dict:
             model.delete_adapter("ref")
     rows = [{"prompt": fit_prompt(tokenizer, p["prompt"], [p["chosen"], p["rejected"]], args.max_length),
              "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs]
-    with tempfile.TemporaryDirectory() as out:
-        return _train(DPOTrainer, DPOConfig(beta=args.beta, **_common(args, out)), model, tokenizer, rows, args,
-                      after=drop_ref)
+    loss = [args.loss_type] if isinstance(args.loss_type, str) else list(args.loss_type)
+    if isinstance(DPOConfig.__dataclass_fields__["loss_type"].default, str):  # older TRL: one loss, a string
+        if len(loss) != 1:
+            raise SuperalignError(f"this TRL version takes one DPO loss_type, got {loss}", "name a single loss_type")
+        loss = loss[0]
+    with _out_dir(args) as out:
+        cfg = _config(DPOConfig, args, out, beta=args.beta, loss_type=loss)
+        return _train(DPOTrainer, cfg, model, tokenizer, rows, args, after=drop_ref)
 
 
 def sft(model, tokenizer, examples: list[dict], args: SFTArgs = SFTArgs()) -> dict:
@@ -131,6 +181,6 @@ def sft(model, tokenizer, examples: list[dict], args: SFTArgs = SFTArgs()) -> di
     logging.getLogger("trl").setLevel(logging.ERROR)
     rows = [{"prompt": fit_prompt(tokenizer, e["prompt"], [e["completion"]], args.max_length),
              "completion": e["completion"]} for e in examples]
-    with tempfile.TemporaryDirectory() as out:
-        cfg = SFTConfig(completion_only_loss=True, packing=False, **_common(args, out), **args.extra)
+    with _out_dir(args) as out:
+        cfg = _config(SFTConfig, args, out, completion_only_loss=True, packing=False)
         return _train(SFTTrainer, cfg, model, tokenizer, rows, args)

@@ -1,0 +1,104 @@
+"""Held-out metrics across runs and seeds: `superalign runs compare RUN...`.
+
+Per run: each metric at the baseline (round 0) and at the last evaluated round, with the run's own
+bootstrap CI. Runs with the same `run.name` and different seeds form a group: the group row gives the
+mean over seeds with a Student-t CI, and the paired change (last - baseline, per seed) with its
+t-interval, because baseline and final are measured on the same items of the same seed.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from superalign.errors import SuperalignError
+from superalign.evaluation.stats import mean_ci_t
+from superalign.report import CSS, Markup, esc, fmt_ci, line_plot, table
+from superalign.store import RunStore
+
+METRICS = ("asr", "over_refusal", "competence")
+
+
+def load(run_dirs: list[str | Path]) -> list[dict]:
+    """One record per run: name, seed, run_id and {metric: {round: (value, lo, hi, n)}} from `eval` rows."""
+    out = []
+    for d in run_dirs:
+        s = RunStore(d)
+        try:
+            series: dict[str, dict[int, tuple]] = {}
+            for m in s.rows("metrics", stage="eval"):
+                series.setdefault(m["name"], {})[m["round"]] = (m["value"], m["lo"], m["hi"], m["n"])
+            out.append({"dir": str(d), "run_id": s.run_id, "name": s.get("name", Path(d).name),
+                        "seed": s.get("seed"), "status": s.get("status", "unknown"), "series": series})
+        finally:
+            s.close()
+    if not any(r["series"] for r in out):
+        raise SuperalignError("none of these runs has held-out metrics yet (no finished `eval` stage)",
+                              "compare runs that finished at least the round-0 evaluation")
+    return out
+
+
+def _ends(series: dict[int, tuple]) -> tuple[tuple | None, tuple | None, int | None]:
+    if not series:
+        return None, None, None
+    last = max(series)
+    return series.get(0), series[last], last
+
+
+def rows(runs: list[dict], metrics=METRICS) -> list[dict]:
+    """Flat rows (one per run x metric, then one per group x metric), what the table and CSV show."""
+    out = []
+    for r in runs:
+        for m in metrics:
+            base, last, rnd = _ends(r["series"].get(m, {}))
+            if last is None:
+                continue
+            out.append({"kind": "run", "name": r["name"], "run": r["run_id"], "seed": r["seed"], "metric": m,
+                        "round": rnd, "baseline": base[0] if base else None, "final": last[0],
+                        "final_lo": last[1], "final_hi": last[2], "n": last[3],
+                        "delta": (last[0] - base[0]) if base else None, "delta_lo": None, "delta_hi": None})
+    groups: dict[str, list[dict]] = {}
+    for r in runs:
+        groups.setdefault(r["name"], []).append(r)
+    for name, rs in groups.items():
+        if len(rs) < 2:
+            continue
+        for m in metrics:
+            ends = [_ends(r["series"].get(m, {})) for r in rs]
+            finals = [e[1][0] for e in ends if e[1] is not None]
+            deltas = [e[1][0] - e[0][0] for e in ends if e[0] is not None and e[1] is not None]
+            if len(finals) < 2:
+                continue
+            f, flo, fhi = mean_ci_t(finals)
+            d, dlo, dhi = mean_ci_t(deltas) if len(deltas) >= 2 else (None, None, None)
+            out.append({"kind": "seeds", "name": name, "run": f"{len(finals)} seeds",
+                        "seed": ",".join(str(r["seed"]) for r in rs), "metric": m, "round": None,
+                        "baseline": None, "final": f, "final_lo": flo, "final_hi": fhi, "n": len(finals),
+                        "delta": d, "delta_lo": dlo, "delta_hi": dhi})
+    return out
+
+
+def write(runs: list[dict], out: str | Path, metrics=METRICS) -> dict[str, Path]:
+    """compare.csv (the rows) and compare.html (the table and one plot per metric over rounds)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rs = rows(runs, metrics)
+    with open(out / "compare.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rs[0]) if rs else ["metric"])
+        w.writeheader()
+        w.writerows(rs)
+    body = [f"<h1>Comparison of {len(runs)} runs</h1>", "<p class=muted>final = last evaluated round, "
+            "[95% CI]: per run a bootstrap over items, per seed group a t-interval over seeds; "
+            "change = final - baseline (round 0), paired per seed.</p>",
+            table(["name", "run", "seed", "metric", "baseline", "final [95% CI]", "change [95% CI]"],
+                  [[r["name"], r["run"], r["seed"], r["metric"], fmt_ci(r["baseline"]),
+                    fmt_ci(r["final"], r["final_lo"], r["final_hi"]),
+                    fmt_ci(r["delta"], r["delta_lo"], r["delta_hi"])] for r in rs])]
+    for m in metrics:
+        series = {f"{r['name']} seed {r['seed']} ({r['run_id']})":
+                  [(x, v[0], v[1], v[2]) for x, v in sorted(r["series"].get(m, {}).items())] for r in runs}
+        series = {k: v for k, v in series.items() if v}
+        if series:
+            body += [f"<h2>{esc(m)}</h2>", line_plot(series, ylabel=m)]
+    (out / "compare.html").write_text(f"<!doctype html><meta charset=utf-8><title>superalign runs compare</title>"
+                                      f"<style>{CSS}</style>" + "".join(Markup(b) for b in body))
+    return {"csv": out / "compare.csv", "html": out / "compare.html"}
