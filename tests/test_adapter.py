@@ -22,14 +22,14 @@ def _ids(model, tok):
 def run(tmp_path_factory):
     """A run directory as the loop leaves it: config in the store, one accepted LoRA checkpoint."""
     import torch
-    from superalign.training import attach, save_adapter
+    from superalign.training import attach, save_adapter, LoraSpec
     d = tmp_path_factory.mktemp("run")
     cfg = C.parse({"run": {"seed": 3}, "roles": {"learner": {"backend": "local", "model": "tiny-random", "device": "cpu"}}})
     s = RunStore(d, create=True)
     s.put("config", cfg.model_dump(mode="json"))
     lm = build(cfg.role("learner"), seed=3, shared=False)
     base_ids = [c.ids for c in lm.generate_full(CHATS, GREEDY)]
-    lm.model = attach(lm.model, r=4, alpha=8, seed=3)
+    lm.model = attach(lm.model, LoraSpec(r=4, alpha=8), seed=3)
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():  # a trained-looking adapter: B != 0, so the adapter changes the outputs
         for n, p in lm.model.named_parameters():
@@ -82,7 +82,7 @@ def test_run_without_checkpoint_is_a_clear_error(tmp_path):
 
 def test_cli_adapter_merge(run, tmp_path):
     from typer.testing import CliRunner
-    from superalign.cli import app
+    from superalign.cli.main import app
     d, _, _ = run
     r = CliRunner().invoke(app, ["adapter", "merge", str(d), "--out", str(tmp_path / "m")])
     assert r.exit_code == 0, r.output

@@ -28,8 +28,8 @@ def test_bad_value_is_one_line_with_path(tmp_path):
 
 
 def test_missing_role_and_missing_file(tmp_path):
-    with pytest.raises(SuperalignError, match="no model to role 'judge'"):
-        C.load().role("judge")
+    with pytest.raises(SuperalignError, match="no model to role 'referee'"):
+        C.load().role("referee")
     with pytest.raises(SuperalignError, match="does not exist"):
         C.load(tmp_path / "nope.yaml")
 

@@ -90,14 +90,14 @@ def test_sync_loads_saved_adapters_on_the_actors(ray_exec, tmp_path):
 def test_lora_trained_in_the_driver_reaches_the_actors(ray_exec):
     """The trainer changes the driver's copy in place (as the loop does); the next map ships it."""
     import torch
-    from superalign.training import attach
+    from superalign.training import attach, LoraSpec
     kw = dict(max_new_tokens=6, seed=2)
     ex = make_executor(_cfg("ray"))
     local = LocalExecutor(_cfg("local"))
     try:
         for e in (ex, local):
             b = e.backend("learner")
-            b.model = attach(b.model, r=4, seed=0).eval()
+            b.model = attach(b.model, LoraSpec(r=4), seed=0).eval()
         assert ex.map(respond, "learner", PROMPTS, chunk=3, **kw) == local.map(respond, "learner", PROMPTS, chunk=3, **kw)
         for e in (ex, local):  # "training": the same update on both sides
             with torch.no_grad():

@@ -107,7 +107,7 @@ def test_runs_compare_groups_seeds_with_paired_change(tmp_path):
 
 def test_cli_export_and_compare_print_no_text(tmp_path):
     from typer.testing import CliRunner
-    from superalign.cli import app
+    from superalign.cli.main import app
     _fill(tmp_path / "a", 0, [0.5, 0.3])
     _fill(tmp_path / "b", 1, [0.6, 0.4])
     r = CliRunner().invoke(app, ["export", str(tmp_path / "a"), "--format", "jsonl", "-t", "pairs", "-t", "metrics"])

@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from superalign import config as C
 from superalign import plugins
 from superalign.errors import SuperalignError
 from superalign.roles import attacker as A
@@ -77,12 +78,18 @@ def test_entry_point_strategy_and_rubric(tmp_path, monkeypatch):
     recs = [{"text": "q", "response": "r", "response_id": "x", "kind": "attack"}]
     (out,) = CR.score_stage(Echo(), recs, {"rubric": "terse"})
     assert out["critique"] == "Q: q A: r JSON:" and out["error"] is None
-    from superalign.loop.config import parse
+    from superalign.loop.config import LoopConfig
+
+    def parse(section):
+        return C.parse({"loop": section}).loop
     assert parse({"rubric": "terse", "strategies": {"shout": 1.0}}).rubric == "terse"
 
 
 def test_loop_config_rejects_unknown_plugins_at_load():
-    from superalign.loop.config import parse
+    from superalign.loop.config import LoopConfig
+
+    def parse(section):
+        return C.parse({"loop": section}).loop
     with pytest.raises(SuperalignError, match="unknown critic rubric 'nope'"):
         parse({"rubric": "nope"})
     with pytest.raises(SuperalignError, match="unknown attack strategy"):

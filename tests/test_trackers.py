@@ -12,9 +12,9 @@ ROWS = [{"prompt": f"Say {i}.", "completion": f"{i}"} for i in range(4)]
 
 def _learner(seed=0):
     from superalign.models import embedded
-    from superalign.training import attach
+    from superalign.training import attach, LoraSpec
     tok = embedded.tiny_tokenizer()
-    return attach(embedded.tiny_model(tok, seed=seed), r=4, alpha=8), tok
+    return attach(embedded.tiny_model(tok, seed=seed), LoraSpec(r=4, alpha=8)), tok
 
 
 def _scalars(log_dir: Path) -> dict[str, list]:
@@ -64,6 +64,5 @@ def test_report_to_config_key_and_loop_metrics_helper(tmp_path):
 
 
 def test_loop_phase_yaml_keys_validate():
-    from superalign.loop.config import parse
-    lc = parse({"conformity": {"loss_type": "hinge", "extra": {"warmup_ratio": 0.1}}})
+    lc = C.parse({"loop": {"conformity": {"loss_type": "hinge", "extra": {"warmup_ratio": 0.1}}}}).loop
     assert lc.conformity.loss_type == "hinge" and lc.conformity.extra == {"warmup_ratio": 0.1}

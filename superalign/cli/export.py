@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 
-def register(app: typer.Typer):
-    from superalign.cli import runs_app
+def register(app: typer.Typer, runs_app: typer.Typer):
+    """`export` on the app; `compare` under the `runs` group."""
 
     @app.command("export")
     def export_cmd(run_dir: Path = typer.Argument(..., help="Run directory (holds store.sqlite)."),

@@ -157,8 +157,9 @@ def report(run_dir: Path):
 
 for _experiment in EXPERIMENTS:  # each experiment's commands live in its own module beside this file
     _experiment.register(app)
-for _tool in (export.register, adapter.register, plugins.register):  # commands over runs, adapters and plugins
-    _tool(app)
+export.register(app, runs_app)  # commands over runs, adapters and plugins
+adapter.register(app)
+plugins.register(app)
 
 
 def entry():
