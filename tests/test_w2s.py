@@ -155,14 +155,17 @@ def test_features_and_token_states_are_cached_by_text():
 
 def test_lora_on_top_blocks_trains_only_those_blocks():
     from superalign.w2s.finetune import fit_lm
-    cfg = parse_config({**TINY, "finetune": {"mode": "lora", "max_epochs": 2, "batch_size": 8}})
+    cfg = parse_config({**TINY, "finetune": {"mode": "lora", "max_epochs": 2, "batch_size": 8,
+                                                    "exit_layer": None}})
     task = load_task("sarcasm", 40)
     gold = np.eye(2, dtype=np.float32)[task.labels]
     tr, va = np.arange(16), np.arange(16, 24)
     probs, state = fit_lm("tiny-random", task, tr, gold[tr], va, gold[va], "logconf", cfg, 0, layers="all",
                           **cfg.loss_kwargs("logconf"))
     assert probs.shape == (40, 2) and np.allclose(probs.sum(1), 1, atol=1e-5)
-    assert "head.weight" in state and 1 <= state["epoch"] <= 2 and state["first_block"] == 0
+    # epoch 0 is the linear-probe warm start; the fine-tuning epochs were all scored against it
+    assert "head.weight" in state and 0 <= state["epoch"] <= 2 and state["first_block"] == 0
+    assert len(state["val_history"]) >= 2
     top1 = fit_lm("tiny-random", task, tr, gold[tr], va, gold[va], "xent", cfg, 0, layers=1)[1]
     lora = lambda s: sorted(k for k in s if "lora_" in k)  # noqa: E731
     assert top1["first_block"] == 1 and 0 < len(lora(top1)) < len(lora(state))
@@ -171,7 +174,8 @@ def test_lora_on_top_blocks_trains_only_those_blocks():
 TINY = {"tasks": [{"name": "sarcasm", "n_weak": 40, "n_transfer": 80, "n_test": 60}], "seeds": [0, 1],
         "weak": "hashing:256", "ladder": ["tiny-random@1"], "strong": "tiny-random",
         "methods": ["xent", "logconf", "ladder"], "head": {"max_epochs": 5}, "max_tokens": 32,
-        "finetune": {"mode": "lora", "max_epochs": 2, "batch_size": 16}, "bootstrap_samples": 200}
+        "finetune": {"mode": "lora", "lora_layers": "all", "exit_layer": None, "max_epochs": 2, "batch_size": 16},
+        "bootstrap_samples": 200}
 
 
 def test_integration_on_a_sarcasm_slice(tmp_path):
@@ -188,7 +192,7 @@ def test_integration_on_a_sarcasm_slice(tmp_path):
     assert lo <= res["gap"] <= hi
     assert (res["pgr_withheld"] is None) == all(res["pgr"][m] is not None for m in ("xent", "logconf", "ladder"))
     seed0 = {(r["role"], r["meta"]["method"]): r for r in store.rows("metrics", seed=0, name="accuracy")}
-    assert all(1 <= r["meta"]["epoch"] for r in seed0.values())
+    assert all(r["meta"]["epoch"] >= 0 for r in seed0.values())
     rung = seed0[("rung", "ladder")]
     assert rung["meta"]["supervisor"] == "hashing:256" and rung["model"] == "tiny-random@1"
     assert rung["meta"]["gap"] == pytest.approx(rung["meta"]["ceiling"] - rung["meta"]["supervisor_accuracy"])

@@ -41,6 +41,9 @@ def lora_spec(spec: str, cfg: W2SConfig) -> tuple[str, object, str] | None:
     return None
 
 
+FIT_VERSION = 2  # bump when training changes, so cached fits are redone
+
+
 def _key(*parts) -> str:
     h = hashlib.sha256()
     for p in parts:
@@ -66,7 +69,7 @@ class Trainer:
         targets, val_targets = r(targets), r(val_targets)
         lm = lora_spec(spec, self.cfg)
         how = [lm, self.cfg.finetune.model_dump()] if lm else self.cfg.head.model_dump()
-        key = _key(spec, self.feat_key, np.asarray(train_idx, np.int64), targets, np.asarray(val_idx, np.int64),
+        key = _key(FIT_VERSION, spec, self.feat_key, np.asarray(train_idx, np.int64), targets, np.asarray(val_idx, np.int64),
                    val_targets, loss, self.cfg.loss_kwargs(loss), how, seed, self.cfg.max_tokens)
         path = self.dir / f"{key}.npz"
         if path.exists():

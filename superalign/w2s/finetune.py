@@ -11,27 +11,35 @@ import numpy as np
 
 from superalign.w2s.features import load_lm, parse, token_states
 from superalign.w2s.losses import LOSSES
-from superalign.w2s.probe import EarlyStop, val_score
+from superalign.w2s.probe import EarlyStop, fit_head, val_score
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-def n_blocks(name: str, layers) -> tuple[int, int]:
-    """(number of blocks, index of the first trained block) for `layers` = K or 'all'."""
+def n_blocks(name: str, layers, exit_layer: int | None = None) -> tuple[int, int]:
+    """(exit: blocks used, index of the first trained block) for `layers` = K or 'all' below `exit_layer`."""
+    from superalign.errors import SuperalignError
     from superalign.w2s.features import lm_depth
     depth = lm_depth(name)
-    k = depth if layers == "all" else min(int(layers), depth)
-    return depth, depth - k
+    end = depth if exit_layer is None else exit_layer
+    if not 1 <= end <= depth:
+        raise SuperalignError(f"{name} has {depth} blocks; finetune.exit_layer {exit_layer} does not exist",
+                              f"use 1 <= exit_layer <= {depth}, or null for the whole network")
+    k = end if layers == "all" else min(int(layers), end)
+    return end, end - k
 
 
 class TopBlocks:
     """The top blocks, final norm and rotary embedding of a Llama-style backbone, fed cached hidden states."""
 
-    def __init__(self, name: str, first: int, mode: str, lora_r: int, device: str, seed: int):
+    def __init__(self, name: str, first: int, end: int, mode: str, lora_r: int, device: str, seed: int,
+                 pool: str = "last"):
         import torch
         _, model = load_lm(name, device, seed)
-        self.blocks = torch.nn.ModuleList(list(model.layers)[first:])
-        self.norm, self.rotary = model.norm, model.rotary_emb
+        self.blocks = torch.nn.ModuleList(list(model.layers)[first:end])
+        self.rotary, self.pool = model.rotary_emb, pool
+        # hidden_states[depth] (what the probes read) is the final norm's output; a cut network has none
+        self.norm = model.norm if end == len(model.layers) else torch.nn.Identity()
         for p in self.blocks.parameters():
             p.requires_grad_(mode == "full")
         for p in self.norm.parameters():
@@ -45,8 +53,9 @@ class TopBlocks:
         self.device = next(model.parameters()).device
 
     def __call__(self, h, lengths):
-        """h (b, t, d) right-padded states entering the first trained block -> (b, d) last-token final states.
-        No attention mask is needed: with right padding and causal attention real tokens never see pads."""
+        """h (b, t, d) right-padded states entering the first trained block -> (b, d) pooled output states (last
+        token or masked mean). No attention mask is needed: with right padding and causal attention real tokens
+        never see pads."""
         import torch
         pos = torch.arange(h.shape[1], device=h.device)[None]
         emb = self.rotary(h, position_ids=pos)
@@ -54,6 +63,10 @@ class TopBlocks:
             h = blk(h, attention_mask=None, position_embeddings=emb, position_ids=pos)
             h = h[0] if isinstance(h, tuple) else h
         h = self.norm(h)
+        lengths = torch.as_tensor(lengths, device=h.device)
+        if self.pool == "mean":
+            mask = (torch.arange(h.shape[1], device=h.device)[None] < lengths[:, None]).to(h.dtype)
+            return (h * mask[..., None]).sum(1) / lengths[:, None].to(h.dtype)
         return h[torch.arange(h.shape[0], device=h.device), torch.as_tensor(lengths, device=h.device) - 1]
 
     def trainable(self):
@@ -67,23 +80,38 @@ def fit_lm(spec: str, task, train_idx: np.ndarray, targets: np.ndarray, val_idx:
     import torch
     _, name, _ = parse(spec)
     ft = cfg.finetune
-    depth, first = n_blocks(name, layers)
+    end, first = n_blocks(name, layers, ft.exit_layer)
     m = len(task.texts[0])
     flat = [t for ts in task.texts for t in ts]
     states, lengths = token_states(name, first, flat, cfg.max_tokens, cfg.device)
     torch.manual_seed(seed)
-    top = TopBlocks(name, first, mode, ft.lora_r, cfg.device, seed)
+    top = TopBlocks(name, first, end, mode, ft.lora_r, cfg.device, seed, ft.pool)
     d = states.shape[-1]
     head = torch.nn.Linear(d, 1 if task.choice else task.k).to(top.device)
-    torch.nn.init.zeros_(head.weight)
+
+    def pooled(idx):
+        rows = np.array([i * m + j for i in idx for j in range(m)])
+        t = int(lengths[rows].max())
+        h = torch.from_numpy(np.asarray(states[rows, :t], dtype=np.float32)).to(top.device)
+        return top(h, lengths[rows])
+
+    # LP-FT (Kumar et al. 2022): first a linear probe on the frozen output (same targets, loss and early stopping;
+    # LoRA starts as the identity), then adapters and head are trained together from there. Epoch 0 (the probe)
+    # competes in early stopping, so fine-tuning is kept only where the supervisor's labels say it helps.
+    every = np.arange(len(task.texts))
+    with torch.no_grad():
+        frozen = torch.cat([pooled(every[b:b + 64]) for b in range(0, len(every), 64)]).cpu().numpy()
+    probs0, lp = fit_head(frozen.reshape(len(every), m, d), train_idx, targets, val_idx, val_targets, loss, cfg.head,
+                          seed, task.choice, **loss_kw)
+    mu, sd = torch.from_numpy(lp["mu"]).to(top.device), torch.from_numpy(lp["sd"]).to(top.device)
+    with torch.no_grad():
+        head.weight.copy_(torch.from_numpy(lp["weight"]))
+        head.bias.copy_(torch.from_numpy(lp["bias"]))
     opt = torch.optim.AdamW([{"params": top.trainable(), "lr": ft.lr},
                              {"params": head.parameters(), "lr": ft.head_lr}], weight_decay=0.0)
 
     def logits(idx):
-        rows = np.array([i * m + j for i in idx for j in range(m)])
-        t = int(lengths[rows].max())
-        h = torch.from_numpy(np.asarray(states[rows, :t], dtype=np.float32)).to(top.device)
-        out = head(top(h, lengths[rows])).view(len(idx), m, -1)
+        out = head((pooled(idx) - mu) / sd).view(len(idx), m, -1)
         return out[..., 0] if task.choice else out[:, 0]
 
     def predict(idx, bs=64):
@@ -102,6 +130,7 @@ def fit_lm(spec: str, task, train_idx: np.ndarray, targets: np.ndarray, val_idx:
     g = np.random.default_rng(seed)
     total, step, fn = ft.max_epochs * -(-len(train_idx) // ft.batch_size), 0, LOSSES[loss]
     stop = EarlyStop(ft.patience)
+    stop.step(0, val_score(probs0[val_idx], val_targets), snapshot)
     top.blocks.train()
     for epoch in range(1, ft.max_epochs + 1):
         perm = g.permutation(len(train_idx))
@@ -117,9 +146,10 @@ def fit_lm(spec: str, task, train_idx: np.ndarray, targets: np.ndarray, val_idx:
     blocks_sd, head_sd = stop.state
     top.blocks.load_state_dict(blocks_sd, strict=False)
     head.load_state_dict(head_sd)
-    probs = predict(np.arange(len(task.texts)))
+    probs = probs0 if stop.epoch == 0 else predict(every)
     state = {f"head.{k}": v.cpu().numpy() for k, v in head_sd.items()}
     if mode == "lora":
         state.update({k: v.cpu().numpy() for k, v in blocks_sd.items()})
-    state.update(epoch=np.int64(stop.epoch), val_history=np.array(stop.history), first_block=np.int64(first))
+    state.update(epoch=np.int64(stop.epoch), val_history=np.array(stop.history), first_block=np.int64(first),
+                 mu=lp["mu"], sd=lp["sd"], probe_epoch=lp["epoch"])
     return probs, state

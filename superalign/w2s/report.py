@@ -24,7 +24,10 @@ def setting(store) -> str:
     ft = cfg.get("finetune") or {}
     strong = cfg.get("strong", "?")
     if "+lora" in strong or ft.get("mode") == "lora":
-        how = f"LoRA fine-tuning (top {ft.get('lora_layers', 'all')} blocks + last-token head)"
+        cut = f" of the network cut at block {ft['exit_layer']}" if ft.get("exit_layer") else ""
+        how = (f"LoRA fine-tuning of the top {ft.get('lora_layers', 'all')} blocks{cut} + a head on the "
+               f"{ft.get('pool', 'last')}-pooled output, warm-started from a linear probe (stop epoch 0 = the probe "
+               "was kept)")
     elif ft.get("mode") == "full":
         how = "full fine-tuning"
     else:
