@@ -175,7 +175,7 @@ TINY = {"tasks": [{"name": "sarcasm", "n_weak": 40, "n_transfer": 80, "n_test": 
         "weak": "hashing:256", "ladder": ["tiny-random@1"], "strong": "tiny-random",
         "methods": ["xent", "logconf", "ladder"], "head": {"max_epochs": 5}, "max_tokens": 32,
         "finetune": {"mode": "lora", "lora_layers": "all", "exit_layer": None, "max_epochs": 2, "batch_size": 16},
-        "bootstrap_samples": 200}
+        "bootstrap_samples": 200, "threads": 1}
 
 
 def test_integration_on_a_sarcasm_slice(tmp_path):

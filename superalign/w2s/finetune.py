@@ -78,6 +78,17 @@ def fit_lm(spec: str, task, train_idx: np.ndarray, targets: np.ndarray, val_idx:
     """Train the top `layers` blocks of LM `spec` (LoRA or full) + a head; return class probabilities for every
     example at the epoch whose validation predictions best match `val_targets`, and the trained weights."""
     import torch
+    threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _fit_lm(spec, task, train_idx, targets, val_idx, val_targets, loss, cfg, seed, layers, mode, **loss_kw)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_lm(spec, task, train_idx, targets, val_idx, val_targets, loss, cfg, seed, layers, mode, **loss_kw):
+    import torch
     _, name, _ = parse(spec)
     ft = cfg.finetune
     end, first = n_blocks(name, layers, ft.exit_layer)
