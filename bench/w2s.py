@@ -62,6 +62,7 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+")
     ap.add_argument("--tasks", nargs="+")
     ap.add_argument("--weak", help="weak model spec (default minilm-l6)")
+    ap.add_argument("--gaps-only", action="store_true", help="only the capacity-gap screening (phase 1)")
     ap.add_argument("--out-dir", default="runs")
     ap.add_argument("--out", help="default: bench/results/w2s.json (lora), w2s_linear.json (linear)")
     a = ap.parse_args()
@@ -113,7 +114,7 @@ def main():
     # phase 2: weak-to-strong on every task (weak labels, ceilings and controls come from the cache)
     cfg = parse_config({**section, "tasks": tasks})
     store.put("config", {"w2s": cfg.model_dump(mode="json")})
-    for t in cfg.task_specs():
+    for t in [] if a.gaps_only else cfg.task_specs():
         t1 = time.time()
         s = run(cfg.model_copy(update={"tasks": [t]}), store)[t.name]
         rungs = [r for r in store.rows("metrics", name="accuracy") if r["meta"]["task"] == t.name

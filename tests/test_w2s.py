@@ -106,6 +106,12 @@ def test_pgr_is_withheld_when_the_gap_is_not_significant():
     chance = M.summarise({"weak": mk([0.51, 0.50, 0.52]), "ceiling": mk([0.80, 0.81, 0.79]),
                           "xent": mk([0.6, 0.6, 0.6])}, chance=0.5, w2s_methods=["xent"], samples=500)
     assert chance["pgr"]["xent"] is None and "chance" in chance["pgr_withheld"]
+    # the weak model trained on the ceiling's gold reaches the ceiling: the gap is data, not capacity
+    data = M.summarise({"weak": mk([0.65, 0.66, 0.64]), "ceiling": mk([0.85, 0.84, 0.86]),
+                        "control": mk([0.85, 0.85, 0.84]), "xent": mk([0.78, 0.75, 0.77])}, chance=0.5,
+                       w2s_methods=["xent"], samples=500)
+    assert data["pgr"]["xent"] is None and "capacity gap" in data["pgr_withheld"]
+    assert data["capacity_gap_ci"][0] <= 0 < data["gap_ci"][0]
 
 
 def test_config_errors_name_the_key():

@@ -3,8 +3,9 @@
 PGR is computed once per task from seed-mean accuracies, PGR = (w2s - weak) / (ceiling - weak), not as a mean of
 per-seed ratios (a seed with a near-zero gap makes its ratio explode). Its 95% interval comes from a two-level
 bootstrap: resample seeds, then test items within each seed, paired across methods (one resample scores every
-method on the same items). PGR is withheld, with the reason, when the gap's interval includes 0 or the weak
-model's accuracy interval reaches chance: there is then no gap to recover, and a ratio would only be noise.
+method on the same items). PGR is withheld, with the reason, when the gap's interval includes 0, the weak
+model's accuracy interval reaches chance, or (with a data-matched control) the capacity gap's interval includes 0:
+there is then no capability gap to recover, and a ratio would only be noise or a measure of gold data.
 """
 from __future__ import annotations
 
@@ -74,6 +75,9 @@ def summarise(correct: dict[str, list[np.ndarray]], chance: float, w2s_methods: 
         reason = f"gap CI [{out['gap_ci'][0]:+.3f}, {out['gap_ci'][1]:+.3f}] includes 0"
     elif out["accuracy_ci"]["weak"][0] <= chance:
         reason = f"weak accuracy CI reaches chance ({chance:.3f})"
+    elif "control" in correct and out["capacity_gap_ci"][0] <= 0:
+        reason = (f"capacity gap CI [{out['capacity_gap_ci'][0]:+.3f}, {out['capacity_gap_ci'][1]:+.3f}] includes 0: "
+                  "the weak model given the ceiling's gold closes the gap, so it measures gold data, not capacity")
     out["pgr_withheld"] = reason
     out["pgr"], out["pgr_ci"] = {}, {}
     for m in w2s_methods:
