@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from superalign.errors import Strict, SuperalignError, validate
 from superalign.loop.config import LoopConfig, merge, with_preset
+from superalign.w2s.config import W2SConfig
 
 
 class LocalModel(Strict):
@@ -116,7 +117,7 @@ class Config(Strict):
     data: Data = Data()
     eval: Eval = Eval()
     loop: LoopConfig = LoopConfig()
-    w2s: dict[str, Any] = {}
+    w2s: W2SConfig = W2SConfig()
     oversight: dict[str, Any] = {}
 
     @model_validator(mode="after")

@@ -17,7 +17,8 @@ from superalign.cli import serve as serve_cli
 from superalign.cli import w2s as w2s_cli
 from superalign.evaluation import report as eval_report
 from superalign.loop import report as loop_report
-from superalign.paradigms import oversight_report, w2s_report
+from superalign.paradigms import oversight_report
+from superalign.w2s import report as w2s_report
 
 
 @dataclass(frozen=True)

@@ -15,43 +15,51 @@ def register(app: typer.Typer):
                 seeds: Optional[list[int]] = typer.Option(None, "--seeds", help="Seeds (repeat the flag)."),
                 out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Parent of the run directory."),
                 resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory.")):
-        """Train weak supervisor, strong students (xent, aux conf, ladder) and ceilings; report PGR with CIs."""
+        """Train the weak supervisor, strong students (xent, aux conf, ladder), ceiling and data-matched control;
+        report gaps and PGR with CIs."""
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         from rich.table import Table
 
         from superalign import config as C
-        from superalign.paradigms import w2s
-        from superalign.paradigms.w2s_report import SECTIONS
-        from superalign.report import build as build_report
+        from superalign.report import build
+        from superalign.w2s.report import SECTIONS
         from superalign.store import RunStore
+        from superalign.w2s.config import parse_config
+        from superalign.w2s.experiment import run
+        from superalign.w2s.report import LABELS, ORDER
 
         cfg = C.load(config)
-        section = dict(cfg.w2s)
+        section = cfg.w2s.model_dump() if hasattr(cfg.w2s, "model_dump") else dict(cfg.w2s)
         if tasks:
             section["tasks"] = tasks
         if seeds:
             section["seeds"] = seeds
-        wcfg = w2s.parse_config(section)
-        run_dir = resume or Path(out_dir or cfg.run.out_dir) / time.strftime(f"w2s-%Y%m%d-%H%M%S")
+        wcfg = parse_config(section)
+        run_dir = resume or Path(out_dir or cfg.run.out_dir) / time.strftime("w2s-%Y%m%d-%H%M%S")
         store = RunStore(run_dir, create=resume is None)
         store.put("name", store.get("name") or run_dir.name)
-        store.put("config", {**cfg.model_dump(mode="json"), "w2s": wcfg.model_dump()})
+        store.put("config", {**cfg.model_dump(mode="json"), "w2s": wcfg.model_dump(mode="json")})
         store.put("seeds", wcfg.seeds)
         store.put("status", "running")
         console = Console(stderr=True)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as progress:
-            res = w2s.run(wcfg, store, progress)
+            res = run(wcfg, store, progress)
         store.put("status", "done")
         store.close()
         out = Console()
-        for task, agg in res.items():
-            t = Table("method", "model", "accuracy", "AUROC", "PGR", title=task)
-            get = {(r["meta"]["method"], r["name"]): r for r in agg}
-            for m in ["weak", *[x for x in w2s.METHODS if x in wcfg.methods], "ceiling"]:
-                cells = [(f"{r['value']:.3f}" + (f" [{r['lo']:.2f}, {r['hi']:.2f}]" if r["lo"] == r["lo"] else ""))
-                         if (r := get.get((m, n))) else "" for n in ("accuracy", "auroc", "pgr")]
-                t.add_row(w2s.LABELS[m], get[(m, "accuracy")]["model"] if (m, "accuracy") in get else "", *cells)
+        for task, s in res.items():
+            if not s:
+                continue
+            t = Table("model", "accuracy [95% CI]", "PGR [95% CI]", title=task + (" (untuned)" if s["untuned"] else ""))
+            for m in [m for m in ORDER if m in s["accuracy"]]:
+                lo, hi = s["accuracy_ci"][m]
+                p = s["pgr"].get(m, "")
+                pcell = "withheld" if p is None else (f"{p:+.2f} [{s['pgr_ci'][m][0]:+.2f}, {s['pgr_ci'][m][1]:+.2f}]"
+                                                      if p != "" else "")
+                t.add_row(LABELS[m], f"{s['accuracy'][m]:.3f} [{lo:.3f}, {hi:.3f}]", pcell)
             out.print(t)
-        out.print(f"report: {build_report(run_dir, SECTIONS)}")
+            out.print(f"gap ceiling - weak {s['gap']:+.3f} [{s['gap_ci'][0]:+.3f}, {s['gap_ci'][1]:+.3f}]"
+                      + (f"; PGR withheld: {s['pgr_withheld']}" if s["pgr_withheld"] else ""))
+        out.print(f"report: {build(run_dir, SECTIONS)}")

@@ -9,7 +9,9 @@ A model spec names a featurizer:
 
 LM features are the expensive part on a CPU, so one forward pass fills every layer an experiment
 asks for, and each (model, layer, texts) array is saved under `<cache>/w2s/features/` keyed by a
-hash of the texts: every later method, seed and experiment reuses it.
+hash of the texts: every later method, seed and experiment reuses it. For LoRA on the top K blocks the same
+pass also saves the token states entering block L-K (`token_states`, float16): the frozen blocks below run
+once per task, and every fine-tuning run (all seeds, losses, rungs) starts from that cache.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from superalign import assets
 from superalign.errors import SuperalignError
 from superalign.models import embedded
 
-FEATURE_VERSION = 1  # bump when pooling or truncation changes, so cached arrays are rebuilt
+FEATURE_VERSION = 2  # bump when pooling or truncation changes, so cached arrays are rebuilt
 
 
 def parse(spec: str) -> tuple[str, str, int | None]:
@@ -45,9 +47,21 @@ def text_key(texts: list[str], max_tokens: int) -> str:
     return h[:16]
 
 
-def _path(spec_name: str, layer, key: str) -> Path:
+def _path(spec_name: str, layer, key: str, kind: str = "features") -> Path:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec_name)
-    return assets.cache_dir() / "w2s" / "features" / safe / f"L{layer}-{key}.npy"
+    return assets.cache_dir() / "w2s" / kind / safe / f"L{layer}-{key}.npy"
+
+
+def token_states(name: str, layer: int, texts: list[str], max_tokens: int, device: str = "cpu",
+                 progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """(states (n, max_tokens, d) float16, lengths (n,)) entering block `layer` (0 = the embeddings), cached."""
+    key = text_key(texts, max_tokens)
+    p, pl = _path(name, layer, key, "tokens"), _path(name, "len", key, "tokens")
+    if not (p.exists() and pl.exists()):
+        res = _lm_layers(name, [], texts, max_tokens, device, progress, token_layers=[layer])
+        _save(pl, res["lengths"])
+        _save(p, res[("tokens", layer)])
+    return np.load(p, mmap_mode="r"), np.load(pl)
 
 
 def featurize(specs: list[str], texts: list[str], max_tokens: int = 96, device: str = "cpu",
@@ -121,15 +135,19 @@ def pool(hidden, mask):
 
 
 def _lm_layers(name: str, layers: list[int], texts: list[str], max_tokens: int, device: str,
-               progress=None, batch_size: int = 32) -> dict[int, np.ndarray]:
+               progress=None, batch_size: int = 32, token_layers: tuple = ()) -> dict:
+    """Pooled states of `layers` (keys: layer) and padded token states of `token_layers` (keys: ("tokens", l),
+    plus "lengths"), from one forward pass."""
     import torch
     tok, model = load_lm(name, device)
     n_layers = model.config.num_hidden_layers
-    for layer in layers:
+    for layer in [*layers, *token_layers]:
         if not -n_layers - 1 <= layer <= n_layers:
             raise SuperalignError(f"{name} has {n_layers} layers; layer {layer} does not exist",
                                   f"use {name}@L with -{n_layers} <= L <= {n_layers} (0 = embeddings)")
-    res: dict[int, list] = {l: [] for l in layers}
+    res: dict = {l: [] for l in layers}
+    toks = {l: np.zeros((len(texts), max_tokens, model.config.hidden_size), np.float16) for l in token_layers}
+    lengths = np.zeros(len(texts), np.int64)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
     bar = progress.add_task(f"features {name}", total=len(texts)) if progress else None
     with torch.inference_mode():
@@ -140,7 +158,22 @@ def _lm_layers(name: str, layers: list[int], texts: list[str], max_tokens: int, 
             hs = model(**enc, output_hidden_states=True).hidden_states
             for l in layers:
                 res[l].append(pool(hs[l], enc["attention_mask"]).float().cpu().numpy())
+            lens = enc["attention_mask"].sum(1).cpu().numpy()
+            lengths[idx] = lens
+            for l in token_layers:
+                h = hs[l].to(torch.float16).cpu().numpy()
+                toks[l][idx, :h.shape[1]] = h
             if progress:
                 progress.advance(bar, len(idx))
     inv = np.argsort(order)
-    return {l: np.concatenate(v)[inv].astype(np.float32) for l, v in res.items()}
+    out: dict = {l: np.concatenate(v)[inv].astype(np.float32) for l, v in res.items()}
+    out.update({("tokens", l): v for l, v in toks.items()}, lengths=lengths)
+    return out
+
+
+def lm_depth(name: str) -> int:
+    """Number of transformer blocks of LM `name`, from its config (no weights loaded)."""
+    if name == embedded.TINY:
+        return embedded.tiny_model(embedded.tiny_tokenizer()).model.config.num_hidden_layers
+    from transformers import AutoConfig
+    return AutoConfig.from_pretrained(embedded.resolve(name)).num_hidden_layers

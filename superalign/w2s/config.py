@@ -1,0 +1,116 @@
+"""The `w2s:` config section. Pydantic only: the root config imports this module, so it must stay light
+(no torch, nothing from superalign but `errors`).
+
+Model specs (`weak`, `strong`, `ladder` rungs, `control`) name a featurizer or a trainable LM:
+`hashing[:N]`, `minilm-l6` / `st:NAME`, or an LM `NAME[@LAYER]` (linear probe on that layer, default the last);
+`NAME+lora:K` trains LoRA adapters on the LM's top K blocks (K=`all`: every block) with a head, as `finetune` says.
+The strong spec is trained the `finetune.mode` way unless it carries its own `+lora:K`.
+"""
+from __future__ import annotations
+
+from typing import Literal, Union
+
+from pydantic import Field
+
+from superalign.errors import Strict, validate
+
+LOSS_NAMES = ("xent", "logconf", "bootstrap")
+METHODS = ("xent", "logconf", "bootstrap", "ladder")
+
+
+class TaskSpec(Strict):
+    """A task with its own split sizes (None: the section-wide sizes). `untuned`: kept out of every tuning
+    decision (model choice, epochs, learning rates); reported as such."""
+    name: str
+    n_weak: int | None = Field(None, ge=8)
+    n_transfer: int | None = Field(None, ge=10)
+    n_test: int | None = Field(None, ge=4)
+    untuned: bool = False
+
+
+class HeadCfg(Strict):
+    """Linear head on frozen features (the weak model, probe rungs, the fast `linear` strong mode)."""
+    max_epochs: int = Field(40, ge=1)
+    # epochs without a better validation score before stopping: weak-labelled validation scores are noisy, and
+    # head epochs are cheap, so wait long
+    patience: int = Field(10, ge=1)
+    lr: float = Field(5e-3, gt=0)
+    batch_size: int = Field(32, ge=2)
+    weight_decay: float = Field(1e-3, ge=0)
+
+
+class LogconfCfg(Strict):
+    """Burns et al.'s auxiliary confidence loss as in openai/weak-to-strong `logconf_loss_fn`."""
+    aux_coef: float = Field(0.5, ge=0, le=1)
+    warmup_frac: float = Field(0.1, ge=0, le=1)
+
+
+class BootstrapCfg(Strict):
+    """Soft bootstrapping (Reed et al. 2014): target = (1-b) weak + b student probabilities."""
+    beta: float = Field(0.5, ge=0, le=1)
+    warmup_frac: float = Field(0.2, ge=0, le=1)
+
+
+class FinetuneCfg(Strict):
+    """How the strong LM is trained. `linear`: a head on frozen pooled states (the fast variant);
+    `lora`: LoRA adapters on the `lora_layers` blocks below `exit_layer` plus a head on their pooled output
+    (`all`: every block, end to end; the frozen blocks below are run once per task and their output cached);
+    `full`: every weight of those blocks. `exit_layer` None: the whole network (with its final norm); an int
+    cuts the network there (middle layers of small LMs carry more task signal than the last one)."""
+    # defaults = the benchmarked CPU setting (bench/w2s.py): SmolLM2 cut at block 14, LoRA on blocks 12-13
+    mode: Literal["linear", "lora", "full"] = "lora"
+    lora_layers: Union[int, Literal["all"]] = 2
+    exit_layer: int | None = Field(14, ge=1)
+    pool: Literal["last", "mean"] = "mean"
+    lora_r: int = Field(8, ge=1)
+    max_epochs: int = Field(2, ge=1)   # after the linear-probe warm start (epoch 0)
+    patience: int = Field(1, ge=1)
+    lr: float = Field(5e-4, gt=0)
+    head_lr: float = Field(2e-3, gt=0)
+    batch_size: int = Field(16, ge=1)
+
+
+class W2SConfig(Strict):
+    tasks: list[Union[str, TaskSpec]] = ["sarcasm", "quartz",
+                                         TaskSpec(name="harm_labels", n_weak=300, n_transfer=400, n_test=299)]
+    seeds: list[int] = Field([0, 1, 2], min_length=1)
+    weak: str = "minilm-l6"
+    strong: str = "smollm2-135m-instruct"
+    # intermediate supervisors, weakest first (gap annealing); empty: no ladder
+    ladder: list[str] = ["smollm2-135m-instruct@-1"]   # SmolLM2 frozen + probe on its last layer
+    methods: list[Literal["xent", "logconf", "bootstrap", "ladder"]] = ["xent", "logconf", "ladder"]
+    ladder_loss: Literal["xent", "logconf", "bootstrap"] = "xent"
+    # data-matched control: the weak model trained on the ceiling's gold rows, so ceiling - control is capacity
+    control: bool = True
+    n_weak: int = Field(400, ge=8)
+    n_transfer: int = Field(500, ge=10)
+    n_test: int = Field(400, ge=4)
+    val_frac: float = Field(0.2, gt=0, lt=0.5)   # of the transfer (and weak-train) split: early-stopping rows
+    pool_seed: int = 0
+    max_tokens: int = Field(64, ge=4)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "cpu"
+    bootstrap_samples: int = Field(2000, ge=100)
+    threads: int = Field(0, ge=0)   # torch CPU threads (0: torch's default); 1 is fastest on a shared small CPU
+    head: HeadCfg = HeadCfg()
+    logconf: LogconfCfg = LogconfCfg()
+    bootstrap: BootstrapCfg = BootstrapCfg()
+    finetune: FinetuneCfg = FinetuneCfg()
+
+    def task_specs(self) -> list[TaskSpec]:
+        out = []
+        for t in self.tasks:
+            t = TaskSpec(name=t) if isinstance(t, str) else t
+            out.append(t.model_copy(update={k: getattr(t, k) or getattr(self, k)
+                                            for k in ("n_weak", "n_transfer", "n_test")}))
+        return out
+
+    def loss_kwargs(self, loss: str) -> dict:
+        return {"logconf": self.logconf.model_dump(), "bootstrap": self.bootstrap.model_dump()}.get(loss, {})
+
+
+def parse_config(section: dict | None) -> W2SConfig:
+    """Validate a `w2s:` section; a bad key fails naming its dotted path (`w2s.head.epoch: unknown key`)."""
+    if isinstance(section, W2SConfig):
+        return section
+    return validate(W2SConfig, section, "w2s config", prefix="w2s",
+                    fix="fix the key(s) named above; the fields are in superalign/w2s/config.py")

@@ -1,0 +1,207 @@
+"""Weak-to-strong generalization (Burns et al. 2023) and gap annealing (Kim et al.), per task and seed.
+
+Each seed reshuffles a task's pool into weak-train / transfer / test (`tasks.splits`). The weak supervisor is
+trained on gold weak-train labels and labels the transfer rows with its soft predictions. Every strong model is
+trained on the transfer-train rows and early-stopped on the transfer-val rows labelled by its supervisor:
+students on weak labels (per loss), the ceiling on gold labels, and the data-matched control (the weak model
+trained on the ceiling's gold rows), so that ceiling - control is the capacity gap, free of the amount of gold.
+
+Gap annealing: weak -> rung_1 -> ... -> strong, each rung trained on the previous supervisor's labels and then
+labelling the transfer rows for the next one (2-fold cross-fitting: no rung labels rows it trained on). Each
+rung's own ceiling (trained on gold) shows it is genuinely intermediate. The ladder uses the weak model's gold
+only, so ladder and direct supervision spend the same gold budget.
+
+Every fit is cached on disk (`Trainer`) by a hash of what determines it, so weak labels, ceilings and controls
+are computed once and shared by all losses, runs and experiments.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+from superalign import assets
+from superalign.errors import SuperalignError
+from superalign.w2s.config import W2SConfig
+from superalign.w2s.metrics import accuracy, auroc, summarise
+from superalign.w2s.tasks import Splits, Task, load_task, splits
+
+
+def lora_spec(spec: str, cfg: W2SConfig) -> tuple[str, object, str] | None:
+    """(name, layers, mode) when `spec` is trained end to end, None when it is a probe on frozen features."""
+    name, plus, tail = spec.partition("+lora")
+    if plus:
+        k = tail.lstrip(":") or "all"
+        if k != "all" and not k.isdigit():
+            raise SuperalignError(f"bad model spec {spec!r}", "write NAME+lora:K (K blocks from the top) or NAME+lora:all")
+        return name, k if k == "all" else int(k), "lora"
+    if spec == cfg.strong and cfg.finetune.mode != "linear":
+        return spec, cfg.finetune.lora_layers if cfg.finetune.mode == "lora" else "all", cfg.finetune.mode
+    return None
+
+
+FIT_VERSION = 2  # bump when training changes, so cached fits are redone
+
+
+def _key(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.tobytes() if isinstance(p, np.ndarray) else json.dumps(p, sort_keys=True, default=str).encode())
+        h.update(b"\x00")
+    return h.hexdigest()[:24]
+
+
+class Trainer:
+    """Trains (spec, rows, labels, validation rows + their labels, loss, seed) once; probabilities and weights are
+    cached in `<cache>/w2s/fits/`."""
+
+    def __init__(self, cfg: W2SConfig, task: Task, feats: dict[str, np.ndarray], feat_key: str):
+        self.cfg, self.task, self.feats, self.feat_key = cfg, task, feats, feat_key
+        self.dir = assets.cache_dir() / "w2s" / "fits"
+        self.hits = self.misses = 0
+        self.epochs: dict[str, int] = {}
+
+    def fit(self, spec: str, train_idx, targets, val_idx, val_targets, loss: str, seed: int) -> np.ndarray:
+        from superalign.w2s.finetune import fit_lm
+        from superalign.w2s.probe import fit_head
+        r = lambda t: np.round(t.astype(np.float64), 6).astype(np.float32)  # noqa: E731
+        targets, val_targets = r(targets), r(val_targets)
+        lm = lora_spec(spec, self.cfg)
+        how = [lm, self.cfg.finetune.model_dump()] if lm else self.cfg.head.model_dump()
+        key = _key(FIT_VERSION, spec, self.feat_key, np.asarray(train_idx, np.int64), targets, np.asarray(val_idx, np.int64),
+                   val_targets, loss, self.cfg.loss_kwargs(loss), how, seed, self.cfg.max_tokens)
+        path = self.dir / f"{key}.npz"
+        if path.exists():
+            self.hits += 1
+            z = np.load(path)
+            self.last_epoch = int(z["epoch"])
+            return z["probs"]
+        self.misses += 1
+        kw = self.cfg.loss_kwargs(loss)
+        if lm:
+            probs, state = fit_lm(lm[0], self.task, train_idx, targets, val_idx, val_targets, loss, self.cfg, seed,
+                                  layers=lm[1], mode=lm[2], **kw)
+        else:
+            probs, state = fit_head(self.feats[spec], train_idx, targets, val_idx, val_targets, loss, self.cfg.head,
+                                    seed, self.task.choice, **kw)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez(tmp, probs=probs, **state)
+        tmp.replace(path)
+        self.last_epoch = int(state["epoch"])
+        return probs
+
+    def crossfit(self, spec: str, idx: np.ndarray, targets: np.ndarray, loss: str, seed: int) -> np.ndarray:
+        """Out-of-fold predictions on `idx` (2 folds), each fold's model early-stopped on a slice of its own
+        training rows (their supervisor labels): a rung never labels rows it was trained on."""
+        half, out = len(idx) // 2, np.zeros((len(idx), self.task.k), dtype=np.float32)
+        for a, b in ((slice(0, half), slice(half, None)), (slice(half, None), slice(0, half))):
+            rows, t = idx[a], targets[a]
+            nv = max(2, int(round(self.cfg.val_frac * len(rows))))
+            out[b] = self.fit(spec, rows[nv:], t[nv:], rows[:nv], t[:nv], loss, seed)[idx[b]]
+        return out
+
+
+def features_for(cfg: W2SConfig, task: Task, progress=None) -> tuple[dict[str, np.ndarray], str]:
+    """Frozen features (n, m, d) for every spec that is a probe (LoRA specs read token states themselves)."""
+    from superalign.w2s import features as F
+    m = len(task.texts[0])
+    flat = [t for ts in task.texts for t in ts]
+    specs = [s for s in dict.fromkeys([cfg.weak, *cfg.ladder, cfg.strong]) if lora_spec(s, cfg) is None]
+    feats = F.featurize(specs, flat, cfg.max_tokens, cfg.device, progress)
+    return {s: v.reshape(len(task.texts), m, -1) for s, v in feats.items()}, F.text_key(flat, cfg.max_tokens)
+
+
+def task_splits(cfg: W2SConfig, spec, n: int, seed: int) -> Splits:
+    return splits(n, spec.n_weak, spec.n_transfer, spec.n_test, cfg.val_frac, seed)
+
+
+def run_seed(cfg: W2SConfig, spec, task: Task, tr: Trainer, seed: int) -> list[dict]:
+    """Every model for one task and seed; returns `metrics` rows (meta: task, method, per-item `correct`)."""
+    sp = task_splits(cfg, spec, len(task.labels), seed)
+    y, test = task.labels, sp.test
+    gold = np.eye(task.k, dtype=np.float32)[y]
+    rows: list[dict] = []
+
+    def score(probs, role, model, method, **extra):
+        correct = (probs[test].argmax(-1) == y[test]).astype(int)
+        meta = {"task": task.name, "method": method, "epoch": tr.last_epoch, **extra}
+        rows.append({"name": "accuracy", "value": float(correct.mean()), "n": len(test), "role": role, "model": model,
+                     "seed": seed, "meta": {**meta, "correct": correct.tolist()}})
+        rows.append({"name": "auroc", "value": auroc(probs[test], y[test]), "n": len(test), "role": role,
+                     "model": model, "seed": seed, "meta": meta})
+        return float(correct.mean())
+
+    def fit(s, labels, val_labels, loss):
+        return tr.fit(s, sp.train, labels[sp.train], sp.val, val_labels[sp.val], loss, seed)
+
+    weak_p = tr.fit(cfg.weak, sp.weak_train, gold[sp.weak_train], sp.weak_val, gold[sp.weak_val], "xent", seed)
+    weak = score(weak_p, "weak", cfg.weak, "weak",
+                 label_accuracy=float((weak_p[sp.transfer].argmax(-1) == y[sp.transfer]).mean()))
+    score(fit(cfg.strong, gold, weak_p, "xent"), "ceiling", cfg.strong, "ceiling")
+    if cfg.control:
+        score(fit(cfg.weak, gold, weak_p, "xent"), "control", cfg.weak, "control")
+    for m in cfg.methods:
+        if m != "ladder":
+            score(fit(cfg.strong, weak_p, weak_p, m), "w2s", cfg.strong, m)
+    if "ladder" in cfg.methods and cfg.ladder:
+        sup, sup_acc, sup_model = weak_p, weak, cfg.weak
+        for step, rung in enumerate(cfg.ladder, 1):
+            rung_ceil = accuracy(fit(rung, gold, sup, "xent")[test], y[test])
+            acc = score(fit(rung, sup, sup, cfg.ladder_loss), "rung", rung, "ladder", step=step, supervisor=sup_model,
+                        ceiling=rung_ceil, supervisor_accuracy=sup_acc, gap=rung_ceil - sup_acc,
+                        label_accuracy=float((sup[sp.transfer].argmax(-1) == y[sp.transfer]).mean()))
+            nxt = np.zeros_like(sup)
+            nxt[sp.transfer] = tr.crossfit(rung, sp.transfer, sup[sp.transfer], cfg.ladder_loss, seed)
+            sup, sup_acc, sup_model = nxt, acc, rung
+        score(fit(cfg.strong, sup, sup, cfg.ladder_loss), "w2s", cfg.strong, "ladder", step=len(cfg.ladder) + 1,
+              supervisor=sup_model, supervisor_accuracy=sup_acc,
+              label_accuracy=float((sup[sp.transfer].argmax(-1) == y[sp.transfer]).mean()))
+    return rows
+
+
+def summarise_rows(rows: list[dict], chance: float, samples: int = 2000) -> dict:
+    """Per-seed accuracy rows of one task -> `metrics.summarise` (seeds that lack a method are dropped, and
+    counted in `seeds`)."""
+    by: dict[str, dict[int, list]] = {}
+    for r in rows:
+        if r["name"] == "accuracy" and r["role"] != "rung":
+            by.setdefault(r["meta"]["method"], {})[r["seed"]] = r["meta"]["correct"]
+    seeds = sorted(set.intersection(*(set(v) for v in by.values()))) if by else []
+    if "weak" not in by or "ceiling" not in by or not seeds:
+        return {}
+    correct = {m: [np.asarray(v[s]) for s in seeds] for m, v in by.items()}
+    return summarise(correct, chance, [m for m in by if m not in ("weak", "ceiling", "control")], samples)
+
+
+def run(cfg: W2SConfig, store, progress=None) -> dict[str, dict]:
+    """Every task x seed as a resumable store stage; returns the summary per task (also stored in `kv`)."""
+    import torch
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    result = {}
+    specs = cfg.task_specs()
+    bar = progress.add_task("w2s", total=len(specs) * len(cfg.seeds)) if progress else None
+    for spec in specs:
+        task = load_task(spec.name, spec.n_weak + spec.n_transfer + spec.n_test, cfg.pool_seed)
+        feats, fkey = features_for(cfg, task, progress)
+        tr = Trainer(cfg, task, feats, fkey)
+        for seed in cfg.seeds:
+            if progress:
+                progress.update(bar, description=f"w2s {spec.name} seed {seed}")
+            store.run_stage(0, f"w2s/{spec.name}/seed{seed}", lambda: {"metrics": run_seed(cfg, spec, task, tr, seed),
+                                                                       "info": {"cache_hits": tr.hits}},
+                            stage="w2s")
+            if progress:
+                progress.advance(bar)
+        rows = [r for r in store.rows("metrics", stage="w2s") if r["meta"].get("task") == spec.name
+                and r["seed"] in cfg.seeds]
+        chance = float(np.mean([np.bincount(y := task.labels[task_splits(cfg, spec, len(task.labels), s).test],
+                                            minlength=task.k).max() / len(y) for s in cfg.seeds]))
+        summary = summarise_rows(rows, chance, cfg.bootstrap_samples)
+        summary["untuned"] = spec.untuned
+        store.put(f"w2s/{spec.name}/chance", chance)
+        store.put(f"w2s/{spec.name}/untuned", spec.untuned)
+        result[spec.name] = summary
+    return result

@@ -1,0 +1,87 @@
+"""Linear heads on frozen features, with early stopping on the supervisor's labels of held-out rows.
+
+Used for the weak model, probe rungs of the ladder and the fast `finetune.mode: linear` strong model
+(Burns et al.'s linear-probe setting). Also the shared early-stopping rule of every trained model.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from superalign.w2s.losses import LOSSES
+
+
+def val_score(probs: np.ndarray, val_targets: np.ndarray) -> tuple[float, float]:
+    """How well predictions on the validation rows match the labels given for them: (agreement of the argmaxes,
+    minus cross-entropy as the tie-break). The labels are whatever the caller passes: for students and the
+    ceiling, the supervisor's labels; gold never reaches this function from the experiment."""
+    agree = float((probs.argmax(-1) == val_targets.argmax(-1)).mean())
+    ce = float(-(val_targets * np.log(np.clip(probs, 1e-7, 1))).sum(-1).mean())
+    return agree, -ce
+
+
+class EarlyStop:
+    """Keeps the best epoch by `val_score`; `step` returns True when `patience` epochs brought no improvement."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.epoch, self.history, self.state = patience, None, 0, [], None
+
+    def step(self, epoch: int, score: tuple[float, float], state_fn) -> bool:
+        self.history.append([round(score[0], 6), round(score[1], 6)])
+        if self.best is None or score > self.best:
+            self.best, self.epoch, self.state = score, epoch, state_fn()
+        return epoch - self.epoch >= self.patience
+
+
+def fit_head(x: np.ndarray, train_idx: np.ndarray, targets: np.ndarray, val_idx: np.ndarray,
+             val_targets: np.ndarray, loss: str, head, seed: int, choice: bool, **loss_kw) -> tuple[np.ndarray, dict]:
+    """Train a linear head on features x (n, m, d) of `train_idx` against soft `targets`, one epoch at a time,
+    keeping the epoch whose predictions on `val_idx` best match `val_targets`; return that epoch's class
+    probabilities for all n examples and its weights (+ `epoch`, `val_history`)."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matmuls: more threads only add spin-wait on a busy machine
+    try:
+        return _fit_head(x, train_idx, targets, val_idx, val_targets, loss, head, seed, choice, **loss_kw)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_head(x, train_idx, targets, val_idx, val_targets, loss, head, seed, choice, **loss_kw):
+    import torch
+    torch.manual_seed(seed)
+    xt = torch.from_numpy(np.ascontiguousarray(x)).float()
+    flat = xt[torch.as_tensor(train_idx)].reshape(-1, x.shape[-1])
+    mu, sd = flat.mean(0), flat.std(0).clamp(min=1e-6)
+    xt = (xt - mu) / sd
+    k = targets.shape[1]
+    lin = torch.nn.Linear(x.shape[-1], 1 if choice else k)
+    torch.nn.init.zeros_(lin.weight)  # start uninformed, so the first direction comes from the labels
+
+    def logits(xb):
+        return lin(xb).squeeze(-1) if choice else lin(xb[:, 0])
+
+    opt = torch.optim.AdamW(lin.parameters(), lr=head.lr, weight_decay=head.weight_decay)
+    xtr, ytr = xt[torch.as_tensor(train_idx)], torch.from_numpy(targets).float()
+    xval = xt[torch.as_tensor(val_idx)]
+    g = torch.Generator().manual_seed(seed)
+    steps_per = -(-len(train_idx) // head.batch_size)
+    total, step, fn = head.max_epochs * steps_per, 0, LOSSES[loss]
+    stop = EarlyStop(head.patience)
+    for epoch in range(1, head.max_epochs + 1):
+        perm = torch.randperm(len(train_idx), generator=g)
+        for b in range(0, len(perm), head.batch_size):
+            i = perm[b:b + head.batch_size]
+            out = fn(logits(xtr[i]), ytr[i], frac=step / total, **loss_kw)
+            opt.zero_grad()
+            out.backward()
+            opt.step()
+            step += 1
+        with torch.no_grad():
+            pv = logits(xval).softmax(-1).numpy()
+        if stop.step(epoch, val_score(pv, val_targets), lambda: {k: v.clone() for k, v in lin.state_dict().items()}):
+            break
+    lin.load_state_dict(stop.state)
+    with torch.no_grad():
+        probs = logits(xt).softmax(-1).numpy()
+    return probs, {"weight": lin.weight.detach().numpy(), "bias": lin.bias.detach().numpy(), "mu": mu.numpy(),
+                   "sd": sd.numpy(), "epoch": np.int64(stop.epoch), "val_history": np.array(stop.history)}
