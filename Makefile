@@ -28,7 +28,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 		$(BIN)/pip install -q -e '.[dev]'; }
 	touch $@
 
-$(VENV)/.assets: $(VENV)/.installed superalign/assets/__init__.py
+$(VENV)/.assets: $(VENV)/.installed superalign/assets/__init__.py superalign/data/files/*
 	$(BIN)/superalign assets prepare
 	touch $@
 

@@ -15,6 +15,7 @@ import superalign
 from superalign import assets, data, models
 from superalign import config as C
 from superalign.errors import SuperalignError
+from superalign.evaluation import suite
 from superalign.cli import adapter, export, plugins
 from superalign.experiments import EXPERIMENTS, build_report
 from superalign.models import embedded
@@ -80,7 +81,8 @@ def assets_verify():
 
 @assets_app.command("prepare")
 def assets_prepare():
-    """Fetch everything and build the derived cache (converted SmolLM2, MiniLM, parsed data sets)."""
+    """Fetch everything and build the derived cache (converted SmolLM2, MiniLM, parsed data sets, the judge's
+    features, the near-duplicate groups of the evaluation sets)."""
     for n in assets.ASSETS:
         assets.fetch(n)
     with console.status("converting SmolLM2 GGUF -> safetensors (once)"):
@@ -91,7 +93,10 @@ def assets_prepare():
     with console.status("embedding the human-labelled judge sets (once)"):
         j = ClassifierJudge(heads=C.Classifier().heads)
     for name, h in j.heads.items():
-        console.print(f"judge head {name}: held-out accuracy {h.holdout['accuracy']:.3f} (n={h.holdout['n']})")
+        console.print(f"critic head {name}: held-out accuracy {h.holdout['accuracy']:.3f} (n={h.holdout['n']})")
+    with console.status("grouping near-duplicate prompts for the held-out evaluation sets (once, minutes)"):
+        sets = data.eval_sets(0, suite.excluded_prompts())
+    console.print("evaluation sets: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items() if k.endswith("_test")))
 
 
 # ---------------------------------------------------------------------- config
