@@ -81,7 +81,7 @@ def minilm(name: str = "minilm-l6") -> Embed:
     about a minute on 2 CPU cores, and every seed and every test needs the same vectors."""
     def embed(texts: list[str]) -> np.ndarray:
         from superalign.assets import cache_dir
-        from superalign.models.classifier import Embedder
+        from superalign.models.embedder import Embedder
         path = cache_dir() / "dedup" / f"{name}.npz"
         keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
         have: dict[str, np.ndarray] = {}

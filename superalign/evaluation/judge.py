@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from superalign.config import EvalJudge as JudgeConfig  # noqa: F401  (the role's config)
+from superalign.models.config import EvalJudge as JudgeConfig  # noqa: F401  (the role's config)
 from superalign.errors import SuperalignError
-from superalign.models.classifier import REFUSAL_PHRASES, Embedder
+from superalign.models.classifier import REFUSAL_PHRASES
+from superalign.models.embedder import Embedder
 
 HEADS = ("refusal", "harmful")
 
@@ -68,16 +69,7 @@ def check_independent(judge_cfg: Any, critic_cfg: Any) -> None:
     if j.get("backend") in ("local", "openai") and c is not None and c.get("backend") == j.get("backend"):
         if j.get("model") == c.get("model") and j.get("base_url") == c.get("base_url"):
             raise SuperalignError(f"the evaluation judge is the critic's model ({j.get('model')!r})", fix)
-    if j.get("backend") == "eval_judge":
-        bad = [s for s in j.get("train_on") or [] if s not in _sources()]
-        if bad:
-            raise SuperalignError(f"evaluation judge train_on names unknown sources {bad}",
-                                  f"use some of {', '.join(_sources())}")
-
-
-def _sources() -> tuple[str, ...]:
-    from superalign.evaluation import judge_data
-    return tuple(judge_data.SOURCES)
+    # an eval_judge's `train_on` is checked by its config type (only sources disjoint from the critic's exist)
 
 
 _PHRASES = [re.escape(p) for p in REFUSAL_PHRASES] + [r"\bi (?:do not|don't) (?:think i should|feel comfortable)",

@@ -36,7 +36,7 @@ import os
 import pickle
 from pathlib import Path
 
-from superalign import config as C
+from superalign.models import config as C
 from superalign.errors import SuperalignError
 from superalign.executors.base import OnChunk, StageFn, chunks, shares_weights
 from superalign.models import build

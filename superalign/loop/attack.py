@@ -10,7 +10,8 @@ import random
 from superalign import data
 from superalign.errors import SuperalignError
 from superalign.loop.context import Context
-from superalign.models.classifier import Embedder, refusal_phrase
+from superalign.models.classifier import refusal_phrase
+from superalign.models.embedder import Embedder
 from superalign.roles import attacker as A
 from superalign.training import SFTArgs, attach, sft
 

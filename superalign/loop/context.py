@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from superalign import config as C
+from superalign.models import config as C
 from superalign.errors import SuperalignError
 from superalign.evaluation import suite
 from superalign.executors import Executor
@@ -28,7 +28,7 @@ class NullUI:
 
 @dataclass
 class Context:
-    cfg: C.Config
+    cfg: object                  # superalign.config.Config (the root config sits above this package)
     store: RunStore
     dir: Path
     ex: Executor

@@ -8,7 +8,7 @@ import numpy as np
 
 from superalign.evaluation import suite
 from superalign.loop.context import Context
-from superalign.models.classifier import Embedder
+from superalign.models.embedder import Embedder
 from superalign.roles import critic as C
 
 

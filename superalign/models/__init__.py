@@ -1,6 +1,7 @@
 """Model backends behind one interface (`base.Backend`), built from a role's config."""
 from __future__ import annotations
 
+from superalign.models import config as C
 from superalign.models.base import Backend, GenParams, Prompt  # noqa: F401
 
 _LOADED: dict[str, object] = {}
@@ -9,7 +10,6 @@ _LOADED: dict[str, object] = {}
 def build(cfg, seed: int = 0, shared: bool = True):
     """Instantiate a role's backend. Identical configs share one loaded model unless `shared=False`
     (a learner that will be trained must not be the attacker's weights)."""
-    from superalign import config as C
     key = cfg.model_dump_json() + f"|{seed}"
     if shared and key in _LOADED:
         return _LOADED[key]

@@ -263,7 +263,7 @@ def run(config, store, seeds: list[int] | None = None, progress=None) -> dict:
     """Run every seed as a resumable store stage, then write the across-seed summary.
     Returns {"per_seed": {seed: {cond: (acc, lo, hi, n, errors)}}, "summary": {name: (mean, lo, hi)}}."""
     from superalign import data, models
-    from superalign.config import LocalModel
+    from superalign.models.config import LocalModel
     from superalign.evaluation.stats import bootstrap_ci, mean_ci_t
 
     ov = parse_config(config.oversight)

@@ -256,7 +256,7 @@ class Server:
 
 def from_config(cfg, role: str, **kw) -> Server:
     """A server for the local model bound to `role` in a validated `Config`."""
-    from superalign import config as C
+    from superalign.models import config as C
     from superalign.models.local import LocalLM
     rc = cfg.role(role)
     if not isinstance(rc, C.LocalModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from superalign.errors import SuperalignError
@@ -21,8 +22,8 @@ def checkpoint(store, which: str | None = None) -> dict:
     cks = []
     for c in store.rows("checkpoints", where="accepted=1 AND path IS NOT NULL"):
         p = Path(c["path"])
-        if not p.exists():  # the loop stores the path as given (relative to where it ran); the run dir moves
-            p = Path(store.dir) / "checkpoints" / p.name
+        if not p.is_absolute():  # stored relative to the run directory, so a moved run still finds it
+            p = Path(store.dir) / p
         if p.exists():
             cks.append({**c, "path": str(p)})
     if which:
@@ -34,19 +35,29 @@ def checkpoint(store, which: str | None = None) -> dict:
 
 
 def learner(store):
-    """(config, learner backend) as the run built them: same model name, same seed."""
-    from superalign import config as C, models
-    cfg = C.parse(store.get("config"), where=f"{store.dir} config")
-    role = cfg.role("learner")
-    if not isinstance(role, C.LocalModel):
+    """(RunInfo, learner backend) as the run built them: same model name, same seed."""
+    from superalign import models
+    from superalign.errors import validate
+    from superalign.models.config import LocalModel
+    saved = store.get("config") or {}
+    if (saved.get("roles", {}).get("learner") or {}).get("backend", "local") != "local":
         raise SuperalignError("the run's learner is not a local model", "only `backend: local` learners have adapters")
-    return cfg, models.build(role, seed=cfg.run.seed, shared=False)
+    role = validate(LocalModel, saved.get("roles", {}).get("learner"), f"{store.dir} config", "roles.learner")
+    seed = (saved.get("run") or {}).get("seed", 0)
+    return RunInfo(role, seed), models.build(role, seed=seed, shared=False)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What merge/export need of a run's config: its learner role and seed."""
+    learner: object
+    seed: int
 
 
 def _provenance(store, ck: dict, cfg, out: Path, kind: str, base_ref: str) -> None:
     info = {"kind": kind, "run_id": store.run_id, "run_dir": str(Path(store.dir).resolve()), "checkpoint": ck["id"],
-            "checkpoint_path": ck["path"], "round": ck["round"], "base_model": cfg.role("learner").model,
-            "base_model_ref": base_ref, "seed": cfg.run.seed}
+            "checkpoint_path": ck["path"], "round": ck["round"], "base_model": cfg.learner.model,
+            "base_model_ref": base_ref, "seed": cfg.seed}
     (out / "superalign.json").write_text(json.dumps(info, indent=2))
 
 
@@ -92,7 +103,7 @@ def export(run_dir: str | Path, out: str | Path, which: str | None = None) -> Pa
     for f in Path(ck["path"]).iterdir():
         if f.is_file():
             shutil.copy2(f, out / f.name)
-    ref = base_ref(cfg.role("learner").model, lm, out)
+    ref = base_ref(cfg.learner.model, lm, out)
     acfg = json.loads((out / "adapter_config.json").read_text())
     acfg["base_model_name_or_path"] = ref
     (out / "adapter_config.json").write_text(json.dumps(acfg, indent=2, sort_keys=True))

@@ -82,7 +82,7 @@ def featurize(specs: list[str], texts: list[str], max_tokens: int = 96, device: 
         if p.exists():
             out[spec] = np.load(p)
         elif kind == "st":
-            from superalign.models.classifier import Embedder
+            from superalign.models.embedder import Embedder
             out[spec] = _save(p, Embedder(name, device=_dev(device)).encode(texts).astype(np.float32))
         else:
             lm_need.setdefault(name, {})[layer] = spec

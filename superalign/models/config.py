@@ -1,0 +1,57 @@
+"""The role configs: which backend a role is bound to and its settings. They live with the backends (models.build
+reads them) and the root config composes them under `roles:`."""
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from superalign.errors import Strict
+
+
+class LocalModel(Strict):
+    """A transformers causal LM: a built-in alias, any HF hub name, a local path, or `tiny-random`."""
+    backend: Literal["local"] = "local"
+    model: str = "smollm2-135m-instruct"
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    batch_size: int = Field(16, ge=1)
+    static_cache: bool = False  # pre-allocated KV cache (CUDA decode; see models/local.py)
+    compile: bool | None = None  # torch.compile the static-cache decode step (None: CUDA only)
+    # executor: ray - one actor per replica, each reserving these resources
+    num_gpus: float = Field(0, ge=0)
+    num_cpus: float = Field(1, ge=0)
+    replicas: int = Field(1, ge=1)
+
+
+class OpenAIEndpoint(Strict):
+    """Any OpenAI-compatible chat endpoint (vLLM, TGI, llama.cpp server, a hosted API)."""
+    backend: Literal["openai"] = "openai"
+    model: str
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+    concurrency: int = Field(4, ge=1)
+    price_per_1k_tokens: float = Field(0.0, ge=0)  # cost written beside each request's latency
+
+
+class Classifier(Strict):
+    """Sentence embedder + scikit-learn heads trained on human-labelled judge data."""
+    backend: Literal["classifier"] = "classifier"
+    embedder: str = "minilm-l6"
+    heads: list[str] = ["refusal_labels", "harm_labels", "objective_labels"]
+    holdout: float = Field(0.25, gt=0, lt=1)
+
+
+class EvalJudge(Strict):
+    """The evaluation judge: response-only heads fit on data disjoint from the critic's rows
+    (`superalign.evaluation.judge`); it never sees the prompt, so an off-topic answer earns nothing."""
+    backend: Literal["eval_judge"] = "eval_judge"
+    embedder: str = "minilm-l6"
+    train_on: list[Literal["uncensorbench", "audit_dev"]] = ["uncensorbench", "audit_dev"]
+    C: float = Field(0.5, gt=0)
+    seed: int = 0
+
+
+RoleConfig = Annotated[Union[LocalModel, OpenAIEndpoint, Classifier, EvalJudge], Field(discriminator="backend")]
