@@ -146,6 +146,15 @@ def main():
                                 "accuracy_ci": s["accuracy_ci"], "pgr": s["pgr"], "pgr_ci": s["pgr_ci"],
                                 "pgr_withheld": s["pgr_withheld"], "ladder": ladder, "seconds": round(time.time() - t1)}
         print(f"  ({time.time() - t1:.0f}s)")
+    for t in cfg.task_specs():
+        if t.name not in out["tasks"]:  # gap screening only: no students were trained, so no PGR
+            g = gaps[t.name]
+            out["tasks"][t.name] = {"weak": g["accuracy"]["weak"], "ceiling": g["accuracy"]["ceiling"],
+                                    "control": g["accuracy"]["control"], "gap": g["gap"], "gap_ci": g["gap_ci"],
+                                    "capacity_gap": g["capacity_gap"], "capacity_gap_ci": g["capacity_gap_ci"],
+                                    "chance": g["chance"], "untuned": t.untuned, "accepted": t.name not in out["rejected"],
+                                    "pgr": {}, "pgr_ci": {}, "pgr_withheld": "gap screening only: w2s students not "
+                                                                             "trained in this run (--gaps-only)"}
     wall = time.time() - t0
     out.update(wall_seconds=round(wall), cpu_count=os.cpu_count(), loadavg_start=load0, loadavg_end=os.getloadavg(),
                run_dir=str(run_dir))
