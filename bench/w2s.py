@@ -63,6 +63,8 @@ def main():
     ap.add_argument("--tasks", nargs="+")
     ap.add_argument("--weak", help="weak model spec (default minilm-l6)")
     ap.add_argument("--gaps-only", action="store_true", help="only the capacity-gap screening (phase 1)")
+    ap.add_argument("--gaps-only-tasks", nargs="+", default=[],
+                    help="tasks that get only the gap screening (LoRA students on long texts cost too much CPU)")
     ap.add_argument("--out-dir", default="runs")
     ap.add_argument("--out", help="default: bench/results/w2s.json (lora), w2s_linear.json (linear)")
     a = ap.parse_args()
@@ -80,7 +82,7 @@ def main():
     store = RunStore(run_dir, create=True)
     store.put("name", run_dir.name)
     t0, load0 = time.time(), os.getloadavg()
-    out = {"mode": a.mode, "setting": None, "tasks": {}, "rejected": {}}
+    out = {"mode": a.mode, "setting": None, "tasks": {}, "rejected": {}, "gaps_only": a.gaps_only_tasks}
     # phase 1: capacity gaps (weak, control, ceiling only), every candidate
     gaps_cfg = parse_config({**section, "tasks": tasks, "methods": []})
     out["setting"] = gaps_cfg.model_dump(mode="json")
@@ -114,7 +116,7 @@ def main():
     # phase 2: weak-to-strong on every task (weak labels, ceilings and controls come from the cache)
     cfg = parse_config({**section, "tasks": tasks})
     store.put("config", {"w2s": cfg.model_dump(mode="json")})
-    for t in [] if a.gaps_only else cfg.task_specs():
+    for t in [] if a.gaps_only else [t for t in cfg.task_specs() if t.name not in a.gaps_only_tasks]:
         t1 = time.time()
         s = run(cfg.model_copy(update={"tasks": [t]}), store)[t.name]
         rungs = [r for r in store.rows("metrics", name="accuracy") if r["meta"]["task"] == t.name
@@ -144,6 +146,15 @@ def main():
                                 "accuracy_ci": s["accuracy_ci"], "pgr": s["pgr"], "pgr_ci": s["pgr_ci"],
                                 "pgr_withheld": s["pgr_withheld"], "ladder": ladder, "seconds": round(time.time() - t1)}
         print(f"  ({time.time() - t1:.0f}s)")
+    for t in cfg.task_specs():
+        if t.name not in out["tasks"]:  # gap screening only: no students were trained, so no PGR
+            g = gaps[t.name]
+            out["tasks"][t.name] = {"weak": g["accuracy"]["weak"], "ceiling": g["accuracy"]["ceiling"],
+                                    "control": g["accuracy"]["control"], "gap": g["gap"], "gap_ci": g["gap_ci"],
+                                    "capacity_gap": g["capacity_gap"], "capacity_gap_ci": g["capacity_gap_ci"],
+                                    "chance": g["chance"], "untuned": t.untuned, "accepted": t.name not in out["rejected"],
+                                    "pgr": {}, "pgr_ci": {}, "pgr_withheld": "gap screening only: w2s students not "
+                                                                             "trained in this run (--gaps-only)"}
     wall = time.time() - t0
     out.update(wall_seconds=round(wall), cpu_count=os.cpu_count(), loadavg_start=load0, loadavg_end=os.getloadavg(),
                run_dir=str(run_dir))
