@@ -66,9 +66,9 @@ def main():
     ap.add_argument("--gaps-only-tasks", nargs="+", default=[],
                     help="tasks that get only the gap screening (LoRA students on long texts cost too much CPU)")
     ap.add_argument("--out-dir", default="runs")
-    ap.add_argument("--out", help="default: bench/results/w2s.json (lora), w2s_linear.json (linear)")
+    ap.add_argument("--out", help="default: bench/results/w2s.json (lora), w2s/linear.json (linear)")
     a = ap.parse_args()
-    a.out = a.out or ("bench/results/w2s.json" if a.mode == "lora" else "bench/results/w2s_linear.json")
+    a.out = a.out or ("bench/results/w2s.json" if a.mode == "lora" else "bench/results/w2s/linear.json")
     section = dict(DEFAULT)
     if a.mode == "linear":
         section["strong"], section["finetune"] = "smollm2-135m-instruct@12", {"mode": "linear"}
