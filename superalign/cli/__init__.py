@@ -155,7 +155,7 @@ def report(run_dir: Path):
 # Feature commands live beside this file, one module each, with a `register(app)` function.
 import importlib  # noqa: E402
 
-for _mod in ("loop", "w2s", "oversight", "serve"):
+for _mod in ("loop", "w2s", "sandwich", "review", "serve"):
     try:
         importlib.import_module(f"superalign.cli.{_mod}").register(app)
     except ModuleNotFoundError as _e:
