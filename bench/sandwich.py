@@ -2,7 +2,7 @@
 verification), accuracy with Wilson CIs, and the paired gain over the judge alone (McNemar exact p, paired
 bootstrap CI over the items of all seeds), the across-seed t CI of the per-seed gains and the sandwiching ratio.
 
-    python bench/sandwich.py [--questions 40] [--seeds 0,1,2] [--rounds 1] [--config my.yaml]
+    python bench/sandwich.py [--questions 30] [--seeds 0,1,2] [--rounds 2] [--config my.yaml]
 
 Judge: the embedded SmolLM2-135M-Instruct, without the source text. Strong side: the MiniLM extractive
 reader over the source (expert, consultant, debaters). Writes bench/results/sandwich.json.
@@ -23,9 +23,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--questions", type=int, default=40)
+    ap.add_argument("--questions", type=int, default=30)
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--consultant-side", default="random", choices=["random", "own"])
     ap.add_argument("--config", default=None)
     ap.add_argument("--run-dir", default=None, help="keep the store here (default: a temp dir)")

@@ -7,7 +7,7 @@ import pytest
 
 from superalign import config as C, data, review
 from superalign.errors import SuperalignError
-from superalign.sandwich import debate as D, experiment as X
+from superalign.sandwich import debate as D, experiment as X, judge as J
 from superalign.sandwich.config import SandwichConfig, parse
 from superalign.selfenhance import paired_test, verdict
 from superalign.store import RunStore
@@ -93,9 +93,9 @@ def test_verification_rejects_fabricated_quotes_and_the_judge_never_sees_them(ro
         assert honest.kind == "support" and D.verified(honest.quote, it.source)
         assert lie.kind == "fabricated" and it.options[1 - it.label] in lie.quote
         assert not D.verified(lie.quote, it.source)
-        shown = D.render(it, [honest, lie])
+        shown = J.render(it, [honest, lie])
         assert lie.quote not in shown and "not found" in shown and honest.quote in shown
-        assert lie.quote in D.render(it, [honest, lie], checked=False)
+        assert lie.quote in J.render(it, [honest, lie], checked=False)
 
 
 def test_config_is_strict():
@@ -121,8 +121,8 @@ def test_a_lying_strong_side_makes_a_significant_gain_reachable(tmp_path, rows):
     assert res["accuracy"]["expert"][0] > 0.9 and 0.3 < res["accuracy"]["judge"][0] < 0.7  # blind: a coin
     g = res["gain"]["debate"]
     assert g["diff"] > 0.3 and g["lo"] > 0 and g["p"] < 0.05 and res["ratio"]["debate"][0] > 0.6
-    # a judge that believes whoever it hears follows the consultant: right only when it was assigned the truth
-    assert res["gain"]["consultancy"]["p"] > 0.05
+    # a lying consultant cannot be caught, only not believed: consultancy helps less than debate
+    assert 0 < res["gain"]["consultancy"]["diff"] < g["diff"] - 0.1
     # without verification the fabricated quote weighs as much as the true one: the gain disappears
     assert res["gain"]["debate_unchecked"]["diff"] < g["diff"] - 0.3
 
@@ -166,8 +166,8 @@ class Talker:
 def test_unparseable_answers_are_errors_counted_wrong(rows):
     items = D.build_items(rows, 3, ["capital"], seed=0)
     good = items[0].options[items[0].label]
-    picks = D.decide(Talker([f"It is {good}.", "no idea", " / ".join(items[2].options)]),
-                     [D.mc_prompt(it) for it in items], items)
+    picks = J.decide_by_generation(Talker([f"It is {good}.", "no idea", " / ".join(items[2].options)]),
+                     [J.mc_prompt(it) for it in items], items)
     assert picks == [items[0].label, None, None]
 
 
@@ -178,7 +178,7 @@ def test_run_on_tiny_model_writes_store_report_and_human_queue(tmp_path, rows, t
     sw = SandwichConfig(questions=4, rounds=2, seeds=[0, 1], human_items=2)
     store = RunStore(tmp_path / "run", create=True)
     res = X.run(cfg, store, sw, strong=liar(paraphrase=0.5))
-    assert res["n"] == 8 and set(res["accuracy"]) == set(D.CONDITIONS)
+    assert res["n"] == 8 and set(res["accuracy"]) == set(J.CONDITIONS)
     for acc, lo, hi in res["accuracy"].values():
         assert 0 <= lo <= acc <= hi <= 1
     summ = {m["name"]: m for m in store.rows("metrics", stage="sandwich/summary")}

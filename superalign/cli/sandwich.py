@@ -15,7 +15,7 @@ console = Console(stderr=True)
 
 def sandwich_table(res: dict) -> Table:
     """Accuracy per condition (pooled over seeds, Wilson CI) and the paired gain over the judge alone."""
-    from superalign.sandwich.debate import ASSISTED, CONDITIONS
+    from superalign.sandwich.judge import ASSISTED, CONDITIONS
     seeds = res["seeds"]
     t = Table("condition", "accuracy [95% CI]", *[f"seed {s}" for s in seeds], "errors",
               "gain vs judge [paired CI]", "McNemar p", "fixed/broken", "ratio [CI]")

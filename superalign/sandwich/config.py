@@ -18,7 +18,7 @@ class SandwichConfig(Strict):
     data: str = "countries"
     questions: int = Field(60, ge=2)
     facts: list[Fact] = list(FACTS)
-    rounds: int = Field(1, ge=1, le=6)
+    rounds: int = Field(2, ge=1, le=6)
     seeds: list[int] = Field([0, 1, 2], min_length=1)
     # the consultant argues for a random option (wrong half the time, Khan et al. 2024) or the expert's answer
     consultant_side: Literal["random", "own"] = "random"

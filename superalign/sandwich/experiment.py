@@ -14,7 +14,8 @@ import numpy as np
 
 from superalign.errors import SuperalignError
 from superalign.sandwich.config import SandwichConfig, from_config
-from superalign.sandwich.debate import ASSISTED, CONDITIONS, ExtractiveReader, mc_prompt, render, run_seed
+from superalign.sandwich.debate import ExtractiveReader
+from superalign.sandwich.judge import ASSISTED, CONDITIONS, mc_prompt, render, run_seed
 
 PROTOCOLS = ("consultancy", "debate")
 
