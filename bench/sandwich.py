@@ -27,6 +27,7 @@ def main():
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--consultant-side", default="random", choices=["random", "own"])
+    ap.add_argument("--judge-rule", default="posterior", choices=["posterior", "gain"])
     ap.add_argument("--config", default=None)
     ap.add_argument("--run-dir", default=None, help="keep the store here (default: a temp dir)")
     ap.add_argument("--threads", type=int, default=2)
@@ -38,12 +39,13 @@ def main():
 
     from superalign import config as C
     from superalign.cli.sandwich import sandwich_table
-    from superalign.sandwich import config as SC, experiment as X
+    from superalign.sandwich import config as SC
+    from superalign.sandwich import experiment as X
     from superalign.store import RunStore
     seeds = [int(s) for s in a.seeds.split(",")]
     cfg = C.load(a.config)
     sw = SC.parse({**SC.from_config(cfg).model_dump(), "questions": a.questions, "rounds": a.rounds, "seeds": seeds,
-                   "consultant_side": a.consultant_side})
+                   "consultant_side": a.consultant_side, "judge_rule": a.judge_rule})
     run_dir = Path(a.run_dir or tempfile.mkdtemp(prefix="sandwich-bench-"))
     store = RunStore(run_dir, create=True)
     t0 = time.time()
@@ -53,7 +55,7 @@ def main():
     judge = judge.model if judge is not None else "smollm2-135m-instruct (default)"
     print(f"\nsandwiching on {sw.data}: {a.questions} questions x {len(seeds)} seeds = {res['n']} items, "
           f"{a.rounds} round(s), consultant side {a.consultant_side}, P(fabricate) {sw.fabricate}, "
-          f"P(paraphrase) {sw.paraphrase}; judge={judge} without the source, strong=extractive reader "
+          f"P(paraphrase) {sw.paraphrase}, judge rule {sw.judge_rule}; judge={judge} without the source, strong=extractive reader "
           f"({sw.strong_embedder}) with it; wall {wall:.0f}s, torch threads {a.threads}")
     Console(width=220).print(sandwich_table(res))
     out = {"judge_alone": res["accuracy"]["judge"][0], "expert": res["accuracy"]["expert"][0],

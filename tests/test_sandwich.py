@@ -133,6 +133,35 @@ def test_an_honest_but_useless_strong_side_gives_no_significant_gain(tmp_path, r
         assert res["gain"][c]["p"] > 0.05 and res["gain"][c]["lo"] <= 0
 
 
+class Knower(Reader):
+    """Knows every answer a little (+2 for the right option), reads quotes (+3 per mention), and is nudged a
+    little (+0.5) towards whatever answer it is asked about after any quote at all."""
+
+    def __init__(self, items):
+        self.right = {it.question: it.options[it.label] for it in items}
+
+    def logprobs(self, prompts, completions):
+        out = []
+        for p, c in zip(prompts, completions):
+            q = next(ln[len("Question: "):] for ln in p.splitlines() if ln.startswith("Question: "))
+            ev = "\n".join(ln for ln in p.splitlines() if ln.startswith("The text says"))
+            out.append(2.0 * (c.strip() == self.right[q]) + 3.0 * ev.count(c.strip()) + 0.5 * bool(ev))
+        return out
+
+
+def test_the_judge_keeps_its_own_knowledge_against_an_off_topic_lie(rows):
+    items = D.build_items(rows, 20, list(D.QUESTIONS), seed=2)
+    lies = [[D.Turn("Consultant", 1 - it.label, next(s for s in it.sentences if not any(o in s for o in it.options)),
+                    "irrelevant")] for it in items]
+    truths = [[D.Turn("Consultant", it.label, next(s for s in it.sentences if it.options[it.label] in s), "support")]
+              for it in items]
+    for rule, fooled in (("posterior", False), ("gain", True)):
+        j = J.Judge(Knower(items), items, rule)
+        assert j.alone() == [it.label for it in items]
+        assert j.assisted(truths, checked=True) == [it.label for it in items]
+        assert j.assisted(lies, checked=True) == [1 - it.label if fooled else it.label for it in items]
+
+
 def test_self_enhancement_verdict_follows_the_paired_test():
     before = [0] * 50 + [1] * 50
     up = [1] * 20 + [0] * 30 + [1] * 50               # 20 fixed, 0 broken

@@ -27,9 +27,9 @@ def register(app: typer.Typer):
         import uvicorn
 
         from superalign import config as C
-        from superalign.review.config import from_config
         from superalign.review import queue_stats
         from superalign.review.app import create_app, new_token
+        from superalign.review.config import from_config
         from superalign.store import RunStore
         rc = from_config(C.load(config))
         host, port = host or rc.host, rc.port if port is None else port

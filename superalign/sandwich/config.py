@@ -14,6 +14,9 @@ Fact = Literal["capital", "currency", "calling_code", "tld", "subregion", "demon
 class SandwichConfig(Strict):
     """A weak judge without the source, a strong extractive reader with it (see superalign/sandwich/debate.py)."""
     judge_role: str = "judge"       # bound in `roles:`; unbound, the judge is the local SmolLM2-135M
+    # how the judge weighs a side's verified quotes: log p(answer | evidence) ("posterior", keeps its own
+    # knowledge) or its gain over log p(answer) ("gain"); see superalign/sandwich/judge.py
+    judge_rule: Literal["posterior", "gain"] = "posterior"
     strong_embedder: str = "minilm-l6"   # the strong side's retriever (an alias or sentence-transformers name)
     data: str = "countries"
     questions: int = Field(60, ge=2)
