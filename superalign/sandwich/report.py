@@ -41,7 +41,9 @@ def sandwich_section(store) -> str | None:
            "extractive reader) reads the text. Speakers are assigned an option: the consultant a random one, "
            "wrong half the time; debaters one each. A speaker the text does not support fabricates a quote or "
            "quotes an off-topic sentence; quotes are verified by exact match against the source, and the judge "
-           "sees an unverified quote only as 'not found' (the unchecked rows show it everything). Accuracy over "
+           "sees an unverified quote only as 'not found' (the unchecked rows show it everything). The judge scores each "
+           "side's answer by its log-probability after that side's verified quotes (judge rule: posterior) or by "
+           "the quotes' gain over its own prior (gain). Accuracy over "
            "the items of all seeds with Wilson intervals; errors (no valid decision) count as wrong.</p>"
            + table(["condition", "accuracy [95% CI]", "items"] + [f"seed {s}" for s in seeds] + ["errors"], acc_rows)
            + "<h3>Gain over the judge alone (same items)</h3>"
@@ -50,7 +52,7 @@ def sandwich_section(store) -> str | None:
            + "<p class='muted'>Sandwiching ratio: (assisted - judge) / (expert - judge), the share of the gap to "
              f"the expert that assistance closes. {cfg.get('questions')} questions per seed, {cfg.get('rounds')} "
              f"round(s), consultant side {cfg.get('consultant_side')}, P(fabricate) {cfg.get('fabricate')}, "
-             f"P(paraphrase) {cfg.get('paraphrase')}.</p>")
+             f"P(paraphrase) {cfg.get('paraphrase')}, judge rule {cfg.get('judge_rule')}.</p>")
     n, correct = human_accuracy(store)
     if n:
         a, lo, hi = bootstrap_ci(correct)
