@@ -16,6 +16,8 @@ from pydantic import Field, field_validator, model_validator
 from superalign.errors import Strict, SuperalignError, validate
 from superalign.loop.config import LoopConfig, merge, with_preset
 from superalign.models.config import Classifier, EvalJudge, LocalModel, OpenAIEndpoint, RoleConfig  # noqa: F401
+from superalign.review.config import ReviewConfig
+from superalign.sandwich.config import SandwichConfig
 from superalign.w2s.config import W2SConfig
 
 
@@ -71,7 +73,8 @@ class Config(Strict):
     eval: Eval = Eval()
     loop: LoopConfig = LoopConfig()
     w2s: W2SConfig = W2SConfig()
-    oversight: dict[str, Any] = {}
+    sandwich: SandwichConfig = SandwichConfig()
+    review: ReviewConfig = ReviewConfig()
 
     @model_validator(mode="after")
     def _judge_is_not_the_critic(self):

@@ -12,12 +12,14 @@ from typing import Callable
 from superalign import report
 from superalign.cli import eval as eval_cli
 from superalign.cli import loop as loop_cli
-from superalign.cli import oversight as oversight_cli
+from superalign.cli import review as review_cli
+from superalign.cli import sandwich as sandwich_cli
 from superalign.cli import serve as serve_cli
 from superalign.cli import w2s as w2s_cli
 from superalign.evaluation import report as eval_report
 from superalign.loop import report as loop_report
-from superalign.paradigms import oversight_report
+from superalign.review import report as review_report
+from superalign.sandwich import report as sandwich_report
 from superalign.w2s import report as w2s_report
 
 
@@ -32,7 +34,8 @@ EXPERIMENTS = [
     Experiment("eval", eval_cli.register, eval_report.SECTIONS),
     Experiment("loop", loop_cli.register, loop_report.SECTIONS),
     Experiment("w2s", w2s_cli.register, w2s_report.SECTIONS),
-    Experiment("sandwich", oversight_cli.register, oversight_report.SECTIONS),
+    Experiment("sandwich", sandwich_cli.register, sandwich_report.SECTIONS),
+    Experiment("review", review_cli.register, review_report.SECTIONS),
     Experiment("serve", serve_cli.register, []),
 ]
 

@@ -217,7 +217,7 @@ def test_self_enhancement_mode_counts_errors_and_reports(tmp_path):
     assert {x["target_id"] for x in s.rows("labels", round=1)} <= {x["target_id"] for x in errors}
     from superalign.loop.report import self_verdicts
     v = self_verdicts(s)
-    assert v and v[0]["verdict"] in {"stalls", "collapses", "improves", "no change"}
+    assert v and v[0]["verdict"] == "stalls" and "McNemar" in v[0]["why"]  # an untrained tiny model: no change
     assert "Self-enhancement" in (tmp_path / "report.html").read_text()
 
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from typing import TYPE_CHECKING
 
-from superalign.store import RunStore
+if TYPE_CHECKING:  # annotations only: `superalign.review.config` stays importable from the root config, store-free
+    from superalign.store import RunStore
 
 LEASE_S = 600.0
 STATUSES = ("queued", "claimed", "done", "skipped")
