@@ -40,7 +40,12 @@ class JudgeConfig(Strict):
     backend: Literal["eval_judge"] = "eval_judge"
     embedder: str = "minilm-l6"
     train_on: list[str] = ["uncensorbench", "audit_dev"]
-    C: float = Field(0.5, gt=0)
+    # inverse regularisation per head and the weight of an audit dev row relative to an UncensorBench row, chosen by
+    # grouped 5-fold CV on the audit dev split: weaker ones make the harmful head over-call the learner's fluent but
+    # useless answers (UncensorBench's compliant answers are all fluent and useful)
+    C_refusal: float = Field(1.0, gt=0)
+    C_harmful: float = Field(4.0, gt=0)
+    audit_weight: float = Field(10.0, gt=0)
     seed: int = 0
 
 
@@ -135,7 +140,8 @@ class EvalJudge:
             if len(set(y.tolist())) < 2:
                 raise SuperalignError(f"evaluation judge head {h!r} has one class in its training rows",
                                       "add a source with both labels to `train_on`")
-            clf = LogisticRegression(C=self.cfg.C, max_iter=3000, class_weight="balanced", random_state=self.cfg.seed)
+            c = self.cfg.C_refusal if h == "refusal" else self.cfg.C_harmful
+            clf = LogisticRegression(C=c, max_iter=3000, class_weight="balanced", random_state=self.cfg.seed)
             clf.fit(x[idx], y, sample_weight=w[idx])
             self.clf[h], self.n_train[h] = clf, len(idx)
         self.train_ids = {r["id"] for r in rows}
