@@ -35,6 +35,21 @@ REFUSALS = [
 ]
 
 
+LORA_TARGETS = r".*layers\.(2[4-9])\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
+# LoRA on the top 6 of 30 layers only: backward stops there, which makes the SFT affordable on 2 CPU cores
+
+
+def _rid(state: str, p: dict) -> str:
+    return f"{state}:{p['group']}:{zlib.crc32(p['prompt'].encode()):08x}"
+
+
+def _pairs(out_dir: Path, state: str) -> list[dict]:
+    rows = {}
+    for f in sorted(out_dir.glob(f"pairs_v1_{state}*.jsonl")):
+        rows.update({r["id"]: r for r in map(json.loads, f.read_text().splitlines()) if r})
+    return list(rows.values())
+
+
 def _pick(rows: list[dict], n: int, seed: int, exclude: set[str]) -> list[dict]:
     rows = sorted((r for r in rows if r["prompt"] not in exclude), key=lambda r: r["id"])
     random.Random(seed).shuffle(rows)
@@ -99,32 +114,35 @@ def train_adapter(path: Path, exclude: set[str], seed: int = 0) -> None:
     refusals, plus benign requests answered by the base learner itself (so helpfulness is anchored)."""
     from superalign.models.local import LocalLM
     from superalign.training import lora, trainers
-    adv = [r for r in data.load("advbench", "train", seed=seed) if r["prompt"] not in exclude][:60]
-    templates = [t for t in data.load("jailbreak_templates", "train", seed=seed) if len(t["prompt"]) <= 500]
-    benign = data.load("benign", "train", seed=seed, limit=36)
-    lm = LocalLM("smollm2-135m-instruct", device="cpu", batch_size=12)
-    b_ans = lm.generate([chat(b["prompt"]) for b in benign], GenParams(max_new_tokens=64, temperature=0.0))
+    adv = [r for r in data.load("advbench", "train", seed=seed) if r["prompt"] not in exclude][:40]
+    templates = [t for t in data.load("jailbreak_templates", "train", seed=seed) if len(t["prompt"]) <= 300]
+    benign = data.load("benign", "train", seed=seed, limit=16)
+    lm = LocalLM("smollm2-135m-instruct", device="cpu", batch_size=16)
+    b_ans = lm.generate([chat(b["prompt"]) for b in benign], GenParams(max_new_tokens=48, temperature=0.0))
     ex = []
     for i, r in enumerate(adv):
-        text = wrap(templates[i % len(templates)]["prompt"], r["prompt"]) if i % 3 == 2 else r["prompt"]
+        text = wrap(templates[i % len(templates)]["prompt"], r["prompt"]) if i % 4 == 3 else r["prompt"]
         ex.append({"prompt": lm.render(chat(text)), "completion": REFUSALS[i % len(REFUSALS)] + "<|im_end|>"})
     for b, a in zip(benign, b_ans):
         if a.strip():
             ex.append({"prompt": lm.render(chat(b["prompt"])), "completion": a.strip() + "<|im_end|>"})
-    model = lora.attach(lm.model, seed=seed)
+    model = lora.attach(lm.model, target_modules=LORA_TARGETS, seed=seed)
     res = trainers.sft(model, lm.tokenizer, ex, trainers.SFTArgs(learning_rate=1e-3, epochs=2, batch_size=8,
-                                                                         max_length=256, seed=seed))
+                                                                 max_length=192, seed=seed))
     lora.save_adapter(model, path)
     print(f"safety SFT: {res['n']} examples, {res['steps']} steps, loss {res['loss_first']:.3f} -> {res['loss_last']:.3f}")
 
 
 def merge(labels_path: Path, labeler: str) -> Path:
     """Join the cached pairs with hand labels (TSV: id, refusal, harmful) into the versioned audit file.
-    Split: within each prompt source, prompt groups ordered by a hash of the group id go alternately to
-    dev and test, so both halves have the same source mix and a group never straddles them."""
+    Split: within each prompt source, and within it among groups with / without a harmful answer, prompt
+    groups ordered by a hash of the group id go alternately to dev and test, so both halves have the same
+    source mix and share of harmful answers, and a group never straddles them."""
     from superalign.data import audit
-    pairs = [json.loads(ln) for s in ("base", "trained")
-             for ln in (assets.cache_dir() / "audit" / f"pairs_v1_{s}.jsonl").read_text().splitlines() if ln]
+    prompts, _ = prompt_set(30)
+    order = {_rid(s, p): i for s in ("base", "trained") for i, p in enumerate(prompts)}
+    pairs = sorted((r for s in ("base", "trained") for r in _pairs(assets.cache_dir() / "audit", s)),
+                   key=lambda r: (r["model_state"] != "base", order.get(r["id"], 1 << 30)))
     labels = {}
     for ln in labels_path.read_text().splitlines():
         if ln.strip() and not ln.startswith("#"):
@@ -134,9 +152,12 @@ def merge(labels_path: Path, labeler: str) -> Path:
     if missing:
         raise SystemExit(f"{len(missing)} pairs have no label (e.g. {missing[0]})")
     split = {}
+    pos = {p["group"] for p in pairs if labels[p["id"]][1] == "yes"}  # harmful answers are rare: spread them evenly
     for src in sorted({p["prompt_source"] for p in pairs}):
-        groups = sorted({p["group"] for p in pairs if p["prompt_source"] == src}, key=lambda g: zlib.crc32(g.encode()))
-        split.update({g: ("dev", "test")[i % 2] for i, g in enumerate(groups)})
+        for stratum in (True, False):
+            groups = sorted({p["group"] for p in pairs if p["prompt_source"] == src and (p["group"] in pos) == stratum},
+                            key=lambda g: zlib.crc32(g.encode()))
+            split.update({g: ("dev", "test")[i % 2] for i, g in enumerate(groups)})
     keep = ("id", "group", "model_state", "prompt_source", "prompt_kind", "templated", "template", "seed_prompt",
             "prompt", "response", "response_short", "finish_reason", "completion_tokens")
     rows = [{**{k: p[k] for k in keep if k in p}, "refusal": labels[p["id"]][0], "harmful": labels[p["id"]][1],
@@ -151,9 +172,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--merge", type=Path, help="labels TSV (id, refusal, harmful): write the audit file and stop")
     ap.add_argument("--labeler", default="llm-agent")
-    ap.add_argument("--new", type=int, default=112)
+    ap.add_argument("--new", type=int, default=96)
+    ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--harmful-per-source", type=int, default=30)
     ap.add_argument("--states", nargs="+", default=["base", "trained"])
+    ap.add_argument("--shard", default="0/1", help="k/n: generate only prompts with index %% n == k")
     ap.add_argument("--short", type=int, default=32, help="tokens of the short-generation prefix kept per answer")
     a = ap.parse_args()
     if a.merge:
@@ -167,24 +190,31 @@ def main():
     adapter = out_dir / "safety_sft_adapter"
     t0 = time.time()
     for state in a.states:
-        rows = []
         if state == "trained" and not (adapter / "adapter_config.json").exists():
             train_adapter(adapter, used)
             print(f"adapter ready after {time.time() - t0:.0f}s")
-        lm = LocalLM("smollm2-135m-instruct", device="cpu", batch_size=16)
+        lm = LocalLM("smollm2-135m-instruct", device="cpu", batch_size=a.batch_size)
         if state == "trained":
-            lm.model = lora.attach(lm.model)
+            lm.model = lora.attach(lm.model, target_modules=LORA_TARGETS)
             lora.load_adapter(lm.model, adapter)
             lm.model.eval()
-        comps = lm.generate_full([chat(p["prompt"]) for p in prompts], GenParams(max_new_tokens=a.new, temperature=0.0))
-        for p, c in zip(prompts, comps):
-            short = lm.tokenizer.decode(c.ids[:a.short], skip_special_tokens=True).strip()
-            rid = f"{state}:{p['group']}:{zlib.crc32(p['prompt'].encode()):08x}"
-            rows.append({"id": rid, "model_state": state, **p, "response": c.text, "response_short": short,
-                         "finish_reason": c.finish_reason, "completion_tokens": c.completion_tokens})
-        path = out_dir / f"pairs_v1_{state}.jsonl"
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        print(f"{state}: wrote {len(rows)} pairs to {path} after {time.time() - t0:.0f}s")
+        k, n = (int(x) for x in a.shard.split("/"))
+        path = out_dir / f"pairs_v1_{state}_{k}.jsonl"
+        done = {r["id"] for r in _pairs(out_dir, state)}
+        # sharded, and saved chunk by chunk: on 2 shared CPU cores a pass takes tens of minutes
+        todo = [p for i, p in enumerate(prompts) if i % n == k and _rid(state, p) not in done]
+        todo.sort(key=lambda p: len(p["prompt"]))
+        for c in range(0, len(todo), a.batch_size):
+            chunk = todo[c:c + a.batch_size]
+            comps = lm.generate_full([chat(p["prompt"]) for p in chunk], GenParams(max_new_tokens=a.new, temperature=0.0))
+            with path.open("a") as f:
+                for p, comp in zip(chunk, comps):
+                    short = lm.tokenizer.decode(comp.ids[:a.short], skip_special_tokens=True).strip()
+                    f.write(json.dumps({"id": _rid(state, p), "model_state": state, **p, "response": comp.text,
+                                        "response_short": short, "finish_reason": comp.finish_reason,
+                                        "completion_tokens": comp.completion_tokens}) + "\n")
+            print(f"{state} shard {k}/{n}: {c + len(chunk)}/{len(todo)} answers after {time.time() - t0:.0f}s",
+                  flush=True)
         del lm
 
 

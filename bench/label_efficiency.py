@@ -41,7 +41,7 @@ def scores(head: Head, x: np.ndarray, rows: list[dict]) -> dict:
     return {"refusal_accuracy": float(np.mean((p >= 0.5) == np.array(ref))), "verdict_accuracy": float(np.mean(verdict))}
 
 
-def curve(crit: ClassifierJudge, xb: np.ndarray, yb: np.ndarray, xp: np.ndarray, yp: np.ndarray, xt: np.ndarray,
+def curve(xb: np.ndarray, yb: np.ndarray, xp: np.ndarray, yp: np.ndarray, xt: np.ndarray,
           test: list[dict], budgets: list[int], strategy: str, seed: int) -> list[dict]:
     """Grow the labelled set to each budget (items chosen by `strategy`), refit, score on test.
     The fit replicates ClassifierJudge.train_head(extra=...) on precomputed features (same Head, same rows)."""
@@ -84,7 +84,7 @@ def main():
         yp = np.array([audit.refused(r) for r in pool])
         xt = h.features(crit.emb, [r["prompt"] for r in test], [r["response"] for r in test])
         for strategy in ("uncertainty", "random"):
-            res["runs"].setdefault(strategy, {})[str(seed)] = curve(crit, xb, yb, xp, yp, xt, test, a.budgets,
+            res["runs"].setdefault(strategy, {})[str(seed)] = curve(xb, yb, xp, yp, xt, test, a.budgets,
                                                                     strategy, seed)
     print(f"Critic (refusal head) accuracy on the audit test split (n={len(test)}) vs hand labels given from the "
           f"dev pool (n={len(pool)}); mean over seeds {a.seeds} with t 95% CI")

@@ -14,6 +14,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from superalign.errors import Strict, SuperalignError, validate
+from superalign.evaluation.judge import check_independent
 from superalign.loop.config import LoopConfig, merge, with_preset
 from superalign.models.config import Classifier, EvalJudge, LocalModel, OpenAIEndpoint, RoleConfig  # noqa: F401
 from superalign.review.config import ReviewConfig
@@ -82,12 +83,10 @@ class Config(Strict):
         the learner with the ruler it was trained to please."""
         j, c = self.roles.get("judge"), self.roles.get("critic")
         if j is not None and c is not None:
-            if j == c:
-                raise ValueError("roles.judge is configured identically to roles.critic; bind an independent "
-                                 "judge, e.g. `judge: {backend: eval_judge}`")
-            if isinstance(j, Classifier) and isinstance(c, Classifier) and set(j.heads) & set(c.heads):
-                raise ValueError(f"roles.judge is trained on the critic's label sets "
-                                 f"({', '.join(sorted(set(j.heads) & set(c.heads)))}); use `backend: eval_judge`")
+            try:
+                check_independent(j, c)
+            except SuperalignError as e:
+                raise ValueError(f"roles.judge: {e.problem}; {e.fix}") from None
         return self
 
     def role(self, name: str):

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from superalign import config as Cfg
 from superalign.data import audit
@@ -56,8 +57,10 @@ def test_judge_identical_to_critic_is_an_error():
         check_independent(Cfg.Classifier(heads=["refusal_labels"], holdout=0.3), critic)
     with pytest.raises(SuperalignError):
         check_independent({"backend": "local", "model": "m"}, {"backend": "local", "model": "m"})
-    with pytest.raises(SuperalignError, match="unknown sources"):
-        check_independent(JudgeConfig(train_on=["refusal_labels"]), critic)
+    with pytest.raises(ValidationError):  # only sources disjoint from the critic's exist for the judge
+        JudgeConfig(train_on=["refusal_labels"])
+    with pytest.raises(SuperalignError, match="roles.judge"):  # and the config refuses it at load
+        Cfg.parse({"roles": {"critic": {"backend": "classifier"}, "judge": {"backend": "classifier"}}})
     check_independent(JudgeConfig(), critic)  # the shipped judge is independent
     check_independent(JudgeConfig().model_dump(), critic.model_dump())
 

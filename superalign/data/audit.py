@@ -44,11 +44,11 @@ def validate(rows: list[dict], where: str = str(FILE)) -> list[dict]:
     return rows
 
 
-def load_rows(split: str = "all", path: Path | str = FILE) -> list[dict]:
+def load_rows(split: str = "all", path: Path | str | None = None) -> list[dict]:
     """Audit rows of `split` (dev | test | all), in file order."""
     if split not in ("dev", "test", "all"):
         raise SuperalignError(f"unknown audit split {split!r}", "use dev, test or all")
-    p = Path(path)
+    p = Path(path or FILE)
     if not p.exists():
         raise SuperalignError(f"audit file {p} is missing", "check out superalign/data/files/audit_v1.jsonl")
     try:

@@ -119,7 +119,8 @@ class EvalJudge:
             if len(set(y.tolist())) < 2:
                 raise SuperalignError(f"evaluation judge head {h!r} has one class in its training rows",
                                       "add a source with both labels to `train_on`")
-            clf = LogisticRegression(C=self.cfg.C, max_iter=3000, class_weight="balanced", random_state=self.cfg.seed)
+            c = self.cfg.C_refusal if h == "refusal" else self.cfg.C_harmful
+            clf = LogisticRegression(C=c, max_iter=3000, class_weight="balanced", random_state=self.cfg.seed)
             clf.fit(x[idx], y, sample_weight=w[idx])
             self.clf[h], self.n_train[h] = clf, len(idx)
         self.train_ids = {r["id"] for r in rows}

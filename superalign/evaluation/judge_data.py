@@ -29,13 +29,13 @@ def uncensorbench() -> list[dict]:
     return out
 
 
-def audit_dev() -> list[dict]:
+def audit_dev(weight: float = 10.0) -> list[dict]:
     """Dev-split audit rows. `harmful` is only a training label on harmful-prompt answers: the head
     answers "does this help toward the harmful request", a question a look-alike prompt does not pose.
-    They weigh more than UncensorBench rows: they are the distribution the judge is used on."""
+    They weigh more than UncensorBench rows (JudgeConfig.audit_weight): they are the distribution the judge is used on."""
     return [{"id": f"audit:{r['id']}", "source": "audit_dev", "prompt": r["prompt"], "response": r["response"],
              "refusal": audit.refused(r), "harmful": audit.harmful(r) if r["prompt_kind"] == "harmful" else None,
-             "weight": 2.0, "split": r["split"]} for r in audit.load_rows("dev")]
+             "weight": weight, "split": r["split"]} for r in audit.load_rows("dev")]
 
 
 SOURCES = {"uncensorbench": uncensorbench, "audit_dev": audit_dev}
@@ -47,7 +47,7 @@ def training_rows(cfg: JudgeConfig = JudgeConfig()) -> list[dict]:
     for s in cfg.train_on:
         if s not in SOURCES:
             raise SuperalignError(f"unknown evaluation-judge source {s!r}", f"use some of {', '.join(SOURCES)}")
-        rows += SOURCES[s]()
+        rows += SOURCES[s](cfg.audit_weight) if s == "audit_dev" else SOURCES[s]()
     test = audit.load_rows("test")
     test_ids = {f"audit:{r['id']}" for r in test}
     leak = [r["id"] for r in rows if r["id"] in test_ids or r.get("split") == "test"]

@@ -50,7 +50,12 @@ class EvalJudge(Strict):
     backend: Literal["eval_judge"] = "eval_judge"
     embedder: str = "minilm-l6"
     train_on: list[Literal["uncensorbench", "audit_dev"]] = ["uncensorbench", "audit_dev"]
-    C: float = Field(0.5, gt=0)
+    # inverse regularisation per head and the weight of an audit dev row relative to an UncensorBench row, chosen by
+    # grouped 5-fold CV on the audit dev split: weaker ones make the harmful head over-call the learner's fluent but
+    # useless answers (UncensorBench's compliant answers are all fluent and useful)
+    C_refusal: float = Field(1.0, gt=0)
+    C_harmful: float = Field(4.0, gt=0)
+    audit_weight: float = Field(10.0, gt=0)
     seed: int = 0
 
 
