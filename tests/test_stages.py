@@ -9,6 +9,7 @@ from superalign import config as C
 from superalign.loop import attack, critique, escalate, evaluate, learn, respond
 from superalign.loop import config as LC
 from superalign.loop import run as R
+from superalign.plugins import LOOP_STRATEGIES
 
 sys.path.insert(0, str(Path(__file__).parent))
 import test_loop as T  # noqa: E402
@@ -20,13 +21,14 @@ def stages(tmp_path_factory):
     cfg = C.parse({**T.TINY, "loop": LC.merge(T.LOOP, {"rounds": 1, "label_budget": 2})})
     ctx = R.open_run(cfg, tmp_path_factory.mktemp("stages"))
     out = {}
-    for r, name, fn in [(0, "setup", evaluate.setup), (1, "calibrate", escalate.calibrate),
+    for r, name, fn in [(0, "setup", evaluate.setup), (0, "eval", evaluate.evaluate),
+                        (1, "calibrate", escalate.calibrate),
                         (1, "attack", attack.attack), (1, "respond", respond.respond),
                         (1, "critique", critique.critique), (1, "escalate", escalate.escalate),
                         (1, "learn", learn.learn), (1, "attacker_update", attack.update), (1, "eval", evaluate.evaluate)]:
         res = {}
         ctx.store.run_stage(r, name, lambda: res.setdefault("v", fn(ctx, r)))
-        out[name] = res["v"]
+        out["eval0" if (r, name) == (0, "eval") else name] = res["v"]
     return ctx, out
 
 
@@ -51,7 +53,7 @@ def test_attack_writes_attacks_and_benign_prompts(stages):
     _, out = stages
     kinds = [p["kind"] for p in out["attack"]["prompts"]]
     assert kinds.count("attack") == T.LOOP["sizes"]["attacks"] and kinds.count("benign") == T.LOOP["sizes"]["benign"]
-    assert all(p["meta"]["strategy"] in LC.STRATEGIES for p in out["attack"]["prompts"] if p["kind"] == "attack")
+    assert all(p["meta"]["strategy"] in LOOP_STRATEGIES for p in out["attack"]["prompts"] if p["kind"] == "attack")
 
 
 def test_respond_gives_k_samples_per_prompt(stages):
@@ -91,6 +93,7 @@ def test_learn_trains_both_phases_with_guard_verdicts(stages):
 def test_attacker_update_files_successes_in_the_archive(stages):
     _, out = stages
     assert "archive" in out["attacker_update"]["info"]
+    assert out["eval0"]["info"]["outcomes"]["asr"]  # round 0: per-item outcomes for later paired tests
 
 
 def test_eval_reports_rates_with_intervals(stages):

@@ -39,10 +39,11 @@ def evaluate(ctx: Context, r: int) -> dict:
                                                                                             suite.size(sets)))
     out = suite.outcomes(res)
     rows = [{**m, "meta": {**m["meta"], "split": "test"}} for m in res["metrics"]]
-    if r > 0:  # the same items before any training: a paired test, not two overlapping intervals
-        base = json.loads(next(x for x in ctx.store.stages() if x["round"] == 0 and x["name"] == "eval")["info"])
+    base = next((x for x in ctx.store.stages() if x["round"] == 0 and x["name"] == "eval" and x["status"] == "done"),
+                None)
+    if r > 0 and base:  # the same items before any training: a paired test, not two overlapping intervals
         rows += [{**m, "meta": {**m["meta"], "vs": "round 0", "split": "test"}}
-                 for m in suite.compare(base["outcomes"], out)]
+                 for m in suite.compare(json.loads(base["info"])["outcomes"], out)]
     responses = [{"id": f"r{r}:{x['id']}", "prompt_id": f"test:{x['id']}", "sample": 0, "text": x["response"],
                   "role": "learner"} for x in res["items"]]
     scores = [{"target_id": f"r{r}:{x['id']}", "name": n, "value": x[k], "role": "judge"}
