@@ -10,7 +10,7 @@ side's answer once it has read this side's evidence,
 and it picks the higher score, so its own knowledge (the prior) and the evidence both count. (Comparing only
 the evidence's gain, log p(answer | evidence, question) - log p(answer | question), `judge_rule: gain`, throws
 the prior away: a lying consultant's off-topic quote then outweighs what the judge already knew; see
-bench/results/sandwich_gain_rule.json.) Checked: only verified quotes count as evidence, so a fabricated or paraphrased
+bench/results/sandwich/gain_rule.json.) Checked: only verified quotes count as evidence, so a fabricated or paraphrased
 quote is worth nothing; unchecked: every quote counts as given (the ablation that prices verification).
 A judge that cannot give log-probs (an API) reads the rendered transcript and names an option instead;
 a decision that cannot be made (non-finite scores, an unparseable answer) counts as wrong and as an error.
