@@ -95,7 +95,7 @@ def assets_prepare():
     for name, h in j.heads.items():
         console.print(f"critic head {name}: held-out accuracy {h.holdout['accuracy']:.3f} (n={h.holdout['n']})")
     with console.status("grouping near-duplicate prompts for the held-out evaluation sets (once, minutes)"):
-        sets = data.eval_sets(0, suite.excluded_prompts())
+        sets = data.eval_sets(0, judge_prompts=suite.excluded_prompts())
     console.print("evaluation sets: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items() if k.endswith("_test")))
 
 
