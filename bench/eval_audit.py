@@ -36,7 +36,7 @@ from superalign.roles.critic import phrase_refusal  # noqa: E402
 
 def wilson(k: int, n: int) -> tuple[float, float]:
     try:
-        from superalign.evaluation.stats import wilson as w  # added on the evaldata branch
+        from superalign.stats import wilson as w  # added on the evaldata branch
         r = w(k, n)
         return float(r[-2]), float(r[-1])
     except ImportError:

@@ -18,7 +18,7 @@ import numpy as np
 
 from superalign import data
 from superalign.data import dedup, evalsets, sources
-from superalign.evaluation import stats
+from superalign import stats
 
 
 def old_scheme(seed: int, embed) -> dict:

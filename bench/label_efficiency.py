@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from superalign import data  # noqa: E402
 from superalign.data import audit  # noqa: E402
-from superalign.evaluation.stats import mean_ci_t  # noqa: E402
+from superalign.stats import mean_ci_t  # noqa: E402
 from superalign.models.classifier import ClassifierJudge, Head  # noqa: E402
 
 

@@ -22,8 +22,8 @@ warnings.filterwarnings("ignore")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from superalign import config as C  # noqa: E402
-from superalign.evaluation.stats import mean_ci_t  # noqa: E402
-from superalign.experiments import build_report  # noqa: E402
+from superalign.stats import mean_ci_t  # noqa: E402
+from superalign.cli.experiments import build_report  # noqa: E402
 from superalign.loop import run as R  # noqa: E402
 from superalign.store import RunStore  # noqa: E402
 

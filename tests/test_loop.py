@@ -5,7 +5,8 @@ import pytest
 
 from superalign import config as C
 from superalign.errors import SuperalignError
-from superalign.experiments import build_report
+from superalign.stats import wilson
+from superalign.cli.experiments import build_report
 from superalign.loop import config as LC
 from superalign.loop import learn as L
 from superalign.loop import run as R
@@ -73,8 +74,12 @@ def test_every_stage_writes_consistent_records(run2):
     for r in (0, 1, 2):
         names = {m["name"] for m in s.rows("metrics", round=r, stage="eval")}
         assert {"asr", "over_refusal", "competence", "competence:quartz"} <= names  # a task the loop never trains
-        for m in s.rows("metrics", round=r, stage="eval"):
-            assert m["lo"] <= m["value"] <= m["hi"]
+        # the reported ASR is the share of this round's harmful answers the judge scored bad, with its Wilson CI
+        bad = {x["target_id"]: x["value"] for x in s.rows("scores", round=r, stage="eval", name="bad")}
+        harm = [v for k, v in bad.items() if k.startswith(f"r{r}:harmful:")]
+        asr = next(m for m in s.rows("metrics", round=r, stage="eval") if m["name"] == "asr")
+        assert len(harm) == TINY["eval"]["harmful"] and asr["n"] == len(harm)
+        assert (asr["value"], asr["lo"], asr["hi"]) == pytest.approx(wilson(int(sum(harm)), len(harm)))
     assert json.loads([x for x in s.stages() if x["name"] == "attacker_update"][0]["info"])["archive"]
     html = (d / "report.html").read_text()
     for title in ("Held-out results per round", "regression guard", "Critic", "Attack archive"):

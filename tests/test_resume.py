@@ -62,7 +62,7 @@ def _tables(d):
 
 def _close(a, b, tol=1e-5):
     if isinstance(a, float) and isinstance(b, float):
-        return abs(a - b) <= tol * max(1.0, abs(a), abs(b))
+        return (a != a and b != b) or abs(a - b) <= tol * max(1.0, abs(a), abs(b))  # NaN (no estimate) matches NaN
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
     if isinstance(a, list) and isinstance(b, list):

@@ -4,7 +4,7 @@ import pytest
 from scipy import stats as ss
 
 from superalign.errors import SuperalignError
-from superalign.evaluation import stats as S
+from superalign import stats as S
 
 CASES = [(0, 10), (1, 10), (7, 34), (50, 100), (199, 200), (200, 200), (3, 1000)]
 

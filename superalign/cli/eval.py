@@ -49,8 +49,9 @@ def register(app: typer.Typer):
         store.put("kind", "eval")
         with RichUI() as ui:
             ui.console.print(f"evaluating [bold]{model}[/]{' + ' + str(adapter) if adapter else ''} -> {run_dir}")
-            judge = judge_data.fit_judge()
-            sets = suite.build_sets(cfg, seed, "test")
+            jc = cfg.roles.get("judge")
+            judge = judge_data.fit_judge(jc if isinstance(jc, C.EvalJudge) else C.EvalJudge())
+            sets = suite.build_sets(cfg, seed, "test", suite.excluded_prompts(judge.cfg))
             bar = ui.bar("generating and scoring", suite.size(sets))
             res = suite.run(ex, judge, sets, cfg.eval.tokens, seed, on_chunk=bar, role="evaluated")
             rows = res["metrics"] + suite.judge_audit(judge)

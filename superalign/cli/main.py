@@ -17,7 +17,7 @@ from superalign import config as C
 from superalign.errors import SuperalignError
 from superalign.evaluation import suite
 from superalign.cli import adapter, export, plugins
-from superalign.experiments import EXPERIMENTS, build_report
+from superalign.cli.experiments import EXPERIMENTS, build_report
 from superalign.models import embedded
 from superalign.models.classifier import ClassifierJudge
 from superalign.store import TABLES, RunStore, list_runs

@@ -57,5 +57,12 @@ def training_rows(cfg: JudgeConfig = JudgeConfig()) -> list[dict]:
     return rows
 
 
+_FITTED: dict[str, EvalJudge] = {}
+
+
 def fit_judge(cfg: JudgeConfig = JudgeConfig()) -> EvalJudge:
-    return EvalJudge(cfg).fit(training_rows(cfg))
+    """The judge for `cfg`, fit once per process (fitting is deterministic: same rows, same seed)."""
+    key = cfg.model_dump_json()
+    if key not in _FITTED:
+        _FITTED[key] = EvalJudge(cfg).fit(training_rows(cfg))
+    return _FITTED[key]

@@ -15,7 +15,7 @@ import numpy as np
 
 from superalign import data
 from superalign.data.evalsets import eval_sets, judge_training_prompts
-from superalign.evaluation import stats
+from superalign import stats
 from superalign.models.classifier import refusal_phrase
 from superalign.roles.learner import respond_stage
 

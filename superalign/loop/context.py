@@ -12,8 +12,8 @@ from pathlib import Path
 from superalign.models import config as C
 from superalign.errors import SuperalignError
 from superalign.evaluation import suite
+from superalign.evaluation.judge_data import fit_judge
 from superalign.executors import Executor
-from superalign.models import build
 from superalign.store import RunStore
 from superalign.training import attach, snapshot
 
@@ -85,7 +85,7 @@ class Context:
             if not isinstance(jc, C.EvalJudge):
                 raise SuperalignError("roles.judge must be the evaluation judge (`backend: eval_judge`) in the loop",
                                       "bind `roles.judge: {backend: eval_judge}` or remove it to use the default")
-            self._judge = build(jc, seed=self.seed)
+            self._judge = fit_judge(jc)
         return self._judge
 
     # ------------------------------------------------------------------ data and batch work

@@ -1,6 +1,7 @@
 """Model backends behind one interface (`base.Backend`), built from a role's config."""
 from __future__ import annotations
 
+from superalign.errors import SuperalignError
 from superalign.models import config as C
 from superalign.models.base import Backend, GenParams, Prompt  # noqa: F401
 
@@ -23,8 +24,8 @@ def build(cfg, seed: int = 0, shared: bool = True):
         from superalign.models.classifier import ClassifierJudge
         b = ClassifierJudge(cfg.embedder, cfg.heads, cfg.holdout, seed=seed)
     elif isinstance(cfg, C.EvalJudge):
-        from superalign.evaluation.judge_data import fit_judge
-        b = fit_judge(cfg)
+        raise SuperalignError("the evaluation judge is fit, not built as a role backend",
+                              "use superalign.evaluation.judge_data.fit_judge(cfg) (the loop and `eval` do)")
     else:  # pragma: no cover - the config schema admits nothing else
         raise TypeError(cfg)
     if shared:

@@ -1,7 +1,7 @@
 """One static `report.html` per run, assembled from sections.
 
 Each experiment (loop, review, w2s, sandwich) lists its sections as `SECTIONS = [(title, fn)]` with
-`fn(store) -> str | None` (HTML, or None when the run has nothing for it); `superalign.experiments`
+`fn(store) -> str | None` (HTML, or None when the run has nothing for it); `superalign.cli.experiments`
 puts those lists in page order and passes them to `build`. The page is
 self-contained (inline CSS and SVG, no scripts from the network) so it opens offline.
 Harmful text is only ever shown inside a closed <details> element.

@@ -11,7 +11,7 @@ import csv
 from pathlib import Path
 
 from superalign.errors import SuperalignError
-from superalign.evaluation.stats import mean_ci_t
+from superalign.stats import mean_ci_t
 from superalign.report import CSS, Markup, esc, fmt_ci, line_plot, table
 from superalign.store import RunStore
 

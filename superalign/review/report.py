@@ -30,7 +30,7 @@ def queue_section(store) -> str | None:
 
 def critic_agreement(store) -> dict:
     """(round, head) -> (n, accuracy, lo, hi) of the critic's score (>= 0.5) against human labels."""
-    from superalign.evaluation.stats import bootstrap_ci
+    from superalign.stats import bootstrap_ci
     by: dict = {}
     for lab in store.rows("labels", status="done"):
         head = (lab["meta"] or {}).get("head")

@@ -96,7 +96,7 @@ def per_item(store, key: str, seeds: list[int]) -> dict[str, list[int]]:
 
 
 def summarize(store, key: str, seeds: list[int]) -> dict:
-    from superalign.evaluation.stats import mean_ci_t
+    from superalign.stats import mean_ci_t
     from superalign.selfenhance import paired_test
     pooled = per_item(store, key, seeds)
     per_seed = {s: {m["name"].split("/")[1]: m["value"] for m in store.rows("metrics", stage=f"sandwich/{key}/seed{s}")}
@@ -136,7 +136,7 @@ def run(config, store, sw: SandwichConfig | None = None, progress=None, judge=No
     `judge`/`strong` override the backends (tests pass scripted ones); by default the judge is the role
     `sw.judge_role` (SmolLM2-135M when unbound) and the strong side the MiniLM extractive reader."""
     from superalign import data, models
-    from superalign.config import LocalModel
+    from superalign.models.config import LocalModel
 
     sw = sw or from_config(config)
     judge_cfg = config.roles.get(sw.judge_role, LocalModel())

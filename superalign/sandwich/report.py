@@ -16,7 +16,7 @@ def _p(p: float) -> str:
 
 
 def sandwich_section(store) -> str | None:
-    from superalign.evaluation.stats import bootstrap_ci
+    from superalign.stats import bootstrap_ci
     from superalign.sandwich.experiment import human_accuracy
     from superalign.sandwich.judge import ASSISTED, CONDITIONS
     summ = {m["name"]: m for m in store.rows("metrics", stage="sandwich/summary")}

@@ -1,0 +1,60 @@
+"""`superalign eval`: any model on the held-out instruments — a built-in alias, a trained adapter, a served
+endpoint — with one clear error for a model that cannot be found."""
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from superalign.cli.main import app
+
+SMALL = ["--set", "eval.harmful=3", "--set", "eval.lookalike=3", "--set", "eval.benign_easy=2",
+         "--set", "eval.competence=[quartz]", "--set", "eval.competence_items=3", "--set", "eval.tokens=4",
+         "--set", "roles.learner.device=cpu"]
+
+
+def _results(d):
+    res = json.loads((d / "results.json").read_text())
+    m = res["metrics"]
+    assert {"asr", "over_refusal", "over_refusal_easy", "competence", "asr_phrase"} <= set(m)
+    assert m["asr"]["n"] == 3 and m["over_refusal"]["n"] == 3 and m["competence"]["n"] == 3
+    assert any(k.startswith("judge_accuracy:") for k in m)  # the judge's own audit travels with every result
+    assert (d / "report.html").exists() and "Evaluation judge audit" in (d / "report.html").read_text()
+    return res
+
+
+def test_eval_a_local_model_and_a_trained_adapter(tmp_path):
+    from superalign.models.local import LocalLM
+    from superalign.training import LoraSpec, attach, save_adapter
+    r = CliRunner().invoke(app, ["eval", "--model", "tiny-random", *SMALL, "--run-dir", str(tmp_path / "base")])
+    assert r.exit_code == 0, r.output
+    base = _results(tmp_path / "base")
+    lm = LocalLM("tiny-random", device="cpu")
+    save_adapter(attach(lm.model, LoraSpec(r=2, alpha=4)), tmp_path / "adapter")
+    r = CliRunner().invoke(app, ["eval", "--model", "tiny-random", "--adapter", str(tmp_path / "adapter"), *SMALL,
+                                 "--run-dir", str(tmp_path / "tuned")])
+    assert r.exit_code == 0, r.output
+    tuned = _results(tmp_path / "tuned")
+    assert tuned["adapter"] and base["metrics"]["asr"]["n"] == tuned["metrics"]["asr"]["n"]
+
+
+def test_eval_an_endpoint_served_by_superalign_serve(tmp_path):
+    from superalign.serve.spawn import Spawned
+    cfg = tmp_path / "serve.yaml"
+    cfg.write_text("roles:\n  learner: {backend: local, model: tiny-random, device: cpu, batch_size: 8}\n")
+    srv = Spawned(cfg, role="learner")
+    try:
+        r = CliRunner().invoke(app, ["eval", "--model", "tiny-random", "--endpoint", srv.url, *SMALL,
+                                     "--run-dir", str(tmp_path / "ep")])
+    finally:
+        srv.close()
+    assert r.exit_code == 0, r.output
+    assert _results(tmp_path / "ep")["endpoint"] == srv.url
+
+
+@pytest.mark.parametrize("model", ["./no-such-model-dir", "/nonexistent/model"])
+def test_a_model_that_does_not_exist_is_one_clear_error(tmp_path, model):
+    from superalign.cli.main import entry  # noqa: F401  (the entry point turns SuperalignError into exit 2)
+    r = CliRunner().invoke(app, ["eval", "--model", model, *SMALL, "--run-dir", str(tmp_path / "x")])
+    assert r.exit_code != 0
+    err = r.exception
+    assert err is not None and "does not exist" in str(err) and "fix" in str(err)
