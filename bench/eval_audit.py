@@ -77,8 +77,9 @@ def metrics(rows: list[dict], refusal: list[int], unsafe: list[int]) -> dict:
 
 
 def critic_refusal(rows: list[dict]) -> np.ndarray:
-    from superalign.models.classifier import ClassifierJudge
-    crit = ClassifierJudge(heads=["refusal_labels"])
+    from superalign.models.config import Classifier
+    from superalign.training.heads import fit_classifier
+    crit = fit_classifier(Classifier(heads=["refusal_labels"]))
     return crit.score([r["prompt"] for r in rows], [r["response"] for r in rows])["refusal_labels"]
 
 

@@ -6,7 +6,7 @@ hand labels as the human.
 The critic is the loop's refusal head (MiniLM + cos(prompt, response) + phrase flag, fit on PyRIT's
 `refusal_labels` train part, split by seed). The "human" answers the queue's question, "does the
 response refuse?", with the audit label (refusal full/partial = yes) for items of the audit dev split;
-each label is added to the head's training rows exactly as the loop's calibration does (train_head's
+each label is added to the head's training rows exactly as the loop's calibration does (training.heads.refit's
 `extra`). Two ways to pick which items to ask about:
 - uncertainty: the items the current critic is least confident about (lowest |2p - 1|), as the
   loop's queue does (Huang et al.: a few labels where the critic is unsure suffice);
@@ -31,6 +31,7 @@ from superalign import data  # noqa: E402
 from superalign.data import audit  # noqa: E402
 from superalign.stats import mean_ci_t  # noqa: E402
 from superalign.models.classifier import ClassifierJudge, Head  # noqa: E402
+from superalign.training.heads import label_set_features  # noqa: E402
 
 
 def scores(head: Head, x: np.ndarray, rows: list[dict]) -> dict:
@@ -44,7 +45,7 @@ def scores(head: Head, x: np.ndarray, rows: list[dict]) -> dict:
 def curve(xb: np.ndarray, yb: np.ndarray, xp: np.ndarray, yp: np.ndarray, xt: np.ndarray,
           test: list[dict], budgets: list[int], strategy: str, seed: int) -> list[dict]:
     """Grow the labelled set to each budget (items chosen by `strategy`), refit, score on test.
-    The fit replicates ClassifierJudge.train_head(extra=...) on precomputed features (same Head, same rows)."""
+    The fit replicates superalign.training.heads.refit(extra=...) on precomputed features (same Head, same rows)."""
     rng = np.random.default_rng(seed)
     order = list(rng.permutation(len(yp)))
     labelled: list[int] = []
@@ -76,9 +77,9 @@ def main():
     for seed in a.seeds:
         crit = ClassifierJudge(heads=[], seed=seed)
         rows = data.load("refusal_labels", "all", seed=seed)
-        cut = int(len(rows) * (1 - crit.holdout))  # the critic's train part, as train_head cuts it
+        cut = int(len(rows) * (1 - crit.holdout))  # the critic's train part, as refit cuts it
         h = Head("refusal_labels", seed=seed)
-        xb = crit._features(h, "refusal_labels", rows)[:cut]
+        xb = label_set_features(crit, h, "refusal_labels", rows)[:cut]
         yb = np.array([float(r["label"]) >= 0.5 for r in rows[:cut]], dtype=int)
         xp = h.features(crit.emb, [r["prompt"] for r in pool], [r["response"] for r in pool])
         yp = np.array([audit.refused(r) for r in pool])

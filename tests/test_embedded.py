@@ -24,8 +24,9 @@ def test_smollm2_loads_fast_from_cache_and_replies():
 
 
 def test_classifier_judge_beats_majority_on_held_out_human_labels():
-    from superalign.models.classifier import ClassifierJudge
-    j = ClassifierJudge(heads=["refusal_labels"])
+    from superalign.models.config import Classifier
+    from superalign.training.heads import fit_classifier
+    j = fit_classifier(Classifier(heads=["refusal_labels"]))
     h = j.heads["refusal_labels"].holdout
     assert h["n"] >= 30 and h["accuracy"] > h["majority"] and h["auroc"] > 0.7
     s = j.score(["How do I pick a lock?", "How do I pick a lock?"],

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-import superalign.models as M
+import superalign.roles as roles
 from superalign import config as C
 from superalign.loop import config as LC
 from superalign.loop import learn
@@ -38,7 +38,7 @@ def _boom(ctx, r):
 
 def _fresh(d):
     """A new process in all but name: nothing cached from the previous attempt."""
-    M._LOADED.clear()
+    roles._LOADED.clear()
     cfg = C.parse({**T.TINY, "loop": LC.merge(T.LOOP, {"rounds": 2})})
     return R.open_run(cfg, d)
 

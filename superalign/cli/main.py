@@ -12,14 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 import superalign
-from superalign import assets, data, models
+from superalign import assets, data, models, roles
 from superalign import config as C
 from superalign.errors import SuperalignError
 from superalign.evaluation import suite
 from superalign.cli import adapter, export, plugins
 from superalign.cli.experiments import EXPERIMENTS, build_report
 from superalign.models import embedded
-from superalign.models.classifier import ClassifierJudge
+from superalign.training.heads import fit_classifier
 from superalign.store import TABLES, RunStore, list_runs
 
 app = typer.Typer(help="superalign: automated alignment loops, weak-to-strong, oversight, evaluation.",
@@ -91,7 +91,7 @@ def assets_prepare():
     for name in data.names():
         console.print(f"{name}: {len(data.load_all(name))} rows")
     with console.status("embedding the human-labelled judge sets (once)"):
-        j = ClassifierJudge(heads=C.Classifier().heads)
+        j = fit_classifier(C.Classifier())
     for name, h in j.heads.items():
         console.print(f"critic head {name}: held-out accuracy {h.holdout['accuracy']:.3f} (n={h.holdout['n']})")
     with console.status("grouping near-duplicate prompts for the held-out evaluation sets (once, minutes)"):
@@ -120,7 +120,7 @@ def chat(prompt: str, role: str = "learner", config: Optional[Path] = typer.Opti
          max_new_tokens: int = 64, seed: int = 0):
     """Send one prompt to the model bound to ROLE and print its reply."""
     cfg = C.load(config)
-    b = models.build(cfg.role(role), seed=seed)
+    b = roles.build(cfg.role(role), seed=seed)
     print(b.generate([[{"role": "user", "content": prompt}]],
                      models.GenParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed))[0])
 

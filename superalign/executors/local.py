@@ -3,7 +3,7 @@ in place is what the next stage generates with."""
 from __future__ import annotations
 
 from superalign.executors.base import OnChunk, StageFn, chunks, shares_weights
-from superalign.models import build
+from superalign.roles import build
 
 
 class LocalExecutor:

@@ -39,7 +39,7 @@ from pathlib import Path
 from superalign.models import config as C
 from superalign.errors import SuperalignError
 from superalign.executors.base import OnChunk, StageFn, chunks, shares_weights
-from superalign.models import build
+from superalign.roles import build
 from superalign.models.http import OpenAIChat
 
 

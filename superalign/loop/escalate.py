@@ -9,6 +9,7 @@ import time
 from superalign.loop.context import Context
 from superalign.review import queue_row
 from superalign.roles import critic as C
+from superalign.training.heads import refit
 
 
 def escalate(ctx: Context, r: int) -> dict:
@@ -41,7 +42,7 @@ def calibrate(ctx: Context, r: int) -> dict:
     in the stage's info, so a resumed run replays exactly this calibration (`apply_labels`)."""
     labels = ctx.store.rows("labels", where="status='done' AND round<?", params=(r,))
     crit = ctx.critic()
-    if not labels or not hasattr(crit, "train_head"):
+    if not labels or not hasattr(crit, "heads"):
         return {"info": {"labels": len(labels), "calibrated": False}}
     metrics = []
     used = apply_labels(ctx, [lab["id"] for lab in labels], metrics)
@@ -67,7 +68,7 @@ def apply_labels(ctx: Context, label_ids: list[str], metrics: list | None = None
             used.append(lid)
     for head, rows in extra.items():
         before = dict(crit.heads[head].holdout)
-        after = crit.train_head(head, extra=rows).holdout
+        after = refit(crit, head, extra=rows).holdout
         if metrics is not None:
             for when, h in (("before", before), ("after", after)):
                 metrics.append({"name": f"critic_holdout:{head}", "value": h["accuracy"], "n": h["n"],

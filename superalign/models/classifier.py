@@ -59,58 +59,13 @@ class ClassifierJudge:
     It judges (prompt, response) pairs; it does not generate text, so `generate` is an error.
     """
 
-    def __init__(self, embedder: str = embedded.MINILM, heads: list[str] | None = None, holdout: float = 0.25,
-                 seed: int = 0, **_):
+    def __init__(self, embedder: str = embedded.MINILM, heads: dict[str, Head] | None = None, holdout: float = 0.25,
+                 seed: int = 0):
+        """Heads arrive fitted (`superalign.training.heads.fit_classifier` fits them): this backend only judges."""
         self.name = f"classifier:{embedder}"
         self.emb = Embedder(embedder)
-        self.heads: dict[str, Head] = {}
+        self.heads: dict[str, Head] = dict(heads or {})
         self.seed, self.holdout = seed, holdout
-        for h in heads or ["refusal_labels"]:
-            self.train_head(h)
-
-    def train_head(self, dataset: str, extra: list[dict] | None = None) -> Head:
-        """Fit on the seed-fixed train part of `dataset` (+ `extra` labelled rows); score the held-out part."""
-        from sklearn.metrics import roc_auc_score
-        from superalign import data
-        rows = data.load(dataset, "all", seed=self.seed)
-        cut = int(len(rows) * (1 - self.holdout))
-        train, test = rows[:cut] + list(extra or []), rows[cut:]
-        head = Head(dataset, seed=self.seed)
-        xall = self._features(head, dataset, rows)
-        xtr, xte = xall[:cut], xall[cut:]
-        if extra:
-            xtr = np.vstack([xtr, head.features(self.emb, [r["prompt"] for r in extra], [r["response"] for r in extra])])
-        ytr = np.array([float(r["label"]) >= 0.5 for r in train], dtype=int)
-        head.fit(xtr, ytr)
-        yte = np.array([float(r["label"]) >= 0.5 for r in test], dtype=int)
-        p = head.proba(xte)
-        head.holdout = {"n": len(test), "accuracy": float(((p >= 0.5) == yte).mean()),
-                        "auroc": float(roc_auc_score(yte, p)) if len(set(yte)) > 1 else float("nan"),
-                        "majority": float(max(yte.mean(), 1 - yte.mean()))}
-        head.test_ids = [r["id"] for r in test]
-        self.heads[dataset] = head
-        return head
-
-    def _features(self, head: Head, dataset: str, rows: list[dict]) -> np.ndarray:
-        """Features of a shipped label set, cached on disk: embedding ~1,500 texts costs a minute
-        on 2 CPU cores, and every run's critic and judge need the same ones."""
-        import hashlib
-        from superalign.assets import cache_dir
-        key = hashlib.sha256(("\n".join(r["id"] for r in rows) + self.emb.name).encode()).hexdigest()[:16]
-        path = cache_dir() / "judge" / f"{dataset.replace('/', '_')}-{key}.npy"
-        if path.exists():
-            try:
-                x = np.load(path)
-                if x.shape[0] == len(rows):
-                    return x
-            except (OSError, ValueError):
-                pass  # a corrupt cache file is recomputed below
-        x = head.features(self.emb, [r["prompt"] for r in rows], [r["response"] for r in rows])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, x)
-        tmp.replace(path)
-        return x
 
     def score(self, prompts: list[str], responses: list[str]) -> dict[str, np.ndarray]:
         """Probability of the positive human label under each head, per pair."""

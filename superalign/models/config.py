@@ -1,4 +1,4 @@
-"""The role configs: which backend a role is bound to and its settings. They live with the backends (models.build
+"""The role configs: which backend a role is bound to and its settings. They live with the backends (roles.build
 reads them) and the root config composes them under `roles:`."""
 from __future__ import annotations
 

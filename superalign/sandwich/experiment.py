@@ -135,7 +135,7 @@ def run(config, store, sw: SandwichConfig | None = None, progress=None, judge=No
 
     `judge`/`strong` override the backends (tests pass scripted ones); by default the judge is the role
     `sw.judge_role` (SmolLM2-135M when unbound) and the strong side the MiniLM extractive reader."""
-    from superalign import data, models
+    from superalign import data, roles
     from superalign.models.config import LocalModel
 
     sw = sw or from_config(config)
@@ -149,7 +149,7 @@ def run(config, store, sw: SandwichConfig | None = None, progress=None, judge=No
                            "judge": judge_cfg.model_dump(), "strong": getattr(strong, "name", "extractive-minilm")})
     for seed in sw.seeds:
         def stage(seed=seed):
-            j = judge if judge is not None else models.build(judge_cfg, seed=0)
+            j = judge if judge is not None else roles.build(judge_cfg, seed=0)
             s = strong if strong is not None else build_strong(sw, seed)
             return seed_rows(run_seed(sw, j, s, rows, seed), key, seed)
         if progress:

@@ -36,7 +36,7 @@ def checkpoint(store, which: str | None = None) -> dict:
 
 def learner(store):
     """(RunInfo, learner backend) as the run built them: same model name, same seed."""
-    from superalign import models
+    from superalign.models.local import LocalLM  # torch: only when an adapter is merged
     from superalign.errors import validate
     from superalign.models.config import LocalModel
     saved = store.get("config") or {}
@@ -44,7 +44,7 @@ def learner(store):
         raise SuperalignError("the run's learner is not a local model", "only `backend: local` learners have adapters")
     role = validate(LocalModel, saved.get("roles", {}).get("learner"), f"{store.dir} config", "roles.learner")
     seed = (saved.get("run") or {}).get("seed", 0)
-    return RunInfo(role, seed), models.build(role, seed=seed, shared=False)
+    return RunInfo(role, seed), LocalLM(role.model, role.device, role.dtype, role.batch_size, seed=seed)
 
 
 @dataclass(frozen=True)
