@@ -5,7 +5,8 @@ import pytest
 
 from superalign import config as C
 from superalign.errors import SuperalignError
-from superalign.models import GenParams, build
+from superalign.models import GenParams
+from superalign.roles import build
 from superalign.store import RunStore
 
 CHATS = [[{"role": "user", "content": t}] for t in ("hello there", "what is two plus two?")]

@@ -11,7 +11,7 @@ import numpy as np
 
 from superalign.w2s.features import load_lm, parse, token_states
 from superalign.w2s.losses import LOSSES
-from superalign.w2s.probe import EarlyStop, fit_head, val_score
+from superalign.w2s.probe import EarlyStop, fit_head, train_epochs, val_score
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -139,21 +139,13 @@ def _fit_lm(spec, task, train_idx, targets, val_idx, val_targets, loss, cfg, see
     # sort each batch's rows by length so padding stays small; batches themselves are shuffled
     y = torch.from_numpy(targets).float().to(top.device)
     g = np.random.default_rng(seed)
-    total, step, fn = ft.max_epochs * -(-len(train_idx) // ft.batch_size), 0, LOSSES[loss]
+    fn = LOSSES[loss]
     stop = EarlyStop(ft.patience)
     stop.step(0, val_score(probs0[val_idx], val_targets), snapshot)
     top.blocks.train()
-    for epoch in range(1, ft.max_epochs + 1):
-        perm = g.permutation(len(train_idx))
-        for b in range(0, len(perm), ft.batch_size):
-            j = perm[b:b + ft.batch_size]
-            out = fn(logits([int(train_idx[i]) for i in j]), y[j], frac=step / total, **loss_kw)
-            opt.zero_grad()
-            out.backward()
-            opt.step()
-            step += 1
-        if stop.step(epoch, val_score(predict(np.asarray(val_idx)), val_targets), snapshot):
-            break
+    train_epochs(opt, lambda j, frac: fn(logits([int(train_idx[i]) for i in j]), y[j], frac=frac, **loss_kw),
+                 len(train_idx), ft.batch_size, ft.max_epochs, g.permutation, stop,
+                 lambda: val_score(predict(np.asarray(val_idx)), val_targets), snapshot)
     blocks_sd, head_sd = stop.state
     top.blocks.load_state_dict(blocks_sd, strict=False)
     head.load_state_dict(head_sd)

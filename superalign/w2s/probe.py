@@ -32,6 +32,24 @@ class EarlyStop:
         return epoch - self.epoch >= self.patience
 
 
+def train_epochs(opt, loss_of, n_train: int, batch_size: int, max_epochs: int, permute, stop: EarlyStop,
+                 evaluate, snapshot) -> None:
+    """The one training loop of every W2S model (linear heads here, LoRA students in finetune.py): minibatches of
+    a fresh permutation each epoch, `loss_of(batch_positions, frac)` with `frac` the share of steps done (the
+    losses warm up on it), then early stopping on `evaluate()` — the supervisor-labelled validation rows."""
+    total, step = max_epochs * -(-n_train // batch_size), 0
+    for epoch in range(1, max_epochs + 1):
+        perm = permute(n_train)
+        for b in range(0, len(perm), batch_size):
+            out = loss_of(perm[b:b + batch_size], step / total)
+            opt.zero_grad()
+            out.backward()
+            opt.step()
+            step += 1
+        if stop.step(epoch, evaluate(), snapshot):
+            break
+
+
 def fit_head(x: np.ndarray, train_idx: np.ndarray, targets: np.ndarray, val_idx: np.ndarray,
              val_targets: np.ndarray, loss: str, head, seed: int, choice: bool, **loss_kw) -> tuple[np.ndarray, dict]:
     """Train a linear head on features x (n, m, d) of `train_idx` against soft `targets`, one epoch at a time,
@@ -64,22 +82,15 @@ def _fit_head(x, train_idx, targets, val_idx, val_targets, loss, head, seed, cho
     xtr, ytr = xt[torch.as_tensor(train_idx)], torch.from_numpy(targets).float()
     xval = xt[torch.as_tensor(val_idx)]
     g = torch.Generator().manual_seed(seed)
-    steps_per = -(-len(train_idx) // head.batch_size)
-    total, step, fn = head.max_epochs * steps_per, 0, LOSSES[loss]
+    fn = LOSSES[loss]
     stop = EarlyStop(head.patience)
-    for epoch in range(1, head.max_epochs + 1):
-        perm = torch.randperm(len(train_idx), generator=g)
-        for b in range(0, len(perm), head.batch_size):
-            i = perm[b:b + head.batch_size]
-            out = fn(logits(xtr[i]), ytr[i], frac=step / total, **loss_kw)
-            opt.zero_grad()
-            out.backward()
-            opt.step()
-            step += 1
+
+    def evaluate():
         with torch.no_grad():
-            pv = logits(xval).softmax(-1).numpy()
-        if stop.step(epoch, val_score(pv, val_targets), lambda: {k: v.clone() for k, v in lin.state_dict().items()}):
-            break
+            return val_score(logits(xval).softmax(-1).numpy(), val_targets)
+    train_epochs(opt, lambda i, frac: fn(logits(xtr[i]), ytr[i], frac=frac, **loss_kw), len(train_idx),
+                 head.batch_size, head.max_epochs, lambda n: torch.randperm(n, generator=g), stop, evaluate,
+                 lambda: {k: v.clone() for k, v in lin.state_dict().items()})
     lin.load_state_dict(stop.state)
     with torch.no_grad():
         probs = logits(xt).softmax(-1).numpy()
