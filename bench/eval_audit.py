@@ -29,22 +29,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from superalign import stats  # noqa: E402
 from superalign.data import audit  # noqa: E402
 from superalign.evaluation import judge_data  # noqa: E402
 from superalign.roles.critic import phrase_refusal  # noqa: E402
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
-    try:
-        from superalign.stats import wilson as w  # added on the evaldata branch
-        r = w(k, n)
-        return float(r[-2]), float(r[-1])
-    except ImportError:
-        from scipy.stats import binomtest
-        if n == 0:
-            return float("nan"), float("nan")
-        ci = binomtest(k, n).proportion_ci(method="wilson")
-        return float(ci.low), float(ci.high)
+    _, lo, hi = stats.wilson(k, n)
+    return lo, hi
 
 
 def rate(flags) -> dict:

@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from superalign import review
+from superalign.asgi import replaying
 from superalign.review.page import PAGE
 from superalign.store import RunStore
 
@@ -120,15 +121,7 @@ class Guard:
                 parts.append(m.get("body", b""))
                 if not m.get("more_body", False):
                     break
-            body, sent = b"".join(parts), False
-
-            async def replay():
-                nonlocal sent
-                if not sent:
-                    sent = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-            return await self.app(scope, replay, send_h)
+            return await self.app(scope, replaying(b"".join(parts), receive), send_h)
         await self.app(scope, receive, send_h)
 
 

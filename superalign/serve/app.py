@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from superalign.asgi import replaying
 from superalign.errors import SuperalignError
 from superalign.serve.schema import BadRequest, loads
 from superalign.serve.batcher import Cancelled
@@ -80,15 +81,7 @@ class Guard:
                                                           408, code="timeout").body(), close=True)
         if body is None:
             return  # the client left while sending
-        sent = False
-
-        async def replay():
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
     async def _read(self, receive) -> bytes | None:
         parts, n = [], 0
