@@ -53,7 +53,7 @@ def register(app: typer.Typer):
             judge = judge_data.fit_judge(jc if isinstance(jc, C.EvalJudge) else C.EvalJudge())
             sets = suite.build_sets(cfg, seed, "test", suite.excluded_prompts(judge.cfg))
             bar = ui.bar("generating and scoring", suite.size(sets))
-            res = suite.run(ex, judge, sets, cfg.eval.tokens, seed, on_chunk=bar, role="evaluated")
+            res = suite.run(ex, judge, sets, cfg.eval.tokens, seed, on_chunk=bar, role="evaluated", asr=cfg.eval.asr)
             rows = res["metrics"] + suite.judge_audit(judge)
             store.run_stage(0, "eval", lambda: {
                 "prompts": [{"id": x["id"], "kind": x["set"], "text": x["text"], "source": x["source"],

@@ -8,6 +8,7 @@ import json
 import random
 
 from superalign import data
+from superalign.data import boundary
 from superalign.errors import SuperalignError
 from superalign.loop.context import Context
 from superalign.models.classifier import refusal_phrase
@@ -56,6 +57,10 @@ def attack(ctx: Context, r: int) -> dict:
                      "source": p["strategy"], "parent_id": p["parent_id"], "role": "attacker",
                      "meta": {k: p.get(k) for k in ("style", "strategy", "seed_id", "template_id", "rewrite_ok",
                                                     "rewrite_sim", "mutated_from", "seed_text")}})
+    topic_of = boundary.TopicMatcher()
+    for row, t in zip(rows, topic_of([x["meta"]["seed_text"] or x["text"] for x in rows])):
+        row["meta"]["topic"] = t  # what a written refusal names (loop.targets: written)
+    rows += contrast(rows, lc.sizes.contrast, rng, r)
     benign_pool = [b for n in ctx.cfg.data.benign for b in data.load(n, "train", seed=split_seed)]
     k = lc.sizes.benign
     start = ((r - 1) * k) % max(1, len(benign_pool))
@@ -65,6 +70,26 @@ def attack(ctx: Context, r: int) -> dict:
     n_fail = sum(1 for d in done if not d["rewrite_ok"])
     return {"prompts": rows, "info": {"attacks": len(plan), "rewrites": len(done), "rewrite_failed": n_fail,
                                       "archive_cells": len(archive.cells)}}
+
+
+def contrast(attacks: list[dict], k: int, rng: random.Random, r: int) -> list[dict]:
+    """k harmless look-alike prompts on the topics of this round's attacks (a contrast pair per attack, while
+    they last; then word-play prompts), so the learner is shown where the line runs, not which words to fear."""
+    pool = list(boundary.contrast_prompts())
+    by_topic: dict[str, list[dict]] = {}
+    for x in rng.sample(pool, len(pool)):
+        by_topic.setdefault(x["topic"], []).append(x)
+    out, used = [], set()
+    for a in attacks[:k]:
+        cands = [x for x in by_topic.get(a["meta"]["topic"], []) if x["id"] not in used]
+        if cands:
+            out.append((cands[0], a["id"]))
+            used.add(cands[0]["id"])
+    rest = [x for x in rng.sample(pool, len(pool)) if x["id"] not in used]
+    out += [(x, None) for x in rest[:k - len(out)]]
+    return [{"id": f"r{r}:c{i}", "kind": "benign", "text": x["prompt"], "category": "lookalike", "source": "boundary_v1",
+             "parent_id": x["id"], "role": "attacker", "meta": {"style": "contrast", "topic": x["topic"],
+                                                                "contrast_of": of}} for i, (x, of) in enumerate(out)]
 
 
 def update(ctx: Context, r: int) -> dict:

@@ -36,9 +36,10 @@ class Guard(S):
 
 
 class Sizes(S):
-    """How many training items a round makes: attacks and benign prompts, and held-in task examples for
-    competence SFT. (What the evaluation reads is the `eval:` section.)"""
+    """How many training items a round makes: attacks, contrast look-alikes and benign prompts, and held-in task
+    examples for competence SFT. (What the evaluation reads is the `eval:` section.)"""
     attacks: int = Field(20, ge=1)
+    contrast: int = Field(12, ge=0)   # harmless look-alikes on the attacks' topics (data/boundary.py)
     benign: int = Field(12, ge=0)
     sft_competence: int = Field(16, ge=0)
 
@@ -60,6 +61,9 @@ class LoopConfig(S):
     wait_for_labels: float = Field(0, ge=0)        # seconds to wait for the queue before learning (0 = go on)
     schedule: Literal["alternate", "joint", "conformity_only"] = "alternate"
     alternate_every_steps: int | None = Field(None, ge=1)  # None: one conformity + one competence phase per round
+    # where the better answer comes from: `written` refusals naming the concern + the learner's own complete
+    # answers to benign and contrast prompts (data/boundary.py), or the `critic`'s best-of-k / self-revision
+    targets: Literal["written", "critic"] = "written"
     refusal_anchors: bool = True                   # conformity DPO also gets (good answer > refusal) on benign prompts
     safety_anchors: bool = True                    # ... and (refusal > answer the critic judged unsafe) on attacks
     conformity: Phase = Phase()

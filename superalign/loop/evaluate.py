@@ -35,8 +35,8 @@ def setup(ctx: Context, r: int) -> dict:
 
 def evaluate(ctx: Context, r: int) -> dict:
     sets = ctx.sets("test")
-    res = suite.run(ctx.ex, ctx.judge(), sets, ctx.cfg.eval.tokens, ctx.seed, ctx.ui.bar(f"round {r} eval",
-                                                                                            suite.size(sets)))
+    res = suite.run(ctx.ex, ctx.judge(), sets, ctx.cfg.eval.tokens, ctx.seed,
+                    ctx.ui.bar(f"round {r} eval", suite.size(sets)), asr=ctx.cfg.eval.asr)
     out = suite.outcomes(res)
     rows = [{**m, "meta": {**m["meta"], "split": "test"}} for m in res["metrics"]]
     base = next((x for x in ctx.store.stages() if x["round"] == 0 and x["name"] == "eval" and x["status"] == "done"),
@@ -57,5 +57,5 @@ def evaluate(ctx: Context, r: int) -> dict:
 
 def validate(ctx: Context, split: str) -> dict:
     """The learner on a validation split: {"summary": rates, "outcomes": per-item 0/1 by axis}."""
-    res = suite.run(ctx.ex, ctx.judge(), ctx.sets(split), ctx.cfg.eval.tokens, ctx.seed)
+    res = suite.run(ctx.ex, ctx.judge(), ctx.sets(split), ctx.cfg.eval.tokens, ctx.seed, asr=ctx.cfg.eval.asr)
     return {"summary": suite.summary(res), "outcomes": suite.outcomes(res)}

@@ -10,6 +10,7 @@ import json
 import time
 
 from superalign import data
+from superalign.data import boundary
 from superalign.evaluation import suite
 from superalign.loop.context import Context
 from superalign.loop.escalate import wait_for_labels
@@ -56,37 +57,58 @@ def learn(ctx: Context, r: int) -> dict:
 
 
 def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[dict]]:
-    """(conformity pairs, competence SFT examples, competence DPO pairs) for round r."""
+    """(conformity pairs, competence SFT examples, competence DPO pairs) for round r.
+
+    `loop.targets: written` (default): on an attack, every answer the critic does not rate a refusal loses to a
+    written refusal that names the concern and offers a safe alternative (`data/boundary.py`); on a benign or
+    contrast prompt, the learner's own complete answer the critic liked wins over a refusal of it, and a
+    refusal the learner gave loses to its best answer. `critic`: the critic's best-of-k / self-revision is the
+    better answer (the original loop). Every target is cut after its last full sentence (`boundary.complete`)."""
     lm, lc = ctx.learner, ctx.lc
     prompts = {p["id"]: p for p in ctx.store.rows("prompts", round=r, stage="attack")}
     resp = {x["id"]: x for x in ctx.store.rows("responses", round=r)}
     crit = ctx.store.rows("critiques", round=r, stage="critique")
     conf, comp_sft, comp_dpo = [], [], []
+    render = {pid: lm.render([{"role": "user", "content": p["text"]}]) for pid, p in prompts.items()}
+    best: dict[str, dict] = {}
+    for c in crit:  # benign prompts: the critic's favourite complete answer, when it is a real answer
+        x = resp[c["response_id"]]
+        p = prompts[x["prompt_id"]]
+        u = c["meta"].get("better_utility") if c["meta"].get("pair") else c["meta"].get("utility")
+        text = boundary.complete(c["better_response"] if c["meta"].get("pair") else x["text"])
+        if p["kind"] == "benign" and u is not None and u >= 0.5 and text and not refusal_phrase(text):
+            if p["id"] not in best or u > best[p["id"]]["u"]:
+                best[p["id"]] = {"u": u, "prompt": render[p["id"]], "completion": text, "pid": p["id"]}
     for c in crit:
         x = resp[c["response_id"]]
         p = prompts[x["prompt_id"]]
-        rendered = lm.render([{"role": "user", "content": p["text"]}])
-        if c["meta"].get("pair"):
-            conf.append({"prompt": rendered, "chosen": c["better_response"], "rejected": x["text"]})
+        if lc.targets == "written" and p["kind"] == "attack":
+            # the losing side may stop mid-sentence (it is pushed down, not imitated); cut it clean when possible
+            answer = boundary.complete(x["text"]) or x["text"].strip()
+            if answer and ((c["meta"].get("utility") or 0) < 0.5 or not refusal_phrase(answer)):
+                target = boundary.refusal(p["meta"].get("seed_text") or p["text"], p["meta"]["topic"])
+                conf.append({"prompt": render[p["id"]], "chosen": target, "rejected": answer, "kind": "attack"})
+        elif lc.targets == "written":  # a refusal of a harmless prompt loses to the learner's best answer to it
+            answer = boundary.complete(x["text"]) or x["text"]
+            if p["id"] in best and refusal_phrase(answer):
+                conf.append({"prompt": render[p["id"]], "chosen": best[p["id"]]["completion"], "rejected": answer,
+                             "kind": "benign"})
+        elif c["meta"].get("pair"):
+            conf.append({"prompt": render[p["id"]], "chosen": c["better_response"], "rejected": x["text"],
+                         "kind": p["kind"]})
             if (lc.safety_anchors and p["kind"] == "attack" and (c["meta"].get("utility") or 0) < 0.5
                     and not refusal_phrase(c["better_response"])):
                 # the critic's best candidate is often a deflection it scores as safe-ish; a plain
                 # refusal is the unambiguous better response to an answer it judged unsafe
-                conf.append({"prompt": rendered, "chosen": ANCHOR_REFUSAL, "rejected": x["text"]})
-    best: dict[str, dict] = {}
-    for c in crit:  # benign prompts: the critic's favourite answer, when it is a real answer
-        x = resp[c["response_id"]]
-        p = prompts[x["prompt_id"]]
-        u = c["meta"].get("better_utility") if c["meta"].get("pair") else c["meta"].get("utility")
-        text = c["better_response"] if c["meta"].get("pair") else x["text"]
-        if p["kind"] == "benign" and u is not None and u >= 0.5 and not refusal_phrase(text):
-            if p["id"] not in best or u > best[p["id"]]["u"]:
-                best[p["id"]] = {"u": u, "prompt": lm.render([{"role": "user", "content": p["text"]}]),
-                                 "completion": text}
+                conf.append({"prompt": render[p["id"]], "chosen": ANCHOR_REFUSAL, "rejected": x["text"],
+                             "kind": "attack"})
     comp_sft += [{"prompt": b["prompt"], "completion": b["completion"]} for b in best.values()]
-    if lc.refusal_anchors:  # the over-refusal counterweight: a good answer beats a refusal
-        conf += [{"prompt": b["prompt"], "chosen": b["completion"], "rejected": ANCHOR_REFUSAL}
-                 for b in best.values()]
+    if lc.refusal_anchors:  # the over-refusal counterweight: a good answer beats a refusal of the same prompt
+        for b in best.values():
+            p = prompts[b["pid"]]
+            topic = p["meta"].get("topic") if p["meta"] else None
+            refusal = boundary.refusal(p["text"], topic) if lc.targets == "written" and topic else ANCHOR_REFUSAL
+            conf.append({"prompt": b["prompt"], "chosen": b["completion"], "rejected": refusal, "kind": "benign"})
     n = lc.sizes.sft_competence
     for task in ctx.cfg.data.competence:  # the held-in task: a fresh slice of its train split per round
         pool = data.load(task, "train", seed=ctx.cfg.data.split_seed)
@@ -116,36 +138,67 @@ def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict
     return bad, tests
 
 
+def score(summary: dict) -> float:
+    """The selection score of a candidate on `val_select`: safety, over-refusal and competence weighed alike."""
+    return (1 - summary["asr"]) + (1 - summary["over_refusal"]) + summary["competence"]
+
+
+def train(ctx: Context, method: str, rows: list[dict], pc, seed: int, run_name: str, on_step=None) -> dict:
+    """One candidate update from the learner's current adapter (DPO or SFT through TRL)."""
+    lm = ctx.learner
+    trackers = ctx.cfg.run.report_to
+    common = dict(learning_rate=pc.learning_rate, epochs=pc.epochs, batch_size=pc.batch_size,
+                  max_length=pc.max_length, max_steps=pc.max_steps, seed=seed, extra=pc.extra,
+                  report_to=trackers, run_name=f"{ctx.cfg.run.name}-{run_name}",
+                  log_dir=str(ctx.dir / "trackers" / run_name) if trackers else None)
+    if method == "dpo":
+        return dpo(lm.model, lm.tokenizer, rows, DPOArgs(beta=pc.beta, loss_type=pc.loss_type, **common))
+    return sft(lm.model, lm.tokenizer, rows, SFTArgs(**common))
+
+
+def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_cfgs, log: list,
+           reject_regressions: bool = True) -> dict | None:
+    """Train each candidate from the same adapter; rank them on `val_select`. With more than one candidate, a
+    candidate that is significantly worse than the phase's start on any axis (the guard's paired test and
+    tolerances, on the selection split) is never chosen; None when every candidate was rejected. The learner
+    is left holding the winner (or the start state when None)."""
+    lm = ctx.learner
+    start = snapshot(lm.model)
+    many = len(phase_cfgs) > 1  # one candidate needs no ranking: the select split is read only to choose
+    sel0 = validate(ctx, "val_select") if many and reject_regressions else None
+    best = None
+    for ci, pc in enumerate(phase_cfgs):
+        restore(lm.model, start)
+        t0 = time.time()
+        info = train(ctx, method, rows, pc, ctx.seed + r, f"r{r}-{name}-c{ci}")
+        val = validate(ctx, "val_select") if many else None
+        sel = val["summary"] if val else {}
+        cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "select": sel,
+                "score": score(sel) if sel else 0.0, "train_s": time.time() - t0, "state": snapshot(lm.model)}
+        if sel0 is not None:
+            bad, _ = guard(ctx, sel0, val)
+            if bad:
+                cand["rejected"] = "; ".join(bad)
+        log.append({k: v for k, v in cand.items() if k != "state"} | {"phase": name})
+        if "rejected" not in cand and (best is None or cand["score"] > best["score"]):
+            best = cand
+    restore(lm.model, best["state"] if best else start)
+    return best
+
+
 def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_cfgs, before: dict,
           log: list) -> dict:
     """Train candidate updates from the current adapter, keep the best on validation unless it regresses."""
     lm = ctx.learner
     start = snapshot(lm.model)
-    best = None
-    for ci, pc in enumerate(phase_cfgs):
-        restore(lm.model, start)
-        t0 = time.time()
-        trackers = ctx.cfg.run.report_to
-        common = dict(learning_rate=pc.learning_rate, epochs=pc.epochs, batch_size=pc.batch_size,
-                      max_length=pc.max_length, max_steps=pc.max_steps, seed=ctx.seed + r, extra=pc.extra,
-                      report_to=trackers, run_name=f"{ctx.cfg.run.name}-r{r}-{name}-c{ci}",
-                      log_dir=str(ctx.dir / "trackers" / f"r{r}-{name}-c{ci}") if trackers else None)
-        if method == "dpo":
-            info = dpo(lm.model, lm.tokenizer, rows, DPOArgs(beta=pc.beta, loss_type=pc.loss_type, **common))
-        else:
-            info = sft(lm.model, lm.tokenizer, rows, SFTArgs(**common))
-        # one candidate needs no ranking: the select split is read only when there is a choice to make
-        sel = validate(ctx, "val_select")["summary"] if len(phase_cfgs) > 1 else {}
-        score = (1 - sel["asr"]) + (1 - sel["over_refusal"]) + sel["competence"] if sel else 0.0
-        cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "select": sel, "score": score,
-                "train_s": time.time() - t0, "state": snapshot(lm.model)}
-        log.append({k: v for k, v in cand.items() if k != "state"} | {"phase": name})
-        if best is None or cand["score"] > best["score"]:
-            best = cand
-    restore(lm.model, best["state"])
-    after = validate(ctx, "val_guard")  # only the winner is guarded: selection never sees these items
-    best["val"], (best["regressions"], tests) = after, guard(ctx, before, after)
-    accepted = not (ctx.lc.guard.enabled and best["regressions"])
+    data_path = write_rows(ctx.dir / "training" / f"r{r}-{name}.jsonl", rows)
+    best = select(ctx, r, name, method, rows, phase_cfgs, log)
+    if best is None:  # every candidate regressed on the selection split: nothing to guard, the phase is undone
+        regressions, tests, after = ["every candidate regressed on val_select"], [], before
+    else:
+        after = validate(ctx, "val_guard")  # only the winner is guarded: selection never sees these items
+        regressions, tests = guard(ctx, before, after)
+    accepted = best is not None and not (ctx.lc.guard.enabled and regressions)
     if not accepted:
         restore(lm.model, start)
     path = None
@@ -154,12 +207,23 @@ def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_
         path = f"checkpoints/r{r}-{name}"
     ck = {"id": f"r{r}:{name}", "path": path, "phase": name, "accepted": int(accepted), "role": "learner",
           "model": ctx.cfg.role("learner").model,
-          "meta": {"val_before": before["summary"], "val_after": after["summary"], "regressions": best["regressions"],
+          "meta": {"val_before": before["summary"], "val_after": after["summary"], "regressions": regressions,
                    "guard_tests": tests, "candidates": len(phase_cfgs),
-                   "candidate": best["candidate"], "train": best["train"], "n": len(rows), "method": method}}
+                   "candidate": best["candidate"] if best else None, "train": best["train"] if best else None,
+                   "n": len(rows), "method": method, "rows": data_path}}
     ctx.ui.note(f"round {r} {name}: {'kept' if accepted else 'ROLLED BACK'}"
-                + (f" ({'; '.join(best['regressions'])})" if best["regressions"] else ""))
+                + (f" ({'; '.join(regressions)})" if regressions else ""))
     return {"ck": ck, "val": after if accepted else before}
+
+
+def write_rows(path, rows: list[dict]) -> str:
+    """A phase's training rows as JSONL in the run directory (every candidate of the phase trains on them), so
+    the phase can be inspected, exported and re-run. Returns the path relative to the run directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(x) + "\n" for x in rows))
+    tmp.replace(path)
+    return f"{path.parent.name}/{path.name}"
 
 
 def alternate(conf: list, comp: list, every: int | None, bs_conf: int, bs_comp: int) -> list[tuple[str, list]]:

@@ -8,7 +8,7 @@ from superalign.roles.learner import respond_stage
 def respond(ctx: Context, r: int) -> dict:
     prompts = ctx.store.rows("prompts", round=r, stage="attack")
     recs = [{"prompt_id": p["id"], "text": p["text"], "kind": p["kind"], "sample": s}
-            for p in prompts for s in range(ctx.lc.samples_per_query)]
+            for p in sorted(prompts, key=lambda p: len(p["text"])) for s in range(ctx.lc.samples_per_query)]
     g = ctx.cfg.generation
     out = ctx.map(respond_stage, "learner", recs, 16, f"round {r} respond", seed=ctx.seed * 100 + r,
                   max_new_tokens=ctx.lc.response_tokens, temperature=g.temperature, top_p=g.top_p)
