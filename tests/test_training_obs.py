@@ -115,3 +115,10 @@ def test_base_reference_refuses_precomputed_log_probs(lm):
     with pytest.raises(SuperalignError, match="precompute_ref_log_probs"):
         dpo(lm.model, lm.tokenizer, [{"prompt": "a", "chosen": "b", "rejected": "c"}],
             DPOArgs(reference="base", extra={"precompute_ref_log_probs": True}))
+
+
+def test_phase_config_names_the_reference():
+    from superalign.loop.config import Phase
+    assert Phase().reference == "phase_start" and Phase(reference="base").reference == "base"
+    with pytest.raises(Exception, match="reference"):
+        Phase(reference="initial")

@@ -22,6 +22,7 @@ def kl_stats(model, tokenizer, prompts: list[str], responses: list[str], batch_s
     """`kl_to_base` with its support: {"kl": mean per-token KL (None: no response token to score),
     "tokens": response tokens scored, "pairs": n}."""
     import torch
+
     from superalign.errors import SuperalignError
     if len(prompts) != len(responses):
         raise SuperalignError(f"kl_to_base got {len(prompts)} prompts but {len(responses)} responses",

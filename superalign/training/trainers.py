@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from superalign.errors import SuperalignError
 
@@ -192,7 +193,7 @@ def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs(), *, on_st
     """One DPO pass on `pairs` ({prompt, chosen, rejected} raw strings). The reference policy (`args.reference`):
     `phase_start`, the learner as it is when the phase starts (TRL copies the LoRA adapter into a frozen `ref`
     adapter, removed again afterwards), so each phase is a KL-anchored step from the last accepted state; or
-    `base`, the model with the adapter disabled. The installed TRL (1.x) has no option for the latter: it always
+    `base`, the model with the adapter disabled. TRL (1.16, installed) has no option for the latter: it always
     adds the `ref` copy to a PeftModel, and computes reference log-probs with the adapter disabled only when no
     `ref` adapter exists, so `base` deletes that copy once the trainer is built (before any log-prob is taken)."""
     from trl import DPOConfig, DPOTrainer
