@@ -104,3 +104,14 @@ def test_eval_reports_rates_with_intervals(stages):
                for k in ("asr", "over_refusal"))
     assert {"asr_change", "over_refusal_change", "competence_change"} <= set(rows)  # paired against round 0
     assert all(rows[k]["meta"]["test"].startswith("exact McNemar") for k in ("asr_change", "competence_change"))
+
+
+def test_eval_measures_drift_from_the_base_model(stages):
+    _, out = stages
+    k0 = {m["name"]: m for m in out["eval0"]["metrics"]}["kl_to_base"]
+    k1 = {m["name"]: m for m in out["eval"]["metrics"]}["kl_to_base"]
+    for k in (k0, k1):  # tiny-random's greedy answers decode to empty text: then a null with its cause, never 0
+        assert k["n"] == T.TINY["eval"]["harmful"] + T.TINY["eval"]["lookalike"]
+        assert (k["value"] is None) == (k["meta"]["tokens"] == 0) == ("null" in k["meta"])
+    assert k0["value"] is None or abs(k0["value"]) < 1e-6  # round 0: the adapter is still the identity
+    assert out["eval"]["info"]["kl_to_base"] == k1["value"]

@@ -21,6 +21,7 @@ class Phase(S):
     max_steps: int = -1
     max_length: int = Field(256, ge=32)  # tokens per sequence; long prompts lose their middle (training.fit_prompt)
     loss_type: str | list[str] = "sigmoid"  # DPO phases: any TRL DPO loss (sigmoid, ipo, hinge, apo_zero, ...)
+    reference: Literal["phase_start", "base"] = "phase_start"  # DPO anchor: learner at phase start, or no adapter
     extra: dict[str, Any] = {}  # any other trl DPOConfig / SFTConfig key (warmup_ratio, weight_decay, ...)
 
 

@@ -9,6 +9,8 @@ import json
 
 from superalign.evaluation import suite
 from superalign.loop.context import Context
+from superalign.roles.learner import chat
+from superalign.training.kl import kl_stats
 from superalign.training.trackers import log_metrics
 
 SPLITS = ("val_select", "val_guard", "test")
@@ -49,10 +51,27 @@ def evaluate(ctx: Context, r: int) -> dict:
     scores = [{"target_id": f"r{r}:{x['id']}", "name": n, "value": x[k], "role": "judge"}
               for x in res["items"] for n, k in (("refusal", "refusal_p"), ("harmful", "harmful_p"), ("bad", "bad"),
                                                  ("phrase_refusal", "phrase"))]
+    kl = drift(ctx, res["items"])
+    rows.append(kl)
     if ctx.cfg.run.report_to:  # the loop's own per-round curves, beside TRL's training curves
-        log_metrics(ctx.dir, ctx.cfg, r, suite.summary(res))
+        log_metrics(ctx.dir, ctx.cfg, r, {**suite.summary(res), "kl_to_base": kl["value"]})
     return {"responses": responses, "scores": scores, "metrics": rows,
-            "info": {**suite.summary(res), "outcomes": out}}
+            "info": {**suite.summary(res), "kl_to_base": kl["value"], "kl_tokens": kl["meta"]["tokens"],
+                     "outcomes": out}}
+
+
+def drift(ctx: Context, items: list[dict]) -> dict:
+    """The `kl_to_base` metric row: how far this round's learner is from its base model, on its own greedy answers
+    to the test harmful and look-alike prompts (round 0, an untrained adapter: 0)."""
+    lm = ctx.learner
+    picked = [x for x in items if x["set"] in ("harmful", "lookalike")]
+    st = kl_stats(lm.model, lm.tokenizer, [lm.render(chat(x["text"])) for x in picked],
+                  [x["response"] for x in picked], batch_size=8)
+    null = {} if st["kl"] is not None else {"null": "every answer was empty: no response token to score"}
+    return {"name": "kl_to_base", "value": st["kl"], "n": st["pairs"],
+            "meta": {**null, "split": "test", "sets": ["harmful", "lookalike"], "tokens": st["tokens"],
+                     "how": "mean per-token KL(policy || base), full vocabulary, teacher-forced on the learner's "
+                            "greedy eval answers (re-tokenized); base = LoRA adapter disabled"}}
 
 
 def validate(ctx: Context, split: str) -> dict:

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from superalign.errors import SuperalignError
 
@@ -36,6 +38,9 @@ class DPOArgs(TrainArgs):
     learning_rate: float = 5e-4
     beta: float = 0.1
     loss_type: str | list[str] = "sigmoid"  # TRL's DPO losses: sigmoid, ipo, hinge, robust, apo_zero, ...
+    # the policy the DPO loss anchors to: the learner as the phase starts (a KL-anchored step from the last
+    # accepted state), or the base model with no adapter (every phase anchored to the same, untrained policy)
+    reference: Literal["phase_start", "base"] = "phase_start"
 
 
 @dataclass
@@ -124,40 +129,85 @@ def length_batched(rows: list[dict], length, batch_size: int, seed: int) -> list
     return [rows[i] for b in batches for i in b]
 
 
-def _losses(trainer) -> list[float]:
-    return [h["loss"] for h in trainer.state.log_history if "loss" in h]
+OnStep = Callable[[int, int], None]
 
 
-def _train(trainer_cls, cfg, model, tokenizer, rows: list[dict], args: TrainArgs, after=None) -> dict:
-    """Length-batch the rows, run one TRL trainer pass, return its step count and first/last loss."""
+def _progress(on_step: OnStep):
+    """A transformers callback calling `on_step(steps done, total steps)` after each optimizer step."""
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            on_step(int(state.global_step), int(state.max_steps))
+    return Progress()
+
+
+def step_log(history: list[dict]) -> list[dict]:
+    """TRL's per-step `log_history` as JSON-safe numbers (loss, learning_rate, grad_norm, epoch, step and
+    whatever the trainer logs: DPO's rewards/*, logps/*, logits/*, ...). A non-finite value becomes None;
+    the end-of-training summary (train_runtime, train_loss, ...) is not a step and is left out."""
+    import math
+    out = []
+    for h in history:
+        if "train_runtime" in h:
+            continue
+        row = {}
+        for k, v in h.items():
+            if hasattr(v, "item"):  # a tensor or numpy scalar
+                v = v.item()
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
+            row[k] = v if isinstance(v, int) else (float(v) if math.isfinite(v) else None)
+        out.append(row)
+    return out
+
+
+def _train(trainer_cls, cfg, model, tokenizer, rows: list[dict], args: TrainArgs, after=None, setup=None,
+           on_step: OnStep | None = None) -> dict:
+    """Length-batch the rows, run one TRL trainer pass; return its step count, first/last loss and per-step log.
+    `setup(trainer)` runs between building the trainer and training; `on_step` reports progress."""
     import datasets
     datasets.disable_progress_bars()
     def length(x):  # prompt + longest completion, in characters
         return len(x["prompt"]) + max(len(x.get(k, "")) for k in ("chosen", "rejected", "completion"))
     ds = datasets.Dataset.from_list(length_batched(rows, length, args.batch_size * args.grad_accum, args.seed))
     model.train()
-    tr = _quiet(trainer_cls(model=model, args=cfg, train_dataset=ds, processing_class=tokenizer))
     try:
+        tr = _quiet(trainer_cls(model=model, args=cfg, train_dataset=ds, processing_class=tokenizer))
+        if on_step is not None:
+            tr.add_callback(_progress(on_step))
+        if setup:
+            setup(tr)
         res = tr.train()
     finally:
         model.eval()
         if after:
             after()
-    losses = _losses(tr)
+    log = step_log(tr.state.log_history)
+    losses = [h["loss"] for h in log if h.get("loss") is not None]
     return {"steps": res.global_step, "loss_first": losses[0] if losses else None,
-            "loss_last": losses[-1] if losses else None, "n": len(rows)}
+            "loss_last": losses[-1] if losses else None, "n": len(rows), "log": log}
 
 
-def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs()) -> dict:
-    """One DPO pass on `pairs` ({prompt, chosen, rejected} raw strings). The reference policy is the
-    learner as it is when the phase starts (TRL copies the LoRA adapter into a frozen `ref` adapter,
-    removed again afterwards), so each phase is a KL-anchored step from the last accepted state."""
+def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs(), *, on_step: OnStep | None = None) -> dict:
+    """One DPO pass on `pairs` ({prompt, chosen, rejected} raw strings). The reference policy (`args.reference`):
+    `phase_start`, the learner as it is when the phase starts (TRL copies the LoRA adapter into a frozen `ref`
+    adapter, removed again afterwards), so each phase is a KL-anchored step from the last accepted state; or
+    `base`, the model with the adapter disabled. TRL (1.16, installed) has no option for the latter: it always
+    adds the `ref` copy to a PeftModel, and computes reference log-probs with the adapter disabled only when no
+    `ref` adapter exists, so `base` deletes that copy once the trainer is built (before any log-prob is taken)."""
     from trl import DPOConfig, DPOTrainer
     if not pairs:
         raise SuperalignError("DPO phase got no preference pairs", "the critic produced no (better, worse) pairs")
     logging.getLogger("trl").setLevel(logging.ERROR)
 
-    def drop_ref():
+    if args.reference not in ("phase_start", "base"):
+        raise SuperalignError(f"unknown DPO reference {args.reference!r}", "use reference: phase_start or base")
+    if args.reference == "base" and args.extra.get("precompute_ref_log_probs"):
+        raise SuperalignError("reference: base cannot be combined with precompute_ref_log_probs (TRL precomputes "
+                              "with the phase-start adapter copy)", "drop precompute_ref_log_probs from `extra`")
+
+    def drop_ref(_trainer=None):
         if "ref" in getattr(model, "peft_config", {}):  # TRL's frozen copy of the adapter at phase start
             model.set_adapter("default")
             model.delete_adapter("ref")
@@ -170,10 +220,11 @@ def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs()) -> dict:
         loss = loss[0]
     with _out_dir(args) as out:
         cfg = _config(DPOConfig, args, out, beta=args.beta, loss_type=loss)
-        return _train(DPOTrainer, cfg, model, tokenizer, rows, args, after=drop_ref)
+        return _train(DPOTrainer, cfg, model, tokenizer, rows, args, after=drop_ref, on_step=on_step,
+                      setup=drop_ref if args.reference == "base" else None)
 
 
-def sft(model, tokenizer, examples: list[dict], args: SFTArgs = SFTArgs()) -> dict:
+def sft(model, tokenizer, examples: list[dict], args: SFTArgs = SFTArgs(), *, on_step: OnStep | None = None) -> dict:
     """Supervised fine-tuning on {prompt, completion} raw strings; the loss covers the completion only."""
     from trl import SFTConfig, SFTTrainer
     if not examples:
@@ -183,4 +234,4 @@ def sft(model, tokenizer, examples: list[dict], args: SFTArgs = SFTArgs()) -> di
              "completion": e["completion"]} for e in examples]
     with _out_dir(args) as out:
         cfg = _config(SFTConfig, args, out, completion_only_loss=True, packing=False)
-        return _train(SFTTrainer, cfg, model, tokenizer, rows, args)
+        return _train(SFTTrainer, cfg, model, tokenizer, rows, args, on_step=on_step)
