@@ -31,6 +31,12 @@ def _fill(d, seed: int, asr: list[float]):
              model="classifier", seed=seed)
     s.insert("labels", [{"id": "l1", "target_id": "r1", "status": "done", "label": 1.0, "labeler": "ann"}],
              round=1, stage="escalate", seed=seed)
+    (s.dir / "training").mkdir()
+    (s.dir / "training" / "r1-conformity.jsonl").write_text(json.dumps(
+        {"prompt": "<user>harmful request", "chosen": "I can't help with that.", "rejected": "sure, here is"}) + "\n")
+    s.insert("checkpoints", [{"id": "r1:conformity", "path": None, "phase": "conformity", "accepted": 0,
+                              "meta": {"rows": "training/r1-conformity.jsonl", "method": "dpo"}}],
+             round=1, stage="learn", role="learner", model="tiny-random", seed=seed)
     for rnd, a in enumerate(asr):
         s.insert("metrics", [{"name": "asr", "value": a, "lo": a - 0.1, "hi": a + 0.1, "n": 20},
                              {"name": "competence", "value": 0.5, "lo": 0.4, "hi": 0.6, "n": 40}],
@@ -65,6 +71,7 @@ def test_export_round_trips_through_datasets(tmp_path, fmt):
     import datasets
     _fill(tmp_path / "r", 0, [0.5, 0.3])
     counts = E.export(tmp_path / "r", tmp_path / "out", fmt)
+    assert counts["training"] == 1 and counts["checkpoints"] == 1  # what the phase trained on, though rolled back
     assert counts["pairs"] == 2 and counts["responses"] == 3 and counts["metrics"] == 4 and counts["scores"] == 0
     want = E.collect(RunStore(tmp_path / "r"))
     for table, rows in want.items():

@@ -24,6 +24,7 @@ class NullUI:
     def skip(self, r, name): pass
     def note(self, text): pass
     def bar(self, desc, total): return lambda n: None
+    def steps(self, desc): return lambda done, total: None
 
 
 @dataclass

@@ -152,8 +152,9 @@ def train(ctx: Context, method: str, rows: list[dict], pc, seed: int, run_name: 
                   report_to=trackers, run_name=f"{ctx.cfg.run.name}-{run_name}",
                   log_dir=str(ctx.dir / "trackers" / run_name) if trackers else None)
     if method == "dpo":
-        return dpo(lm.model, lm.tokenizer, rows, DPOArgs(beta=pc.beta, loss_type=pc.loss_type, **common))
-    return sft(lm.model, lm.tokenizer, rows, SFTArgs(**common))
+        return dpo(lm.model, lm.tokenizer, rows, DPOArgs(beta=pc.beta, loss_type=pc.loss_type,
+                                                         reference=pc.reference, **common), on_step=on_step)
+    return sft(lm.model, lm.tokenizer, rows, SFTArgs(**common), on_step=on_step)
 
 
 def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_cfgs, log: list,
@@ -170,7 +171,8 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
     for ci, pc in enumerate(phase_cfgs):
         restore(lm.model, start)
         t0 = time.time()
-        info = train(ctx, method, rows, pc, ctx.seed + r, f"r{r}-{name}-c{ci}")
+        bar = ctx.ui.steps(f"round {r} {name} candidate {ci + 1}/{len(phase_cfgs)}")
+        info = train(ctx, method, rows, pc, ctx.seed + r, f"r{r}-{name}-c{ci}", on_step=bar)
         val = validate(ctx, "val_select") if many else None
         sel = val["summary"] if val else {}
         cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "select": sel,

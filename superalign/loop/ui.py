@@ -37,3 +37,8 @@ class RichUI:
     def bar(self, desc, total):
         t = self.progress.add_task(desc, total=total)
         return lambda n: self.progress.advance(t, n)
+
+    def steps(self, desc):
+        """A bar for a training phase: fed (steps done, total steps) by the trainer's callback."""
+        t = self.progress.add_task(desc, total=None)
+        return lambda done, total: self.progress.update(t, completed=done, total=total)

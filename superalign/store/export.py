@@ -6,7 +6,9 @@ Tables exported (each row keeps its lineage: run_id, round, stage, role, model, 
 - `pairs`: the critic's (chosen = better response, rejected = the response) preference pairs with the
   user's request as `prompt`, in TRL's standard preference format;
 - `sft`: benign requests with the critic's favourite real answer as `completion` (the loop's own
-  selection: utility >= 0.5 and not a refusal phrase), in TRL's prompt-completion format.
+  selection: utility >= 0.5 and not a refusal phrase), in TRL's prompt-completion format;
+- `training`: the rows each learning phase trained on, exactly as its candidates saw them (chat-rendered
+  prompts; written refusals and contrast answers included), with the phase, round and whether it was kept.
 Prompts are the raw user text, not rendered with a chat template, so the rows fit any model.
 
 `meta` columns are JSON text in every format: tables mix rows whose meta keys differ, which Arrow
@@ -22,7 +24,7 @@ from superalign.errors import SuperalignError
 from superalign.store import TABLES, RunStore
 
 FORMATS = ("jsonl", "csv", "hf")
-DERIVED = ("pairs", "sft")
+DERIVED = ("pairs", "sft", "training")
 ALL = tuple(TABLES) + DERIVED
 
 
@@ -74,6 +76,18 @@ def sft(store: RunStore) -> list[dict]:
     return list(best.values())
 
 
+def training(store: RunStore) -> list[dict]:
+    out = []
+    for ck in store.rows("checkpoints"):
+        path = (ck["meta"] or {}).get("rows")
+        if not path or not (store.dir / path).exists():
+            continue
+        for i, line in enumerate((store.dir / path).read_text().splitlines()):
+            out.append({"id": f"{ck['id']}:{i}", "phase": ck["phase"], "kept": ck["accepted"],
+                        "method": ck["meta"].get("method"), **json.loads(line), **_lineage(ck)})
+    return out
+
+
 def collect(store: RunStore, tables: list[str] | None = None) -> dict[str, list[dict]]:
     tables = list(tables or ALL)
     bad = [t for t in tables if t not in ALL]
@@ -81,7 +95,7 @@ def collect(store: RunStore, tables: list[str] | None = None) -> dict[str, list[
         raise SuperalignError(f"unknown table(s) {bad}", f"export any of: {', '.join(ALL)}")
     out = {}
     for t in tables:
-        rows = pairs(store) if t == "pairs" else sft(store) if t == "sft" else store.rows(t)
+        rows = {"pairs": pairs, "sft": sft, "training": training}.get(t, lambda s: s.rows(t))(store)
         out[t] = [_flat(r) for r in rows]
     return out
 
