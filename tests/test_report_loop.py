@@ -1,5 +1,6 @@
 """The loop report's sections on a real (tiny) 1-round run: the safety boundary, the candidate updates per phase,
 and the attacker measured against the frozen base learner, whose metric rows the store must hold."""
+import json
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -30,13 +31,13 @@ def test_attacker_update_stores_success_vs_base_and_coverage(run1):
     for k in ("attacker_success_vs_base", "attacker_harmful_vs_base"):
         m = rows[k]
         assert m["n"] == n_attacks and m["meta"]["ci"] == "wilson" and m["lo"] <= m["value"] <= m["hi"]
-        assert round(m["value"] * n_attacks) == pytest.approx(m["value"] * n_attacks)  # a share of the n attacks
-    info = next(x for x in s.stages() if x["name"] == "attacker_update")["info"]
-    cov = __import__("json").loads(info)["coverage"]
+        assert m["value"] * n_attacks == pytest.approx(round(m["value"] * n_attacks))  # a share of the n attacks
+    info = json.loads(next(x for x in s.stages() if x["name"] == "attacker_update")["info"])
+    cov = info["coverage"]
     assert 0 < cov["filled"] <= cov["cells"] == cov["categories"] * cov["styles"]
     assert rows["archive_coverage"]["value"] == pytest.approx(cov["filled"] / cov["cells"])
     # every archive cell of the seeds' categories and the configured styles counts; none counts twice
-    assert cov["filled"] <= len(__import__("json").loads(info)["archive"])
+    assert cov["filled"] <= len(info["archive"])
 
 
 def test_base_answers_ignore_the_trained_adapter(tmp_path):

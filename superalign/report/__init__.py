@@ -126,14 +126,14 @@ def pareto_plot(points: list[dict], width=520, height=320, xlabel="over-refusal 
     def Y(y): return height - B - y / top * (height - B - T)
     colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
     series = list(dict.fromkeys(str(p.get("series", "")) for p in pts))
-    out = [f'<svg width="{width}" height="{height + 20 * len(series)}" xmlns="http://www.w3.org/2000/svg" '
-           f'style="font:11px sans-serif">',
+    out = [(f'<svg width="{width}" height="{height + 20 * len(series)}" xmlns="http://www.w3.org/2000/svg" '
+            f'style="font:11px sans-serif">'),
            f'<line x1="{L}" y1="{height - B}" x2="{width - R}" y2="{height - B}" stroke="#999"/>',
            f'<line x1="{L}" y1="{T}" x2="{L}" y2="{height - B}" stroke="#999"/>',
            f'<text x="{(width + L) / 2}" y="{height - B + 26}" text-anchor="middle">{esc(xlabel)}</text>',
            f'<text x="{(width + L) / 2}" y="{height - 3}" text-anchor="middle" fill="#777">{esc(caption)}</text>',
-           f'<text x="10" y="{(height - B) / 2}" transform="rotate(-90 10 {(height - B) / 2})" '
-           f'text-anchor="middle">{esc(ylabel)}</text>']
+           (f'<text x="10" y="{(height - B) / 2}" transform="rotate(-90 10 {(height - B) / 2})" '
+            f'text-anchor="middle">{esc(ylabel)}</text>')]
     for t in (0.0, top / 2, top):
         out.append(f'<text x="{X(t):.1f}" y="{height - B + 13}" text-anchor="middle">{t:.2f}</text>'
                    f'<text x="{L - 5}" y="{Y(t) + 4:.1f}" text-anchor="end">{t:.2f}</text>')
