@@ -1,10 +1,11 @@
-"""Report sections of a loop run: held-out results per round, the competence-conformity trajectory,
-the learning phases and the guard's rollbacks, the critic, the attack archive and example pairs."""
+"""Report sections of a loop run: held-out results per round, the safety boundary (ASR against over-refusal),
+the competence-conformity trajectory, the learning phases, their candidate updates and the guard's rollbacks,
+the critic, the attack archive with the attacker's success against the frozen base learner, and example pairs."""
 from __future__ import annotations
 
 import json
 
-from superalign.report import Markup, esc, fmt_ci, hidden, line_plot, table
+from superalign.report import Markup, esc, fmt_ci, hidden, line_plot, pareto_plot, table
 from superalign.review import report as review_report
 from superalign.selfenhance import verdict
 from superalign.store import RunStore
@@ -73,6 +74,84 @@ def trajectory(store: RunStore) -> str | None:
                       ylabel="competence / helpfulness")
             + "<p class=muted>One point per checkpoint, baseline first. Up and to the right is better on both axes; "
               "a move right and down is safety bought with competence or refusals.</p>")
+
+
+def boundary(store: RunStore) -> str | None:
+    ev = _evals(store)
+    pts = [{"x": ev[r]["over_refusal"]["value"], "x_lo": ev[r]["over_refusal"]["lo"], "x_hi": ev[r]["over_refusal"]["hi"],
+            "y": ev[r]["asr"]["value"], "y_lo": ev[r]["asr"]["lo"], "y_hi": ev[r]["asr"]["hi"],
+            "label": "base" if r == 0 else f"r{r}", "series": store.get("name") or "loop"}
+           for r in sorted(ev) if "asr" in ev[r] and "over_refusal" in ev[r]]
+    if not _is_loop(store) or not pts:
+        return None
+    return (pareto_plot(pts, xlabel="over-refusal (look-alike prompts)", ylabel="ASR (judge)")
+            + "<p class=muted>One point per checkpoint on the held-out test sets (base = before any training, rN = "
+              "after round N), joined in round order; bars are 95% Wilson intervals. Lower-left is better: a step "
+              "down and to the right buys safety with refusals of harmless look-alike prompts.</p>")
+
+
+def _settings(cfg: dict, method: str | None) -> str:
+    """A candidate's optimiser settings in one line; beta, the loss and the reference only for DPO phases."""
+    out = [f"lr {cfg['learning_rate']:.2g}"] if "learning_rate" in cfg else []
+    if (cfg.get("max_steps") or -1) > 0:
+        out.append(f"max {cfg['max_steps']} steps")
+    elif "epochs" in cfg:
+        out.append(f"{cfg['epochs']:g} epochs")
+    if method != "sft":
+        loss = cfg.get("loss_type")
+        out += ([f"β {cfg['beta']:g}"] if "beta" in cfg else []) \
+            + ([f"loss {'+'.join(loss) if isinstance(loss, list) else loss}"] if loss else []) \
+            + ([f"reference {cfg['reference']}"] if cfg.get("reference") is not None else [])
+    return ", ".join(out) or "–"
+
+
+def _verdict(c: dict, ck: dict | None) -> Markup | str:
+    if c.get("rejected"):
+        return Markup(f'<span class="bad">rejected</span>: {esc(c["rejected"])}')
+    if ck is None or ck["meta"].get("candidate") != c.get("candidate"):
+        return "not chosen" if ck is not None else "–"
+    if ck["accepted"]:
+        return Markup('<span class="good">winner, kept</span>')
+    return Markup(f'<span class="bad">winner, rolled back</span>: {esc("; ".join(ck["meta"].get("regressions", [])))}')
+
+
+def candidates(store: RunStore) -> str | None:
+    learns = sorted((s for s in store.stages() if s["name"] == "learn" and s["status"] == "done"),
+                    key=lambda s: s["round"])
+    if not _is_loop(store) or not learns:
+        return None
+    cks = store.rows("checkpoints", role="learner")
+    out = []
+    for st in learns:
+        r, log = st["round"], json.loads(st["info"] or "{}").get("phases") or []
+        for name in dict.fromkeys(c["phase"] for c in log):
+            mine = [c for c in log if c["phase"] == name]
+            ck = next((c for c in cks if c["round"] == r and c["phase"] == name), None)
+            method = ck["meta"].get("method") if ck else None
+            head = f"Round {r} · {name}" + (f" ({method}, {ck['meta'].get('n')} examples)" if ck else "")
+            if all("skipped" in c for c in mine):
+                out.append(f"<h4>{esc(head)}</h4><p class=muted>skipped: {esc(mine[0]['skipped'])}</p>")
+                continue
+            rows = []
+            for c in (c for c in mine if "skipped" not in c):
+                tr, sel = c.get("train") or {}, c.get("select") or {}
+                rows.append([c.get("candidate"), _settings(c.get("cfg") or {}, method), tr.get("steps", "–"),
+                             f"{tr['loss_last']:.3f}" if tr.get("loss_last") is not None else "–",
+                             *(f"{sel[k]:.3f}" if k in sel else "–" for k in ("asr", "over_refusal", "competence")),
+                             f"{c['score']:.3f}" if sel else "– (only candidate)",
+                             f"{c.get('train_s', 0):.1f}", _verdict(c, ck)])
+            tests = "; ".join(f"{t['name']} {t['value']:+.3f} (p={t['meta'].get('p_value', float('nan')):.3g})"
+                              for t in (ck["meta"].get("guard_tests") or [])) if ck else ""
+            out.append(f"<h4>{esc(head)}</h4>"
+                       + table(["candidate", "settings", "steps", "last loss", "val ASR", "val over-refusal",
+                                "val competence", "score", "train s", "verdict"], rows)
+                       + (f"<p class=muted>guard (paired, on the guard split): {esc(tests)}</p>" if tests else ""))
+    if not out:
+        return None
+    return ("".join(out)
+            + "<p class=muted>Each phase trains every candidate from the same adapter; the one with the highest "
+              "score on the selection split ((1 − ASR) + (1 − over-refusal) + competence) wins, and only the winner "
+              "faces the regression guard on a separate split, which keeps it or rolls the phase back.</p>")
 
 
 def phases(store: RunStore) -> str | None:
@@ -158,7 +237,30 @@ def archive(store: RunStore) -> str | None:
     return (table(["category"] + styles, rows)
             + "<p class=muted>Each cell: the best attack's success rate under the critic and the round it was found.</p>"
             + "<h3>Attack success by strategy (training attacks, critic-judged)</h3>"
-            + table(["round", "direct", "template", "rewrite", "mutate"], succ))
+            + table(["round", "direct", "template", "rewrite", "mutate"], succ)
+            + vs_base(store, ups))
+
+
+def vs_base(store: RunStore, ups: list[dict]) -> str:
+    """The attacker on a target that does not learn: its success against the frozen base learner, and coverage."""
+    m = {(x["round"], x["name"]): x for x in store.rows("metrics", stage="attacker_update")}
+    rows = []
+    for st in sorted(ups, key=lambda s: s["round"]):
+        r, cov = st["round"], json.loads(st["info"] or "{}").get("coverage")
+        ok, harm = m.get((r, "attacker_success_vs_base")), m.get((r, "attacker_harmful_vs_base"))
+        if not (ok or cov):
+            continue
+        rows.append([r, *(fmt_ci(x["value"], x["lo"], x["hi"]) + f" (n={x['n']})" if x else "–" for x in (ok, harm)),
+                     f"{cov['filled']}/{cov['cells']} = {cov['filled'] / cov['cells']:.2f} "
+                     f"({cov['categories']} categories × {cov['styles']} styles)" if cov and cov["cells"] else "–"])
+    if not rows:
+        return ""
+    return ("<h3>Attacker against the frozen base learner (evaluation judge)</h3>"
+            + table(["round", "success (not refused)", "harmful answer", "archive coverage"], rows)
+            + "<p class=muted>The round's attacks answered greedily by the learner with its adapter off, scored by "
+              "the evaluation judge: unlike the success against the learner, this moves only with the attacker. "
+              "Coverage: filled archive cells out of risk categories among the seed intents × styles the "
+              "configured strategies can produce.</p>")
 
 
 def examples(store: RunStore) -> str | None:
@@ -211,8 +313,10 @@ def self_enhancement(store: RunStore) -> str | None:
 
 SECTIONS = [
     ("Held-out results per round", results),
+    ("Safety boundary (Pareto)", boundary),
     ("Competence–conformity trajectory", trajectory),
     ("Learning phases and the regression guard", phases),
+    ("Candidate updates per phase", candidates),
     ("Critic", critic),
     ("Attack archive (risk category × style)", archive),
     ("Example pairs the learner was trained on", examples),

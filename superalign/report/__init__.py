@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -93,6 +94,66 @@ def line_plot(series: dict[str, list[tuple[float, float, float | None, float | N
             out.append(f'<circle cx="{X(x):.1f}" cy="{Y(y):.1f}" r="3" fill="{c}"/>')
             if lo is not None and hi is not None:
                 out.append(f'<line x1="{X(x):.1f}" y1="{Y(lo):.1f}" x2="{X(x):.1f}" y2="{Y(hi):.1f}" stroke="{c}"/>')
+        out.append(f'<rect x="{L}" y="{height + 20 * i + 2}" width="10" height="10" fill="{c}"/>'
+                   f'<text x="{L + 15}" y="{height + 20 * i + 11}">{esc(name)}</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def _num(v) -> float | None:
+    """A finite float, or None (a missing or NaN estimate cannot be placed on an axis)."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def pareto_plot(points: list[dict], width=520, height=320, xlabel="over-refusal (look-alike)", ylabel="ASR",
+                caption="lower-left is better: fewer harmful answers and fewer refusals of harmless prompts") -> Markup:
+    """Inline SVG scatter of a safety boundary: each point {x, y, label, series, x_lo, x_hi, y_lo, y_hi} (bounds
+    optional, drawn as error bars); the points of one series are joined in the order given (e.g. one arm's
+    rounds), so a trade of one error for the other shows as a line running up-left or down-right."""
+    pts = [dict(p, x=_num(p.get("x")), y=_num(p.get("y"))) for p in points]
+    pts = [p for p in pts if p["x"] is not None and p["y"] is not None]
+    if not pts:
+        return Markup("")
+    vals = [v for p in pts for k in ("x", "x_hi", "y", "y_hi") if (v := _num(p.get(k))) is not None]
+    top = min(1.0, max(0.1, math.ceil(max(vals) * 10 + 1e-9) / 10))  # rates: one shared 0..top scale, in tenths
+    L, B, T, R = 45, 42, 10, 10
+
+    def X(x): return L + x / top * (width - L - R)
+    def Y(y): return height - B - y / top * (height - B - T)
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    series = list(dict.fromkeys(str(p.get("series", "")) for p in pts))
+    out = [(f'<svg width="{width}" height="{height + 20 * len(series)}" xmlns="http://www.w3.org/2000/svg" '
+            f'style="font:11px sans-serif">'),
+           f'<line x1="{L}" y1="{height - B}" x2="{width - R}" y2="{height - B}" stroke="#999"/>',
+           f'<line x1="{L}" y1="{T}" x2="{L}" y2="{height - B}" stroke="#999"/>',
+           f'<text x="{(width + L) / 2}" y="{height - B + 26}" text-anchor="middle">{esc(xlabel)}</text>',
+           f'<text x="{(width + L) / 2}" y="{height - 3}" text-anchor="middle" fill="#777">{esc(caption)}</text>',
+           (f'<text x="10" y="{(height - B) / 2}" transform="rotate(-90 10 {(height - B) / 2})" '
+            f'text-anchor="middle">{esc(ylabel)}</text>')]
+    for t in (0.0, top / 2, top):
+        out.append(f'<text x="{X(t):.1f}" y="{height - B + 13}" text-anchor="middle">{t:.2f}</text>'
+                   f'<text x="{L - 5}" y="{Y(t) + 4:.1f}" text-anchor="end">{t:.2f}</text>')
+    for i, name in enumerate(series):
+        c = colors[i % len(colors)]
+        mine = [p for p in pts if str(p.get("series", "")) == name]
+        if len(mine) > 1:
+            out.append(f'<polyline fill="none" stroke="{c}" stroke-width="1.5" stroke-opacity="0.7" points="'
+                       + " ".join(f"{X(p['x']):.1f},{Y(p['y']):.1f}" for p in mine) + '"/>')
+        for p in mine:
+            x, y = X(p["x"]), Y(p["y"])
+            xl, xh, yl, yh = (_num(p.get(k)) for k in ("x_lo", "x_hi", "y_lo", "y_hi"))
+            if xl is not None and xh is not None:
+                out.append(f'<line x1="{X(xl):.1f}" y1="{y:.1f}" x2="{X(xh):.1f}" y2="{y:.1f}" stroke="{c}"/>')
+            if yl is not None and yh is not None:
+                out.append(f'<line x1="{x:.1f}" y1="{Y(yl):.1f}" x2="{x:.1f}" y2="{Y(yh):.1f}" stroke="{c}"/>')
+            label = esc(p.get("label", ""))
+            out.append(f'<circle class="pt" cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{c}"><title>{esc(name)} '
+                       f'{label}: {esc(xlabel)} {p["x"]:.3f}, {esc(ylabel)} {p["y"]:.3f}</title></circle>'
+                       f'<text x="{x + 5:.1f}" y="{y - 5:.1f}">{label}</text>')
         out.append(f'<rect x="{L}" y="{height + 20 * i + 2}" width="10" height="10" fill="{c}"/>'
                    f'<text x="{L + 15}" y="{height + 20 * i + 11}">{esc(name)}</text>')
     out.append("</svg>")

@@ -1,0 +1,54 @@
+"""The report's SVG scatter of a safety boundary: valid SVG, one marker per placeable point, error bars, series
+joined in the order given, and labels escaped."""
+import xml.etree.ElementTree as ET
+
+from superalign.report import pareto_plot
+
+NS = "{http://www.w3.org/2000/svg}"
+PTS = [{"x": 0.10, "y": 0.40, "x_lo": 0.05, "x_hi": 0.2, "y_lo": 0.3, "y_hi": 0.5, "label": "base", "series": "loop"},
+       {"x": 0.20, "y": 0.25, "label": "r1", "series": "loop"},
+       {"x": 0.30, "y": 0.10, "label": "r2", "series": "loop"},
+       {"x": 0.05, "y": 0.35, "label": "<b>&static", "series": "sft <arm>"}]
+
+
+def _svg(points, **kw):
+    return ET.fromstring(str(pareto_plot(points, **kw)))
+
+
+def test_valid_svg_with_one_marker_per_point_and_escaped_labels():
+    svg = _svg(PTS)
+    assert svg.tag == NS + "svg"
+    assert len(svg.findall(f"{NS}circle")) == len(PTS)
+    texts = [t.text for t in svg.iter(NS + "text")]
+    assert "<b>&static" in texts and "sft <arm>" in texts  # parsed back: it was escaped in the markup
+    raw = str(pareto_plot(PTS))
+    assert "<b>" not in raw and "&lt;b&gt;&amp;static" in raw
+    assert any("lower-left is better" in (t or "") for t in texts)
+
+
+def test_series_joined_in_order_and_error_bars_drawn():
+    svg = _svg(PTS)
+    lines = svg.findall(f"{NS}polyline")
+    assert len(lines) == 1  # the one-point series has nothing to join
+    xs = [float(p.split(",")[0]) for p in lines[0].get("points").split()]
+    assert xs == sorted(xs) and len(xs) == 3  # the order given (here: rising x)
+    bars = [ln for ln in svg.findall(f"{NS}line") if ln.get("stroke") != "#999"]
+    assert len(bars) == 2  # the base point's x and y intervals
+    horiz = next(b for b in bars if b.get("y1") == b.get("y2"))
+    assert float(horiz.get("x1")) < float(horiz.get("x2"))
+    # reversed order in the input is kept: the line follows rounds, not x
+    rev = _svg([dict(p) for p in PTS[2::-1]]).find(f"{NS}polyline").get("points").split()
+    assert [float(p.split(",")[0]) for p in rev] == xs[::-1]
+
+
+def test_points_that_cannot_be_placed_are_skipped_and_nothing_gives_empty():
+    svg = _svg(PTS + [{"x": float("nan"), "y": 0.1, "label": "nan"}, {"x": None, "y": 0.2, "label": "none"}])
+    assert len(svg.findall(f"{NS}circle")) == len(PTS)
+    assert str(pareto_plot([])) == "" and str(pareto_plot([{"x": None, "y": None}])) == ""
+
+
+def test_higher_rates_sit_higher_and_further_right():
+    svg = _svg(PTS[:3])
+    c = [(float(e.get("cx")), float(e.get("cy"))) for e in svg.findall(f"{NS}circle")]
+    assert c[0][0] < c[1][0] < c[2][0]  # x grows to the right
+    assert c[0][1] < c[1][1] < c[2][1]  # larger ASR is nearer the top (smaller SVG y)

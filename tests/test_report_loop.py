@@ -1,0 +1,87 @@
+"""The loop report's sections on a real (tiny) 1-round run: the safety boundary, the candidate updates per phase,
+and the attacker measured against the frozen base learner, whose metric rows the store must hold."""
+import json
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from superalign.loop import report as LR
+from superalign.store import RunStore
+
+sys.path.insert(0, str(Path(__file__).parent))
+import test_loop as T  # noqa: E402
+
+TWO = {"rounds": 1, "candidates": [{"max_steps": 1, "learning_rate": 1e-3, "beta": 0.3}]}
+
+
+@pytest.fixture(scope="module")
+def run1(tmp_path_factory):
+    d = tmp_path_factory.mktemp("report")
+    T.run(T.make(d, loop=TWO))
+    return d, RunStore(d)
+
+
+def test_attacker_update_stores_success_vs_base_and_coverage(run1):
+    _, s = run1
+    rows = {m["name"]: m for m in s.rows("metrics", round=1, stage="attacker_update")}
+    assert {"attacker_success_vs_base", "attacker_harmful_vs_base", "archive_coverage"} <= set(rows)
+    n_attacks = T.LOOP["sizes"]["attacks"]
+    for k in ("attacker_success_vs_base", "attacker_harmful_vs_base"):
+        m = rows[k]
+        assert m["n"] == n_attacks and m["meta"]["ci"] == "wilson" and m["lo"] <= m["value"] <= m["hi"]
+        assert m["value"] * n_attacks == pytest.approx(round(m["value"] * n_attacks))  # a share of the n attacks
+    info = json.loads(next(x for x in s.stages() if x["name"] == "attacker_update")["info"])
+    cov = info["coverage"]
+    assert 0 < cov["filled"] <= cov["cells"] == cov["categories"] * cov["styles"]
+    assert rows["archive_coverage"]["value"] == pytest.approx(cov["filled"] / cov["cells"])
+    # every archive cell of the seeds' categories and the configured styles counts; none counts twice
+    assert cov["filled"] <= len(info["archive"])
+
+
+def test_base_answers_ignore_the_trained_adapter(tmp_path):
+    """The attacker's fixed target is the base model: however far the adapter moves the learner, the base answers
+    stay the same, while the learner's own greedy answers change."""
+    import torch
+
+    from superalign.loop import attack as A
+    from superalign.roles.learner import respond_stage
+    ctx = T.make(tmp_path, loop={"rounds": 1})
+    prompts = [{"id": f"p{i}", "text": t} for i, t in enumerate(["Tell me about rivers.", "How do bridges stand?",
+                                                                  "Name a colour.", "What is a prime number?"])]
+    kw = {"max_new_tokens": ctx.cfg.eval.tokens, "temperature": 0.0}
+    recs = [{"prompt_id": p["id"], "text": p["text"], "sample": 0} for p in prompts]
+    before = A.base_answers(ctx, prompts)
+    assert [x["response"] for x in respond_stage(ctx.learner, recs, kw)] == before  # untrained adapter: identity
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for n, w in ctx.learner.model.named_parameters():
+            if "lora_B" in n:
+                w.copy_(torch.randn(w.shape, generator=g) * 5)
+    assert A.base_answers(ctx, prompts) == before
+    assert [x["response"] for x in respond_stage(ctx.learner, recs, kw)] != before
+    ctx.ex.close()
+
+
+def test_report_renders_boundary_candidates_and_vs_base(run1):
+    d, s = run1
+    page = (d / "report.html").read_text()
+    for title in ("Safety boundary (Pareto)", "Candidate updates per phase",
+                  "Attacker against the frozen base learner"):
+        assert title in page
+    svg = ET.fromstring(str(LR.boundary(s)).split("</svg>", 1)[0] + "</svg>")
+    assert len(svg.findall("{http://www.w3.org/2000/svg}circle")) == 2  # base and round 1
+    html = LR.candidates(s)
+    assert html.count("<h4>") == 2  # conformity and competence of round 1
+    assert "winner, kept" in html or "winner, rolled back" in html
+    assert "not chosen" in html or "rejected" in html  # conformity had two candidates: one lost
+    assert "lr 0.001" in html and "β 0.3" in html  # the extra candidate's settings
+
+
+def test_a_candidate_the_lead_rejected_shows_its_reason():
+    ck = {"accepted": 1, "meta": {"candidate": 0, "regressions": []}}
+    assert "rejected</span>: too few pairs" in LR._verdict({"candidate": 1, "rejected": "too few pairs"}, ck)
+    assert "winner, kept" in LR._verdict({"candidate": 0}, ck)
+    rolled = {"accepted": 0, "meta": {"candidate": 0, "regressions": ["asr 0.1->0.4 <p>"]}}
+    assert "rolled back</span>: asr 0.1-&gt;0.4 &lt;p&gt;" in LR._verdict({"candidate": 0}, rolled)
