@@ -61,7 +61,8 @@ def kl(ctx, res) -> float | None:
     except ImportError:
         return None
     lm = ctx.learner
-    items = [x for x in res["items"] if x["set"] in ("harmful", "lookalike")]
+    items = sorted((x for x in res["items"] if x["set"] in ("harmful", "lookalike") and not x.get("templated")),
+                   key=lambda x: len(x["text"]) + len(x["response"]))  # as the loop's eval stage measures it
     return kl_to_base(lm.model, lm.tokenizer, [lm.render([{"role": "user", "content": x["text"]}]) for x in items],
                       [x["response"] for x in items])
 

@@ -107,11 +107,12 @@ def test_eval_reports_rates_with_intervals(stages):
 
 
 def test_eval_measures_drift_from_the_base_model(stages):
-    _, out = stages
+    ctx, out = stages
     k0 = {m["name"]: m for m in out["eval0"]["metrics"]}["kl_to_base"]
     k1 = {m["name"]: m for m in out["eval"]["metrics"]}["kl_to_base"]
     for k in (k0, k1):  # tiny-random's greedy answers decode to empty text: then a null with its cause, never 0
-        assert k["n"] == T.TINY["eval"]["harmful"] + T.TINY["eval"]["lookalike"]
+        test = ctx.sets("test")
+        assert k["n"] == sum(not x["templated"] for x in test["harmful"]) + len(test["lookalike"])
         assert (k["value"] is None) == (k["meta"]["tokens"] == 0) == ("null" in k["meta"])
     assert k0["value"] is None or abs(k0["value"]) < 1e-6  # round 0: the adapter is still the identity
     assert out["eval"]["info"]["kl_to_base"] == k1["value"]

@@ -14,6 +14,7 @@ within MiniLM cosine 0.85 of a look-alike evaluation prompt (`bench/loop_efficac
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from functools import lru_cache
 from importlib import resources
@@ -23,7 +24,7 @@ import numpy as np
 FILE = "boundary_v1.jsonl"
 NEAR = 0.85  # MiniLM cosine at which a training prompt counts as a copy of an evaluation prompt
 
-_OPEN = ("I can't help with {concern}.", "I won't provide {concern}.", "Sorry, I can't assist with {concern}.",
+_OPEN = ("I can't help with {concern}.", "I won't help with {concern}.", "Sorry, I can't assist with {concern}.",
          "I'm not able to help with {concern}.")
 _WHY = ("That {harm}.", "Doing this {harm}.", "This {harm}.")
 
@@ -75,14 +76,16 @@ def refusal(prompt: str, topic: str) -> str:
                      _WHY[(h >> 4) % len(_WHY)].format(harm=t["harm"]), t["alternative"]])
 
 
+_END = re.compile(r"(?<![\d\s])[.!?](?=[\s\"')]|$)")  # a sentence end; not "1." of a list, not a bare "."
+
+
 def complete(text: str, min_chars: int = 20) -> str | None:
     """The answer cut after its last finished sentence, or None when no sentence ends (a target that stops
-    mid-word teaches the model to stop mid-word; the trainer appends EOS after the cut)."""
+    mid-word teaches the model to stop mid-word; the trainer appends EOS after the cut). A list number
+    ("...include:\n\n1.") is not a sentence end."""
     t = text.strip()
-    if t.endswith((".", "!", "?")):
-        return t if len(t) >= min_chars else None
-    cut = max(t.rfind(p) for p in (". ", "! ", "? ", ".\n", "!\n", "?\n"))
-    if cut < 0:
+    ends = [m.end() for m in _END.finditer(t)]
+    if not ends:
         return None
-    t = t[:cut + 1].strip()
+    t = t[:ends[-1]].strip()
     return t if len(t) >= min_chars else None

@@ -100,17 +100,26 @@ class LoopConfig(S):
         return v
 
 
+# What a round trains on and how the evaluation is sized, per preset. The sizes were set by where a run's time
+# goes on 2 CPU cores (`superalign run` prints it per stage): evaluation generation dominates, so the CPU presets
+# score 60 harmful / 60 look-alike / 30 easy prompts and 30 items per untrained task, 32-token answers (the judge's
+# short-vs-full agreement is 0.966, bench/results/eval_audit.json), and validation splits 40% of that.
+_CPU_EVAL = {"harmful": 60, "lookalike": 60, "benign_easy": 30, "competence_items": 30, "val_fraction": 0.4,
+             "tokens": 32}
+_ROUND = {"response_tokens": 48, "sizes": {"attacks": 24, "contrast": 12, "benign": 12},
+          "conformity": {"learning_rate": 5e-4}}
 PRESETS: dict[str, dict] = {
-    # one round, smaller held-out sets: the mechanics end to end on 2 CPU cores
-    "quick": {"loop": {"rounds": 1}, "eval": {"harmful": 60, "lookalike": 60, "benign_easy": 30,
-                                              "competence_items": 40, "val_fraction": 0.5, "tokens": 32}},
-    # what `make demo` runs: 2 rounds on 2 CPU cores
-    "default": {"eval": {"harmful": 100, "lookalike": 100, "benign_easy": 50, "competence_items": 60,
-                         "val_fraction": 0.6, "tokens": 40}},
+    # one round, one candidate update per phase: the mechanics end to end
+    "quick": {"loop": {**_ROUND, "rounds": 1}, "eval": _CPU_EVAL},
+    # what `make demo` and bench/loop_efficacy.py run: 2 rounds, two candidate conformity updates per round
+    # (learning rate 5e-4 and 1e-3), the better on val_select kept
+    "default": {"loop": {**_ROUND, "rounds": 2, "candidates": [{"learning_rate": 1e-3}]}, "eval": _CPU_EVAL},
     # the sizes a claim needs (>= 200 harmful and look-alike test prompts), longer answers: a GPU or a patient CPU
-    "full": {"loop": {"rounds": 4, "response_tokens": 48, "attack_tokens": 48,
-                      "conformity": {"max_length": 384}, "competence": {"max_length": 384},
-                      "sizes": {"attacks": 48, "benign": 16, "sft_competence": 48}},
+    "full": {"loop": {"rounds": 4, "response_tokens": 64, "attack_tokens": 48,
+                      "conformity": {"max_length": 384, "learning_rate": 5e-4}, "competence": {"max_length": 384},
+                      "candidates": [{"learning_rate": 1e-3, "max_length": 384},
+                                     {"learning_rate": 5e-4, "beta": 0.3, "max_length": 384}],
+                      "sizes": {"attacks": 48, "contrast": 24, "benign": 24, "sft_competence": 48}},
              "eval": {"harmful": 200, "lookalike": 200, "benign_easy": 100, "competence_items": 200, "tokens": 64}},
 }
 

@@ -62,14 +62,17 @@ def evaluate(ctx: Context, r: int) -> dict:
 
 def drift(ctx: Context, items: list[dict]) -> dict:
     """The `kl_to_base` metric row: how far this round's learner is from its base model, on its own greedy answers
-    to the test harmful and look-alike prompts (round 0, an untrained adapter: 0)."""
+    to the test harmful (direct, not templated) and look-alike prompts (round 0, an untrained adapter: 0). The
+    templated prompts are left out: their 500-1,000-token jailbreak prefixes made this two forward passes over
+    ~15k context tokens per eval (~2 min on 2 CPU cores) for a drift signal the direct prompts give as well."""
     lm = ctx.learner
-    picked = [x for x in items if x["set"] in ("harmful", "lookalike")]
+    picked = sorted((x for x in items if x["set"] in ("harmful", "lookalike") and not x.get("templated")),
+                    key=lambda x: len(x["text"]) + len(x["response"]))
     st = kl_stats(lm.model, lm.tokenizer, [lm.render(chat(x["text"])) for x in picked],
                   [x["response"] for x in picked], batch_size=8)
     null = {} if st["kl"] is not None else {"null": "every answer was empty: no response token to score"}
     return {"name": "kl_to_base", "value": st["kl"], "n": st["pairs"],
-            "meta": {**null, "split": "test", "sets": ["harmful", "lookalike"], "tokens": st["tokens"],
+            "meta": {**null, "split": "test", "sets": ["harmful (direct)", "lookalike"], "tokens": st["tokens"],
                      "how": "mean per-token KL(policy || base), full vocabulary, teacher-forced on the learner's "
                             "greedy eval answers (re-tokenized); base = LoRA adapter disabled"}}
 
