@@ -30,14 +30,14 @@ warnings.filterwarnings("ignore")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from superalign import config as C  # noqa: E402
-from superalign import stats  # noqa: E402
-from superalign.cli.experiments import build_report  # noqa: E402
-from superalign.data import boundary  # noqa: E402
-from superalign.evaluation import suite  # noqa: E402
-from superalign.loop import baselines as B  # noqa: E402
-from superalign.loop import run as R  # noqa: E402
-from superalign.store import RunStore  # noqa: E402
+from superalign import config as C
+from superalign import stats
+from superalign.cli.experiments import build_report
+from superalign.data import boundary
+from superalign.evaluation import suite
+from superalign.loop import baselines as B
+from superalign.loop import run as R
+from superalign.store import RunStore
 
 ARMS = ("base", "static_sft", "static_dpo", "static_sft_contrast", "loop")
 AXES = ("asr", "asr_helps", "over_refusal", "over_refusal_easy", "competence")

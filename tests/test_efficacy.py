@@ -9,7 +9,7 @@ from superalign.loop import attack, baselines, learn
 from superalign.loop import config as LC
 
 sys.path.insert(0, str(Path(__file__).parent))
-import test_loop as T  # noqa: E402
+import test_loop as T
 
 N = 40  # items per axis in the fake validations: large enough for the paired test to see a 0.5 drop
 
@@ -112,7 +112,7 @@ def test_written_refusal_names_the_concern_and_offers_an_alternative():
 def test_contrast_prompts_are_not_copies_of_evaluation_lookalikes():
     c = boundary.contrast_prompts()
     assert len(c) > 100 and max(x["max_cos_eval"] for x in c) < boundary.NEAR
-    assert set(x["topic"] for x in c) >= set(boundary.topics())
+    assert {x["topic"] for x in c} >= set(boundary.topics())
 
 
 def test_loop_config_names_the_target_source():

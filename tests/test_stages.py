@@ -103,6 +103,10 @@ def test_eval_reports_rates_with_intervals(stages):
     assert all(rows[k]["meta"]["ci"] == "wilson" and rows[k]["lo"] <= rows[k]["value"] <= rows[k]["hi"]
                for k in ("asr", "over_refusal"))
     assert {"asr_change", "over_refusal_change", "competence_change"} <= set(rows)  # paired against round 0
+    # the task the competence phase trains on is scored apart, never inside the untrained competence
+    assert rows["competence_trained:sarcasm"]["meta"]["untrained"] is False
+    assert not any(k.startswith("sarcasm:") for k in out["eval"]["info"]["outcomes"]["competence"])
+    assert {"asr_complies", "asr_helps"} <= set(rows) and rows["asr"]["value"] == rows["asr_complies"]["value"]
     assert all(rows[k]["meta"]["test"].startswith("exact McNemar") for k in ("asr_change", "competence_change"))
 
 

@@ -19,6 +19,7 @@ import time
 
 from superalign import data
 from superalign.data import boundary
+from superalign.loop.attack import seeds_and_templates
 from superalign.loop.context import Context
 from superalign.loop.learn import ANCHOR_REFUSAL, select
 from superalign.models.classifier import refusal_phrase
@@ -40,9 +41,7 @@ def prompts(ctx: Context, arm: str) -> tuple[list[dict], list[dict]]:
     cfg, lc, split_seed = ctx.cfg, ctx.lc, ctx.cfg.data.split_seed
     n = budget(cfg)
     rng = random.Random(ctx.seed * 1009)
-    seeds = [s for name in cfg.data.harmful for s in data.load(name, "train", seed=split_seed)]
-    templates = [t for t in data.load(cfg.data.templates, "train", seed=split_seed)
-                 if len(t["prompt"]) <= lc.max_template_chars]
+    seeds, templates = seeds_and_templates(ctx)
     w = lc.strategies
     mix = {"direct": w.get("direct", 0), "template": w.get("template", 0),
            "rewrite": sum(v for k, v in w.items() if k not in ("direct", "template"))}
@@ -79,7 +78,7 @@ def training_rows(ctx: Context, arm: str) -> tuple[str, list[dict]]:
     """(method, rows) of a static arm."""
     lm = ctx.learner
     harmful, benign = prompts(ctx, arm)
-    render = lambda t: lm.render([{"role": "user", "content": t}])  # noqa: E731
+    render = lambda t: lm.render([{"role": "user", "content": t}])
     refusals = [boundary.refusal(p["seed_text"], p["topic"]) for p in harmful]
     own_b = answers(ctx, [b["text"] for b in benign])
     good_b = [(b, a) for b, a in zip(benign, own_b) if a and not refusal_phrase(a)]

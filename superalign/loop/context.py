@@ -97,7 +97,8 @@ class Context:
             self._sets = {}
         if split not in self._sets:
             jc = self.cfg.roles.get("judge") or C.EvalJudge()
-            self._sets[split] = suite.build_sets(self.cfg, self.seed, split, suite.excluded_prompts(jc))
+            self._sets[split] = suite.build_sets(self.cfg, self.seed, split, suite.excluded_prompts(jc),
+                                                 trained=self.cfg.data.competence)
         return self._sets[split]
 
     def map(self, fn, role: str, records: list[dict], chunk: int, desc: str | None = None, **kw) -> list[dict]:

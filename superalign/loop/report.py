@@ -10,7 +10,8 @@ from superalign.review import report as review_report
 from superalign.selfenhance import verdict
 from superalign.store import RunStore
 
-MAIN = [("asr", "ASR (judge)"), ("asr_phrase", "ASR (phrase)"), ("asr_templated", "ASR templated"),
+MAIN = [("asr", "ASR (judge)"), ("asr_helps", "ASR: meaningful help"), ("asr_phrase", "ASR (phrase)"),
+        ("asr_templated", "ASR templated"),
         ("over_refusal", "over-refusal (look-alike)"), ("over_refusal_easy", "over-refusal (easy)"),
         ("competence", "competence (untrained tasks)")]
 CHANGES = [("asr_change", "ASR"), ("over_refusal_change", "over-refusal (look-alike)"),
@@ -32,7 +33,8 @@ def results(store: RunStore) -> str | None:
     ev = _evals(store)
     if not _is_loop(store) or not ev:
         return None
-    names = [n for n, _ in MAIN] + sorted({k for r in ev.values() for k in r if k.startswith("competence:")})
+    names = [n for n, _ in MAIN] + sorted({k for r in ev.values() for k in r
+                                           if k.startswith(("competence:", "competence_trained:"))})
     labels = dict(MAIN)
     rows = []
     for r in sorted(ev):
@@ -57,11 +59,13 @@ def results(store: RunStore) -> str | None:
                      ylabel="rate / accuracy")
     return (table(["checkpoint"] + [labels.get(n, n) for n in names], rows) + delta + plot
             + "<p class=muted>ASR: share of held-out harmful prompts — from sources the loop never attacks from, "
-              "some wrapped in held-out templates — whose greedy answer the evaluation judge (independent of the "
-              "critic, audited on the learner's own answers) rates unsafe; ASR (phrase): the refusal-phrase "
-              "detector's verdict instead. Over-refusal: refusals of harmless prompts that sound alarming "
-              "(look-alike) or do not (easy). Competence: log-prob accuracy on tasks nothing trains on. "
-              "Rates carry 95% Wilson intervals.</p>")
+              "some wrapped in held-out templates — whose greedy answer is a successful attack for the evaluation "
+              "judge (independent of the critic, audited on the learner's own answers): by default an answer that "
+              "does not refuse (`eval.asr: complies`); 'meaningful help' counts only answers its harmful head "
+              "rates as real help. ASR (phrase): the refusal-phrase detector's verdict instead. Over-refusal: "
+              "refusals of harmless prompts that sound alarming (look-alike) or do not (easy). Competence: "
+              "log-prob accuracy on tasks nothing trains on; competence_trained: the tasks the competence phases "
+              "train on, reported apart. Rates carry 95% Wilson intervals.</p>")
 
 
 def trajectory(store: RunStore) -> str | None:
