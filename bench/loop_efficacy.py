@@ -77,24 +77,27 @@ def run_loop(cfg, d: Path) -> dict:
     R.run(ctx)
     build_report(d)
     s = RunStore(d)
-    stages = s.stages()
+    # a run resumed with fewer rounds than it started with may hold stages of a later, unfinished round
+    stages = [x for x in s.stages() if x["round"] <= cfg.loop.rounds]
     evals = {x["round"]: json.loads(x["info"]) for x in stages if x["name"] == "eval" and x["status"] == "done"}
     last = max(evals)
     per_round = []
     for m in s.rows("metrics", stage="eval"):
-        if m["name"] in ("asr", "over_refusal", "competence", "kl_to_base"):
+        if m["name"] in ("asr", "over_refusal", "competence", "kl_to_base") and m["round"] <= last:
             per_round.append({"round": m["round"], "name": m["name"], "value": m["value"], "lo": m["lo"],
                               "hi": m["hi"], "n": m["n"]})
     walls = {}
     for x in stages:
         walls[x["name"]] = walls.get(x["name"], 0) + json.loads(x["info"] or "{}").get("wall_s", 0)
     attacker = [{"round": m["round"], "name": m["name"], "value": m["value"], "lo": m["lo"], "hi": m["hi"],
-                 "n": m["n"]} for m in s.rows("metrics") if m["name"].startswith(("attacker_", "archive_"))]
+                 "n": m["n"]} for m in s.rows("metrics") if m["name"].startswith(("attacker_", "archive_"))
+                and m["round"] <= last]
     phases = [{"round": x["round"], "phases": json.loads(x["info"]).get("phases", []),
                "rolled_back": json.loads(x["info"]).get("rolled_back", [])}
               for x in stages if x["name"] == "learn" and x["status"] == "done"]
     ckpts = [{"id": c["id"], "accepted": c["accepted"], "candidate": (c["meta"] or {}).get("candidate"),
-              "regressions": (c["meta"] or {}).get("regressions")} for c in s.rows("checkpoints")]
+              "regressions": (c["meta"] or {}).get("regressions")} for c in s.rows("checkpoints")
+             if c["round"] <= last]
     kls = {m["round"]: m["value"] for m in s.rows("metrics", stage="eval") if m["name"] == "kl_to_base"}
     ctx.ex.close()
     out = {"base": {"outcomes": evals[0]["outcomes"], "summary": {k: v for k, v in evals[0].items() if k != "outcomes"},
