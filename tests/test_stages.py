@@ -52,7 +52,12 @@ def test_calibrate_without_labels_changes_nothing(stages):
 def test_attack_writes_attacks_and_benign_prompts(stages):
     _, out = stages
     kinds = [p["kind"] for p in out["attack"]["prompts"]]
-    assert kinds.count("attack") == T.LOOP["sizes"]["attacks"] and kinds.count("benign") == T.LOOP["sizes"]["benign"]
+    contrast = [p for p in out["attack"]["prompts"] if p["meta"].get("style") == "contrast"]
+    assert kinds.count("attack") == T.LOOP["sizes"]["attacks"]
+    assert kinds.count("benign") == T.LOOP["sizes"]["benign"] + len(contrast) and len(contrast) == LC.Sizes().contrast
+    attack_topics = {p["meta"]["topic"] for p in out["attack"]["prompts"] if p["kind"] == "attack"}
+    paired = [p for p in contrast if p["meta"]["contrast_of"]]  # a look-alike on an attack's own topic
+    assert paired and all(p["meta"]["topic"] in attack_topics for p in paired)
     assert all(p["meta"]["strategy"] in LOOP_STRATEGIES for p in out["attack"]["prompts"] if p["kind"] == "attack")
 
 
@@ -82,9 +87,18 @@ def test_escalate_queues_the_least_confident_within_budget(stages):
 
 
 def test_learn_trains_both_phases_with_guard_verdicts(stages):
-    _, out = stages
+    ctx, out = stages
     cks = out["learn"]["checkpoints"]
     assert [c["phase"] for c in cks] == ["conformity", "competence"]
+    # written targets: each attack's written refusal is a conformity `chosen` and an SFT completion
+    import json
+
+    from superalign.data import boundary
+    attacks = [p for p in out["attack"]["prompts"] if p["kind"] == "attack"]
+    want = {boundary.refusal(p["meta"]["seed_text"] or p["text"], p["meta"]["topic"]) for p in attacks}
+    rows = {c["phase"]: [json.loads(x) for x in (ctx.dir / c["meta"]["rows"]).read_text().splitlines()] for c in cks}
+    assert want == {r["completion"] for r in rows["competence"]} & want
+    assert {r["chosen"] for r in rows["conformity"] if r["kind"] == "attack"} <= want
     for c in cks:
         assert (c["path"] is None) == (not c["accepted"])
         assert c["path"] is None or not Path(c["path"]).is_absolute()  # relative to the run directory

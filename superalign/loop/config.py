@@ -65,6 +65,7 @@ class LoopConfig(S):
     # where the better answer comes from: `written` refusals naming the concern + the learner's own complete
     # answers to benign and contrast prompts (data/boundary.py), or the `critic`'s best-of-k / self-revision
     targets: Literal["written", "critic"] = "written"
+    refusal_sft: bool = True   # (targets: written) the SFT phase also imitates the written refusals of the attacks
     refusal_anchors: bool = True                   # conformity DPO also gets (good answer > refusal) on benign prompts
     safety_anchors: bool = True                    # ... and (refusal > answer the critic judged unsafe) on attacks
     conformity: Phase = Phase()
