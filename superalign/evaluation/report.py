@@ -7,7 +7,8 @@ from superalign.store import RunStore
 
 
 def _rows(store: RunStore, prefix: str) -> list[dict]:
-    return [m for m in store.rows("metrics", round=0, stage="eval") if m["name"].startswith(prefix)]
+    """Round-0 metrics named `prefix...` (`superalign eval` writes the audit in its eval stage, the loop in setup)."""
+    return [m for m in store.rows("metrics", round=0) if m["name"].startswith(prefix)]
 
 
 def results(store: RunStore) -> str | None:
