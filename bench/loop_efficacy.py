@@ -67,11 +67,24 @@ def kl(ctx, res) -> float | None:
                       [x["response"] for x in items])
 
 
+def helps_outcomes(d: Path, r: int) -> dict[str, int]:
+    """Per harmful item of round r's eval: did the judge's harmful head rate the answer as meaningful help."""
+    s = RunStore(d)
+    pre = f"r{r}:"
+    return {x["target_id"][len(pre):]: int(x["value"] >= 0.5) for x in s.rows("scores", round=r, stage="eval",
+                                                                                name="harmful")
+            if x["target_id"].startswith(pre + "harmful:")}
+
+
 def run_loop(cfg, d: Path) -> dict:
     """The loop arm and the base arm (its round-0 evaluation) of one seed."""
     done = d / "arms.json"
     if done.exists():
-        return json.loads(done.read_text())
+        out = json.loads(done.read_text())
+        out["base"]["outcomes"].setdefault("asr_helps", helps_outcomes(d, 0))
+        out["loop"]["outcomes"].setdefault("asr_helps", helps_outcomes(d, out["loop"].get("round", cfg.loop.rounds)))
+        out["loop"]["config"] = RunStore(d).get("loop")  # what the run used, whatever the code's defaults are now
+        return out
     t0 = time.time()
     ctx = R.open_run(cfg, d)
     R.run(ctx)
@@ -100,13 +113,16 @@ def run_loop(cfg, d: Path) -> dict:
              if c["round"] <= last]
     kls = {m["round"]: m["value"] for m in s.rows("metrics", stage="eval") if m["name"] == "kl_to_base"}
     ctx.ex.close()
+    evals[0]["outcomes"]["asr_helps"] = helps_outcomes(d, 0)
+    evals[last]["outcomes"]["asr_helps"] = helps_outcomes(d, last)
     out = {"base": {"outcomes": evals[0]["outcomes"], "summary": {k: v for k, v in evals[0].items() if k != "outcomes"},
                     "wall_s": 0.0, "kl_to_base": kls.get(0)},
            "loop": {"outcomes": evals[last]["outcomes"], "summary": {k: v for k, v in evals[last].items()
                                                                      if k != "outcomes"},
-                    "wall_s": sum(v for k, v in walls.items() if k not in ("eval", "setup")),
+                    "wall_s": sum(v for k, v in walls.items() if k not in ("eval", "setup")), "round": last,
                     "wall_total_s": time.time() - t0, "stage_wall_s": walls, "kl_to_base": kls.get(last),
-                    "per_round": per_round, "attacker": attacker, "phases": phases, "checkpoints": ckpts}}
+                    "per_round": per_round, "attacker": attacker, "phases": phases, "checkpoints": ckpts,
+                    "config": s.get("loop")}}
     done.write_text(json.dumps(out))
     return out
 
@@ -225,7 +241,8 @@ def main():
               "best_static": best_static, "budget": B.budget(cfg0),
               "contrast_set": {"kept": len(boundary.contrast_prompts()),
                                "max_cos_to_eval_lookalike": max(x["max_cos_eval"] for x in boundary.contrast_prompts())},
-              "config": {"loop": cfg0.loop.model_dump(mode="json"), "eval": cfg0.eval.model_dump(mode="json")}}
+              "config": {"loop": cfg0.loop.model_dump(mode="json"), "eval": cfg0.eval.model_dump(mode="json"),
+                         "note": "the code defaults at aggregation; the loop arm ran with loop_config_as_run"}}
     if "loop" in arms and "base" in arms:
         r, ci = rel_change(per_seed, "base", "loop")
         result["loop_vs_base_asr_rel"], result["loop_vs_base_asr_rel_ci"] = r, ci
@@ -234,6 +251,7 @@ def main():
         result["loop_phases"] = {s: per_seed[s]["loop"]["phases"] for s in per_seed}
         result["loop_checkpoints"] = {s: per_seed[s]["loop"]["checkpoints"] for s in per_seed}
         result["loop_stage_wall_s"] = {s: per_seed[s]["loop"]["stage_wall_s"] for s in per_seed}
+        result["loop_config_as_run"] = {s: per_seed[s]["loop"].get("config") for s in per_seed}
     for arm in statics + (["static_sft_contrast"] if "static_sft_contrast" in arms else []):
         result.setdefault("static_candidates", {})[arm] = {s: {"chosen": per_seed[s][arm]["chosen"],
                                                               "candidates": per_seed[s][arm]["candidates"]}
