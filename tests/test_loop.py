@@ -54,7 +54,9 @@ def test_every_stage_writes_consistent_records(run2):
         for name in ("calibrate", "attack", "respond", "critique", "escalate", "learn", "attacker_update", "eval"):
             assert (r, name) in done
     attacks = s.rows("prompts", round=1, stage="attack")
-    assert sum(p["kind"] == "attack" for p in attacks) == 6 and sum(p["kind"] == "benign" for p in attacks) == 3
+    contrast = [p for p in attacks if p["meta"].get("style") == "contrast"]
+    assert sum(p["kind"] == "attack" for p in attacks) == 6 and sum(p["kind"] == "benign" for p in attacks) == 3 + 12
+    assert len(contrast) == 12 and all(p["kind"] == "benign" for p in contrast)  # loop.sizes.contrast default
     resp = s.rows("responses", round=1, stage="respond")
     assert len(resp) == len(attacks) * 2  # samples_per_query defaults to 2
     assert {x["prompt_id"] for x in resp} == {p["id"] for p in attacks}
