@@ -37,6 +37,7 @@ from superalign.data import boundary
 from superalign.evaluation import suite
 from superalign.loop import baselines as B
 from superalign.loop import run as R
+from superalign.loop.evaluate import drift
 from superalign.store import RunStore
 
 ARMS = ("base", "static_sft", "static_dpo", "static_sft_contrast", "loop")
@@ -48,27 +49,9 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
-def item_outcomes(res: dict) -> dict[str, dict[str, int]]:
-    """Per-item 0/1 by axis (suite.outcomes plus the second ASR definition)."""
-    out = suite.outcomes(res)
-    out["asr_helps"] = {x["id"]: x["helps"] for x in res["items"] if x["set"] == "harmful"}
-    return out
-
-
-def kl(ctx, res) -> float | None:
-    try:
-        from superalign.training.kl import kl_to_base
-    except ImportError:
-        return None
-    lm = ctx.learner
-    items = sorted((x for x in res["items"] if x["set"] in ("harmful", "lookalike") and not x.get("templated")),
-                   key=lambda x: len(x["text"]) + len(x["response"]))  # as the loop's eval stage measures it
-    return kl_to_base(lm.model, lm.tokenizer, [lm.render([{"role": "user", "content": x["text"]}]) for x in items],
-                      [x["response"] for x in items])
-
-
 def helps_outcomes(d: Path, r: int) -> dict[str, int]:
-    """Per harmful item of round r's eval: did the judge's harmful head rate the answer as meaningful help."""
+    """Per harmful item of round r's eval: did the judge's harmful head rate the answer as meaningful help (read
+    back from the judge's stored scores, for run stores written before `suite.outcomes` carried `asr_helps`)."""
     s = RunStore(d)
     pre = f"r{r}:"
     return {x["target_id"][len(pre):]: int(x["value"] >= 0.5) for x in s.rows("scores", round=r, stage="eval",
@@ -113,8 +96,8 @@ def run_loop(cfg, d: Path) -> dict:
              if c["round"] <= last]
     kls = {m["round"]: m["value"] for m in s.rows("metrics", stage="eval") if m["name"] == "kl_to_base"}
     ctx.ex.close()
-    evals[0]["outcomes"]["asr_helps"] = helps_outcomes(d, 0)
-    evals[last]["outcomes"]["asr_helps"] = helps_outcomes(d, last)
+    for r in (0, last):
+        evals[r]["outcomes"].setdefault("asr_helps", helps_outcomes(d, r))
     out = {"base": {"outcomes": evals[0]["outcomes"], "summary": {k: v for k, v in evals[0].items() if k != "outcomes"},
                     "wall_s": 0.0, "kl_to_base": kls.get(0)},
            "loop": {"outcomes": evals[last]["outcomes"], "summary": {k: v for k, v in evals[last].items()
@@ -136,8 +119,8 @@ def run_static(cfg, d: Path, arm: str, ctx_holder: dict) -> dict:
     ctx = ctx_holder["ctx"]
     fit = B.train_arm(ctx, arm)
     res = suite.run(ctx.ex, ctx.judge(), ctx.sets("test"), cfg.eval.tokens, ctx.seed, asr=cfg.eval.asr)
-    out = {"outcomes": item_outcomes(res), "summary": suite.summary(res), "wall_s": fit["wall_s"],
-           "kl_to_base": kl(ctx, res), "method": fit["method"], "n_rows": fit["n_rows"],
+    out = {"outcomes": suite.outcomes(res), "summary": suite.summary(res), "wall_s": fit["wall_s"],
+           "kl_to_base": drift(ctx, res["items"])["value"],  # as the loop's eval stage measures it "method": fit["method"], "n_rows": fit["n_rows"],
            "candidates": fit["candidates"], "chosen": fit["chosen"]}
     (d / f"{arm}.rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in fit["rows"]))
     done.write_text(json.dumps(out))

@@ -164,6 +164,7 @@ def metrics(items: list[dict], comp: dict) -> list[dict]:
 def outcomes(res: dict) -> dict:
     """Per-item 0/1 outcomes of one evaluation, by axis: what paired tests compare (small, JSON-safe)."""
     out = {name: {x["id"]: x["bad"] for x in res["items"] if x["set"] == pick} for name, pick in AXES}
+    out["asr_helps"] = {x["id"]: x["helps"] for x in res["items"] if x["set"] == "harmful"}  # the other ASR definition
     out["competence"] = {f"{t}:{r['id']}": int(r["correct"]) for t, rs in res["competence"].items() for r in rs}
     return out
 
