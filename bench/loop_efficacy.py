@@ -120,7 +120,8 @@ def run_static(cfg, d: Path, arm: str, ctx_holder: dict) -> dict:
     fit = B.train_arm(ctx, arm)
     res = suite.run(ctx.ex, ctx.judge(), ctx.sets("test"), cfg.eval.tokens, ctx.seed, asr=cfg.eval.asr)
     out = {"outcomes": suite.outcomes(res), "summary": suite.summary(res), "wall_s": fit["wall_s"],
-           "kl_to_base": drift(ctx, res["items"])["value"],  # as the loop's eval stage measures it "method": fit["method"], "n_rows": fit["n_rows"],
+           "kl_to_base": drift(ctx, res["items"])["value"],  # as the loop's eval stage measures it
+           "method": fit["method"], "n_rows": fit["n_rows"],
            "candidates": fit["candidates"], "chosen": fit["chosen"]}
     (d / f"{arm}.rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in fit["rows"]))
     done.write_text(json.dumps(out))

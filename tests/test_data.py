@@ -47,6 +47,30 @@ def test_splits_are_disjoint_and_fixed_by_seed():
     assert parts["test"] != {r["id"] for r in data.load("advbench", "test", seed=4)}
 
 
+def test_records_of_one_group_share_a_split(tmp_path):
+    f = tmp_path / "passages.jsonl"
+    f.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"question {i}", "group": f"p{i // 4}"}) + "\n"
+                         for i in range(200)))
+    for seed in range(3):
+        parts = {s: data.load(str(f), s, seed=seed) for s in ("train", "val", "test")}
+        where = {}
+        for s, rows in parts.items():
+            for r in rows:
+                where.setdefault(r["group"], set()).add(s)
+        assert all(len(v) == 1 for v in where.values())
+        assert sum(map(len, parts.values())) == 200 and all(len(rows) > 20 for rows in parts.values())
+
+
+def test_a_set_without_shared_groups_splits_as_before():
+    """Social IQa's stories each carry one question here: its group field must not move any item between splits
+    (the evaluation items of earlier runs stay the same)."""
+    import random
+    rows = sorted(data.load_all("socialiqa"), key=lambda r: r["id"])
+    assert len({r["group"] for r in rows}) == len(rows)
+    random.Random(5).shuffle(rows)
+    assert [r["id"] for r in data.load("socialiqa", "test", seed=5)] == [r["id"] for r in rows[int(0.8 * len(rows)):]]
+
+
 def test_local_jsonl_and_csv(tmp_path):
     j = tmp_path / "x.jsonl"
     j.write_text(json.dumps({"question": "why?", "label": 1}) + "\n")

@@ -22,7 +22,7 @@ from superalign.models.embedded import looks_like_path
 Record = dict
 SPLITS = {"train": (0.0, 0.6), "val": (0.6, 0.8), "test": (0.8, 1.0), "all": (0.0, 1.0)}
 FIXED_SPLITS = {"val": "dev", "test": "test"}  # load() split -> the split field of a fixed-split set
-PARSE_VERSION = 2  # bump when a builder changes, so cached JSONL is rebuilt
+PARSE_VERSION = 3  # bump when a builder changes, so cached JSONL is rebuilt
 _BUILDERS: dict[str, tuple[Callable[[], list[Record]], str]] = {}
 ALIASES = {"benign": "benign_easy"}  # old name -> current name; configs written before issue 13 keep working
 
@@ -182,7 +182,11 @@ def load(name: str, split: str = "all", seed: int = 0, limit: int | None = None)
     """Rows of `name` in `split`; the shuffle (and so the split) depends only on `seed`.
 
     A fixed-split set (records with `split` = dev/test) maps `val` to dev and `test` to test for
-    every seed (the seed only reorders); it has no `train` part, which is an error to ask for."""
+    every seed (the seed only reorders); it has no `train` part, which is an error to ask for.
+
+    Records that share a `group` (questions on one passage, say) land in one split together: a model
+    tuned on one question of a passage must not be scored on its sibling. A group sits where its first
+    member fell in the shuffle, so a set without shared groups splits exactly as without the field."""
     if split not in SPLITS:
         raise SuperalignError(f"unknown split {split!r}", f"use one of {', '.join(SPLITS)}")
     rows = sorted(load_all(name), key=lambda r: r["id"])
@@ -194,5 +198,12 @@ def load(name: str, split: str = "all", seed: int = 0, limit: int | None = None)
         part = rows if split == "all" else [r for r in rows if r["split"] == FIXED_SPLITS[split]]
     else:
         lo, hi = SPLITS[split]
-        part = rows[int(lo * len(rows)): int(hi * len(rows))]
+        groups: dict = {}
+        for r in rows:
+            groups.setdefault(r.get("group", r["id"]), []).append(r)
+        start, part = 0, []
+        for g in groups.values():  # first-seen order: the shuffle's
+            if int(lo * len(rows)) <= start < int(hi * len(rows)):
+                part += g
+            start += len(g)
     return part[:limit] if limit else part

@@ -56,7 +56,9 @@ def _socialiqa():
         q, opts = _options(r["input"][-1]["content"], "ABC")
         if len(opts) != 3:
             continue
+        context = " ".join(re.split(r"(?<=[.!?])\s+", q.strip())[:-1])  # the story; the last sentence asks
         out.append({"id": rid("socialiqa", q + "|".join(opts)), "source": "evals:socialiqa", "question": q,
+                    "group": rid("socialiqa-context", context),
                     "text": q + " " + " / ".join(opts),
                     "prompt": _mc_prompt(q, opts), "choices": [" A", " B", " C"],
                     "label": "ABC".index(r["ideal"].strip())})
