@@ -1,6 +1,7 @@
 """The loop report's sections on a real (tiny) 1-round run: the safety boundary, the candidate updates per phase,
 and the attacker measured against the frozen base learner, whose metric rows the store must hold."""
 import json
+import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -70,6 +71,8 @@ def test_report_renders_boundary_candidates_and_vs_base(run1):
     for title in ("Safety boundary (Pareto)", "Candidate updates per phase",
                   "Attacker against the frozen base learner"):
         assert title in page
+    titles = re.findall(r"<h2[^>]*>([^<]+)", page)
+    assert len(titles) == len(set(titles)), titles  # the review queue once, though loop and review both list it
     svg = ET.fromstring(str(LR.boundary(s)).split("</svg>", 1)[0] + "</svg>")
     assert len(svg.findall("{http://www.w3.org/2000/svg}circle")) == 2  # base and round 1
     html = LR.candidates(s)

@@ -41,5 +41,7 @@ EXPERIMENTS = [
 
 
 def build_report(run_dir: str | Path) -> Path:
-    """report.html for any run directory: every experiment's sections (each shows only what the run has)."""
-    return report.build(run_dir, [s for e in EXPERIMENTS for s in e.sections])
+    """report.html for any run directory: every experiment's sections (each shows only what the run has), each
+    once: the loop lists the review queue among its own sections, where it belongs in a loop's report."""
+    seen: set = set()
+    return report.build(run_dir, [s for e in EXPERIMENTS for s in e.sections if not (s[1] in seen or seen.add(s[1]))])
