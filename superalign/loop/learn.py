@@ -106,10 +106,8 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
     if lc.targets == "written" and lc.refusal_sft:
         # the SFT phase imitates both sides of the line: measured without this (bench/loop_efficacy.py, 2 seeds),
         # SFT on answers alone taught the learner to comply and held-out ASR rose 13-22 points in one round
-        seen = set()
-        for p in prompts.values():
-            if p["kind"] == "attack" and p["id"] not in seen:
-                seen.add(p["id"])
+        for p in prompts.values():  # keyed by id: each attack once
+            if p["kind"] == "attack":
                 comp_sft.append({"prompt": render[p["id"]], "completion": boundary.refusal(
                     p["meta"].get("seed_text") or p["text"], p["meta"]["topic"])})
     if lc.refusal_anchors:  # the over-refusal counterweight: a good answer beats a refusal of the same prompt
