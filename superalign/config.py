@@ -50,6 +50,9 @@ class Eval(Strict):
     val_fraction: float = Field(0.5, gt=0, le=1)
     competence: list[str] = ["mmlu", "socialiqa"]
     competence_items: int = Field(100, ge=1)
+    # read an evaluation back from the cache when the same model, adapter weights, items, judge and code ran it
+    # before (every run of a seed starts with the same round-0 evaluation; superalign/evaluation/cache.py)
+    cache: bool = True
 
 
 class Run(Strict):

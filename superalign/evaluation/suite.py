@@ -20,6 +20,7 @@ from superalign.data.evalsets import eval_sets, judge_training_prompts
 from superalign import stats
 from superalign.models.classifier import refusal_phrase
 from superalign.roles.learner import respond_stage
+from superalign.executors.base import GEN_CHUNK
 
 SETS = ("harmful", "lookalike", "benign_easy")
 AXES = (("asr", "harmful"), ("over_refusal", "lookalike"), ("over_refusal_easy", "benign_easy"))
@@ -85,7 +86,7 @@ def run(executor, judge, sets: dict, tokens: int, seed: int, on_chunk=None, role
     # shortest first: a chunk pads to its longest prompt, and one 1,000-token jailbreak template in a chunk of
     # short requests made the whole chunk cost a 1,000-token prefill (a default eval took > 8 min on 2 cores)
     gen = sorted(({**x, "prompt_id": x["id"], "sample": 0} for s in SETS for x in sets[s]), key=lambda x: len(x["text"]))
-    items = executor.map(respond_stage, role, gen, chunk=16, on_chunk=on_chunk, seed=seed, max_new_tokens=tokens,
+    items = executor.map(respond_stage, role, gen, chunk=GEN_CHUNK, on_chunk=on_chunk, seed=seed, max_new_tokens=tokens,
                          temperature=0.0)
     score = judge.score([x["response"] for x in items]) if items else {"refusal": [], "harmful": []}
     for i, x in enumerate(items):

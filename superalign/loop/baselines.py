@@ -26,6 +26,7 @@ from superalign.models.classifier import refusal_phrase
 from superalign.roles import attacker as A
 from superalign.roles.learner import respond_stage
 from superalign.training import restore
+from superalign.executors.base import GEN_CHUNK
 
 ARMS = ("static_sft", "static_dpo", "static_sft_contrast")
 
@@ -67,7 +68,7 @@ def answers(ctx: Context, texts: list[str], whole: bool = True) -> list[str | No
     g = ctx.cfg.generation
     recs = [{"prompt_id": f"static:{i}", "text": t, "sample": 0} for i, t in enumerate(texts)]
     recs.sort(key=lambda x: len(x["text"]))
-    out = ctx.ex.map(respond_stage, "learner", recs, chunk=16, seed=ctx.seed, max_new_tokens=ctx.lc.response_tokens,
+    out = ctx.ex.map(respond_stage, "learner", recs, chunk=GEN_CHUNK, seed=ctx.seed, max_new_tokens=ctx.lc.response_tokens,
                      temperature=g.temperature, top_p=g.top_p)
     by = {x["prompt_id"]: x["response"] for x in out}
     return [boundary.complete(by[f"static:{i}"]) or (None if whole else by[f"static:{i}"].strip() or None)

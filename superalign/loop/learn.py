@@ -150,8 +150,10 @@ def score(summary: dict) -> float:
     return (1 - summary["asr"]) + (1 - summary["over_refusal"]) + summary["competence"]
 
 
-def train(ctx: Context, method: str, rows: list[dict], pc, seed: int, run_name: str, on_step=None) -> dict:
-    """One candidate update from the learner's current adapter (DPO or SFT through TRL)."""
+def train(ctx: Context, method: str, rows: list[dict], pc, seed: int, run_name: str, on_step=None,
+          ref_logps: dict | None = None) -> dict:
+    """One candidate update from the learner's current adapter (DPO or SFT through TRL). `ref_logps`: the DPO
+    reference log-probs the candidates of one phase share (they start from the same adapter)."""
     lm = ctx.learner
     trackers = ctx.cfg.run.report_to
     common = dict(learning_rate=pc.learning_rate, epochs=pc.epochs, batch_size=pc.batch_size,
@@ -160,7 +162,8 @@ def train(ctx: Context, method: str, rows: list[dict], pc, seed: int, run_name: 
                   log_dir=str(ctx.dir / "trackers" / run_name) if trackers else None)
     if method == "dpo":
         return dpo(lm.model, lm.tokenizer, rows, DPOArgs(beta=pc.beta, loss_type=pc.loss_type,
-                                                         reference=pc.reference, **common), on_step=on_step)
+                                                         reference=pc.reference, **common), on_step=on_step,
+                   ref_logps=ref_logps)
     return sft(lm.model, lm.tokenizer, rows, SFTArgs(**common), on_step=on_step)
 
 
@@ -175,14 +178,16 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
     many = len(phase_cfgs) > 1  # one candidate needs no ranking: the select split is read only to choose
     sel0 = validate(ctx, "val_select") if many and reject_regressions else None
     best = None
+    ref: dict = {}  # every candidate starts from `start`: one reference pass serves them all
     for ci, pc in enumerate(phase_cfgs):
         restore(lm.model, start)
         t0 = time.time()
         bar = ctx.ui.steps(f"round {r} {name} candidate {ci + 1}/{len(phase_cfgs)}")
-        info = train(ctx, method, rows, pc, ctx.seed + r, f"r{r}-{name}-c{ci}", on_step=bar)
+        info = train(ctx, method, rows, pc, ctx.seed + r, f"r{r}-{name}-c{ci}", on_step=bar, ref_logps=ref)
+        fit_s = time.time() - t0
         val = validate(ctx, "val_select") if many else None
         sel = val["summary"] if val else {}
-        cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "select": sel,
+        cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "select": sel, "fit_s": fit_s,
                 "score": score(sel) if sel else 0.0, "train_s": time.time() - t0, "state": snapshot(lm.model)}
         if sel0 is not None:
             bad, _ = guard(ctx, sel0, val)
