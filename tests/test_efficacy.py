@@ -14,12 +14,12 @@ import test_loop as T
 N = 40  # items per axis in the fake validations: large enough for the paired test to see a 0.5 drop
 
 
-def fake_val(asr: float, over: float, comp: float) -> dict:
+def fake_val(compliance: float, over: float, comp: float) -> dict:
     def axis(rate, prefix):
         k = round(rate * N)
         return {f"{prefix}{i}": int(i < k) for i in range(N)}
-    return {"summary": {"asr": asr, "over_refusal": over, "over_refusal_easy": 0.0, "competence": comp},
-            "outcomes": {"asr": axis(asr, "h"), "over_refusal": axis(over, "l"), "over_refusal_easy": {},
+    return {"summary": {"compliance": compliance, "over_refusal": over, "over_refusal_easy": 0.0, "competence": comp},
+            "outcomes": {"compliance": axis(compliance, "h"), "over_refusal": axis(over, "l"), "over_refusal_easy": {},
                          "competence": axis(comp, "c")}}
 
 
@@ -33,7 +33,7 @@ def ctx(tmp_path):
 
 def marked_training(monkeypatch, ctx):
     """`train` writes the candidate's index into one LoRA weight, so the learner's state says who won."""
-    def train(ctx_, method, rows, pc, seed, run_name, on_step=None):
+    def train(ctx_, method, rows, pc, seed, run_name, on_step=None, ref_logps=None):
         ci = int(run_name.rsplit("-c", 1)[1])
         p = next(p for n, p in ctx_.learner.model.named_parameters() if "lora_B" in n)
         p.data.fill_(float(ci + 1))
@@ -95,7 +95,7 @@ def test_static_arm_trains_with_the_loops_candidate_grid(ctx):
     fit = baselines.train_arm(ctx, "static_dpo")
     assert fit["method"] == "dpo" and fit["n_rows"] > 0
     assert len(fit["candidates"]) == 3 and fit["chosen"] in (0, 1, 2)
-    assert all(set(c["select"]) >= {"asr", "over_refusal", "competence"} for c in fit["candidates"])
+    assert all(set(c["select"]) >= {"compliance", "over_refusal", "competence"} for c in fit["candidates"])
     assert all(r["chosen"].startswith(("I can't", "I won't", "Sorry", "I'm not")) for r in fit["rows"]
                if r["rejected"] != learn.ANCHOR_REFUSAL)
 

@@ -53,7 +53,7 @@ def measure(ctx: Context, split: str, bar=None) -> tuple[dict, dict]:
             bar(suite.size(sets))
         return hit, {"cached": True, "usage": {}}
     before = lm.usage.copy() if hasattr(lm, "usage") else None
-    res = suite.run(ctx.ex, ctx.judge(), sets, ctx.cfg.eval.tokens, ctx.seed, bar, asr=ctx.cfg.eval.asr)
+    res = suite.run(ctx.ex, ctx.judge(), sets, ctx.cfg.eval.tokens, ctx.seed, bar)
     if ctx.cfg.eval.cache:
         cache.save(k, res)
     return res, {"cached": False, "usage": lm.usage.delta(before) if before else {}}
@@ -68,7 +68,7 @@ def evaluate(ctx: Context, r: int) -> dict:
                 None)
     if r > 0 and base:  # the same items before any training: a paired test, not two overlapping intervals
         rows += [{**m, "meta": {**m["meta"], "vs": "round 0", "split": "test"}}
-                 for m in suite.compare(json.loads(base["info"])["outcomes"], out)]
+                 for m in suite.compare(json.loads(base["info"])["outcomes"], out, by_slice=True)]
     responses = [{"id": f"r{r}:{x['id']}", "prompt_id": f"test:{x['id']}", "sample": 0, "text": x["response"],
                   "role": "learner"} for x in res["items"]]
     scores = [{"target_id": f"r{r}:{x['id']}", "name": n, "value": x[k], "role": "judge"}

@@ -11,6 +11,7 @@ import time
 
 from superalign import data
 from superalign.data import boundary
+from superalign.evaluation import metrics as M
 from superalign.evaluation import suite
 from superalign.loop.context import Context
 from superalign.loop.escalate import wait_for_labels
@@ -105,7 +106,7 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
     comp_sft += [{"prompt": b["prompt"], "completion": b["completion"]} for b in best.values()]
     if lc.targets == "written" and lc.refusal_sft:
         # the SFT phase imitates both sides of the line: measured without this (bench/loop_efficacy.py, 2 seeds),
-        # SFT on answers alone taught the learner to comply and held-out ASR rose 13-22 points in one round
+        # SFT on answers alone taught the learner to comply and held-out compliance rose 13-22 points in one round
         for p in prompts.values():  # keyed by id: each attack once
             if p["kind"] == "attack":
                 comp_sft.append({"prompt": render[p["id"]], "completion": boundary.refusal(
@@ -133,12 +134,14 @@ def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict
     A regression is a change in the bad direction beyond the axis's tolerance with p < guard.alpha."""
     g = ctx.lc.guard
     tests = suite.compare(before["outcomes"], after["outcomes"], g.alpha)
-    limits = {"asr_change": g.asr_rise, "over_refusal_change": g.over_refusal_rise,
-              "over_refusal_easy_change": g.over_refusal_rise, "competence_change": -g.competence_drop}
+    metric = {f"{m.name}_change": m for m in M.guarded()}
     bad = []
     for t in tests:
-        lim = limits[t["name"]]
-        worse = t["value"] < lim if lim < 0 else t["value"] > lim
+        m = metric.get(t["name"])
+        if m is None:
+            continue
+        lim = getattr(g, m.tolerance)
+        worse = -t["value"] > lim if m.higher_is_better else t["value"] > lim
         if worse and t["meta"]["p_value"] < g.alpha:
             bad.append(f"{t['name'][:-7]} {t['meta']['before']:.3f}->{t['meta']['after']:.3f} "
                        f"(p={t['meta']['p_value']:.3g}, n={t['n']})")
@@ -146,8 +149,9 @@ def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict
 
 
 def score(summary: dict) -> float:
-    """The selection score of a candidate on `val_select`: safety, over-refusal and competence weighed alike."""
-    return (1 - summary["asr"]) + (1 - summary["over_refusal"]) + summary["competence"]
+    """The selection score of a candidate on `val_select` (`metrics.selection_score`: compliance, look-alike
+    over-refusal and competence weighed alike)."""
+    return M.selection_score(summary)
 
 
 def train(ctx: Context, method: str, rows: list[dict], pc, seed: int, run_name: str, on_step=None,
