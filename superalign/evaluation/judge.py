@@ -29,7 +29,7 @@ import numpy as np
 
 from superalign.models.config import EvalJudge as JudgeConfig  # noqa: F401  (the role's config)
 from superalign.errors import SuperalignError
-from superalign.models.classifier import REFUSAL_PHRASES
+from superalign.models.classifier import REFUSAL_PHRASES, without_idioms
 from superalign.models.embedder import Embedder
 
 HEADS = ("refusal", "harmful")
@@ -83,7 +83,7 @@ def text_features(responses: list[str]) -> np.ndarray:
     1 = nowhere), how many there are, length, repetition (incoherent loops), list structure."""
     out = []
     for r in responses:
-        t = r.lower().replace("\u2019", "'")
+        t = without_idioms(r)
         m = _PHRASE_RE.search(t)
         pos = m.start() / max(len(t), 1) if m else 1.0
         words = t.split()
