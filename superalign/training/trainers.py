@@ -261,10 +261,20 @@ def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs(), *, on_st
         raise SuperalignError("reference: base cannot be combined with precompute_ref_log_probs (TRL precomputes "
                               "with the phase-start adapter copy)", "drop precompute_ref_log_probs from `extra`")
 
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    own_forward = base.__dict__.get("forward")  # TRL patches a fused LM head onto the instance; undone after
+
     def drop_ref(_trainer=None):
         if "ref" in getattr(model, "peft_config", {}):  # TRL's frozen copy of the adapter at phase start
             model.set_adapter("default")
             model.delete_adapter("ref")
+
+    def after():
+        drop_ref()
+        if own_forward is None:
+            base.__dict__.pop("forward", None)  # otherwise every phase wraps the forward once more
+        else:
+            base.forward = own_forward
     rows = [{"prompt": fit_prompt(tokenizer, p["prompt"], [p["chosen"], p["rejected"]], args.max_length),
              "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs]
     # `ref_logps` (a dict the candidates of one phase share): the phase-start reference is computed once, in one
@@ -291,7 +301,7 @@ def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs(), *, on_st
     with _out_dir(args) as out:
         cfg = _config(DPOConfig, args, out, bf16=_bf16(model), beta=args.beta, loss_type=loss, **own)
         return _train(_shared_ref(DPOTrainer) if share else DPOTrainer, cfg, model, tokenizer, rows, args,
-                      after=drop_ref, on_step=on_step,
+                      after=after, on_step=on_step,
                       setup=lambda tr: (keep_ref(tr), drop_ref(tr) if args.reference == "base" else None))
 
 
