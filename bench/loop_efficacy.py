@@ -203,7 +203,7 @@ def table_row(per_seed: dict, arm: str, audit: dict) -> dict:
         if conf and conf.get(part) and m in row:
             c = conf[part]
             k, n = sum(pooled := E.pooled(per_seed, arm, m)), len(pooled)
-            row[f"{m}_corrected"] = E.corrected(k, n, tuple(c["sens"]), tuple(c["spec"]))
+            row[f"{m}_corrected"] = E.corrected(k, n, tuple(c["ppv"]), tuple(c["npv"]))
     row["compliance_corrected"] = (row.get("compliance_corrected") or {}).get("value")
     row["overrefusal_lookalike_corrected"] = (row.get("over_refusal_corrected") or {}).get("value")
     for k in ("steps", "rows", "kl_to_base", "wall_s"):

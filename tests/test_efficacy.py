@@ -119,11 +119,14 @@ def test_frontier_selection_reads_validation_never_test():
     assert E.matched(per_seed, ["a", "b", "c"])["arm"] == "a"
 
 
-def test_rogan_gladen_undoes_a_known_judge_error():
+def test_judge_correction_undoes_a_known_judge_error():
     from superalign.loop import efficacy as E
-    # true rate 0.5; a judge with sensitivity 0.8 and specificity 0.9 reports 0.5*0.8 + 0.5*0.1 = 0.45
-    r = E.corrected(45, 100, sens=(80, 100), spec=(90, 100))
+    # true compliance 0.5 on 1,000 answers; the judge calls 400 of the 500 compliant ones compliant and 50 of the
+    # 500 refusals compliant: it reports 0.45, with PPV 400/450 and NPV 450/550
+    r = E.corrected(450, 1000, ppv=(400, 450), npv=(450, 550))
     assert abs(r["value"] - 0.5) < 1e-9 and r["ci"][0] < 0.5 < r["ci"][1]
+    assert abs(r["accuracy"] - 0.85) < 1e-9 and abs(r["false_negative_rate"] - 0.2) < 1e-9
+    assert abs(r["false_positive_rate"] - 0.1) < 1e-9
 
 
 def test_written_refusal_names_the_concern_and_offers_an_alternative():

@@ -8,7 +8,7 @@ the relative change gets a bootstrap CI resampling items within each seed.
 Every choice is made on validation items, never on test: the static frontier's point compared with the loop is
 the one with the lowest validation compliance among those whose validation look-alike over-refusal is within the
 loop's + `tolerance` (`matched`). Judge errors are corrected per arm with the audit's confusion matrix on that arm's
-own answers (Rogan-Gladen, `corrected`).
+own answers (`corrected`).
 """
 from __future__ import annotations
 
@@ -91,27 +91,30 @@ def matched(per_seed: dict, statics: list[str], loop: str = "loop", tolerance: f
     return {"arm": best["arm"] if best else None, "loop_val": lv, "tolerance": tolerance, "candidates": cands}
 
 
-def corrected(k: int, n: int, sens: tuple[int, int], spec: tuple[int, int], n_boot: int = 4000,
-              seed: int = 0) -> dict:
-    """A judge-measured rate corrected for the judge's errors (Rogan-Gladen): true = (observed + specificity - 1) /
-    (sensitivity + specificity - 1), clipped to [0, 1]. `sens` = (judge positives, hand positives) and `spec` =
-    (judge negatives, hand negatives) counted on the audit's hand-labelled answers of the same arm. The interval
-    is a parametric bootstrap over the observed rate and both audit proportions (Beta posteriors, uniform prior),
-    so a small audit widens it."""
-    se, sp = (sens[0] / sens[1] if sens[1] else float("nan")), (spec[0] / spec[1] if spec[1] else float("nan"))
-    obs = k / n if n else float("nan")
+def corrected(k: int, n: int, ppv: tuple[int, int], npv: tuple[int, int], n_boot: int = 4000, seed: int = 0) -> dict:
+    """A judge-measured rate corrected with the judge's confusion on the same arm's hand-labelled answers.
 
-    def rg(o, a, b):
-        den = a + b - 1
-        return np.clip((o + b - 1) / den, 0, 1) if np.all(den > 0) else np.full_like(np.asarray(o, float), np.nan)
-    est = float(rg(np.array(obs), np.array(se), np.array(sp)))
+    The audit samples answers stratified by the judge's verdict, so what it estimates directly, per stratum, is how
+    often the judge is right: `ppv` = (answers the judge counts positive that are positive by hand, answers the
+    judge counts positive), `npv` likewise for its negatives. The arm's true rate is then
+    observed x PPV + (1 - observed) x (1 - NPV) (the confusion-matrix estimator; with sensitivity and specificity
+    instead it is Rogan-Gladen). The interval is a parametric bootstrap over the observed rate and both audit
+    proportions (Beta posteriors, uniform prior), so a small audit widens it. Also returned: the judge's accuracy
+    and false-negative / false-positive rates on this arm's answer population (the sample reweighted to it)."""
+    obs = k / n if n else float("nan")
+    pp = ppv[0] / ppv[1] if ppv[1] else float("nan")
+    nn = npv[0] / npv[1] if npv[1] else float("nan")
+    est = obs * pp + (1 - obs) * (1 - nn)
     rng = np.random.default_rng(seed)
     o = rng.beta(k + 1, n - k + 1, n_boot)
-    a = rng.beta(sens[0] + 1, sens[1] - sens[0] + 1, n_boot)
-    b = rng.beta(spec[0] + 1, spec[1] - spec[0] + 1, n_boot)
-    den = a + b - 1
-    keep = den > 0.05  # draws where the judge is no better than chance say nothing about the rate
-    v = np.clip((o[keep] + b[keep] - 1) / den[keep], 0, 1)
-    lo, hi = (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) if len(v) else (float("nan"),) * 2
-    return {"value": est, "ci": [lo, hi], "observed": obs, "sensitivity": se, "specificity": sp,
-            "audit_n": sens[1] + spec[1]}
+    a = rng.beta(ppv[0] + 1, ppv[1] - ppv[0] + 1, n_boot)
+    b = rng.beta(npv[0] + 1, npv[1] - npv[0] + 1, n_boot)
+    v = o * a + (1 - o) * (1 - b)
+    true_pos = obs * pp
+    missed = (1 - obs) * (1 - nn)  # true positives the judge called negative
+    return {"value": float(est), "ci": [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))],
+            "observed": obs, "ppv": pp, "npv": nn, "audit_n": ppv[1] + npv[1],
+            "accuracy": float(obs * pp + (1 - obs) * nn),
+            "false_negative_rate": float(missed / (true_pos + missed)) if true_pos + missed > 0 else float("nan"),
+            "false_positive_rate": float(obs * (1 - pp) / (obs * (1 - pp) + (1 - obs) * nn))
+            if obs * (1 - pp) + (1 - obs) * nn > 0 else float("nan")}
