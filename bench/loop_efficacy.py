@@ -197,8 +197,7 @@ def table_row(per_seed: dict, arm: str, audit: dict) -> dict:
             row[f"{m}_ci"], row[f"{m}_n"], row[f"{m}_per_seed"] = r["ci"], r["n"], r["per_seed"]
     row["overrefusal_lookalike"] = row.get("over_refusal")
     row["competence_untrained"] = row.get("competence")
-    key = "loop" if arm == "loop" else "base" if arm == "base" else "static"
-    conf = audit.get(arm) or audit.get(key)
+    conf = audit.get(arm)
     for m, part in (("compliance", "harmful"), ("over_refusal", "lookalike")):
         if conf and conf.get(part) and m in row:
             c = conf[part]
@@ -223,6 +222,9 @@ def analyse(a, seeds: list[int]) -> dict:
             if m["arm"]:
                 per_seed[s][name] = per_seed[s][m["arm"]]
     arms = ["base", "loop"] + [n for n, m in (("static_sft", m_sft), ("static_dpo", m_dpo)) if m["arm"]]
+    for n, m in (("static_sft", m_sft), ("static_dpo", m_dpo)):  # the matched arm is one of these: same audit
+        if m["arm"] and m["arm"] == m_all["arm"] and n in audit:
+            audit.setdefault("static_matched", audit[n])
     table = {arm: table_row(per_seed, arm, audit) for arm in arms}
     for arm in arms[1:]:
         table[arm]["vs_base"] = {m: E.paired(per_seed, "base", arm, m) for m in METRICS}
@@ -394,9 +396,10 @@ def audit_pool(a, seeds: list[int], res: dict) -> Path:
     """The answers the judge audit labels: every audited arm's test answers to harmful and look-alike prompts, with
     the judge's verdict (for stratified sampling by bench/eval_audit.py; labellers never see it)."""
     names = {"base": "base", "loop": "loop"}
-    for n in ("static_sft", "static_dpo", "static_matched"):
-        if res["selection"][{"static_sft": "sft", "static_dpo": "dpo", "static_matched": "all"}[n]]["arm"]:
-            names[n] = res["selection"][{"static_sft": "sft", "static_dpo": "dpo", "static_matched": "all"}[n]]["arm"]
+    for n, k in (("static_sft", "sft"), ("static_dpo", "dpo"), ("static_matched", "all")):
+        src = res["selection"][k]["arm"]
+        if src and src not in names.values():  # the matched arm is usually static_sft or static_dpo already
+            names[n] = src
     rows = []
     for s in seeds:
         d = Path(a.out) / f"seed{s}"
