@@ -97,7 +97,8 @@ def part_eval(a) -> dict:
     sets = ctx.sets("test")
     ctx.judge(), ctx.learner  # built before the clock starts
     t0 = time.time()
-    res = suite.run(ctx.ex, ctx.judge(), sets, cfg.eval.tokens, ctx.seed, asr=cfg.eval.asr)
+    old = {"asr": cfg.eval.asr} if hasattr(cfg.eval, "asr") else {}  # earlier versions named the headline so
+    res = suite.run(ctx.ex, ctx.judge(), sets, cfg.eval.tokens, ctx.seed, **old)
     secs = time.time() - t0
     return {"prompts": suite.size(sets), "seconds": round(secs, 2), "summary": suite.summary(res)}
 
