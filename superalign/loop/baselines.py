@@ -1,7 +1,7 @@
 """Static baselines at the loop's budget (issue 14): what a one-off safety fine-tune does with the same learner,
 the same number of prompts, the same candidate grid ranked on the same selection split, and the same evaluation.
 
-- `static_sft`: harmful prompts (AdvBench seeds, direct, in a PyRIT template, or in one of the attacker's fixed
+- `static_sft`: harmful prompts (the loop's training seeds, direct, in a PyRIT template, or in one of the attacker's fixed
   frames, drawn in the loop's proportions) answered with the written refusals the loop uses, mixed with benign
   prompts answered by the learner itself.
 - `static_dpo`: the same prompts; the written refusal preferred over the learner's own answer where that answer
