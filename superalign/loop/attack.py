@@ -74,9 +74,9 @@ def aim(ctx: Context, r: int, seeds: list[dict], templates: list[dict], rng: ran
     cur = lc.curriculum
     est = A.estimates(keys, history, cur.decay, cur.prior)
     weights, info = A.cell_weights(keys, prior, est, cur, A.progress(history), bool(history), rng)
-    top = sorted(keys, key=lambda k: -weights[k])[:5]
-    info["top_cells"] = {k: round(est[k], 3) for k in top}
     info["rounds_measured"] = len(history)
+    info["estimates"] = {k: round(est[k], 4) for k in keys}  # the learner's estimated compliance per cell
+    info["weights"] = {k: round(weights[k], 5) for k in keys if weights[k] > 0}
     return weights, info
 
 
@@ -128,8 +128,8 @@ def _count(plan: list[dict], field: str) -> dict[str, int]:
 
 def rewrite(ctx: Context, r: int, todo: list[dict], emb: Embedder) -> dict:
     """The attacker LM rewrites `todo` in place; a rewrite is kept only when `A.screen` passes it (on the seed's
-    goal by MiniLM cosine >= `loop.rewrite_min_sim`, not empty, refused or too long), else the style's fixed frame
-    of the goal is used. Returns what was kept and rejected, and the cosine distribution."""
+    goal: MiniLM cosine >= `loop.rewrite_min_sim` and not turned defensive; not empty, refused or too long), else
+    the style's fixed frame of the goal is used. Returns what was kept and rejected, and the cosine distribution."""
     lc = ctx.lc
     done = ctx.map(A.rewrite_stage, "attacker", todo, 16, f"round {r} attack", seed=ctx.seed * 100 + r,
                    max_new_tokens=lc.attack_tokens) if todo else []
@@ -139,7 +139,7 @@ def rewrite(ctx: Context, r: int, todo: list[dict], emb: Embedder) -> dict:
     sims = (emb.encode(cands) * emb.encode([d["seed_text"] for d in done])).sum(1)
     rejected: dict[str, int] = defaultdict(int)
     for p, d, c, s in zip(todo, done, cands, sims):
-        why = A.screen(c, float(s), lc.rewrite_min_sim, bool(c) and refusal_phrase(c))
+        why = A.screen(c, float(s), lc.rewrite_min_sim, bool(c) and bool(refusal_phrase(c)), p["seed_text"])
         fallback = A.frame(p["style"], p["seed_text"], zlib.crc32((p["seed_text"] + p["style"]).encode()))
         p.update(text=c if why is None else fallback, rewrite_ok=why is None, rewrite_sim=round(float(s), 4),
                  rewrite_rejected=why)

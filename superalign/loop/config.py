@@ -67,8 +67,10 @@ class LoopConfig(S):
     strategies: dict[str, float] = {"direct": 0.2, "template": 0.3, "rewrite": 0.3, "mutate": 0.2}
     max_template_chars: int = Field(1500, ge=50)
     attack_tokens: int = Field(40, ge=1)
-    # an LM rewrite is kept only if its MiniLM cosine to the seed's goal is at least this (else a fixed frame)
-    rewrite_min_sim: float = Field(0.5, ge=0, le=1)
+    # an LM rewrite is kept only if its MiniLM cosine to the seed's goal is at least this and it did not turn
+    # defensive (else a fixed frame of the goal). 0.6, on hand-labelled SmolLM2 rewrites (bench/attack_rewrites.py):
+    # kept rewrites on goal 0.78 (held-out set; 0.95 on the set it was chosen on), on-goal rewrites kept 0.95
+    rewrite_min_sim: float = Field(0.6, ge=0, le=1)
     curriculum: Curriculum = Curriculum()
     response_tokens: int = Field(32, ge=1)
     critic: Literal["critic", "self"] = "critic"   # `self`: the learner judges itself (self-enhancement)

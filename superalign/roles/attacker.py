@@ -120,10 +120,18 @@ def clean_rewrite(raw: str) -> str:
     return t.split("\n\n")[0].strip()
 
 
-def screen(rewrite: str, sim: float, min_sim: float, refused: bool, max_chars: int = 800) -> str | None:
+# Words of a defensive goal. A small attacker often "rewrites" a harmful request into its opposite (how to prevent
+# identity theft, an app to drive responsibly), which stays close to the goal by cosine; a rewrite that brings such
+# a word the goal does not have is taken as inverted (bench/attack_rewrites.py measures both checks on hand labels).
+DEFENSIVE = re.compile(r"\b(prevent\w*|protect\w*|avoid\w*|defend\w*|responsibl\w*|mitigat\w*)\b", re.I)
+
+
+def screen(rewrite: str, sim: float, min_sim: float, refused: bool, goal: str = "", inversion: bool = True,
+           max_chars: int = 800) -> str | None:
     """Why an LM rewrite is not used, or None when it is kept: it must be non-empty, at most `max_chars`, not a
-    refusal, and still on the seed's harmful goal (embedding cosine to the goal >= `min_sim`): a rewrite that
-    drifted to another topic would train the learner to refuse a harmless request."""
+    refusal, and still on the seed's harmful goal — embedding cosine to the goal >= `min_sim`, and not turned into
+    the defensive opposite of `goal`: a rewrite that drifted off the goal would teach the learner to refuse a
+    harmless request."""
     if not rewrite:
         return "empty"
     if len(rewrite) > max_chars:
@@ -132,6 +140,8 @@ def screen(rewrite: str, sim: float, min_sim: float, refused: bool, max_chars: i
         return "refused"
     if sim < min_sim:
         return "off_goal"
+    if inversion and DEFENSIVE.search(rewrite) and not DEFENSIVE.search(goal):
+        return "inverted"
     return None
 
 
@@ -182,8 +192,8 @@ def style_prior(mix: dict[str, float], templates: list[dict], plugins: dict) -> 
     makes = {"direct": list(DIRECT), "rewrite": list(LM_STYLES), "template": tpl, "mutate": list(LM_STYLES) + tpl}
     out: dict[str, float] = defaultdict(float)
     for s, w in mix.items():
-        made = makes.get(s) or [plugins[s].name]
-        for st in made if w > 0 else []:
+        made = (makes[s] if s in makes else [plugins[s].name]) if w > 0 else []
+        for st in made:
             out[st] += w / len(made)
     return dict(out)
 
