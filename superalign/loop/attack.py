@@ -81,6 +81,8 @@ def aim(ctx: Context, r: int, seeds: list[dict], templates: list[dict], rng: ran
 
 
 def attack(ctx: Context, r: int) -> dict:
+    """Stage `attack`: the round's attacks (aimed by `aim`, planned by `A.plan`, LM rewrites screened by `rewrite`),
+    each with its harm category and style, then contrast look-alikes on their topics and a slice of benign prompts."""
     lc, split_seed = ctx.lc, ctx.cfg.data.split_seed
     rng = random.Random(ctx.seed * 1009 + r)
     critic = ctx.cfg.roles.get("critic")
@@ -140,10 +142,10 @@ def rewrite(ctx: Context, r: int, todo: list[dict], emb: Embedder) -> dict:
     rejected: dict[str, int] = defaultdict(int)
     for p, d, c, s in zip(todo, done, cands, sims):
         why = A.screen(c, float(s), lc.rewrite_min_sim, bool(c) and bool(refusal_phrase(c)), p["seed_text"])
-        fallback = A.frame(p["style"], p["seed_text"], zlib.crc32((p["seed_text"] + p["style"]).encode()))
-        p.update(text=c if why is None else fallback, rewrite_ok=why is None, rewrite_sim=round(float(s), 4),
-                 rewrite_rejected=why)
-        if why:
+        p.update(text=c, rewrite_ok=why is None, rewrite_sim=round(float(s), 4), rewrite_rejected=why)
+        if why:  # the style's fixed frame of the goal, chosen by the goal so a rerun picks the same
+            i = zlib.crc32((p["seed_text"] + p["style"]).encode()) % len(A.STYLES[p["style"]].frames)
+            p.update(text=A.frame(p["style"], p["seed_text"], i), frame=f"{p['style']}:{i}")
             rejected[why] += 1
     kept = [float(s) for p, s in zip(todo, sims) if p["rewrite_ok"]]
     return {"tried": len(done), "kept": len(kept), "rejected": dict(rejected), "min_sim": lc.rewrite_min_sim,

@@ -187,9 +187,10 @@ class Archive:
 # ---------------------------------------------------------------- cells and their weights
 def style_prior(mix: dict[str, float], templates: list[dict], plugins: dict) -> dict[str, float]:
     """Style -> weight: each strategy's weight spread evenly over the styles it can produce (`mutate` over the LM
-    and template styles, into which it re-styles elites)."""
+    styles, into which it re-styles elites; it also fills a template cell, but adds no weight there, so the share of
+    long templated prompts, the respond stage's main cost, stays the `template` weight)."""
     tpl = sorted({template_style(t) for t in templates})
-    makes = {"direct": list(DIRECT), "rewrite": list(LM_STYLES), "template": tpl, "mutate": list(LM_STYLES) + tpl}
+    makes = {"direct": list(DIRECT), "rewrite": list(LM_STYLES), "template": tpl, "mutate": list(LM_STYLES)}
     out: dict[str, float] = defaultdict(float)
     for s, w in mix.items():
         made = (makes[s] if s in makes else [plugins[s].name]) if w > 0 else []
