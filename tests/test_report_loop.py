@@ -57,7 +57,7 @@ def test_attacker_update_stores_the_learners_compliance_per_prompt_and_cell(run1
         assert c["complied"] == pytest.approx(sum(x["value"] * x["meta"]["samples"] for x in mine if x["value"] is not None))
     m = {x["name"]: x for x in s.rows("metrics", round=1, stage="attacker_update")}["attacker_success_vs_learner"]
     assert m["n"] == sum(x["value"] is not None for x in scores.values()) and m["lo"] <= m["value"] <= m["hi"]
-    assert "Where the learner still complies" in (d / "report.html").read_text()
+    assert "compliance per harm category × style" in (d / "report.html").read_text()
 
 
 def test_base_answers_ignore_the_trained_adapter(tmp_path):

@@ -18,6 +18,7 @@ from superalign.data import boundary, taxonomy
 from superalign.data.evalsets import HELDOUT
 from superalign.errors import SuperalignError
 from superalign.evaluation.suite import rate_row
+from superalign.executors.base import GEN_CHUNK
 from superalign.loop.context import Context
 from superalign.models.classifier import refusal_phrase
 from superalign.models.embedder import Embedder
@@ -133,7 +134,7 @@ def rewrite(ctx: Context, r: int, todo: list[dict], emb: Embedder) -> dict:
     goal: MiniLM cosine >= `loop.rewrite_min_sim` and not turned defensive; not empty, refused or too long), else
     the style's fixed frame of the goal is used. Returns what was kept and rejected, and the cosine distribution."""
     lc = ctx.lc
-    done = ctx.map(A.rewrite_stage, "attacker", todo, 16, f"round {r} attack", seed=ctx.seed * 100 + r,
+    done = ctx.map(A.rewrite_stage, "attacker", todo, GEN_CHUNK, f"round {r} attack", seed=ctx.seed * 100 + r,
                    max_new_tokens=lc.attack_tokens) if todo else []
     if not done:
         return {"tried": 0, "kept": 0, "rejected": {}, "min_sim": lc.rewrite_min_sim, "sim": None}
@@ -246,7 +247,8 @@ def base_answers(ctx: Context, prompts: list[dict]) -> list[str]:
     recs = [{"prompt_id": p["id"], "text": p["text"], "sample": 0} for p in prompts]
     kw = {"seed": ctx.seed, "max_new_tokens": ctx.cfg.eval.tokens, "temperature": 0.0}
     with lm.model.disable_adapter():
-        return [x["response"] for i in range(0, len(recs), 16) for x in respond_stage(lm, recs[i:i + 16], kw)]
+        return [x["response"] for i in range(0, len(recs), GEN_CHUNK)
+                for x in respond_stage(lm, recs[i:i + GEN_CHUNK], kw)]
 
 
 def coverage(ctx: Context, archive: A.Archive) -> dict:
