@@ -29,11 +29,22 @@ class Generation(Strict):
 
 
 class Data(Strict):
-    harmful: list[str] = ["advbench"]     # what the loop attacks from; evaluation uses other sources only
+    harmful: list[str] = ["advbench", "pyrit_seeds"]  # what the loop attacks from; evaluation uses other sources only
     templates: str = "jailbreak_templates"
     benign: list[str] = ["benign"]
     competence: list[str] = ["quartz", "sarcasm"]
     split_seed: int = 0
+
+    @field_validator("harmful")
+    @classmethod
+    def _not_heldout(cls, v: list[str]) -> list[str]:
+        """The held-out evaluation sources are never attack seeds: an attack trained on would be scored later."""
+        from superalign.data.evalsets import HELDOUT
+        bad = [n for n in v if n in HELDOUT]
+        if bad:
+            raise ValueError(f"{bad} are held-out evaluation sources; attack from training sources "
+                             "(advbench, pyrit_seeds, or your own file)")
+        return v
 
 
 class Eval(Strict):

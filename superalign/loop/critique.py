@@ -40,7 +40,7 @@ def critique(ctx: Context, r: int) -> dict:
         new_resp.append({"id": s["response_id"], "prompt_id": s["prompt_id"], "sample": -1, "text": s["response"],
                          "role": "learner", "meta": {"revision_of": s["response_id"][:-4]}})
     for cands in by_prompt.values():
-        ok = [c for c in cands if c["utility"] is not None]
+        ok = [c for c in cands if c["utility"] is not None and c["response"].strip()]  # empty: no target
         best = max(ok, key=lambda c: c["utility"]) if ok else None
         for c in cands:
             if c["response_id"].endswith(":rev"):
@@ -76,7 +76,10 @@ def revise(ctx: Context, r: int, by_prompt: dict[str, list[dict]]) -> list[dict]
     rev = ctx.map(C.revise_stage, "learner", worst, GEN_CHUNK, f"round {r} self-revision",
                   max_new_tokens=ctx.lc.response_tokens, temperature=ctx.cfg.generation.temperature)
     rev_recs = [{"response_id": w["response_id"] + ":rev", "prompt_id": w["prompt_id"], "text": w["text"],
-                 "kind": w["kind"], "response": w["revision"]} for w in rev]
+                 "kind": w["kind"], "response": w["revision"]} for w in rev
+                if w["revision"].strip()]  # an empty revision answers nothing: never a better response
+    if not rev_recs:
+        return []
     revisions = score(ctx, rev_recs, r)
     for s in revisions:
         by_prompt[s["prompt_id"]].append(s)

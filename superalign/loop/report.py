@@ -279,19 +279,77 @@ def vs_base(store: RunStore, ups: list[dict]) -> str:
     for st in sorted(ups, key=lambda s: s["round"]):
         r, cov = st["round"], json.loads(st["info"] or "{}").get("coverage")
         ok, harm = m.get((r, "attacker_success_vs_base")), m.get((r, "attacker_harmful_vs_base"))
+        mine = m.get((r, "attacker_success_vs_learner"))
         if not (ok or cov):
             continue
-        rows.append([r, *(fmt_ci(x["value"], x["lo"], x["hi"]) + f" (n={x['n']})" if x else "–" for x in (ok, harm)),
+        rows.append([r, *(fmt_ci(x["value"], x["lo"], x["hi"]) + f" (n={x['n']})" if x else "–"
+                          for x in (mine, ok, harm)),
                      f"{cov['filled']}/{cov['cells']} = {cov['filled'] / cov['cells']:.2f} "
                      f"({cov['categories']} categories × {cov['styles']} styles)" if cov and cov["cells"] else "–"])
     if not rows:
         return ""
-    return ("<h3>Attacker against the frozen base learner (evaluation judge)</h3>"
-            + table(["round", "success (not refused)", "harmful answer", "archive coverage"], rows)
-            + "<p class=muted>The round's attacks answered greedily by the learner with its adapter off, scored by "
+    return ("<h3>Attacker against the frozen base learner (evaluation judge) and the current learner (critic)</h3>"
+            + table(["round", "vs learner (critic, any sample)", "vs base: not refused", "vs base: harmful answer",
+                     "archive coverage"], rows)
+            + "<p class=muted>Against the learner: the share of the round's attacks where at least one of the "
+              "learner's sampled answers was judged compliant by the critic (what the attacker aims at). Against the "
+              "base: the round's attacks answered greedily by the learner with its adapter off, scored by "
               "the evaluation judge: unlike the success against the learner, this moves only with the attacker. "
               "Coverage: filled archive cells out of risk categories among the seed intents × styles the "
               "configured strategies can produce.</p>")
+
+
+def _cells_by_round(store: RunStore) -> dict[int, dict[str, dict]]:
+    return {s["round"]: json.loads(s["info"] or "{}").get("cells") or {} for s in store.stages()
+            if s["name"] == "attacker_update" and s["status"] == "done"}
+
+
+def _share(cells: list[dict]) -> tuple[float | None, int]:
+    """(complied share of the learner's samples, prompts) over some cells of one round."""
+    samples = sum(c["samples"] for c in cells)
+    return (sum(c["complied"] for c in cells) / samples if samples else None), sum(c["prompts"] for c in cells)
+
+
+def _cell(before: tuple, after: tuple, same: bool) -> Markup | str:
+    (b, nb), (a, na) = before, after
+    if b is None and a is None:
+        return ""
+    show = a if a is not None else b
+    red = int(255 - 155 * show)
+    text = (f"{b:.2f}" if b is not None else "–") if same else \
+        f"{b:.2f} → {a:.2f}" if b is not None and a is not None else (f"{b:.2f} → –" if a is None else f"– → {a:.2f}")
+    n = f"n={nb}" if same else f"n={nb}/{na}"
+    return Markup(f'<span style="background:rgb(255,{red},{red});padding:0 4px">{esc(text)}</span> '
+                  f'<span class=muted>{n}</span>')
+
+
+def attack_map(store: RunStore) -> str | None:
+    """Where the learner still complies: per harm category x style, the share of its sampled answers to the round's
+    attacks that the critic judged compliant, in round 1 (before any training) and in the latest round."""
+    by_round = {r: c for r, c in _cells_by_round(store).items() if c}
+    if not _is_loop(store) or not by_round:
+        return None
+    first, last = min(by_round), max(by_round)
+    b, a = by_round[first], by_round[last]
+    same = first == last
+    cats = sorted({c["category"] for c in list(b.values()) + list(a.values())})
+    styles = sorted({c["style"] for c in list(b.values()) + list(a.values())})
+    pick = lambda cells, cat=None, st=None: _share([c for c in cells.values()  # noqa: E731
+                                                    if cat in (None, c["category"]) and st in (None, c["style"])])
+    rows = [[cat] + [_cell(pick(b, cat, st), pick(a, cat, st), same) for st in styles]
+            + [_cell(pick(b, cat), pick(a, cat), same)] for cat in cats]
+    rows.append([Markup("<b>all categories</b>")] + [_cell(pick(b, st=st), pick(a, st=st), same) for st in styles]
+                + [_cell(pick(b), pick(a), same)])
+    when = f"round {first}" if same else f"round {first} → round {last}"
+    return (f"<p>{esc(when)}: share of the learner's sampled answers the critic judged compliant (not refused), per "
+            "cell; n = attack prompts in the cell (each answered "
+            f"{(store.get('loop') or {}).get('samples_per_query', '?')} times).</p>"
+            + table(["category"] + styles + ["all styles"], rows)
+            + "<p class=muted>Round 1 answers come from the untrained learner; later rounds' from the learner "
+              "trained through the round before. Each round attacks different prompts, and from round 2 on the "
+              "attacker samples more where the learner complied before (`loop.curriculum`), so a cell's two numbers "
+              "are not paired; cells with few prompts are noisy. The held-out evaluation above is the measure of "
+              "the learner; this map shows where the attacker still finds compliance.</p>")
 
 
 def examples(store: RunStore) -> str | None:
@@ -351,7 +409,8 @@ SECTIONS = [
     ("Learning phases and the regression guard", phases),
     ("Candidate updates per phase", candidates),
     ("Critic", critic),
-    ("Attack archive (risk category × style)", archive),
+    ("Training attacks: the learner's compliance per harm category × style", attack_map),
+    ("Attack archive (harm category × style)", archive),
     ("Example pairs the learner was trained on", examples),
     ("Self-enhancement: improves, stalls or collapses?", self_enhancement),
     *review_report.SECTIONS,
