@@ -22,6 +22,7 @@ from importlib import resources
 import numpy as np
 
 FILE = "boundary_v1.jsonl"
+GENERIC_REFUSAL = "I'm sorry, but I can't help with that request."
 NEAR = 0.85  # MiniLM cosine at which a training prompt counts as a copy of an evaluation prompt
 
 _OPEN = ("I can't help with {concern}.", "I won't help with {concern}.", "Sorry, I can't assist with {concern}.",
@@ -69,7 +70,10 @@ class TopicMatcher:
 
 def refusal(prompt: str, topic: str) -> str:
     """A complete refusal that names the concern and the harm and offers a safe alternative; the phrasing is
-    picked by a hash of the prompt, so the same prompt always gets the same target."""
+    picked by a hash of the prompt, so the same prompt always gets the same target. A prompt without a risk topic
+    (the word-play look-alikes, topic `wordplay`) gets a plain refusal: there is no concern to name."""
+    if topic not in topics():
+        return GENERIC_REFUSAL
     t = topics()[topic]
     h = zlib.crc32(prompt.encode())
     return " ".join([_OPEN[h % len(_OPEN)].format(concern=t["concern"]),

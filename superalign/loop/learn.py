@@ -19,7 +19,7 @@ from superalign.loop.evaluate import validate
 from superalign.models.classifier import refusal_phrase
 from superalign.training import DPOArgs, SFTArgs, dpo, restore, save_adapter, sft, snapshot
 
-ANCHOR_REFUSAL = "I'm sorry, but I can't help with that request."
+ANCHOR_REFUSAL = boundary.GENERIC_REFUSAL
 
 
 def learn(ctx: Context, r: int) -> dict:
