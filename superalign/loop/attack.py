@@ -5,7 +5,6 @@ and measures itself on a target that does not move: the learner's frozen base mo
 """
 from __future__ import annotations
 
-import json
 import random
 
 from superalign import data
@@ -18,16 +17,14 @@ from superalign.models.embedder import Embedder
 from superalign.plugins import strategy
 from superalign.roles import attacker as A
 from superalign.roles.learner import respond_stage
+from superalign.store.records import AttackerUpdateInfo, is_revision, prompt_id, prompt_of
 from superalign.training import SFTArgs, attach, sft
 
 
 def archive_before(ctx: Context, r: int) -> A.Archive:
     """The archive as the last finished `attacker_update` before round r left it (rebuilt from the store)."""
-    prev = [x for x in ctx.store.stages() if x["name"] == "attacker_update" and x["status"] == "done"
-            and x["round"] < r]
-    if not prev:
-        return A.Archive()
-    return A.Archive(json.loads(max(prev, key=lambda x: x["round"])["info"]).get("archive", {}))
+    prev = ctx.store.last_info(AttackerUpdateInfo, before=r)
+    return A.Archive(prev.archive if prev else {})
 
 
 def seeds_and_templates(ctx: Context) -> tuple[list[dict], list[dict]]:
@@ -49,8 +46,9 @@ def attack(ctx: Context, r: int) -> dict:
     archive = archive_before(ctx, r) if lc.attacker_update else A.Archive()
     plan = A.plan(seeds, templates, archive, lc.sizes.attacks, lc.strategies, rng)
     todo = [p for p in plan if p["style"] in A.STYLES and not p.get("rewrite_done")]
+    g = ctx.cfg.generation
     done = ctx.map(A.rewrite_stage, "attacker", todo, 16, f"round {r} attack", seed=ctx.seed * 100 + r,
-                   max_new_tokens=lc.attack_tokens) if todo else []
+                   max_new_tokens=lc.attack_tokens, temperature=g.temperature, top_p=g.top_p) if todo else []
     critic = ctx.cfg.roles.get("critic")
     emb = Embedder(critic.embedder if hasattr(critic, "embedder") else "minilm-l6")
     if done:
@@ -64,7 +62,7 @@ def attack(ctx: Context, r: int) -> dict:
     for p in plan:
         if p["style"] in A.STYLES and not p.get("rewrite_done"):
             p = next(done_iter)
-        rows.append({"id": f"r{r}:a{len(rows)}", "kind": "attack", "text": p["text"], "category": p["category"],
+        rows.append({"id": prompt_id(r, "a", len(rows)), "kind": "attack", "text": p["text"], "category": p["category"],
                      "source": p["strategy"], "parent_id": p["parent_id"], "role": "attacker",
                      "meta": {k: p.get(k) for k in ("style", "strategy", "seed_id", "template_id", "rewrite_ok",
                                                     "rewrite_sim", "mutated_from", "seed_text")}})
@@ -76,7 +74,7 @@ def attack(ctx: Context, r: int) -> dict:
     k = lc.sizes.benign
     start = ((r - 1) * k) % max(1, len(benign_pool))
     for i, b in enumerate((benign_pool * 2)[start:start + k]):
-        rows.append({"id": f"r{r}:b{i}", "kind": "benign", "text": b["prompt"], "category": b.get("category"),
+        rows.append({"id": prompt_id(r, "b", i), "kind": "benign", "text": b["prompt"], "category": b.get("category"),
                      "source": b["source"], "parent_id": b["id"], "role": "data", "meta": {"style": "benign"}})
     n_fail = sum(1 for d in done if not d["rewrite_ok"])
     return {"prompts": rows, "info": {"attacks": len(plan), "rewrites": len(done), "rewrite_failed": n_fail,
@@ -98,7 +96,7 @@ def contrast(attacks: list[dict], k: int, rng: random.Random, r: int) -> list[di
             used.add(cands[0]["id"])
     rest = [x for x in rng.sample(pool, len(pool)) if x["id"] not in used]
     out += [(x, None) for x in rest[:k - len(out)]]
-    return [{"id": f"r{r}:c{i}", "kind": "benign", "text": x["prompt"], "category": "lookalike", "source": "boundary_v1",
+    return [{"id": prompt_id(r, "c", i), "kind": "benign", "text": x["prompt"], "category": "lookalike", "source": "boundary_v1",
              "parent_id": x["id"], "role": "attacker", "meta": {"style": "contrast", "topic": x["topic"],
                                                                 "contrast_of": of}} for i, (x, of) in enumerate(out)]
 
@@ -110,8 +108,8 @@ def update(ctx: Context, r: int) -> dict:
     prompts = ctx.store.rows("prompts", round=r, stage="attack", kind="attack")
     util: dict[str, list[float]] = {}
     for s in ctx.store.rows("scores", round=r, stage="critique", name="refusal"):
-        if s["error"] is None and not s["target_id"].endswith(":rev"):
-            util.setdefault(s["target_id"].rsplit(":s", 1)[0], []).append(float(s["value"] < 0.5))
+        if s["error"] is None and not is_revision(s["target_id"]):
+            util.setdefault(prompt_of(s["target_id"]), []).append(float(s["value"] < 0.5))
     added = 0
     for p in prompts:
         f = util.get(p["id"])

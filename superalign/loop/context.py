@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from superalign.models import config as C
 from superalign.errors import SuperalignError
@@ -40,6 +41,13 @@ class Context:
     _judge: object = None
     _sets: dict | None = None
     _init_snap: dict | None = None
+    lock: Any = None              # the run directory's lock (`run.lock`), held from `open_run` until the run ends
+
+    def close(self) -> None:
+        """Release what the context holds: its executor's workers and the run directory's lock."""
+        self.ex.close()
+        if self.lock is not None:
+            self.lock.release()
 
     @property
     def lc(self):

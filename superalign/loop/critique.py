@@ -10,6 +10,7 @@ from superalign.evaluation import suite
 from superalign.loop.context import Context
 from superalign.models.embedder import Embedder
 from superalign.roles import critic as C
+from superalign.store.records import is_revision, revised, revision_id
 
 
 def score(ctx: Context, recs: list[dict], r: int, desc: str | None = None) -> list[dict]:
@@ -37,12 +38,12 @@ def critique(ctx: Context, r: int) -> dict:
                            "meta": {"raw": s.get("judge_raw")} if s.get("judge_raw") else None})
     for s in revisions:
         new_resp.append({"id": s["response_id"], "prompt_id": s["prompt_id"], "sample": -1, "text": s["response"],
-                         "role": "learner", "meta": {"revision_of": s["response_id"][:-4]}})
+                         "role": "learner", "meta": {"revision_of": revised(s["response_id"])}})
     for cands in by_prompt.values():
         ok = [c for c in cands if c["utility"] is not None]
         best = max(ok, key=lambda c: c["utility"]) if ok else None
         for c in cands:
-            if c["response_id"].endswith(":rev"):
+            if is_revision(c["response_id"]):
                 continue
             pair = bool(best and c["utility"] is not None and best["utility"] - c["utility"] >= ctx.lc.pair_margin)
             pairs += pair
@@ -51,7 +52,7 @@ def critique(ctx: Context, r: int) -> dict:
                               "meta": {"utility": c["utility"], "pair": pair, "kind": c["kind"],
                                        "better_id": best["response_id"] if pair else None,
                                        "better_utility": best["utility"] if best else None,
-                                       "better_from": ("revision" if best and best["response_id"].endswith(":rev")
+                                       "better_from": ("revision" if best and is_revision(best["response_id"])
                                                        else "best_of_k") if pair else None}})
     attacks = [s for s in scored if s["kind"] == "attack" and not s["error"]]
     benign = [s for s in scored if s["kind"] == "benign" and not s["error"]]
@@ -73,8 +74,9 @@ def revise(ctx: Context, r: int, by_prompt: dict[str, list[dict]]) -> list[dict]
     if not worst:
         return []
     rev = ctx.map(C.revise_stage, "learner", worst, 16, f"round {r} self-revision",
-                  max_new_tokens=ctx.lc.response_tokens, temperature=ctx.cfg.generation.temperature)
-    rev_recs = [{"response_id": w["response_id"] + ":rev", "prompt_id": w["prompt_id"], "text": w["text"],
+                  max_new_tokens=ctx.lc.response_tokens, temperature=ctx.cfg.generation.temperature,
+                  top_p=ctx.cfg.generation.top_p)
+    rev_recs = [{"response_id": revision_id(w["response_id"]), "prompt_id": w["prompt_id"], "text": w["text"],
                  "kind": w["kind"], "response": w["revision"]} for w in rev]
     revisions = score(ctx, rev_recs, r)
     for s in revisions:

@@ -5,11 +5,10 @@ All of it is `superalign.evaluation.suite`, the code `superalign eval` runs.
 """
 from __future__ import annotations
 
-import json
-
 from superalign.evaluation import suite
 from superalign.loop.context import Context
 from superalign.roles.learner import chat
+from superalign.store.records import EvalInfo, eval_prompt_id, eval_response_id
 from superalign.training.kl import kl_stats
 from superalign.training.trackers import log_metrics
 
@@ -23,7 +22,7 @@ def setup(ctx: Context, r: int) -> dict:
         sets = ctx.sets(split)
         sizes[split] = {k: len(v) for k, v in sets.items() if k != "competence"}
         sizes[split]["competence"] = {t: len(v) for t, v in sets["competence"].items()}
-        prompts += [{"id": f"{split}:{x['id']}", "kind": f"eval_{x['set']}", "text": x["text"], "source": x["source"],
+        prompts += [{"id": eval_prompt_id(split, x["id"]), "kind": f"eval_{x['set']}", "text": x["text"], "source": x["source"],
                      "category": x["kind"], "meta": {"split": split, "templated": x["templated"]}}
                     for s in suite.SETS for x in sets[s]]
     metrics = []
@@ -41,14 +40,13 @@ def evaluate(ctx: Context, r: int) -> dict:
                     ctx.ui.bar(f"round {r} eval", suite.size(sets)), asr=ctx.cfg.eval.asr)
     out = suite.outcomes(res)
     rows = [{**m, "meta": {**m["meta"], "split": "test"}} for m in res["metrics"]]
-    base = next((x for x in ctx.store.stages() if x["round"] == 0 and x["name"] == "eval" and x["status"] == "done"),
-                None)
+    base = ctx.store.last_info(EvalInfo, before=1)
     if r > 0 and base:  # the same items before any training: a paired test, not two overlapping intervals
         rows += [{**m, "meta": {**m["meta"], "vs": "round 0", "split": "test"}}
-                 for m in suite.compare(json.loads(base["info"])["outcomes"], out)]
-    responses = [{"id": f"r{r}:{x['id']}", "prompt_id": f"test:{x['id']}", "sample": 0, "text": x["response"],
-                  "role": "learner"} for x in res["items"]]
-    scores = [{"target_id": f"r{r}:{x['id']}", "name": n, "value": x[k], "role": "judge"}
+                 for m in suite.compare(base.outcomes, out)]
+    responses = [{"id": eval_response_id(r, x["id"]), "prompt_id": eval_prompt_id("test", x["id"]), "sample": 0,
+                  "text": x["response"], "role": "learner"} for x in res["items"]]
+    scores = [{"target_id": eval_response_id(r, x["id"]), "name": n, "value": x[k], "role": "judge"}
               for x in res["items"] for n, k in (("refusal", "refusal_p"), ("harmful", "harmful_p"), ("bad", "bad"),
                                                  ("phrase_refusal", "phrase"))]
     kl = drift(ctx, res["items"])

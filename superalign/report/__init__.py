@@ -169,9 +169,7 @@ def provenance(store: RunStore) -> str:
         except metadata.PackageNotFoundError:
             pass
     vers["python"] = platform.python_version()
-    stages = store.stages()
-    rows = [[s["round"], s["name"], s["status"], f"{json.loads(s['info'] or '{}').get('wall_s', 0):.1f}"]
-            for s in stages]
+    rows = [[s.round, s.name, s.status, f"{s.info.wall_s:.1f}"] for s in store.stage_records()]
     return (f"<p>run <b>{esc(store.run_id)}</b>, seed(s): {esc(store.get('seeds', cfg.get('run', {}).get('seed')))}</p>"
             + table(["package", "version"], [[k, v] for k, v in vers.items()])
             + "<h3>Stages</h3>" + table(["round", "stage", "status", "wall s"], rows)
@@ -189,7 +187,7 @@ def build(run_dir: str | Path, sections: list[Section]) -> Path:
     name = store.get("name", Path(run_dir).name)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>superalign: {esc(name)}</title>"
             f"<style>{CSS}</style></head><body><h1>superalign report: {esc(name)}</h1>"
-            f"<p class='muted'>status: {esc(store.get('status', 'unknown'))}. Rates carry 95% Wilson intervals "
+            f"<p class='muted'>status: {esc(store.status())}. Rates carry 95% Wilson intervals "
             f"and other means 95% bootstrap intervals, in brackets; changes are paired tests on the same items. Text that may be harmful is folded.</p>"
             + "".join(parts) + "</body></html>")
     out = Path(run_dir) / "report.html"

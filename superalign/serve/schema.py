@@ -54,7 +54,25 @@ def loads(raw: bytes) -> dict:
         raise BadRequest(f"the request body is not valid JSON: {str(e)[:200]}", code="invalid_json") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object", code="invalid_json")
+    _encodable(body)
     return body
+
+
+def _encodable(obj) -> None:
+    """JSON may escape a lone surrogate (`"\\ud800"`) that no tokenizer can encode: a 400 naming it, not a 500."""
+    stack = [obj]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, str):
+            try:
+                x.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise BadRequest(f"a string holds {x[e.start:e.end]!a}, a lone UTF-16 surrogate that is not text",
+                                 code="invalid_json") from None
+        elif isinstance(x, dict):
+            stack += list(x.keys()) + list(x.values())
+        elif isinstance(x, list):
+            stack += x
 
 
 class _Common(BaseModel):
