@@ -57,7 +57,7 @@ def attack(ctx: Context, r: int) -> dict:
         for d, c, s in zip(done, cands, sims):
             ok = bool(c and len(c) <= 800 and not refusal_phrase(c) and s >= 0.4)
             d.update(text=c if ok else A.frame(d["style"], d["text"]), rewrite_ok=ok, rewrite_sim=float(s))
-    rows = []
+    rows: list[dict] = []
     done_iter = iter(done)
     for p in plan:
         if p["style"] in A.STYLES and not p.get("rewrite_done"):

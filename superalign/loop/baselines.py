@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import Any
 
 from superalign import data
 from superalign.data import boundary
@@ -65,7 +66,7 @@ def answers(ctx: Context, texts: list[str], whole: bool = True) -> list[str | No
     """The learner's own answers (sampled like the loop's respond stage), cut after the last full sentence;
     None where no sentence ends, unless `whole` is False (a losing answer may stop mid-sentence)."""
     g = ctx.cfg.generation
-    recs = [{"prompt_id": f"static:{i}", "text": t, "sample": 0} for i, t in enumerate(texts)]
+    recs: list[dict[str, Any]] = [{"prompt_id": f"static:{i}", "text": t, "sample": 0} for i, t in enumerate(texts)]
     recs.sort(key=lambda x: len(x["text"]))
     out = ctx.ex.map(respond_stage, "learner", recs, chunk=16, seed=ctx.seed, max_new_tokens=ctx.lc.response_tokens,
                      temperature=g.temperature, top_p=g.top_p)
@@ -104,5 +105,6 @@ def train_arm(ctx: Context, arm: str) -> dict:
     cands = [ctx.lc.conformity] + list(ctx.lc.candidates)
     log: list[dict] = []
     best = select(ctx, 0, arm, method, rows, cands, log, reject_regressions=False)
+    assert best is not None  # without the regression check every candidate is eligible
     return {"arm": arm, "method": method, "n_rows": len(rows), "candidates": log, "chosen": best["candidate"],
             "train": best["train"], "wall_s": time.time() - t0, "rows": rows}

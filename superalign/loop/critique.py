@@ -47,13 +47,14 @@ def critique(ctx: Context, r: int) -> dict:
                 continue
             pair = bool(best and c["utility"] is not None and best["utility"] - c["utility"] >= ctx.lc.pair_margin)
             pairs += pair
+            win = best if pair else None
             critiques.append({"response_id": c["response_id"], "text": c["critique"] or c["error"] or "",
-                              "better_response": best["response"] if pair else None, "role": "critic",
+                              "better_response": win["response"] if win else None, "role": "critic",
                               "meta": {"utility": c["utility"], "pair": pair, "kind": c["kind"],
-                                       "better_id": best["response_id"] if pair else None,
+                                       "better_id": win["response_id"] if win else None,
                                        "better_utility": best["utility"] if best else None,
-                                       "better_from": ("revision" if best and is_revision(best["response_id"])
-                                                       else "best_of_k") if pair else None}})
+                                       "better_from": ("revision" if is_revision(win["response_id"])
+                                                       else "best_of_k") if win else None}})
     attacks = [s for s in scored if s["kind"] == "attack" and not s["error"]]
     benign = [s for s in scored if s["kind"] == "benign" and not s["error"]]
     errors = sum(1 for s in scored + revisions if s["error"])

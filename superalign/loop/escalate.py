@@ -45,7 +45,7 @@ def calibrate(ctx: Context, r: int) -> dict:
     crit = ctx.critic()
     if not labels or not hasattr(crit, "heads"):
         return {"info": {"labels": len(labels), "calibrated": False}}
-    metrics = []
+    metrics: list[dict] = []
     used = apply_labels(ctx, [lab["id"] for lab in labels], metrics)
     ctx.calibrated_round = r
     return {"metrics": metrics, "info": {"labels": len(labels), "calibrated": bool(used), "label_ids": used}}
@@ -63,7 +63,7 @@ def apply_labels(ctx: Context, label_ids: list[str], metrics: list | None = None
             continue
         prompt = ctx.store.rows("prompts", id=resp[0]["prompt_id"])
         head = C.HEADS.get((lab[0]["meta"] or {}).get("head", "refusal"))
-        if head in crit.heads and prompt:
+        if head is not None and head in crit.heads and prompt:
             extra.setdefault(head, []).append({"prompt": prompt[0]["text"], "response": resp[0]["text"],
                                                "label": float(lab[0]["label"])})
             used.append(lid)

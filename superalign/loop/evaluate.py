@@ -5,6 +5,8 @@ All of it is `superalign.evaluation.suite`, the code `superalign eval` runs.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from superalign.evaluation import suite
 from superalign.loop.context import Context
 from superalign.roles.learner import chat
@@ -17,7 +19,8 @@ SPLITS = ("val_select", "val_guard", "test")
 
 def setup(ctx: Context, r: int) -> dict:
     ctx.initial_adapter()
-    prompts, sizes = [], {}
+    prompts: list[dict] = []
+    sizes: dict[str, dict[str, Any]] = {}
     for split in SPLITS:
         sets = ctx.sets(split)
         sizes[split] = {k: len(v) for k, v in sets.items() if k != "competence"}

@@ -74,9 +74,9 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
     for c in crit:  # benign prompts: the critic's favourite complete answer, when it is a real answer
         x = resp[c["response_id"]]
         p = prompts[x["prompt_id"]]
-        t = boundary.sft_target(c["meta"], c["better_response"], x["text"]) if p["kind"] == "benign" else None
-        if t and (p["id"] not in best or t[0] > best[p["id"]]["u"]):
-            best[p["id"]] = {"u": t[0], "prompt": render[p["id"]], "completion": t[1], "pid": p["id"]}
+        imitate = boundary.sft_target(c["meta"], c["better_response"], x["text"]) if p["kind"] == "benign" else None
+        if imitate and (p["id"] not in best or imitate[0] > best[p["id"]]["u"]):
+            best[p["id"]] = {"u": imitate[0], "prompt": render[p["id"]], "completion": imitate[1], "pid": p["id"]}
     for c in crit:
         x = resp[c["response_id"]]
         p = prompts[x["prompt_id"]]
@@ -182,7 +182,7 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
         sel = val["summary"] if val else {}
         cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "select": sel,
                 "score": score(sel) if sel else 0.0, "train_s": time.time() - t0, "state": snapshot(lm.model)}
-        if sel0 is not None:
+        if sel0 is not None and val is not None:
             bad, _ = guard(ctx, sel0, val)
             if bad:
                 cand["rejected"] = "; ".join(bad)
@@ -200,8 +200,9 @@ def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_
     start = snapshot(lm.model)
     data_path = write_rows(ctx.dir / "training" / f"r{r}-{name}.jsonl", rows)
     best = select(ctx, r, name, method, rows, phase_cfgs, log)
+    tests: list[dict] = []
     if best is None:  # every candidate regressed on the selection split: nothing to guard, the phase is undone
-        regressions, tests, after = ["every candidate regressed on val_select"], [], before
+        regressions, after = ["every candidate regressed on val_select"], before
     else:
         after = validate(ctx, "val_guard")  # only the winner is guarded: selection never sees these items
         regressions, tests = guard(ctx, before, after)

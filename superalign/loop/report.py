@@ -73,9 +73,10 @@ def trajectory(store: RunStore) -> str | None:
     ev = _evals(store)
     if not _is_loop(store) or len(ev) < 2:
         return None
-    val = {r: {n: ev[r][n].value for n in ("asr", "competence", "over_refusal")} for r in sorted(ev)}
-    pts = [(1 - v["asr"], v["competence"], None, None) for v in val.values()]
-    pts_or = [(1 - v["asr"], 1 - v["over_refusal"], None, None) for v in val.values()]
+    raw = [(m["asr"].value, m["competence"].value, m["over_refusal"].value) for m in (ev[r] for r in sorted(ev))]
+    val = [(a, c, o) for a, c, o in raw if a is not None and c is not None and o is not None]  # no estimate: no point
+    pts = [(1 - asr, comp, None, None) for asr, comp, _ in val]
+    pts_or = [(1 - asr, 1 - over, None, None) for asr, _, over in val]
     return (line_plot({"competence": pts, "1 − over-refusal": pts_or}, xlabel="conformity (1 − ASR)",
                       ylabel="competence / helpfulness")
             + "<p class=muted>One point per checkpoint, baseline first. Up and to the right is better on both axes; "

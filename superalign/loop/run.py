@@ -18,7 +18,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable
 
 import superalign
 from superalign.errors import Interrupted, SuperalignError, raise_interrupted
@@ -238,7 +238,7 @@ class lock:
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / ".lock"
-        self.f = None
+        self.f: IO[str] | None = None
 
     @property
     def held(self) -> bool:

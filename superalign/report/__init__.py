@@ -14,7 +14,7 @@ import math
 import platform
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 from superalign.store import RunStore
 
@@ -60,7 +60,7 @@ def hidden(text: str, label: str = "show text (may be harmful)") -> Markup:
     return Markup(f"<details><summary>{esc(label)}</summary><pre>{esc(text)}</pre></details>")
 
 
-def line_plot(series: dict[str, list[tuple[float, float, float | None, float | None]]], width=520, height=220,
+def line_plot(series: Mapping[str, Sequence[tuple[float, float | None, float | None, float | None]]], width=520, height=220,
               xlabel="round", ylabel="") -> Markup:
     """Inline SVG: one polyline per series of (x, y, lo, hi) points with CI whiskers."""
     pts = [p for s in series.values() for p in s]
@@ -176,7 +176,7 @@ def provenance(store: RunStore) -> str:
             + f"<details><summary>full config</summary><pre>{esc(json.dumps(cfg, indent=2))}</pre></details>")
 
 
-def build(run_dir: str | Path, sections: list[Section]) -> Path:
+def build(run_dir: str | Path, sections: Sequence[Section]) -> Path:
     """Write `report.html` into the run directory and return its path: `sections` in order, then provenance."""
     store = RunStore(run_dir)
     parts = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Sequence
 
 from superalign.errors import SuperalignError
 from superalign.stats import mean_ci_t
@@ -18,7 +19,7 @@ from superalign.store.summary import RunSummary
 METRICS = ("asr", "over_refusal", "competence")
 
 
-def load(run_dirs: list[str | Path]) -> tuple[list[dict], list[tuple[str, str]]]:
+def load(run_dirs: Sequence[str | Path]) -> tuple[list[dict], list[tuple[str, str]]]:
     """(runs, skipped). One record per run with held-out metrics: name, seed, run_id and
     {metric: {round: (value, lo, hi, n)}} from its `eval` rows; skipped: (dir, why) for every other directory."""
     out, skipped = [], []

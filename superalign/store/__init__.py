@@ -141,9 +141,9 @@ class RunStore:
 
     def last_info(self, kind: type[I], before: int | None = None) -> I | None:
         """The info of the last finished stage `kind.STAGE` of a round before `before` (any round when None)."""
-        where, params = "name=? AND status='done'", (kind.STAGE,)
+        where, params = "name=? AND status='done'", list[Any]([kind.STAGE])
         if before is not None:
-            where, params = where + " AND round<?", (kind.STAGE, before)
+            where, params = where + " AND round<?", [*params, before]
         row = self.db.execute(f"SELECT round, info FROM stages WHERE {where} ORDER BY round DESC LIMIT 1",
                               params).fetchone()
         return kind.parse(row[0], row[1]) if row else None
@@ -160,7 +160,7 @@ class RunStore:
         status = self.get("status", "unknown")
         return "killed" if status == "running" and not held(self.dir / ".lock") else status
 
-    def run_stage(self, rnd: int, name: str, fn: Callable[[], dict[str, list[dict]]], **lineage) -> bool:
+    def run_stage(self, rnd: int, name: str, fn: Callable[[], dict[str, Any]], **lineage) -> bool:
         """Run `fn` unless (round, name) is already done. `fn` returns {table: rows}; the rows and
         the done mark commit together. Returns True if the stage ran now, False if it was resumed."""
         if self.stage_status(rnd, name) == "done":
@@ -177,7 +177,7 @@ class RunStore:
                 if table == "info":
                     continue
                 self._insert(table, rows, {"round": rnd, "stage": name, **lineage})
-            info = {"wall_s": time.time() - t0, **(out.get("info") or {})}
+            info: dict[str, Any] = {"wall_s": time.time() - t0, **(out.get("info") or {})}
             self.db.execute("UPDATE stages SET status='done', finished_at=?, info=? WHERE round=? AND name=?",
                             (time.time(), json.dumps(info, default=_jsonable), rnd, name))
         return True

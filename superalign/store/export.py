@@ -50,7 +50,7 @@ def pairs(store: RunStore) -> list[dict]:
             continue
         r = resp.get(c["response_id"])
         p = prompts.get(r["prompt_id"]) if r else None
-        if p is None:
+        if r is None or p is None:
             continue
         out.append({"id": c["id"], "prompt": p["text"], "chosen": c["better_response"], "rejected": r["text"],
                     "kind": p["kind"], "category": p["category"], "prompt_id": p["id"], "response_id": r["id"],
@@ -67,7 +67,7 @@ def sft(store: RunStore) -> list[dict]:
     for c in store.rows("critiques"):
         r = resp.get(c["response_id"])
         p = prompts.get(r["prompt_id"]) if r else None
-        if p is None or p["kind"] != "benign":
+        if r is None or p is None or p["kind"] != "benign":
             continue
         t = boundary.sft_target(c["meta"], c["better_response"], r["text"])
         if t is None:

@@ -87,7 +87,8 @@ class Row:
 
     @classmethod
     def from_row(cls: type[R], row: dict[str, Any]) -> R:
-        return cls(**{f.name: row.get(f.name) for f in fields(cls)})
+        values: dict[str, Any] = {f.name: row.get(f.name) for f in fields(cls)}
+        return cls(**values)
 
     @classmethod
     def columns(cls) -> list[str]:
