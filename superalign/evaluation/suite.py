@@ -12,6 +12,7 @@ the paired (McNemar) test of two evaluations of the same items.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ def build_sets(cfg, seed: int, split: str = "test", judge_prompts: list[str] | N
     if split != "test":
         n = {k: max(1, int(v * e.val_fraction)) for k, v in n.items()}
     pool = eval_sets(seed, judge_prompts if judge_prompts is not None else excluded_prompts())
-    out = {}
+    out: dict[str, Any] = {}
     for name in SETS:
         items = spread(pool[f"{name}_{split}"], seed)[:n[name]]
         out[name] = [{"id": f"{name}:{x['id']}", "set": name, "text": x["prompt"], "source": x["source"],

@@ -5,6 +5,8 @@ part it never saw; those held-out numbers travel with the judge into every repor
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from superalign.errors import SuperalignError
@@ -30,8 +32,9 @@ class Head:
 
     def __init__(self, name: str, threshold: float = 0.5, seed: int = 0):
         self.name, self.threshold, self.seed = name, threshold, seed
-        self.clf = None
+        self.clf: Any = None  # a fitted sklearn LogisticRegression (sklearn ships no types)
         self.holdout: dict[str, float] = {}
+        self.test_ids: list[str] = []  # the held-out rows `holdout` was measured on
 
     def features(self, emb: Embedder, prompts: list[str], responses: list[str]) -> np.ndarray:
         r = emb.encode([x[:1000] for x in responses])

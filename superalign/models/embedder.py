@@ -2,6 +2,8 @@
 grouping of data sets, so it depends on nothing but the model assets."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from superalign.errors import SuperalignError
@@ -10,7 +12,7 @@ from superalign.models import embedded
 
 class Embedder:
     """Sentence embeddings; `minilm-l6` is the shipped all-MiniLM-L6-v2, anything else an ST/HF name."""
-    _cache: dict[str, object] = {}
+    _cache: dict[str, Any] = {}
 
     def __init__(self, name: str = embedded.MINILM, device: str = "cpu"):
         from sentence_transformers import SentenceTransformer

@@ -213,7 +213,7 @@ def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs(), *, on_st
             model.delete_adapter("ref")
     rows = [{"prompt": fit_prompt(tokenizer, p["prompt"], [p["chosen"], p["rejected"]], args.max_length),
              "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs]
-    loss = [args.loss_type] if isinstance(args.loss_type, str) else list(args.loss_type)
+    loss: str | list[str] = [args.loss_type] if isinstance(args.loss_type, str) else list(args.loss_type)
     if isinstance(DPOConfig.__dataclass_fields__["loss_type"].default, str):  # older TRL: one loss, a string
         if len(loss) != 1:
             raise SuperalignError(f"this TRL version takes one DPO loss_type, got {loss}", "name a single loss_type")
