@@ -49,11 +49,22 @@ def open_run(cfg, run_dir: str | Path, ui=None, executor=None, *, resume: bool =
     writable(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     held = lock(run_dir).acquire()
+    store, ex = None, executor
     try:
-        ex = executor or make_executor(cfg)
-        ex.backend("learner")  # a model that cannot load fails here, before the store exists
-        store = _open_store(cfg, run_dir, resume, fork_of)
+        store = _existing(cfg, run_dir, resume, fork_of)  # a start that differs is refused here, before any write
+        ex = ex or make_executor(cfg)
+        ex.backend("learner")  # a model that cannot load fails here, before a new store exists
+        if store is None:
+            store = _create(cfg, run_dir, fork_of)
+        else:
+            with store.tx():  # only RESUMABLE keys (rounds, executor, ...) can differ from what is stored
+                store.put("config", cfg.model_dump(mode="json"))
+                store.put("loop", cfg.loop.model_dump(mode="json"))
     except BaseException:
+        if store is not None:
+            store.close()
+        if ex is not None and executor is None:
+            ex.close()
         held.release()
         if fresh:  # a start that never began leaves nothing behind
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -61,23 +72,28 @@ def open_run(cfg, run_dir: str | Path, ui=None, executor=None, *, resume: bool =
     return Context(cfg=cfg, store=store, dir=run_dir, ex=ex, ui=ui or NullUI(), lock=held)
 
 
-def _open_store(cfg, run_dir: Path, resume: bool, fork_of: str | Path | None) -> RunStore:
+def _existing(cfg, run_dir: Path, resume: bool, fork_of: str | Path | None) -> RunStore | None:
+    """The store of the run already in `run_dir` when this start may continue it (None: there is none)."""
+    if not (run_dir / "store.sqlite").exists():
+        return None
+    store = RunStore(run_dir)
+    try:
+        if fork_of is not None or not resume:
+            status = store.get("status", "unknown")
+            status = "killed" if status == "running" else status  # this process holds its lock: nothing runs it
+            raise SuperalignError(
+                f"{run_dir} already holds run {store.run_id} (seed {store.get('seed')}, {status})",
+                f"continue it with `superalign run --resume {run_dir}`, or start elsewhere with a new --run-dir")
+        same_run(store, cfg.model_dump(mode="json"))
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _create(cfg, run_dir: Path, fork_of: str | Path | None) -> RunStore:
+    """A new run's store with its identity (and its lineage, when it is forked from another run)."""
     config = cfg.model_dump(mode="json")
-    if (run_dir / "store.sqlite").exists():
-        store = RunStore(run_dir)
-        try:
-            if fork_of is not None or not resume:
-                raise SuperalignError(
-                    f"{run_dir} already holds run {store.run_id} (seed {store.get('seed')}, {store.status()})",
-                    f"continue it with `superalign run --resume {run_dir}`, or start elsewhere with a new --run-dir")
-            same_run(store, config)
-        except BaseException:
-            store.close()
-            raise
-        with store.tx():  # only RESUMABLE keys (rounds, executor, ...) can differ from what is stored
-            store.put("config", config)
-            store.put("loop", config["loop"])
-        return store
     store = RunStore(run_dir, create=True)
     with store.tx():
         store.put("identity", RunIdentity.of(config, code_version()).to_json())
