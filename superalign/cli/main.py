@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 import typer
 import yaml
@@ -33,12 +33,15 @@ from superalign.store.summary import RunSummary
 console = Console(stderr=True)
 
 
-def fail(problem: str, fix: str, code: int):
+def fail(problem: str, fix: str, code: int) -> NoReturn:
     """One line on stderr, escaped so Rich cannot read `[review]` in a fix as a style tag; then exit `code`."""
     problem, fix = " ".join(problem.split()), " ".join(fix.split())
     console.print(f"[red]error:[/] {escape(problem)}" + (f" [yellow]fix:[/] {escape(fix)}" if fix else ""),
                   soft_wrap=True, highlight=False)
     raise SystemExit(code)
+
+
+AGAIN = "run the command again when you want it (a loop run continues with `superalign run --resume RUN_DIR`)"
 
 
 class Guarded(TyperGroup):
@@ -55,9 +58,9 @@ class Guarded(TyperGroup):
         try:
             return super().invoke(ctx)
         except Interrupted as e:
-            fail(f"interrupted by {e.name}", e.fix, 128 + e.signum)
+            fail(f"interrupted by {e.name}", e.fix or AGAIN, 128 + e.signum)
         except KeyboardInterrupt:
-            fail("interrupted by SIGINT", "", 130)
+            fail("interrupted by SIGINT", AGAIN, 130)
         except Exception as e:
             user = explain(e)
             if user is None or os.environ.get("SUPERALIGN_DEBUG"):
