@@ -16,7 +16,7 @@ from superalign.stats import mean_ci_t
 from superalign.report import CSS, Markup, esc, fmt_ci, line_plot, table
 from superalign.store.summary import RunSummary
 
-METRICS = ("asr", "over_refusal", "competence")
+METRICS = ("compliance", "over_refusal", "competence")
 
 
 def load(run_dirs: Sequence[str | Path]) -> tuple[list[dict], list[tuple[str, str]]]:

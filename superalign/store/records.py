@@ -207,6 +207,8 @@ class EvalInfo(StageInfo):
     outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
     kl_to_base: float | None = None
     kl_tokens: int = 0
+    cached: bool = False                                     # answers read back from the evaluation cache
+    usage: dict[str, Any] = field(default_factory=dict)     # tokens the evaluation generated and scored
 
     @property
     def rates(self) -> dict[str, Any]:
