@@ -110,7 +110,7 @@ def test_a_bad_hf_spec_fails_when_the_config_loads(tmp_path, tiny_yaml, spec):
 # ---------------------------------------------------------------------- full disk, read-only directory
 def _store(d: Path) -> Path:
     s = RunStore(d, create=True)
-    s.insert("metrics", [{"name": "asr", "value": 0.5, "lo": 0.2, "hi": 0.8, "n": 10}], round=0, stage="eval")
+    s.insert("metrics", [{"name": "compliance", "value": 0.5, "lo": 0.2, "hi": 0.8, "n": 10}], round=0, stage="eval")
     s.put("status", "done")
     s.close()
     return d
@@ -214,4 +214,4 @@ def test_runs_compare_names_what_it_skipped(tmp_path):
     assert r.exit_code == 0, r.output
     assert f"skipped {tmp_path / 'empty'}: no finished eval stage" in r.stderr
     assert f"skipped {tmp_path / 'none'}: not a run directory" in r.stderr
-    assert "asr" in r.stdout
+    assert "compliance" in r.stdout  # the run it kept
