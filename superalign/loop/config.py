@@ -117,8 +117,9 @@ class LoopConfig(S):
                     st = strategy(name)
                 except SuperalignError as e:
                     raise ValueError(f"unknown strategy {name!r}: {e.problem}") from None
-                if getattr(st, "source", None) and st.source.startswith(HELDOUT_FILES):
-                    raise ValueError(f"strategy {name!r} draws its prompts from {st.source}, a held-out evaluation "
+                source = getattr(st, "source", None)
+                if source and source.startswith(HELDOUT_FILES):
+                    raise ValueError(f"strategy {name!r} draws its prompts from {source}, a held-out evaluation "
                                      "source: training on it would leak the evaluation (use another probe)")
         if any(w < 0 for w in v.values()) or not any(w > 0 for w in v.values()):
             raise ValueError("weights must be >= 0 with at least one > 0")

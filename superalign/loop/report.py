@@ -297,8 +297,7 @@ def vs_base(store: RunStore, ups: dict[int, AttackerUpdateInfo]) -> str:
 
 
 def _cells_by_round(store: RunStore) -> dict[int, dict[str, dict]]:
-    return {s["round"]: json.loads(s["info"] or "{}").get("cells") or {} for s in store.stages()
-            if s["name"] == "attacker_update" and s["status"] == "done"}
+    return {r: info.cells or {} for r, info in store.infos(AttackerUpdateInfo).items()}
 
 
 def _share(cells: list[dict]) -> tuple[float | None, int]:

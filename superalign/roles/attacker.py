@@ -327,6 +327,7 @@ def plan(seeds: list[dict], templates: list[dict], archive: Archive, n: int, mix
             t = rng.choice(by_tpl[style])
             rec.update(template_id=t["id"], text=wrap(t["prompt"], seed["prompt"]))
         elif strat == "mutate":
+            assert parent is not None  # `producers` offers mutate only with a parent elite
             rec.update(seed_id=None, seed_text=parent["seed_text"], parent_id=parent["prompt_id"],
                        mutated_from=parent["style"])
             if style.startswith("template:"):
