@@ -80,6 +80,8 @@ def run_seed(a, seed: int) -> None:
     from superalign.loop import run as R
     from superalign.loop.evaluate import drift, measure
     from superalign.store import RunStore
+    from superalign.store.records import EvalInfo
+    from superalign.store.summary import RunSummary
     from superalign.training import load_adapter, restore
     rounds = CURVE_ROUNDS if a.rounds_curve else a.round
     cfg = C.load(None, {**C.parse_sets(a.sets), "run.seed": seed, "loop.rounds": rounds}, a.preset)
@@ -88,29 +90,25 @@ def run_seed(a, seed: int) -> None:
     ctx = R.open_run(cfg, d / "loop")
     R.run(ctx)
     loop_wall = time.time() - t0
-    s = RunStore(d / "loop")
-    evals = {x["round"]: json.loads(x["info"]) for x in s.stages() if x["name"] == "eval" and x["status"] == "done"}
-    cks = s.rows("checkpoints")
-    walls: dict = {}
-    for x in s.stages():
-        if x["round"] <= a.round:
-            walls[x["name"]] = walls.get(x["name"], 0.0) + json.loads(x["info"] or "{}").get("wall_s", 0.0)
+    summary = RunSummary.of(d / "loop", upto=a.round)
+    evals = RunStore(d / "loop").infos(EvalInfo)
+    cks = RunSummary.of(d / "loop").checkpoints
+    walls = summary.walls
 
     def loop_arm(r: int) -> dict:
         """The loop's adapter after round r: test outcomes from its eval stage, validation measured now."""
         f = d / f"loop_r{r}.json"
         if f.exists():
             return json.loads(f.read_text())
-        ck = [c for c in cks if c["accepted"] and c["round"] <= r and c["path"]]
+        ck = [c for c in cks if c.accepted and (c.round or 0) <= r and c.path]
         if ck:
-            load_adapter(ctx.learner.model, d / "loop" / ck[-1]["path"])
+            load_adapter(ctx.learner.model, d / "loop" / ck[-1].path)
         else:
             restore(ctx.learner.model, ctx.initial_adapter())
         res, _ = measure(ctx, "test")  # the eval stage's own measurement, read back from the evaluation cache
         budget = B.loop_budget(cks, r) if r > 0 else None
-        rec = arm_record(res, validation(ctx), round=r, kl_to_base=evals[r].get("kl_to_base"),
-                         steps=budget.steps if budget else 0, rows=budget.rows if budget else 0,
-                         slices={k: v for k, v in evals[r].items() if k.startswith("compliance")})
+        rec = arm_record(res, validation(ctx), round=r, kl_to_base=evals[r].kl_to_base,
+                         steps=budget.steps if budget else 0, rows=budget.rows if budget else 0)
         f.write_text(json.dumps(rec))
         return rec
 
@@ -144,12 +142,12 @@ def curve_statics(a, seed: int, arm: B.StaticArm) -> dict:
     """The matched static arm retrained at each curve round's cumulative budget (test outcomes)."""
     from superalign.loop import run as R
     from superalign.loop.evaluate import measure
-    from superalign.store import RunStore
+    from superalign.store.summary import RunSummary
     d = Path(a.out) / f"seed{seed}"
     out = {}
     cfg = C.load(None, {**C.parse_sets(a.sets), "run.seed": seed, "loop.rounds": CURVE_ROUNDS}, a.preset)
     ctx = None
-    cks = RunStore(d / "loop").rows("checkpoints")
+    cks = RunSummary.of(d / "loop").checkpoints
     for r in range(1, CURVE_ROUNDS + 1):
         f = d / "curve_static" / f"r{r}-{arm.name}.json"
         if f.exists():

@@ -56,6 +56,7 @@ def one_round(a) -> dict:
     from superalign import config as C
     from superalign.loop import run as R
     from superalign.store import RunStore
+    from superalign.store.records import EvalInfo, LearnInfo
     sets = {**C.parse_sets(a.sets), "run.seed": a.seed, "loop.rounds": 1, "eval.cache": False}
     cfg = C.load(None, sets, a.preset)
     d = Path(a.out) / f"{a.preset}-seed{a.seed}-{int(time.time())}"
@@ -65,17 +66,16 @@ def one_round(a) -> dict:
     R.run(ctx)
     wall = time.time() - t0
     s = RunStore(d)
-    info = {(x["round"], x["name"]): json.loads(x["info"] or "{}") for x in s.stages()}
-    learn = info[(1, "learn")]
+    learn = s.infos(LearnInfo)[1]
     cands = [{"phase": p["phase"], "candidate": p.get("candidate"), "method": "dpo" if p["phase"].startswith(
         ("conformity", "joint")) else "sft", "rows": p["train"]["n"], "steps": p["train"]["steps"],
               "tokens": p["train"].get("tokens"), "train_s": p.get("fit_s"), "with_selection_s": p["train_s"]}
-             for p in learn["phases"] if "train" in p]
+             for p in learn.phases if "train" in p]
     tok = sum(c["tokens"] or 0 for c in cands)
     tsec = sum(c["train_s"] or 0 for c in cands)
-    ev = info[(1, "eval")]
-    usage = ev.get("usage", {})
-    n_eval = sum(len(v) for k, v in ev.get("outcomes", {}).items() if k in ("asr", "over_refusal", "over_refusal_easy"))
+    ev = s.infos(EvalInfo)[1]
+    usage = ev.usage
+    n_eval = sum(len(v) for k, v in ev.outcomes.items() if k in ("compliance", "over_refusal", "over_refusal_easy"))
     return {"preset": a.preset, "seed": a.seed, "run_dir": str(d), "wall_s": round(wall, 1),
             "stages": {k: round(v, 1) for k, v in clock.stages.items()},
             "learn": {"rows": sum(c["rows"] for c in cands), "tokens": tok,

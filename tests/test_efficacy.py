@@ -96,9 +96,10 @@ def test_static_arm_trains_exactly_the_loops_steps(ctx):
 
 
 def test_loop_budget_counts_kept_phases_only():
-    cks = [{"round": 1, "accepted": 1, "meta": {"n": 70, "train": {"steps": 18}}},
-           {"round": 1, "accepted": 0, "meta": {"n": 80, "train": {"steps": 20}}},
-           {"round": 2, "accepted": 1, "meta": {"n": 60, "train": {"steps": 15}}}]
+    from superalign.store.records import Checkpoint
+    cks = [Checkpoint(id="r1:conformity", round=1, accepted=1, meta={"n": 70, "train": {"steps": 18}}),
+           Checkpoint(id="r1:competence", round=1, accepted=0, meta={"n": 80, "train": {"steps": 20}}),
+           Checkpoint(id="r2:conformity", round=2, accepted=1, meta={"n": 60, "train": {"steps": 15}})]
     assert baselines.loop_budget(cks, 1).model_dump() == {"rows": 70, "steps": 18, "batch_size": 4}
     assert (baselines.loop_budget(cks, 2).rows, baselines.loop_budget(cks, 2).steps) == (130, 33)
     assert len(baselines.grid("full")) == 30 and len({a.name for a in baselines.grid("full")}) == 30

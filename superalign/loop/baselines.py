@@ -31,6 +31,7 @@ from superalign.loop.learn import ANCHOR_REFUSAL, train
 from superalign.models.classifier import refusal_phrase
 from superalign.roles import attacker as A
 from superalign.roles.learner import respond_stage
+from superalign.store.records import Checkpoint
 from superalign.training import restore
 
 TASK_SHARE = 0.25  # share of rows from the competence tasks when `tasks` is on (the loop's rounds: ~22%)
@@ -76,11 +77,11 @@ def grid(kind: Literal["full", "small"] = "full") -> list[StaticArm]:
     return sft + [StaticArm(method="dpo", learning_rate=lr, beta=b) for lr in (2e-4, 5e-4, 1e-3) for b in (0.1, 0.3)]
 
 
-def loop_budget(checkpoints: list[dict], upto_round: int, batch_size: int = 4) -> Budget:
-    """The loop's budget through `upto_round`, from its `checkpoints` rows: kept phases' rows and steps."""
-    kept = [c for c in checkpoints if c["accepted"] and c["round"] <= upto_round and c.get("role", "learner") == "learner"]
-    rows = sum(int((c["meta"] or {}).get("n") or 0) for c in kept)
-    steps = sum(int(((c["meta"] or {}).get("train") or {}).get("steps") or 0) for c in kept)
+def loop_budget(checkpoints: list[Checkpoint], upto_round: int, batch_size: int = 4) -> Budget:
+    """The loop's budget through `upto_round`, from its checkpoint records: kept phases' rows and steps."""
+    kept = [c for c in checkpoints if c.accepted and (c.round or 0) <= upto_round and c.role in (None, "learner")]
+    rows = sum(int(c.meta.get("n") or 0) for c in kept)
+    steps = sum(int((c.meta.get("train") or {}).get("steps") or 0) for c in kept)
     return Budget(rows=max(rows, 1), steps=max(steps, 1), batch_size=batch_size)
 
 
