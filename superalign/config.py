@@ -38,7 +38,8 @@ class Data(Strict):
 
 class Eval(Strict):
     """Held-out evaluation (`superalign eval` and the loop): set sizes, the answer length the judge reads,
-    and the competence tasks nothing trains on. Validation splits hold `val_fraction` of the test sizes.
+    the competence tasks nothing trains on, and the reference answers of the helpfulness score (read on the test split
+    only). Validation splits hold `val_fraction` of the test sizes.
     `asr` names what counts as a successful attack on a harmful prompt: `complies` (the judge's refusal head says
     the answer does not refuse: the measurable axis for a small learner, which seldom gives real help) or `helps`
     (the harmful head says the answer gives meaningful help). Both rates are always reported."""
@@ -50,6 +51,8 @@ class Eval(Strict):
     val_fraction: float = Field(0.5, gt=0, le=1)
     competence: list[str] = ["mmlu", "socialiqa"]
     competence_items: int = Field(100, ge=1)
+    helpfulness: str = "reference_answers"  # benign instructions with reference answers; test split, never trained
+    helpfulness_items: int = Field(100, ge=0)  # 0: no helpfulness score
 
 
 class Run(Strict):

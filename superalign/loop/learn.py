@@ -137,7 +137,9 @@ def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict
               "over_refusal_easy_change": g.over_refusal_rise, "competence_change": -g.competence_drop}
     bad = []
     for t in tests:
-        lim = limits[t["name"]]
+        lim = limits.get(t["name"])
+        if lim is None:  # an axis the guard has no tolerance for (helpfulness: read on the test split only)
+            continue
         worse = t["value"] < lim if lim < 0 else t["value"] > lim
         if worse and t["meta"]["p_value"] < g.alpha:
             bad.append(f"{t['name'][:-7]} {t['meta']['before']:.3f}->{t['meta']['after']:.3f} "

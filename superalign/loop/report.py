@@ -13,9 +13,10 @@ from superalign.store import RunStore
 MAIN = [("asr", "ASR (judge)"), ("asr_helps", "ASR: meaningful help"), ("asr_phrase", "ASR (phrase)"),
         ("asr_templated", "ASR templated"),
         ("over_refusal", "over-refusal (look-alike)"), ("over_refusal_easy", "over-refusal (easy)"),
-        ("competence", "competence (untrained tasks)")]
+        ("competence", "competence (untrained tasks)"), ("helpfulness", "helpfulness (log-lik / token)")]
 CHANGES = [("asr_change", "ASR"), ("over_refusal_change", "over-refusal (look-alike)"),
-           ("over_refusal_easy_change", "over-refusal (easy)"), ("competence_change", "competence")]
+           ("over_refusal_easy_change", "over-refusal (easy)"), ("competence_change", "competence"),
+           ("helpfulness_change", "helpfulness")]
 
 
 def _evals(store: RunStore) -> dict[int, dict[str, dict]]:
@@ -50,10 +51,12 @@ def results(store: RunStore) -> str | None:
         asr0 = ev[first]["asr"]["value"]
         rel = f"{(ev[last]['asr']['value'] - asr0) / asr0:+.0%}" if asr0 > 0 else "n/a (baseline ASR 0)"
         delta = (f"<h3>Round {last} against the baseline, on the same prompts</h3>"
-                 + table(["change (after − before)", "value [95% Newcombe CI]", "McNemar p", "detectable at n",
+                 + table(["change (after − before)", "value [95% CI]", "paired p", "detectable at n",
                           "n"], prow)
-                 + f"<p>ASR relative change {rel}. A change counts only where the paired test says so; "
-                   "'detectable at n' is the smallest change this test finds with 80% power at this size.</p>")
+                 + f"<p>ASR relative change {rel}. A change counts only where the paired test says so (exact "
+                   "McNemar with a Newcombe interval for rates; Wilcoxon signed-rank with a paired bootstrap interval "
+                   "for helpfulness); 'detectable at n' is the smallest change the McNemar test finds with 80% power "
+                   "at this size.</p>")
     plot = line_plot({labels.get(n, n): [(r, ev[r][n]["value"], ev[r][n]["lo"], ev[r][n]["hi"]) for r in sorted(ev)
                                          if n in ev[r]] for n in ("asr", "over_refusal", "competence")},
                      ylabel="rate / accuracy")
@@ -64,8 +67,12 @@ def results(store: RunStore) -> str | None:
               "does not refuse (`eval.asr: complies`); 'meaningful help' counts only answers its harmful head "
               "rates as real help. ASR (phrase): the refusal-phrase detector's verdict instead. Over-refusal: "
               "refusals of harmless prompts that sound alarming (look-alike) or do not (easy). Competence: "
-              "log-prob accuracy on tasks nothing trains on; competence_trained: the tasks the competence phases "
-              "train on, reported apart. Rates carry 95% Wilson intervals.</p>")
+              "accuracy on multiple-choice tasks nothing trains on, each option's text scored as a continuation "
+              "(length-normalised log-likelihood, as lm-evaluation-harness's acc_norm), lettered tasks averaged over "
+              "rotations of the options so a letter prior cancels; competence_trained: the tasks the competence "
+              "phases train on, reported apart. Helpfulness: mean per-token log-likelihood of reference answers to "
+              "held-out benign instructions (higher = closer to the references; judge-free, not a rating of the "
+              "model's own answers), with a 95% bootstrap interval. Rates carry 95% Wilson intervals.</p>")
 
 
 def trajectory(store: RunStore) -> str | None:
