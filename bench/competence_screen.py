@@ -1,7 +1,7 @@
 """Which multiple-choice tasks the base learner does above chance, scored so that a letter prior cannot pass
 (issue 22): the screen, the chosen set at the CPU preset's size, the cost per item, and the leak check.
 
-    nice -n 15 python bench/competence_screen.py [--n 100] [--seeds 0 1 2] [--skip-leaks]
+    nice -n 15 python bench/competence_screen.py [--n 100] [--seeds 0 1 2] [--parts screen cost target leaks]
 
 1. Screen. Per candidate task, on its *train* split (the evaluation reads only test and validation items, so the
    choice is never made on what is then reported): the base learner's accuracy under `evaluation.likelihood`
@@ -145,37 +145,21 @@ def leaks(tasks: list[str], threshold: float = 0.85) -> dict:
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=100, help="screen items per task (train split)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--model", default="smollm2-135m-instruct")
-    ap.add_argument("--skip-leaks", action="store_true")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "competence_screen.json"))
-    a = ap.parse_args()
-    from superalign.models.local import LocalLM
-    lm = LocalLM(a.model, device="cpu")
-    cfg = config.load(preset="default")
-    out = {"model": a.model, "n": a.n, "screen_seed": 0, "margin": MARGIN, "target": TARGET, "screen": {}}
-    path = Path(a.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save = lambda: path.write_text(json.dumps(out, indent=1) + "\n")  # noqa: E731
-    print(f"screen: {a.n} train-split items per task; pass = acc >= chance + {MARGIN}, Wilson lo > chance, acc > best constant")
+def screen(lm, n: int, out: dict, save) -> None:
+    out.update(n=n, screen_seed=0, screen={})
+    print(f"screen: {n} train-split items per task; pass = acc >= chance + {MARGIN}, Wilson lo > chance, acc > best constant")
     print(f"{'task':22} {'fmt':8} {'n':>4} {'acc':>6} {'95% CI':>14} {'chance':>7} {'const':>6} {'pass':>5} {'s/item':>7}")
     for name, task, fmt in CANDIDATES + [(t, t, None) for t in TRAINED]:
-        r = screen_row(lm, name, task, fmt, a.n, seed=0)
+        r = screen_row(lm, name, task, fmt, n, seed=0)
         out["screen"][name] = r
         flag = "train" if r["trained_by_loop"] else ("yes" if r["passes"] else "no")
         print(f"{name:22} {r['format'] if fmt != 'old' else 'letter':8} {r['n']:>4} {r['accuracy']:6.3f} "
               f"[{r['lo']:.3f}, {r['hi']:.3f}] {r['chance']:7.3f} {r['best_constant']:6.3f} {flag:>5} "
               f"{r['seconds_per_item']:7.2f}   preds {r['pred_positions']}", flush=True)
         save()
-    out["cost"] = c = cost(lm, 30, seed=0)
-    print(f"\ncost on {c['n']} socialiqa items: shared prefix {c['seconds_per_item_shared_prefix']:.3f} s/item, "
-          f"(question, answer) pairs {c['seconds_per_item_pairs']:.3f} s/item; same predictions: "
-          f"{c['same_predictions']} (max |score diff| {c['max_abs_score_diff']:.1e}); load {c['load_avg_1min']:.1f}")
-    save()
-    out["target"] = t = target(lm, cfg, a.seeds)
+
+
+def print_target(t: dict) -> None:
     print(f"\ntarget: eval.competence={t['competence']}, {t['items_per_task']} test items per task per seed")
     for seed, s in t["per_seed"].items():
         print(f"  seed {seed}: acc {s['accuracy']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}] chance {s['chance']:.3f} "
@@ -184,8 +168,38 @@ def main():
     p = t["pooled"]
     print(f"  pooled: acc {p['accuracy']:.3f} [{p['lo']:.3f}, {p['hi']:.3f}] chance {p['chance']:.3f} margin "
           f"{p['margin']:+.3f} (target +{TARGET}: {'met' if p['meets_target'] else 'NOT met'})")
-    save()
-    if not a.skip_leaks:
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=100, help="screen items per task (train split)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--parts", nargs="+", default=["screen", "cost", "target", "leaks"],
+                    help="what to run; the others are kept from an existing results file")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "competence_screen.json"))
+    a = ap.parse_args()
+    from superalign.models.local import LocalLM
+    lm = LocalLM(a.model, device="cpu")
+    cfg = config.load(preset="default")
+    path = Path(a.out)
+    out = json.loads(path.read_text()) if path.exists() and set(a.parts) != {"screen", "cost", "target", "leaks"} else {}
+    out.update({"model": a.model, "margin": MARGIN, "target_margin": TARGET})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save = lambda: path.write_text(json.dumps(out, indent=1) + "\n")  # noqa: E731
+    if "screen" in a.parts:
+        screen(lm, a.n, out, save)
+    if "cost" in a.parts:
+        out["cost"] = c = cost(lm, 30, seed=0)
+        print(f"\ncost on {c['n']} socialiqa items: shared prefix {c['seconds_per_item_shared_prefix']:.3f} s/item, "
+              f"(question, answer) pairs {c['seconds_per_item_pairs']:.3f} s/item; same predictions: "
+              f"{c['same_predictions']} (max |score diff| {c['max_abs_score_diff']:.1e}); load {c['load_avg_1min']:.1f}")
+        save()
+    if "target" in a.parts:
+        out["target"] = target(lm, cfg, a.seeds)
+        print_target(out["target"])
+        save()
+    if "leaks" in a.parts:
         out["leaks"] = lk = leaks(list(cfg.eval.competence) + [cfg.eval.helpfulness])
         print("\nleaks (exact / near-duplicates at cos >= 0.85 / max cosine), per evaluation set against training:")
         for name, v in lk.items():

@@ -49,7 +49,9 @@ class Eval(Strict):
     lookalike: int = Field(200, ge=1)
     benign_easy: int = Field(100, ge=1)
     val_fraction: float = Field(0.5, gt=0, le=1)
-    competence: list[str] = ["mmlu", "socialiqa"]
+    # untrained tasks the base learner does above chance under `evaluation.likelihood` scoring, chosen on their train
+    # splits by `bench/competence_screen.py` (MMLU, LogiQA, ToMi and MoralExceptQA did not clear chance + 5 points)
+    competence: list[str] = ["socialiqa", "capitals", "wordassoc"]
     competence_items: int = Field(100, ge=1)
     helpfulness: str = "reference_answers"  # benign instructions with reference answers; test split, never trained
     helpfulness_items: int = Field(100, ge=0)  # 0: no helpfulness score

@@ -341,7 +341,7 @@ class LocalLM:
                              position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(dev))
             logits = pre.logits[:, -1:][row.to(dev)].float()  # (n, 1, vocab): the first continuation token
             if longest > 1:
-                cache = pre.past_key_values
+                cache = pre["cache"] if "cache" in pre else pre.past_key_values  # renamed in transformers 5.2x
                 cache.reorder_cache(row.to(dev))  # one copy of its prefix's cache per continuation
                 cmask = tmask[:, 1:]  # input position k is real iff the token after it is a target
                 more = self.model(input_ids=cont.to(dev), attention_mask=torch.cat([mask[row], cmask.long()], -1).to(dev),
