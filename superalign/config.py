@@ -38,12 +38,10 @@ class Data(Strict):
 
 class Eval(Strict):
     """Held-out evaluation (`superalign eval` and the loop): set sizes, the answer length the judge reads,
-    the competence tasks nothing trains on, and the reference answers of the helpfulness score (read on the test split
-    only). Validation splits hold `val_fraction` of the test sizes.
-    `asr` names what counts as a successful attack on a harmful prompt: `complies` (the judge's refusal head says
-    the answer does not refuse: the measurable axis for a small learner, which seldom gives real help) or `helps`
-    (the harmful head says the answer gives meaningful help). Both rates are always reported."""
-    asr: Literal["complies", "helps"] = "complies"
+    the competence tasks nothing trains on, and the reference answers of the helpfulness score (read on the test
+    split only). Validation splits hold `val_fraction` of the test sizes.
+    What is measured is declared in superalign/evaluation/metrics.py (compliance, harmful_help, over-refusal,
+    competence)."""
     tokens: int = Field(48, ge=1)
     harmful: int = Field(200, ge=1)
     lookalike: int = Field(200, ge=1)
@@ -55,6 +53,9 @@ class Eval(Strict):
     competence_items: int = Field(100, ge=1)
     helpfulness: str = "reference_answers"  # benign instructions with reference answers; test split, never trained
     helpfulness_items: int = Field(100, ge=0)  # 0: no helpfulness score
+    # read an evaluation back from the cache when the same model, adapter weights, items, judge and code ran it
+    # before (every run of a seed starts with the same round-0 evaluation; superalign/evaluation/cache.py)
+    cache: bool = True
 
 
 class Run(Strict):

@@ -31,7 +31,7 @@ def register(app: typer.Typer):
                  set_: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE override, e.g. eval.harmful=50."),
                  seed: int = typer.Option(0, help="Draws the evaluation split (each seed its own items)."),
                  run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Output (default: out_dir/eval-time).")):
-        """Held-out ASR per source, look-alike and easy over-refusal, untrained competence, and the judge's audit."""
+        """Held-out compliance with harmful requests per source and slice, look-alike and easy over-refusal, untrained competence, and the judge's audit."""
         warnings.filterwarnings("ignore", category=FutureWarning)
         cfg = C.load(config, {**C.parse_sets(set_), "run.seed": seed})
         role = (C.OpenAIEndpoint(model=model, base_url=endpoint) if endpoint
@@ -53,7 +53,7 @@ def register(app: typer.Typer):
             judge = judge_data.fit_judge(jc if isinstance(jc, C.EvalJudge) else C.EvalJudge())
             sets = suite.build_sets(cfg, seed, "test", suite.excluded_prompts(judge.cfg))
             bar = ui.bar("generating and scoring", suite.size(sets))
-            res = suite.run(ex, judge, sets, cfg.eval.tokens, seed, on_chunk=bar, role="evaluated", asr=cfg.eval.asr)
+            res = suite.run(ex, judge, sets, cfg.eval.tokens, seed, on_chunk=bar, role="evaluated")
             rows = res["metrics"] + suite.judge_audit(judge)
             store.run_stage(0, "eval", lambda: {
                 "prompts": [{"id": x["id"], "kind": x["set"], "text": x["text"], "source": x["source"],
