@@ -5,6 +5,7 @@ steps and seconds; inside `eval` the prompts, prefill and decode tokens and seco
     python bench/loop_speed.py --part eval              # one test evaluation of the untrained learner (no cache)
     python bench/loop_speed.py --part learn --rows RUN/training/r1-conformity.jsonl   # one DPO phase's candidates
     python bench/loop_speed.py --part matmul            # fp32 vs bf16 matmul throughput on this CPU
+    python bench/loop_speed.py --part early --run RUN   # what stopping decoding at a first refusal sentence saves
     python bench/loop_speed.py --code ../before ...     # the same measurement with another checkout's package
 
 `--part eval` and `--part learn` use only functions that exist in earlier versions of the package too, so a
@@ -97,7 +98,8 @@ def part_eval(a) -> dict:
     sets = ctx.sets("test")
     ctx.judge(), ctx.learner  # built before the clock starts
     t0 = time.time()
-    res = suite.run(ctx.ex, ctx.judge(), sets, cfg.eval.tokens, ctx.seed, asr=cfg.eval.asr)
+    old = {"asr": cfg.eval.asr} if hasattr(cfg.eval, "asr") else {}  # earlier versions named the headline so
+    res = suite.run(ctx.ex, ctx.judge(), sets, cfg.eval.tokens, ctx.seed, **old)
     secs = time.time() - t0
     return {"prompts": suite.size(sets), "seconds": round(secs, 2), "summary": suite.summary(res)}
 
@@ -122,6 +124,39 @@ def part_learn(a) -> dict:
             "train_s": [round(c.get("fit_s", c.get("train_s", 0)), 1) for c in log_]}
 
 
+def part_early(a) -> dict:
+    """What stopping a row's decoding at its first sentence could save, read from a finished run (`--run DIR`):
+    per evaluation round, the answers whose first sentence is complete and a refusal (the rows such a rule would
+    end early) and the decode tokens after that sentence (an upper bound of the saving: a batch ends only when
+    all its rows have)."""
+    import re
+
+    from superalign.models.classifier import refusal_phrase
+    from superalign.store import RunStore
+    s = RunStore(a.run)
+    tok = None
+    out = {}
+    for r in sorted({x["round"] for x in s.rows("responses", stage="eval")}):
+        resp = s.rows("responses", round=r, stage="eval")
+        stop, saved, total = 0, 0, 0
+        for x in resp:
+            t = x["text"]
+            if tok is None:
+                from transformers import AutoTokenizer
+
+                from superalign.models import embedded
+                tok = AutoTokenizer.from_pretrained(embedded.resolve(embedded.SMOLLM2))
+            n = len(tok(t, add_special_tokens=False)["input_ids"])
+            total += n
+            m = re.search(r"[.!?](\s|$)", t)
+            if m and refusal_phrase(t[:m.end()]):
+                stop += 1
+                saved += n - len(tok(t[:m.end()], add_special_tokens=False)["input_ids"])
+        out[r] = {"answers": len(resp), "refusal_first_sentence": stop, "decode_tokens": total,
+                  "decode_tokens_after_first_refusal_sentence": saved}
+    return {"run": a.run, "rounds": out}
+
+
 def part_matmul(a) -> dict:
     import torch
     out = {}
@@ -139,7 +174,8 @@ def part_matmul(a) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--part", choices=["round", "eval", "learn", "matmul"], default="round")
+    ap.add_argument("--part", choices=["round", "eval", "learn", "matmul", "early"], default="round")
+    ap.add_argument("--run", help="--part early: a finished run directory")
     ap.add_argument("--preset", default="default")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--rows", help="--part learn: a phase's training rows (RUN/training/r1-conformity.jsonl)")
@@ -154,7 +190,8 @@ def main():
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     import torch
-    res = {"round": one_round, "eval": part_eval, "learn": part_learn, "matmul": part_matmul}[a.part](a)
+    res = {"round": one_round, "eval": part_eval, "learn": part_learn, "matmul": part_matmul,
+           "early": part_early}[a.part](a)
     res["env"] = {"threads": torch.get_num_threads(), "torch": torch.__version__, "code": str(Path(a.code).resolve()),
                   "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
     print(json.dumps(res, indent=1))

@@ -89,3 +89,26 @@ def test_candidates_share_reference_logprobs_without_changing_training(tiny):
     after = snapshot(m)
     assert all((after[k] - after_plain[k]).abs().max() < 1e-4 for k in after)
     restore(m, start)
+
+
+def test_compact_lm_head_scores_like_trls_fused_head(tiny, monkeypatch):
+    from superalign.training import DPOArgs, attach, dpo, restore, snapshot
+    from superalign.training import trainers
+    m = attach(tiny.model)
+    pairs = [{"prompt": f"a longer question number {i} " * 3, "chosen": f"good answer {i}", "rejected": f"bad {i} no"}
+             for i in range(8)]
+    start = snapshot(m)
+    compact = dpo(m, tiny.tokenizer, pairs, DPOArgs(max_length=64, seed=1))
+    after_compact = snapshot(m)
+    restore(m, start)
+    monkeypatch.setattr(trainers, "_compact_lm_head", lambda model: None)  # TRL's own fused head throughout
+    trl = dpo(m, tiny.tokenizer, pairs, DPOArgs(max_length=64, seed=1))
+    after_trl = snapshot(m)
+    assert compact["loss_first"] == pytest.approx(trl["loss_first"], abs=1e-5)
+    assert compact["loss_last"] == pytest.approx(trl["loss_last"], abs=1e-4)
+    for key in ("rewards/margins", "logps/chosen", "entropy"):
+        a = [h.get(key) for h in compact["log"] if key in h]
+        b = [h.get(key) for h in trl["log"] if key in h]
+        assert a and a == pytest.approx(b, rel=1e-3, abs=1e-4), key
+    assert all((after_compact[k] - after_trl[k]).abs().max() < 1e-4 for k in after_trl)
+    restore(m, start)

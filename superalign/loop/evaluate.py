@@ -9,6 +9,7 @@ import json
 
 from superalign.evaluation import suite
 from superalign.loop.context import Context
+from superalign.models.local import adapters_in_model_dtype
 from superalign.roles.learner import chat
 from superalign.training.kl import kl_stats
 from superalign.training.trackers import log_metrics
@@ -91,8 +92,9 @@ def drift(ctx: Context, items: list[dict]) -> dict:
     lm = ctx.learner
     picked = sorted((x for x in items if x["set"] in ("harmful", "lookalike") and not x.get("templated")),
                     key=lambda x: len(x["text"]) + len(x["response"]))
-    st = kl_stats(lm.model, lm.tokenizer, [lm.render(chat(x["text"])) for x in picked],
-                  [x["response"] for x in picked], batch_size=8)
+    with adapters_in_model_dtype(lm.model):
+        st = kl_stats(lm.model, lm.tokenizer, [lm.render(chat(x["text"])) for x in picked],
+                      [x["response"] for x in picked], batch_size=8)
     null = {} if st["kl"] is not None else {"null": "every answer was empty: no response token to score"}
     return {"name": "kl_to_base", "value": st["kl"], "n": st["pairs"],
             "meta": {**null, "split": "test", "sets": ["harmful (direct)", "lookalike"], "tokens": st["tokens"],

@@ -15,8 +15,10 @@ per row). The HTTP server (`superalign serve`) relies on that to micro-batch req
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -82,6 +84,36 @@ class Usage:
 
     def copy(self) -> "Usage":
         return Usage(**vars(self))
+
+
+@contextmanager
+def adapters_in_model_dtype(model):
+    """For the duration, LoRA weights in the dtype of the model they adapt. peft keeps an adapter in fp32 for
+    training; on a bf16 model that puts every adapted projection's LoRA path, and a cast of its input, in fp32,
+    which made prefill 1.9x slower on the project's CPUs (bench/loop_speed.py --part lora). The fp32 tensors are
+    put back afterwards, untouched, so training never sees the bf16 copies."""
+    import torch
+    dt = getattr(model, "dtype", None)
+    swapped = []
+    if dt in (torch.bfloat16, torch.float16):
+        for name, p in model.named_parameters():
+            if "lora_" in name and p.dtype != dt:
+                swapped.append((p, p.data))
+                p.data = p.data.to(dt)
+    try:
+        yield
+    finally:
+        for p, data in swapped:
+            p.data = data
+
+
+def _inference(method):
+    """A LocalLM method that runs the model for inference: adapters in the model's dtype (see above)."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with adapters_in_model_dtype(self.model):
+            return method(self, *args, **kwargs)
+    return run
 
 
 class _RowSampler:
@@ -229,6 +261,7 @@ class LocalLM:
     def generate(self, chats: list[Prompt], params: GenParams | Sequence[GenParams] = GenParams()) -> list[str]:
         return [c.text for c in self.generate_full(chats, params)]
 
+    @_inference
     def generate_full(self, chats: list[Prompt], params: GenParams | Sequence[GenParams] = GenParams(),
                       watch=None) -> list[Completion]:
         """`generate` with token ids, usage counts and finish reasons. With per-row params, `watch(i, token_id)`
@@ -300,6 +333,7 @@ class LocalLM:
     def logprobs(self, prompts: list[Prompt], completions: list[str]) -> list[float]:
         return [float(x) for x in self.token_logprobs(prompts, completions, reduce="sum")]
 
+    @_inference
     def choice_logprobs(self, prompts: list[Prompt], choices: list[list[str]]) -> list[list[float]]:
         """Log-prob of each choice after its prompt. When every choice is one token (" A", " Yes"),
         one forward pass per prompt scores all of them; otherwise each (prompt, choice) pair is scored."""
@@ -327,6 +361,7 @@ class LocalLM:
                 out.append([float(lp[i, c[0]]) for c in cs])
         return out
 
+    @_inference
     def token_logprobs(self, prompts: list[Prompt], completions: list[str], reduce: str = "sum"):
         """Per-pair sum (or mean) of completion-token log-probs. Rows are left-padded so every
         completion ends at the last position, and only the last (longest completion + 1) positions
@@ -361,6 +396,7 @@ class LocalLM:
             res += (s / target.sum(-1).clamp(min=1) if reduce == "mean" else s).tolist()
         return res
 
+    @_inference
     def continuation_logprobs(self, prefixes: list[Prompt], continuations: list[list[str]]) -> list[list[float]]:
         """Sum of log p(continuation tokens | prefix) for every continuation of every prefix, the prefix run once.
 
@@ -423,6 +459,7 @@ class LocalLM:
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
         return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
+    @_inference
     def sequence_logprobs(self, seqs: list[list[int]], top: int = 0) -> list[tuple[list, list | None]]:
         """For each token-id sequence: log p(token_t | tokens_<t) for every position (None for the
         first, which has no context) and, with `top` > 0, the `top` most likely tokens at each

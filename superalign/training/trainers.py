@@ -214,16 +214,61 @@ def _train(trainer_cls, cfg, model, tokenizer, rows: list[dict], args: TrainArgs
             "tokens": _tokens(tr.train_dataset, args.max_length)}
 
 
-def _shared_ref(trainer_cls):
-    """TRL's DPO trainer that takes reference log-probs already in the data set (`ref_chosen_logps`,
+def _dpo_trainer(trainer_cls, compact: bool):
+    """TRL's DPO trainer, (1) taking reference log-probs already in the data set (`ref_chosen_logps`,
     `ref_rejected_logps`) instead of computing them again: the K candidate updates of one phase start from the same
-    adapter, so their reference log-probs are the same and are computed once (`dpo(ref_logps=...)`)."""
-    class SharedRefDPOTrainer(trainer_cls):
+    adapter, so their reference log-probs are the same and are computed once (`dpo(ref_logps=...)`); and (2) with
+    `compact`, scoring tokens with `_compact_lm_head` from the first forward on (the reference pass included, so the
+    policy and its reference are always scored the same way)."""
+    class DPOTrainer(trainer_cls):
         def _precompute_ref_logps(self, dataset, name, batch_size):
+            if compact:
+                _compact_lm_head(self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model)
             if "ref_chosen_logps" in dataset.column_names:
                 return dataset
             return super()._precompute_ref_logps(dataset, name, batch_size)
-    return SharedRefDPOTrainer
+    return DPOTrainer
+
+
+def _compact_lm_head(model) -> None:
+    """Replace TRL's fused LM head (patched onto `model.forward` by the DPO trainer) with one that projects only
+    the positions whose label counts. TRL's fallback for devices without Triton projects every position, prompt
+    included, in fp32 tiles: a third of a DPO step on the project's CPUs (bench/loop_speed.py). This one computes
+    the same quantities, also from fp32 logits, for the completion tokens only. Llama-style heads only (no logit
+    scale or soft-capping), temperature 1, no MoE router loss; anything else keeps TRL's head."""
+    import types
+
+    import torch
+    from trl.trainer.utils import FusedCausalLMOutput
+    cfg = model.config.get_text_config()
+    if any(getattr(cfg, k, None) is not None for k in ("final_logit_softcapping", "logit_scale", "output_multiplier",
+                                                         "lm_head_multiplier", "logits_scaling")):
+        return
+    fused = model.forward  # TRL's: non-fused calls go on to the model's own forward
+
+    def forward(self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None, **kw):
+        if not fused_lm_head or shift_labels is not None or kw.get("output_router_logits"):
+            return fused(*args, fused_lm_head=fused_lm_head, labels=labels, shift_labels=shift_labels,
+                         num_items_in_batch=num_items_in_batch, **kw)
+        kw["use_cache"] = False
+        hidden = self.base_model(*args, **kw).last_hidden_state[:, :-1]
+        labels = labels[:, 1:].to(hidden.device)
+        mask = labels != -100
+        weight = self.get_output_embeddings().weight
+        with torch.autocast(hidden.device.type, enabled=False):
+            logits = hidden[mask].float() @ weight.float().t()
+        logp = logits.log_softmax(-1)
+        lp = logp.gather(-1, labels[mask][:, None])[:, 0]
+
+        def full(x):
+            return x.new_zeros(mask.shape).masked_scatter(mask, x)
+        with torch.no_grad():
+            p = logp.exp()
+            extra = {"entropy": full(-(p * logp).sum(-1)), "log_sum_sq_probs": full(torch.logsumexp(2 * logp, -1)),
+                     "mean_logits": full(logits.mean(-1)), "is_top1": full(logits.argmax(-1) == labels[mask])}
+        loss = -lp.sum() / (mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch)
+        return FusedCausalLMOutput(loss=loss, log_probs=full(lp), label_mask=mask, aux_loss=None, **extra)
+    model.forward = types.MethodType(forward, model)
 
 
 def _ref_key(row: dict) -> str:
@@ -279,9 +324,12 @@ def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs(), *, on_st
              "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs]
     # `ref_logps` (a dict the candidates of one phase share): the phase-start reference is computed once, in one
     # pass before training, by the first candidate; the others read it. `base` needs the adapter switched off at
-    # every step, which the precomputation cannot do, so it never shares.
+    # every step, which the precomputation cannot do, so it never shares. On a CPU the reference is always
+    # precomputed (so the compact LM head scores it too, see `_dpo_trainer`).
+    import torch
+    compact = not torch.cuda.is_available() and args.reference == "phase_start"
     share = ref_logps is not None and args.reference == "phase_start"
-    own = {"precompute_ref_log_probs": True} if share else {}
+    own = {"precompute_ref_log_probs": True} if share or compact else {}
     if share and all(_ref_key(r) in ref_logps for r in rows):
         rows = [{**r, "ref_chosen_logps": ref_logps[_ref_key(r)][0], "ref_rejected_logps": ref_logps[_ref_key(r)][1]}
                 for r in rows]
@@ -300,7 +348,7 @@ def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs(), *, on_st
                 ref_logps[_ref_key(r)] = (float(c), float(j))
     with _out_dir(args) as out:
         cfg = _config(DPOConfig, args, out, bf16=_bf16(model), beta=args.beta, loss_type=loss, **own)
-        return _train(_shared_ref(DPOTrainer) if share else DPOTrainer, cfg, model, tokenizer, rows, args,
+        return _train(_dpo_trainer(DPOTrainer, compact), cfg, model, tokenizer, rows, args,
                       after=after, on_step=on_step,
                       setup=lambda tr: (keep_ref(tr), drop_ref(tr) if args.reference == "base" else None))
 
