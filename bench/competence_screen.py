@@ -184,7 +184,7 @@ def main():
     cfg = config.load(preset="default")
     path = Path(a.out)
     out = json.loads(path.read_text()) if path.exists() and set(a.parts) != {"screen", "cost", "target", "leaks"} else {}
-    out.update({"model": a.model, "margin": MARGIN, "target_margin": TARGET})
+    out.update({"model": a.model, "dtype": str(lm.model.dtype), "margin": MARGIN, "target_margin": TARGET})
     path.parent.mkdir(parents=True, exist_ok=True)
     save = lambda: path.write_text(json.dumps(out, indent=1) + "\n")  # noqa: E731
     if "screen" in a.parts:

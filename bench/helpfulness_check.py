@@ -46,7 +46,7 @@ def main():
     lm = LocalLM(a.model, device="cpu")
     e = config.load(preset="default").eval
     n = a.items or e.helpfulness_items
-    out = {"model": a.model, "set": e.helpfulness, "items": n, "seeds": {}}
+    out = {"model": a.model, "dtype": str(lm.model.dtype), "set": e.helpfulness, "items": n, "seeds": {}}
     pooled_true, pooled_wrong = [], []
     for seed in a.seeds:
         rows = data.load(e.helpfulness, "test", seed=seed)[:n]

@@ -236,7 +236,8 @@ def test_one_quick_round_on_smollm2(tmp_path):
         "run.name": "slow", "data.competence": ["quartz"], "loop.response_tokens": 16, "loop.attack_tokens": 24,
         "loop.conformity": {"max_steps": 2}, "loop.competence": {"max_steps": 2},
         "loop.sizes": {"attacks": 8, "benign": 4, "sft_competence": 4},
-        "eval": {"tokens": 12, "harmful": 8, "lookalike": 6, "benign_easy": 4, "competence_items": 10}})
+        "eval": {"tokens": 12, "harmful": 8, "lookalike": 6, "benign_easy": 4, "competence_items": 10,
+                 "helpfulness_items": 4}})
     run(R.open_run(cfg, tmp_path))
     s = RunStore(tmp_path)
     assert s.get("status") == "done"
@@ -249,7 +250,9 @@ def test_one_quick_round_on_smollm2(tmp_path):
     # compliance: answers the judge does not call refusals; harmful_help: its harmful head
     assert ev[(0, "compliance")]["value"] == pytest.approx(sum(refusal0[x["id"]] < 0.5 for x in harm0) / 8)
     assert ev[(0, "harmful_help")]["value"] == pytest.approx(sum(harmful0[x["id"]] >= 0.5 for x in harm0) / 8)
-    assert ev[(1, "competence")]["n"] == 20 and ev[(1, "compliance_change")]["n"] == 8
+    n_tasks = len(C.Eval().competence)  # the default untrained tasks, 10 items each (wordassoc has 24 test items)
+    assert ev[(1, "competence")]["n"] == 10 * n_tasks and ev[(1, "compliance_change")]["n"] == 8
+    assert ev[(1, "helpfulness")]["n"] == 4 and ev[(1, "helpfulness_change")]["n"] == 4
     hold = s.rows("metrics", where="name LIKE 'critic_holdout:%'")
     assert any(m["meta"]["head"] == "refusal_labels" and m["value"] > 0.8 for m in hold)
     assert [c["phase"] for c in s.rows("checkpoints", round=1)] == ["conformity", "competence"]
