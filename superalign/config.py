@@ -48,7 +48,8 @@ class Eval(Strict):
     benign_easy: int = Field(100, ge=1)
     val_fraction: float = Field(0.5, gt=0, le=1)
     # untrained tasks the base learner does above chance under `evaluation.likelihood` scoring, chosen on their train
-    # splits by `bench/competence_screen.py` (MMLU, LogiQA, ToMi and MoralExceptQA did not clear chance + 5 points)
+    # splits by `bench/competence_screen.py` (MMLU, LogiQA, ToMi and MoralExceptQA failed its rule: >= chance + 5 points,
+    # the Wilson interval above chance, and above the best-constant baseline)
     competence: list[str] = ["socialiqa", "capitals", "wordassoc"]
     competence_items: int = Field(100, ge=1)
     helpfulness: str = "reference_answers"  # benign instructions with reference answers; test split, never trained
