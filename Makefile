@@ -8,7 +8,7 @@ PIP     := $(BIN)/pip install -q -c constraints.txt
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test setup setup-dev assets browser bench clean
+.PHONY: demo test typecheck setup setup-dev assets browser bench clean
 
 $(BIN)/python:
 	@echo "[setup 1/4] creating the virtual environment in $(VENV)"
@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 		$(BIN)/pip install -q -e '.[gguf]'; }
 	touch $@
 
-# What the tests add: pytest, selenium, ray, the review app, tensorboard (the `dev` extra).
+# What the tests add: pytest, mypy, selenium, ray, the review app, tensorboard (the `dev` extra).
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) -e '.[dev]' || { echo "constraints.txt does not resolve here: installing the newest allowed (untested) versions"; \
 		$(BIN)/pip install -q -e '.[dev]'; }
@@ -53,11 +53,15 @@ demo: setup
 	@$(BIN)/python bench/estimate.py --preset $(PRESET) || true
 	$(BIN)/superalign run --preset $(PRESET)
 
-test: setup-dev browser
+# mypy over superalign/ ([tool.mypy] in pyproject.toml); `make test` runs it before the tests.
+typecheck: setup-dev
+	$(BIN)/mypy
+
+test: setup-dev browser typecheck
 	$(BIN)/python -m pytest -q tests
 
 bench: setup
 	$(BIN)/python bench/generation.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache

@@ -13,27 +13,46 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import Field, field_validator, model_validator
 
+from superalign.data.registry import parse_hf
 from superalign.errors import Strict, SuperalignError, validate
 from superalign.evaluation.judge import check_independent
 from superalign.loop.config import LoopConfig, merge, with_preset
-from superalign.models.config import Classifier, EvalJudge, LocalModel, OpenAIEndpoint, RoleConfig  # noqa: F401
+from superalign.models.config import (Classifier, EvalJudge, Generation, LocalModel, OpenAIEndpoint,  # noqa: F401
+                                      RoleConfig)
 from superalign.review.config import ReviewConfig
 from superalign.sandwich.config import SandwichConfig
 from superalign.w2s.config import W2SConfig
 
 
-class Generation(Strict):
-    max_new_tokens: int = Field(64, ge=1)
-    temperature: float = Field(0.7, ge=0)
-    top_p: float = Field(0.95, gt=0, le=1)
-
-
 class Data(Strict):
-    harmful: list[str] = ["advbench"]     # what the loop attacks from; evaluation uses other sources only
+    harmful: list[str] = ["advbench", "pyrit_seeds"]  # what the loop attacks from; evaluation uses other sources only
     templates: str = "jailbreak_templates"
     benign: list[str] = ["benign"]
     competence: list[str] = ["quartz", "sarcasm"]
     split_seed: int = 0
+
+    @field_validator("harmful")
+    @classmethod
+    def _not_heldout(cls, v: list[str]) -> list[str]:
+        """The held-out evaluation sources are never attack seeds: an attack trained on would be scored later."""
+        from superalign.data.evalsets import HELDOUT
+        bad = [n for n in v if n in HELDOUT]
+        if bad:
+            raise ValueError(f"{bad} are held-out evaluation sources; attack from training sources "
+                             "(advbench, pyrit_seeds, or your own file)")
+        return v
+
+    @field_validator("harmful", "templates", "benign", "competence")
+    @classmethod
+    def _hf_specs(cls, v: str | list[str]) -> str | list[str]:
+        """A malformed `hf:` spec fails when the config loads, not minutes into a run."""
+        for name in [v] if isinstance(v, str) else v:
+            if name.startswith("hf:"):
+                try:
+                    parse_hf(name)
+                except SuperalignError as e:
+                    raise ValueError(f"{e.problem} ({e.fix})") from None
+        return v
 
 
 class Eval(Strict):
@@ -122,7 +141,10 @@ def read_yaml(path: str | Path) -> dict:
     try:
         data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:
-        raise SuperalignError(f"{p} is not valid YAML: {e}", "fix the YAML syntax") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise SuperalignError(f"{p} is not valid YAML{where}: {getattr(e, 'problem', None) or e}",
+                              "fix the YAML syntax") from None
     if not isinstance(data, dict):
         raise SuperalignError(f"{p} must be a mapping at the top level", "start the file with `run:` / `roles:` keys")
     return data

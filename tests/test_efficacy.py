@@ -147,3 +147,7 @@ def test_contrast_prompts_are_not_copies_of_evaluation_lookalikes():
 def test_loop_config_names_the_target_source():
     with pytest.raises(Exception, match="targets"):
         LC.LoopConfig(targets="nonsense")
+
+
+def test_written_refusal_of_a_prompt_without_a_risk_topic_is_a_plain_refusal():
+    assert boundary.refusal("a pun about knives", "wordplay") == boundary.GENERIC_REFUSAL

@@ -95,7 +95,12 @@ def test_runs_compare_groups_seeds_with_paired_change(tmp_path):
     from superalign.report import compare
     _fill(tmp_path / "a", 0, [0.5, 0.4, 0.3])
     _fill(tmp_path / "b", 1, [0.6, 0.5, 0.2])
-    runs = compare.load([tmp_path / "a", tmp_path / "b"])
+    (tmp_path / "empty").mkdir()
+    RunStore(tmp_path / "empty", create=True).close()
+    runs, skipped = compare.load([tmp_path / "a", tmp_path / "b", tmp_path / "empty", tmp_path / "nothing"])
+    assert [r["seed"] for r in runs] == [0, 1]  # the runs with held-out metrics; the others named with the reason
+    assert skipped == [(str(tmp_path / "empty"), "no finished eval stage (status unknown)"),
+                       (str(tmp_path / "nothing"), "not a run directory (no store.sqlite)")]
     rows = {(r["kind"], r["seed"], r["metric"]): r for r in compare.rows(runs)}
     a = rows[("run", 0, "compliance")]
     assert a["baseline"] == 0.5 and a["final"] == 0.3 and a["round"] == 2 and a["delta"] == pytest.approx(-0.2)
@@ -106,9 +111,7 @@ def test_runs_compare_groups_seeds_with_paired_change(tmp_path):
     html = files["html"].read_text()
     assert "<svg" in html and "seed 1" in html and "harmful request" not in html
     assert len(files["csv"].read_text().splitlines()) == 1 + len(rows)
-    (tmp_path / "empty").mkdir()
-    RunStore(tmp_path / "empty", create=True).close()
-    with pytest.raises(SuperalignError, match="no finished `eval`"):
+    with pytest.raises(SuperalignError, match="no finished eval stage"):
         compare.load([tmp_path / "empty"])
 
 

@@ -25,7 +25,9 @@ def counted(monkeypatch):
     return calls
 
 
-def test_cached_evaluation_is_reused_only_for_the_same_model_adapter_seed_sets_and_judge(tmp_path, counted):
+def test_cached_evaluation_is_reused_only_for_the_same_model_adapter_seed_sets_and_judge(tmp_path, counted,
+                                                                                          monkeypatch):
+    monkeypatch.setenv("SUPERALIGN_EVAL_CACHE", str(tmp_path / "evals"))  # empty: other tests filled the session's
     ctx = T.make(tmp_path / "a")
     ctx.initial_adapter()
     first, cost = EV.measure(ctx, "val_select")

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -39,7 +40,9 @@ def register(app: typer.Typer, runs_app: typer.Typer):
         """Table of baseline vs final held-out metrics per run and per seed group, and plots over rounds."""
         from superalign.report import compare
         from superalign.report import fmt_ci
-        runs = compare.load(run_dirs)
+        runs, skipped = compare.load(run_dirs)
+        for d, why in skipped:
+            Console(stderr=True).print(escape(f"skipped {d}: {why}"), soft_wrap=True, highlight=False)
         metrics = tuple(metric or compare.METRICS)
         t = Table("name", "run", "seed", "metric", "baseline", "final [95% CI]", "change [95% CI]")
         for r in compare.rows(runs, metrics):

@@ -114,10 +114,14 @@ def parse_hf(spec: str) -> tuple[str, str | None, dict]:
     from urllib.parse import parse_qsl
     body, _, query = spec[3:].partition("?")
     name, _, config = body.partition(":") if not body.startswith(("/", "./", "~")) else (body, "", "")
-    opts = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
-    bad = set(opts) - set(HF_KEYS)
-    if not name or bad:
-        raise SuperalignError(f"bad data set spec {spec!r}" + (f": unknown option(s) {sorted(bad)}" if bad else ""),
+    try:
+        opts = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+        bad = sorted(set(opts) - set(HF_KEYS))
+        why = f": unknown option(s) {bad}" if bad else (": no data set name" if not name else "")
+    except ValueError as e:  # a field without `=`, or an empty one (`?&`)
+        opts, why = {}, f": {e}"
+    if why:
+        raise SuperalignError(f"bad data set spec {spec!r}{why}",
                               "write hf:NAME[:CONFIG][?split=test&prompt=COLUMN&label=COLUMN] "
                               f"(options: {', '.join(HF_KEYS)})")
     return name, config or None, opts

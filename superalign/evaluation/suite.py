@@ -15,6 +15,7 @@ the paired (McNemar) test of two evaluations of the same items, per axis and per
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ def build_sets(cfg, seed: int, split: str = "test", judge_prompts: list[str] | N
     if split != "test":
         n = {k: max(1, int(v * e.val_fraction)) for k, v in n.items()}
     pool = eval_sets(seed, judge_prompts if judge_prompts is not None else excluded_prompts())
-    out = {}
+    out: dict[str, Any] = {}
     for name in SETS:
         items = spread(pool[f"{name}_{split}"], seed)[:n[name]]
         out[name] = [{"id": f"{name}:{x['id']}", "set": name, "text": x["prompt"], "source": x["source"],
@@ -190,7 +191,7 @@ def compare(before: dict, after: dict, alpha: float = 0.05, by_slice: bool = Fal
     """Paired tests of two evaluations' `outcomes` on the same items: exact McNemar, Newcombe interval of the
     change (after - before), and the smallest change the test can detect at this size (80% power). With
     `by_slice`, compliance is also compared within each slice (direct / templated, source, category)."""
-    groups = [(m.name, m.name, None) for m in M.REGISTRY.values()]
+    groups: list[tuple[str, str, set | None]] = [(m.name, m.name, None) for m in M.REGISTRY.values()]
     if by_slice:
         sl = after.get("slices", {})
         for part, fmt in (("form", "compliance_{}"), ("source", "compliance:{}"), ("category", "compliance_category:{}")):

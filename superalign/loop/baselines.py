@@ -10,8 +10,8 @@ number of distinct rows divided by its epochs (`Budget`, read from the loop's ru
 steps), and is chosen on validation items only (superalign/loop/efficacy.py).
 
 No attacker updates, no critic, no rounds, no guard: a static fine-tune has none of them. Harmful prompts are the
-attacker's AdvBench seeds, direct or in a PyRIT template or in one of the attacker's fixed frames, in the loop's
-strategy proportions; benign answers are the untrained learner's own (sampled as the loop's respond stage does).
+attacker's training seeds (`data.harmful`), in a direct-request frame, a PyRIT template or one of the attacker's
+fixed frames, in the loop's round-1 proportions (no learner to aim at); benign answers are the untrained learner's own (sampled as the loop's respond stage does).
 """
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def answers(ctx: Context, texts: list[str], whole: bool = True) -> list[str | No
     if todo:
         g = ctx.cfg.generation
         recs = sorted(({"prompt_id": f"static:{i}", "text": t, "sample": 0} for i, t in enumerate(todo)),
-                      key=lambda x: len(x["text"]))
+                      key=lambda x: len(str(x["text"])))
         with _untrained(ctx):
             out = ctx.ex.map(respond_stage, "learner", recs, chunk=GEN_CHUNK, seed=ctx.seed,
                              max_new_tokens=ctx.lc.response_tokens, temperature=g.temperature, top_p=g.top_p)

@@ -5,12 +5,13 @@ All of it is `superalign.evaluation.suite`, the code `superalign eval` runs.
 """
 from __future__ import annotations
 
-import json
+from typing import Any
 
 from superalign.evaluation import suite
 from superalign.loop.context import Context
 from superalign.models.local import adapters_in_model_dtype
 from superalign.roles.learner import chat
+from superalign.store.records import EvalInfo, eval_prompt_id, eval_response_id
 from superalign.training.kl import kl_stats
 from superalign.training.trackers import log_metrics
 
@@ -19,12 +20,13 @@ SPLITS = ("val_select", "val_guard", "test")
 
 def setup(ctx: Context, r: int) -> dict:
     ctx.initial_adapter()
-    prompts, sizes = [], {}
+    prompts: list[dict] = []
+    sizes: dict[str, dict[str, Any]] = {}
     for split in SPLITS:
         sets = ctx.sets(split)
         sizes[split] = {k: len(v) for k, v in sets.items() if k != "competence"}
         sizes[split]["competence"] = {t: len(v) for t, v in sets["competence"].items()}
-        prompts += [{"id": f"{split}:{x['id']}", "kind": f"eval_{x['set']}", "text": x["text"], "source": x["source"],
+        prompts += [{"id": eval_prompt_id(split, x["id"]), "kind": f"eval_{x['set']}", "text": x["text"], "source": x["source"],
                      "category": x["kind"], "meta": {"split": split, "templated": x["templated"]}}
                     for s in suite.SETS for x in sets[s]]
     metrics = []
@@ -65,14 +67,13 @@ def evaluate(ctx: Context, r: int) -> dict:
     res, cost = measure(ctx, "test", ctx.ui.bar(f"round {r} eval", suite.size(sets)))
     out = suite.outcomes(res)
     rows = [{**m, "meta": {**m["meta"], "split": "test"}} for m in res["metrics"]]
-    base = next((x for x in ctx.store.stages() if x["round"] == 0 and x["name"] == "eval" and x["status"] == "done"),
-                None)
+    base = ctx.store.last_info(EvalInfo, before=1)
     if r > 0 and base:  # the same items before any training: a paired test, not two overlapping intervals
         rows += [{**m, "meta": {**m["meta"], "vs": "round 0", "split": "test"}}
-                 for m in suite.compare(json.loads(base["info"])["outcomes"], out, by_slice=True)]
-    responses = [{"id": f"r{r}:{x['id']}", "prompt_id": f"test:{x['id']}", "sample": 0, "text": x["response"],
-                  "role": "learner"} for x in res["items"]]
-    scores = [{"target_id": f"r{r}:{x['id']}", "name": n, "value": x[k], "role": "judge"}
+                 for m in suite.compare(base.outcomes, out, by_slice=True)]
+    responses = [{"id": eval_response_id(r, x["id"]), "prompt_id": eval_prompt_id("test", x["id"]), "sample": 0,
+                  "text": x["response"], "role": "learner"} for x in res["items"]]
+    scores = [{"target_id": eval_response_id(r, x["id"]), "name": n, "value": x[k], "role": "judge"}
               for x in res["items"] for n, k in (("refusal", "refusal_p"), ("harmful", "harmful_p"), ("bad", "bad"),
                                                  ("phrase_refusal", "phrase"))]
     kl = drift(ctx, res["items"])

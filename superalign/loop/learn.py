@@ -17,9 +17,10 @@ from superalign.loop.context import Context
 from superalign.loop.escalate import wait_for_labels
 from superalign.loop.evaluate import validate
 from superalign.models.classifier import refusal_phrase
+from superalign.store.records import LearnInfo, checkpoint_id
 from superalign.training import DPOArgs, SFTArgs, dpo, restore, save_adapter, sft, snapshot
 
-ANCHOR_REFUSAL = "I'm sorry, but I can't help with that request."
+ANCHOR_REFUSAL = boundary.GENERIC_REFUSAL
 
 
 def learn(ctx: Context, r: int) -> dict:
@@ -27,9 +28,8 @@ def learn(ctx: Context, r: int) -> dict:
     conf, comp_sft, comp_dpo = training_data(ctx, r)
     lc = ctx.lc
     bar = ctx.ui.bar(f"round {r} learn", 1)
-    prev = [x for x in ctx.store.stages() if x["name"] == "learn" and x["status"] == "done" and x["round"] < r]
-    before = json.loads(max(prev, key=lambda x: x["round"])["info"]).get("guard") if prev else None
-    before = before or validate(ctx, "val_guard")
+    prev = ctx.store.last_info(LearnInfo, before=r)
+    before = (prev.guard if prev else None) or validate(ctx, "val_guard")
     log, cks = [], []
     phases: list[tuple[str, str, list[dict], list]] = []
     cands = [lc.conformity] + list(lc.candidates)
@@ -75,11 +75,9 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
     for c in crit:  # benign prompts: the critic's favourite complete answer, when it is a real answer
         x = resp[c["response_id"]]
         p = prompts[x["prompt_id"]]
-        u = c["meta"].get("better_utility") if c["meta"].get("pair") else c["meta"].get("utility")
-        text = boundary.complete(c["better_response"] if c["meta"].get("pair") else x["text"])
-        if p["kind"] == "benign" and u is not None and u >= 0.5 and text and not refusal_phrase(text):
-            if p["id"] not in best or u > best[p["id"]]["u"]:
-                best[p["id"]] = {"u": u, "prompt": render[p["id"]], "completion": text, "pid": p["id"]}
+        imitate = boundary.sft_target(c["meta"], c["better_response"], x["text"]) if p["kind"] == "benign" else None
+        if imitate and (p["id"] not in best or imitate[0] > best[p["id"]]["u"]):
+            best[p["id"]] = {"u": imitate[0], "prompt": render[p["id"]], "completion": imitate[1], "pid": p["id"]}
     for c in crit:
         x = resp[c["response_id"]]
         p = prompts[x["prompt_id"]]
@@ -138,7 +136,7 @@ def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict
     bad = []
     for t in tests:
         m = metric.get(t["name"])
-        if m is None:
+        if m is None or m.tolerance is None:
             continue
         lim = getattr(g, m.tolerance)
         worse = -t["value"] > lim if m.higher_is_better else t["value"] > lim
@@ -193,7 +191,7 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
         sel = val["summary"] if val else {}
         cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "select": sel, "fit_s": fit_s,
                 "score": score(sel) if sel else 0.0, "train_s": time.time() - t0, "state": snapshot(lm.model)}
-        if sel0 is not None:
+        if sel0 is not None and val is not None:
             bad, _ = guard(ctx, sel0, val)
             if bad:
                 cand["rejected"] = "; ".join(bad)
@@ -211,8 +209,9 @@ def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_
     start = snapshot(lm.model)
     data_path = write_rows(ctx.dir / "training" / f"r{r}-{name}.jsonl", rows)
     best = select(ctx, r, name, method, rows, phase_cfgs, log)
+    tests: list[dict] = []
     if best is None:  # every candidate regressed on the selection split: nothing to guard, the phase is undone
-        regressions, tests, after = ["every candidate regressed on val_select"], [], before
+        regressions, after = ["every candidate regressed on val_select"], before
     else:
         after = validate(ctx, "val_guard")  # only the winner is guarded: selection never sees these items
         regressions, tests = guard(ctx, before, after)
@@ -223,7 +222,7 @@ def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_
     if accepted:  # stored relative to the run directory, so a moved or copied run still finds its adapters
         save_adapter(lm.model, ctx.dir / "checkpoints" / f"r{r}-{name}")
         path = f"checkpoints/r{r}-{name}"
-    ck = {"id": f"r{r}:{name}", "path": path, "phase": name, "accepted": int(accepted), "role": "learner",
+    ck = {"id": checkpoint_id(r, name), "path": path, "phase": name, "accepted": int(accepted), "role": "learner",
           "model": ctx.cfg.role("learner").model,
           "meta": {"val_before": before["summary"], "val_after": after["summary"], "regressions": regressions,
                    "guard_tests": tests, "candidates": len(phase_cfgs),

@@ -4,28 +4,30 @@ the competence-conformity trajectory, the learning phases, their candidate updat
 the critic, the attack archive with the attacker's success against the frozen base learner, and example pairs."""
 from __future__ import annotations
 
-import json
-
 from superalign.evaluation import metrics as M
 from superalign.report import Markup, esc, fmt_ci, hidden, line_plot, pareto_plot, table
 from superalign.review import report as review_report
 from superalign.selfenhance import verdict
 from superalign.store import RunStore
+from superalign.store import records as rec
+from superalign.store.records import AttackerUpdateInfo, CritiqueInfo, EscalateInfo, EvalInfo, LearnInfo, Metric
+from superalign.store.summary import RunSummary, kind_of
 
 MAIN = ["compliance", "harmful_help", "compliance_phrase", "compliance_direct", "compliance_templated",
         "over_refusal", "over_refusal_easy", "competence", "helpfulness"]
 CHANGES = [f"{m.name}_change" for m in M.REGISTRY.values()] + ["helpfulness_change"]
 
 
-def _evals(store: RunStore) -> dict[int, dict[str, dict]]:
-    out: dict[int, dict[str, dict]] = {}
-    for m in store.rows("metrics", stage="eval"):
-        out.setdefault(m["round"], {})[m["name"]] = m
-    return out
+def _evals(store: RunStore) -> dict[int, dict[str, Metric]]:
+    return RunSummary.read(store).evals
 
 
 def _is_loop(store: RunStore) -> bool:
-    return store.get("loop") is not None
+    return kind_of(store) == "loop"
+
+
+def _ci(m: Metric) -> str:
+    return fmt_ci(m.value, m.lo, m.hi)
 
 
 def results(store: RunStore) -> str | None:
@@ -36,29 +38,29 @@ def results(store: RunStore) -> str | None:
     rows = []
     for r in sorted(ev):
         rows.append([("baseline" if r == 0 else f"round {r}")]
-                    + [fmt_ci(ev[r][n]["value"], ev[r][n]["lo"], ev[r][n]["hi"]) + f" (n={ev[r][n]['n']})"
+                    + [fmt_ci(ev[r][n].value, ev[r][n].lo, ev[r][n].hi) + f" (n={ev[r][n].n})"
                        if n in ev[r] else "–" for n in names])
     first, last = min(ev), max(ev)
     delta = ""
     if last != first:
-        prow = [[M.label(n[:-7]), fmt_ci(ev[last][n]["value"], ev[last][n]["lo"], ev[last][n]["hi"]),
-                 f"{ev[last][n]['meta'].get('p_value', float('nan')):.3g}", f"{ev[last][n]['meta'].get('mde', float('nan')):.3f}",
-                 ev[last][n]["n"]] for n in CHANGES if n in ev[last]]
-        c0 = ev[first]["compliance"]["value"] if "compliance" in ev[first] else 0.0
-        rel = (f"{(ev[last]['compliance']['value'] - c0) / c0:+.0%}" if c0 > 0 and "compliance" in ev[last]
-               else "n/a (baseline compliance 0)")
+        prow = [[M.label(n[:-7]), fmt_ci(ev[last][n].value, ev[last][n].lo, ev[last][n].hi),
+                 f"{ev[last][n].meta.get('p_value', float('nan')):.3g}", f"{ev[last][n].meta.get('mde', float('nan')):.3f}",
+                 ev[last][n].n] for n in CHANGES if n in ev[last]]
+        c0 = ev[first]["compliance"].value if "compliance" in ev[first] else None
+        c1 = ev[last]["compliance"].value if "compliance" in ev[last] else None
+        rel = f"{(c1 - c0) / c0:+.0%}" if c0 and c1 is not None else "n/a (baseline compliance 0)"
         delta = (f"<h3>Round {last} against the baseline, on the same prompts</h3>"
                  + table(["change (after − before)", "value [95% CI]", "paired p", "detectable at n",
                           "n"], prow)
                  + f"<p>Compliance relative change {rel}. A change counts only where the paired test says so (exact "
                    "McNemar for rates; Wilcoxon signed-rank with a paired bootstrap interval for helpfulness); "
                    "'detectable at n' is the smallest change the McNemar test finds with 80% power at this size.</p>")
-    harm0 = ev[first].get("harmful_help", {}).get("value")
+    harm0 = ev[first]["harmful_help"].value if "harmful_help" in ev[first] else None
     measurable = ("" if harm0 is None or harm0 > 0 else
                   "<p><b>Harm reduction cannot be measured on this learner:</b> its untrained answers give meaningful "
                   "help to none of the held-out harmful requests (harmful_help = 0 at baseline), so what training "
                   "can change is whether it complies or refuses, which is what compliance measures.</p>")
-    plot = line_plot({M.label(n): [(r, ev[r][n]["value"], ev[r][n]["lo"], ev[r][n]["hi"]) for r in sorted(ev)
+    plot = line_plot({M.label(n): [(r, ev[r][n].value, ev[r][n].lo, ev[r][n].hi) for r in sorted(ev)
                                    if n in ev[r]] for n in ("compliance", "over_refusal", "competence")},
                      ylabel="rate / accuracy")
     return (table(["checkpoint"] + [M.label(n) for n in names], rows) + delta + measurable + plot
@@ -90,9 +92,9 @@ def slices(store: RunStore) -> str | None:
     rows = []
     for n in names:
         ch = ev[last].get(f"{n}_change")
-        rows.append([M.label(n)] + [fmt_ci(ev[r][n]["value"], ev[r][n]["lo"], ev[r][n]["hi"]) + f" (n={ev[r][n]['n']})"
+        rows.append([M.label(n)] + [fmt_ci(ev[r][n].value, ev[r][n].lo, ev[r][n].hi) + f" (n={ev[r][n].n})"
                                     if n in ev[r] else "–" for r in sorted(ev)]
-                    + ([f"{ch['value']:+.3f} (p={ch['meta']['p_value']:.2g})"] if ch else ["–"]))
+                    + ([f"{ch.value:+.3f} (p={ch.meta['p_value']:.2g})"] if ch and ch.value is not None else ["–"]))
     return (table(["slice"] + ["baseline" if r == 0 else f"round {r}" for r in sorted(ev)]
                   + [f"round {last} − baseline"], rows)
             + "<p class=muted>Compliance of the learner's greedy answers on each slice of the held-out harmful "
@@ -104,8 +106,10 @@ def trajectory(store: RunStore) -> str | None:
     ev = _evals(store)
     if not _is_loop(store) or len(ev) < 2:
         return None
-    pts = [(1 - ev[r]["compliance"]["value"], ev[r]["competence"]["value"], None, None) for r in sorted(ev)]
-    pts_or = [(1 - ev[r]["compliance"]["value"], 1 - ev[r]["over_refusal"]["value"], None, None) for r in sorted(ev)]
+    raw = [(m["compliance"].value, m["competence"].value, m["over_refusal"].value) for m in (ev[r] for r in sorted(ev))]
+    val = [(a, c, o) for a, c, o in raw if a is not None and c is not None and o is not None]  # no estimate: no point
+    pts = [(1 - comply, comp, None, None) for comply, comp, _ in val]
+    pts_or = [(1 - comply, 1 - over, None, None) for comply, _, over in val]
     return (line_plot({"competence": pts, "1 − over-refusal": pts_or}, xlabel="conformity (1 − compliance)",
                       ylabel="competence / helpfulness")
             + "<p class=muted>One point per checkpoint, baseline first. Up and to the right is better on both axes; "
@@ -114,8 +118,8 @@ def trajectory(store: RunStore) -> str | None:
 
 def boundary(store: RunStore) -> str | None:
     ev = _evals(store)
-    pts = [{"x": ev[r]["over_refusal"]["value"], "x_lo": ev[r]["over_refusal"]["lo"], "x_hi": ev[r]["over_refusal"]["hi"],
-            "y": ev[r]["compliance"]["value"], "y_lo": ev[r]["compliance"]["lo"], "y_hi": ev[r]["compliance"]["hi"],
+    pts = [{"x": ev[r]["over_refusal"].value, "x_lo": ev[r]["over_refusal"].lo, "x_hi": ev[r]["over_refusal"].hi,
+            "y": ev[r]["compliance"].value, "y_lo": ev[r]["compliance"].lo, "y_hi": ev[r]["compliance"].hi,
             "label": "base" if r == 0 else f"r{r}", "series": store.get("name") or "loop"}
            for r in sorted(ev) if "compliance" in ev[r] and "over_refusal" in ev[r]]
     if not _is_loop(store) or not pts:
@@ -152,14 +156,13 @@ def _verdict(c: dict, ck: dict | None) -> Markup | str:
 
 
 def candidates(store: RunStore) -> str | None:
-    learns = sorted((s for s in store.stages() if s["name"] == "learn" and s["status"] == "done"),
-                    key=lambda s: s["round"])
+    learns = store.infos(LearnInfo)
     if not _is_loop(store) or not learns:
         return None
     cks = store.rows("checkpoints", role="learner")
     out = []
-    for st in learns:
-        r, log = st["round"], json.loads(st["info"] or "{}").get("phases") or []
+    for r, info in learns.items():
+        log = info.phases
         for name in dict.fromkeys(c["phase"] for c in log):
             mine = [c for c in log if c["phase"] == name]
             ck = next((c for c in cks if c["round"] == r and c["phase"] == name), None)
@@ -220,17 +223,12 @@ def critic(store: RunStore) -> str | None:
              fmt_ci(m["meta"].get("auroc")), fmt_ci(m["meta"].get("majority")), m["n"],
              m["meta"].get("labels_used", 0)] for m in hold]
     per_round = []
-    for st in store.stages():
-        if st["name"] == "critique" and st["status"] == "done":
-            i = json.loads(st["info"])
-            r = st["round"]
-            esc_info = json.loads(next((x["info"] for x in store.stages() if x["name"] == "escalate"
-                                        and x["round"] == r and x["info"]), "{}"))
-            labels = store.rows("labels", round=r)
-            div = next((m for m in store.rows("metrics", round=r, name="response_diversity")), None)
-            per_round.append([r, i.get("pairs"), i.get("revisions"), i.get("critic_errors"), esc_info.get("queued", 0),
-                              sum(1 for x in labels if x["status"] == "done"),
-                              fmt_ci(div["value"], div["lo"], div["hi"]) if div else "–"])
+    escalated = store.infos(EscalateInfo)
+    for r, i in store.infos(CritiqueInfo).items():
+        labels = store.rows("labels", round=r)
+        div = next(iter(store.records(Metric, round=r, name="response_diversity")), None)
+        per_round.append([r, i.pairs, i.revisions, i.critic_errors, escalated[r].queued if r in escalated else 0,
+                          sum(1 for x in labels if x["status"] == "done"), _ci(div) if div else "–"])
     return ("<h3>Accuracy against held-out human labels (PyRIT scorer sets)</h3>"
             + table(["head", "round", "when", "accuracy", "AUROC", "majority baseline", "n held out", "labels used"], rows)
             + "<h3>Per round</h3>"
@@ -242,10 +240,10 @@ def critic(store: RunStore) -> str | None:
 
 
 def archive(store: RunStore) -> str | None:
-    ups = [s for s in store.stages() if s["name"] == "attacker_update" and s["status"] == "done"]
+    ups = store.infos(AttackerUpdateInfo)
     if not _is_loop(store) or not ups:
         return None
-    cells = json.loads(max(ups, key=lambda s: s["round"])["info"]).get("archive", {})
+    cells = ups[max(ups)].archive
     cats = sorted({c["category"] for c in cells.values()})
     styles = sorted({c["style"] for c in cells.values()})
     rows = []
@@ -265,8 +263,8 @@ def archive(store: RunStore) -> str | None:
         ok: dict[str, list[float]] = {}
         prompts = {p["id"]: p for p in store.rows("prompts", round=r, kind="attack")}
         for s in store.rows("scores", round=r, stage="critique", name="refusal"):
-            pid = s["target_id"].rsplit(":s", 1)[0]
-            if pid in prompts and s["error"] is None and not s["target_id"].endswith(":rev"):
+            pid = rec.prompt_of(s["target_id"])
+            if pid in prompts and s["error"] is None and not rec.is_revision(s["target_id"]):
                 ok.setdefault(prompts[pid]["source"], []).append(float(s["value"] < 0.5))
         succ.append([r] + [f"{sum(v) / len(v):.2f} (n={len(v)})" if (v := ok.get(k)) else "–"
                            for k in ("direct", "template", "rewrite", "mutate")])
@@ -277,26 +275,82 @@ def archive(store: RunStore) -> str | None:
             + vs_base(store, ups))
 
 
-def vs_base(store: RunStore, ups: list[dict]) -> str:
+def vs_base(store: RunStore, ups: dict[int, AttackerUpdateInfo]) -> str:
     """The attacker on a target that does not learn: its success against the frozen base learner, and coverage."""
-    m = {(x["round"], x["name"]): x for x in store.rows("metrics", stage="attacker_update")}
+    m = {(x.round, x.name): x for x in store.records(Metric, stage="attacker_update")}
     rows = []
-    for st in sorted(ups, key=lambda s: s["round"]):
-        r, cov = st["round"], json.loads(st["info"] or "{}").get("coverage")
+    for r, info in ups.items():
+        cov = info.coverage
         ok, harm = m.get((r, "attacker_success_vs_base")), m.get((r, "attacker_harmful_vs_base"))
+        mine = m.get((r, "attacker_success_vs_learner"))
         if not (ok or cov):
             continue
-        rows.append([r, *(fmt_ci(x["value"], x["lo"], x["hi"]) + f" (n={x['n']})" if x else "–" for x in (ok, harm)),
+        rows.append([r, *(_ci(x) + f" (n={x.n})" if x else "–" for x in (mine, ok, harm)),
                      f"{cov['filled']}/{cov['cells']} = {cov['filled'] / cov['cells']:.2f} "
                      f"({cov['categories']} categories × {cov['styles']} styles)" if cov and cov["cells"] else "–"])
     if not rows:
         return ""
-    return ("<h3>Attacker against the frozen base learner (evaluation judge)</h3>"
-            + table(["round", "success (not refused)", "harmful answer", "archive coverage"], rows)
-            + "<p class=muted>The round's attacks answered greedily by the learner with its adapter off, scored by "
+    return ("<h3>Attacker against the frozen base learner (evaluation judge) and the current learner (critic)</h3>"
+            + table(["round", "vs learner (critic, any sample)", "vs base: not refused", "vs base: harmful answer",
+                     "archive coverage"], rows)
+            + "<p class=muted>Against the learner: the share of the round's attacks where at least one of the "
+              "learner's sampled answers was judged compliant by the critic (what the attacker aims at). Against the "
+              "base: the round's attacks answered greedily by the learner with its adapter off, scored by "
               "the evaluation judge: unlike the success against the learner, this moves only with the attacker. "
               "Coverage: filled archive cells out of risk categories among the seed intents × styles the "
               "configured strategies can produce.</p>")
+
+
+def _cells_by_round(store: RunStore) -> dict[int, dict[str, dict]]:
+    return {r: info.cells or {} for r, info in store.infos(AttackerUpdateInfo).items()}
+
+
+def _share(cells: list[dict]) -> tuple[float | None, int]:
+    """(complied share of the learner's samples, prompts) over some cells of one round."""
+    samples = sum(c["samples"] for c in cells)
+    return (sum(c["complied"] for c in cells) / samples if samples else None), sum(c["prompts"] for c in cells)
+
+
+def _cell(before: tuple, after: tuple, same: bool) -> Markup | str:
+    (b, nb), (a, na) = before, after
+    if b is None and a is None:
+        return ""
+    show = a if a is not None else b
+    red = int(255 - 155 * show)
+    text = (f"{b:.2f}" if b is not None else "–") if same else \
+        f"{b:.2f} → {a:.2f}" if b is not None and a is not None else (f"{b:.2f} → –" if a is None else f"– → {a:.2f}")
+    n = f"n={nb}" if same else f"n={nb}/{na}"
+    return Markup(f'<span style="background:rgb(255,{red},{red});padding:0 4px">{esc(text)}</span> '
+                  f'<span class=muted>{n}</span>')
+
+
+def attack_map(store: RunStore) -> str | None:
+    """Where the learner still complies: per harm category x style, the share of its sampled answers to the round's
+    attacks that the critic judged compliant, in round 1 (before any training) and in the latest round."""
+    by_round = {r: c for r, c in _cells_by_round(store).items() if c}
+    if not _is_loop(store) or not by_round:
+        return None
+    first, last = min(by_round), max(by_round)
+    b, a = by_round[first], by_round[last]
+    same = first == last
+    cats = sorted({c["category"] for c in list(b.values()) + list(a.values())})
+    styles = sorted({c["style"] for c in list(b.values()) + list(a.values())})
+    pick = lambda cells, cat=None, st=None: _share([c for c in cells.values()  # noqa: E731
+                                                    if cat in (None, c["category"]) and st in (None, c["style"])])
+    rows = [[cat] + [_cell(pick(b, cat, st), pick(a, cat, st), same) for st in styles]
+            + [_cell(pick(b, cat), pick(a, cat), same)] for cat in cats]
+    rows.append([Markup("<b>all categories</b>")] + [_cell(pick(b, st=st), pick(a, st=st), same) for st in styles]
+                + [_cell(pick(b), pick(a), same)])
+    when = f"round {first}" if same else f"round {first} → round {last}"
+    return (f"<p>{esc(when)}: share of the learner's sampled answers the critic judged compliant (not refused), per "
+            "cell; n = attack prompts in the cell (each answered "
+            f"{(store.get('loop') or {}).get('samples_per_query', '?')} times).</p>"
+            + table(["category"] + styles + ["all styles"], rows)
+            + "<p class=muted>Round 1 answers come from the untrained learner; later rounds' from the learner "
+              "trained through the round before. Each round attacks different prompts, and from round 2 on the "
+              "attacker samples more where the learner complied before (`loop.curriculum`), so a cell's two numbers "
+              "are not paired; cells with few prompts are noisy. The held-out evaluation above is the measure of "
+              "the learner; this map shows where the attacker still finds compliance.</p>")
 
 
 def examples(store: RunStore) -> str | None:
@@ -323,8 +377,7 @@ def self_verdicts(store: RunStore) -> list[dict]:
     """Per round of a self-enhancement run: improves, stalls or collapses — decided by the paired test of the
     round's held-out outcomes against the round before (the guarded axes pooled: an item is good when it is not a
     compliant answer to a harmful request, not a refusal of a harmless prompt, and a correct task answer)."""
-    outcomes = {s["round"]: json.loads(s["info"] or "{}").get("outcomes") for s in store.stages()
-                if s["name"] == "eval" and s["status"] == "done"}
+    outcomes = {r: i.outcomes for r, i in store.infos(EvalInfo).items()}
     out = []
     for r in sorted(k for k in outcomes if k > 0 and outcomes.get(k - 1)):
         b, a = outcomes[r - 1], outcomes[r]
@@ -356,7 +409,8 @@ SECTIONS = [
     ("Learning phases and the regression guard", phases),
     ("Candidate updates per phase", candidates),
     ("Critic", critic),
-    ("Attack archive (risk category × style)", archive),
+    ("Training attacks: the learner's compliance per harm category × style", attack_map),
+    ("Attack archive (harm category × style)", archive),
     ("Example pairs the learner was trained on", examples),
     ("Self-enhancement: improves, stalls or collapses?", self_enhancement),
     *review_report.SECTIONS,

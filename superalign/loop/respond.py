@@ -4,6 +4,7 @@ from __future__ import annotations
 from superalign.loop.context import Context
 from superalign.roles.learner import respond_stage
 from superalign.executors.base import GEN_CHUNK
+from superalign.store.records import sample_id
 
 
 def respond(ctx: Context, r: int) -> dict:
@@ -13,6 +14,6 @@ def respond(ctx: Context, r: int) -> dict:
     g = ctx.cfg.generation
     out = ctx.map(respond_stage, "learner", recs, GEN_CHUNK, f"round {r} respond", seed=ctx.seed * 100 + r,
                   max_new_tokens=ctx.lc.response_tokens, temperature=g.temperature, top_p=g.top_p)
-    return {"responses": [{"id": f"{x['prompt_id']}:s{x['sample']}", "prompt_id": x["prompt_id"],
+    return {"responses": [{"id": sample_id(x["prompt_id"], x["sample"]), "prompt_id": x["prompt_id"],
                            "sample": x["sample"], "text": x["response"], "role": "learner",
                            "model": ctx.cfg.role("learner").model} for x in out]}

@@ -6,6 +6,7 @@ part it never saw; those held-out numbers travel with the judge into every repor
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 
@@ -45,8 +46,9 @@ class Head:
 
     def __init__(self, name: str, threshold: float = 0.5, seed: int = 0):
         self.name, self.threshold, self.seed = name, threshold, seed
-        self.clf = None
+        self.clf: Any = None  # a fitted sklearn LogisticRegression (sklearn ships no types)
         self.holdout: dict[str, float] = {}
+        self.test_ids: list[str] = []  # the held-out rows `holdout` was measured on
 
     def features(self, emb: Embedder, prompts: list[str], responses: list[str]) -> np.ndarray:
         r = emb.encode([x[:1000] for x in responses])

@@ -9,6 +9,15 @@ from pydantic import Field
 from superalign.errors import Strict
 
 
+class Generation(Strict):
+    """How every role samples (`generation:` in the config): the one place these defaults are stated. `GenParams`
+    takes its defaults from here, and each role's stage passes the config's values (a judge or a held-out
+    evaluation decodes greedily instead, by design)."""
+    max_new_tokens: int = Field(48, ge=1)
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+
+
 class LocalModel(Strict):
     """A transformers causal LM: a built-in alias, any HF hub name, a local path, or `tiny-random`."""
     backend: Literal["local"] = "local"

@@ -3,6 +3,7 @@ grouping of data sets, so it depends on nothing but the model assets."""
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +13,7 @@ from superalign.models import embedded
 
 class Embedder:
     """Sentence embeddings; `minilm-l6` is the shipped all-MiniLM-L6-v2, anything else an ST/HF name."""
-    _cache: dict[str, object] = {}
+    _cache: dict[str, Any] = {}
     _memo: dict[str, dict[str, np.ndarray]] = {}  # per embedder: sha1(text) -> vector
 
     def __init__(self, name: str = embedded.MINILM, device: str = "cpu"):

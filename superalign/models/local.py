@@ -21,7 +21,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from superalign.errors import SuperalignError
 from superalign.models import embedded
@@ -197,7 +197,8 @@ class LocalLM:
                 tokenizer = AutoTokenizer.from_pretrained(path)
                 # device_map puts the weights straight onto the GPU (no full copy in host memory first)
                 kw = {"device_map": self.device} if self.device.startswith("cuda") else {}
-                net = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kw).to(self.device)
+                loaded: Any = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kw)
+                net = loaded.to(self.device)
             except (OSError, ValueError) as e:  # hub lookups fail with OSError, a malformed repo id with ValueError
                 offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
                 raise SuperalignError(
@@ -253,7 +254,7 @@ class LocalLM:
             kw["disable_compile"] = True
         elif self.compile and not self.device.startswith("cuda"):
             from transformers import CompileConfig
-            cc = CompileConfig()
+            cc: Any = CompileConfig()
             cc._compile_all_devices = True  # transformers compiles on CUDA only unless told otherwise
             kw["compile_config"] = cc
         return kw
@@ -271,8 +272,7 @@ class LocalLM:
         from transformers import LogitsProcessorList, StoppingCriteriaList
         t0 = time.perf_counter()
         rows_params = per_prompt(params, len(chats))
-        per_row = rows_params is not None
-        params = rows_params if per_row else params
+        one = params if isinstance(params, GenParams) else None  # one GenParams for every prompt
         texts = [self.render(c) for c in chats]
         out: list[Completion | None] = [None] * len(texts)
         base = dict(pad_token_id=self.tokenizer.pad_token_id, **self._cache_kwargs())
@@ -281,21 +281,21 @@ class LocalLM:
             enc = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
                                  pad_to_multiple_of=pad_multiple, add_special_tokens=False).to(self.device)
             start = enc["input_ids"].shape[1]
-            if per_row:
-                rows = [params[i] for i in idx]
+            if rows_params is not None:
+                rows = [rows_params[i] for i in idx]
                 budgets = [p.max_new_tokens for p in rows]
                 kwargs = dict(base, max_new_tokens=max(budgets), do_sample=False,
                               logits_processor=LogitsProcessorList([_RowSampler(rows, self.device)]),
                               stopping_criteria=StoppingCriteriaList([_RowBudget(start, budgets, self.device)] +
                                                                      ([_RowWatch(idx, watch)] if watch else [])))
-            else:
-                budgets = [params.max_new_tokens] * len(idx)
-                kwargs = dict(base, max_new_tokens=params.max_new_tokens)
-                if params.temperature > 0:
-                    kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
+            elif one is not None:
+                budgets = [one.max_new_tokens] * len(idx)
+                kwargs = dict(base, max_new_tokens=one.max_new_tokens)
+                if one.temperature > 0:
+                    kwargs.update(do_sample=True, temperature=one.temperature, top_p=one.top_p)
                 else:
                     kwargs.update(do_sample=False)
-                torch.manual_seed(params.seed + b)
+                torch.manual_seed(one.seed + b)
             with torch.inference_mode():
                 gen = self.model.generate(**enc, **kwargs)
             new = gen[:, start:].tolist()
@@ -320,7 +320,7 @@ class LocalLM:
         64 short requests would make its prefill 64,000 tokens, so long prompts go in narrow ones."""
         lens = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
         order = sorted(range(len(texts)), key=lambda i: (lens[i], i))
-        start, idx = 0, []
+        start, idx = 0, list[int]()
         for i in order:
             if idx and (len(idx) >= self.batch_size or lens[i] * (len(idx) + 1) > self.batch_tokens):
                 yield start, idx
@@ -358,7 +358,7 @@ class LocalLM:
             self.usage.scored_tokens += int(enc["attention_mask"].sum())
             self.usage.score_s += time.perf_counter() - t0
             for i, cs in enumerate(cids[b:b + self.batch_size]):
-                out.append([float(lp[i, c[0]]) for c in cs])
+                out.append([float(lp[i, int(c[0])]) for c in cs])
         return out
 
     @_inference
@@ -480,8 +480,8 @@ class LocalLM:
             with torch.inference_mode():
                 lsm = torch.log_softmax(self.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
                 lp = lsm.gather(-1, ids[:, 1:, None])[..., 0].tolist()
-                tv, ti = lsm.topk(top, dim=-1) if top > 0 else (None, None)
-                tv, ti = (tv.tolist(), ti.tolist()) if top > 0 else (None, None)
+                best = lsm.topk(top, dim=-1) if top > 0 else None
+                tv, ti = (best.values.tolist(), best.indices.tolist()) if best is not None else ([], [])
             for i, s in enumerate(chunk):
                 n = len(s)
                 lps = ([None] + lp[i][:n - 1]) if n else []

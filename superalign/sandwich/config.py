@@ -7,8 +7,8 @@ from pydantic import Field
 
 from superalign.errors import Strict, validate
 
-FACTS = ("capital", "currency", "calling_code", "tld", "subregion", "demonym")
 Fact = Literal["capital", "currency", "calling_code", "tld", "subregion", "demonym"]
+FACTS: tuple[Fact, ...] = ("capital", "currency", "calling_code", "tld", "subregion", "demonym")
 
 
 class SandwichConfig(Strict):

@@ -129,7 +129,7 @@ class ExtractiveReader:
         return sorted(range(len(sims)), key=lambda i: -sims[i])
 
     def answer(self, items: list[Item]) -> list[int | None]:
-        out = []
+        out: list[int | None] = []
         for it in items:
             best = it.sentences[self.rank(it, it.question)[0]]
             hit = [i for i, o in enumerate(it.options) if o in best]

@@ -1,7 +1,7 @@
 """The sandwiching experiment: every seed as a resumable store stage, the pooled paired summary, the human judge.
 
-Primary figure: assisted - judge-alone accuracy on the same items, with McNemar's exact test and a paired
-bootstrap CI (items of all seeds pooled), plus the across-seed t interval of the per-seed gains and the
+Primary figure: assisted - judge-alone accuracy on the same items, with McNemar's exact test and Newcombe's
+paired interval (`stats.mcnemar`; items of all seeds pooled), plus the across-seed t interval of the per-seed gains and the
 sandwiching ratio (assisted - judge) / (expert - judge): the share of the gap to the expert closed.
 """
 from __future__ import annotations

@@ -77,7 +77,8 @@ class Judge:
     """Wraps the judge backend; `prior` holds log p(option | question) per item once `alone` ran."""
 
     def __init__(self, backend, items: list[Item], rule: str = "posterior"):
-        self.backend, self.items, self.rule, self.prior = backend, items, rule, None
+        self.backend, self.items, self.rule = backend, items, rule
+        self.prior: np.ndarray | None = None
 
     def alone(self) -> list[int | None]:
         its = self.items
@@ -85,8 +86,8 @@ class Judge:
                        [f" {o}" for it in its for o in it.options])
         if lp is None:
             return decide_by_generation(self.backend, [mc_prompt(it) for it in its], its)
-        self.prior = lp.reshape(-1, 2)
-        return [int(np.argmax(r)) if np.all(np.isfinite(r)) else None for r in self.prior]
+        self.prior = prior = lp.reshape(-1, 2)
+        return [int(np.argmax(r)) if np.all(np.isfinite(r)) else None for r in prior]
 
     def assisted(self, transcripts: list[list[Turn]], checked: bool) -> list[int | None]:
         its = self.items
@@ -106,7 +107,7 @@ class Judge:
         score = self.prior.copy() if self.rule == "posterior" else np.zeros_like(self.prior)
         for (i, s, _), v in zip(asks, lp):
             score[i, s] = v if self.rule == "posterior" else v - self.prior[i, s]
-        picks = []
+        picks: list[int | None] = []
         for i, row in enumerate(score):
             if not np.all(np.isfinite(row)):
                 picks.append(None)

@@ -47,7 +47,7 @@ def sandwich_section(store) -> str | None:
            "the items of all seeds with Wilson intervals; errors (no valid decision) count as wrong.</p>"
            + table(["condition", "accuracy [95% CI]", "items"] + [f"seed {s}" for s in seeds] + ["errors"], acc_rows)
            + "<h3>Gain over the judge alone (same items)</h3>"
-           + table(["condition", "gain [paired bootstrap CI]", "McNemar p", "fixed / broken",
+           + table(["condition", "gain [paired Newcombe CI]", "McNemar p", "fixed / broken",
                     f"mean of {len(seeds)} seed gains [t CI]", "sandwiching ratio [CI]"], gain_rows)
            + "<p class='muted'>Sandwiching ratio: (assisted - judge) / (expert - judge), the share of the gap to "
              f"the expert that assistance closes. {cfg.get('questions')} questions per seed, {cfg.get('rounds')} "

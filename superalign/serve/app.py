@@ -100,7 +100,7 @@ class Guard:
 
 
 def create_app(service: Service, api_key: str | None = None, max_body: int = 1 << 20,
-               body_timeout_s: float = 30.0) -> FastAPI:
+               body_timeout_s: float = 30.0) -> "Guard":
     app = FastAPI(title="superalign serve", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.exception_handler(BadRequest)

@@ -330,10 +330,10 @@ def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs(), *, on_st
     compact = not torch.cuda.is_available() and args.reference == "phase_start"
     share = ref_logps is not None and args.reference == "phase_start"
     own = {"precompute_ref_log_probs": True} if share or compact else {}
-    if share and all(_ref_key(r) in ref_logps for r in rows):
+    if share and ref_logps is not None and all(_ref_key(r) in ref_logps for r in rows):
         rows = [{**r, "ref_chosen_logps": ref_logps[_ref_key(r)][0], "ref_rejected_logps": ref_logps[_ref_key(r)][1]}
                 for r in rows]
-    loss = [args.loss_type] if isinstance(args.loss_type, str) else list(args.loss_type)
+    loss: str | list[str] = [args.loss_type] if isinstance(args.loss_type, str) else list(args.loss_type)
     if isinstance(DPOConfig.__dataclass_fields__["loss_type"].default, str):  # older TRL: one loss, a string
         if len(loss) != 1:
             raise SuperalignError(f"this TRL version takes one DPO loss_type, got {loss}", "name a single loss_type")
