@@ -144,7 +144,7 @@ def slices(x: dict) -> dict[str, str]:
             "category": x.get("kind") or "uncategorised"}
 
 
-def metrics(items: list[dict], comp: dict, helpful: list[dict] = ()) -> list[dict]:
+def metrics(items: list[dict], comp: dict, helpful: list[dict] | None = None) -> list[dict]:
     by = defaultdict(list)
     for x in items:
         by[x["set"]].append(x)
