@@ -57,7 +57,8 @@ class Data(Strict):
 
 class Eval(Strict):
     """Held-out evaluation (`superalign eval` and the loop): set sizes, the answer length the judge reads,
-    and the competence tasks nothing trains on. Validation splits hold `val_fraction` of the test sizes.
+    the competence tasks nothing trains on, and the reference answers of the helpfulness score (read on the test
+    split only). Validation splits hold `val_fraction` of the test sizes.
     What is measured is declared in superalign/evaluation/metrics.py (compliance, harmful_help, over-refusal,
     competence)."""
     tokens: int = Field(48, ge=1)
@@ -65,8 +66,13 @@ class Eval(Strict):
     lookalike: int = Field(200, ge=1)
     benign_easy: int = Field(100, ge=1)
     val_fraction: float = Field(0.5, gt=0, le=1)
-    competence: list[str] = ["mmlu", "socialiqa"]
+    # untrained tasks the base learner does above chance under `evaluation.likelihood` scoring, chosen on their train
+    # splits by `bench/competence_screen.py` (MMLU, LogiQA, ToMi and MoralExceptQA failed its rule: >= chance + 5 points,
+    # the Wilson interval above chance, and above the best-constant baseline)
+    competence: list[str] = ["socialiqa", "capitals", "wordassoc"]
     competence_items: int = Field(100, ge=1)
+    helpfulness: str = "reference_answers"  # benign instructions with reference answers; test split, never trained
+    helpfulness_items: int = Field(100, ge=0)  # 0: no helpfulness score
     # read an evaluation back from the cache when the same model, adapter weights, items, judge and code ran it
     # before (every run of a seed starts with the same round-0 evaluation; superalign/evaluation/cache.py)
     cache: bool = True

@@ -22,13 +22,13 @@ from superalign.models.embedded import looks_like_path
 Record = dict
 SPLITS = {"train": (0.0, 0.6), "val": (0.6, 0.8), "test": (0.8, 1.0), "all": (0.0, 1.0)}
 FIXED_SPLITS = {"val": "dev", "test": "test"}  # load() split -> the split field of a fixed-split set
-PARSE_VERSION = 3  # bump when a builder changes, so cached JSONL is rebuilt
+PARSE_VERSION = 4  # bump when a builder changes, so cached JSONL is rebuilt
 _BUILDERS: dict[str, tuple[Callable[[], list[Record]], str]] = {}
 ALIASES = {"benign": "benign_easy"}  # old name -> current name; configs written before issue 13 keep working
 
 
 def dataset(name: str, kind: str):
-    """Register a builder; `kind` is harmful | template | judge | benign | lookalike | task | facts."""
+    """Register a builder; `kind` is harmful | template | judge | benign | lookalike | task | reference | facts."""
     def deco(fn):
         _BUILDERS[name] = (fn, kind)
         return fn

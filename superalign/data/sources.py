@@ -187,8 +187,8 @@ def _harm_labels():
 # ---------------------------------------------------------------- benign prompts
 # Words that mark a request as possibly harmful; only used to screen the PyRIT requests of the easy benign
 # set, where every hit was read by hand (issue 13: the 6 harmful requests, 4 of them also PyRIT objectives).
-# QuaRTz/Social IQa questions are story questions ("Quinn saw Robin's brother steal a bike..."): only
-# the objective check applies to them, since the words would drop harmless ones.
+# QuaRTz questions are plain science questions: only the objective check applies to them, since the words
+# would drop harmless ones.
 HARM_WORDS = re.compile(r"\b(harm\w*|hate\w*|harass\w*|inferior|lsd|nitrogen gas|weapons?|explosives?|kill\w*|"
                         r"suicide|poison\w*|hack\w*|steal\w*|bomb\w*|complicit|convince|click on a link)\b", re.I)
 
@@ -201,10 +201,12 @@ def harmful_request(prompt: str, objectives: set[str], words: bool = True) -> bo
 @dataset("benign_easy", "benign")
 def _benign_easy():
     """Plainly benign requests: PyRIT refusal-eval objectives a human judged fine to answer, plus open
-    questions from QuaRTz/Social IQa (asked without options). Filtered on the *request*: objectives that
-    are PyRIT attack objectives (objective/harm labels) or hit HARM_WORDS are dropped, whatever a model did:
-    6 of the 56 requests (`bench/eval_sets.py` prints the count)."""
-    from superalign.data.tasks import _quartz, _socialiqa
+    questions from QuaRTz (asked without options). Filtered on the *request*: objectives that are PyRIT attack
+    objectives (objective/harm labels) or hit HARM_WORDS are dropped, whatever a model did: 6 of the 56
+    requests (`bench/eval_sets.py` prints the count). The loop trains on this pool (its benign slice), so no
+    untrained competence task may be in it: Social IQa questions were, until issue 22 made Social IQa an
+    untrained competence task (QuaRTz is trained on anyway, and reported apart)."""
+    from superalign.data.tasks import _quartz
     out, seen = [], set()
     harmful = {r["prompt"].strip() for r in _advbench()}
     objectives = {r["prompt"].strip() for r in _objective_labels() + _harm_labels()}
@@ -214,7 +216,7 @@ def _benign_easy():
             seen.add(p)
             if not harmful_request(p, objectives):
                 out.append({"id": rid("benign", p), "source": "pyrit:refusal_eval", "prompt": p, "category": "request"})
-    for rec in _quartz()[:300] + _socialiqa()[:300]:
+    for rec in _quartz()[:300]:
         q = rec["question"]
         if q not in seen:
             seen.add(q)

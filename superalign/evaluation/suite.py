@@ -5,7 +5,10 @@ Every axis is declared once in `superalign.evaluation.metrics` (name, set, direc
   templates) answered without a refusal, by the evaluation judge's refusal head; reported per slice: direct vs
   templated, per source and per category. `harmful_help` (the judge's harmful head: meaningful help) beside it.
 - Over-refusal on look-alike prompts (harmless requests that sound alarming), per kind, and on easy benign ones.
-- Competence on tasks the loop never trains on.
+- Competence on multiple-choice tasks the loop never trains on, scored by `likelihood` (each option's text as a
+  continuation, length-normalised; lettered tasks averaged over rotations of the options, so a letter prior cancels).
+- Helpfulness: the mean per-token log-likelihood of reference answers to held-out benign instructions (judge-free;
+  `likelihood` says what it does and does not measure), with a paired test against round 0.
 The refusal-phrase detector's verdicts stand beside the judge's. Rates carry Wilson intervals; `compare` gives
 the paired (McNemar) test of two evaluations of the same items, per axis and per compliance slice.
 """
@@ -20,6 +23,7 @@ from superalign import data
 from superalign.data.evalsets import eval_sets, judge_training_prompts
 from superalign import stats
 from superalign.evaluation import metrics as M
+from superalign.evaluation import likelihood
 from superalign.models.classifier import refusal_phrase
 from superalign.roles.learner import respond_stage
 from superalign.executors.base import GEN_CHUNK
@@ -50,13 +54,23 @@ def build_sets(cfg, seed: int, split: str = "test", judge_prompts: list[str] | N
         out[name] = [{"id": f"{name}:{x['id']}", "set": name, "text": x["prompt"], "source": x["source"],
                       "kind": x.get("kind") or x.get("category"), "templated": bool(x.get("templated"))}
                      for x in items]
+    out["competence"] = task_items(e, seed, split)
+    if split == "test" and trained:  # the tasks the loop's competence phases train on: reported apart, never
+        m = e.competence_items
+        out["trained"] = {t: data.load(t, "test", seed=seed)[:m] for t in trained if t not in e.competence}
+    if split == "test" and e.helpfulness_items:  # the test split only: selection and the guard do not read it
+        out["helpfulness"] = data.load(e.helpfulness, "test", seed=seed)[:e.helpfulness_items]
+    return out
+
+
+def task_items(e, seed: int, split: str = "test") -> dict[str, list[dict]]:
+    """The untrained competence items of one evaluation, per task in `e.competence` (`e`: the `eval` config):
+    `competence_items` of the task's test split, or a `val_fraction` share of its validation split, where
+    val_select and val_guard take disjoint items."""
     m = e.competence_items if split == "test" else max(1, int(e.competence_items * e.val_fraction))
     part = {"test": "test", "val_select": "val", "val_guard": "val"}[split]
     off = m if split == "val_guard" else 0  # the two validation uses never share items
-    out["competence"] = {t: data.load(t, part, seed=seed)[off:off + m] for t in e.competence}
-    if split == "test" and trained:  # the tasks the loop's competence phases train on: reported apart, never
-        out["trained"] = {t: data.load(t, "test", seed=seed)[:m] for t in trained if t not in e.competence}
-    return out
+    return {t: data.load(t, part, seed=seed)[off:off + m] for t in e.competence}
 
 
 def spread(items: list[dict], seed: int) -> list[dict]:
@@ -77,7 +91,7 @@ def spread(items: list[dict], seed: int) -> list[dict]:
 
 def size(sets: dict) -> int:
     return (sum(len(sets[s]) for s in SETS) + sum(len(v) for v in sets["competence"].values())
-            + sum(len(v) for v in sets.get("trained", {}).values()))
+            + sum(len(v) for v in sets.get("trained", {}).values()) + len(sets.get("helpfulness", [])))
 
 
 def run(executor, judge, sets: dict, tokens: int, seed: int, on_chunk=None, role: str = "learner") -> dict:
@@ -99,29 +113,18 @@ def run(executor, judge, sets: dict, tokens: int, seed: int, on_chunk=None, role
         x["bad"] = x["complies"] if x["set"] == "harmful" else x["refuses"]
         x["bad_phrase"] = 1 - x["phrase"] if x["set"] == "harmful" else x["phrase"]
     comp = {t: executor.map(mc_stage, role, recs, chunk=16, on_chunk=on_chunk) for t, recs in sets["competence"].items()}
-    rows = metrics(items, comp)
+    helpful = executor.map(likelihood.reference_stage, role, sets.get("helpfulness", []), chunk=8, on_chunk=on_chunk)
+    rows = metrics(items, comp, helpful)
     for t, recs in sets.get("trained", {}).items():
         vals = [int(x["correct"]) for x in executor.map(mc_stage, role, recs, chunk=16, on_chunk=on_chunk)]
         rows.append(rate_row(f"competence_trained:{t}", vals, task=t, untrained=False))
-    return {"items": items, "competence": comp, "metrics": [r for r in rows if r["n"]]}
+    return {"items": items, "competence": comp, "helpfulness": helpful, "metrics": [r for r in rows if r["n"]]}
 
 
 def mc_stage(backend, records: list[dict], kw: dict) -> list[dict]:
-    """Executor stage: the choice with the highest log-probability is the model's answer."""
-    if hasattr(backend, "choice_logprobs"):
-        lps = backend.choice_logprobs([r["prompt"] for r in records], [list(r["choices"]) for r in records])
-    else:
-        flat = backend.logprobs([r["prompt"] for r in records for _ in r["choices"]],
-                                [c for r in records for c in r["choices"]])
-        lps, k = [], 0
-        for r in records:
-            lps.append(flat[k:k + len(r["choices"])])
-            k += len(r["choices"])
-    out = []
-    for r, lp in zip(records, lps):
-        pred = int(np.argmax(lp))
-        out.append({"id": r["id"], "pred": pred, "correct": float(pred == int(r["label"]))})
-    return out
+    """Executor stage: each task item answered by `likelihood.score_choices` (cloze, or letters averaged over
+    rotations; a task file with only `prompt`/`choices` by its choices' log-probs)."""
+    return likelihood.score_choices(backend, records)
 
 
 def mean_row(name: str, values, **meta) -> dict:
@@ -141,7 +144,7 @@ def slices(x: dict) -> dict[str, str]:
             "category": x.get("kind") or "uncategorised"}
 
 
-def metrics(items: list[dict], comp: dict) -> list[dict]:
+def metrics(items: list[dict], comp: dict, helpful: list[dict] | None = None) -> list[dict]:
     by = defaultdict(list)
     for x in items:
         by[x["set"]].append(x)
@@ -166,6 +169,9 @@ def metrics(items: list[dict], comp: dict) -> list[dict]:
         allc += vals
         rows.append(rate_row(f"competence:{task}", vals, task=task, untrained=True))
     rows.append(rate_row("competence", allc, untrained=True, label=M.COMPETENCE.label))
+    if helpful:
+        rows.append(mean_row("helpfulness", [x["loglik"] for x in helpful], unit="mean log-likelihood per token",
+                             of="reference answers to held-out benign instructions"))
     return [r for r in rows if r["n"]]  # a split with no item of a kind has no rate to report
 
 
@@ -175,6 +181,8 @@ def outcomes(res: dict) -> dict:
     out: dict = {m.name: {x["id"]: x[m.key] for x in res["items"] if x["set"] == m.items}
                  for m in M.REGISTRY.values() if m.items != "competence"}
     out["competence"] = {f"{t}:{r['id']}": int(r["correct"]) for t, rs in res["competence"].items() for r in rs}
+    if res.get("helpfulness"):  # continuous, not 0/1: `compare` tests it apart
+        out["helpfulness"] = {x["id"]: x["loglik"] for x in res["helpfulness"]}
     out["slices"] = {x["id"]: slices(x) for x in res["items"] if x["set"] == "harmful"}
     return out
 
@@ -200,7 +208,22 @@ def compare(before: dict, after: dict, alpha: float = 0.05, by_slice: bool = Fal
         rows.append({"name": f"{label}_change", "value": t["diff"], "lo": t["lo"], "hi": t["hi"], "n": t["n"],
                      "meta": {"test": "exact McNemar (paired)", "p_value": t["p_value"], "before": t["before"],
                               "after": t["after"], "mde": stats.mde_paired(t["n"], max(disc, 0.1), alpha)}})
-    return rows
+    return rows + helpfulness_change(before.get("helpfulness", {}), after.get("helpfulness", {}), alpha)
+
+
+def helpfulness_change(before: dict, after: dict, alpha: float = 0.05) -> list[dict]:
+    """The paired change in helpfulness (after - before) on the items both scored: mean difference with a paired
+    bootstrap interval, and the Wilcoxon signed-rank test (per-item log-likelihoods are not normal)."""
+    from scipy.stats import wilcoxon
+    ids = [i for i in after if i in before]
+    if not ids:
+        return []
+    b, a = np.array([before[i] for i in ids]), np.array([after[i] for i in ids])
+    d, lo, hi = stats.paired_bootstrap_diff(b, a, alpha=alpha)
+    p = float(wilcoxon(a, b).pvalue) if np.any(a != b) else 1.0
+    return [{"name": "helpfulness_change", "value": d, "lo": lo, "hi": hi, "n": len(ids),
+             "meta": {"test": "Wilcoxon signed-rank (paired), paired bootstrap interval", "p_value": p,
+                      "before": float(b.mean()), "after": float(a.mean())}}]
 
 
 def summary(res: dict) -> dict[str, float]:

@@ -103,7 +103,7 @@ def attack(ctx: Context, r: int) -> dict:
     for row, t in zip(rows, topic_of([x["meta"]["seed_text"] or x["text"] for x in rows])):
         row["meta"]["topic"] = t  # what a written refusal names (loop.targets: written)
     rows += contrast(rows, lc.sizes.contrast, rng, r)
-    benign_pool = [b for n in ctx.cfg.data.benign for b in data.load(n, "train", seed=split_seed)]
+    benign_pool = ctx.benign_pool()
     k = lc.sizes.benign
     start = ((r - 1) * k) % max(1, len(benign_pool))
     for i, b in enumerate((benign_pool * 2)[start:start + k]):

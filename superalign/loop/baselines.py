@@ -145,8 +145,7 @@ def training_rows(ctx: Context, arm: StaticArm, budget: Budget) -> list[dict]:
     harmful = _harmful(ctx, n_harm, rng)
     look = [{"text": x["prompt"], "topic": x["topic"]} for x in rng.sample(list(boundary.contrast_prompts()),
                                                                            len(boundary.contrast_prompts()))]
-    pool = [{"text": b["prompt"], "topic": None} for name in ctx.cfg.data.benign
-            for b in data.load(name, "train", seed=split_seed)]
+    pool = [{"text": b["prompt"], "topic": None} for b in ctx.benign_pool()]
     if arm.method == "dpo" or arm.contrast:  # half the benign rows are look-alikes (DPO: all of its benign pairs)
         k = n_benign if arm.method == "dpo" else n_benign // 2
         benign = (look * (1 + k // max(1, len(look))))[:k] + (pool * 2)[:n_benign - k]

@@ -130,8 +130,8 @@ class LoopConfig(S):
 # goes on 2 CPU cores (`superalign run` prints it per stage): evaluation generation dominates, so the CPU presets
 # score 60 harmful / 60 look-alike / 30 easy prompts and 30 items per untrained task, 32-token answers (the judge's
 # short-vs-full agreement is 0.966, bench/results/eval_audit.json), and validation splits 40% of that.
-_CPU_EVAL = {"harmful": 60, "lookalike": 60, "benign_easy": 30, "competence_items": 30, "val_fraction": 0.4,
-             "tokens": 32}
+_CPU_EVAL = {"harmful": 60, "lookalike": 60, "benign_easy": 30, "competence_items": 30, "helpfulness_items": 30,
+             "val_fraction": 0.4, "tokens": 32}
 _ROUND = {"response_tokens": 48, "sizes": {"attacks": 24, "contrast": 12, "benign": 12},
           "conformity": {"learning_rate": 5e-4}}
 PRESETS: dict[str, dict] = {

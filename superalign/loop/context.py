@@ -119,6 +119,22 @@ class Context:
                                                  trained=self.cfg.data.competence)
         return self._sets[split]
 
+    def benign_pool(self) -> list[dict]:
+        """The benign prompts the loop trains on (`data.benign`). The built-in `benign_easy` is also an evaluation
+        set, dealt per seed by `eval_sets`: its training part is that deal's `benign_easy_train`, never the registry's
+        own train split, which shared about half its prompts with the seed's benign test and validation items."""
+        from superalign import data
+        from superalign.data.evalsets import eval_sets
+        from superalign.data.registry import ALIASES
+        out = []
+        for name in self.cfg.data.benign:
+            if ALIASES.get(name, name) == "benign_easy":
+                jc = self.cfg.roles.get("judge") or C.EvalJudge()
+                out += eval_sets(self.seed, suite.excluded_prompts(jc))["benign_easy_train"]
+            else:
+                out += data.load(name, "train", seed=self.cfg.data.split_seed)
+        return out
+
     def map(self, fn, role: str, records: list[dict], chunk: int, desc: str | None = None, **kw) -> list[dict]:
         """The executor's map, with a progress bar when `desc` is given."""
         bar = self.ui.bar(desc, len(records)) if desc and records else None

@@ -14,8 +14,8 @@ from superalign.store.records import AttackerUpdateInfo, CritiqueInfo, EscalateI
 from superalign.store.summary import RunSummary, kind_of
 
 MAIN = ["compliance", "harmful_help", "compliance_phrase", "compliance_direct", "compliance_templated",
-        "over_refusal", "over_refusal_easy", "competence"]
-CHANGES = [f"{m.name}_change" for m in M.REGISTRY.values()]
+        "over_refusal", "over_refusal_easy", "competence", "helpfulness"]
+CHANGES = [f"{m.name}_change" for m in M.REGISTRY.values()] + ["helpfulness_change"]
 
 
 def _evals(store: RunStore) -> dict[int, dict[str, Metric]]:
@@ -50,10 +50,11 @@ def results(store: RunStore) -> str | None:
         c1 = ev[last]["compliance"].value if "compliance" in ev[last] else None
         rel = f"{(c1 - c0) / c0:+.0%}" if c0 and c1 is not None else "n/a (baseline compliance 0)"
         delta = (f"<h3>Round {last} against the baseline, on the same prompts</h3>"
-                 + table(["change (after − before)", "value [95% Newcombe CI]", "McNemar p", "detectable at n",
+                 + table(["change (after − before)", "value [95% CI]", "paired p", "detectable at n",
                           "n"], prow)
-                 + f"<p>Compliance relative change {rel}. A change counts only where the paired test says so; "
-                   "'detectable at n' is the smallest change this test finds with 80% power at this size.</p>")
+                 + f"<p>Compliance relative change {rel}. A change counts only where the paired test says so (exact "
+                   "McNemar for rates; Wilcoxon signed-rank with a paired bootstrap interval for helpfulness); "
+                   "'detectable at n' is the smallest change the McNemar test finds with 80% power at this size.</p>")
     harm0 = ev[first]["harmful_help"].value if "harmful_help" in ev[first] else None
     measurable = ("" if harm0 is None or harm0 > 0 else
                   "<p><b>Harm reduction cannot be measured on this learner:</b> its untrained answers give meaningful "
@@ -68,8 +69,12 @@ def results(store: RunStore) -> str | None:
               "the critic, audited on the learner's own answers) does not call a refusal; 'meaningful help' counts "
               "only answers its harmful head rates as real help; 'phrase': the refusal-phrase detector's verdict "
               "instead. Over-refusal: refusals of harmless prompts that sound alarming (look-alike) or do not "
-              "(easy). Competence: accuracy on tasks nothing trains on; competence_trained: the tasks the "
-              "competence phases train on, reported apart. Rates carry 95% Wilson intervals.</p>")
+              "(easy). Competence: accuracy on multiple-choice tasks nothing trains on, each option's text scored as "
+              "a continuation (length-normalised log-likelihood, as lm-evaluation-harness's acc_norm), lettered tasks "
+              "averaged over rotations of the options so a letter prior cancels; competence_trained: the tasks the "
+              "competence phases train on, reported apart. Helpfulness: mean per-token log-likelihood of reference "
+              "answers to held-out benign instructions (higher = closer to the references; judge-free, not a rating "
+              "of the model's own answers), with a 95% bootstrap interval. Rates carry 95% Wilson intervals.</p>")
 
 
 def slices(store: RunStore) -> str | None:

@@ -397,6 +397,69 @@ class LocalLM:
         return res
 
     @_inference
+    def continuation_logprobs(self, prefixes: list[Prompt], continuations: list[list[str]]) -> list[list[float]]:
+        """Sum of log p(continuation tokens | prefix) for every continuation of every prefix, the prefix run once.
+
+        Multiple choice scores k answers after one question; `token_logprobs` on the k (question, answer) pairs
+        runs the question k times. Here a batch of prefixes (left-padded) runs once with a KV cache, the cache is
+        repeated once per continuation, and the continuations (right-padded) run on it: the cost is the
+        prefixes plus the answers, not k times the prefixes. Prefix and continuation are tokenized apart, as in
+        `token_logprobs`, so both give the same numbers (tests/test_competence.py checks it)."""
+        tok = self.tokenizer
+        out: list[list[float]] = []
+        for b in range(0, len(prefixes), self.batch_size):
+            ps = [tok(self.render(p), add_special_tokens=False)["input_ids"] for p in prefixes[b:b + self.batch_size]]
+            cs = [[tok(c, add_special_tokens=False)["input_ids"] for c in cc] for cc in continuations[b:b + self.batch_size]]
+            vals = self._continuations_on_prefixes(ps, cs)
+            for cc in cs:
+                out.append(vals[:len(cc)])
+                vals = vals[len(cc):]
+        return out
+
+    def _continuations_on_prefixes(self, ps: list[list[int]], cs: list[list[list[int]]]) -> list[float]:
+        """`continuation_logprobs` for one batch of token ids: the flat list of sums, prefix by prefix."""
+        import torch
+        pad, dev = self.tokenizer.pad_token_id, self.device
+        width = max(len(p) for p in ps)
+        ids = torch.full((len(ps), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, p in enumerate(ps):
+            ids[i, width - len(p):], mask[i, width - len(p):] = torch.tensor(p, dtype=torch.long), 1
+        row = torch.tensor([i for i, cc in enumerate(cs) for _ in cc], dtype=torch.long)
+        flat = [c for cc in cs for c in cc]
+        n, longest = len(flat), max((len(c) for c in flat), default=0)
+        # teacher forcing: input tokens c[:-1] after the prefix, targets c[1:]; the first target comes from the prefix
+        cont = torch.full((n, max(longest - 1, 0)), pad, dtype=torch.long)
+        target = torch.zeros((n, longest), dtype=torch.long)
+        tmask = torch.zeros((n, longest), dtype=torch.float)
+        for j, c in enumerate(flat):
+            if c:
+                cont[j, :len(c) - 1], target[j, :len(c)], tmask[j, :len(c)] = torch.tensor(c[:-1]), torch.tensor(c), 1
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            pre = self.model(input_ids=ids.to(dev), attention_mask=mask.to(dev), use_cache=True, logits_to_keep=1,
+                             position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(dev))
+            logits = pre.logits[:, -1:][row.to(dev)].float()  # (n, 1, vocab): the first continuation token
+            if longest > 1:
+                cache = pre["cache"] if "cache" in pre else pre.past_key_values  # renamed in transformers 5.2x
+                cache.reorder_cache(row.to(dev))  # one copy of its prefix's cache per continuation
+                cmask = tmask[:, 1:]  # input position k is real iff the token after it is a target
+                more = self.model(input_ids=cont.to(dev), attention_mask=torch.cat([mask[row], cmask.long()], -1).to(dev),
+                                  position_ids=(mask.sum(-1)[row][:, None] + torch.arange(longest - 1)).to(dev),
+                                  **{self._cache_kwarg(): cache}).logits.float()
+                logits = torch.cat([logits, more], 1)
+            lp = torch.log_softmax(logits, -1).gather(-1, target.to(dev)[..., None])[..., 0]
+        self.usage.scored_tokens += int(mask.sum()) + int(tmask[:, 1:].sum())
+        self.usage.score_s += time.perf_counter() - t0
+        return (lp * tmask.to(dev)).sum(-1).tolist()
+
+    def _cache_kwarg(self) -> str:
+        """The forward argument a KV cache is passed by: `cache` in recent transformers, `past_key_values` before."""
+        import inspect
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+    @_inference
     def sequence_logprobs(self, seqs: list[list[int]], top: int = 0) -> list[tuple[list, list | None]]:
         """For each token-id sequence: log p(token_t | tokens_<t) for every position (None for the
         first, which has no context) and, with `top` > 0, the `top` most likely tokens at each
