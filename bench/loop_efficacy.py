@@ -193,6 +193,9 @@ def table_row(per_seed: dict, arm: str, audit: dict) -> dict:
         if r:
             row[m] = r["value"]
             row[f"{m}_ci"], row[f"{m}_n"], row[f"{m}_per_seed"] = r["ci"], r["n"], r["per_seed"]
+    h = E.mean(per_seed, arm, "helpfulness")
+    if h:
+        row["helpfulness"], row["helpfulness_ci"], row["helpfulness_n"] = h["value"], h["ci"], h["n"]
     row["overrefusal_lookalike"] = row.get("over_refusal")
     row["competence_untrained"] = row.get("competence")
     conf = audit.get(arm)
@@ -226,6 +229,7 @@ def analyse(a, seeds: list[int]) -> dict:
     table = {arm: table_row(per_seed, arm, audit) for arm in arms}
     for arm in arms[1:]:
         table[arm]["vs_base"] = {m: E.paired(per_seed, "base", arm, m) for m in METRICS}
+        table[arm]["vs_base"]["helpfulness"] = E.paired_mean(per_seed, "base", arm, "helpfulness")
     frontier = []
     for g in grid:
         r = table_row(per_seed, g, audit)
@@ -338,12 +342,13 @@ def report(res: dict) -> None:
     if not res["harm_measurable"]:
         print("harmful_help is 0 for the base learner: harm reduction cannot be measured on it; compliance can.")
     print(f"{'arm':<12} {'compliance':<21} {'corrected':<10} {'harmful_help':<21} {'look-alike OR':<21} "
-          f"{'easy OR':<21} {'competence':<21} {'KL':>6} {'steps':>6} {'rows':>6} {'wall s':>7}")
+          f"{'easy OR':<21} {'competence':<21} {'helpful':>7} {'KL':>6} {'steps':>6} {'rows':>6} {'wall s':>7}")
     for arm, r in t.items():
         cc = r.get("compliance_corrected")
         print(f"{arm:<12} {fmt(r, 'compliance'):<21} {(f'{cc:.3f}' if cc is not None else 'n/a'):<10} "
               f"{fmt(r, 'harmful_help'):<21} {fmt(r, 'over_refusal'):<21} {fmt(r, 'over_refusal_easy'):<21} "
-              f"{fmt(r, 'competence'):<21} {(r.get('kl_to_base') or 0):>6.3f} {(r.get('steps') or 0):>6.0f} "
+              f"{fmt(r, 'competence'):<21} {(r.get('helpfulness') or float('nan')):>7.3f} "
+              f"{(r.get('kl_to_base') or 0):>6.3f} {(r.get('steps') or 0):>6.0f} "
               f"{(r.get('rows') or 0):>6.0f} {(r.get('wall_s') or 0):>7.0f}")
     print("\nPaired change vs base (after - before, exact McNemar over pooled items):")
     for arm, r in t.items():

@@ -45,6 +45,29 @@ def paired(per_seed: dict, a: str, b: str, metric: str) -> dict | None:
     return {"diff": t["diff"], "ci": [t["lo"], t["hi"]], "p": t["p_value"], "n": t["n"]}
 
 
+def mean(per_seed: dict, arm: str, metric: str) -> dict | None:
+    """A continuous per-item metric (helpfulness: log-likelihood per token) pooled over seeds, bootstrap CI."""
+    v = [x for s in per_seed for x in per_seed[s][arm]["outcomes"].get(metric, {}).values()]
+    if not v:
+        return None
+    m, lo, hi = stats.bootstrap_ci(v)
+    return {"value": m, "ci": [lo, hi], "n": len(v)}
+
+
+def paired_mean(per_seed: dict, a: str, b: str, metric: str) -> dict | None:
+    """b - a of a continuous metric on the same items, pooled: mean difference, bootstrap CI, Wilcoxon p."""
+    from scipy.stats import wilcoxon
+    d = []
+    for s in per_seed:
+        oa, ob = per_seed[s][a]["outcomes"].get(metric, {}), per_seed[s][b]["outcomes"].get(metric, {})
+        d += [ob[i] - oa[i] for i in sorted(set(oa) & set(ob))]
+    if not d:
+        return None
+    m, lo, hi = stats.bootstrap_ci(d)
+    p = float(wilcoxon(d).pvalue) if any(x != 0 for x in d) else 1.0
+    return {"diff": m, "ci": [lo, hi], "p": p, "n": len(d)}
+
+
 def rel_change(per_seed: dict, a: str, b: str, metric: str = "compliance", n_boot: int = 4000) -> tuple[float, list]:
     """(rate_b - rate_a) / rate_a over pooled items, with a bootstrap CI resampling items within each seed."""
     rng = np.random.default_rng(0)
