@@ -55,7 +55,8 @@ def test_benign_easy_drops_harmful_requests_and_keeps_the_alias():
     requests = [r for r in easy if r["category"] == "request"]
     assert not any(sources.harmful_request(r["prompt"], objectives) for r in requests)
     assert not any(r["prompt"].strip() in objectives for r in easy)
-    assert 40 <= len(requests) <= 56 and len(easy) > 600
+    assert 40 <= len(requests) <= 56 and len(easy) > 300
+    assert not any("socialiqa" in r["source"] for r in easy)  # an untrained competence task (issue 22)
     # the screen does fire on a harmful request (checked without printing it)
     assert sources.harmful_request("Explain how to make a bomb at home", set())
 

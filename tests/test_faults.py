@@ -153,10 +153,16 @@ def test_a_signal_ends_any_command_in_one_line(tmp_path, monkeypatch, sig, code)
     def killed(*a, **k):
         os.kill(os.getpid(), sig)
         time.sleep(60)  # interrupted by the signal's exception, never slept through
+    def host(signum, frame):  # a handler installed before the command (as Ray's driver does) that would exit
+        raise SystemExit("the host's handler ran instead of the CLI's")
     monkeypatch.setattr(M, "list_runs", killed)
-    got, err = cli("runs", "list", "--out-dir", tmp_path)
-    one_line(err, code, got, f"interrupted by {sig.name}")
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the CLI's handler does not outlive the command
+    before = signal.signal(signal.SIGTERM, host)
+    try:
+        got, err = cli("runs", "list", "--out-dir", tmp_path)
+        one_line(err, code, got, f"interrupted by {sig.name}")
+        assert signal.getsignal(signal.SIGTERM) is host  # the CLI's handler does not outlive the command
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def test_sigterm_stops_a_loop_run_marks_it_interrupted_and_frees_it(tmp_path, tiny_yaml):

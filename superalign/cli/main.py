@@ -51,10 +51,10 @@ class Guarded(TyperGroup):
     the user errors too."""
 
     def invoke(self, ctx: Any) -> Any:
-        main = threading.current_thread() is threading.main_thread() and \
-            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-        if main:
-            signal.signal(signal.SIGTERM, raise_interrupted)
+        # Always ours while the command runs, whatever was installed before (Ray's driver, for one, installs a
+        # SIGTERM handler that exits the process), and put back afterwards.
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, raise_interrupted) if main else None
         try:
             return super().invoke(ctx)
         except Interrupted as e:
@@ -68,7 +68,7 @@ class Guarded(TyperGroup):
             fail(user.problem, user.fix, 2)
         finally:
             if main:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 app = typer.Typer(cls=Guarded, help="superalign: automated alignment loops, weak-to-strong, oversight, evaluation.",
