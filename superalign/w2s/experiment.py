@@ -143,7 +143,9 @@ def run_seed(cfg: W2SConfig, spec, task: Task, tr: Trainer, seed: int, candidate
     sp = task_splits(cfg, spec, len(task.labels), seed)
     y, test = task.labels, sp.test
     gold = np.eye(task.k, dtype=np.float32)[y]
-    need = np.concatenate([sp.transfer, test])  # rows whose predictions anything reads
+    # rows whose predictions are read: an LM fit predicts only these (on a CPU, forward passes over rows nobody reads
+    # cost as much as training); the iterative rounds' students also label the transfer rows
+    evaluated, labelling = np.concatenate([sp.val, test]), np.concatenate([sp.transfer, test])
     rows: list[dict] = []
 
     def acc(probs, idx):
@@ -159,11 +161,11 @@ def run_seed(cfg: W2SConfig, spec, task: Task, tr: Trainer, seed: int, candidate
                      "model": model, "seed": seed, "meta": meta})
         return float(correct.mean())
 
-    def fit(s, labels, val_labels, loss, tag, train=sp.train):
+    def fit(s, labels, val_labels, loss, tag, train=sp.train, need=evaluated):
         return tr.fit(s, train, labels[train], sp.val, val_labels[sp.val], loss, seed, need, tag)
 
-    weak_p = tr.fit(cfg.weak, sp.weak_train, gold[sp.weak_train], sp.weak_val, gold[sp.weak_val], "xent", seed, need,
-                    "weak")
+    weak_p = tr.fit(cfg.weak, sp.weak_train, gold[sp.weak_train], sp.weak_val, gold[sp.weak_val], "xent", seed,
+                    tag="weak")
     weak = score(weak_p, "weak", cfg.weak, "weak", label_accuracy=acc(weak_p, sp.transfer))
     # gold-trained references: trained AND early-stopped on gold, never on a weak label
     score(fit(cfg.strong, gold, gold, "xent", "ceiling"), "ceiling", cfg.strong, "ceiling")
@@ -177,7 +179,7 @@ def run_seed(cfg: W2SConfig, spec, task: Task, tr: Trainer, seed: int, candidate
     if "ladder" in cfg.methods and (spec.ladder or cfg.ladder):
         _ladder(cfg, spec.ladder or cfg.ladder, tr, sp, gold, weak_p, weak, fit, score, acc, seed)
     if "iterative" in cfg.methods:
-        _iterative(cfg, tr, sp, weak_p, fit, score, acc)
+        _iterative(cfg, sp, weak_p, fit, score, acc, labelling)
     return rows
 
 
@@ -195,13 +197,13 @@ def _ladder(cfg, ladder, tr, sp, gold, weak_p, weak, fit, score, acc, seed):
           supervisor=sup_model, supervisor_accuracy=sup_acc, label_accuracy=acc(sup, sp.transfer))
 
 
-def _iterative(cfg, tr, sp, weak_p, fit, score, acc):
+def _iterative(cfg, sp, weak_p, fit, score, acc, labelling):
     """Kim et al.'s teacher-student rounds on alternating halves of the transfer-train rows (see the module doc)."""
     halves = (sp.train[: len(sp.train) // 2], sp.train[len(sp.train) // 2:])
     teacher, who = weak_p, cfg.weak
     for k in range(1, cfg.iterate + 1):
         rows = halves[(k - 1) % 2]
-        probs = fit(cfg.strong, teacher, teacher, cfg.ladder_loss, f"iterative{k}", train=rows)
+        probs = fit(cfg.strong, teacher, teacher, cfg.ladder_loss, f"iterative{k}", train=rows, need=labelling)
         score(probs, "w2s", cfg.strong, f"iterative{k}", step=k, supervisor=who, label_accuracy=acc(teacher, rows))
         teacher, who = probs, f"round {k} student"
 
