@@ -37,8 +37,12 @@ def verifier(mode="meaning"):
     return D.Verifier(BowEmbedder(), mode=mode, threshold=0.6)
 
 
-def _evidence(prompt: str) -> tuple[list[str], str]:
-    return re.findall(r'The text says: "(.*)"', prompt), re.search(r"Question: (.*)", prompt).group(1)
+def _read(prompt: str, completion: str) -> tuple[list[str], str, str]:
+    """(quotes, question, option) of a judge query, whichever rule wrote it (the question is in the prompt, or in the
+    completion before the answer)."""
+    text = prompt + completion
+    return (re.findall(r'The text says: "(.*)"', prompt), re.search(r"Question: (.*)", text).group(1),
+            completion.rsplit("Answer:", 1)[-1].strip())
 
 
 class Counter:
@@ -46,7 +50,11 @@ class Counter:
     name = "counter"
 
     def logprobs(self, prompts, completions):
-        return [float(sum(c.strip() in q for q in _evidence(p)[0])) - 9.0 for p, c in zip(prompts, completions)]
+        out = []
+        for p, c in zip(prompts, completions):
+            quotes, _, opt = _read(p, c)
+            out.append(float(sum(opt in q for q in quotes)) - 9.0)
+        return out
 
 
 def _about(quote: str) -> str | None:
@@ -66,10 +74,10 @@ class Reader:
     def logprobs(self, prompts, completions):
         out = []
         for p, c in zip(prompts, completions):
-            quotes, q = _evidence(p)
+            quotes, q, opt = _read(p, c)
             m = re.fullmatch(r"What is the .+? of the country whose .+? is (.+)\?", q)
             asked = {_about(s) for s in quotes if m and m.group(1) in s} if m else {re.search(r" of (.+)\?$", q).group(1)}
-            out.append(float(any(c.strip() in s and _about(s) in asked for s in quotes)) - 9.0)
+            out.append(float(any(opt in s and _about(s) in asked for s in quotes)) - 9.0)
         return out
 
 
@@ -206,8 +214,11 @@ class Knower(Reader):
 
     def logprobs(self, prompts, completions):
         base = super().logprobs(prompts, completions)
-        return [b + 9.0 + 2.0 * (c.strip() == self.right[_evidence(p)[1]]) + 0.5 * bool(_evidence(p)[0])
-                for b, p, c in zip(base, prompts, completions)]
+        out = []
+        for b, p, c in zip(base, prompts, completions):
+            quotes, q, opt = _read(p, c)
+            out.append(b + 9.0 + 2.0 * (opt == self.right[q]) + 0.5 * bool(quotes))
+        return out
 
 
 def test_the_judge_keeps_its_own_knowledge_against_an_off_topic_lie(rows):

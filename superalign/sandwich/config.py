@@ -15,9 +15,10 @@ Kind = Literal["lookup", "bridge"]
 class SandwichConfig(Strict):
     """A weak judge without the source, a strong extractive reader with it (see superalign/sandwich/debate.py)."""
     judge_role: str = "weak_judge"  # bound in `roles:`; unbound, the weak judge is the local SmolLM2-135M
-    # how the judge weighs the evidence: per side (posterior), both options after all evidence (joint), or the
-    # evidence's gain over its prior (gain); see superalign/sandwich/judge.py
-    judge_rule: Literal["posterior", "joint", "gain"] = "posterior"
+    # how the judge weighs the evidence: how well a side's evidence explains the question and its answer (explain),
+    # the answer alone per side (posterior), both answers after all evidence (joint), or the evidence's gain over its
+    # prior (gain); see superalign/sandwich/judge.py
+    judge_rule: Literal["explain", "posterior", "joint", "gain"] = "explain"
     strong_embedder: str = "minilm-l6"   # the strong side's retriever and the verifier's embedder
     data: str = "countries"
     questions: int = Field(60, ge=2)

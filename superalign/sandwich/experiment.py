@@ -28,7 +28,8 @@ from superalign.sandwich.judge import CONDITIONS, PROTOCOLS, mc_prompt, render, 
 MEANS = {"consultancy": ("consultancy_honest", "consultancy_dishonest"),
          "rule_consultancy": ("rule_consultancy_honest", "rule_consultancy_dishonest")}
 ARMS = ("judge", "expert", "consultancy", "consultancy_honest", "consultancy_dishonest", "debate", "rule_consultancy",
-        "rule_consultancy_honest", "rule_consultancy_dishonest", "rule_debate", "debate_exact", "debate_unchecked")
+        "rule_consultancy_honest", "rule_consultancy_dishonest", "rule_debate", "overlap_debate", "debate_exact",
+        "debate_unchecked")
 VS_JUDGE = ("consultancy", "consultancy_honest", "consultancy_dishonest", "debate", "debate_exact", "debate_unchecked")
 VS_RULE = {"consultancy": "rule_consultancy", "consultancy_honest": "rule_consultancy_honest",
            "consultancy_dishonest": "rule_consultancy_dishonest", "debate": "rule_debate"}
@@ -164,6 +165,7 @@ def summarize(store, key: str, seeds: list[int]) -> dict:
         return out
     vs_judge = paired("gain_vs_judge", {a: "judge" for a in VS_JUDGE})
     vs_rule = paired("gain_vs_rule", VS_RULE)
+    vs_overlap = paired("gain_vs_overlap", {"debate": "overlap_debate"})
     ratio = {}
     for a in VS_JUDGE:
         ratio[a] = ratio_ci(arms["judge"], arms[a], arms["expert"])
@@ -178,6 +180,7 @@ def summarize(store, key: str, seeds: list[int]) -> dict:
                 if s["name"].startswith(f"sandwich/{key}/seed")]
     return {"key": key, "seeds": seeds, "n": len(arms["judge"]), "accuracy": acc, "per_seed": per_seed,
             "per_kind": per_kind, "errors": errors, "gain_vs_judge": vs_judge, "gain_vs_rule": vs_rule,
+            "gain_vs_overlap": vs_overlap,
             "ratio": ratio, "verified_rate": {p: float(np.mean([v[p] for v in verified if p in v]))
                                               for p in PROTOCOLS if any(p in v for v in verified)}}
 

@@ -13,6 +13,7 @@ LABELS = {"judge": "judge alone (no source)", "expert": "expert alone: strong re
           "rule_consultancy": "rule on the consultancies (no LM)",
           "rule_consultancy_honest": "rule, honest consultant", "rule_consultancy_dishonest": "rule, dishonest consultant",
           "rule_debate": "rule on the debates (no LM)",
+          "overlap_debate": "name-matching rule on the debates (no LM)",
           "debate_exact": "judge + debate, exact-substring verification",
           "debate_unchecked": "judge + debate, quotes not verified"}
 
@@ -63,6 +64,8 @@ def sandwich_section(store) -> str | None:
            + "<h3>Gain over the judge alone (same items)</h3>" + table(heads, _gain_rows(summ, "gain_vs_judge", seeds))
            + "<h3>Gain over the verification-only rule (same items and transcripts)</h3>"
            + table(heads, _gain_rows(summ, "gain_vs_rule", seeds))
+           + "<h3>Second look: gain over a rule that matches the question's names against the quotes (no LM)</h3>"
+           + table(heads, _gain_rows(summ, "gain_vs_overlap", seeds))
            + f"<p class='muted'>{cfg.get('questions')} questions per seed ({', '.join(cfg.get('kinds', []))}), "
              f"{cfg.get('rounds')} round(s), verification {cfg.get('verify')} (threshold "
              f"{cfg.get('verify_threshold')}), P(fabricate) {cfg.get('fabricate')}, P(paraphrase) "
