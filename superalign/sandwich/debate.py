@@ -146,24 +146,35 @@ def key_tokens(text: str) -> set[str]:
     return {w.removesuffix("'s").rstrip(",") for w in _KEY.findall(text) if w not in _FUNCTION} - {""}
 
 
-class Verifier:
-    """Checks a quote against the source. `exact`: substring only. `meaning`: a substring, or a rewording of one
-    source sentence (embedding cosine >= threshold) that keeps every name, number and code of that sentence's
-    claim, i.e. every key token of the quote occurs in that sentence."""
+class Encodings:
+    """Unit-length sentence embeddings, each text encoded once (the reader and the verifier share one)."""
 
-    def __init__(self, embedder=None, mode: str = "meaning", threshold: float = 0.75):
-        self.emb, self.mode, self.threshold = embedder, mode, threshold
-        self._cache: dict[str, np.ndarray] = {}
-        if mode == "meaning" and embedder is None:
-            raise SuperalignError("meaning verification needs an embedder", "pass one, or use mode='exact'")
+    def __init__(self, embedder):
+        self.emb, self._cache = embedder, {}
 
-    def _vec(self, texts: list[str]) -> np.ndarray:
+    def __call__(self, texts: list[str]) -> np.ndarray:
         new = sorted({t for t in texts if t not in self._cache})
         if new:
             for t, v in zip(new, self.emb.encode(new)):
                 v = np.asarray(v, dtype=float)
                 self._cache[t] = v / max(np.linalg.norm(v), 1e-9)
         return np.stack([self._cache[t] for t in texts])
+
+
+def encodings(embedder) -> Encodings:
+    return embedder if isinstance(embedder, Encodings) else Encodings(embedder)
+
+
+class Verifier:
+    """Checks a quote against the source. `exact`: substring only. `meaning`: a substring, or a rewording of one
+    source sentence (embedding cosine >= threshold) that keeps every name, number and code of that sentence's
+    claim, i.e. every key token of the quote occurs in that sentence."""
+
+    def __init__(self, embedder=None, mode: str = "meaning", threshold: float = 0.75):
+        if mode == "meaning" and embedder is None:
+            raise SuperalignError("meaning verification needs an embedder", "pass one, or use mode='exact'")
+        self.vec = encodings(embedder) if embedder is not None else None
+        self.mode, self.threshold = mode, threshold
 
     def __call__(self, quote: str, it: Item) -> bool:
         q = quote.strip()
@@ -173,7 +184,7 @@ class Verifier:
             return True
         if self.mode == "exact":
             return False
-        sims = self._vec(it.sentences) @ self._vec([q])[0]
+        sims = self.vec(it.sentences) @ self.vec([q])[0]
         best = int(np.argmax(sims))
         src = it.sentences[best]
         return bool(sims[best] >= self.threshold and all(k in src for k in key_tokens(q)))
@@ -219,24 +230,16 @@ class ExtractiveReader:
 
     def __init__(self, embedder=None, fabricate: float = 0.5, paraphrase: float = 0.2, seed: int = 0):
         if embedder is None:
-            from superalign.models.classifier import Embedder
+            from superalign.models.embedder import Embedder
             embedder = Embedder()
-        self.emb, self.fabricate, self.paraphrase = embedder, fabricate, paraphrase
+        self.vec, self.fabricate, self.paraphrase = encodings(embedder), fabricate, paraphrase
         self.rng = random.Random(seed)
-        self._cache: dict[str, np.ndarray] = {}
-
-    def _encode(self, texts: list[str]) -> None:
-        new = sorted({t for t in texts if t not in self._cache})
-        if new:
-            for t, v in zip(new, self.emb.encode(new)):
-                self._cache[t] = np.asarray(v, dtype=float)
 
     def rank(self, it: Item, query: str, among=None) -> list[int]:
         """Sentence indices of `it` (or of `among`), most similar to `query` first."""
         idx = list(range(len(it.sentences))) if among is None else list(among)
-        self._encode([query, *it.sentences])
-        q = self._cache[query]
-        return sorted(idx, key=lambda i: -float(self._cache[it.sentences[i]] @ q))
+        sims = self.vec(it.sentences) @ self.vec([query])[0]
+        return sorted(idx, key=lambda i: -float(sims[i]))
 
     def _holding(self, it: Item, opt: str) -> list[int]:
         return [i for i, s in enumerate(it.sentences) if opt in s]

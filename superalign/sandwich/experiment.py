@@ -85,8 +85,9 @@ def ratio_ci(judge, assisted, expert, n_boot: int = 2000, seed: int = 0) -> tupl
 
 def build_strong(sw: SandwichConfig, seed: int) -> tuple[ExtractiveReader, Verifier]:
     """The strong side and the verifier, sharing one embedder (its encodings are cached per text)."""
-    from superalign.models.classifier import Embedder
-    emb = Embedder(sw.strong_embedder)
+    from superalign.models.embedder import Embedder
+    from superalign.sandwich.debate import Encodings
+    emb = Encodings(Embedder(sw.strong_embedder))
     return (ExtractiveReader(emb, fabricate=sw.fabricate, paraphrase=sw.paraphrase, seed=seed),
             Verifier(emb, mode=sw.verify, threshold=sw.verify_threshold))
 
