@@ -9,12 +9,14 @@ probe; bfloat16 frozen weights), as able as the embedded learner allows. The cei
 gold; every student is early-stopped on weak-labelled validation rows only.
 
 Screen (phase 1). For each candidate task, the ceiling (3 seeds) against each weak candidate, all shallow readers
-far below the student's capacity: bag of words (hashed uni+bigrams) + a linear head, the first 2 blocks of SmolLM2
-+ a head, MiniLM-L6 + a head; each trained on the task's n_weak gold rows. The ceiling never sees a weak label, so
-it is trained once and shared by all weak candidates. Per task the weak supervisor is the candidate with the largest
-ceiling - weak gap on the gold *validation* rows among those at least 5 points above chance there (test rows are not
-used to choose); the task is accepted when its test gap is >= 0.10 with a 95% CI excluding 0. A task whose seed-0
-gap cannot reach 0.10 (upper CI bound below it) is stopped after seed 0.
+far below the student's capacity: TF-IDF + logistic regression, the first 2 blocks of SmolLM2 + a head, MiniLM-L6 +
+a head, each trained on the task's n_weak gold rows, and TF-IDF and MiniLM on 100 gold rows only (few-label). The
+ceiling never sees a weak label, so it is trained once and shared by all weak candidates. Per task the weak
+supervisor is chosen on the gold *validation* rows (test rows are not used to choose): the candidate with the
+largest ceiling - weak gap among those at least 5 points above chance, a full-label one if one reaches 0.10 (a
+capacity gap), else a few-label one (a data gap; the data-matched control says which). The task is accepted when its
+test gap is >= 0.10 with a 95% CI excluding 0. A task whose seed-0 gap cannot reach 0.10 (upper CI bound below it
+for every candidate) is stopped after seed 0.
 The ladder's rung is the candidate (frozen probes of MiniLM and SmolLM2 layers, trained on gold like the ceiling)
 whose gold-validation accuracy closes the share of the weak -> ceiling gap nearest one half.
 
@@ -45,7 +47,8 @@ TASKS = [{"name": "sarcasm", "n_weak": 400, "n_transfer": 500, "n_test": 400},
          {"name": "socialiqa", "n_weak": 300, "n_transfer": 400, "n_test": 300},
          {"name": "harm_labels", "n_weak": 300, "n_transfer": 400, "n_test": 299},
          {"name": "mmlu", "n_weak": 300, "n_transfer": 300, "n_test": 300}]
-WEAK = ["hashing", "smollm2-135m-instruct@2", "minilm-l6"]
+# shallow readers, each far below the student's capacity; `#100`: trained on 100 gold labels only (few-label)
+WEAK = ["tfidf", "smollm2-135m-instruct@2", "minilm-l6", "tfidf#100", "minilm-l6#100"]
 RUNGS = ["minilm-l6", "smollm2-135m-instruct@8", "smollm2-135m-instruct@16", "smollm2-135m-instruct@-1"]
 DEFAULT = {
     "seeds": [0, 1, 2],
@@ -77,6 +80,16 @@ def val_means(store, task: str, seeds) -> dict:
     return {k: sum(v) / len(v) for k, v in out.items()}
 
 
+def choose_weak(weak_val: dict, ceil_val: float, chance: float) -> str:
+    """On gold validation accuracies: the candidate with the largest gap to the ceiling among those at least
+    ABOVE_CHANCE above chance, preferring full-label candidates (a capacity gap) to few-label ones (`#N`, a data
+    gap) whenever one of them reaches MIN_GAP."""
+    informative = [w for w in weak_val if weak_val[w] >= chance + ABOVE_CHANCE] or list(weak_val)
+    full = [w for w in informative if "#" not in w]
+    pool = full if any(ceil_val - weak_val[w] >= MIN_GAP for w in full) else informative
+    return max(pool, key=lambda w: ceil_val - weak_val[w])
+
+
 def screen_task(t: dict, section: dict, run_dir: Path, seeds: list[int], log) -> dict:
     """Ceiling vs every weak candidate on one task (seed 0 first, the others only if the gap can reach MIN_GAP)."""
     from superalign.store import RunStore
@@ -100,8 +113,7 @@ def screen_task(t: dict, section: dict, run_dir: Path, seeds: list[int], log) ->
     vals = {w: val_means(stores[w], t["name"], ran) for w in WEAK}
     ceil_val = vals[WEAK[0]][("ceiling", section["strong"])]
     weak_val = {w: vals[w][("weak", w)] for w in WEAK}
-    informative = [w for w in WEAK if weak_val[w] >= chance + ABOVE_CHANCE] or WEAK
-    weak = max(informative, key=lambda w: ceil_val - weak_val[w])
+    weak = choose_weak(weak_val, ceil_val, chance)
     s = per_weak[weak]
     share = {c: (vals[weak][("candidate", c)] - weak_val[weak]) / max(ceil_val - weak_val[weak], 1e-9) for c in RUNGS}
     rung = min(RUNGS, key=lambda c: abs(share[c] - 0.5))
@@ -113,7 +125,8 @@ def screen_task(t: dict, section: dict, run_dir: Path, seeds: list[int], log) ->
         st.close()
     return {"task": t["name"], "seeds": ran, "chance": chance, "weak": weak, "accepted": accepted, "reason": reason,
             "gap": s["gap"], "gap_ci": s["gap_ci"], "capacity_gap": s.get("capacity_gap"),
-            "capacity_gap_ci": s.get("capacity_gap_ci"), "ceiling": s["accuracy"]["ceiling"],
+            "capacity_gap_ci": s.get("capacity_gap_ci"), "gap_kind": s.get("gap_kind"),
+            "ceiling": s["accuracy"]["ceiling"],
             "ceiling_ci": s["accuracy_ci"]["ceiling"],
             "weak_candidates": {w: {"accuracy": per_weak[w]["accuracy"]["weak"],
                                     "accuracy_ci": per_weak[w]["accuracy_ci"]["weak"], "gap": per_weak[w]["gap"],
@@ -131,7 +144,7 @@ def w2s_task(t: dict, scr: dict, section: dict, store, log) -> dict:
     t1, c1 = time.time(), time.process_time()
     s = run(cfg, store)[t["name"]]
     log(f"\n== {t['name']}  weak {scr['weak']}, rung {scr['rung']}  gap {fmt(s['gap'], s['gap_ci'])}  capacity gap "
-        f"{fmt(s.get('capacity_gap'), s.get('capacity_gap_ci'))}  chance {s['chance']:.3f}")
+        f"{fmt(s.get('capacity_gap'), s.get('capacity_gap_ci'))} ({s.get('gap_kind')} gap)  chance {s['chance']:.3f}")
     for m in methods(s["accuracy"]):
         p = f"   PGR {fmt(s['pgr'][m], s['pgr_ci'][m])}" if m in s["pgr"] else ""
         log(f"  {label(m):<48} {fmt(s['accuracy'][m], s['accuracy_ci'][m])}{p}")
@@ -155,8 +168,9 @@ def w2s_task(t: dict, scr: dict, section: dict, store, log) -> dict:
     return {"weak": scr["weak"], "rung": scr["rung"], "pgr": g("xent"), "pgr_ci": ci("xent"), "gap": s["gap"],
             "gap_ci": s["gap_ci"], "aux": g("logconf"), "aux_ci": ci("logconf"), "ladder": g("ladder"),
             "ladder_ci": ci("ladder"), "iterative": [g(m) for m in its], "iterative_ci": [ci(m) for m in its],
-            "capacity_gap": s.get("capacity_gap"), "capacity_gap_ci": s.get("capacity_gap_ci"), "chance": s["chance"],
-            "accuracy": s["accuracy"], "accuracy_ci": s["accuracy_ci"], "pgr_withheld": s["pgr_withheld"],
+            "capacity_gap": s.get("capacity_gap"), "capacity_gap_ci": s.get("capacity_gap_ci"),
+            "gap_kind": s.get("gap_kind"), "chance": s["chance"], "accuracy": s["accuracy"],
+            "accuracy_ci": s["accuracy_ci"], "pgr_withheld": s["pgr_withheld"],
             "ladder_steps": ladder, "seconds": round(time.time() - t1), "cpu_seconds": round(time.process_time() - c1)}
 
 

@@ -1,10 +1,12 @@
 """The `w2s:` config section. Pydantic only: the root config imports this module, so it must stay light
 (no torch, nothing from superalign but `errors`).
 
-Model specs (`weak`, `strong`, `ladder` rungs, `control`) name a featurizer or a trainable LM:
-`hashing[:N]`, `minilm-l6` / `st:NAME`, or an LM `NAME[@LAYER]` (linear probe on that layer, default the last);
-`NAME+lora:K` trains LoRA adapters on the LM's top K blocks (K=`all`: every block) with a head, as `finetune` says.
-The strong spec is trained the `finetune.mode` way unless it carries its own `+lora:K`.
+Model specs (`weak`, `strong`, `ladder` rungs, `control`) name a shallow reader, a featurizer or a trainable LM:
+`tfidf` (TF-IDF + logistic regression), `hashing[:N]`, `minilm-l6` / `st:NAME`, or an LM `NAME[@LAYER]` (linear
+probe on that layer, default the last); `NAME+lora:K` trains LoRA adapters on the LM's top K blocks (K=`all`: every
+block) with a head, as `finetune` says. The strong spec is trained the `finetune.mode` way unless it carries its own
+`+lora:K`. A weak spec may end in `#N`: it is trained on the first N of its gold rows only (a few-label supervisor;
+the data-matched control drops the budget).
 """
 from __future__ import annotations
 

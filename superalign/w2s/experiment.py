@@ -32,6 +32,19 @@ from superalign.w2s.metrics import auroc, summarise
 from superalign.w2s.tasks import Splits, Task, load_task, splits
 
 
+def base(spec: str) -> str:
+    """The model of a spec without its label budget (`minilm-l6#100` -> `minilm-l6`)."""
+    return spec.split("#", 1)[0]
+
+
+def label_budget(spec: str) -> int | None:
+    """`SPEC#N`: the weak model is trained on the first N of its gold rows only (a few-label weak supervisor)."""
+    _, sep, n = spec.partition("#")
+    if sep and not n.isdigit():
+        raise SuperalignError(f"bad model spec {spec!r}", "write SPEC#N with N the number of gold labels, e.g. tfidf#100")
+    return int(n) if sep else None
+
+
 def lora_spec(spec: str, cfg: W2SConfig) -> tuple[str, object, str] | None:
     """(name, layers, mode) when `spec` is trained end to end, None when it is a probe on frozen features."""
     name, plus, tail = spec.partition("+lora")
@@ -45,6 +58,7 @@ def lora_spec(spec: str, cfg: W2SConfig) -> tuple[str, object, str] | None:
     return None
 
 
+SHALLOW = "tfidf"  # TF-IDF + logistic regression (superalign/w2s/shallow.py)
 FIT_VERSION = 3  # bump when training changes, so cached fits are redone
 
 
@@ -73,6 +87,7 @@ class Trainer:
         cache hit, key): the key is a hash of everything the fit sees."""
         from superalign.w2s.finetune import fit_lm
         from superalign.w2s.probe import fit_head
+        from superalign.w2s.shallow import fit_tfidf
         r = lambda t: np.round(t.astype(np.float64), 6).astype(np.float32)  # noqa: E731
         targets, val_targets = r(targets), r(val_targets)
         lm = lora_spec(spec, self.cfg)
@@ -92,9 +107,11 @@ class Trainer:
         if lm:
             probs, state = fit_lm(lm[0], self.task, train_idx, targets, val_idx, val_targets, loss, self.cfg, seed,
                                   layers=lm[1], mode=lm[2], need=need, **kw)
+        elif base(spec) == SHALLOW:
+            probs, state = fit_tfidf(self.task, train_idx, targets, val_idx, val_targets, seed)
         else:
-            probs, state = fit_head(self.feats[spec], train_idx, targets, val_idx, val_targets, loss, self.cfg.head,
-                                    seed, self.task.choice, **kw)
+            probs, state = fit_head(self.feats[base(spec)], train_idx, targets, val_idx, val_targets, loss,
+                                    self.cfg.head, seed, self.task.choice, **kw)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.stem + ".tmp.npz")
         np.savez(tmp, probs=probs, **state)
@@ -117,7 +134,8 @@ class Trainer:
 def probe_specs(cfg: W2SConfig, extra=()) -> list[str]:
     """Every model spec of the section (and `extra`) that is a head on frozen features."""
     rungs = [r for t in cfg.task_specs() for r in (t.ladder or [])]
-    return [s for s in dict.fromkeys([cfg.weak, *cfg.ladder, *rungs, cfg.strong, *extra]) if lora_spec(s, cfg) is None]
+    specs = dict.fromkeys(base(s) for s in [cfg.weak, *cfg.ladder, *rungs, cfg.strong, *extra])
+    return [s for s in specs if s != SHALLOW and lora_spec(s, cfg) is None]
 
 
 def features_for(cfg: W2SConfig, task: Task, progress=None, extra=()) -> tuple[dict[str, np.ndarray], str]:
@@ -164,13 +182,13 @@ def run_seed(cfg: W2SConfig, spec, task: Task, tr: Trainer, seed: int, candidate
     def fit(s, labels, val_labels, loss, tag, train=sp.train, need=evaluated):
         return tr.fit(s, train, labels[train], sp.val, val_labels[sp.val], loss, seed, need, tag)
 
-    weak_p = tr.fit(cfg.weak, sp.weak_train, gold[sp.weak_train], sp.weak_val, gold[sp.weak_val], "xent", seed,
-                    tag="weak")
-    weak = score(weak_p, "weak", cfg.weak, "weak", label_accuracy=acc(weak_p, sp.transfer))
+    wt = sp.weak_train[:label_budget(cfg.weak)]
+    weak_p = tr.fit(cfg.weak, wt, gold[wt], sp.weak_val, gold[sp.weak_val], "xent", seed, tag="weak")
+    weak = score(weak_p, "weak", cfg.weak, "weak", label_accuracy=acc(weak_p, sp.transfer), n_labels=len(wt))
     # gold-trained references: trained AND early-stopped on gold, never on a weak label
     score(fit(cfg.strong, gold, gold, "xent", "ceiling"), "ceiling", cfg.strong, "ceiling")
-    if cfg.control:
-        score(fit(cfg.weak, gold, gold, "xent", "control"), "control", cfg.weak, "control")
+    if cfg.control:  # the weak model's architecture with the ceiling's gold rows (no label budget)
+        score(fit(base(cfg.weak), gold, gold, "xent", "control"), "control", base(cfg.weak), "control")
     for c in candidates:
         score(fit(c, gold, gold, "xent", "candidate"), "candidate", c, "candidate")
     for m in cfg.methods:

@@ -66,7 +66,8 @@ def results_section(store) -> str | None:
         return None
     parts = [setting(store), "<p>Accuracy: mean over seeds, 95% CI from a seeds × test-items bootstrap. "
              "PGR = (w2s − weak) / (ceiling − weak) on seed-mean accuracies, withheld when the gap's CI includes 0 "
-             "or the weak model is at chance.</p>"]
+             "or the weak model is at chance. A gap is a capacity gap when the weak model's architecture trained on "
+             "the ceiling's gold rows (the control) stays below the ceiling, else a data gap.</p>"]
     for task in dict.fromkeys(r["meta"]["task"] for r in rows):
         trs = [r for r in rows if r["meta"]["task"] == task]
         chance = store.get(f"w2s/{task}/chance") or 0.5
@@ -83,7 +84,8 @@ def results_section(store) -> str | None:
         untuned = " (untuned: kept out of all tuning)" if store.get(f"w2s/{task}/untuned") else ""
         gap = f"gap ceiling − weak {fmt_ci(s['gap'], *s['gap_ci'])}"
         if "capacity_gap" in s:
-            gap += f"; capacity gap ceiling − control {fmt_ci(s['capacity_gap'], *s['capacity_gap_ci'])}"
+            gap += (f"; capacity gap ceiling − control {fmt_ci(s['capacity_gap'], *s['capacity_gap_ci'])}: a "
+                    f"{s['gap_kind']} gap")
         note = f"<p><b>PGR withheld:</b> {esc(s['pgr_withheld'])}.</p>" if s["pgr_withheld"] else ""
         parts.append(f"<h3>{esc(task)}{esc(untuned)}</h3><p>{esc(gap)}; chance {chance:.3f}; {s['seeds']} seeds.</p>"
                      + note + table(["model", "spec", "accuracy [95% CI]", "stop epoch", "PGR [95% CI]"], body))
