@@ -72,7 +72,8 @@ def summarise(correct: dict[str, list[np.ndarray]], chance: float, w2s_methods: 
     if "control" in correct:
         out["capacity_gap"] = mean["ceiling"] - mean["control"]
         out["capacity_gap_ci"] = _ci(boot["ceiling"] - boot["control"])
-        out["gap_kind"] = "capacity" if out["capacity_gap_ci"][0] > 0 else "data"
+        out["gap_kind"] = ("none" if out["gap_ci"][0] <= 0 else "capacity" if out["capacity_gap_ci"][0] > 0
+                           else "data")
     reason = None
     if out["gap_ci"][0] <= 0:
         reason = f"gap CI [{out['gap_ci'][0]:+.3f}, {out['gap_ci'][1]:+.3f}] includes 0"
