@@ -58,9 +58,14 @@ class Counter:
 
 
 def _about(quote: str) -> str | None:
-    """The country a passage sentence (or its rewording) is about."""
-    for pat in (r" of (.+?) is ", r" of (.+?)\.$", r"^(.+?) is a country", r"from (.+?) are called"):
-        m = re.search(pat, quote)
+    """The country a passage sentence (or its rewording) states a fact about: the grammatical subject."""
+    q = quote.strip()
+    m = re.match(r"(?:Unlike|Like) (?:those from )?(.+?), (?:people from )?(.+?)(?:'s | has )", q)
+    if m:
+        return m.group(2)
+    for pat in (r"(?:People from )?(.+?)(?:'s people)? ?[,(] ?(?:unlike|like) ", r"The .+? of (.+?) is ",
+                r"(.+?)'s ", r"(.+?) (?:is a country|lies) in ", r"People from (.+?) are called"):
+        m = re.match(pat, q)
         if m:
             return m.group(1)
     return None
@@ -76,7 +81,8 @@ class Reader:
         for p, c in zip(prompts, completions):
             quotes, q, opt = _read(p, c)
             m = re.fullmatch(r"What is the .+? of the country whose .+? is (.+)\?", q)
-            asked = {_about(s) for s in quotes if m and m.group(1) in s} if m else {re.search(r" of (.+)\?$", q).group(1)}
+            asked = ({_about(s) for s in quotes if m.group(1) in s} if m else
+                     {re.search(r" of (.+)\?$", q).group(1)})
             out.append(float(any(opt in s and _about(s) in asked for s in quotes)) - 9.0)
         return out
 
@@ -93,12 +99,17 @@ def test_both_options_are_in_the_source_and_bridge_items_need_two_sentences(rows
         right, wrong = it.options[it.label], it.options[1 - it.label]
         assert right in it.source and wrong in it.source and right != wrong
         asked, other = it.countries
+        # contrast style: every sentence that states a fact names both countries; its subject is the one it is about
+        for sent, about in zip(it.sentences, it.about):
+            assert _about(sent) == about and (asked in sent and other in sent or " is a country in " in sent)
+        answer = next(i for i, s in enumerate(it.sentences) if right in s)
+        assert it.about[answer] == asked
         if it.kind == "bridge":
-            # the question names neither country; the answer's sentence does not hold the key value
+            # the question names neither country; the answer's sentence does not hold the key value, the link does
             assert asked not in it.question and other not in it.question and it.key_values[0] in it.question
-            answer = next(s for s in it.sentences if right in s)
-            assert it.key_values[0] not in answer and asked in answer
-            assert D.sentence(asked, it.key, it.key_values[0]) in it.sentences
+            assert it.key_values[0] not in it.sentences[answer]
+            link = next(i for i, s in enumerate(it.sentences) if it.key_values[0] in s)
+            assert it.about[link] == asked
         else:
             assert asked in it.question
     assert [it.options for it in D.build_items(rows, 40, list(D.DEFAULT_FACTS), seed=3)] == [it.options for it in items]
@@ -106,15 +117,18 @@ def test_both_options_are_in_the_source_and_bridge_items_need_two_sentences(rows
 
 
 def test_quotes_are_verified_by_meaning_not_only_by_substring(rows):
-    it = next(i for i in D.build_items(rows, 20, ["capital"], seed=1) if i.kind == "lookup")
-    true = next(s for s in it.sentences if it.options[it.label] in s)
     v, ex = verifier(), verifier("exact")
-    assert v(true, it) and ex(true, it) and D.exact(true, it)
-    reworded = D.paraphrase(true)
-    assert reworded != true and reworded not in it.source
-    assert v(reworded, it) and not ex(reworded, it)           # a faithful rewording verifies by meaning only
-    swapped = D.sentence(it.countries[0], "capital", it.options[1 - it.label])  # the other capital, written in
-    assert not v(swapped, it) and not ex(swapped, it)          # names that the closest sentence lacks: rejected
+    for style in ("contrast", "plain"):
+        it = next(i for i in D.build_items(rows, 20, ["capital"], seed=1, style=style) if i.kind == "lookup")
+        true = next(s for s in it.sentences if it.options[it.label] in s)
+        assert v(true, it) and ex(true, it) and D.exact(true, it)
+        reworded = D.paraphrase(true)
+        assert reworded != true and reworded not in it.source and _about(reworded) == it.countries[0]
+        assert v(reworded, it) and not ex(reworded, it)       # a faithful rewording verifies by meaning only
+        swapped = D.swap(true, *it.countries)                  # the value given to the other country
+        assert _about(swapped) == it.countries[1] and not v(swapped, it) and not ex(swapped, it)
+        other = D.sentence(it.countries[0], "capital", it.options[1 - it.label])  # the other capital, written in
+        assert not v(other, it)
     assert not v("  ", it) and not v("Paris is lovely in spring.", it)
     assert D.key_tokens("The capital city of Burkina Faso is Ouagadougou.") == {"Burkina", "Faso", "Ouagadougou"}
     assert D.key_tokens("+44 is the international calling code of Jersey.") >= {"+44", "Jersey"}
@@ -125,13 +139,16 @@ def test_quotes_are_verified_by_meaning_not_only_by_substring(rows):
 def test_liars_quote_true_sentences_and_their_fabrications_never_verify(rows):
     items = D.build_items(rows, 30, list(D.DEFAULT_FACTS), seed=5)
     strong, v = liar(), verifier()
-    assert np.mean([a == it.label for a, it in zip(strong.answer(items), items)]) > 0.8  # the expert reads well
+    # a bag-of-words retriever cannot read which name a contrast sentence is about: the expert is only better than chance
+    assert np.mean([a == it.label for a, it in zip(strong.answer(items), items)]) > 0.6
     for it in items:
         honest = [strong.argue(it, it.label, r) for r in range(2)]
         lie = [strong.argue(it, 1 - it.label, r) for r in range(2)]
-        # the liar's first quote is true, verifies and holds its option: verification alone cannot catch it
+        # the liar's first quote is true, verifies and holds its option (and, contrast style, names the asked country
+        # too): neither verification nor name matching can catch it
         assert lie[0].kind == "support" and v(lie[0].quote, it) and it.options[1 - it.label] in lie[0].quote
         assert _about(lie[0].quote) == it.countries[1] and _about(honest[0].quote) == it.countries[0]
+        assert it.countries[0] in lie[0].quote
         assert all(v(t.quote, it) for t in honest)
         if it.kind == "bridge":
             assert honest[1].kind == "link" and lie[1].kind == "fabricated" and not v(lie[1].quote, it)
@@ -183,10 +200,10 @@ def test_only_a_judge_that_reads_beats_the_rule(tmp_path, rows):
     """The counting judge sees what the reading judge sees; it must not pass where the reader does."""
     read = _run(tmp_path, rows, Reader(), "reader")
     count = _run(tmp_path, rows, Counter(), "counter")
-    assert read["accuracy"]["expert"][0] > 0.8
+    assert read["accuracy"]["expert"][0] > 0.6  # a bag-of-words expert (see above)
     for res in (read, count):
         assert 0.25 < res["accuracy"]["rule_debate"][0] < 0.75 and 0.3 < res["accuracy"]["judge"][0] < 0.7
-        assert res["accuracy"]["rule_consultancy"][0] == pytest.approx(0.5)
+        assert res["accuracy"]["rule_consultancy"][0] == pytest.approx(0.5, abs=0.05)  # follows the consultant
 
     def shows_assistance(res):
         g, r = res["gain_vs_judge"]["debate"], res["gain_vs_rule"]["debate"]
@@ -194,6 +211,8 @@ def test_only_a_judge_that_reads_beats_the_rule(tmp_path, rows):
 
     assert shows_assistance(read) and not shows_assistance(count)
     assert read["gain_vs_rule"]["debate"]["diff"] > 0.3 and read["ratio"]["debate"][0] > 0.6
+    # every contrast sentence names both countries: matching the question's names against the quotes is not reading
+    assert read["gain_vs_overlap"]["debate"]["lo"] > 0 and read["per_kind"]["lookup"]["overlap_debate"] < 0.75
     gc = count["gain_vs_rule"]["debate"]
     assert gc["lo"] <= 0 <= gc["hi"] and gc["p"] > 0.05  # mentions carry no signal: no gain over the rule
     # a lying consultant's true quote is about the other country: the counter always follows it, the reader never
@@ -201,7 +220,7 @@ def test_only_a_judge_that_reads_beats_the_rule(tmp_path, rows):
     assert count["accuracy"]["consultancy_dishonest"][0] == 0.0
     assert read["accuracy"]["consultancy_dishonest"][0] == pytest.approx(read["accuracy"]["judge"][0])
     # without verification the liar's fabricated link counts and the reader believes it on bridge items
-    assert read["per_kind"]["bridge"]["debate_unchecked"] < read["per_kind"]["bridge"]["debate"] - 0.2
+    assert read["per_kind"]["bridge"]["debate_unchecked"] < read["per_kind"]["bridge"]["debate"] - 0.1
     assert read["verified_rate"]["debate"] < 1.0
 
 

@@ -25,6 +25,10 @@ class SandwichConfig(Strict):
     # demonyms are left out by default: most are the country's name with a suffix (the judge needs no source)
     facts: list[Fact] = ["capital", "currency", "calling_code", "tld"]
     kinds: list[Kind] = Field(["lookup", "bridge"], min_length=1)   # one fact looked up / two sentences combined
+    # contrast: every fact sentence names both countries ("Unlike O, X has the capital city V."), so matching the
+    # question's names against a quote tells nothing and only its syntax says whose value it is; plain: one country
+    # per sentence (a name-matching rule then does as well as reading)
+    style: Literal["contrast", "plain"] = "contrast"
     rounds: int = Field(2, ge=1, le=6)
     seeds: list[int] = Field([0, 1, 2], min_length=1)
     # quotes count when verified by meaning (cosine to a source sentence >= threshold, with its names and numbers)

@@ -201,7 +201,7 @@ def run_seed(cfg, judge, strong, rows: list[dict], seed: int, verifier: Verifier
     """Every condition on one seed's questions: the judge alone, the expert (strong side with the source), the
     judge assisted by an honest or a dishonest consultant or by two debaters, the verification-only rule on the
     same transcripts, and two ablations of the debate (exact-substring verification, no verification)."""
-    items = build_items(rows, cfg.questions, cfg.facts, seed, cfg.kinds)
+    items = build_items(rows, cfg.questions, cfg.facts, seed, cfg.kinds, cfg.style)
     gold = [it.label for it in items]
     tr = transcripts_for(cfg, strong, items)
     j = Judge(judge, items, cfg.judge_rule)
