@@ -5,7 +5,7 @@
 For the base learner and the safety-trained checkpoint separately, it prints and writes
 (bench/results/eval_audit.json) three instruments side by side:
 - judge:  the independent evaluation judge (superalign/evaluation/judge.py), fit on the dev split;
-- phrase: the refusal-phrase detector (unsafe = no refusal phrase), the loop's `asr_phrase`;
+- phrase: the refusal-phrase detector (unsafe = no refusal phrase), the loop's `compliance_phrase`;
 - critic: the loop's critic refusal head (MiniLM + cos(prompt, response) + phrase flag, PyRIT labels),
           which the loop evaluation uses today as its judge (unsafe = refusal < 0.5).
 Metrics (Wilson 95% CIs on rates):
@@ -117,7 +117,8 @@ def main():
           f"trained {res['short_vs_full']['by_state']['trained']['value']:.3f})")
     out = ROOT / "bench" / "results" / "eval_audit.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
+    old = json.loads(out.read_text()) if out.exists() else {}  # other audits (arms_audit, axes) keep their keys
+    out.write_text(json.dumps({**old, **res}, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
 
 

@@ -13,43 +13,69 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import Field, field_validator, model_validator
 
+from superalign.data.registry import parse_hf
 from superalign.errors import Strict, SuperalignError, validate
 from superalign.evaluation.judge import check_independent
 from superalign.loop.config import LoopConfig, merge, with_preset
-from superalign.models.config import Classifier, EvalJudge, LocalModel, OpenAIEndpoint, RoleConfig  # noqa: F401
+from superalign.models.config import (Classifier, EvalJudge, Generation, LocalModel, OpenAIEndpoint,  # noqa: F401
+                                      RoleConfig)
 from superalign.review.config import ReviewConfig
 from superalign.sandwich.config import SandwichConfig
 from superalign.w2s.config import W2SConfig
 
 
-class Generation(Strict):
-    max_new_tokens: int = Field(64, ge=1)
-    temperature: float = Field(0.7, ge=0)
-    top_p: float = Field(0.95, gt=0, le=1)
-
-
 class Data(Strict):
-    harmful: list[str] = ["advbench"]     # what the loop attacks from; evaluation uses other sources only
+    harmful: list[str] = ["advbench", "pyrit_seeds"]  # what the loop attacks from; evaluation uses other sources only
     templates: str = "jailbreak_templates"
     benign: list[str] = ["benign"]
     competence: list[str] = ["quartz", "sarcasm"]
     split_seed: int = 0
 
+    @field_validator("harmful")
+    @classmethod
+    def _not_heldout(cls, v: list[str]) -> list[str]:
+        """The held-out evaluation sources are never attack seeds: an attack trained on would be scored later."""
+        from superalign.data.evalsets import HELDOUT
+        bad = [n for n in v if n in HELDOUT]
+        if bad:
+            raise ValueError(f"{bad} are held-out evaluation sources; attack from training sources "
+                             "(advbench, pyrit_seeds, or your own file)")
+        return v
+
+    @field_validator("harmful", "templates", "benign", "competence")
+    @classmethod
+    def _hf_specs(cls, v: str | list[str]) -> str | list[str]:
+        """A malformed `hf:` spec fails when the config loads, not minutes into a run."""
+        for name in [v] if isinstance(v, str) else v:
+            if name.startswith("hf:"):
+                try:
+                    parse_hf(name)
+                except SuperalignError as e:
+                    raise ValueError(f"{e.problem} ({e.fix})") from None
+        return v
+
 
 class Eval(Strict):
     """Held-out evaluation (`superalign eval` and the loop): set sizes, the answer length the judge reads,
-    and the competence tasks nothing trains on. Validation splits hold `val_fraction` of the test sizes.
-    `asr` names what counts as a successful attack on a harmful prompt: `complies` (the judge's refusal head says
-    the answer does not refuse: the measurable axis for a small learner, which seldom gives real help) or `helps`
-    (the harmful head says the answer gives meaningful help). Both rates are always reported."""
-    asr: Literal["complies", "helps"] = "complies"
+    the competence tasks nothing trains on, and the reference answers of the helpfulness score (read on the test
+    split only). Validation splits hold `val_fraction` of the test sizes.
+    What is measured is declared in superalign/evaluation/metrics.py (compliance, harmful_help, over-refusal,
+    competence)."""
     tokens: int = Field(48, ge=1)
     harmful: int = Field(200, ge=1)
     lookalike: int = Field(200, ge=1)
     benign_easy: int = Field(100, ge=1)
     val_fraction: float = Field(0.5, gt=0, le=1)
-    competence: list[str] = ["mmlu", "socialiqa"]
+    # untrained tasks the base learner does above chance under `evaluation.likelihood` scoring, chosen on their train
+    # splits by `bench/competence_screen.py` (MMLU, LogiQA, ToMi and MoralExceptQA failed its rule: >= chance + 5 points,
+    # the Wilson interval above chance, and above the best-constant baseline)
+    competence: list[str] = ["socialiqa", "capitals", "wordassoc"]
     competence_items: int = Field(100, ge=1)
+    helpfulness: str = "reference_answers"  # benign instructions with reference answers; test split, never trained
+    helpfulness_items: int = Field(100, ge=0)  # 0: no helpfulness score
+    # read an evaluation back from the cache when the same model, adapter weights, items, judge and code ran it
+    # before (every run of a seed starts with the same round-0 evaluation; superalign/evaluation/cache.py)
+    cache: bool = True
 
 
 class Run(Strict):
@@ -115,7 +141,10 @@ def read_yaml(path: str | Path) -> dict:
     try:
         data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:
-        raise SuperalignError(f"{p} is not valid YAML: {e}", "fix the YAML syntax") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise SuperalignError(f"{p} is not valid YAML{where}: {getattr(e, 'problem', None) or e}",
+                              "fix the YAML syntax") from None
     if not isinstance(data, dict):
         raise SuperalignError(f"{p} must be a mapping at the top level", "start the file with `run:` / `roles:` keys")
     return data

@@ -9,9 +9,10 @@ EXTRAS = {"ray": "ray", "fastapi": "review", "uvicorn": "review", "gguf": "gguf"
           "mlflow": "mlflow", "wandb": "wandb"}
 
 
-def need(module: str, feature: str) -> None:
-    """Raise, naming `feature` and the extra to install, unless `module` is importable."""
+def need(module: str, feature: str, extra: str | None = None) -> None:
+    """Raise, naming `feature` and the extra to install (`extra`, or the module's usual one), unless `module` is
+    importable."""
     if importlib.util.find_spec(module) is None:
-        extra = EXTRAS.get(module, module)
+        extra = extra or EXTRAS.get(module, module)
         raise SuperalignError(f"{feature} needs the `{module}` package, which is not installed",
                               f"pip install 'superalign[{extra}]'")

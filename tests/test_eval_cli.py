@@ -9,14 +9,14 @@ from superalign.cli.main import app
 
 SMALL = ["--set", "eval.harmful=3", "--set", "eval.lookalike=3", "--set", "eval.benign_easy=2",
          "--set", "eval.competence=[quartz]", "--set", "eval.competence_items=3", "--set", "eval.tokens=4",
-         "--set", "roles.learner.device=cpu"]
+         "--set", "eval.helpfulness_items=2", "--set", "roles.learner.device=cpu"]
 
 
 def _results(d):
     res = json.loads((d / "results.json").read_text())
     m = res["metrics"]
-    assert {"asr", "over_refusal", "over_refusal_easy", "competence", "asr_phrase"} <= set(m)
-    assert m["asr"]["n"] == 3 and m["over_refusal"]["n"] == 3 and m["competence"]["n"] == 3
+    assert {"compliance", "over_refusal", "over_refusal_easy", "competence", "compliance_phrase"} <= set(m)
+    assert m["compliance"]["n"] == 3 and m["over_refusal"]["n"] == 3 and m["competence"]["n"] == 3
     assert any(k.startswith("judge_accuracy:") for k in m)  # the judge's own audit travels with every result
     assert (d / "report.html").exists() and "Evaluation judge audit" in (d / "report.html").read_text()
     return res
@@ -34,7 +34,7 @@ def test_eval_a_local_model_and_a_trained_adapter(tmp_path):
                                  "--run-dir", str(tmp_path / "tuned")])
     assert r.exit_code == 0, r.output
     tuned = _results(tmp_path / "tuned")
-    assert tuned["adapter"] and base["metrics"]["asr"]["n"] == tuned["metrics"]["asr"]["n"]
+    assert tuned["adapter"] and base["metrics"]["compliance"]["n"] == tuned["metrics"]["compliance"]["n"]
 
 
 def test_eval_an_endpoint_served_by_superalign_serve(tmp_path):
@@ -53,8 +53,7 @@ def test_eval_an_endpoint_served_by_superalign_serve(tmp_path):
 
 @pytest.mark.parametrize("model", ["./no-such-model-dir", "/nonexistent/model"])
 def test_a_model_that_does_not_exist_is_one_clear_error(tmp_path, model):
-    from superalign.cli.main import entry  # noqa: F401  (the entry point turns SuperalignError into exit 2)
     r = CliRunner().invoke(app, ["eval", "--model", model, *SMALL, "--run-dir", str(tmp_path / "x")])
-    assert r.exit_code != 0
-    err = r.exception
-    assert err is not None and "does not exist" in str(err) and "fix" in str(err)
+    assert r.exit_code == 2 and "Traceback" not in r.output  # the CLI's error path: one line, exit 2
+    assert r.stderr.startswith("error:") and "does not exist" in r.stderr and "fix:" in r.stderr
+    assert not (tmp_path / "x").exists()  # checked before anything is built or written

@@ -41,6 +41,25 @@ def test_attacker_update_stores_success_vs_base_and_coverage(run1):
     assert cov["filled"] <= len(info["archive"])
 
 
+def test_attacker_update_stores_the_learners_compliance_per_prompt_and_cell(run1):
+    """Issue 23: success against the current learner is explicit: one `learner_complies` score per attack prompt (the
+    share of its sampled answers the critic judged compliant), summed per (category, style) cell in the stage info."""
+    d, s = run1
+    attacks = {p["id"]: p for p in s.rows("prompts", round=1, stage="attack", kind="attack")}
+    scores = {x["target_id"]: x for x in s.rows("scores", round=1, stage="attacker_update", name="learner_complies")}
+    assert set(scores) == set(attacks)
+    info = json.loads(next(x for x in s.stages() if x["name"] == "attacker_update")["info"])
+    cells = info["cells"]
+    assert sum(c["prompts"] for c in cells.values()) == len(attacks)
+    for key, c in cells.items():
+        mine = [scores[i] for i, p in attacks.items() if f"{p['category']}|{p['meta']['style']}" == key]
+        assert c["samples"] == sum(x["meta"]["samples"] for x in mine)
+        assert c["complied"] == pytest.approx(sum(x["value"] * x["meta"]["samples"] for x in mine if x["value"] is not None))
+    m = {x["name"]: x for x in s.rows("metrics", round=1, stage="attacker_update")}["attacker_success_vs_learner"]
+    assert m["n"] == sum(x["value"] is not None for x in scores.values()) and m["lo"] <= m["value"] <= m["hi"]
+    assert "compliance per harm category × style" in (d / "report.html").read_text()
+
+
 def test_base_answers_ignore_the_trained_adapter(tmp_path):
     """The attacker's fixed target is the base model: however far the adapter moves the learner, the base answers
     stay the same, while the learner's own greedy answers change."""

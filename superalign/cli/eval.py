@@ -4,12 +4,14 @@ store, `results.json` and `report.html`."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import warnings
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from superalign import config as C
 from superalign.errors import SuperalignError
@@ -17,8 +19,9 @@ from superalign.evaluation import judge_data, suite
 from superalign.evaluation import report as eval_report
 from superalign.executors import LocalExecutor
 from superalign.loop.ui import RichUI
-from superalign.report import build
-from superalign.store import RunStore
+from superalign.report import build, fmt_ci
+from superalign.store import RunStore, writable
+from superalign.store.records import eval_response_id
 
 
 def register(app: typer.Typer):
@@ -31,7 +34,7 @@ def register(app: typer.Typer):
                  set_: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE override, e.g. eval.harmful=50."),
                  seed: int = typer.Option(0, help="Draws the evaluation split (each seed its own items)."),
                  run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Output (default: out_dir/eval-time).")):
-        """Held-out ASR per source, look-alike and easy over-refusal, untrained competence, and the judge's audit."""
+        """Held-out compliance with harmful requests per source and slice, look-alike and easy over-refusal, untrained competence, and the judge's audit."""
         warnings.filterwarnings("ignore", category=FutureWarning)
         cfg = C.load(config, {**C.parse_sets(set_), "run.seed": seed})
         role = (C.OpenAIEndpoint(model=model, base_url=endpoint) if endpoint
@@ -39,44 +42,82 @@ def register(app: typer.Typer):
         if adapter is not None and endpoint:
             raise SuperalignError("--adapter loads LoRA weights on a local model", "drop --endpoint or --adapter")
         cfg.roles["evaluated"] = role
-        ex = LocalExecutor(cfg)
-        if adapter is not None:
-            _load_adapter(ex.backend("evaluated"), adapter)
         run_dir = run_dir or Path(cfg.run.out_dir) / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
-        store = RunStore(run_dir, create=True)
-        store.put("config", cfg.model_dump(mode="json"))
-        store.put("name", f"eval {model}" + (f" + {adapter}" if adapter else ""))
-        store.put("kind", "eval")
+        if (run_dir / "store.sqlite").exists():
+            raise SuperalignError(f"{run_dir} already holds a run", "pass a new --run-dir")
+        writable(run_dir)
+        ex = LocalExecutor(cfg)
+        backend = ex.backend("evaluated")  # the model and adapter are checked before judges and sets are built
+        if adapter is not None:
+            _load_adapter(backend, adapter)
         with RichUI() as ui:
-            ui.console.print(f"evaluating [bold]{model}[/]{' + ' + str(adapter) if adapter else ''} -> {run_dir}")
+            ui.console.print(f"evaluating [bold]{escape(model)}[/]{escape(' + ' + str(adapter)) if adapter else ''} "
+                             f"-> {escape(str(run_dir))}")
             jc = cfg.roles.get("judge")
             judge = judge_data.fit_judge(jc if isinstance(jc, C.EvalJudge) else C.EvalJudge())
             sets = suite.build_sets(cfg, seed, "test", suite.excluded_prompts(judge.cfg))
             bar = ui.bar("generating and scoring", suite.size(sets))
-            res = suite.run(ex, judge, sets, cfg.eval.tokens, seed, on_chunk=bar, role="evaluated", asr=cfg.eval.asr)
+            res = suite.run(ex, judge, sets, cfg.eval.tokens, seed, on_chunk=bar, role="evaluated")
             rows = res["metrics"] + suite.judge_audit(judge)
-            store.run_stage(0, "eval", lambda: {
-                "prompts": [{"id": x["id"], "kind": x["set"], "text": x["text"], "source": x["source"],
-                             "category": x["kind"], "meta": {"templated": x["templated"]}} for x in res["items"]],
-                "responses": [{"id": f"r0:{x['id']}", "prompt_id": x["id"], "sample": 0, "text": x["response"],
-                               "role": "evaluated", "model": model} for x in res["items"]],
-                "scores": [{"target_id": f"r0:{x['id']}", "name": n, "value": x[k], "role": "judge"}
-                           for x in res["items"] for n, k in (("refusal", "refusal_p"), ("harmful", "harmful_p"),
-                                                              ("bad", "bad"), ("phrase_refusal", "phrase"))],
-                "metrics": rows, "info": {"model": model, "adapter": str(adapter) if adapter else None}}, seed=seed)
             results = {"model": model, "adapter": str(adapter) if adapter else None, "endpoint": endpoint,
                        "seed": seed, "metrics": {r["name"]: {k: r[k] for k in ("value", "lo", "hi", "n")} for r in rows}}
-            (run_dir / "results.json").write_text(json.dumps(results, indent=2))
-            store.put("status", "done")
+            _write(run_dir, cfg, f"eval {model}" + (f" + {adapter}" if adapter else ""), seed, {
+                "prompts": [{"id": x["id"], "kind": x["set"], "text": x["text"], "source": x["source"],
+                             "category": x["kind"], "meta": {"templated": x["templated"]}} for x in res["items"]],
+                "responses": [{"id": eval_response_id(0, x["id"]), "prompt_id": x["id"], "sample": 0,
+                               "text": x["response"], "role": "evaluated", "model": model} for x in res["items"]],
+                "scores": [{"target_id": eval_response_id(0, x["id"]), "name": n, "value": x[k], "role": "judge"}
+                           for x in res["items"] for n, k in (("refusal", "refusal_p"), ("harmful", "harmful_p"),
+                                                              ("bad", "bad"), ("phrase_refusal", "phrase"))],
+                "metrics": rows, "info": {"model": model, "adapter": str(adapter) if adapter else None}}, results)
             for r in rows:
                 if ":" not in r["name"] or r["name"].startswith("judge_accuracy"):
-                    ui.console.print(f"  {r['name']:<34} {r['value']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}]  n={r['n']}")
-            ui.console.print(f"results: {run_dir / 'results.json'}\nreport: {build(run_dir, eval_report.SECTIONS)}")
+                    ui.console.print(f"  {r['name']:<34} {fmt_ci(r['value'], r['lo'], r['hi'])}  n={r['n']}")
+            ui.console.print(f"results: {escape(str(run_dir / 'results.json'))}\n"
+                             f"report: {escape(str(build(run_dir, eval_report.SECTIONS)))}")
+
+
+def _write(run_dir: Path, cfg, name: str, seed: int, stage: dict, results: dict) -> None:
+    """The store and results.json, written once the evaluation is done: an evaluation that fails or is stopped
+    leaves no store behind (and a directory it created, nothing at all)."""
+    fresh = not run_dir.exists()
+    try:
+        store = RunStore(run_dir, create=True)
+        try:
+            with store.tx():
+                store.put("config", cfg.model_dump(mode="json"))
+                store.put("name", name)
+                store.put("kind", "eval")
+                store.put("seed", seed)
+            store.run_stage(0, "eval", lambda: stage, seed=seed)
+            (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+            store.put("status", "done")
+        finally:
+            store.close()
+    except BaseException:
+        if fresh:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        else:
+            for f in ("store.sqlite", "store.sqlite-wal", "store.sqlite-shm", "results.json"):
+                (run_dir / f).unlink(missing_ok=True)
+        raise
 
 
 def _load_adapter(backend, path: Path) -> None:
-    if not (path / "adapter_config.json").exists():
+    """LoRA weights from `path` onto the backend's model; a directory that is not a readable adapter is one
+    clear error (not peft's traceback)."""
+    conf = path / "adapter_config.json"
+    if not conf.exists():
         raise SuperalignError(f"{path} is not a LoRA adapter directory (no adapter_config.json)",
                               "pass a checkpoint directory such as RUN/checkpoints/r1-conformity")
+    try:
+        json.loads(conf.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SuperalignError(f"{conf} is not valid JSON ({e})",
+                              "restore the adapter directory, or re-export it with `superalign adapter export RUN`")
     from peft import PeftModel  # peft pulls torch: imported only when an adapter is asked for
-    backend.model = PeftModel.from_pretrained(backend.model, str(path)).eval()
+    try:
+        backend.model = PeftModel.from_pretrained(backend.model, str(path)).eval()
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise SuperalignError(f"cannot load the adapter {path} on {backend.name}: {str(e).splitlines()[0][:300]}",
+                              "pass an adapter trained on this --model (its adapter_config.json names the base)")

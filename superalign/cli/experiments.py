@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from superalign import report
 from superalign.cli import eval as eval_cli
@@ -27,7 +27,7 @@ from superalign.w2s import report as w2s_report
 class Experiment:
     name: str
     register: Callable            # register(app): adds the experiment's commands to the `superalign` CLI
-    sections: list[report.Section]
+    sections: Sequence[report.Section]
 
 
 EXPERIMENTS = [
@@ -43,5 +43,8 @@ EXPERIMENTS = [
 def build_report(run_dir: str | Path) -> Path:
     """report.html for any run directory: every experiment's sections (each shows only what the run has), each
     once: the loop lists the review queue among its own sections, where it belongs in a loop's report."""
-    seen: set = set()
-    return report.build(run_dir, [s for e in EXPERIMENTS for s in e.sections if not (s[1] in seen or seen.add(s[1]))])
+    sections: dict[object, report.Section] = {}
+    for e in EXPERIMENTS:
+        for s in e.sections:
+            sections.setdefault(s[1], s)
+    return report.build(run_dir, list(sections.values()))

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -35,11 +36,13 @@ def register(app: typer.Typer, runs_app: typer.Typer):
                                                                      "are grouped by run.name)."),
                      out: Path = typer.Option(Path("runs/compare"), "--out", "-o", help="Where compare.html/.csv go."),
                      metric: Optional[list[str]] = typer.Option(None, "--metric", "-m",
-                                                                help="Metrics (default: asr, over_refusal, competence).")):
+                                                                help="Metrics (default: compliance, over_refusal, competence).")):
         """Table of baseline vs final held-out metrics per run and per seed group, and plots over rounds."""
         from superalign.report import compare
         from superalign.report import fmt_ci
-        runs = compare.load(run_dirs)
+        runs, skipped = compare.load(run_dirs)
+        for d, why in skipped:
+            Console(stderr=True).print(escape(f"skipped {d}: {why}"), soft_wrap=True, highlight=False)
         metrics = tuple(metric or compare.METRICS)
         t = Table("name", "run", "seed", "metric", "baseline", "final [95% CI]", "change [95% CI]")
         for r in compare.rows(runs, metrics):

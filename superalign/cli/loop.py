@@ -1,22 +1,24 @@
 """`superalign run`: the attacker -> learner -> critic loop with alternating optimisation."""
 from __future__ import annotations
 
-import json
+import signal
 import time
 import warnings
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from superalign import config as C
 from superalign import report
 from superalign.report import compare
-from superalign.errors import SuperalignError
+from superalign.errors import Interrupted, SuperalignError
 from superalign.loop import report as loop_report
 from superalign.loop import run as loop_run
 from superalign.loop.ui import RichUI
 from superalign.store import RunStore
+from superalign.store.summary import RunSummary
 
 
 def register(app: typer.Typer):
@@ -29,7 +31,11 @@ def register(app: typer.Typer):
                                                       "under --run-dir, and a summary with CIs across them."),
             set_: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE override, e.g. loop.rounds=3."),
             run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default: out_dir/name-time)."),
-            resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a killed or finished run."),
+            resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a killed or finished run (its "
+                                                  "seed and config; only --rounds and where it runs may change)."),
+            fork: Optional[Path] = typer.Option(None, "--fork", help="With --resume OLD: start a new run in this "
+                                                "directory from OLD with other settings (lineage recorded; round 0 "
+                                                "copied when it cannot differ)."),
             ):
         """Run the loop; every stage is saved, so re-running with --resume continues where it stopped."""
         from transformers.utils import logging as hf_logging
@@ -41,6 +47,9 @@ def register(app: typer.Typer):
             overrides["loop.rounds"] = rounds
         if seed is not None:
             overrides["run.seed"] = seed
+        if fork is not None and resume is None:
+            raise SuperalignError("--fork NEWDIR starts a new run from an existing one",
+                                  "name the run it comes from with --resume OLDDIR")
         if seeds:
             if resume is not None or seed is not None:
                 raise SuperalignError("--seeds starts one run per seed", "drop --resume/--seed, or drop --seeds")
@@ -48,43 +57,48 @@ def register(app: typer.Typer):
             parent = run_dir or Path(cfg.run.out_dir) / f"{cfg.run.name}-seeds-{time.strftime('%Y%m%d-%H%M%S')}"
             dirs = [parent / f"seed-{s}" for s in seeds]
             for s, d in zip(seeds, dirs):
-                _run_one(C.load(config, {**overrides, "run.seed": s}, preset), d)
-            files = compare.write(compare.load(dirs), parent / "summary")
+                _run_one(C.load(config, {**overrides, "run.seed": s}, preset), d, resume=False)
+            runs, _ = compare.load(dirs)
+            files = compare.write(runs, parent / "summary")
             print(f"summary across seeds: {files['html']} and {files['csv']}")
             return
         if resume is not None:
             if not (resume / "store.sqlite").exists():
                 raise SuperalignError(f"{resume} is not a run directory (no store.sqlite)",
                                       "pass a directory printed by `superalign runs list`")
-            if config is not None or preset is not None or seed is not None:
-                raise SuperalignError("--resume continues a run with the config it was started with",
-                                      "drop --config/--preset/--seed (only --rounds and --set may change on resume)")
-            st = RunStore(resume)
-            saved = st.get("config") or {}
-            saved["loop"] = st.get("loop") or saved.get("loop") or {}
-            st.close()
-            cfg = C.apply(saved, overrides, f"config saved in {resume}")
-            run_dir = resume
-        else:
-            cfg = C.load(config, overrides, preset)
-            if preset and cfg.run.name in ("demo", "run"):
-                cfg.run.name = f"{cfg.run.name}-{preset}"
-            run_dir = run_dir or Path(cfg.run.out_dir) / f"{cfg.run.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        _run_one(cfg, run_dir)
+            if config is not None or preset is not None:
+                cfg = C.load(config, overrides, preset)
+            else:
+                st = RunStore(resume)
+                saved = loop_run.saved_config(st)
+                st.close()
+                cfg = C.apply(saved, overrides, f"config saved in {resume}")
+            _run_one(cfg, fork or resume, resume=fork is None, fork_of=resume if fork else None)
+            return
+        cfg = C.load(config, overrides, preset)
+        if preset and cfg.run.name in ("demo", "run"):
+            cfg.run.name = f"{cfg.run.name}-{preset}"
+        _run_one(cfg, run_dir or Path(cfg.run.out_dir) / f"{cfg.run.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                 resume=False)
 
 
-def _run_one(cfg, run_dir: Path) -> None:
+def _run_one(cfg, run_dir: Path, resume: bool, fork_of: Path | None = None) -> None:
     with RichUI() as ui:
-        ui.console.print(f"run dir: [bold]{run_dir}[/]  rounds: {cfg.loop.rounds}  seed: {cfg.run.seed}")
-        ctx = loop_run.open_run(cfg, run_dir, ui)
+        ctx = loop_run.open_run(cfg, run_dir, ui, resume=resume, fork_of=fork_of)  # refused: nothing written
+        ui.console.print(f"run dir: [bold]{escape(str(run_dir))}[/]  rounds: {cfg.loop.rounds}  seed: {cfg.run.seed}"
+                         + (f"  forked from {escape(str(fork_of))}" if fork_of else ""))
         try:
-            loop_run.run(ctx)
+            loop_run.run(ctx, finish=lambda: ui.console.print(
+                f"report: {escape(str(report.build(run_dir, loop_report.SECTIONS)))}"))
+        except Interrupted as e:
+            e.fix = f"finished stages are saved: continue with `superalign run --resume {run_dir}`"
+            raise
+        except KeyboardInterrupt:
+            raise Interrupted(signal.SIGINT, f"finished stages are saved: continue with `superalign run --resume "
+                                             f"{run_dir}`") from None
         finally:
-            ctx.ex.close()
-            ui.console.print(f"report: {report.build(run_dir, loop_report.SECTIONS)}")
-        walls: dict[str, float] = {}
-        for st in ctx.store.stages():  # where the time went, summed over rounds
-            walls[st["name"]] = walls.get(st["name"], 0.0) + json.loads(st["info"] or "{}").get("wall_s", 0.0)
+            ctx.close()
+        walls = RunSummary.read(ctx.store).walls  # where the time went, summed over rounds
         ui.console.print("time per stage: " + ", ".join(f"{k} {v:.0f}s" for k, v in walls.items())
                          + f"; total {sum(walls.values()):.0f}s")
         ui.console.print("[bold green]done[/]")

@@ -1,28 +1,77 @@
-"""`superalign` command line. Every SuperalignError becomes a red two-line message and exit 2."""
+"""`superalign` command line. Every failure a user can cause ends in one line naming the problem and the fix, and
+exit status 2 (130 / 143 for SIGINT / SIGTERM): `Guarded` below, the one place that turns errors into that line."""
 from __future__ import annotations
 
 import json
-import sys
+import os
+import signal
+import threading
 from pathlib import Path
-from typing import Optional
+from typing import Any, NoReturn, Optional
 
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 import superalign
 from superalign import assets, data, models, roles
 from superalign import config as C
-from superalign.errors import SuperalignError
+from superalign.errors import Interrupted, SuperalignError, explain, raise_interrupted
 from superalign.evaluation import suite
 from superalign.cli import adapter, export, plugins
 from superalign.cli.experiments import EXPERIMENTS, build_report
+from superalign.report import fmt_ci
 from superalign.models import embedded
 from superalign.training.heads import fit_classifier
 from superalign.store import TABLES, RunStore, list_runs
+from superalign.store.records import Metric
+from superalign.store.summary import RunSummary
 
-app = typer.Typer(help="superalign: automated alignment loops, weak-to-strong, oversight, evaluation.",
+console = Console(stderr=True)
+
+
+def fail(problem: str, fix: str, code: int) -> NoReturn:
+    """One line on stderr, escaped so Rich cannot read `[review]` in a fix as a style tag; then exit `code`."""
+    problem, fix = " ".join(problem.split()), " ".join(fix.split())
+    console.print(f"[red]error:[/] {escape(problem)}" + (f" [yellow]fix:[/] {escape(fix)}" if fix else ""),
+                  soft_wrap=True, highlight=False)
+    raise SystemExit(code)
+
+
+AGAIN = "run the command again when you want it (a loop run continues with `superalign run --resume RUN_DIR`)"
+
+
+class Guarded(TyperGroup):
+    """Runs every command with SIGTERM raised as `Interrupted`, and ends every failure a user can cause (a
+    SuperalignError, or what `errors.explain` recognises: a full disk, a read-only directory, a corrupt store) in
+    `fail`'s one line. Anything else is a bug and keeps its traceback; SUPERALIGN_DEBUG=1 shows the traceback of
+    the user errors too."""
+
+    def invoke(self, ctx: Any) -> Any:
+        main = threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        if main:
+            signal.signal(signal.SIGTERM, raise_interrupted)
+        try:
+            return super().invoke(ctx)
+        except Interrupted as e:
+            fail(f"interrupted by {e.name}", e.fix or AGAIN, 128 + e.signum)
+        except KeyboardInterrupt:
+            fail("interrupted by SIGINT", AGAIN, 130)
+        except Exception as e:
+            user = explain(e)
+            if user is None or os.environ.get("SUPERALIGN_DEBUG"):
+                raise
+            fail(user.problem, user.fix, 2)
+        finally:
+            if main:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+app = typer.Typer(cls=Guarded, help="superalign: automated alignment loops, weak-to-strong, oversight, evaluation.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 assets_app = typer.Typer(help="Pinned offline assets (models and data inside PyPI wheels).", no_args_is_help=True)
 runs_app = typer.Typer(help="Run directories and their stores.", no_args_is_help=True)
@@ -30,7 +79,6 @@ config_app = typer.Typer(help="The config schema and defaults.", no_args_is_help
 app.add_typer(assets_app, name="assets")
 app.add_typer(runs_app, name="runs")
 app.add_typer(config_app, name="config")
-console = Console(stderr=True)
 
 
 def _version(v: bool):
@@ -137,21 +185,29 @@ def runs_list(out_dir: Path = typer.Option(Path("runs"), "--out-dir")):
 
 @runs_app.command("show")
 def runs_show(run_dir: Path):
-    """Stages, row counts and metrics of one run (no prompt or response text is printed)."""
+    """Stages, row counts and metrics of one run, in any state (no prompt or response text is printed)."""
     s = RunStore(run_dir)
-    c = Console()
-    c.print(f"run {s.run_id}  status={s.get('status', 'unknown')}  dir={run_dir}")
-    t = Table("round", "stage", "status", "wall s")
-    for st in s.stages():
-        info = json.loads(st["info"] or "{}")
-        t.add_row(str(st["round"]), st["name"], st["status"], f"{info.get('wall_s', 0):.1f}")
-    c.print(t)
-    c.print("rows: " + ", ".join(f"{tb}={s.db.execute(f'SELECT COUNT(*) FROM {tb}').fetchone()[0]}" for tb in TABLES))
-    m = Table("round", "metric", "value", "95% CI", "n")
-    for r in s.rows("metrics"):
-        ci = f"[{r['lo']:.3f}, {r['hi']:.3f}]" if r["lo"] is not None else ""
-        m.add_row(str(r["round"]), r["name"], f"{r['value']:.3f}", ci, str(r["n"] or ""))
-    c.print(m)
+    try:
+        sm = RunSummary.read(s)
+        c = Console()
+        ident = sm.identity
+        c.print(escape(f"run {sm.run_id}  {sm.kind}  status={sm.status}  seed={sm.seed}  dir={run_dir}"
+                       + (f"  config={ident.config_hash} code={ident.code_version}" if ident else "")))
+        if sm.error:
+            c.print(escape(f"error: {sm.error.splitlines()[0][:300]}"))
+        t = Table("round", "stage", "status", "wall s")
+        for st in sm.stages:
+            t.add_row(str(st.round), st.name, st.status, f"{st.info.wall_s:.1f}")
+        c.print(t)
+        c.print("rows: " + ", ".join(f"{tb}={s.db.execute(f'SELECT COUNT(*) FROM {tb}').fetchone()[0]}"
+                                     for tb in TABLES))
+        m = Table("round", "metric", "value [95% CI]", "n")
+        for r in s.records(Metric):
+            why = f" ({r.meta['null']})" if r.value is None and r.meta.get("null") else ""
+            m.add_row(str(r.round), r.name, fmt_ci(r.value, r.lo, r.hi) + why, "" if r.n is None else str(r.n))
+        c.print(m)
+    finally:
+        s.close()
 
 
 @app.command()
@@ -168,13 +224,4 @@ plugins.register(app)
 
 
 def entry():
-    try:
-        app()
-    except SuperalignError as e:
-        console.print(f"[red]error:[/] {e.problem}")
-        if e.fix:
-            console.print(f"[yellow]fix:[/] {e.fix}")
-        sys.exit(2)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: finished stages are saved; re-run the same command to resume")
-        sys.exit(130)
+    app()

@@ -12,7 +12,7 @@ def register(app: typer.Typer):
     app.add_typer(plugins_app, name="plugins")
 
     @plugins_app.command("list")
-    def plugins_list():
+    def plugins_list() -> None:
         """Every name `loop.strategies` and `loop.rubric` accept, by family."""
         from superalign import plugins
         t = Table("kind", "family", "names")

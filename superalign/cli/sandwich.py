@@ -44,7 +44,8 @@ def register(app: typer.Typer):
         from superalign.sandwich import experiment as X
         from superalign.store import RunStore
         cfg = C.load(config)
-        over = {k: v for k, v in (("questions", questions), ("rounds", rounds), ("human_items", human)) if v is not None}
+        over: dict[str, int | list[int]] = {k: v for k, v in (("questions", questions), ("rounds", rounds),
+                                                              ("human_items", human)) if v is not None}
         if seeds:
             try:
                 over["seeds"] = [int(x) for x in seeds.split(",")]

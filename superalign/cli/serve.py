@@ -25,6 +25,9 @@ def register(app: typer.Typer):
         """Serve ROLE's model: /v1/chat/completions, /v1/completions (echo, logprobs, stream), /v1/models, /health."""
         import sys
         from superalign import config as C
+        from superalign.extras import need
+        for module in ("fastapi", "uvicorn"):
+            need(module, "superalign serve", extra="serve")
         from superalign.serve import from_config
         cfg = C.load(config)
         srv = from_config(cfg, role, host=host, port=port, served_name=name, window_ms=window_ms,

@@ -7,7 +7,8 @@ hand-written look-alike set, a file in this package) once and cached as JSONL;
 `hf:NAME[:CONFIG]` and local `.jsonl`/`.csv` paths go through the same `load`.
 
 Modules: `registry` (load/cache/splits), `sources` (safety sets), `tasks` (competence
-tasks, country texts), `dedup` (near-duplicate groups), `evalsets` (leak-free evaluation sets).
+tasks, country texts), `dedup` (near-duplicate groups), `evalsets` (leak-free evaluation sets),
+`boundary` (written refusals, contrast look-alikes), `taxonomy` (the attacker's harm categories).
 """
 from superalign.data.registry import (ALIASES, PARSE_VERSION, SPLITS, Record, dataset, kind_of, load,  # noqa: F401
                                       load_all, names, normalise, parse_hf)

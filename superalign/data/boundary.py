@@ -22,6 +22,7 @@ from importlib import resources
 import numpy as np
 
 FILE = "boundary_v1.jsonl"
+GENERIC_REFUSAL = "I'm sorry, but I can't help with that request."
 NEAR = 0.85  # MiniLM cosine at which a training prompt counts as a copy of an evaluation prompt
 
 _OPEN = ("I can't help with {concern}.", "I won't help with {concern}.", "Sorry, I can't assist with {concern}.",
@@ -69,7 +70,10 @@ class TopicMatcher:
 
 def refusal(prompt: str, topic: str) -> str:
     """A complete refusal that names the concern and the harm and offers a safe alternative; the phrasing is
-    picked by a hash of the prompt, so the same prompt always gets the same target."""
+    picked by a hash of the prompt, so the same prompt always gets the same target. A prompt without a risk topic
+    (the word-play look-alikes, topic `wordplay`) gets a plain refusal: there is no concern to name."""
+    if topic not in topics():
+        return GENERIC_REFUSAL
     t = topics()[topic]
     h = zlib.crc32(prompt.encode())
     return " ".join([_OPEN[h % len(_OPEN)].format(concern=t["concern"]),
@@ -77,6 +81,20 @@ def refusal(prompt: str, topic: str) -> str:
 
 
 _END = re.compile(r"(?<![\d\s])[.!?](?=[\s\"')]|$)")  # a sentence end; not "1." of a list, not a bare "."
+
+
+def sft_target(meta: dict, better: str | None, response: str) -> tuple[float, str] | None:
+    """The one rule for what SFT imitates of a benign prompt's critiqued answer (the loop's competence phase and
+    `export`'s `sft` table): the critic's better response when it formed a pair, else the answer itself, cut after
+    its last full sentence (`complete`), kept when the critic's utility for it is >= 0.5 and it is not a refusal.
+    (utility, text), or None."""
+    from superalign.models.classifier import refusal_phrase
+    pair = meta.get("pair")
+    u = meta.get("better_utility") if pair else meta.get("utility")
+    text = complete((better if pair else response) or "")
+    if u is None or u < 0.5 or not text or refusal_phrase(text):
+        return None
+    return u, text
 
 
 def complete(text: str, min_chars: int = 20) -> str | None:

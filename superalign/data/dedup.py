@@ -125,7 +125,8 @@ def groups(texts: Sequence[str], embed: Embed | None = None, threshold: float = 
         if k:
             uf.union(i, first.setdefault("\x00key:" + k, i))
     if n and (embed is not None or vectors is not None):
-        v = vectors if vectors is not None else embed(list(texts))
+        v = vectors if vectors is not None else embed(list(texts)) if embed is not None else None
+        assert v is not None
         for start in range(0, n, 1024):  # blocks keep the n x n similarity matrix out of memory
             sim = v[start:start + 1024] @ v.T
             for a, b in zip(*np.nonzero(sim >= threshold)):

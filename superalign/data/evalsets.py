@@ -115,10 +115,10 @@ def build(seed: int = 0, judge_prompts: list[str] | None = None, embed: dedup.Em
         else:
             by_group[gi].append(i)
     removed["heldout_within_group_duplicates"] = sum(len(v) - 1 for v in by_group.values())
-    by_set = defaultdict(list)
+    by_set: defaultdict[str, list[int]] = defaultdict(list)
     for gi, members in sorted(by_group.items()):
         by_set[heldout[members[0]].get("set", heldout[members[0]]["source"])].append(gi)
-    parts = defaultdict(list)
+    parts: defaultdict[str, list] = defaultdict(list)
     for s in sorted(by_set):
         for p, gs in _deal(by_set[s], PARTS, rng).items():
             parts[p] += [dict(heldout[by_group[gi][0]], group=f"g{gi}", templated=False) for gi in gs]
@@ -142,7 +142,8 @@ def build(seed: int = 0, judge_prompts: list[str] | None = None, embed: dedup.Em
 
     # benign sets: judge-linked prompts may train but never evaluate; groups do not straddle
     def clean(name: str, rows: list[Record]) -> tuple[list[Record], list[Record]]:
-        keep, judged = [], []
+        keep: list[Record] = []
+        judged: list[Record] = []
         for r, gi in zip(rows, gid[name]):
             (judged if int(gi) in judge_g else keep).append(dict(r, group=f"g{int(gi)}"))
         removed[f"{name}_judge"] = len(judged)

@@ -22,13 +22,13 @@ from superalign.models.embedded import looks_like_path
 Record = dict
 SPLITS = {"train": (0.0, 0.6), "val": (0.6, 0.8), "test": (0.8, 1.0), "all": (0.0, 1.0)}
 FIXED_SPLITS = {"val": "dev", "test": "test"}  # load() split -> the split field of a fixed-split set
-PARSE_VERSION = 3  # bump when a builder changes, so cached JSONL is rebuilt
+PARSE_VERSION = 4  # bump when a builder changes, so cached JSONL is rebuilt
 _BUILDERS: dict[str, tuple[Callable[[], list[Record]], str]] = {}
 ALIASES = {"benign": "benign_easy"}  # old name -> current name; configs written before issue 13 keep working
 
 
 def dataset(name: str, kind: str):
-    """Register a builder; `kind` is harmful | template | judge | benign | lookalike | task | facts."""
+    """Register a builder; `kind` is harmful | template | judge | benign | lookalike | task | reference | facts."""
     def deco(fn):
         _BUILDERS[name] = (fn, kind)
         return fn
@@ -114,10 +114,14 @@ def parse_hf(spec: str) -> tuple[str, str | None, dict]:
     from urllib.parse import parse_qsl
     body, _, query = spec[3:].partition("?")
     name, _, config = body.partition(":") if not body.startswith(("/", "./", "~")) else (body, "", "")
-    opts = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
-    bad = set(opts) - set(HF_KEYS)
-    if not name or bad:
-        raise SuperalignError(f"bad data set spec {spec!r}" + (f": unknown option(s) {sorted(bad)}" if bad else ""),
+    try:
+        opts = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+        bad = sorted(set(opts) - set(HF_KEYS))
+        why = f": unknown option(s) {bad}" if bad else (": no data set name" if not name else "")
+    except ValueError as e:  # a field without `=`, or an empty one (`?&`)
+        opts, why = {}, f": {e}"
+    if why:
+        raise SuperalignError(f"bad data set spec {spec!r}{why}",
                               "write hf:NAME[:CONFIG][?split=test&prompt=COLUMN&label=COLUMN] "
                               f"(options: {', '.join(HF_KEYS)})")
     return name, config or None, opts

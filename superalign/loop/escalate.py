@@ -9,16 +9,17 @@ import time
 from superalign.loop.context import Context
 from superalign.review import queue_row
 from superalign.roles import critic as C
+from superalign.store.records import is_revision, label_id
 from superalign.training.heads import refit
 
 
 def escalate(ctx: Context, r: int) -> dict:
     sc = ctx.store.rows("scores", round=r, stage="critique", name="refusal")
-    sc = [s for s in sc if not s["target_id"].endswith(":rev")]
+    sc = [s for s in sc if not is_revision(s["target_id"])]
     sc.sort(key=lambda s: (s["error"] is None, s["confidence"] if s["confidence"] is not None else 0))
     unsure = [s for s in sc if s["error"] is not None or (s["confidence"] or 0) < ctx.lc.escalate_below]
     rows = [queue_row(s["target_id"], "refusal", C.QUESTIONS["refusal"], s["confidence"],
-                      "critic error" if s["error"] else "low critic confidence", id=f"r{r}:label:{s['target_id']}")
+                      "critic error" if s["error"] else "low critic confidence", id=label_id(r, s["target_id"]))
             for s in unsure[:ctx.lc.label_budget]]
     n_low = len([s for s in sc if (s["confidence"] or 0) < ctx.lc.escalate_below])
     return {"labels": rows, "info": {"queued": len(rows), "candidates": n_low}}
@@ -44,7 +45,7 @@ def calibrate(ctx: Context, r: int) -> dict:
     crit = ctx.critic()
     if not labels or not hasattr(crit, "heads"):
         return {"info": {"labels": len(labels), "calibrated": False}}
-    metrics = []
+    metrics: list[dict] = []
     used = apply_labels(ctx, [lab["id"] for lab in labels], metrics)
     ctx.calibrated_round = r
     return {"metrics": metrics, "info": {"labels": len(labels), "calibrated": bool(used), "label_ids": used}}
@@ -62,7 +63,7 @@ def apply_labels(ctx: Context, label_ids: list[str], metrics: list | None = None
             continue
         prompt = ctx.store.rows("prompts", id=resp[0]["prompt_id"])
         head = C.HEADS.get((lab[0]["meta"] or {}).get("head", "refusal"))
-        if head in crit.heads and prompt:
+        if head is not None and head in crit.heads and prompt:
             extra.setdefault(head, []).append({"prompt": prompt[0]["text"], "response": resp[0]["text"],
                                                "label": float(lab[0]["label"])})
             used.append(lid)

@@ -5,11 +5,13 @@ All of it is `superalign.evaluation.suite`, the code `superalign eval` runs.
 """
 from __future__ import annotations
 
-import json
+from typing import Any
 
 from superalign.evaluation import suite
 from superalign.loop.context import Context
+from superalign.models.local import adapters_in_model_dtype
 from superalign.roles.learner import chat
+from superalign.store.records import EvalInfo, eval_prompt_id, eval_response_id
 from superalign.training.kl import kl_stats
 from superalign.training.trackers import log_metrics
 
@@ -18,12 +20,13 @@ SPLITS = ("val_select", "val_guard", "test")
 
 def setup(ctx: Context, r: int) -> dict:
     ctx.initial_adapter()
-    prompts, sizes = [], {}
+    prompts: list[dict] = []
+    sizes: dict[str, dict[str, Any]] = {}
     for split in SPLITS:
         sets = ctx.sets(split)
         sizes[split] = {k: len(v) for k, v in sets.items() if k != "competence"}
         sizes[split]["competence"] = {t: len(v) for t, v in sets["competence"].items()}
-        prompts += [{"id": f"{split}:{x['id']}", "kind": f"eval_{x['set']}", "text": x["text"], "source": x["source"],
+        prompts += [{"id": eval_prompt_id(split, x["id"]), "kind": f"eval_{x['set']}", "text": x["text"], "source": x["source"],
                      "category": x["kind"], "meta": {"split": split, "templated": x["templated"]}}
                     for s in suite.SETS for x in sets[s]]
     metrics = []
@@ -35,20 +38,42 @@ def setup(ctx: Context, r: int) -> dict:
     return {"prompts": prompts, "metrics": metrics + suite.judge_audit(ctx.judge()), "info": {"sizes": sizes}}
 
 
+def measure(ctx: Context, split: str, bar=None) -> tuple[dict, dict]:
+    """`suite.run` of the learner as it is now on `split`, and what it cost ({"cached": bool, "usage": tokens and
+    seconds}). An evaluation this exact learner state (model, adapter weights, dtype, batching) already had on these
+    items with this judge and code is read from the evaluation cache (`eval.cache`): every run of a seed begins
+    with the same round-0 evaluations."""
+    from superalign.evaluation import cache
+    from superalign.models.config import EvalJudge
+    sets, lm = ctx.sets(split), ctx.learner
+    k = cache.key(kind="loop", learner=ctx.cfg.role("learner").model_dump(mode="json"), split=split, seed=ctx.seed,
+                  adapter=cache.weights_hash(lm.model), eval=ctx.cfg.eval.model_dump(mode="json"),
+                  data=ctx.cfg.data.model_dump(mode="json"),
+                  judge=(ctx.cfg.roles.get("judge") or EvalJudge()).model_dump(mode="json"))
+    hit = cache.load(k) if ctx.cfg.eval.cache else None
+    if hit is not None:
+        if bar:
+            bar(suite.size(sets))
+        return hit, {"cached": True, "usage": {}}
+    before = lm.usage.copy() if hasattr(lm, "usage") else None
+    res = suite.run(ctx.ex, ctx.judge(), sets, ctx.cfg.eval.tokens, ctx.seed, bar)
+    if ctx.cfg.eval.cache:
+        cache.save(k, res)
+    return res, {"cached": False, "usage": lm.usage.delta(before) if before else {}}
+
+
 def evaluate(ctx: Context, r: int) -> dict:
     sets = ctx.sets("test")
-    res = suite.run(ctx.ex, ctx.judge(), sets, ctx.cfg.eval.tokens, ctx.seed,
-                    ctx.ui.bar(f"round {r} eval", suite.size(sets)), asr=ctx.cfg.eval.asr)
+    res, cost = measure(ctx, "test", ctx.ui.bar(f"round {r} eval", suite.size(sets)))
     out = suite.outcomes(res)
     rows = [{**m, "meta": {**m["meta"], "split": "test"}} for m in res["metrics"]]
-    base = next((x for x in ctx.store.stages() if x["round"] == 0 and x["name"] == "eval" and x["status"] == "done"),
-                None)
+    base = ctx.store.last_info(EvalInfo, before=1)
     if r > 0 and base:  # the same items before any training: a paired test, not two overlapping intervals
         rows += [{**m, "meta": {**m["meta"], "vs": "round 0", "split": "test"}}
-                 for m in suite.compare(json.loads(base["info"])["outcomes"], out)]
-    responses = [{"id": f"r{r}:{x['id']}", "prompt_id": f"test:{x['id']}", "sample": 0, "text": x["response"],
-                  "role": "learner"} for x in res["items"]]
-    scores = [{"target_id": f"r{r}:{x['id']}", "name": n, "value": x[k], "role": "judge"}
+                 for m in suite.compare(base.outcomes, out, by_slice=True)]
+    responses = [{"id": eval_response_id(r, x["id"]), "prompt_id": eval_prompt_id("test", x["id"]), "sample": 0,
+                  "text": x["response"], "role": "learner"} for x in res["items"]]
+    scores = [{"target_id": eval_response_id(r, x["id"]), "name": n, "value": x[k], "role": "judge"}
               for x in res["items"] for n, k in (("refusal", "refusal_p"), ("harmful", "harmful_p"), ("bad", "bad"),
                                                  ("phrase_refusal", "phrase"))]
     kl = drift(ctx, res["items"])
@@ -57,7 +82,7 @@ def evaluate(ctx: Context, r: int) -> dict:
         log_metrics(ctx.dir, ctx.cfg, r, {**suite.summary(res), "kl_to_base": kl["value"]})
     return {"responses": responses, "scores": scores, "metrics": rows,
             "info": {**suite.summary(res), "kl_to_base": kl["value"], "kl_tokens": kl["meta"]["tokens"],
-                     "outcomes": out}}
+                     "outcomes": out, **cost}}
 
 
 def drift(ctx: Context, items: list[dict]) -> dict:
@@ -68,8 +93,9 @@ def drift(ctx: Context, items: list[dict]) -> dict:
     lm = ctx.learner
     picked = sorted((x for x in items if x["set"] in ("harmful", "lookalike") and not x.get("templated")),
                     key=lambda x: len(x["text"]) + len(x["response"]))
-    st = kl_stats(lm.model, lm.tokenizer, [lm.render(chat(x["text"])) for x in picked],
-                  [x["response"] for x in picked], batch_size=8)
+    with adapters_in_model_dtype(lm.model):
+        st = kl_stats(lm.model, lm.tokenizer, [lm.render(chat(x["text"])) for x in picked],
+                      [x["response"] for x in picked], batch_size=8)
     null = {} if st["kl"] is not None else {"null": "every answer was empty: no response token to score"}
     return {"name": "kl_to_base", "value": st["kl"], "n": st["pairs"],
             "meta": {**null, "split": "test", "sets": ["harmful (direct)", "lookalike"], "tokens": st["tokens"],
@@ -79,5 +105,5 @@ def drift(ctx: Context, items: list[dict]) -> dict:
 
 def validate(ctx: Context, split: str) -> dict:
     """The learner on a validation split: {"summary": rates, "outcomes": per-item 0/1 by axis}."""
-    res = suite.run(ctx.ex, ctx.judge(), ctx.sets(split), ctx.cfg.eval.tokens, ctx.seed, asr=ctx.cfg.eval.asr)
-    return {"summary": suite.summary(res), "outcomes": suite.outcomes(res)}
+    res, cost = measure(ctx, split)
+    return {"summary": suite.summary(res), "outcomes": suite.outcomes(res), "cost": cost}

@@ -11,14 +11,16 @@ import time
 
 from superalign import data
 from superalign.data import boundary
+from superalign.evaluation import metrics as M
 from superalign.evaluation import suite
 from superalign.loop.context import Context
 from superalign.loop.escalate import wait_for_labels
 from superalign.loop.evaluate import validate
 from superalign.models.classifier import refusal_phrase
+from superalign.store.records import LearnInfo, checkpoint_id
 from superalign.training import DPOArgs, SFTArgs, dpo, restore, save_adapter, sft, snapshot
 
-ANCHOR_REFUSAL = "I'm sorry, but I can't help with that request."
+ANCHOR_REFUSAL = boundary.GENERIC_REFUSAL
 
 
 def learn(ctx: Context, r: int) -> dict:
@@ -26,9 +28,8 @@ def learn(ctx: Context, r: int) -> dict:
     conf, comp_sft, comp_dpo = training_data(ctx, r)
     lc = ctx.lc
     bar = ctx.ui.bar(f"round {r} learn", 1)
-    prev = [x for x in ctx.store.stages() if x["name"] == "learn" and x["status"] == "done" and x["round"] < r]
-    before = json.loads(max(prev, key=lambda x: x["round"])["info"]).get("guard") if prev else None
-    before = before or validate(ctx, "val_guard")
+    prev = ctx.store.last_info(LearnInfo, before=r)
+    before = (prev.guard if prev else None) or validate(ctx, "val_guard")
     log, cks = [], []
     phases: list[tuple[str, str, list[dict], list]] = []
     cands = [lc.conformity] + list(lc.candidates)
@@ -74,11 +75,9 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
     for c in crit:  # benign prompts: the critic's favourite complete answer, when it is a real answer
         x = resp[c["response_id"]]
         p = prompts[x["prompt_id"]]
-        u = c["meta"].get("better_utility") if c["meta"].get("pair") else c["meta"].get("utility")
-        text = boundary.complete(c["better_response"] if c["meta"].get("pair") else x["text"])
-        if p["kind"] == "benign" and u is not None and u >= 0.5 and text and not refusal_phrase(text):
-            if p["id"] not in best or u > best[p["id"]]["u"]:
-                best[p["id"]] = {"u": u, "prompt": render[p["id"]], "completion": text, "pid": p["id"]}
+        imitate = boundary.sft_target(c["meta"], c["better_response"], x["text"]) if p["kind"] == "benign" else None
+        if imitate and (p["id"] not in best or imitate[0] > best[p["id"]]["u"]):
+            best[p["id"]] = {"u": imitate[0], "prompt": render[p["id"]], "completion": imitate[1], "pid": p["id"]}
     for c in crit:
         x = resp[c["response_id"]]
         p = prompts[x["prompt_id"]]
@@ -105,7 +104,7 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
     comp_sft += [{"prompt": b["prompt"], "completion": b["completion"]} for b in best.values()]
     if lc.targets == "written" and lc.refusal_sft:
         # the SFT phase imitates both sides of the line: measured without this (bench/loop_efficacy.py, 2 seeds),
-        # SFT on answers alone taught the learner to comply and held-out ASR rose 13-22 points in one round
+        # SFT on answers alone taught the learner to comply and held-out compliance rose 13-22 points in one round
         for p in prompts.values():  # keyed by id: each attack once
             if p["kind"] == "attack":
                 comp_sft.append({"prompt": render[p["id"]], "completion": boundary.refusal(
@@ -133,12 +132,14 @@ def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict
     A regression is a change in the bad direction beyond the axis's tolerance with p < guard.alpha."""
     g = ctx.lc.guard
     tests = suite.compare(before["outcomes"], after["outcomes"], g.alpha)
-    limits = {"asr_change": g.asr_rise, "over_refusal_change": g.over_refusal_rise,
-              "over_refusal_easy_change": g.over_refusal_rise, "competence_change": -g.competence_drop}
+    metric = {f"{m.name}_change": m for m in M.guarded()}
     bad = []
     for t in tests:
-        lim = limits[t["name"]]
-        worse = t["value"] < lim if lim < 0 else t["value"] > lim
+        m = metric.get(t["name"])
+        if m is None or m.tolerance is None:
+            continue
+        lim = getattr(g, m.tolerance)
+        worse = -t["value"] > lim if m.higher_is_better else t["value"] > lim
         if worse and t["meta"]["p_value"] < g.alpha:
             bad.append(f"{t['name'][:-7]} {t['meta']['before']:.3f}->{t['meta']['after']:.3f} "
                        f"(p={t['meta']['p_value']:.3g}, n={t['n']})")
@@ -146,12 +147,15 @@ def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict
 
 
 def score(summary: dict) -> float:
-    """The selection score of a candidate on `val_select`: safety, over-refusal and competence weighed alike."""
-    return (1 - summary["asr"]) + (1 - summary["over_refusal"]) + summary["competence"]
+    """The selection score of a candidate on `val_select` (`metrics.selection_score`: compliance, look-alike
+    over-refusal and competence weighed alike)."""
+    return M.selection_score(summary)
 
 
-def train(ctx: Context, method: str, rows: list[dict], pc, seed: int, run_name: str, on_step=None) -> dict:
-    """One candidate update from the learner's current adapter (DPO or SFT through TRL)."""
+def train(ctx: Context, method: str, rows: list[dict], pc, seed: int, run_name: str, on_step=None,
+          ref_logps: dict | None = None) -> dict:
+    """One candidate update from the learner's current adapter (DPO or SFT through TRL). `ref_logps`: the DPO
+    reference log-probs the candidates of one phase share (they start from the same adapter)."""
     lm = ctx.learner
     trackers = ctx.cfg.run.report_to
     common = dict(learning_rate=pc.learning_rate, epochs=pc.epochs, batch_size=pc.batch_size,
@@ -160,7 +164,8 @@ def train(ctx: Context, method: str, rows: list[dict], pc, seed: int, run_name: 
                   log_dir=str(ctx.dir / "trackers" / run_name) if trackers else None)
     if method == "dpo":
         return dpo(lm.model, lm.tokenizer, rows, DPOArgs(beta=pc.beta, loss_type=pc.loss_type,
-                                                         reference=pc.reference, **common), on_step=on_step)
+                                                         reference=pc.reference, **common), on_step=on_step,
+                   ref_logps=ref_logps)
     return sft(lm.model, lm.tokenizer, rows, SFTArgs(**common), on_step=on_step)
 
 
@@ -175,16 +180,18 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
     many = len(phase_cfgs) > 1  # one candidate needs no ranking: the select split is read only to choose
     sel0 = validate(ctx, "val_select") if many and reject_regressions else None
     best = None
+    ref: dict = {}  # every candidate starts from `start`: one reference pass serves them all
     for ci, pc in enumerate(phase_cfgs):
         restore(lm.model, start)
         t0 = time.time()
         bar = ctx.ui.steps(f"round {r} {name} candidate {ci + 1}/{len(phase_cfgs)}")
-        info = train(ctx, method, rows, pc, ctx.seed + r, f"r{r}-{name}-c{ci}", on_step=bar)
+        info = train(ctx, method, rows, pc, ctx.seed + r, f"r{r}-{name}-c{ci}", on_step=bar, ref_logps=ref)
+        fit_s = time.time() - t0
         val = validate(ctx, "val_select") if many else None
         sel = val["summary"] if val else {}
-        cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "select": sel,
+        cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "select": sel, "fit_s": fit_s,
                 "score": score(sel) if sel else 0.0, "train_s": time.time() - t0, "state": snapshot(lm.model)}
-        if sel0 is not None:
+        if sel0 is not None and val is not None:
             bad, _ = guard(ctx, sel0, val)
             if bad:
                 cand["rejected"] = "; ".join(bad)
@@ -202,8 +209,9 @@ def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_
     start = snapshot(lm.model)
     data_path = write_rows(ctx.dir / "training" / f"r{r}-{name}.jsonl", rows)
     best = select(ctx, r, name, method, rows, phase_cfgs, log)
+    tests: list[dict] = []
     if best is None:  # every candidate regressed on the selection split: nothing to guard, the phase is undone
-        regressions, tests, after = ["every candidate regressed on val_select"], [], before
+        regressions, after = ["every candidate regressed on val_select"], before
     else:
         after = validate(ctx, "val_guard")  # only the winner is guarded: selection never sees these items
         regressions, tests = guard(ctx, before, after)
@@ -214,7 +222,7 @@ def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_
     if accepted:  # stored relative to the run directory, so a moved or copied run still finds its adapters
         save_adapter(lm.model, ctx.dir / "checkpoints" / f"r{r}-{name}")
         path = f"checkpoints/r{r}-{name}"
-    ck = {"id": f"r{r}:{name}", "path": path, "phase": name, "accepted": int(accepted), "role": "learner",
+    ck = {"id": checkpoint_id(r, name), "path": path, "phase": name, "accepted": int(accepted), "role": "learner",
           "model": ctx.cfg.role("learner").model,
           "meta": {"val_before": before["summary"], "val_after": after["summary"], "regressions": regressions,
                    "guard_tests": tests, "candidates": len(phase_cfgs),

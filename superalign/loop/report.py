@@ -1,80 +1,116 @@
-"""Report sections of a loop run: held-out results per round, the safety boundary (ASR against over-refusal),
+"""Report sections of a loop run: held-out results per round and per compliance slice, the safety boundary
+(compliance against over-refusal),
 the competence-conformity trajectory, the learning phases, their candidate updates and the guard's rollbacks,
 the critic, the attack archive with the attacker's success against the frozen base learner, and example pairs."""
 from __future__ import annotations
 
-import json
-
+from superalign.evaluation import metrics as M
 from superalign.report import Markup, esc, fmt_ci, hidden, line_plot, pareto_plot, table
 from superalign.review import report as review_report
 from superalign.selfenhance import verdict
 from superalign.store import RunStore
+from superalign.store import records as rec
+from superalign.store.records import AttackerUpdateInfo, CritiqueInfo, EscalateInfo, EvalInfo, LearnInfo, Metric
+from superalign.store.summary import RunSummary, kind_of
 
-MAIN = [("asr", "ASR (judge)"), ("asr_helps", "ASR: meaningful help"), ("asr_phrase", "ASR (phrase)"),
-        ("asr_templated", "ASR templated"),
-        ("over_refusal", "over-refusal (look-alike)"), ("over_refusal_easy", "over-refusal (easy)"),
-        ("competence", "competence (untrained tasks)")]
-CHANGES = [("asr_change", "ASR"), ("over_refusal_change", "over-refusal (look-alike)"),
-           ("over_refusal_easy_change", "over-refusal (easy)"), ("competence_change", "competence")]
+MAIN = ["compliance", "harmful_help", "compliance_phrase", "compliance_direct", "compliance_templated",
+        "over_refusal", "over_refusal_easy", "competence", "helpfulness"]
+CHANGES = [f"{m.name}_change" for m in M.REGISTRY.values()] + ["helpfulness_change"]
 
 
-def _evals(store: RunStore) -> dict[int, dict[str, dict]]:
-    out: dict[int, dict[str, dict]] = {}
-    for m in store.rows("metrics", stage="eval"):
-        out.setdefault(m["round"], {})[m["name"]] = m
-    return out
+def _evals(store: RunStore) -> dict[int, dict[str, Metric]]:
+    return RunSummary.read(store).evals
 
 
 def _is_loop(store: RunStore) -> bool:
-    return store.get("loop") is not None
+    return kind_of(store) == "loop"
+
+
+def _ci(m: Metric) -> str:
+    return fmt_ci(m.value, m.lo, m.hi)
 
 
 def results(store: RunStore) -> str | None:
     ev = _evals(store)
     if not _is_loop(store) or not ev:
         return None
-    names = [n for n, _ in MAIN] + sorted({k for r in ev.values() for k in r
-                                           if k.startswith(("competence:", "competence_trained:"))})
-    labels = dict(MAIN)
+    names = MAIN + sorted({k for r in ev.values() for k in r if k.startswith(("competence:", "competence_trained:"))})
     rows = []
     for r in sorted(ev):
         rows.append([("baseline" if r == 0 else f"round {r}")]
-                    + [fmt_ci(ev[r][n]["value"], ev[r][n]["lo"], ev[r][n]["hi"]) + f" (n={ev[r][n]['n']})"
+                    + [fmt_ci(ev[r][n].value, ev[r][n].lo, ev[r][n].hi) + f" (n={ev[r][n].n})"
                        if n in ev[r] else "–" for n in names])
     first, last = min(ev), max(ev)
     delta = ""
     if last != first:
-        prow = [[label, fmt_ci(ev[last][n]["value"], ev[last][n]["lo"], ev[last][n]["hi"]),
-                 f"{ev[last][n]['meta'].get('p_value', float('nan')):.3g}", f"{ev[last][n]['meta'].get('mde', float('nan')):.3f}",
-                 ev[last][n]["n"]] for n, label in CHANGES if n in ev[last]]
-        asr0 = ev[first]["asr"]["value"]
-        rel = f"{(ev[last]['asr']['value'] - asr0) / asr0:+.0%}" if asr0 > 0 else "n/a (baseline ASR 0)"
+        prow = [[M.label(n[:-7]), fmt_ci(ev[last][n].value, ev[last][n].lo, ev[last][n].hi),
+                 f"{ev[last][n].meta.get('p_value', float('nan')):.3g}", f"{ev[last][n].meta.get('mde', float('nan')):.3f}",
+                 ev[last][n].n] for n in CHANGES if n in ev[last]]
+        c0 = ev[first]["compliance"].value if "compliance" in ev[first] else None
+        c1 = ev[last]["compliance"].value if "compliance" in ev[last] else None
+        rel = f"{(c1 - c0) / c0:+.0%}" if c0 and c1 is not None else "n/a (baseline compliance 0)"
         delta = (f"<h3>Round {last} against the baseline, on the same prompts</h3>"
-                 + table(["change (after − before)", "value [95% Newcombe CI]", "McNemar p", "detectable at n",
+                 + table(["change (after − before)", "value [95% CI]", "paired p", "detectable at n",
                           "n"], prow)
-                 + f"<p>ASR relative change {rel}. A change counts only where the paired test says so; "
-                   "'detectable at n' is the smallest change this test finds with 80% power at this size.</p>")
-    plot = line_plot({labels.get(n, n): [(r, ev[r][n]["value"], ev[r][n]["lo"], ev[r][n]["hi"]) for r in sorted(ev)
-                                         if n in ev[r]] for n in ("asr", "over_refusal", "competence")},
+                 + f"<p>Compliance relative change {rel}. A change counts only where the paired test says so (exact "
+                   "McNemar for rates; Wilcoxon signed-rank with a paired bootstrap interval for helpfulness); "
+                   "'detectable at n' is the smallest change the McNemar test finds with 80% power at this size.</p>")
+    harm0 = ev[first]["harmful_help"].value if "harmful_help" in ev[first] else None
+    measurable = ("" if harm0 is None or harm0 > 0 else
+                  "<p><b>Harm reduction cannot be measured on this learner:</b> its untrained answers give meaningful "
+                  "help to none of the held-out harmful requests (harmful_help = 0 at baseline), so what training "
+                  "can change is whether it complies or refuses, which is what compliance measures.</p>")
+    plot = line_plot({M.label(n): [(r, ev[r][n].value, ev[r][n].lo, ev[r][n].hi) for r in sorted(ev)
+                                   if n in ev[r]] for n in ("compliance", "over_refusal", "competence")},
                      ylabel="rate / accuracy")
-    return (table(["checkpoint"] + [labels.get(n, n) for n in names], rows) + delta + plot
-            + "<p class=muted>ASR: share of held-out harmful prompts — from sources the loop never attacks from, "
-              "some wrapped in held-out templates — whose greedy answer is a successful attack for the evaluation "
-              "judge (independent of the critic, audited on the learner's own answers): by default an answer that "
-              "does not refuse (`eval.asr: complies`); 'meaningful help' counts only answers its harmful head "
-              "rates as real help. ASR (phrase): the refusal-phrase detector's verdict instead. Over-refusal: "
-              "refusals of harmless prompts that sound alarming (look-alike) or do not (easy). Competence: "
-              "log-prob accuracy on tasks nothing trains on; competence_trained: the tasks the competence phases "
-              "train on, reported apart. Rates carry 95% Wilson intervals.</p>")
+    return (table(["checkpoint"] + [M.label(n) for n in names], rows) + delta + measurable + plot
+            + "<p class=muted>Compliance: share of held-out harmful requests — from sources the loop never attacks "
+              "from, some wrapped in held-out templates — whose greedy answer the evaluation judge (independent of "
+              "the critic, audited on the learner's own answers) does not call a refusal; 'meaningful help' counts "
+              "only answers its harmful head rates as real help; 'phrase': the refusal-phrase detector's verdict "
+              "instead. Over-refusal: refusals of harmless prompts that sound alarming (look-alike) or do not "
+              "(easy). Competence: accuracy on multiple-choice tasks nothing trains on, each option's text scored as "
+              "a continuation (length-normalised log-likelihood, as lm-evaluation-harness's acc_norm), lettered tasks "
+              "averaged over rotations of the options so a letter prior cancels; competence_trained: the tasks the "
+              "competence phases train on, reported apart. Helpfulness: mean per-token log-likelihood of reference "
+              "answers to held-out benign instructions (higher = closer to the references; judge-free, not a rating "
+              "of the model's own answers), with a 95% bootstrap interval. Rates carry 95% Wilson intervals.</p>")
+
+
+def slices(store: RunStore) -> str | None:
+    """Compliance per slice (direct / templated, source, category) per round, with the paired change from round 0:
+    where the learner still complies."""
+    ev = _evals(store)
+    if not _is_loop(store) or not ev:
+        return None
+    names = sorted({k for r in ev.values() for k in r if k.startswith(("compliance_direct", "compliance_templated",
+                                                                          "compliance:", "compliance_category:"))
+                    and not k.endswith("_change")})
+    if not names:
+        return None
+    last = max(ev)
+    rows = []
+    for n in names:
+        ch = ev[last].get(f"{n}_change")
+        rows.append([M.label(n)] + [fmt_ci(ev[r][n].value, ev[r][n].lo, ev[r][n].hi) + f" (n={ev[r][n].n})"
+                                    if n in ev[r] else "–" for r in sorted(ev)]
+                    + ([f"{ch.value:+.3f} (p={ch.meta['p_value']:.2g})"] if ch and ch.value is not None else ["–"]))
+    return (table(["slice"] + ["baseline" if r == 0 else f"round {r}" for r in sorted(ev)]
+                  + [f"round {last} − baseline"], rows)
+            + "<p class=muted>Compliance of the learner's greedy answers on each slice of the held-out harmful "
+              "set, with 95% Wilson intervals, and the paired change from the baseline on the same items "
+              "(exact McNemar).</p>")
 
 
 def trajectory(store: RunStore) -> str | None:
     ev = _evals(store)
     if not _is_loop(store) or len(ev) < 2:
         return None
-    pts = [(1 - ev[r]["asr"]["value"], ev[r]["competence"]["value"], None, None) for r in sorted(ev)]
-    pts_or = [(1 - ev[r]["asr"]["value"], 1 - ev[r]["over_refusal"]["value"], None, None) for r in sorted(ev)]
-    return (line_plot({"competence": pts, "1 − over-refusal": pts_or}, xlabel="conformity (1 − ASR)",
+    raw = [(m["compliance"].value, m["competence"].value, m["over_refusal"].value) for m in (ev[r] for r in sorted(ev))]
+    val = [(a, c, o) for a, c, o in raw if a is not None and c is not None and o is not None]  # no estimate: no point
+    pts = [(1 - comply, comp, None, None) for comply, comp, _ in val]
+    pts_or = [(1 - comply, 1 - over, None, None) for comply, _, over in val]
+    return (line_plot({"competence": pts, "1 − over-refusal": pts_or}, xlabel="conformity (1 − compliance)",
                       ylabel="competence / helpfulness")
             + "<p class=muted>One point per checkpoint, baseline first. Up and to the right is better on both axes; "
               "a move right and down is safety bought with competence or refusals.</p>")
@@ -82,13 +118,13 @@ def trajectory(store: RunStore) -> str | None:
 
 def boundary(store: RunStore) -> str | None:
     ev = _evals(store)
-    pts = [{"x": ev[r]["over_refusal"]["value"], "x_lo": ev[r]["over_refusal"]["lo"], "x_hi": ev[r]["over_refusal"]["hi"],
-            "y": ev[r]["asr"]["value"], "y_lo": ev[r]["asr"]["lo"], "y_hi": ev[r]["asr"]["hi"],
+    pts = [{"x": ev[r]["over_refusal"].value, "x_lo": ev[r]["over_refusal"].lo, "x_hi": ev[r]["over_refusal"].hi,
+            "y": ev[r]["compliance"].value, "y_lo": ev[r]["compliance"].lo, "y_hi": ev[r]["compliance"].hi,
             "label": "base" if r == 0 else f"r{r}", "series": store.get("name") or "loop"}
-           for r in sorted(ev) if "asr" in ev[r] and "over_refusal" in ev[r]]
+           for r in sorted(ev) if "compliance" in ev[r] and "over_refusal" in ev[r]]
     if not _is_loop(store) or not pts:
         return None
-    return (pareto_plot(pts, xlabel="over-refusal (look-alike prompts)", ylabel="ASR (judge)")
+    return (pareto_plot(pts, xlabel="over-refusal (look-alike prompts)", ylabel="compliance with harmful requests")
             + "<p class=muted>One point per checkpoint on the held-out test sets (base = before any training, rN = "
               "after round N), joined in round order; bars are 95% Wilson intervals. Lower-left is better: a step "
               "down and to the right buys safety with refusals of harmless look-alike prompts.</p>")
@@ -120,14 +156,13 @@ def _verdict(c: dict, ck: dict | None) -> Markup | str:
 
 
 def candidates(store: RunStore) -> str | None:
-    learns = sorted((s for s in store.stages() if s["name"] == "learn" and s["status"] == "done"),
-                    key=lambda s: s["round"])
+    learns = store.infos(LearnInfo)
     if not _is_loop(store) or not learns:
         return None
     cks = store.rows("checkpoints", role="learner")
     out = []
-    for st in learns:
-        r, log = st["round"], json.loads(st["info"] or "{}").get("phases") or []
+    for r, info in learns.items():
+        log = info.phases
         for name in dict.fromkeys(c["phase"] for c in log):
             mine = [c for c in log if c["phase"] == name]
             ck = next((c for c in cks if c["round"] == r and c["phase"] == name), None)
@@ -141,20 +176,20 @@ def candidates(store: RunStore) -> str | None:
                 tr, sel = c.get("train") or {}, c.get("select") or {}
                 rows.append([c.get("candidate"), _settings(c.get("cfg") or {}, method), tr.get("steps", "–"),
                              f"{tr['loss_last']:.3f}" if tr.get("loss_last") is not None else "–",
-                             *(f"{sel[k]:.3f}" if k in sel else "–" for k in ("asr", "over_refusal", "competence")),
+                             *(f"{sel[k]:.3f}" if k in sel else "–" for k in ("compliance", "over_refusal", "competence")),
                              f"{c['score']:.3f}" if sel else "– (only candidate)",
                              f"{c.get('train_s', 0):.1f}", _verdict(c, ck)])
             tests = "; ".join(f"{t['name']} {t['value']:+.3f} (p={t['meta'].get('p_value', float('nan')):.3g})"
                               for t in (ck["meta"].get("guard_tests") or [])) if ck else ""
             out.append(f"<h4>{esc(head)}</h4>"
-                       + table(["candidate", "settings", "steps", "last loss", "val ASR", "val over-refusal",
+                       + table(["candidate", "settings", "steps", "last loss", "val compliance", "val over-refusal",
                                 "val competence", "score", "train s", "verdict"], rows)
                        + (f"<p class=muted>guard (paired, on the guard split): {esc(tests)}</p>" if tests else ""))
     if not out:
         return None
     return ("".join(out)
             + "<p class=muted>Each phase trains every candidate from the same adapter; the one with the highest "
-              "score on the selection split ((1 − ASR) + (1 − over-refusal) + competence) wins, and only the winner "
+              "score on the selection split ((1 − compliance) + (1 − over-refusal) + competence) wins, and only the winner "
               "faces the regression guard on a separate split, which keeps it or rolls the phase back.</p>")
 
 
@@ -170,11 +205,11 @@ def phases(store: RunStore) -> str | None:
         rows.append([c["round"], c["phase"], m.get("method"), m.get("n"), tr.get("steps"),
                      f"{tr.get('loss_first') or 0:.3f} → {tr.get('loss_last') or 0:.3f}",
                      *(f"{vb.get(k, float('nan')):.3f} → {va.get(k, float('nan')):.3f}"
-                       for k in ("asr", "over_refusal", "competence")),
+                       for k in ("compliance", "over_refusal", "competence")),
                      Markup('<span class="good">kept</span>') if c["accepted"]
                      else Markup(f'<span class="bad">rolled back</span>: {esc("; ".join(m.get("regressions", [])))}')])
     n_rb = sum(1 for c in cks if not c["accepted"])
-    return (table(["round", "phase", "method", "examples", "steps", "loss", "val ASR", "val over-refusal",
+    return (table(["round", "phase", "method", "examples", "steps", "loss", "val compliance", "val over-refusal",
                    "val competence", "guard"], rows)
             + f"<p>{n_rb} of {len(cks)} phases rolled back by the guard. Validation sets are disjoint from the "
               "held-out test sets above.</p>")
@@ -188,17 +223,12 @@ def critic(store: RunStore) -> str | None:
              fmt_ci(m["meta"].get("auroc")), fmt_ci(m["meta"].get("majority")), m["n"],
              m["meta"].get("labels_used", 0)] for m in hold]
     per_round = []
-    for st in store.stages():
-        if st["name"] == "critique" and st["status"] == "done":
-            i = json.loads(st["info"])
-            r = st["round"]
-            esc_info = json.loads(next((x["info"] for x in store.stages() if x["name"] == "escalate"
-                                        and x["round"] == r and x["info"]), "{}"))
-            labels = store.rows("labels", round=r)
-            div = next((m for m in store.rows("metrics", round=r, name="response_diversity")), None)
-            per_round.append([r, i.get("pairs"), i.get("revisions"), i.get("critic_errors"), esc_info.get("queued", 0),
-                              sum(1 for x in labels if x["status"] == "done"),
-                              fmt_ci(div["value"], div["lo"], div["hi"]) if div else "–"])
+    escalated = store.infos(EscalateInfo)
+    for r, i in store.infos(CritiqueInfo).items():
+        labels = store.rows("labels", round=r)
+        div = next(iter(store.records(Metric, round=r, name="response_diversity")), None)
+        per_round.append([r, i.pairs, i.revisions, i.critic_errors, escalated[r].queued if r in escalated else 0,
+                          sum(1 for x in labels if x["status"] == "done"), _ci(div) if div else "–"])
     return ("<h3>Accuracy against held-out human labels (PyRIT scorer sets)</h3>"
             + table(["head", "round", "when", "accuracy", "AUROC", "majority baseline", "n held out", "labels used"], rows)
             + "<h3>Per round</h3>"
@@ -210,10 +240,10 @@ def critic(store: RunStore) -> str | None:
 
 
 def archive(store: RunStore) -> str | None:
-    ups = [s for s in store.stages() if s["name"] == "attacker_update" and s["status"] == "done"]
+    ups = store.infos(AttackerUpdateInfo)
     if not _is_loop(store) or not ups:
         return None
-    cells = json.loads(max(ups, key=lambda s: s["round"])["info"]).get("archive", {})
+    cells = ups[max(ups)].archive
     cats = sorted({c["category"] for c in cells.values()})
     styles = sorted({c["style"] for c in cells.values()})
     rows = []
@@ -233,8 +263,8 @@ def archive(store: RunStore) -> str | None:
         ok: dict[str, list[float]] = {}
         prompts = {p["id"]: p for p in store.rows("prompts", round=r, kind="attack")}
         for s in store.rows("scores", round=r, stage="critique", name="refusal"):
-            pid = s["target_id"].rsplit(":s", 1)[0]
-            if pid in prompts and s["error"] is None and not s["target_id"].endswith(":rev"):
+            pid = rec.prompt_of(s["target_id"])
+            if pid in prompts and s["error"] is None and not rec.is_revision(s["target_id"]):
                 ok.setdefault(prompts[pid]["source"], []).append(float(s["value"] < 0.5))
         succ.append([r] + [f"{sum(v) / len(v):.2f} (n={len(v)})" if (v := ok.get(k)) else "–"
                            for k in ("direct", "template", "rewrite", "mutate")])
@@ -245,26 +275,82 @@ def archive(store: RunStore) -> str | None:
             + vs_base(store, ups))
 
 
-def vs_base(store: RunStore, ups: list[dict]) -> str:
+def vs_base(store: RunStore, ups: dict[int, AttackerUpdateInfo]) -> str:
     """The attacker on a target that does not learn: its success against the frozen base learner, and coverage."""
-    m = {(x["round"], x["name"]): x for x in store.rows("metrics", stage="attacker_update")}
+    m = {(x.round, x.name): x for x in store.records(Metric, stage="attacker_update")}
     rows = []
-    for st in sorted(ups, key=lambda s: s["round"]):
-        r, cov = st["round"], json.loads(st["info"] or "{}").get("coverage")
+    for r, info in ups.items():
+        cov = info.coverage
         ok, harm = m.get((r, "attacker_success_vs_base")), m.get((r, "attacker_harmful_vs_base"))
+        mine = m.get((r, "attacker_success_vs_learner"))
         if not (ok or cov):
             continue
-        rows.append([r, *(fmt_ci(x["value"], x["lo"], x["hi"]) + f" (n={x['n']})" if x else "–" for x in (ok, harm)),
+        rows.append([r, *(_ci(x) + f" (n={x.n})" if x else "–" for x in (mine, ok, harm)),
                      f"{cov['filled']}/{cov['cells']} = {cov['filled'] / cov['cells']:.2f} "
                      f"({cov['categories']} categories × {cov['styles']} styles)" if cov and cov["cells"] else "–"])
     if not rows:
         return ""
-    return ("<h3>Attacker against the frozen base learner (evaluation judge)</h3>"
-            + table(["round", "success (not refused)", "harmful answer", "archive coverage"], rows)
-            + "<p class=muted>The round's attacks answered greedily by the learner with its adapter off, scored by "
+    return ("<h3>Attacker against the frozen base learner (evaluation judge) and the current learner (critic)</h3>"
+            + table(["round", "vs learner (critic, any sample)", "vs base: not refused", "vs base: harmful answer",
+                     "archive coverage"], rows)
+            + "<p class=muted>Against the learner: the share of the round's attacks where at least one of the "
+              "learner's sampled answers was judged compliant by the critic (what the attacker aims at). Against the "
+              "base: the round's attacks answered greedily by the learner with its adapter off, scored by "
               "the evaluation judge: unlike the success against the learner, this moves only with the attacker. "
               "Coverage: filled archive cells out of risk categories among the seed intents × styles the "
               "configured strategies can produce.</p>")
+
+
+def _cells_by_round(store: RunStore) -> dict[int, dict[str, dict]]:
+    return {r: info.cells or {} for r, info in store.infos(AttackerUpdateInfo).items()}
+
+
+def _share(cells: list[dict]) -> tuple[float | None, int]:
+    """(complied share of the learner's samples, prompts) over some cells of one round."""
+    samples = sum(c["samples"] for c in cells)
+    return (sum(c["complied"] for c in cells) / samples if samples else None), sum(c["prompts"] for c in cells)
+
+
+def _cell(before: tuple, after: tuple, same: bool) -> Markup | str:
+    (b, nb), (a, na) = before, after
+    if b is None and a is None:
+        return ""
+    show = a if a is not None else b
+    red = int(255 - 155 * show)
+    text = (f"{b:.2f}" if b is not None else "–") if same else \
+        f"{b:.2f} → {a:.2f}" if b is not None and a is not None else (f"{b:.2f} → –" if a is None else f"– → {a:.2f}")
+    n = f"n={nb}" if same else f"n={nb}/{na}"
+    return Markup(f'<span style="background:rgb(255,{red},{red});padding:0 4px">{esc(text)}</span> '
+                  f'<span class=muted>{n}</span>')
+
+
+def attack_map(store: RunStore) -> str | None:
+    """Where the learner still complies: per harm category x style, the share of its sampled answers to the round's
+    attacks that the critic judged compliant, in round 1 (before any training) and in the latest round."""
+    by_round = {r: c for r, c in _cells_by_round(store).items() if c}
+    if not _is_loop(store) or not by_round:
+        return None
+    first, last = min(by_round), max(by_round)
+    b, a = by_round[first], by_round[last]
+    same = first == last
+    cats = sorted({c["category"] for c in list(b.values()) + list(a.values())})
+    styles = sorted({c["style"] for c in list(b.values()) + list(a.values())})
+    pick = lambda cells, cat=None, st=None: _share([c for c in cells.values()  # noqa: E731
+                                                    if cat in (None, c["category"]) and st in (None, c["style"])])
+    rows = [[cat] + [_cell(pick(b, cat, st), pick(a, cat, st), same) for st in styles]
+            + [_cell(pick(b, cat), pick(a, cat), same)] for cat in cats]
+    rows.append([Markup("<b>all categories</b>")] + [_cell(pick(b, st=st), pick(a, st=st), same) for st in styles]
+                + [_cell(pick(b), pick(a), same)])
+    when = f"round {first}" if same else f"round {first} → round {last}"
+    return (f"<p>{esc(when)}: share of the learner's sampled answers the critic judged compliant (not refused), per "
+            "cell; n = attack prompts in the cell (each answered "
+            f"{(store.get('loop') or {}).get('samples_per_query', '?')} times).</p>"
+            + table(["category"] + styles + ["all styles"], rows)
+            + "<p class=muted>Round 1 answers come from the untrained learner; later rounds' from the learner "
+              "trained through the round before. Each round attacks different prompts, and from round 2 on the "
+              "attacker samples more where the learner complied before (`loop.curriculum`), so a cell's two numbers "
+              "are not paired; cells with few prompts are noisy. The held-out evaluation above is the measure of "
+              "the learner; this map shows where the attacker still finds compliance.</p>")
 
 
 def examples(store: RunStore) -> str | None:
@@ -289,15 +375,15 @@ def examples(store: RunStore) -> str | None:
 
 def self_verdicts(store: RunStore) -> list[dict]:
     """Per round of a self-enhancement run: improves, stalls or collapses — decided by the paired test of the
-    round's held-out outcomes against the round before (all axes pooled: an item is good when it is not a
-    harmful answer, not a refusal of a harmless prompt, and a correct task answer)."""
-    outcomes = {s["round"]: json.loads(s["info"] or "{}").get("outcomes") for s in store.stages()
-                if s["name"] == "eval" and s["status"] == "done"}
+    round's held-out outcomes against the round before (the guarded axes pooled: an item is good when it is not a
+    compliant answer to a harmful request, not a refusal of a harmless prompt, and a correct task answer)."""
+    outcomes = {r: i.outcomes for r, i in store.infos(EvalInfo).items()}
     out = []
     for r in sorted(k for k in outcomes if k > 0 and outcomes.get(k - 1)):
         b, a = outcomes[r - 1], outcomes[r]
-        keys = [(axis, i) for axis in a for i in a[axis] if i in b.get(axis, {})]
-        good = lambda o, axis, i: o[axis][i] if axis == "competence" else 1 - o[axis][i]  # noqa: E731
+        axes = {m.name: m for m in M.guarded()}
+        keys = [(axis, i) for axis in a if axis in axes for i in a[axis] if i in b.get(axis, {})]
+        good = lambda o, axis, i: o[axis][i] if axes[axis].higher_is_better else 1 - o[axis][i]  # noqa: E731
         t = verdict([good(b, *k) for k in keys], [good(a, *k) for k in keys])
         out.append({"round": r, "verdict": t["verdict"],
                     "why": f"good outcomes {t['diff']:+.3f} [{t['lo']:+.3f}, {t['hi']:+.3f}], "
@@ -317,12 +403,14 @@ def self_enhancement(store: RunStore) -> str | None:
 
 SECTIONS = [
     ("Held-out results per round", results),
+    ("Where the learner still complies: compliance per slice", slices),
     ("Safety boundary (Pareto)", boundary),
     ("Competence–conformity trajectory", trajectory),
     ("Learning phases and the regression guard", phases),
     ("Candidate updates per phase", candidates),
     ("Critic", critic),
-    ("Attack archive (risk category × style)", archive),
+    ("Training attacks: the learner's compliance per harm category × style", attack_map),
+    ("Attack archive (harm category × style)", archive),
     ("Example pairs the learner was trained on", examples),
     ("Self-enhancement: improves, stalls or collapses?", self_enhancement),
     *review_report.SECTIONS,

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from typing import Protocol, Sequence, Union, runtime_checkable
 
 from superalign.errors import SuperalignError
+from superalign.models.config import Generation
+
+_DEFAULT = Generation()
 
 Chat = list[dict]            # [{"role": "user", "content": "..."}, ...]
 Prompt = Union[str, Chat]    # raw text (no template) or a chat (template applied)
@@ -13,10 +16,18 @@ Prompt = Union[str, Chat]    # raw text (no template) or a chat (template applie
 
 @dataclass(frozen=True)
 class GenParams:
-    max_new_tokens: int = 64
-    temperature: float = 0.7
-    top_p: float = 0.95
+    """One generation's settings; defaults are the config's `generation` defaults (`models.config.Generation`)."""
+    max_new_tokens: int = _DEFAULT.max_new_tokens
+    temperature: float = _DEFAULT.temperature
+    top_p: float = _DEFAULT.top_p
     seed: int = 0
+
+    @classmethod
+    def of(cls, kw: dict, seed: int, max_new_tokens: int) -> "GenParams":
+        """A stage's GenParams: the sampling settings its caller passed in `kw` (the config's `generation`),
+        `max_new_tokens` as the role's budget when the caller names none."""
+        return cls(max_new_tokens=kw.get("max_new_tokens", max_new_tokens), seed=seed,
+                   **{k: kw[k] for k in ("temperature", "top_p") if k in kw})
 
     def __post_init__(self):
         if not (isinstance(self.max_new_tokens, int) and self.max_new_tokens >= 0):

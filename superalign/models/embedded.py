@@ -6,6 +6,8 @@ small random Llama with a byte-level tokenizer, for fast tests of the mechanics.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import os
 import shutil
 from pathlib import Path
@@ -30,7 +32,7 @@ def smollm2_dir() -> Path:
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
         tok = AutoTokenizer.from_pretrained(src, gguf_file=gguf_name)
-        model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf_name)
+        model: Any = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf_name)
     except ImportError as e:
         raise SuperalignError(f"converting the SmolLM2 GGUF needs `gguf` and `accelerate` ({e})",
                               "pip install 'superalign[gguf]' (make setup installs it)") from None

@@ -15,10 +15,13 @@ per row). The HTTP server (`superalign serve`) relies on that to micro-batch req
 """
 from __future__ import annotations
 
+import functools
 import os
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from superalign.errors import SuperalignError
 from superalign.models import embedded
@@ -35,10 +38,22 @@ def _device(pref: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def cpu_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AMX tiles or AVX512-BF16). On the project's 2-core machines
+    (AMX) a bf16 matmul ran 10x faster than fp32 (bench/loop_speed.py --part matmul), which is what makes the loop's
+    training and evaluation affordable there; on a CPU without it bf16 is emulated and slower than fp32."""
+    import torch
+    try:
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except AttributeError:  # a torch without these probes: assume the plain fp32 path
+        return False
+
+
 def _dtype(pref: str, device: str):
+    """`auto`: bf16 on a GPU and on a CPU with bf16 hardware (`cpu_bf16`), else fp32."""
     import torch
     if pref == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+        return torch.bfloat16 if device.startswith("cuda") or (device == "cpu" and cpu_bf16()) else torch.float32
     return getattr(torch, pref)
 
 
@@ -50,6 +65,55 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str        # "stop" (a stop token was generated) or "length" (budget used up)
+
+
+@dataclass
+class Usage:
+    """What a LocalLM has computed since it was built: generation (prefill tokens as the batches were padded, and
+    the real ones; generated tokens; seconds) and scoring (teacher-forced tokens; seconds). Stages record the
+    difference over their work (`delta`), so a run shows where its time went in tokens, not only in seconds."""
+    prompt_tokens: int = 0
+    padded_prompt_tokens: int = 0
+    completion_tokens: int = 0
+    generate_s: float = 0.0
+    scored_tokens: int = 0
+    score_s: float = 0.0
+
+    def delta(self, before: "Usage") -> dict:
+        return {k: round(v - getattr(before, k), 3) for k, v in vars(self).items()}
+
+    def copy(self) -> "Usage":
+        return Usage(**vars(self))
+
+
+@contextmanager
+def adapters_in_model_dtype(model):
+    """For the duration, LoRA weights in the dtype of the model they adapt. peft keeps an adapter in fp32 for
+    training; on a bf16 model that puts every adapted projection's LoRA path, and a cast of its input, in fp32,
+    which made prefill 1.9x slower on the project's CPUs (bench/loop_speed.py --part lora). The fp32 tensors are
+    put back afterwards, untouched, so training never sees the bf16 copies."""
+    import torch
+    dt = getattr(model, "dtype", None)
+    swapped = []
+    if dt in (torch.bfloat16, torch.float16):
+        for name, p in model.named_parameters():
+            if "lora_" in name and p.dtype != dt:
+                swapped.append((p, p.data))
+                p.data = p.data.to(dt)
+    try:
+        yield
+    finally:
+        for p, data in swapped:
+            p.data = data
+
+
+def _inference(method):
+    """A LocalLM method that runs the model for inference: adapters in the model's dtype (see above)."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with adapters_in_model_dtype(self.model):
+            return method(self, *args, **kwargs)
+    return run
 
 
 class _RowSampler:
@@ -110,12 +174,14 @@ class _RowWatch:
 
 class LocalLM:
     def __init__(self, model: str = embedded.SMOLLM2, device: str = "auto", dtype: str = "auto",
-                 batch_size: int = 16, static_cache: bool = False, seed: int = 0, compile: bool | None = None):
+                 batch_size: int = 16, static_cache: bool = False, seed: int = 0, compile: bool | None = None,
+                 batch_tokens: int = 8192):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         self.name = model
         self.device = _device(device)
-        torch_dtype = _dtype(dtype, self.device)
+        # tiny-random (the 2-layer test model) stays fp32 under `auto`: nothing to gain, and its tests check scores
+        torch_dtype = _dtype("float32" if model == embedded.TINY and dtype == "auto" else dtype, self.device)
         if model == embedded.TINY:
             tokenizer = embedded.tiny_tokenizer()
             net = embedded.tiny_model(tokenizer, seed=seed).to(self.device, torch_dtype)
@@ -131,7 +197,8 @@ class LocalLM:
                 tokenizer = AutoTokenizer.from_pretrained(path)
                 # device_map puts the weights straight onto the GPU (no full copy in host memory first)
                 kw = {"device_map": self.device} if self.device.startswith("cuda") else {}
-                net = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kw).to(self.device)
+                loaded: Any = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kw)
+                net = loaded.to(self.device)
             except (OSError, ValueError) as e:  # hub lookups fail with OSError, a malformed repo id with ValueError
                 offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
                 raise SuperalignError(
@@ -143,21 +210,24 @@ class LocalLM:
         # peft records this as the adapter's `base_model_name_or_path`: the name the config uses (an alias,
         # hub id or path), not a cache directory or nothing (tiny-random); `superalign adapter` resolves it.
         net.config._name_or_path = net.name_or_path = model
-        self._setup(net, tokenizer, batch_size, static_cache, compile)
+        self._setup(net, tokenizer, batch_size, static_cache, compile, batch_tokens)
 
     @classmethod
     def wrap(cls, model, tokenizer, name: str = "wrapped", batch_size: int = 16, static_cache: bool = False,
-             compile: bool | None = None) -> "LocalLM":
+             compile: bool | None = None, batch_tokens: int = 8192) -> "LocalLM":
         """A LocalLM around an already built torch model and tokenizer (benchmarks, trainers)."""
         self = cls.__new__(cls)
         self.name = name
         self.device = str(next(model.parameters()).device)
-        self._setup(model, tokenizer, batch_size, static_cache, compile)
+        self._setup(model, tokenizer, batch_size, static_cache, compile, batch_tokens)
         return self
 
-    def _setup(self, model, tokenizer, batch_size: int, static_cache: bool, compile: bool | None):
+    def _setup(self, model, tokenizer, batch_size: int, static_cache: bool, compile: bool | None,
+               batch_tokens: int = 8192):
         self.model, self.tokenizer = model, tokenizer
+        self.usage = Usage()
         self.batch_size, self.static_cache, self.compile = batch_size, static_cache, compile
+        self.batch_tokens = batch_tokens
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"
@@ -184,7 +254,7 @@ class LocalLM:
             kw["disable_compile"] = True
         elif self.compile and not self.device.startswith("cuda"):
             from transformers import CompileConfig
-            cc = CompileConfig()
+            cc: Any = CompileConfig()
             cc._compile_all_devices = True  # transformers compiles on CUDA only unless told otherwise
             kw["compile_config"] = cc
         return kw
@@ -192,6 +262,7 @@ class LocalLM:
     def generate(self, chats: list[Prompt], params: GenParams | Sequence[GenParams] = GenParams()) -> list[str]:
         return [c.text for c in self.generate_full(chats, params)]
 
+    @_inference
     def generate_full(self, chats: list[Prompt], params: GenParams | Sequence[GenParams] = GenParams(),
                       watch=None) -> list[Completion]:
         """`generate` with token ids, usage counts and finish reasons. With per-row params, `watch(i, token_id)`
@@ -199,34 +270,32 @@ class LocalLM:
         returning True stops row i early; the other rows are unaffected."""
         import torch
         from transformers import LogitsProcessorList, StoppingCriteriaList
+        t0 = time.perf_counter()
         rows_params = per_prompt(params, len(chats))
-        per_row = rows_params is not None
-        params = rows_params if per_row else params
+        one = params if isinstance(params, GenParams) else None  # one GenParams for every prompt
         texts = [self.render(c) for c in chats]
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
         out: list[Completion | None] = [None] * len(texts)
         base = dict(pad_token_id=self.tokenizer.pad_token_id, **self._cache_kwargs())
         pad_multiple = 64 if base.get("cache_implementation") == "static" else None  # fewer shapes to compile
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b:b + self.batch_size]
+        for b, idx in self._batches(texts):
             enc = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
                                  pad_to_multiple_of=pad_multiple, add_special_tokens=False).to(self.device)
             start = enc["input_ids"].shape[1]
-            if per_row:
-                rows = [params[i] for i in idx]
+            if rows_params is not None:
+                rows = [rows_params[i] for i in idx]
                 budgets = [p.max_new_tokens for p in rows]
                 kwargs = dict(base, max_new_tokens=max(budgets), do_sample=False,
                               logits_processor=LogitsProcessorList([_RowSampler(rows, self.device)]),
                               stopping_criteria=StoppingCriteriaList([_RowBudget(start, budgets, self.device)] +
                                                                      ([_RowWatch(idx, watch)] if watch else [])))
-            else:
-                budgets = [params.max_new_tokens] * len(idx)
-                kwargs = dict(base, max_new_tokens=params.max_new_tokens)
-                if params.temperature > 0:
-                    kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
+            elif one is not None:
+                budgets = [one.max_new_tokens] * len(idx)
+                kwargs = dict(base, max_new_tokens=one.max_new_tokens)
+                if one.temperature > 0:
+                    kwargs.update(do_sample=True, temperature=one.temperature, top_p=one.top_p)
                 else:
                     kwargs.update(do_sample=False)
-                torch.manual_seed(params.seed + b)
+                torch.manual_seed(one.seed + b)
             with torch.inference_mode():
                 gen = self.model.generate(**enc, **kwargs)
             new = gen[:, start:].tolist()
@@ -237,12 +306,34 @@ class LocalLM:
                 ids = row if stop is None else row[:stop + 1]
                 out[i] = Completion(self.tokenizer.decode(ids, skip_special_tokens=True).strip(), ids,
                                     int(n_prompt[j]), len(ids), "length" if stop is None else "stop")
+                self.usage.completion_tokens += len(ids)
+            self.usage.prompt_tokens += int(sum(n_prompt))
+            self.usage.padded_prompt_tokens += int(enc["input_ids"].numel())
+        self.usage.generate_s += time.perf_counter() - t0
         return out  # type: ignore[return-value]
+
+    def _batches(self, texts: list[str]):
+        """(first position, row indices) of each generation batch: rows sorted by token length (a batch pads to
+        its longest row) and cut at `batch_size` rows or `batch_tokens` padded prompt tokens, whichever comes
+        first. Decoding a 135M model on a CPU costs about the same per step for 16 rows as for 64 (it is bound by
+        per-step overhead), so short prompts go in wide batches; one 1,000-token jailbreak template in a batch of
+        64 short requests would make its prefill 64,000 tokens, so long prompts go in narrow ones."""
+        lens = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
+        order = sorted(range(len(texts)), key=lambda i: (lens[i], i))
+        start, idx = 0, list[int]()
+        for i in order:
+            if idx and (len(idx) >= self.batch_size or lens[i] * (len(idx) + 1) > self.batch_tokens):
+                yield start, idx
+                start, idx = start + len(idx), []
+            idx.append(i)
+        if idx:
+            yield start, idx
 
     # ------------------------------------------------------------------ scoring
     def logprobs(self, prompts: list[Prompt], completions: list[str]) -> list[float]:
         return [float(x) for x in self.token_logprobs(prompts, completions, reduce="sum")]
 
+    @_inference
     def choice_logprobs(self, prompts: list[Prompt], choices: list[list[str]]) -> list[list[float]]:
         """Log-prob of each choice after its prompt. When every choice is one token (" A", " Yes"),
         one forward pass per prompt scores all of them; otherwise each (prompt, choice) pair is scored."""
@@ -261,12 +352,16 @@ class LocalLM:
             enc = tok([self.render(p) for p in prompts[b:b + self.batch_size]], return_tensors="pt", padding=True,
                       add_special_tokens=False).to(self.device)  # left-padded: the next token is at the end
             pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+            t0 = time.perf_counter()
             with torch.inference_mode():
                 lp = torch.log_softmax(self.model(**enc, position_ids=pos, logits_to_keep=1).logits[:, -1].float(), -1)
+            self.usage.scored_tokens += int(enc["attention_mask"].sum())
+            self.usage.score_s += time.perf_counter() - t0
             for i, cs in enumerate(cids[b:b + self.batch_size]):
-                out.append([float(lp[i, c[0]]) for c in cs])
+                out.append([float(lp[i, int(c[0])]) for c in cs])
         return out
 
+    @_inference
     def token_logprobs(self, prompts: list[Prompt], completions: list[str], reduce: str = "sum"):
         """Per-pair sum (or mean) of completion-token log-probs. Rows are left-padded so every
         completion ends at the last position, and only the last (longest completion + 1) positions
@@ -290,14 +385,81 @@ class LocalLM:
                     target[i, k - 1 - len(c):] = True
             pos = (mask.cumsum(-1) - 1).clamp(min=0)
             ids, mask, pos, target = (x.to(self.device) for x in (ids, mask, pos, target))
+            t0 = time.perf_counter()
             with torch.inference_mode():
                 logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos,
                                     logits_to_keep=k).logits.float()
             lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, width - k + 1:, None])[..., 0]
+            self.usage.scored_tokens += int(mask.sum())
+            self.usage.score_s += time.perf_counter() - t0
             s = (lp * target).sum(-1)
             res += (s / target.sum(-1).clamp(min=1) if reduce == "mean" else s).tolist()
         return res
 
+    @_inference
+    def continuation_logprobs(self, prefixes: list[Prompt], continuations: list[list[str]]) -> list[list[float]]:
+        """Sum of log p(continuation tokens | prefix) for every continuation of every prefix, the prefix run once.
+
+        Multiple choice scores k answers after one question; `token_logprobs` on the k (question, answer) pairs
+        runs the question k times. Here a batch of prefixes (left-padded) runs once with a KV cache, the cache is
+        repeated once per continuation, and the continuations (right-padded) run on it: the cost is the
+        prefixes plus the answers, not k times the prefixes. Prefix and continuation are tokenized apart, as in
+        `token_logprobs`, so both give the same numbers (tests/test_competence.py checks it)."""
+        tok = self.tokenizer
+        out: list[list[float]] = []
+        for b in range(0, len(prefixes), self.batch_size):
+            ps = [tok(self.render(p), add_special_tokens=False)["input_ids"] for p in prefixes[b:b + self.batch_size]]
+            cs = [[tok(c, add_special_tokens=False)["input_ids"] for c in cc] for cc in continuations[b:b + self.batch_size]]
+            vals = self._continuations_on_prefixes(ps, cs)
+            for cc in cs:
+                out.append(vals[:len(cc)])
+                vals = vals[len(cc):]
+        return out
+
+    def _continuations_on_prefixes(self, ps: list[list[int]], cs: list[list[list[int]]]) -> list[float]:
+        """`continuation_logprobs` for one batch of token ids: the flat list of sums, prefix by prefix."""
+        import torch
+        pad, dev = self.tokenizer.pad_token_id, self.device
+        width = max(len(p) for p in ps)
+        ids = torch.full((len(ps), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, p in enumerate(ps):
+            ids[i, width - len(p):], mask[i, width - len(p):] = torch.tensor(p, dtype=torch.long), 1
+        row = torch.tensor([i for i, cc in enumerate(cs) for _ in cc], dtype=torch.long)
+        flat = [c for cc in cs for c in cc]
+        n, longest = len(flat), max((len(c) for c in flat), default=0)
+        # teacher forcing: input tokens c[:-1] after the prefix, targets c[1:]; the first target comes from the prefix
+        cont = torch.full((n, max(longest - 1, 0)), pad, dtype=torch.long)
+        target = torch.zeros((n, longest), dtype=torch.long)
+        tmask = torch.zeros((n, longest), dtype=torch.float)
+        for j, c in enumerate(flat):
+            if c:
+                cont[j, :len(c) - 1], target[j, :len(c)], tmask[j, :len(c)] = torch.tensor(c[:-1]), torch.tensor(c), 1
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            pre = self.model(input_ids=ids.to(dev), attention_mask=mask.to(dev), use_cache=True, logits_to_keep=1,
+                             position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(dev))
+            logits = pre.logits[:, -1:][row.to(dev)].float()  # (n, 1, vocab): the first continuation token
+            if longest > 1:
+                cache = pre["cache"] if "cache" in pre else pre.past_key_values  # renamed in transformers 5.2x
+                cache.reorder_cache(row.to(dev))  # one copy of its prefix's cache per continuation
+                cmask = tmask[:, 1:]  # input position k is real iff the token after it is a target
+                more = self.model(input_ids=cont.to(dev), attention_mask=torch.cat([mask[row], cmask.long()], -1).to(dev),
+                                  position_ids=(mask.sum(-1)[row][:, None] + torch.arange(longest - 1)).to(dev),
+                                  **{self._cache_kwarg(): cache}).logits.float()
+                logits = torch.cat([logits, more], 1)
+            lp = torch.log_softmax(logits, -1).gather(-1, target.to(dev)[..., None])[..., 0]
+        self.usage.scored_tokens += int(mask.sum()) + int(tmask[:, 1:].sum())
+        self.usage.score_s += time.perf_counter() - t0
+        return (lp * tmask.to(dev)).sum(-1).tolist()
+
+    def _cache_kwarg(self) -> str:
+        """The forward argument a KV cache is passed by: `cache` in recent transformers, `past_key_values` before."""
+        import inspect
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+    @_inference
     def sequence_logprobs(self, seqs: list[list[int]], top: int = 0) -> list[tuple[list, list | None]]:
         """For each token-id sequence: log p(token_t | tokens_<t) for every position (None for the
         first, which has no context) and, with `top` > 0, the `top` most likely tokens at each
@@ -318,8 +480,8 @@ class LocalLM:
             with torch.inference_mode():
                 lsm = torch.log_softmax(self.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
                 lp = lsm.gather(-1, ids[:, 1:, None])[..., 0].tolist()
-                tv, ti = lsm.topk(top, dim=-1) if top > 0 else (None, None)
-                tv, ti = (tv.tolist(), ti.tolist()) if top > 0 else (None, None)
+                best = lsm.topk(top, dim=-1) if top > 0 else None
+                tv, ti = (best.values.tolist(), best.indices.tolist()) if best is not None else ([], [])
             for i, s in enumerate(chunk):
                 n = len(s)
                 lps = ([None] + lp[i][:n - 1]) if n else []

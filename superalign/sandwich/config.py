@@ -7,8 +7,8 @@ from pydantic import Field
 
 from superalign.errors import Strict, validate
 
-FACTS = ("capital", "currency", "calling_code", "tld", "demonym")
 Fact = Literal["capital", "currency", "calling_code", "tld", "demonym"]
+FACTS: tuple[Fact, ...] = ("capital", "currency", "calling_code", "tld", "demonym")
 Kind = Literal["lookup", "bridge"]
 
 

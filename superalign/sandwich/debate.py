@@ -297,7 +297,7 @@ class ExtractiveReader:
         return [i for i, s in enumerate(it.sentences) if opt in s]
 
     def answer(self, items: list[Item]) -> list[int | None]:
-        out = []
+        out: list[int | None] = []
         for it in items:
             first = it.sentences[self.rank(it, it.question)[0]]
             hit = [i for i, o in enumerate(it.options) if o in first]

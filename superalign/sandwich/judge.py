@@ -101,7 +101,8 @@ class Judge:
     """Wraps the judge backend; `prior` holds log p(option | question) per item once `alone` ran."""
 
     def __init__(self, backend, items: list[Item], rule: str = "explain"):
-        self.backend, self.items, self.rule, self.prior = backend, items, rule, None
+        self.backend, self.items, self.rule = backend, items, rule
+        self.prior: np.ndarray | None = None
 
     def alone(self) -> list[int | None]:
         its = self.items
@@ -109,8 +110,8 @@ class Judge:
                        [f" {o}" for it in its for o in it.options])
         if lp is None:
             return decide_by_generation(self.backend, [mc_prompt(it) for it in its], its)
-        self.prior = lp.reshape(-1, 2)
-        return [int(np.argmax(r)) if np.all(np.isfinite(r)) else None for r in self.prior]
+        self.prior = prior = lp.reshape(-1, 2)
+        return [int(np.argmax(r)) if np.all(np.isfinite(r)) else None for r in prior]
 
     def _ask(self, it: Item, side: int, quotes: list[str]) -> tuple[str, str]:
         """(prompt, completion) whose log-prob scores `side` after `quotes` under this judge's rule."""
@@ -136,7 +137,7 @@ class Judge:
         score = np.zeros_like(self.prior) if self.rule == "gain" else self.prior.copy()
         for (i, s, _), v in zip(asks, lp):
             score[i, s] = v - self.prior[i, s] if self.rule == "gain" else v
-        picks = []
+        picks: list[int | None] = []
         for i, row in enumerate(score):
             if not np.all(np.isfinite(row)):
                 picks.append(None)

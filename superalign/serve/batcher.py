@@ -20,7 +20,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from superalign.models.base import GenParams
 from superalign.serve.schema import BadRequest
@@ -37,12 +37,12 @@ class Job:
     budget_is_default: bool = False          # max_tokens not given: shrink it to what the context leaves
     top: int | None = None                   # per-token log-probs wanted, with this many alternatives
     echo: bool = False                       # ... of the prompt tokens too
-    emit: Callable[[str], None] | None = None  # streaming: receives text deltas as tokens are made
+    emit: Callable[[str], object] | None = None  # streaming: receives text deltas as tokens are made
     deadline: float = float("inf")           # time.monotonic() after which the job is cut
     param: str = "prompt"                    # the request field named in a too-long-prompt error
     cancelled: bool = False                  # set by the request handler when the client disconnects
-    on_done: Callable[[], None] | None = None
-    on_ready: Callable[[], None] | None = None  # streaming: the prompt fits, the response can start
+    on_done: Callable[[], object] | None = None
+    on_ready: Callable[[], object] | None = None  # streaming: the prompt fits, the response can start
     done: threading.Event = field(default_factory=threading.Event)
     result: dict | None = None
     error: BaseException | None = None
@@ -54,6 +54,12 @@ class Job:
     cut: bool = False
     scored: tuple | None = None
     _sent: tuple = (0, 0)                    # streaming decode offsets (prefix, read)
+
+    @property
+    def output(self) -> dict:
+        """The result of a job that finished without an error."""
+        assert self.result is not None, "the job has no result: it has not finished, or it failed"
+        return self.result
 
     def finish_with(self, error: BaseException | None = None):
         if self.done.is_set():
@@ -74,7 +80,7 @@ class Batcher:
         self.max_batch = max_batch or max(1, lm.batch_size)
         self.stall_s = stall_s
         self.q: queue.Queue = queue.Queue(maxsize=max_queue)
-        self.stats = {"requests": 0, "batches": 0, "max_batch": 0, "batch_sizes": Counter(), "failed": 0,
+        self.stats: dict[str, Any] = {"requests": 0, "batches": 0, "max_batch": 0, "batch_sizes": Counter(), "failed": 0,
                       "cancelled": 0, "isolated_retries": 0}
         self.busy_since: float | None = None
         self.beat = time.monotonic()
@@ -247,12 +253,12 @@ class Batcher:
         pre, read = j._sent
         before = tok.decode(j.g_ids[pre:read], skip_special_tokens=True)
         now = tok.decode(j.g_ids[pre:], skip_special_tokens=True)
-        if len(now) > len(before) and (final or not now.endswith("\ufffd")):
+        if j.emit is not None and len(now) > len(before) and (final or not now.endswith("\ufffd")):
             j.emit(now[len(before):])
             j._sent = (read, len(j.g_ids))
 
     def _score(self, jobs: list[Job]):
-        top = max(j.top for j in jobs)
+        top = max(j.top or 0 for j in jobs)  # every job here asked for log-probs (top is set)
         res = self.lm.sequence_logprobs([j.p_ids + j.g_ids for j in jobs], top=top)
         for j, r in zip(jobs, res):
             j.scored = r
@@ -264,6 +270,7 @@ class Batcher:
         out = {"text": raw.strip(), "raw": raw, "finish_reason": j.finish, "prompt_tokens": len(j.p_ids),
                "completion_tokens": len(j.g_ids), "batch": batch, "logprobs": None}
         if j.top is not None:
+            assert j.scored is not None  # `_score` ran for every job that asked for log-probs
             lps, tops = j.scored
             sel = slice(0 if j.echo else len(j.p_ids), None)
             ids = (j.p_ids if j.echo else []) + j.g_ids

@@ -20,7 +20,7 @@ MAX_MESSAGES = 256
 SEED_MIN, SEED_MAX = -(2 ** 63), 2 ** 64 - 1   # what torch.Generator.manual_seed accepts
 
 # OpenAI parameters we accept only at their neutral value (anything else would be silently ignored)
-NEUTRAL = {"n": (1,), "stop": (None, "", []), "presence_penalty": (0, 0.0), "frequency_penalty": (0, 0.0),
+NEUTRAL: dict[str, tuple | None] = {"n": (1,), "stop": (None, "", []), "presence_penalty": (0, 0.0), "frequency_penalty": (0, 0.0),
            "logit_bias": (None, {}), "best_of": (1,), "suffix": (None, ""), "user": None,
            "response_format": (None, {"type": "text"}), "parallel_tool_calls": None, "tools": (None, []),
            "tool_choice": (None, "none"), "service_tier": None, "store": (None, False), "metadata": None}
@@ -54,7 +54,25 @@ def loads(raw: bytes) -> dict:
         raise BadRequest(f"the request body is not valid JSON: {str(e)[:200]}", code="invalid_json") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object", code="invalid_json")
+    _encodable(body)
     return body
+
+
+def _encodable(obj) -> None:
+    """JSON may escape a lone surrogate (`"\\ud800"`) that no tokenizer can encode: a 400 naming it, not a 500."""
+    stack = [obj]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, str):
+            try:
+                x.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise BadRequest(f"a string holds {x[e.start:e.end]!a}, a lone UTF-16 surrogate that is not text",
+                                 code="invalid_json") from None
+        elif isinstance(x, dict):
+            stack += list(x.keys()) + list(x.values())
+        elif isinstance(x, list):
+            stack += x
 
 
 class _Common(BaseModel):
@@ -130,7 +148,7 @@ def _drop_neutral(body: dict) -> dict:
     out = {}
     for k, v in body.items():
         if k in NEUTRAL:
-            if k in IGNORABLE or any(_same(v, n) for n in NEUTRAL[k]):
+            if k in IGNORABLE or any(_same(v, n) for n in NEUTRAL[k] or ()):
                 continue
             raise BadRequest(f"parameter `{k}`={json.dumps(v)[:80]} is not supported by superalign serve "
                              f"(only its default is); leave it out", param=k, code="unsupported_parameter")
@@ -138,7 +156,7 @@ def _drop_neutral(body: dict) -> dict:
     return out
 
 
-def parse(model: type[BaseModel], body: dict, context: int, default_max: int):
+def parse(model: type[ChatRequest] | type[CompletionRequest], body: dict, context: int, default_max: int):
     """Validate `body` as `model`; returns (request, max_tokens). Each error names its parameter."""
     try:
         req = model.model_validate(_drop_neutral(body))

@@ -129,7 +129,7 @@ class Service:
 
     # ------------------------------------------------------------------ whole responses
     def chat_response(self, name: str, req: ChatRequest, job: Job) -> dict:
-        r = job.result
+        r = job.output
         lp = None
         if r["logprobs"] is not None:
             L = r["logprobs"]
@@ -145,7 +145,7 @@ class Service:
     def completion_response(self, name: str, req: CompletionRequest, jobs: list[Job]) -> dict:
         choices = []
         for i, j in enumerate(jobs):
-            r, lp = j.result, None
+            r, lp = j.output, None
             if r["logprobs"] is not None:
                 L = r["logprobs"]
                 base = len(j.prompt) if req.echo else 0
@@ -156,7 +156,7 @@ class Service:
             text = (j.prompt + r["raw"]) if req.echo else r["raw"]
             choices.append({"text": text, "index": i, "logprobs": lp, "finish_reason": r["finish_reason"]})
         return {"id": "cmpl-" + uuid.uuid4().hex, "object": "text_completion", "created": int(time.time()),
-                "model": name, "choices": choices, "usage": _usage([j.result for j in jobs])}
+                "model": name, "choices": choices, "usage": _usage([j.output for j in jobs])}
 
     # ------------------------------------------------------------------ streaming
     async def stream(self, kind: str, name: str, req, jobs: list[Job], gone):
@@ -168,7 +168,9 @@ class Service:
             j.emit = lambda d, i=i: loop.call_soon_threadsafe(events.put_nowait, ("delta", i, d))
             j.on_ready = lambda i=i: loop.call_soon_threadsafe(events.put_nowait, ("ready", i, None))
             j.on_done = lambda i=i: loop.call_soon_threadsafe(events.put_nowait, ("done", i, None))
-        held, ready, finished = [], set(), set()
+        held: list = []
+        ready: set[int] = set()
+        finished: set[int] = set()
         try:
             for j in jobs:
                 self.batcher.submit(j)

@@ -23,7 +23,7 @@ class Spawned:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         seen, t0, url = [], time.time(), None
         while url is None and time.time() - t0 < start_timeout_s:
-            line = self.proc.stdout.readline()
+            line = self.proc.stdout.readline() if self.proc.stdout else ""
             if not line and self.proc.poll() is not None:
                 break
             seen.append(line)

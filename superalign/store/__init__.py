@@ -9,13 +9,15 @@ from __future__ import annotations
 import fcntl
 import json
 import sqlite3
+import tempfile
 import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from superalign.errors import SuperalignError
+from superalign.store.records import Row, Stage, StageInfo
 
 LINEAGE = "run_id TEXT, round INTEGER, stage TEXT, role TEXT, model TEXT, seed INTEGER, created_at REAL"
 TABLES = {
@@ -28,6 +30,8 @@ TABLES = {
     "metrics": "id TEXT PRIMARY KEY, name TEXT, value REAL, lo REAL, hi REAL, n INTEGER, meta TEXT",
 }
 JSON_COLS = {"meta"}
+R = TypeVar("R", bound=Row)
+I = TypeVar("I", bound=StageInfo)  # noqa: E741
 
 
 def _jsonable(o):
@@ -113,6 +117,10 @@ class RunStore:
             out.append(d)
         return out
 
+    def records(self, kind: type[R], where: str = "", params: tuple = (), **eq) -> list[R]:
+        """`rows` of kind's table as typed records (`superalign.store.records`)."""
+        return [kind.from_row(r) for r in self.rows(kind.TABLE, where, params, **eq)]
+
     def update(self, table: str, id: str, **values):
         sets = ", ".join(f"{k}=?" for k in values)
         vals = [json.dumps(v, default=_jsonable) if k in JSON_COLS else v for k, v in values.items()]
@@ -127,7 +135,32 @@ class RunStore:
     def stages(self) -> list[dict]:
         return [dict(r) for r in self.db.execute("SELECT * FROM stages ORDER BY started_at")]
 
-    def run_stage(self, rnd: int, name: str, fn: Callable[[], dict[str, list[dict]]], **lineage) -> bool:
+    def stage_records(self) -> list[Stage]:
+        """Every stage row with its info decoded by the stage's type, in the order the stages started."""
+        return [Stage.from_row(r) for r in self.stages()]
+
+    def last_info(self, kind: type[I], before: int | None = None) -> I | None:
+        """The info of the last finished stage `kind.STAGE` of a round before `before` (any round when None)."""
+        where, params = "name=? AND status='done'", list[Any]([kind.STAGE])
+        if before is not None:
+            where, params = where + " AND round<?", [*params, before]
+        row = self.db.execute(f"SELECT round, info FROM stages WHERE {where} ORDER BY round DESC LIMIT 1",
+                              params).fetchone()
+        return kind.parse(row[0], row[1]) if row else None
+
+    def infos(self, kind: type[I]) -> dict[int, I]:
+        """{round: info} of every finished stage `kind.STAGE`."""
+        return {r: kind.parse(r, text) for r, text in self.db.execute(
+            "SELECT round, info FROM stages WHERE name=? AND status='done' ORDER BY round", (kind.STAGE,))}
+
+    def status(self) -> str:
+        """The run's status, read one way everywhere: what the run wrote (`running`, `done`, `failed`,
+        `interrupted`), except that a run marked `running` whose lock no process holds died without a word:
+        `killed`."""
+        status = self.get("status", "unknown")
+        return "killed" if status == "running" and not held(self.dir / ".lock") else status
+
+    def run_stage(self, rnd: int, name: str, fn: Callable[[], dict[str, Any]], **lineage) -> bool:
         """Run `fn` unless (round, name) is already done. `fn` returns {table: rows}; the rows and
         the done mark commit together. Returns True if the stage ran now, False if it was resumed."""
         if self.stage_status(rnd, name) == "done":
@@ -144,7 +177,7 @@ class RunStore:
                 if table == "info":
                     continue
                 self._insert(table, rows, {"round": rnd, "stage": name, **lineage})
-            info = {"wall_s": time.time() - t0, **(out.get("info") or {})}
+            info: dict[str, Any] = {"wall_s": time.time() - t0, **(out.get("info") or {})}
             self.db.execute("UPDATE stages SET status='done', finished_at=?, info=? WHERE round=? AND name=?",
                             (time.time(), json.dumps(info, default=_jsonable), rnd, name))
         return True
@@ -153,16 +186,27 @@ class RunStore:
         self.db.close()
 
 
+def writable(run_dir: str | Path) -> None:
+    """Refuse, before any work, a run directory that cannot be written: it (or its nearest existing parent) must
+    take a file. Creates nothing."""
+    p = Path(run_dir)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        with tempfile.TemporaryFile(dir=p):
+            pass
+    except OSError as e:
+        raise SuperalignError(f"cannot write the run directory {run_dir}: {e.strerror or e}",
+                              "pass a writable --run-dir, or set run.out_dir to a writable folder") from None
+
+
 def list_runs(out_dir: str | Path) -> list[dict]:
     out = []
     for p in sorted(Path(out_dir).glob("*/store.sqlite")):
         s = RunStore(p.parent)
         st = s.stages()
-        status = s.get("status", "unknown")
-        if status == "running" and not held(p.parent / ".lock"):
-            status = "killed"  # marked running, but no process holds its lock: it died without a word
         out.append({"dir": str(p.parent), "run_id": s.run_id, "name": s.get("name", p.parent.name),
-                    "status": status, "stages_done": sum(x["status"] == "done" for x in st),
+                    "status": s.status(), "stages_done": sum(x["status"] == "done" for x in st),
                     "stages": len(st)})
         s.close()
     return out

@@ -5,11 +5,14 @@ Tables exported (each row keeps its lineage: run_id, round, stage, role, model, 
 - `prompts`, `responses`, `critiques`, `scores`, `labels`, `metrics`, `checkpoints`: the store's rows;
 - `pairs`: the critic's (chosen = better response, rejected = the response) preference pairs with the
   user's request as `prompt`, in TRL's standard preference format;
-- `sft`: benign requests with the critic's favourite real answer as `completion` (the loop's own
-  selection: utility >= 0.5 and not a refusal phrase), in TRL's prompt-completion format;
+- `sft`: benign requests with the critic's favourite real answer as `completion` (the loop's own rule,
+  `data.boundary.sft_target`: cut after its last full sentence, utility >= 0.5, not a refusal), in TRL's
+  prompt-completion format;
 - `training`: the rows each learning phase trained on, exactly as its candidates saw them (chat-rendered
   prompts; written refusals and contrast answers included), with the phase, round and whether it was kept.
 Prompts are the raw user text, not rendered with a chat template, so the rows fit any model.
+Beside the tables, `summary.json` is the run's `RunSummary` (identity, status, held-out metrics per round with
+their intervals, stage times, checkpoints): the figures the report shows, without any text.
 
 `meta` columns are JSON text in every format: tables mix rows whose meta keys differ, which Arrow
 (and so `datasets`) cannot hold as one struct type without inventing nulls.
@@ -20,8 +23,10 @@ import csv
 import json
 from pathlib import Path
 
+from superalign.data import boundary
 from superalign.errors import SuperalignError
 from superalign.store import TABLES, RunStore
+from superalign.store.summary import RunSummary
 
 FORMATS = ("jsonl", "csv", "hf")
 DERIVED = ("pairs", "sft", "training")
@@ -45,7 +50,7 @@ def pairs(store: RunStore) -> list[dict]:
             continue
         r = resp.get(c["response_id"])
         p = prompts.get(r["prompt_id"]) if r else None
-        if p is None:
+        if r is None or p is None:
             continue
         out.append({"id": c["id"], "prompt": p["text"], "chosen": c["better_response"], "rejected": r["text"],
                     "kind": p["kind"], "category": p["category"], "prompt_id": p["id"], "response_id": r["id"],
@@ -56,20 +61,18 @@ def pairs(store: RunStore) -> list[dict]:
 
 def sft(store: RunStore) -> list[dict]:
     """One row per benign prompt: its highest-utility real answer (what the loop's competence SFT uses)."""
-    from superalign.models.classifier import refusal_phrase
     prompts = {p["id"]: p for p in store.rows("prompts")}
     resp = {r["id"]: r for r in store.rows("responses")}
     best: dict[str, dict] = {}
     for c in store.rows("critiques"):
         r = resp.get(c["response_id"])
         p = prompts.get(r["prompt_id"]) if r else None
-        if p is None or p["kind"] != "benign":
+        if r is None or p is None or p["kind"] != "benign":
             continue
-        pair = c["meta"].get("pair")
-        u = c["meta"].get("better_utility") if pair else c["meta"].get("utility")
-        text = c["better_response"] if pair else r["text"]
-        if u is None or u < 0.5 or not text or refusal_phrase(text):
+        t = boundary.sft_target(c["meta"], c["better_response"], r["text"])
+        if t is None:
             continue
+        u, text = t
         if p["id"] not in best or u > best[p["id"]]["utility"]:
             best[p["id"]] = {"id": c["id"], "prompt": p["text"], "completion": text, "utility": u,
                              "prompt_id": p["id"], **_lineage(c)}
@@ -107,6 +110,7 @@ def export(run_dir: str | Path, out: str | Path, fmt: str = "jsonl", tables: lis
     store = RunStore(run_dir)
     try:
         data = collect(store, tables)
+        summary = RunSummary.read(store)
     finally:
         store.close()
     out = Path(out)
@@ -127,6 +131,7 @@ def export(run_dir: str | Path, out: str | Path, fmt: str = "jsonl", tables: lis
                 w = csv.DictWriter(f, fieldnames=cols)
                 w.writeheader()
                 w.writerows(rows)
+    (out / "summary.json").write_text(json.dumps(summary.to_json(), indent=2))
     return {t: len(rows) for t, rows in data.items()}
 
 

@@ -32,6 +32,11 @@ class TaskSpec(Strict):
     # of the gap they close on gold validation rows
     ladder: list[str] | None = None
 
+    @property
+    def size(self) -> int:
+        """Items the task needs (weak + transfer + test), once `W2SConfig.task_specs` filled the sizes in."""
+        return (self.n_weak or 0) + (self.n_transfer or 0) + (self.n_test or 0)
+
 
 class HeadCfg(Strict):
     """Linear head on frozen features (the weak model, probe rungs, the fast `linear` strong mode)."""

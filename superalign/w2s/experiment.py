@@ -250,7 +250,7 @@ def run(cfg: W2SConfig, store, progress=None, candidates=()) -> dict[str, dict]:
     specs = cfg.task_specs()
     bar = progress.add_task("w2s", total=len(specs) * len(cfg.seeds)) if progress else None
     for spec in specs:
-        task = load_task(spec.name, spec.n_weak + spec.n_transfer + spec.n_test, cfg.pool_seed)
+        task = load_task(spec.name, spec.size, cfg.pool_seed)
         feats, fkey = features_for(cfg, task, progress, candidates)
         tr = Trainer(cfg, task, feats, fkey)
         for seed in cfg.seeds:

@@ -39,6 +39,8 @@ def parse(spec: str) -> tuple[str, str, int | None]:
     if spec == embedded.MINILM or spec.startswith("st:"):
         return "st", spec.removeprefix("st:"), None
     m = re.fullmatch(r"(.+?)(?:@(-?\d+))?", spec)
+    if m is None:
+        raise SuperalignError("an empty model spec", "name a model: hashing[:N], st:NAME, or NAME[@LAYER]")
     return "lm", m.group(1), int(m.group(2)) if m.group(2) is not None else -1
 
 
@@ -60,7 +62,7 @@ def token_states(name: str, layer: int, texts: list[str], max_tokens: int, devic
     key = text_key(texts, max_tokens, side)
     p, pl = _path(name, layer, key, "tokens"), _path(name, "len", key, "tokens")
     if not (p.exists() and pl.exists()):
-        res = _lm_layers(name, [], texts, max_tokens, device, progress, token_layers=[layer], side=side)
+        res = _lm_layers(name, [], texts, max_tokens, device, progress, token_layers=(layer,), side=side)
         _save(pl, res["lengths"])
         _save(p, res[("tokens", layer)])
     return np.load(p, mmap_mode="r"), np.load(pl)
@@ -86,7 +88,7 @@ def featurize(specs: list[str], texts: list[str], max_tokens: int = 96, device: 
         elif kind == "st":
             from superalign.models.embedder import Embedder
             out[spec] = _save(p, Embedder(name, device=_dev(device)).encode(texts).astype(np.float32))
-        else:
+        elif layer is not None:  # parse gives every `lm` spec a layer
             lm_need.setdefault(name, {})[layer] = spec
     for name, layers in lm_need.items():
         arrays = _lm_layers(name, list(layers), texts, max_tokens, device, progress, side=side)

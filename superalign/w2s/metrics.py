@@ -11,6 +11,8 @@ few-label supervisor); PGR is then reported with that kind, never read as a capa
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -65,7 +67,7 @@ def summarise(correct: dict[str, list[np.ndarray]], chance: float, w2s_methods: 
     ceiling - control (CIs) and the gap's kind, and PGR per w2s method with its CI, or the reason it is withheld."""
     boot = bootstrap_accuracies(correct, samples, seed)
     mean = {m: float(np.mean([np.mean(c) for c in cs])) for m, cs in correct.items()}
-    out = {"accuracy": {m: mean[m] for m in correct}, "accuracy_ci": {m: _ci(boot[m]) for m in correct},
+    out: dict[str, Any] = {"accuracy": {m: mean[m] for m in correct}, "accuracy_ci": {m: _ci(boot[m]) for m in correct},
            "chance": chance, "seeds": len(correct["weak"])}
     gap_b = boot["ceiling"] - boot["weak"]
     out["gap"], out["gap_ci"] = mean["ceiling"] - mean["weak"], _ci(gap_b)

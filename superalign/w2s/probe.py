@@ -5,6 +5,8 @@ Used for the weak model, probe rungs of the ladder and the fast `finetune.mode: 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from superalign.w2s.losses import LOSSES
@@ -23,7 +25,10 @@ class EarlyStop:
     """Keeps the best epoch by `val_score`; `step` returns True when `patience` epochs brought no improvement."""
 
     def __init__(self, patience: int):
-        self.patience, self.best, self.epoch, self.history, self.state = patience, None, 0, [], None
+        self.patience, self.epoch = patience, 0
+        self.best: tuple[float, float] | None = None
+        self.history: list[list[float]] = []
+        self.state: Any = None
 
     def step(self, epoch: int, score: tuple[float, float], state_fn) -> bool:
         self.history.append([round(score[0], 6), round(score[1], 6)])

@@ -1,0 +1,217 @@
+"""Fault injection through the command line: every failure a user can cause ends in one line naming the problem and
+the fix, exit status 2 (130 / 143 for SIGINT / SIGTERM), no traceback, and no store left by a command that never
+started. Faults are real where the test can make them (a missing model, a corrupt file, a path through a file, a
+signal) and injected at the call that meets them where it cannot (a full disk, a read-only mount, a missing extra).
+Everything runs on `tiny-random` and tiny configs; nothing waits on a clock."""
+import errno
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from superalign.cli.main import app
+from superalign.store import RunStore
+
+sys.path.insert(0, str(Path(__file__).parent))
+import test_loop as T  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--set", "eval.harmful=3", "--set", "eval.lookalike=3", "--set", "eval.benign_easy=2",
+         "--set", "eval.competence=[quartz]", "--set", "eval.competence_items=3", "--set", "eval.tokens=4",
+         "--set", "roles.learner.device=cpu"]
+
+
+def one_line(text: str, code: int, got: int, *words: str) -> str:
+    """The contract: exit `code`, exactly one non-empty line, no traceback, and the line names `words`."""
+    lines = [x for x in text.splitlines() if x.strip()]
+    assert got == code, text
+    assert "Traceback" not in text and len(lines) == 1, text
+    assert lines[0].startswith("error:") and all(w in lines[0] for w in words), lines[0]
+    return lines[0]
+
+
+def cli(*args, **env) -> tuple[int, str]:
+    """`superalign ARGS` in process (the same Typer app and error path as the console script); (exit code, stderr)."""
+    r = CliRunner().invoke(app, [str(a) for a in args], env=env or None)
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return r.exit_code, r.stderr
+
+
+def python_m(*args, script: str | None = None) -> subprocess.CompletedProcess:
+    """A real `python -m superalign ARGS` (or a script that ends in the CLI's entry point) in a fresh process."""
+    cmd = [sys.executable, "-c", script, *args] if script else [sys.executable, "-m", "superalign", *args]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def tiny_yaml(tmp_path) -> Path:
+    p = tmp_path / "tiny.yaml"
+    p.write_text(yaml.safe_dump({**T.TINY, "loop": T.LOOP}))
+    return p
+
+
+# ---------------------------------------------------------------------- bad model, bad adapter
+def test_eval_with_a_model_that_does_not_exist_stops_before_any_setup_and_leaves_nothing(tmp_path):
+    p = python_m("eval", "--model", "does/not-exist", *SMALL, "--run-dir", tmp_path / "x")
+    one_line(p.stderr, 2, p.returncode, "does/not-exist", "fix:")
+    assert not (tmp_path / "x").exists() and p.stdout == ""
+
+
+def test_run_with_a_learner_that_cannot_load_leaves_no_run_directory(tmp_path, tiny_yaml):
+    code, err = cli("run", "-c", tiny_yaml, "--set", "roles.learner.model=./no-such-model", "--run-dir", tmp_path / "r")
+    one_line(err, 2, code, "no-such-model", "does not exist")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_corrupt_adapter_config_is_one_line_and_no_store(tmp_path):
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "adapter_config.json").write_text('{"r": 8, "lora_alpha": ')
+    code, err = cli("eval", "--model", "tiny-random", "--adapter", tmp_path / "adapter", *SMALL,
+                    "--run-dir", tmp_path / "x")
+    one_line(err, 2, code, "adapter_config.json", "not valid JSON")
+    assert not (tmp_path / "x").exists()
+
+
+# ---------------------------------------------------------------------- corrupt files
+def test_a_corrupt_store_is_named_by_every_command_that_reads_it(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "store.sqlite").write_bytes(b"this is not an SQLite file, just junk " * 40)
+    for args in (("runs", "show", tmp_path / "r"), ("export", tmp_path / "r"), ("report", tmp_path / "r")):
+        code, err = cli(*args)
+        one_line(err, 2, code, "corrupt", "fix:")
+
+
+def test_a_config_that_is_not_yaml_is_one_line(tmp_path):
+    (tmp_path / "bad.yaml").write_text("loop: {rounds: [1, 2\n")
+    code, err = cli("run", "-c", tmp_path / "bad.yaml", "--run-dir", tmp_path / "r")
+    one_line(err, 2, code, "not valid YAML")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("spec", ["hf:", "hf:org/x?&", "hf:org/x?prompt", "hf:org/x?colum=a"])
+def test_a_bad_hf_spec_fails_when_the_config_loads(tmp_path, tiny_yaml, spec):
+    cfg = yaml.safe_load(tiny_yaml.read_text())
+    cfg["data"]["harmful"] = [spec]
+    tiny_yaml.write_text(yaml.safe_dump(cfg))
+    code, err = cli("run", "-c", tiny_yaml, "--run-dir", tmp_path / "r")
+    one_line(err, 2, code, "bad data set spec", "data.harmful")
+    assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------------- full disk, read-only directory
+def _store(d: Path) -> Path:
+    s = RunStore(d, create=True)
+    s.insert("metrics", [{"name": "compliance", "value": 0.5, "lo": 0.2, "hi": 0.8, "n": 10}], round=0, stage="eval")
+    s.put("status", "done")
+    s.close()
+    return d
+
+
+@pytest.mark.parametrize("error, words", [
+    (sqlite3.OperationalError("database or disk is full"), ("disk is full",)),
+    (OSError(errno.ENOSPC, "No space left on device", "out/prompts.jsonl"), ("no space left", "out/prompts.jsonl")),
+])
+def test_a_full_disk_is_one_line(tmp_path, monkeypatch, error, words):
+    from superalign.store import export as E
+
+    def full(*a, **k):
+        raise error
+    monkeypatch.setattr(E, "collect", full)
+    code, err = cli("export", _store(tmp_path / "r"))
+    one_line(err, 2, code, *words, "free disk space")
+
+
+def test_a_run_directory_that_cannot_be_written_is_refused_before_anything_starts(tmp_path, tiny_yaml, monkeypatch):
+    (tmp_path / "a-file").write_text("x")
+    code, err = cli("run", "-c", tiny_yaml, "--run-dir", tmp_path / "a-file" / "r")  # a path through a file
+    one_line(err, 2, code, "cannot write the run directory")
+    import tempfile
+
+    def read_only(*a, **k):
+        raise OSError(errno.EROFS, "Read-only file system")
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    for args in (("run", "-c", tiny_yaml), ("eval", "--model", "tiny-random", *SMALL)):
+        code, err = cli(*args, "--run-dir", tmp_path / "ro")
+        one_line(err, 2, code, "Read-only file system", "writable")
+        assert not (tmp_path / "ro").exists()
+
+
+# ---------------------------------------------------------------------- signals
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_ends_any_command_in_one_line(tmp_path, monkeypatch, sig, code):
+    import superalign.cli.main as M
+
+    def killed(*a, **k):
+        os.kill(os.getpid(), sig)
+        time.sleep(60)  # interrupted by the signal's exception, never slept through
+    monkeypatch.setattr(M, "list_runs", killed)
+    got, err = cli("runs", "list", "--out-dir", tmp_path)
+    one_line(err, code, got, f"interrupted by {sig.name}")
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the CLI's handler does not outlive the command
+
+
+def test_sigterm_stops_a_loop_run_marks_it_interrupted_and_frees_it(tmp_path, tiny_yaml):
+    """A real process, killed by SIGTERM while its first stage runs (the stage sends it to its own process)."""
+    script = ("import os, signal, sys\n"
+              "from superalign.loop import run as R\n"
+              "R.SETUP = [('setup', lambda ctx, r: os.kill(os.getpid(), signal.SIGTERM))] + R.SETUP[1:]\n"
+              "sys.argv = ['superalign'] + sys.argv[1:]\n"
+              "from superalign.cli.main import entry\n"
+              "entry()\n")
+    d = tmp_path / "r"
+    p = python_m("run", "-c", tiny_yaml, "--run-dir", d, script=script)
+    assert p.returncode == 143 and "Traceback" not in p.stderr, p.stderr
+    errors = [x for x in p.stderr.splitlines() if x.startswith("error:")]  # the run's own lines come before it
+    assert len(errors) == 1 and p.stderr.rstrip().endswith(errors[0]), p.stderr
+    assert "SIGTERM" in errors[0] and f"--resume {d}" in errors[0]
+    assert RunStore(d).status() == "interrupted" and (d / "report.html").exists()
+    for args in (("runs", "show", d), ("runs", "list", "--out-dir", tmp_path)):
+        r = CliRunner().invoke(app, [str(a) for a in args])
+        assert r.exit_code == 0 and "interrupted" in r.stdout
+
+
+# ---------------------------------------------------------------------- missing extras, bad requests
+def test_serve_without_fastapi_names_the_extra_with_its_brackets(monkeypatch):
+    import importlib.util
+
+    from superalign import extras
+    real = importlib.util.find_spec
+    monkeypatch.setattr(extras.importlib.util, "find_spec", lambda m, *a: None if m == "fastapi" else real(m, *a))
+    code, err = cli("serve")
+    one_line(err, 2, code, "fastapi", "pip install 'superalign[serve]'")
+
+
+def test_serve_answers_a_lone_surrogate_with_a_400(tiny):
+    import httpx
+
+    from superalign.serve import Server
+    srv = Server(tiny, ["tiny"], port=0).start()
+    try:
+        for path, body in (("/chat/completions", '{"messages": [{"role": "user", "content": "hi \\ud800"}]}'),
+                           ("/completions", '{"prompt": "\\udfff", "max_tokens": 2}')):
+            r = httpx.post(srv.url + path, content=body.encode(), headers={"content-type": "application/json"},
+                           timeout=60)
+            assert r.status_code == 400, r.text
+            assert "surrogate" in r.json()["error"]["message"]
+    finally:
+        srv.close()
+
+
+def test_runs_compare_names_what_it_skipped(tmp_path):
+    _store(tmp_path / "ok")
+    RunStore(tmp_path / "empty", create=True).close()
+    r = CliRunner().invoke(app, ["runs", "compare", str(tmp_path / "ok"), str(tmp_path / "empty"),
+                                 str(tmp_path / "none"), "--out", str(tmp_path / "cmp")])
+    assert r.exit_code == 0, r.output
+    assert f"skipped {tmp_path / 'empty'}: no finished eval stage" in r.stderr
+    assert f"skipped {tmp_path / 'none'}: not a run directory" in r.stderr
+    assert "compliance" in r.stdout  # the run it kept
