@@ -1,53 +1,79 @@
-"""Weak-to-strong on CPU: capacity gaps per candidate task, then weak / w2s (xent, aux-conf logconf, ladder) /
-ceiling / data-matched control and PGR per task, 3 seeds. Writes bench/results/w2s.json.
+"""Weak-to-strong on CPU: a capacity-gap screen over candidate tasks and weak supervisors, then weak / w2s (xent,
+aux-conf logconf, ladder, iterative teacher-student) / ceiling / data-matched control and PGR per accepted task,
+3 seeds. Writes bench/results/w2s.json.
 
-    nice -n 10 python bench/w2s.py [--mode lora|linear] [--seeds 0 1 2] [--tasks ...] [--out-dir runs]
+    nice -n 15 python bench/w2s.py [--seeds 0 1 2] [--tasks ...] [--screen-only] [--cold]
 
-Headline (`--mode lora`): the strong model is SmolLM2-135M fine-tuned with LoRA (see DEFAULT["finetune"]); the weak
-supervisor is MiniLM-L6 (22M) + a linear head; the ladder's rung is SmolLM2 as a frozen linear probe (fewer
-trainable parameters; its gold ceiling is measured). `--mode linear` is the fast variant: the strong model is a
-linear probe too (Burns et al.'s linear-probe setting), and is labelled as such in the output.
+Strong student: SmolLM2-135M with LoRA on every block (+ a head on the mean-pooled output, warm-started from a linear
+probe; bfloat16 frozen weights), as able as the embedded learner allows. The ceiling is trained and early-stopped on
+gold; every student is early-stopped on weak-labelled validation rows only.
 
-A task is accepted when its capacity gap (ceiling - data-matched control, both on the same gold rows) is >= 0.10
-with a 95% CI excluding 0; rejected ones are listed with their gaps and the reason, and still run (flagged
-`accepted: false`): PGR is then shown only where the gap's CI excludes 0 and weak is above chance.
-`socialiqa` was chosen before any measurement as the untuned task: no setting here was chosen by looking at it,
-and it is reported whatever it shows. (The LoRA setting, exit block 14 / 2 LoRA blocks / mean pool / LP-FT, was
-chosen on sarcasm seed 0 only.)
-Every fit is cached on disk (features, LoRA-ready token states, trained heads/adapters), so a rerun is fast: the
-printed wall time says whether the cache was cold.
+Screen (phase 1). For each candidate task, the ceiling (3 seeds) against each weak candidate, all shallow readers
+far below the student's capacity: TF-IDF + logistic regression, the first 2 blocks of SmolLM2 + a head, MiniLM-L6 +
+a head, each trained on the task's n_weak gold rows, and TF-IDF and MiniLM on 100 gold rows only (few-label). The
+ceiling never sees a weak label, so it is trained once and shared by all weak candidates. Per task the weak
+supervisor is chosen on the gold *validation* rows (test rows are not used to choose): the candidate with the
+largest ceiling - weak gap among those at least 5 points above chance, a full-label one if one reaches 0.10 (a
+capacity gap), else a few-label one (a data gap; the data-matched control says which). The task is accepted when its
+test gap is >= 0.10 with a 95% CI excluding 0. A task whose seed-0 gap cannot reach 0.10 (upper CI bound below it
+for every candidate) is stopped after seed 0.
+The ladder's rung is the candidate (frozen probes of MiniLM and SmolLM2 layers, trained on gold like the ceiling)
+whose gold-validation accuracy closes the share of the weak -> ceiling gap nearest one half.
+
+W2S (phase 2), on the (at most 2) tasks with the largest screened gaps whose CI excludes 0, each flagged whether it
+reached the 0.10 bar: direct students (xent, logconf), the ladder weak -> rung -> strong, and Kim et
+al.'s iterative teacher-student (3 rounds on alternating halves of the transfer rows), PGR with CIs per method and
+per round. The ladder is compared with direct W2S on the task with the largest gap.
+
+Every fit is cached on disk by content (features, token states, heads, adapters). `--cold` runs from a fresh cache
+(only the pinned wheels are reused: data sets are parsed, SmolLM2 converted and MiniLM extracted again), then runs
+again warm, and records both wall times.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
+import sys
+import tempfile
 import time
 from pathlib import Path
 
-from superalign.store import RunStore
-from superalign.w2s.config import parse_config
-from superalign.w2s.experiment import run
-from superalign.w2s.report import LABELS, ORDER
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-TASKS = [{"name": "sarcasm", "n_weak": 400, "n_transfer": 500, "n_test": 400},
-         {"name": "quartz", "n_weak": 400, "n_transfer": 500, "n_test": 400},
-         {"name": "harm_labels", "n_weak": 300, "n_transfer": 400, "n_test": 299},
-         {"name": "mmlu", "n_weak": 200, "n_transfer": 250, "n_test": 200},
-         {"name": "socialiqa", "n_weak": 200, "n_transfer": 250, "n_test": 200, "untuned": True}]
+# sizes: CPU cost per fit grows with candidates x tokens (MMLU: 4 x 64 tokens per item)
+TASKS = [{"name": "sarcasm", "n_weak": 400, "n_transfer": 400, "n_test": 400},
+         {"name": "quartz", "n_weak": 300, "n_transfer": 300, "n_test": 300},
+         {"name": "socialiqa", "n_weak": 300, "n_transfer": 300, "n_test": 300},
+         {"name": "harm_labels", "n_weak": 300, "n_transfer": 300, "n_test": 299},
+         {"name": "mmlu", "n_weak": 200, "n_transfer": 200, "n_test": 200}]
+# shallow readers, each far below the student's capacity; `#100`: trained on 100 gold labels only (few-label)
+WEAK = ["tfidf", "smollm2-135m-instruct@2", "minilm-l6", "tfidf#100", "minilm-l6#100"]
+RUNGS = ["minilm-l6", "smollm2-135m-instruct@8", "smollm2-135m-instruct@16", "smollm2-135m-instruct@-1"]
 DEFAULT = {
     "seeds": [0, 1, 2],
-    "weak": "minilm-l6",
     "strong": "smollm2-135m-instruct",
-    "ladder": ["smollm2-135m-instruct@-1"],
-    "methods": ["xent", "logconf", "ladder"],
+    "methods": ["xent", "logconf", "ladder", "iterative"],
+    "iterate": 3,
     "control": True,
     "max_tokens": 64,
     "threads": 1,
-    "finetune": {"mode": "lora", "exit_layer": 14, "lora_layers": 2, "pool": "mean", "max_epochs": 2,
-                 "patience": 1},
+    # LoRA on every block below the read-out at block 16 (on sarcasm dev split 99, gold validation: 0.88 after 3
+    # epochs vs 0.81 reading out after all 30 blocks with 4 epochs, at half the cost; the first fine-tuning epoch
+    # dips below the probe warm start, so patience covers all epochs)
+    "finetune": {"mode": "lora", "lora_layers": "all", "exit_layer": 16, "pool": "mean", "max_epochs": 3,
+                 "patience": 3, "lr": 5e-4, "dtype": "bfloat16"},
 }
+SMOKE = {"tasks": [{"name": "sarcasm", "n_weak": 40, "n_transfer": 80, "n_test": 60},
+                   {"name": "quartz", "n_weak": 40, "n_transfer": 80, "n_test": 60}],
+         "weak": ["tfidf", "hashing:256", "tfidf#20"], "rungs": ["tiny-random@1", "hashing:64"],
+         "section": {"strong": "tiny-random", "seeds": [0, 1], "max_tokens": 32, "iterate": 2,
+                     "finetune": {"mode": "lora", "lora_layers": "all", "exit_layer": None, "max_epochs": 2,
+                                  "patience": 2, "batch_size": 16}}}
 MIN_GAP = 0.10
+ABOVE_CHANCE = 0.05
 
 
 def fmt(v, ci=None):
@@ -56,114 +82,203 @@ def fmt(v, ci=None):
     return f"{v:.3f}" + (f" [{ci[0]:+.3f},{ci[1]:+.3f}]" if ci else "")
 
 
+def val_means(store, task: str, seeds) -> dict:
+    """Mean gold-validation accuracy per (role, model) over seeds (the screen's selection figures)."""
+    out: dict = {}
+    for r in store.rows("metrics", stage="w2s", name="accuracy"):
+        if r["meta"]["task"] == task and r["seed"] in seeds:
+            out.setdefault((r["role"], r["model"]), []).append(r["meta"]["val_accuracy"])
+    return {k: sum(v) / len(v) for k, v in out.items()}
+
+
+def choose_weak(weak_val: dict, ceil_val: float, chance: float) -> str:
+    """On gold validation accuracies: the candidate with the largest gap to the ceiling among those at least
+    ABOVE_CHANCE above chance, preferring full-label candidates (a capacity gap) to few-label ones (`#N`, a data
+    gap) whenever one of them reaches MIN_GAP."""
+    informative = [w for w in weak_val if weak_val[w] >= chance + ABOVE_CHANCE] or list(weak_val)
+    full = [w for w in informative if "#" not in w]
+    pool = full if any(ceil_val - weak_val[w] >= MIN_GAP for w in full) else informative
+    return max(pool, key=lambda w: ceil_val - weak_val[w])
+
+
+def screen_task(t: dict, plan: dict, run_dir: Path, log) -> dict:
+    """Ceiling vs every weak candidate on one task (seed 0 first, the others only if the gap can reach MIN_GAP)."""
+    from superalign.store import RunStore
+    from superalign.w2s.config import parse_config
+    from superalign.w2s.experiment import run
+    section, seeds, weaks, rungs = plan["section"], plan["section"]["seeds"], plan["weak"], plan["rungs"]
+    per_weak, stores = {}, {}
+    for stage_seeds in ([seeds[0]], seeds):
+        for w in weaks:
+            cfg = parse_config({**section, "tasks": [t], "weak": w, "methods": [], "seeds": stage_seeds})
+            stores[w] = stores.get(w) or RunStore(run_dir / "screen" / f"{t['name']}-{w.replace('@', '_')}",
+                                                  create=True)
+            stores[w].put("config", {"w2s": cfg.model_dump(mode="json")})
+            per_weak[w] = run(cfg, stores[w], candidates=rungs)[t["name"]]
+        best = max(per_weak.values(), key=lambda s: s["gap"])
+        if len(stage_seeds) == 1 and len(seeds) > 1 and best["gap_ci"][1] < MIN_GAP:
+            log(f"  {t['name']}: stopped after seed {seeds[0]}: the largest gap {fmt(best['gap'], best['gap_ci'])} "
+                f"cannot reach {MIN_GAP}")
+            break
+    ran = stage_seeds
+    chance = per_weak[weaks[0]]["chance"]
+    vals = {w: val_means(stores[w], t["name"], ran) for w in weaks}
+    ceil_val = vals[weaks[0]][("ceiling", section["strong"])]
+    weak_val = {w: vals[w][("weak", w)] for w in weaks}
+    weak = choose_weak(weak_val, ceil_val, chance)
+    s = per_weak[weak]
+    share = {c: (vals[weak][("candidate", c)] - weak_val[weak]) / max(ceil_val - weak_val[weak], 1e-9) for c in rungs}
+    rung = min(rungs, key=lambda c: abs(share[c] - 0.5))
+    accepted = s["gap"] >= MIN_GAP and s["gap_ci"][0] > 0 and len(ran) == len(seeds)
+    reason = None if accepted else (
+        f"stopped after seed {ran[0]}" if len(ran) < len(seeds) else
+        f"gap {s['gap']:+.3f} [{s['gap_ci'][0]:+.3f}, {s['gap_ci'][1]:+.3f}] is not >= {MIN_GAP} with a CI excluding 0")
+    for st in stores.values():
+        st.close()
+    return {"task": t["name"], "seeds": ran, "chance": chance, "weak": weak, "accepted": accepted, "reason": reason,
+            "gap": s["gap"], "gap_ci": s["gap_ci"], "capacity_gap": s.get("capacity_gap"),
+            "capacity_gap_ci": s.get("capacity_gap_ci"), "gap_kind": s.get("gap_kind"),
+            "ceiling": s["accuracy"]["ceiling"],
+            "ceiling_ci": s["accuracy_ci"]["ceiling"],
+            "weak_candidates": {w: {"accuracy": per_weak[w]["accuracy"]["weak"],
+                                    "accuracy_ci": per_weak[w]["accuracy_ci"]["weak"], "gap": per_weak[w]["gap"],
+                                    "gap_ci": per_weak[w]["gap_ci"], "val_accuracy": weak_val[w]} for w in weaks},
+            "ceiling_val": ceil_val, "rung": rung,
+            "rung_candidates": {c: {"val_accuracy": vals[weak][("candidate", c)], "share_of_gap_val": share[c]}
+                                for c in rungs}}
+
+
+def w2s_task(t: dict, scr: dict, section: dict, store, log) -> dict:
+    """Phase 2 on one task: every student, the ladder through the screened rung, the iterative rounds."""
+    from superalign.w2s.config import parse_config
+    from superalign.w2s.experiment import run
+    from superalign.w2s.report import label, methods
+    cfg = parse_config({**section, "tasks": [{**t, "ladder": [scr["rung"]]}], "weak": scr["weak"]})
+    t1, c1 = time.time(), time.process_time()
+    s = run(cfg, store)[t["name"]]
+    log(f"\n== {t['name']}  weak {scr['weak']}, rung {scr['rung']}  gap {fmt(s['gap'], s['gap_ci'])}  capacity gap "
+        f"{fmt(s.get('capacity_gap'), s.get('capacity_gap_ci'))} ({s.get('gap_kind')} gap)  chance {s['chance']:.3f}")
+    for m in methods(s["accuracy"]):
+        p = f"   PGR {fmt(s['pgr'][m], s['pgr_ci'][m])}" if m in s["pgr"] else ""
+        log(f"  {label(m):<48} {fmt(s['accuracy'][m], s['accuracy_ci'][m])}{p}")
+    if s["pgr_withheld"]:
+        log(f"  PGR withheld: {s['pgr_withheld']}")
+    rungs = [r for r in store.rows("metrics", name="accuracy") if r["meta"]["task"] == t["name"] and r["role"] == "rung"]
+    ladder = []
+    for step in sorted({r["meta"]["step"] for r in rungs}):
+        rs = [r for r in rungs if r["meta"]["step"] == step]
+        mean = lambda k: sum(r["meta"][k] for r in rs) / len(rs)  # noqa: E731
+        ladder.append({"step": step, "rung": rs[0]["model"], "supervisor_accuracy": mean("supervisor_accuracy"),
+                       "student_accuracy": sum(r["value"] for r in rs) / len(rs), "rung_ceiling": mean("ceiling"),
+                       "gap": mean("gap")})
+        log(f"  ladder step {step}: {rs[0]['meta']['supervisor']} -> {rs[0]['model']}: supervisor "
+            f"{ladder[-1]['supervisor_accuracy']:.3f}, rung {ladder[-1]['student_accuracy']:.3f}, rung gold ceiling "
+            f"{ladder[-1]['rung_ceiling']:.3f}")
+    its = sorted((m for m in s["pgr"] if m.startswith("iterative")), key=lambda m: int(m[len("iterative"):]))
+    log(f"  ({time.time() - t1:.0f}s wall, {time.process_time() - c1:.0f}s CPU)")
+    g = lambda m: s["pgr"].get(m)  # noqa: E731
+    ci = lambda m: s["pgr_ci"].get(m)  # noqa: E731
+    return {"accepted": scr["accepted"], "weak": scr["weak"], "rung": scr["rung"], "pgr": g("xent"), "pgr_ci": ci("xent"), "gap": s["gap"],
+            "gap_ci": s["gap_ci"], "aux": g("logconf"), "aux_ci": ci("logconf"), "ladder": g("ladder"),
+            "ladder_ci": ci("ladder"), "iterative": [g(m) for m in its], "iterative_ci": [ci(m) for m in its],
+            "capacity_gap": s.get("capacity_gap"), "capacity_gap_ci": s.get("capacity_gap_ci"),
+            "gap_kind": s.get("gap_kind"), "chance": s["chance"], "accuracy": s["accuracy"],
+            "accuracy_ci": s["accuracy_ci"], "pgr_withheld": s["pgr_withheld"],
+            "ladder_steps": ladder, "seconds": round(time.time() - t1), "cpu_seconds": round(time.process_time() - c1)}
+
+
+def bench(a, log) -> dict:
+    from superalign.store import RunStore
+    plan = {"tasks": TASKS, "weak": WEAK, "rungs": RUNGS, "section": DEFAULT}
+    if a.smoke:  # the bench's own code path on a tiny random model, in a minute
+        plan = {**SMOKE, "section": {**DEFAULT, **SMOKE["section"]}}
+    section = plan["section"] = {**plan["section"], "seeds": a.seeds or plan["section"]["seeds"]}
+    tasks = [t for t in plan["tasks"] if not a.tasks or t["name"] in a.tasks]
+    run_dir = Path(a.out_dir) / time.strftime("bench-w2s-%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t0, c0, load0 = time.time(), time.process_time(), os.getloadavg()
+    log(f"== screen: ceiling {section['strong']} (LoRA on every block below the read-out) vs weak {plan['weak']}; "
+        f"seeds {section['seeds']}")
+    screen = []
+    for t in tasks:
+        t1, c1 = time.time(), time.process_time()
+        scr = screen_task(t, plan, run_dir, log)
+        scr["seconds"], scr["cpu_seconds"] = round(time.time() - t1), round(time.process_time() - c1)
+        screen.append(scr)
+        log(f"{t['name']:<12} ceiling {fmt(scr['ceiling'], scr['ceiling_ci'])}  " + "  ".join(
+            f"{w}: {fmt(c['accuracy'])} gap {fmt(c['gap'], c['gap_ci'])}" for w, c in scr['weak_candidates'].items())
+            + f"  chance {scr['chance']:.3f}  -> weak {scr['weak']}, rung {scr['rung']}, "
+            + ("ACCEPTED" if scr["accepted"] else f"rejected ({scr['reason']})")
+            + f"  ({scr['seconds']}s wall, {scr['cpu_seconds']}s CPU)")
+    out = {"screen": screen, "tasks": {}, "setting": {**section, "weak_candidates": plan["weak"],
+                                                      "rung_candidates": plan["rungs"], "min_gap": MIN_GAP}}
+    if not a.screen_only:
+        store = RunStore(run_dir / "w2s", create=True)
+        # the tasks with the largest gaps whose CI excludes 0, accepted (>= MIN_GAP) or not: where a gap exists the
+        # phenomena are measured even if it falls short of the bar (smoke: every task, to check that code path)
+        chosen = sorted((s for s in screen if (s["gap_ci"][0] > 0 and len(s["seeds"]) == len(section["seeds"]))
+                         or a.smoke), key=lambda s: -s["gap"])[:a.max_tasks]
+        for t in tasks:
+            scr = next((s for s in chosen if s["task"] == t["name"]), None)
+            if scr:
+                out["tasks"][t["name"]] = w2s_task(t, scr, section, store, log)
+        store.put("status", "done")
+        store.close()
+    if out["tasks"]:
+        big = max(out["tasks"], key=lambda k: out["tasks"][k]["gap"])
+        r = out["tasks"][big]
+        out["largest_gap"] = {"task": big, "gap": r["gap"], "direct_pgr": r["pgr"], "ladder_pgr": r["ladder"],
+                              "ladder_ge_direct": None if r["pgr"] is None or r["ladder"] is None
+                              else r["ladder"] >= r["pgr"]}
+        log(f"\nlargest gap: {big} ({r['gap']:+.3f}): ladder PGR {fmt(r['ladder'], r['ladder_ci'])} vs direct "
+            f"{fmt(r['pgr'], r['pgr_ci'])}")
+    out.update(wall_s=round(time.time() - t0), cpu_s=round(time.process_time() - c0), cpu_count=os.cpu_count(),
+               loadavg_start=load0, loadavg_end=os.getloadavg(), run_dir=str(run_dir))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", choices=["lora", "linear"], default="lora")
     ap.add_argument("--seeds", type=int, nargs="+")
     ap.add_argument("--tasks", nargs="+")
-    ap.add_argument("--weak", help="weak model spec (default minilm-l6)")
-    ap.add_argument("--gaps-only", action="store_true", help="only the capacity-gap screening (phase 1)")
-    ap.add_argument("--gaps-only-tasks", nargs="+", default=[],
-                    help="tasks that get only the gap screening (LoRA students on long texts cost too much CPU)")
+    ap.add_argument("--screen-only", action="store_true")
+    ap.add_argument("--max-tasks", type=int, default=2, help="phase 2 on this many tasks, largest gap first")
+    ap.add_argument("--smoke", action="store_true", help="tiny random strong model and slices: checks the code path")
+    ap.add_argument("--cold", action="store_true", help="run from a fresh cache, then again warm; record both")
     ap.add_argument("--out-dir", default="runs")
-    ap.add_argument("--out", help="default: bench/results/w2s.json (lora), w2s/linear.json (linear)")
+    ap.add_argument("--out", default="bench/results/w2s.json")
     a = ap.parse_args()
-    a.out = a.out or ("bench/results/w2s.json" if a.mode == "lora" else "bench/results/w2s/linear.json")
-    section = dict(DEFAULT)
-    if a.mode == "linear":
-        section["strong"], section["finetune"] = "smollm2-135m-instruct@12", {"mode": "linear"}
-        section["ladder"] = ["smollm2-135m-instruct@20"]
-    if a.seeds:
-        section["seeds"] = a.seeds
-    if a.weak:
-        section["weak"] = a.weak
-    tasks = [t for t in TASKS if not a.tasks or t["name"] in a.tasks]
-    run_dir = Path(a.out_dir) / time.strftime(f"bench-w2s-{a.mode}-%Y%m%d-%H%M%S")
-    store = RunStore(run_dir, create=True)
-    store.put("name", run_dir.name)
-    t0, load0 = time.time(), os.getloadavg()
-    out = {"mode": a.mode, "setting": None, "tasks": {}, "rejected": {}, "gaps_only": a.gaps_only_tasks}
-    # phase 1: capacity gaps (weak, control, ceiling only), every candidate
-    gaps_cfg = parse_config({**section, "tasks": tasks, "methods": []})
-    out["setting"] = gaps_cfg.model_dump(mode="json")
-    gstore = RunStore(run_dir / "gaps", create=True)
-    gstore.put("config", {"w2s": gaps_cfg.model_dump(mode="json")})
-    print(f"== capacity gaps ({a.mode}; weak {gaps_cfg.weak}, strong {gaps_cfg.strong}, seeds {gaps_cfg.seeds})")
-    gaps = {}
-    for t in gaps_cfg.task_specs():
-        t1 = time.time()
-        s = run(gaps_cfg.model_copy(update={"tasks": [t]}), gstore)[t.name]
-        gaps[t.name] = s
-        print(f"{t.name:<12} weak {fmt(s['accuracy']['weak'])}  control {fmt(s['accuracy']['control'])}  ceiling "
-              f"{fmt(s['accuracy']['ceiling'])}  gap {fmt(s['gap'], s['gap_ci'])}  capacity gap "
-              f"{fmt(s['capacity_gap'], s['capacity_gap_ci'])}  chance {s['chance']:.3f}  ({time.time() - t1:.0f}s)")
-    keep = [t for t in tasks if gaps[t["name"]]["capacity_gap"] >= MIN_GAP and gaps[t["name"]]["capacity_gap_ci"][0] > 0]
-    for t in tasks:
-        if t not in keep:
-            s = gaps[t["name"]]
-            out["rejected"][t["name"]] = {k: s[k] for k in ("gap", "gap_ci", "capacity_gap", "capacity_gap_ci", "chance")}
-            out["rejected"][t["name"]].update(weak=s["accuracy"]["weak"], ceiling=s["accuracy"]["ceiling"],
-                                              control=s["accuracy"]["control"],
-                                              reason=f"capacity gap {s['capacity_gap']:+.3f} "
-                                                     f"[{s['capacity_gap_ci'][0]:+.3f}, {s['capacity_gap_ci'][1]:+.3f}]"
-                                                     f" is not >= {MIN_GAP} with a CI excluding 0")
-    gstore.close()
-    out["gaps"] = {n: {"weak": g["accuracy"]["weak"], "control": g["accuracy"]["control"],
-                       "ceiling": g["accuracy"]["ceiling"], "gap": g["gap"], "gap_ci": g["gap_ci"],
-                       "capacity_gap": g["capacity_gap"], "capacity_gap_ci": g["capacity_gap_ci"],
-                       "chance": g["chance"], "accepted": n not in out["rejected"]} for n, g in gaps.items()}
-    print("accepted:", [t["name"] for t in keep], " rejected:", list(out["rejected"]))
-    # phase 2: weak-to-strong on every task (weak labels, ceilings and controls come from the cache)
-    cfg = parse_config({**section, "tasks": tasks})
-    store.put("config", {"w2s": cfg.model_dump(mode="json")})
-    for t in [] if a.gaps_only else [t for t in cfg.task_specs() if t.name not in a.gaps_only_tasks]:
-        t1 = time.time()
-        s = run(cfg.model_copy(update={"tasks": [t]}), store)[t.name]
-        rungs = [r for r in store.rows("metrics", name="accuracy") if r["meta"]["task"] == t.name
-                 and r["role"] == "rung"]
-        print(f"\n== {t.name}{' (untuned)' if t.untuned else ''}  {a.mode}  gap {fmt(s['gap'], s['gap_ci'])}  "
-              f"capacity gap {fmt(s['capacity_gap'], s['capacity_gap_ci'])}  chance {s['chance']:.3f}")
-        for m in [m for m in ORDER if m in s["accuracy"]]:
-            p = f"   PGR {fmt(s['pgr'][m], s['pgr_ci'][m])}" if m in s["pgr"] else ""
-            print(f"  {LABELS[m]:<42} {fmt(s['accuracy'][m], s['accuracy_ci'][m])}{p}")
-        if s["pgr_withheld"]:
-            print(f"  PGR withheld: {s['pgr_withheld']}")
-        ladder = []
-        for step in sorted({r["meta"]["step"] for r in rungs}):
-            rs = [r for r in rungs if r["meta"]["step"] == step]
-            mean = lambda k: sum(r["meta"][k] for r in rs) / len(rs)  # noqa: E731
-            ladder.append({"step": step, "rung": rs[0]["model"], "supervisor_accuracy": mean("supervisor_accuracy"),
-                           "student_accuracy": sum(r["value"] for r in rs) / len(rs), "rung_ceiling": mean("ceiling"),
-                           "gap": mean("gap")})
-            print(f"  ladder step {step}: {rs[0]['meta']['supervisor']} -> {rs[0]['model']}: supervisor "
-                  f"{mean('supervisor_accuracy'):.3f}, student {ladder[-1]['student_accuracy']:.3f}, rung gold ceiling "
-                  f"{mean('ceiling'):.3f} (rung gap {mean('gap'):+.3f})")
-        out["tasks"][t.name] = {"weak": s["accuracy"]["weak"], "ceiling": s["accuracy"]["ceiling"],
-                                "control": s["accuracy"].get("control"), "gap": s["gap"], "gap_ci": s["gap_ci"],
-                                "capacity_gap": s.get("capacity_gap"), "capacity_gap_ci": s.get("capacity_gap_ci"),
-                                "chance": s["chance"], "untuned": t.untuned,
-                                "accepted": t.name not in out["rejected"], "accuracy": s["accuracy"],
-                                "accuracy_ci": s["accuracy_ci"], "pgr": s["pgr"], "pgr_ci": s["pgr_ci"],
-                                "pgr_withheld": s["pgr_withheld"], "ladder": ladder, "seconds": round(time.time() - t1)}
-        print(f"  ({time.time() - t1:.0f}s)")
-    for t in cfg.task_specs():
-        if t.name not in out["tasks"]:  # gap screening only: no students were trained, so no PGR
-            g = gaps[t.name]
-            out["tasks"][t.name] = {"weak": g["accuracy"]["weak"], "ceiling": g["accuracy"]["ceiling"],
-                                    "control": g["accuracy"]["control"], "gap": g["gap"], "gap_ci": g["gap_ci"],
-                                    "capacity_gap": g["capacity_gap"], "capacity_gap_ci": g["capacity_gap_ci"],
-                                    "chance": g["chance"], "untuned": t.untuned, "accepted": t.name not in out["rejected"],
-                                    "pgr": {}, "pgr_ci": {}, "pgr_withheld": "gap screening only: w2s students not "
-                                                                             "trained in this run (--gaps-only)"}
-    wall = time.time() - t0
-    out.update(wall_seconds=round(wall), cpu_count=os.cpu_count(), loadavg_start=load0, loadavg_end=os.getloadavg(),
-               run_dir=str(run_dir))
-    store.put("status", "done")
-    store.close()
+    import torch
+    torch.set_num_threads(1)
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    if a.cold:
+        out = cold_then_warm(a, log)
+    else:
+        out = bench(a, log)
+        out["wall_s"] = {"this_run": out["wall_s"]}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=1))
-    print(f"\ntotal wall time {wall:.0f}s on {os.cpu_count()} cores (load average at start {load0[0]:.1f}, "
-          f"end {os.getloadavg()[0]:.1f}: other jobs share the CPU); wrote {a.out}; run dir {run_dir}")
+    log(f"\nwall {out['wall_s']} on {os.cpu_count()} cores (load average at start {out['loadavg_start'][0]:.1f}, end "
+        f"{out['loadavg_end'][0]:.1f}: other jobs share the CPU); CPU {out['cpu_s']}s; wrote {a.out}")
+
+
+def cold_then_warm(a, log) -> dict:
+    """The bench from a fresh SUPERALIGN_CACHE holding only the pinned wheels, then again on the cache it filled."""
+    from superalign import assets
+    wheels = assets.cache_dir() / "wheels"
+    cache = Path(tempfile.mkdtemp(prefix="superalign-cold-"))
+    (cache / "wheels").symlink_to(wheels.resolve())
+    os.environ["SUPERALIGN_CACHE"] = str(cache)
+    try:
+        log(f"== cold start: SUPERALIGN_CACHE={cache} (pinned wheels only)")
+        cold = bench(a, log)
+        log("\n== warm rerun (same cache)")
+        warm = bench(a, log)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    cold["wall_s"] = {"cold": cold["wall_s"], "warm": warm["wall_s"]}
+    cold["cpu_s"] = {"cold": cold["cpu_s"], "warm": warm["cpu_s"]}
+    return cold
 
 
 if __name__ == "__main__":

@@ -106,12 +106,16 @@ def test_pgr_is_withheld_when_the_gap_is_not_significant():
     chance = M.summarise({"weak": mk([0.51, 0.50, 0.52]), "ceiling": mk([0.80, 0.81, 0.79]),
                           "xent": mk([0.6, 0.6, 0.6])}, chance=0.5, w2s_methods=["xent"], samples=500)
     assert chance["pgr"]["xent"] is None and "chance" in chance["pgr_withheld"]
-    # the weak model trained on the ceiling's gold reaches the ceiling: the gap is data, not capacity
+    # the weak model trained on the ceiling's gold reaches the ceiling: the gap is data, not capacity, and says so
     data = M.summarise({"weak": mk([0.65, 0.66, 0.64]), "ceiling": mk([0.85, 0.84, 0.86]),
                         "control": mk([0.85, 0.85, 0.84]), "xent": mk([0.78, 0.75, 0.77])}, chance=0.5,
                        w2s_methods=["xent"], samples=500)
-    assert data["pgr"]["xent"] is None and "capacity gap" in data["pgr_withheld"]
-    assert data["capacity_gap_ci"][0] <= 0 < data["gap_ci"][0]
+    assert data["gap_kind"] == "data" and data["capacity_gap_ci"][0] <= 0 < data["gap_ci"][0]
+    assert data["pgr"]["xent"] == pytest.approx(big["pgr"]["xent"], abs=0.05)
+    capacity = M.summarise({"weak": mk([0.65, 0.66, 0.64]), "ceiling": mk([0.85, 0.84, 0.86]),
+                            "control": mk([0.66, 0.64, 0.65]), "xent": mk([0.78, 0.75, 0.77])}, chance=0.5,
+                           w2s_methods=["xent"], samples=500)
+    assert capacity["gap_kind"] == "capacity" and capacity["capacity_gap_ci"][0] > 0
 
 
 def test_config_errors_name_the_key():
@@ -138,6 +142,12 @@ def test_tasks_become_classification_examples():
     assert not s.choice and s.k == 2 and len(s.texts[0]) == 1 and set(s.labels) <= {0, 1} and 0.5 <= s.chance < 1
     q = load_task("quartz", 30)
     assert q.choice and q.k == 2 and len(q.texts[0]) == 2
+    # MMLU: one candidate per option, "question option" (the question alone cannot be answered)
+    m = load_task("mmlu", 30)
+    assert m.choice and m.k == 4 and len(m.texts[0]) == 4 and len(set(m.texts[0])) == 4
+    from superalign import data
+    row = next(r for r in data.load("mmlu", "all", seed=0) if r["id"] == m.ids[0])
+    assert all(t.startswith(row["text"]) and t[len(row["text"]):].strip() in row["prompt"] for t in m.texts[0])
     h = load_task("harm_labels", 30)
     assert not h.choice and h.texts[0][0].startswith("Request: ") and len(set(h.labels)) == 2
     with pytest.raises(SuperalignError, match="usable examples"):
@@ -179,7 +189,8 @@ def test_lora_on_top_blocks_trains_only_those_blocks():
 
 TINY = {"tasks": [{"name": "sarcasm", "n_weak": 40, "n_transfer": 80, "n_test": 60}], "seeds": [0, 1],
         "weak": "hashing:256", "ladder": ["tiny-random@1"], "strong": "tiny-random",
-        "methods": ["xent", "logconf", "ladder"], "head": {"max_epochs": 5}, "max_tokens": 32,
+        "methods": ["xent", "logconf", "ladder", "iterative"], "iterate": 2, "head": {"max_epochs": 5},
+        "max_tokens": 32,
         "finetune": {"mode": "lora", "lora_layers": "all", "exit_layer": None, "max_epochs": 2, "batch_size": 16},
         "bootstrap_samples": 200, "threads": 1}
 
@@ -192,11 +203,13 @@ def test_integration_on_a_sarcasm_slice(tmp_path):
     store = RunStore(tmp_path / "run", create=True)
     store.put("config", {"w2s": cfg.model_dump(mode="json")})
     res = run(cfg, store)["sarcasm"]
-    assert set(res["accuracy"]) == {"weak", "control", "xent", "logconf", "ladder", "ceiling"}
+    assert set(res["accuracy"]) == {"weak", "control", "xent", "logconf", "ladder", "iterative1", "iterative2",
+                                    "ceiling"}
     assert res["seeds"] == 2 and res["untuned"] is False
     lo, hi = res["gap_ci"]
     assert lo <= res["gap"] <= hi
-    assert (res["pgr_withheld"] is None) == all(res["pgr"][m] is not None for m in ("xent", "logconf", "ladder"))
+    assert (res["pgr_withheld"] is None) == all(res["pgr"][m] is not None for m in ("xent", "logconf", "ladder",
+                                                                                "iterative1"))
     seed0 = {(r["role"], r["meta"]["method"]): r for r in store.rows("metrics", seed=0, name="accuracy")}
     assert all(r["meta"]["epoch"] >= 0 for r in seed0.values())
     rung = seed0[("rung", "ladder")]
@@ -214,20 +227,50 @@ def test_integration_on_a_sarcasm_slice(tmp_path):
     assert "LoRA fine-tuning" in html and "capacity gap" in html and "<svg" in html
 
 
-def test_gold_labels_of_validation_rows_never_reach_a_fit():
-    """Flip the gold labels of the transfer-validation rows: every fit's inputs are unchanged (all cache hits)."""
-    from superalign.w2s.experiment import Trainer, features_for, run_seed, task_splits
-    cfg = parse_config({**TINY, "seeds": [0]})
-    spec = cfg.task_specs()[0]
-    task = load_task("sarcasm", 180)
+GOLD_TRAINED = {"ceiling", "control", "rung ceiling"}
+
+
+def _seed0(cfg, task):
+    from superalign.w2s.experiment import Trainer, features_for, run_seed
     feats, key = features_for(cfg, task)
     tr = Trainer(cfg, task, feats, key)
-    run_seed(cfg, spec, task, tr, 0)
-    val = task_splits(cfg, spec, 180, 0).val
+    rows = run_seed(cfg, cfg.task_specs()[0], task, tr, 0)
+    return tr, {(r["role"], r["meta"]["method"]): r for r in rows if r["name"] == "accuracy"}
+
+
+def test_students_never_see_gold_validation_labels():
+    """Flip the gold labels of the transfer-validation rows: only the gold-trained references (ceiling, control,
+    rung ceilings) see a change; every student's fit has the same inputs (a cache hit)."""
+    from superalign.w2s.experiment import task_splits
+    cfg = parse_config({**TINY, "seeds": [0]})
+    task = load_task("sarcasm", 180)
+    before, _ = _seed0(cfg, task)
+    val = task_splits(cfg, cfg.task_specs()[0], 180, 0).val
     task.labels[val] = 1 - task.labels[val]
-    tr2 = Trainer(cfg, task, feats, key)
-    run_seed(cfg, spec, task, tr2, 0)
-    assert tr2.misses == 0 and tr2.hits > 0
+    after, _ = _seed0(cfg, task)
+    changed = {t for (t, _, _, k0), (_, _, _, k1) in zip(before.calls, after.calls) if k0 != k1}
+    assert len(before.calls) == len(after.calls) and changed == GOLD_TRAINED
+    assert {t for t, *_ in after.calls} - changed >= {"weak", "xent", "logconf", "ladder", "rung", "crossfit",
+                                                      "iterative1", "iterative2"}
+
+
+def test_the_ceiling_never_sees_weak_labels():
+    """Swap the weak supervisor for another one (other weak labels): the ceiling's fit has the same inputs (cache hit,
+    same key) and the same test predictions, while every student's inputs change."""
+    task = load_task("sarcasm", 180)
+    a = parse_config({**TINY, "seeds": [0]})
+    b = parse_config({**TINY, "seeds": [0], "weak": "hashing:64"})
+    tr_a, acc_a = _seed0(a, task)
+    tr_b, acc_b = _seed0(b, task)
+    keys = lambda tr: {tag: key for tag, _, _, key in tr.calls}  # noqa: E731
+    assert keys(tr_a)["ceiling"] == keys(tr_b)["ceiling"]
+    assert acc_a[("ceiling", "ceiling")]["meta"]["correct"] == acc_b[("ceiling", "ceiling")]["meta"]["correct"]
+    assert acc_a[("weak", "weak")]["meta"]["correct"] != acc_b[("weak", "weak")]["meta"]["correct"]
+    for tag in ("xent", "logconf", "ladder", "iterative1"):
+        assert keys(tr_a)[tag] != keys(tr_b)[tag], tag
+    # the iterative rounds train on alternating halves and each round's student labels the next round's half
+    it = [acc_a[("w2s", f"iterative{k}")]["meta"] for k in (1, 2)]
+    assert it[0]["supervisor"] == "hashing:256" and it[1]["supervisor"] == "round 1 student"
 
 
 def test_cli_writes_a_run_and_report(tmp_path):
@@ -243,3 +286,24 @@ def test_cli_writes_a_run_and_report(tmp_path):
     bad.write_text("w2s: {weak_model: hashing}\n")
     r = CliRunner().invoke(app, ["w2s", "--config", str(bad), "--out-dir", str(tmp_path / "runs")])
     assert r.exit_code == 2 and r.stderr.startswith("error:") and "w2s.weak_model: unknown key" in r.stderr
+
+
+def test_shallow_reader_and_label_budget():
+    """TF-IDF + logistic regression learns sarcasm from gold rows (above chance on held-out rows, C chosen on the
+    validation rows); `#N` trains the weak model on N gold rows while the control keeps the full architecture."""
+    from superalign.w2s.shallow import C_GRID, fit_tfidf
+    task = load_task("sarcasm", 600)
+    gold = np.eye(2, dtype=np.float32)[task.labels]
+    tr, va, te = np.arange(300), np.arange(300, 400), np.arange(400, 600)
+    probs, state = fit_tfidf(task, tr, gold[tr], va, gold[va], 0)
+    assert probs.shape == (600, 2) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert M.accuracy(probs[te], task.labels[te]) > task.chance + 0.05
+    assert state["C"] in C_GRID and len(state["val_history"]) == len(C_GRID)
+    q = load_task("quartz", 200)
+    qp, _ = fit_tfidf(q, np.arange(100), np.eye(2, dtype=np.float32)[q.labels[:100]], np.arange(100, 150),
+                      np.eye(2, dtype=np.float32)[q.labels[100:150]], 0)
+    assert qp.shape == (200, 2) and np.allclose(qp.sum(1), 1, atol=1e-5)
+    _, acc = _seed0(parse_config({**TINY, "seeds": [0], "weak": "tfidf#20", "methods": []}), load_task("sarcasm", 180))
+    assert acc[("weak", "weak")]["meta"]["n_labels"] == 20 and acc[("control", "control")]["model"] == "tfidf"
+    with pytest.raises(SuperalignError, match="SPEC#N"):
+        _seed0(parse_config({**TINY, "seeds": [0], "weak": "tfidf#x", "methods": []}), load_task("sarcasm", 180))

@@ -14,20 +14,19 @@ console = Console(stderr=True)
 
 
 def sandwich_table(res: dict) -> Table:
-    """Accuracy per condition (pooled over seeds, Wilson CI) and the paired gain over the judge alone."""
-    from superalign.sandwich.judge import ASSISTED, CONDITIONS
+    """Accuracy per arm (pooled over seeds) and the paired gains over the judge alone and over the
+    verification-only rule on the same transcripts."""
+    from superalign.sandwich.experiment import ARMS
     seeds = res["seeds"]
-    t = Table("condition", "accuracy [95% CI]", *[f"seed {s}" for s in seeds], "errors",
-              "gain vs judge [paired CI]", "McNemar p", "fixed/broken", "ratio [CI]")
-    for c in CONDITIONS:
-        a, lo, hi = res["accuracy"][c]
-        cells = ["", "", "", ""]
-        if c in ASSISTED:
-            g, (r, rlo, rhi) = res["gain"][c], res["ratio"][c]
-            cells = [f"{g['diff']:+.3f} [{g['lo']:+.3f}, {g['hi']:+.3f}]", f"{g['p']:.2g}",
-                     f"{g['better']}/{g['worse']}", f"{r:.2f} [{rlo:.2f}, {rhi:.2f}]"]
-        t.add_row(c, f"{a:.3f} [{lo:.3f}, {hi:.3f}]", *[f"{res['per_seed'][s][c]:.3f}" for s in seeds],
-                  str(res["errors"][c]), *cells)
+    t = Table("arm", "accuracy [95% CI]", *[f"seed {s}" for s in seeds], "errors",
+              "gain vs judge [paired CI]", "p", "gain vs rule [paired CI]", "p ")
+
+    def cells(g):
+        return [f"{g['diff']:+.3f} [{g['lo']:+.3f}, {g['hi']:+.3f}]", f"{g['p']:.2g}"] if g else ["", ""]
+    for a in ARMS:
+        acc, lo, hi = res["accuracy"][a]
+        t.add_row(a, f"{acc:.3f} [{lo:.3f}, {hi:.3f}]", *[f"{res['per_seed'][s][a]:.3f}" for s in seeds],
+                  str(res["errors"].get(a, "")), *cells(res["gain_vs_judge"].get(a)), *cells(res["gain_vs_rule"].get(a)))
     return t
 
 

@@ -15,8 +15,8 @@ def register(app: typer.Typer):
                 seeds: Optional[list[int]] = typer.Option(None, "--seeds", help="Seeds (repeat the flag)."),
                 out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Parent of the run directory."),
                 resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory.")):
-        """Train the weak supervisor, strong students (xent, aux conf, ladder), ceiling and data-matched control;
-        report gaps and PGR with CIs."""
+        """Train the weak supervisor, strong students (xent, aux conf, ladder, iterative teacher-student), ceiling
+        and data-matched control; report gaps and PGR with CIs."""
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         from rich.table import Table
@@ -27,7 +27,7 @@ def register(app: typer.Typer):
         from superalign.store import RunStore
         from superalign.w2s.config import parse_config
         from superalign.w2s.experiment import run
-        from superalign.w2s.report import LABELS, ORDER
+        from superalign.w2s.report import label, methods
 
         cfg = C.load(config)
         section = cfg.w2s.model_dump() if hasattr(cfg.w2s, "model_dump") else dict(cfg.w2s)
@@ -53,12 +53,12 @@ def register(app: typer.Typer):
             if not s:
                 continue
             t = Table("model", "accuracy [95% CI]", "PGR [95% CI]", title=task + (" (untuned)" if s["untuned"] else ""))
-            for m in [m for m in ORDER if m in s["accuracy"]]:
+            for m in methods(s["accuracy"]):
                 lo, hi = s["accuracy_ci"][m]
                 p = s["pgr"].get(m, "")
                 pcell = "withheld" if p is None else (f"{p:+.2f} [{s['pgr_ci'][m][0]:+.2f}, {s['pgr_ci'][m][1]:+.2f}]"
                                                       if p != "" else "")
-                t.add_row(LABELS[m], f"{s['accuracy'][m]:.3f} [{lo:.3f}, {hi:.3f}]", pcell)
+                t.add_row(label(m), f"{s['accuracy'][m]:.3f} [{lo:.3f}, {hi:.3f}]", pcell)
             out.print(t)
             out.print(f"gap ceiling - weak {s['gap']:+.3f} [{s['gap_ci'][0]:+.3f}, {s['gap_ci'][1]:+.3f}]"
                       + (f"; PGR withheld: {s['pgr_withheld']}" if s["pgr_withheld"] else ""))

@@ -7,26 +7,36 @@ from pydantic import Field
 
 from superalign.errors import Strict, validate
 
-Fact = Literal["capital", "currency", "calling_code", "tld", "subregion", "demonym"]
-FACTS: tuple[Fact, ...] = ("capital", "currency", "calling_code", "tld", "subregion", "demonym")
+Fact = Literal["capital", "currency", "calling_code", "tld", "demonym"]
+FACTS: tuple[Fact, ...] = ("capital", "currency", "calling_code", "tld", "demonym")
+Kind = Literal["lookup", "bridge"]
 
 
 class SandwichConfig(Strict):
     """A weak judge without the source, a strong extractive reader with it (see superalign/sandwich/debate.py)."""
     judge_role: str = "weak_judge"  # bound in `roles:`; unbound, the weak judge is the local SmolLM2-135M
-    # how the judge weighs a side's verified quotes: log p(answer | evidence) ("posterior", keeps its own
-    # knowledge) or its gain over log p(answer) ("gain"); see superalign/sandwich/judge.py
-    judge_rule: Literal["posterior", "gain"] = "posterior"
-    strong_embedder: str = "minilm-l6"   # the strong side's retriever (an alias or sentence-transformers name)
+    # how the judge weighs the evidence: how well a side's evidence explains the question and its answer (explain),
+    # the answer alone per side (posterior), both answers after all evidence (joint), or the evidence's gain over its
+    # prior (gain); see superalign/sandwich/judge.py
+    judge_rule: Literal["explain", "posterior", "joint", "gain"] = "explain"
+    strong_embedder: str = "minilm-l6"   # the strong side's retriever and the verifier's embedder
     data: str = "countries"
     questions: int = Field(60, ge=2)
-    facts: list[Fact] = list(FACTS)
+    # demonyms are left out by default: most are the country's name with a suffix (the judge needs no source)
+    facts: list[Fact] = ["capital", "currency", "calling_code", "tld"]
+    kinds: list[Kind] = Field(["lookup", "bridge"], min_length=1)   # one fact looked up / two sentences combined
+    # contrast: every fact sentence names both countries ("Unlike O, X has the capital city V."), so matching the
+    # question's names against a quote tells nothing and only its syntax says whose value it is; plain: one country
+    # per sentence (a name-matching rule then does as well as reading)
+    style: Literal["contrast", "plain"] = "contrast"
     rounds: int = Field(2, ge=1, le=6)
     seeds: list[int] = Field([0, 1, 2], min_length=1)
-    # the consultant argues for a random option (wrong half the time, Khan et al. 2024) or the expert's answer
-    consultant_side: Literal["random", "own"] = "random"
-    fabricate: float = Field(0.5, ge=0, le=1)    # P(a speaker without support invents a quote) vs quoting off-topic
-    paraphrase: float = Field(0.2, ge=0, le=1)   # P(a true quote is reworded, so it no longer verifies)
+    # quotes count when verified by meaning (cosine to a source sentence >= threshold, with its names and numbers)
+    # or only by exact substring
+    verify: Literal["meaning", "exact"] = "meaning"
+    verify_threshold: float = Field(0.75, gt=0, le=1)
+    fabricate: float = Field(0.5, ge=0, le=1)    # P(a dishonest speaker fabricates the link it lacks)
+    paraphrase: float = Field(0.2, ge=0, le=1)   # P(a true quote is reworded: it verifies by meaning only)
     human_items: int = Field(0, ge=0)   # debate transcripts queued for a human judge (review page)
 
 

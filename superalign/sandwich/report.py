@@ -1,13 +1,20 @@
-"""Report section for sandwiching: accuracy per condition, the paired gain over the judge alone, the ratio.
+"""Report section for sandwiching: accuracy per arm, the paired gains over the judge alone and over the
+verification-only rule, the ratio.
 
 `SECTIONS` lists (title, fn(store) -> html | None) in display order; the report registers it."""
 from __future__ import annotations
 
 from superalign.report import fmt_ci, table
 
-LABELS = {"judge": "judge alone (no source)", "expert": "expert: strong reader with the source",
-          "consultancy": "judge + consultant (quotes verified)", "debate": "judge + debate (quotes verified)",
-          "consultancy_unchecked": "judge + consultant, quotes not verified",
+LABELS = {"judge": "judge alone (no source)", "expert": "expert alone: strong reader with the source",
+          "consultancy": "judge + consultant (mean of honest and dishonest)",
+          "consultancy_honest": "judge + honest consultant", "consultancy_dishonest": "judge + dishonest consultant",
+          "debate": "judge + debate",
+          "rule_consultancy": "rule on the consultancies (no LM)",
+          "rule_consultancy_honest": "rule, honest consultant", "rule_consultancy_dishonest": "rule, dishonest consultant",
+          "rule_debate": "rule on the debates (no LM)",
+          "overlap_debate": "name-matching rule on the debates (no LM)",
+          "debate_exact": "judge + debate, exact-substring verification",
           "debate_unchecked": "judge + debate, quotes not verified"}
 
 
@@ -15,44 +22,54 @@ def _p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def _gain_rows(summ: dict, name: str, seeds) -> list[list]:
+    out = []
+    for key, m in summ.items():
+        if not key.startswith(f"sandwich/{name}/"):
+            continue
+        arm, meta = key.rsplit("/", 1)[1], m["meta"]
+        lo_s, hi_s = meta["across_seeds"][1:]
+        out.append([LABELS.get(arm, arm), LABELS.get(meta["vs"], meta["vs"]), fmt_ci(m["value"], m["lo"], m["hi"]),
+                    f"{_p(meta['p'])} ({meta['test']})", f"{meta['better']} / {meta['worse']}",
+                    fmt_ci(sum(meta["per_seed"]) / len(seeds), lo_s, hi_s)])
+    return out
+
+
 def sandwich_section(store) -> str | None:
+    from superalign.sandwich.experiment import ARMS, human_accuracy
     from superalign.stats import bootstrap_ci
-    from superalign.sandwich.experiment import human_accuracy
-    from superalign.sandwich.judge import ASSISTED, CONDITIONS
     summ = {m["name"]: m for m in store.rows("metrics", stage="sandwich/summary")}
     if not summ:
         return None
     seeds = next(iter(summ.values()))["meta"]["seeds"]
     acc_rows = []
-    for c in CONDITIONS:
-        m = summ[f"sandwich/{c}/accuracy"]
-        acc_rows.append([LABELS.get(c, c), fmt_ci(m["value"], m["lo"], m["hi"]), m["n"]]
+    for a in ARMS:
+        m = summ[f"sandwich/{a}/accuracy"]
+        acc_rows.append([LABELS.get(a, a), fmt_ci(m["value"], m["lo"], m["hi"]), m["n"]]
                         + [f"{v:.3f}" for v in m["meta"]["per_seed"]] + [m["meta"].get("errors", 0)])
-    gain_rows = []
-    for c in ASSISTED:
-        g, r = summ[f"sandwich/gain/{c}"], summ[f"sandwich/ratio/{c}"]
-        lo_s, hi_s = g["meta"]["across_seeds"][1:]
-        gain_rows.append([LABELS.get(c, c), fmt_ci(g["value"], g["lo"], g["hi"]), _p(g["meta"]["p"]),
-                          f"{g['meta']['better']} / {g['meta']['worse']}",
-                          fmt_ci(sum(g["meta"]["per_seed"]) / len(seeds), lo_s, hi_s),
-                          fmt_ci(r["value"], r["lo"], r["hi"])])
+    heads = ["arm", "compared with", "gain [paired bootstrap CI]", "p (test)", "better / worse",
+             f"mean of {len(seeds)} seed gains [t CI]"]
     cfg = (store.get("sandwich") or {}).get("config", {})
-    out = ("<p>A weak judge answers two-choice questions about a source text it never sees. The expert (a MiniLM "
-           "extractive reader) reads the text. Speakers are assigned an option: the consultant a random one, "
-           "wrong half the time; debaters one each. A speaker the text does not support fabricates a quote or "
-           "quotes an off-topic sentence; quotes are verified by exact match against the source, and the judge "
-           "sees an unverified quote only as 'not found' (the unchecked rows show it everything). The judge scores each "
-           "side's answer by its log-probability after that side's verified quotes (judge rule: posterior) or by "
-           "the quotes' gain over its own prior (gain). Accuracy over "
-           "the items of all seeds with Wilson intervals; errors (no valid decision) count as wrong.</p>"
-           + table(["condition", "accuracy [95% CI]", "items"] + [f"seed {s}" for s in seeds] + ["errors"], acc_rows)
-           + "<h3>Gain over the judge alone (same items)</h3>"
-           + table(["condition", "gain [paired Newcombe CI]", "McNemar p", "fixed / broken",
-                    f"mean of {len(seeds)} seed gains [t CI]", "sandwiching ratio [CI]"], gain_rows)
-           + "<p class='muted'>Sandwiching ratio: (assisted - judge) / (expert - judge), the share of the gap to "
-             f"the expert that assistance closes. {cfg.get('questions')} questions per seed, {cfg.get('rounds')} "
-             f"round(s), consultant side {cfg.get('consultant_side')}, P(fabricate) {cfg.get('fabricate')}, "
-             f"P(paraphrase) {cfg.get('paraphrase')}, judge rule {cfg.get('judge_rule')}.</p>")
+    out = ("<p>A weak judge answers two-choice questions about a passage it never sees. Each passage describes two "
+           "countries of one region and the wrong option is the other country's fact, so both options are in the "
+           "passage; <i>bridge</i> questions name the country by another fact, so the answer needs two sentences. "
+           "The expert (a MiniLM extractive reader) reads the passage. Consultants (one honest, one dishonest, on every "
+           "item) and debaters argue an assigned option by quoting the passage; a liar's true quote is about the other "
+           "country, and the link it lacks it fabricates or leaves out. Quotes are verified by meaning (MiniLM cosine to "
+           "a passage sentence, with the same names and numbers); the judge reads only verified quotes. The "
+           "verification-only rule uses the same transcripts without a language model: the option a verified quote "
+           "of its own side contains, a coin when both sides or neither have one. Accuracy over the items of all "
+           "seeds (Wilson intervals; bootstrap for the consultancy means); errors count as wrong.</p>"
+           + table(["arm", "accuracy [95% CI]", "items"] + [f"seed {s}" for s in seeds] + ["errors"], acc_rows)
+           + "<h3>Gain over the judge alone (same items)</h3>" + table(heads, _gain_rows(summ, "gain_vs_judge", seeds))
+           + "<h3>Gain over the verification-only rule (same items and transcripts)</h3>"
+           + table(heads, _gain_rows(summ, "gain_vs_rule", seeds))
+           + "<h3>Second look: gain over a rule that matches the question's names against the quotes (no LM)</h3>"
+           + table(heads, _gain_rows(summ, "gain_vs_overlap", seeds))
+           + f"<p class='muted'>{cfg.get('questions')} questions per seed ({', '.join(cfg.get('kinds', []))}), "
+             f"{cfg.get('rounds')} round(s), verification {cfg.get('verify')} (threshold "
+             f"{cfg.get('verify_threshold')}), P(fabricate) {cfg.get('fabricate')}, P(paraphrase) "
+             f"{cfg.get('paraphrase')}, judge rule {cfg.get('judge_rule')}.</p>")
     n, correct = human_accuracy(store)
     if n:
         a, lo, hi = bootstrap_ci(correct)

@@ -1,10 +1,12 @@
 """The `w2s:` config section. Pydantic only: the root config imports this module, so it must stay light
 (no torch, nothing from superalign but `errors`).
 
-Model specs (`weak`, `strong`, `ladder` rungs, `control`) name a featurizer or a trainable LM:
-`hashing[:N]`, `minilm-l6` / `st:NAME`, or an LM `NAME[@LAYER]` (linear probe on that layer, default the last);
-`NAME+lora:K` trains LoRA adapters on the LM's top K blocks (K=`all`: every block) with a head, as `finetune` says.
-The strong spec is trained the `finetune.mode` way unless it carries its own `+lora:K`.
+Model specs (`weak`, `strong`, `ladder` rungs, `control`) name a shallow reader, a featurizer or a trainable LM:
+`tfidf` (TF-IDF + logistic regression), `hashing[:N]`, `minilm-l6` / `st:NAME`, or an LM `NAME[@LAYER]` (linear
+probe on that layer, default the last); `NAME+lora:K` trains LoRA adapters on the LM's top K blocks (K=`all`: every
+block) with a head, as `finetune` says. The strong spec is trained the `finetune.mode` way unless it carries its own
+`+lora:K`. A weak spec may end in `#N`: it is trained on the first N of its gold rows only (a few-label supervisor;
+the data-matched control drops the budget).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pydantic import Field
 from superalign.errors import Strict, validate
 
 LOSS_NAMES = ("xent", "logconf", "bootstrap")
-METHODS = ("xent", "logconf", "bootstrap", "ladder")
+METHODS = ("xent", "logconf", "bootstrap", "ladder", "iterative")
 
 
 class TaskSpec(Strict):
@@ -26,6 +28,9 @@ class TaskSpec(Strict):
     n_transfer: int | None = Field(None, ge=10)
     n_test: int | None = Field(None, ge=4)
     untuned: bool = False
+    # intermediate supervisors for this task (None: the section's `ladder`); bench/w2s.py picks them by the share
+    # of the gap they close on gold validation rows
+    ladder: list[str] | None = None
 
     @property
     def size(self) -> int:
@@ -61,18 +66,21 @@ class FinetuneCfg(Strict):
     `lora`: LoRA adapters on the `lora_layers` blocks below `exit_layer` plus a head on their pooled output
     (`all`: every block, end to end; the frozen blocks below are run once per task and their output cached);
     `full`: every weight of those blocks. `exit_layer` None: the whole network (with its final norm); an int
-    cuts the network there (middle layers of small LMs carry more task signal than the last one)."""
-    # defaults = the benchmarked CPU setting (bench/w2s.py): SmolLM2 cut at block 14, LoRA on blocks 12-13
+    cuts the network there. `dtype: bfloat16` runs the frozen weights in bfloat16 (LoRA and head in float32)."""
+    # defaults = the strong student as able as the embedded learner allows (bench/w2s.py): LoRA on every block of
+    # SmolLM2 below a read-out at block 16 (more able than reading out after all 30 blocks, at half the cost), 3
+    # epochs after the probe warm start; the first fine-tuning epoch dips below the probe, so patience covers all
     mode: Literal["linear", "lora", "full"] = "lora"
-    lora_layers: Union[int, Literal["all"]] = 2
-    exit_layer: int | None = Field(14, ge=1)
+    lora_layers: Union[int, Literal["all"]] = "all"
+    exit_layer: int | None = Field(16, ge=1)
     pool: Literal["last", "mean"] = "mean"
     lora_r: int = Field(8, ge=1)
-    max_epochs: int = Field(2, ge=1)   # after the linear-probe warm start (epoch 0)
-    patience: int = Field(1, ge=1)
+    max_epochs: int = Field(3, ge=1)   # after the linear-probe warm start (epoch 0)
+    patience: int = Field(3, ge=1)
     lr: float = Field(5e-4, gt=0)
     head_lr: float = Field(2e-3, gt=0)
     batch_size: int = Field(16, ge=1)
+    dtype: Literal["float32", "bfloat16"] = "float32"
 
 
 class W2SConfig(Strict):
@@ -83,8 +91,10 @@ class W2SConfig(Strict):
     strong: str = "smollm2-135m-instruct"
     # intermediate supervisors, weakest first (gap annealing); empty: no ladder
     ladder: list[str] = ["smollm2-135m-instruct@-1"]   # SmolLM2 frozen + probe on its last layer
-    methods: list[Literal["xent", "logconf", "bootstrap", "ladder"]] = ["xent", "logconf", "ladder"]
+    methods: list[Literal["xent", "logconf", "bootstrap", "ladder", "iterative"]] = ["xent", "logconf", "ladder",
+                                                                                     "iterative"]
     ladder_loss: Literal["xent", "logconf", "bootstrap"] = "xent"
+    iterate: int = Field(3, ge=1)   # rounds of the iterative teacher-student (method `iterative`)
     # data-matched control: the weak model trained on the ceiling's gold rows, so ceiling - control is capacity
     control: bool = True
     n_weak: int = Field(400, ge=8)

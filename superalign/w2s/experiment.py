@@ -1,15 +1,19 @@
-"""Weak-to-strong generalization (Burns et al. 2023) and gap annealing (Kim et al.), per task and seed.
+"""Weak-to-strong generalization (Burns et al. 2023) and gap annealing, per task and seed.
 
 Each seed reshuffles a task's pool into weak-train / transfer / test (`tasks.splits`). The weak supervisor is
 trained on gold weak-train labels and labels the transfer rows with its soft predictions. Every strong model is
-trained on the transfer-train rows and early-stopped on the transfer-val rows labelled by its supervisor:
-students on weak labels (per loss), the ceiling on gold labels, and the data-matched control (the weak model
-trained on the ceiling's gold rows), so that ceiling - control is the capacity gap, free of the amount of gold.
+trained on the transfer-train rows and early-stopped on the transfer-val rows: the students (one per loss) on
+those rows labelled by their supervisor, as a user without gold would; the ceiling on their gold labels, so it
+never sees a weak label. The data-matched control (the weak model trained and stopped on the ceiling's gold rows)
+makes ceiling - control the capacity gap, free of the amount of gold.
 
-Gap annealing: weak -> rung_1 -> ... -> strong, each rung trained on the previous supervisor's labels and then
-labelling the transfer rows for the next one (2-fold cross-fitting: no rung labels rows it trained on). Each
-rung's own ceiling (trained on gold) shows it is genuinely intermediate. The ladder uses the weak model's gold
-only, so ladder and direct supervision spend the same gold budget.
+Gap annealing, two ways, both spending only the weak model's gold:
+- ladder: weak -> rung_1 -> ... -> strong, each rung trained on the previous supervisor's labels and then labelling
+  the transfer rows for the next one (2-fold cross-fitting: no rung labels rows it trained on); each rung's own
+  gold ceiling shows it is genuinely intermediate (bench/w2s.py picks the rung by the share of the gap it closes);
+- iterative teacher-student (Kim et al.): the transfer-train rows are cut in two halves; the student of round k
+  (the strong model) is trained on one half labelled by the round k-1 teacher (round 1: the weak model) and labels
+  the other half and the validation rows for round k+1, so no student labels rows it trained on. PGR per round.
 
 Every fit is cached on disk (`Trainer`) by a hash of what determines it, so weak labels, ceilings and controls
 are computed once and shared by all losses, runs and experiments.
@@ -23,9 +27,22 @@ import numpy as np
 
 from superalign import assets
 from superalign.errors import SuperalignError
-from superalign.w2s.config import W2SConfig
-from superalign.w2s.metrics import accuracy, auroc, summarise
+from superalign.w2s.config import LOSS_NAMES, W2SConfig
+from superalign.w2s.metrics import auroc, summarise
 from superalign.w2s.tasks import Splits, Task, load_task, splits
+
+
+def base(spec: str) -> str:
+    """The model of a spec without its label budget (`minilm-l6#100` -> `minilm-l6`)."""
+    return spec.split("#", 1)[0]
+
+
+def label_budget(spec: str) -> int | None:
+    """`SPEC#N`: the weak model is trained on the first N of its gold rows only (a few-label weak supervisor)."""
+    _, sep, n = spec.partition("#")
+    if sep and not n.isdigit():
+        raise SuperalignError(f"bad model spec {spec!r}", "write SPEC#N with N the number of gold labels, e.g. tfidf#100")
+    return int(n) if sep else None
 
 
 def lora_spec(spec: str, cfg: W2SConfig) -> tuple[str, object, str] | None:
@@ -41,7 +58,8 @@ def lora_spec(spec: str, cfg: W2SConfig) -> tuple[str, object, str] | None:
     return None
 
 
-FIT_VERSION = 2  # bump when training changes, so cached fits are redone
+SHALLOW = "tfidf"  # TF-IDF + logistic regression (superalign/w2s/shallow.py)
+FIT_VERSION = 3  # bump when training changes, so cached fits are redone
 
 
 def _key(*parts) -> str:
@@ -60,18 +78,25 @@ class Trainer:
         self.cfg, self.task, self.feats, self.feat_key = cfg, task, feats, feat_key
         self.dir = assets.cache_dir() / "w2s" / "fits"
         self.hits = self.misses = 0
-        self.epochs: dict[str, int] = {}
+        self.calls: list[tuple[str, str, bool, str]] = []
 
-    def fit(self, spec: str, train_idx, targets, val_idx, val_targets, loss: str, seed: int) -> np.ndarray:
+    def fit(self, spec: str, train_idx, targets, val_idx, val_targets, loss: str, seed: int,
+            need=None, tag: str = "") -> np.ndarray:
+        """Class probabilities of `spec` trained on (train_idx, targets), stopped on (val_idx, val_targets); an LM
+        fit predicts only the rows in `need` (NaN elsewhere). Every call is logged in `calls` as (tag, spec,
+        cache hit, key): the key is a hash of everything the fit sees."""
         from superalign.w2s.finetune import fit_lm
         from superalign.w2s.probe import fit_head
+        from superalign.w2s.shallow import fit_tfidf
         r = lambda t: np.round(t.astype(np.float64), 6).astype(np.float32)  # noqa: E731
         targets, val_targets = r(targets), r(val_targets)
         lm = lora_spec(spec, self.cfg)
-        how = [lm, self.cfg.finetune.model_dump()] if lm else self.cfg.head.model_dump()
+        need = None if need is None or not lm else np.unique(np.asarray(need, np.int64))
+        how = [lm, self.cfg.finetune.model_dump(), need] if lm else self.cfg.head.model_dump()
         key = _key(FIT_VERSION, spec, self.feat_key, np.asarray(train_idx, np.int64), targets, np.asarray(val_idx, np.int64),
                    val_targets, loss, self.cfg.loss_kwargs(loss), how, seed, self.cfg.max_tokens)
         path = self.dir / f"{key}.npz"
+        self.calls.append((tag, spec, path.exists(), key))
         if path.exists():
             self.hits += 1
             z = np.load(path)
@@ -81,10 +106,12 @@ class Trainer:
         kw = self.cfg.loss_kwargs(loss)
         if lm:
             probs, state = fit_lm(lm[0], self.task, train_idx, targets, val_idx, val_targets, loss, self.cfg, seed,
-                                  layers=lm[1], mode=lm[2], **kw)
+                                  layers=lm[1], mode=lm[2], need=need, **kw)
+        elif base(spec) == SHALLOW:
+            probs, state = fit_tfidf(self.task, train_idx, targets, val_idx, val_targets, seed)
         else:
-            probs, state = fit_head(self.feats[spec], train_idx, targets, val_idx, val_targets, loss, self.cfg.head,
-                                    seed, self.task.choice, **kw)
+            probs, state = fit_head(self.feats[base(spec)], train_idx, targets, val_idx, val_targets, loss,
+                                    self.cfg.head, seed, self.task.choice, **kw)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.stem + ".tmp.npz")
         np.savez(tmp, probs=probs, **state)
@@ -99,66 +126,104 @@ class Trainer:
         for a, b in ((slice(0, half), slice(half, None)), (slice(half, None), slice(0, half))):
             rows, t = idx[a], targets[a]
             nv = max(2, int(round(self.cfg.val_frac * len(rows))))
-            out[b] = self.fit(spec, rows[nv:], t[nv:], rows[:nv], t[:nv], loss, seed)[idx[b]]
+            out[b] = self.fit(spec, rows[nv:], t[nv:], rows[:nv], t[:nv], loss, seed, need=idx[b],
+                              tag="crossfit")[idx[b]]
         return out
 
 
-def features_for(cfg: W2SConfig, task: Task, progress=None) -> tuple[dict[str, np.ndarray], str]:
-    """Frozen features (n, m, d) for every spec that is a probe (LoRA specs read token states themselves)."""
+def probe_specs(cfg: W2SConfig, extra=()) -> list[str]:
+    """Every model spec of the section (and `extra`) that is a head on frozen features."""
+    rungs = [r for t in cfg.task_specs() for r in (t.ladder or [])]
+    specs = dict.fromkeys(base(s) for s in [cfg.weak, *cfg.ladder, *rungs, cfg.strong, *extra])
+    return [s for s in specs if s != SHALLOW and lora_spec(s, cfg) is None]
+
+
+def features_for(cfg: W2SConfig, task: Task, progress=None, extra=()) -> tuple[dict[str, np.ndarray], str]:
+    """Frozen features (n, m, d) for every spec that is a probe (LoRA specs read token states themselves).
+    Multiple-choice candidates are truncated at their start, so the option at the end is always read."""
     from superalign.w2s import features as F
     m = len(task.texts[0])
     flat = [t for ts in task.texts for t in ts]
-    specs = [s for s in dict.fromkeys([cfg.weak, *cfg.ladder, cfg.strong]) if lora_spec(s, cfg) is None]
-    feats = F.featurize(specs, flat, cfg.max_tokens, cfg.device, progress)
-    return {s: v.reshape(len(task.texts), m, -1) for s, v in feats.items()}, F.text_key(flat, cfg.max_tokens)
+    side = "left" if task.choice else "right"
+    feats = F.featurize(probe_specs(cfg, extra), flat, cfg.max_tokens, cfg.device, progress, side=side)
+    return {s: v.reshape(len(task.texts), m, -1) for s, v in feats.items()}, F.text_key(flat, cfg.max_tokens, side)
 
 
 def task_splits(cfg: W2SConfig, spec, n: int, seed: int) -> Splits:
     return splits(n, spec.n_weak, spec.n_transfer, spec.n_test, cfg.val_frac, seed)
 
 
-def run_seed(cfg: W2SConfig, spec, task: Task, tr: Trainer, seed: int) -> list[dict]:
-    """Every model for one task and seed; returns `metrics` rows (meta: task, method, per-item `correct`)."""
+def run_seed(cfg: W2SConfig, spec, task: Task, tr: Trainer, seed: int, candidates=()) -> list[dict]:
+    """Every model for one task and seed; returns `metrics` rows (meta: task, method, per-item `correct`, and
+    `val_accuracy`, the gold accuracy on the transfer-val rows: measured, never trained or stopped on, except by
+    the gold-trained ceiling, control and `candidates`). `candidates`: would-be ladder rungs, trained on gold like
+    the ceiling, to see which share of the gap each one closes (bench/w2s.py's screen)."""
     sp = task_splits(cfg, spec, len(task.labels), seed)
     y, test = task.labels, sp.test
     gold = np.eye(task.k, dtype=np.float32)[y]
+    # rows whose predictions are read: an LM fit predicts only these (on a CPU, forward passes over rows nobody reads
+    # cost as much as training); the iterative rounds' students also label the transfer rows
+    evaluated, labelling = np.concatenate([sp.val, test]), np.concatenate([sp.transfer, test])
     rows: list[dict] = []
+
+    def acc(probs, idx):
+        return float((probs[idx].argmax(-1) == y[idx]).mean())
 
     def score(probs, role, model, method, **extra):
         correct = (probs[test].argmax(-1) == y[test]).astype(int)
-        meta = {"task": task.name, "method": method, "epoch": tr.last_epoch, **extra}
+        meta = {"task": task.name, "method": method, "epoch": tr.last_epoch, "val_accuracy": acc(probs, sp.val),
+                **extra}
         rows.append({"name": "accuracy", "value": float(correct.mean()), "n": len(test), "role": role, "model": model,
                      "seed": seed, "meta": {**meta, "correct": correct.tolist()}})
         rows.append({"name": "auroc", "value": auroc(probs[test], y[test]), "n": len(test), "role": role,
                      "model": model, "seed": seed, "meta": meta})
         return float(correct.mean())
 
-    def fit(s, labels, val_labels, loss):
-        return tr.fit(s, sp.train, labels[sp.train], sp.val, val_labels[sp.val], loss, seed)
+    def fit(s, labels, val_labels, loss, tag, train=sp.train, need=evaluated):
+        return tr.fit(s, train, labels[train], sp.val, val_labels[sp.val], loss, seed, need, tag)
 
-    weak_p = tr.fit(cfg.weak, sp.weak_train, gold[sp.weak_train], sp.weak_val, gold[sp.weak_val], "xent", seed)
-    weak = score(weak_p, "weak", cfg.weak, "weak",
-                 label_accuracy=float((weak_p[sp.transfer].argmax(-1) == y[sp.transfer]).mean()))
-    score(fit(cfg.strong, gold, weak_p, "xent"), "ceiling", cfg.strong, "ceiling")
-    if cfg.control:
-        score(fit(cfg.weak, gold, weak_p, "xent"), "control", cfg.weak, "control")
+    wt = sp.weak_train[:label_budget(cfg.weak)]
+    weak_p = tr.fit(cfg.weak, wt, gold[wt], sp.weak_val, gold[sp.weak_val], "xent", seed, tag="weak")
+    weak = score(weak_p, "weak", cfg.weak, "weak", label_accuracy=acc(weak_p, sp.transfer), n_labels=len(wt))
+    # gold-trained references: trained AND early-stopped on gold, never on a weak label
+    score(fit(cfg.strong, gold, gold, "xent", "ceiling"), "ceiling", cfg.strong, "ceiling")
+    if cfg.control:  # the weak model's architecture with the ceiling's gold rows (no label budget)
+        score(fit(base(cfg.weak), gold, gold, "xent", "control"), "control", base(cfg.weak), "control")
+    for c in candidates:
+        score(fit(c, gold, gold, "xent", "candidate"), "candidate", c, "candidate")
     for m in cfg.methods:
-        if m != "ladder":
-            score(fit(cfg.strong, weak_p, weak_p, m), "w2s", cfg.strong, m)
-    if "ladder" in cfg.methods and cfg.ladder:
-        sup, sup_acc, sup_model = weak_p, weak, cfg.weak
-        for step, rung in enumerate(cfg.ladder, 1):
-            rung_ceil = accuracy(fit(rung, gold, sup, "xent")[test], y[test])
-            acc = score(fit(rung, sup, sup, cfg.ladder_loss), "rung", rung, "ladder", step=step, supervisor=sup_model,
-                        ceiling=rung_ceil, supervisor_accuracy=sup_acc, gap=rung_ceil - sup_acc,
-                        label_accuracy=float((sup[sp.transfer].argmax(-1) == y[sp.transfer]).mean()))
-            nxt = np.zeros_like(sup)
-            nxt[sp.transfer] = tr.crossfit(rung, sp.transfer, sup[sp.transfer], cfg.ladder_loss, seed)
-            sup, sup_acc, sup_model = nxt, acc, rung
-        score(fit(cfg.strong, sup, sup, cfg.ladder_loss), "w2s", cfg.strong, "ladder", step=len(cfg.ladder) + 1,
-              supervisor=sup_model, supervisor_accuracy=sup_acc,
-              label_accuracy=float((sup[sp.transfer].argmax(-1) == y[sp.transfer]).mean()))
+        if m in LOSS_NAMES:
+            score(fit(cfg.strong, weak_p, weak_p, m, m), "w2s", cfg.strong, m)
+    if "ladder" in cfg.methods and (spec.ladder or cfg.ladder):
+        _ladder(cfg, spec.ladder or cfg.ladder, tr, sp, gold, weak_p, weak, fit, score, acc, seed)
+    if "iterative" in cfg.methods:
+        _iterative(cfg, sp, weak_p, fit, score, acc, labelling)
     return rows
+
+
+def _ladder(cfg, ladder, tr, sp, gold, weak_p, weak, fit, score, acc, seed):
+    sup, sup_acc, sup_model = weak_p, weak, cfg.weak
+    for step, rung in enumerate(ladder, 1):
+        rung_ceil = acc(fit(rung, gold, gold, "xent", "rung ceiling"), sp.test)
+        a = score(fit(rung, sup, sup, cfg.ladder_loss, "rung"), "rung", rung, "ladder", step=step, supervisor=sup_model,
+                  ceiling=rung_ceil, supervisor_accuracy=sup_acc, gap=rung_ceil - sup_acc,
+                  label_accuracy=acc(sup, sp.transfer))
+        nxt = np.zeros_like(sup)
+        nxt[sp.transfer] = tr.crossfit(rung, sp.transfer, sup[sp.transfer], cfg.ladder_loss, seed)
+        sup, sup_acc, sup_model = nxt, a, rung
+    score(fit(cfg.strong, sup, sup, cfg.ladder_loss, "ladder"), "w2s", cfg.strong, "ladder", step=len(ladder) + 1,
+          supervisor=sup_model, supervisor_accuracy=sup_acc, label_accuracy=acc(sup, sp.transfer))
+
+
+def _iterative(cfg, sp, weak_p, fit, score, acc, labelling):
+    """Kim et al.'s teacher-student rounds on alternating halves of the transfer-train rows (see the module doc)."""
+    halves = (sp.train[: len(sp.train) // 2], sp.train[len(sp.train) // 2:])
+    teacher, who = weak_p, cfg.weak
+    for k in range(1, cfg.iterate + 1):
+        rows = halves[(k - 1) % 2]
+        probs = fit(cfg.strong, teacher, teacher, cfg.ladder_loss, f"iterative{k}", train=rows, need=labelling)
+        score(probs, "w2s", cfg.strong, f"iterative{k}", step=k, supervisor=who, label_accuracy=acc(teacher, rows))
+        teacher, who = probs, f"round {k} student"
 
 
 def summarise_rows(rows: list[dict], chance: float, samples: int = 2000) -> dict:
@@ -166,7 +231,7 @@ def summarise_rows(rows: list[dict], chance: float, samples: int = 2000) -> dict
     counted in `seeds`)."""
     by: dict[str, dict[int, list]] = {}
     for r in rows:
-        if r["name"] == "accuracy" and r["role"] != "rung":
+        if r["name"] == "accuracy" and r["role"] not in ("rung", "candidate"):
             by.setdefault(r["meta"]["method"], {})[r["seed"]] = r["meta"]["correct"]
     seeds = sorted(set.intersection(*(set(v) for v in by.values()))) if by else []
     if "weak" not in by or "ceiling" not in by or not seeds:
@@ -175,8 +240,9 @@ def summarise_rows(rows: list[dict], chance: float, samples: int = 2000) -> dict
     return summarise(correct, chance, [m for m in by if m not in ("weak", "ceiling", "control")], samples)
 
 
-def run(cfg: W2SConfig, store, progress=None) -> dict[str, dict]:
-    """Every task x seed as a resumable store stage; returns the summary per task (also stored in `kv`)."""
+def run(cfg: W2SConfig, store, progress=None, candidates=()) -> dict[str, dict]:
+    """Every task x seed as a resumable store stage; returns the summary per task (also stored in `kv`).
+    `candidates`: ladder rungs to screen (trained on gold, see `run_seed`)."""
     import torch
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -185,12 +251,12 @@ def run(cfg: W2SConfig, store, progress=None) -> dict[str, dict]:
     bar = progress.add_task("w2s", total=len(specs) * len(cfg.seeds)) if progress else None
     for spec in specs:
         task = load_task(spec.name, spec.size, cfg.pool_seed)
-        feats, fkey = features_for(cfg, task, progress)
+        feats, fkey = features_for(cfg, task, progress, candidates)
         tr = Trainer(cfg, task, feats, fkey)
         for seed in cfg.seeds:
             if progress:
                 progress.update(bar, description=f"w2s {spec.name} seed {seed}")
-            store.run_stage(0, f"w2s/{spec.name}/seed{seed}", lambda: {"metrics": run_seed(cfg, spec, task, tr, seed),
+            store.run_stage(0, f"w2s/{spec.name}/seed{seed}", lambda: {"metrics": run_seed(cfg, spec, task, tr, seed, candidates),
                                                                        "info": {"cache_hits": tr.hits}},
                             stage="w2s")
             if progress:

@@ -44,9 +44,10 @@ def parse(spec: str) -> tuple[str, str, int | None]:
     return "lm", m.group(1), int(m.group(2)) if m.group(2) is not None else -1
 
 
-def text_key(texts: list[str], max_tokens: int) -> str:
-    h = hashlib.sha1(json.dumps([FEATURE_VERSION, max_tokens, texts]).encode()).hexdigest()
-    return h[:16]
+def text_key(texts: list[str], max_tokens: int, side: str = "right") -> str:
+    """Content key of a text list as an LM reads it (`side`: which end truncation cuts)."""
+    h = hashlib.sha1(json.dumps([FEATURE_VERSION, max_tokens, texts] + ([side] if side != "right" else [])).encode())
+    return h.hexdigest()[:16]
 
 
 def _path(spec_name: str, layer, key: str, kind: str = "features") -> Path:
@@ -55,22 +56,23 @@ def _path(spec_name: str, layer, key: str, kind: str = "features") -> Path:
 
 
 def token_states(name: str, layer: int, texts: list[str], max_tokens: int, device: str = "cpu",
-                 progress=None) -> tuple[np.ndarray, np.ndarray]:
-    """(states (n, max_tokens, d) float16, lengths (n,)) entering block `layer` (0 = the embeddings), cached."""
-    key = text_key(texts, max_tokens)
+                 progress=None, side: str = "right") -> tuple[np.ndarray, np.ndarray]:
+    """(states (n, max_tokens, d) float16, lengths (n,)) entering block `layer` (0 = the embeddings), cached.
+    `side="left"` truncates a long text at its start (multiple-choice candidates end with their option)."""
+    key = text_key(texts, max_tokens, side)
     p, pl = _path(name, layer, key, "tokens"), _path(name, "len", key, "tokens")
     if not (p.exists() and pl.exists()):
-        res = _lm_layers(name, [], texts, max_tokens, device, progress, token_layers=(layer,))
+        res = _lm_layers(name, [], texts, max_tokens, device, progress, token_layers=(layer,), side=side)
         _save(pl, res["lengths"])
         _save(p, res[("tokens", layer)])
     return np.load(p, mmap_mode="r"), np.load(pl)
 
 
 def featurize(specs: list[str], texts: list[str], max_tokens: int = 96, device: str = "cpu",
-              progress=None) -> dict[str, np.ndarray]:
+              progress=None, side: str = "right") -> dict[str, np.ndarray]:
     """Features (len(texts), d) for every spec; cached arrays are loaded, missing LM layers of one
     model are filled by a single pass."""
-    key = text_key(texts, max_tokens)
+    key = text_key(texts, max_tokens, side)
     out: dict[str, np.ndarray] = {}
     lm_need: dict[str, dict[int, str]] = {}
     for spec in dict.fromkeys(specs):
@@ -89,7 +91,7 @@ def featurize(specs: list[str], texts: list[str], max_tokens: int = 96, device: 
         elif layer is not None:  # parse gives every `lm` spec a layer
             lm_need.setdefault(name, {})[layer] = spec
     for name, layers in lm_need.items():
-        arrays = _lm_layers(name, list(layers), texts, max_tokens, device, progress)
+        arrays = _lm_layers(name, list(layers), texts, max_tokens, device, progress, side=side)
         for layer, spec in layers.items():
             out[spec] = _save(_path(name, layer, key), arrays[layer])
     return out
@@ -137,11 +139,12 @@ def pool(hidden, mask):
 
 
 def _lm_layers(name: str, layers: list[int], texts: list[str], max_tokens: int, device: str,
-               progress=None, batch_size: int = 32, token_layers: tuple = ()) -> dict:
+               progress=None, batch_size: int = 32, token_layers: tuple = (), side: str = "right") -> dict:
     """Pooled states of `layers` (keys: layer) and padded token states of `token_layers` (keys: ("tokens", l),
     plus "lengths"), from one forward pass."""
     import torch
     tok, model = load_lm(name, device)
+    tok.truncation_side = side
     n_layers = model.config.num_hidden_layers
     for layer in [*layers, *token_layers]:
         if not -n_layers - 1 <= layer <= n_layers:
@@ -157,7 +160,10 @@ def _lm_layers(name: str, layers: list[int], texts: list[str], max_tokens: int, 
             idx = order[b:b + batch_size]
             enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
                       max_length=max_tokens).to(model.device)
-            hs = model(**enc, output_hidden_states=True).hidden_states
+            if layers or any(token_layers):
+                hs = model(**enc, output_hidden_states=True).hidden_states
+            else:  # only the token embeddings (LoRA on every block): no block needs to run
+                hs = [model.get_input_embeddings()(enc["input_ids"])]
             for l in layers:
                 res[l].append(pool(hs[l], enc["attention_mask"]).float().cpu().numpy())
             lens = enc["attention_mask"].sum(1).cpu().numpy()

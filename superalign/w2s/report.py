@@ -14,6 +14,18 @@ LABELS = {"weak": "weak supervisor", "control": "control: weak model on the ceil
           "ceiling": "strong ceiling (gold)"}
 
 
+def methods(accuracy: dict) -> list[str]:
+    """The methods of a summary in display order: ORDER, with the iterative rounds before the ceiling."""
+    rounds = sorted((m for m in accuracy if m.startswith("iterative")), key=lambda m: int(m[len("iterative"):]))
+    return [m for m in ORDER[:-1] if m in accuracy] + rounds + [m for m in ORDER[-1:] if m in accuracy]
+
+
+def label(m: str) -> str:
+    if m.startswith("iterative"):
+        return f"w2s (iterative teacher-student, round {m[len('iterative'):]})"
+    return LABELS.get(m, m)
+
+
 def _rows(store) -> list[dict]:
     return [r for r in store.rows("metrics", stage="w2s") if "correct" in r["meta"] or r["name"] == "auroc"]
 
@@ -25,7 +37,8 @@ def setting(store) -> str:
     strong = cfg.get("strong", "?")
     if "+lora" in strong or ft.get("mode") == "lora":
         cut = f" of the network cut at block {ft['exit_layer']}" if ft.get("exit_layer") else ""
-        how = (f"LoRA fine-tuning of the top {ft.get('lora_layers', 'all')} blocks{cut} + a head on the "
+        top = "every block" if ft.get("lora_layers") == "all" else f"the top {ft.get('lora_layers')} blocks"
+        how = (f"LoRA fine-tuning of {top}{cut} + a head on the "
                f"{ft.get('pool', 'last')}-pooled output, warm-started from a linear probe (stop epoch 0 = the probe "
                "was kept)")
     elif ft.get("mode") == "full":
@@ -33,8 +46,8 @@ def setting(store) -> str:
     else:
         how = "linear probe on frozen features (fast variant, not the headline setting)"
     return (f"<p>Strong model <code>{esc(strong)}</code>: {esc(how)}; weak supervisor <code>{esc(cfg.get('weak', '?'))}"
-            "</code>. Every trained model is early-stopped on transfer-validation rows labelled by its supervisor "
-            "(never gold).</p>")
+            "</code>. Every student is early-stopped on transfer-validation rows labelled by its supervisor (never "
+            "gold); the ceiling and the control are trained and stopped on gold (never a weak label).</p>")
 
 
 def _fmt_pgr(s: dict, m: str) -> str:
@@ -53,24 +66,26 @@ def results_section(store) -> str | None:
         return None
     parts = [setting(store), "<p>Accuracy: mean over seeds, 95% CI from a seeds × test-items bootstrap. "
              "PGR = (w2s − weak) / (ceiling − weak) on seed-mean accuracies, withheld when the gap's CI includes 0 "
-             "or the weak model is at chance.</p>"]
+             "or the weak model is at chance. A gap is a capacity gap when the weak model's architecture trained on "
+             "the ceiling's gold rows (the control) stays below the ceiling, else a data gap.</p>"]
     for task in dict.fromkeys(r["meta"]["task"] for r in rows):
         trs = [r for r in rows if r["meta"]["task"] == task]
         chance = store.get(f"w2s/{task}/chance") or 0.5
         s = summarise_rows(trs, chance)
         if not s:
             continue
-        acc = [r for r in trs if r["name"] == "accuracy" and r["role"] != "rung"]
+        acc = [r for r in trs if r["name"] == "accuracy" and r["role"] not in ("rung", "candidate")]
         body = []
-        for m in [m for m in ORDER if m in s["accuracy"]]:
+        for m in methods(s["accuracy"]):
             rs = [r for r in acc if r["meta"]["method"] == m]
             ep = sum(r["meta"].get("epoch") or 0 for r in rs) / len(rs)
-            body.append([LABELS[m], rs[0]["model"], fmt_ci(s["accuracy"][m], *s["accuracy_ci"][m]),
+            body.append([label(m), rs[0]["model"], fmt_ci(s["accuracy"][m], *s["accuracy_ci"][m]),
                          f"{ep:.1f}", _fmt_pgr(s, m)])
         untuned = " (untuned: kept out of all tuning)" if store.get(f"w2s/{task}/untuned") else ""
         gap = f"gap ceiling − weak {fmt_ci(s['gap'], *s['gap_ci'])}"
         if "capacity_gap" in s:
-            gap += f"; capacity gap ceiling − control {fmt_ci(s['capacity_gap'], *s['capacity_gap_ci'])}"
+            gap += (f"; capacity gap ceiling − control {fmt_ci(s['capacity_gap'], *s['capacity_gap_ci'])}: a "
+                    f"{s['gap_kind']} gap")
         note = f"<p><b>PGR withheld:</b> {esc(s['pgr_withheld'])}.</p>" if s["pgr_withheld"] else ""
         parts.append(f"<h3>{esc(task)}{esc(untuned)}</h3><p>{esc(gap)}; chance {chance:.3f}; {s['seeds']} seeds.</p>"
                      + note + table(["model", "spec", "accuracy [95% CI]", "stop epoch", "PGR [95% CI]"], body))

@@ -52,9 +52,12 @@ def _example(r: dict) -> tuple[list[str], int, int, bool]:
         return [f"Request: {r['prompt'][:200]}\nResponse: {r['response']}"], int(float(r["label"]) >= 0.5), 2, False
     if "label" not in r:
         raise SuperalignError(f"record {r.get('id')} has no `label`", "w2s needs a labelled task or judge set")
-    opts = _options(r.get("prompt", "")) if r.get("question") else []
+    # multiple choice (QuaRTz, Social IQa, MMLU): one candidate text per option, "question option", scored by one
+    # shared head; the options are read from the prompt's "A. ..." lines (MMLU's `text` is the bare question)
+    opts = _options(r.get("prompt", "")) if len(r.get("choices") or []) > 1 else []
     if len(opts) > 1:
-        return [f"{r['question']} {o}" for o in opts], int(r["label"]), len(opts), True
+        q = r.get("question") or r.get("text") or ""
+        return [f"{q} {o}" for o in opts], int(r["label"]), len(opts), True
     k = len(r["choices"]) if r.get("choices") else 2
     return [r.get("text") or r["prompt"]], int(r["label"]), k, False
 
