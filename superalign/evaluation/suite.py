@@ -169,11 +169,12 @@ def outcomes(res: dict) -> dict:
     return out
 
 
-def compare(before: dict, after: dict, alpha: float = 0.05) -> list[dict]:
+def compare(before: dict, after: dict, alpha: float = 0.05, names: list[str] | None = None) -> list[dict]:
     """Paired tests of two evaluations' `outcomes` on the same items: exact McNemar, Newcombe interval of the
-    change (after - before), and the smallest change the test can detect at this size (80% power)."""
+    change (after - before), and the smallest change the test can detect at this size (80% power). `names`: the
+    outcomes to compare (default: ASR, the over-refusals and competence; the value axes add theirs)."""
     rows = []
-    for name in [a for a, _ in AXES] + ["competence"]:
+    for name in names if names is not None else [a for a, _ in AXES] + ["competence"]:
         ids = [i for i in after.get(name, {}) if i in before.get(name, {})]
         if not ids:
             continue

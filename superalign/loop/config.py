@@ -43,6 +43,7 @@ class Sizes(S):
     contrast: int = Field(12, ge=0)   # harmless look-alikes on the attacks' topics (data/boundary.py)
     benign: int = Field(12, ge=0)
     sft_competence: int = Field(16, ge=0)
+    probes: int = Field(12, ge=0)     # training prompts per enabled value axis other than harmlessness
 
 
 class LoopConfig(S):
@@ -76,6 +77,31 @@ class LoopConfig(S):
     attacker_update: bool = True                   # archive elites seed the next round's mutations
     attacker_finetune: bool = False                # also SFT the attacker LM on its successful rewrites
     sizes: Sizes = Sizes()
+    # value axes the loop trains (superalign/values), each with its weight in the conformity data: 1 = all of the
+    # axis's rows, 0.5 = half of them, 2 = each twice, 0 = none. Harmlessness is the loop's own attack data.
+    axes: dict[str, float] = {"harmlessness": 1.0}
+    # further weightings to try: every conformity candidate setting is trained once per mix (`axes` first), and the
+    # best on val_select that regresses no axis is kept. An axis missing from a mix has weight 0 in it.
+    axis_mixes: list[dict[str, float]] = []
+
+    @field_validator("axes")
+    @classmethod
+    def _known_loop_axes(cls, v: dict[str, float]) -> dict[str, float]:
+        from superalign.config import known_axes
+        known_axes(list(v))
+        if any(w < 0 for w in v.values()) or not any(w > 0 for w in v.values()):
+            raise ValueError("weights must be >= 0 with at least one > 0")
+        return v
+
+    @field_validator("axis_mixes")
+    @classmethod
+    def _known_mix_axes(cls, v: list[dict[str, float]]) -> list[dict[str, float]]:
+        from superalign.config import known_axes
+        for mix in v:
+            known_axes(list(mix))
+            if any(w < 0 for w in mix.values()) or not any(w > 0 for w in mix.values()):
+                raise ValueError("each mix's weights must be >= 0 with at least one > 0")
+        return v
 
     @field_validator("rubric")
     @classmethod
