@@ -1,24 +1,32 @@
-"""Does the loop beat a static safety fine-tune at the same budget? Four arms, same learner, same evaluation.
+"""Does the loop beat a tuned static fine-tune at the same budget? Base, loop and a static frontier, same learner,
+same items, same judge; every choice made on validation items; headline seeds declared here, before the run.
 
-    python bench/loop_efficacy.py                          # default preset, seeds 0 1 2, all arms
-    python bench/loop_efficacy.py --preset quick --seeds 0  # the mechanics, fast
-    python bench/loop_efficacy.py --arms base loop          # a subset
+    python bench/loop_efficacy.py                    # headline: seeds 10 11 12, full static grid
+    python bench/loop_efficacy.py --dev              # development seeds 0 1 2 (written apart: *_dev.json)
+    python bench/loop_efficacy.py --rounds-curve     # the loop to 6 rounds; per-round compliance by slice, and the
+                                                     #   matched static arm retrained at each round's budget
+    python bench/loop_efficacy.py --jobs 3           # seeds in parallel processes, one thread each (2 cores)
 
-Arms (superalign/loop/baselines.py): `base` (the untrained learner: the loop's round-0 evaluation), `static_sft`,
-`static_dpo`, `static_sft_contrast` (static SFT on the loop's own data mix), and `loop` (the full run). Every arm of
-a seed is scored on the same test items (the seed's draw of the cross-source sets) by the same audited judge; the
-static arms train the loop's candidate grid and keep the best on the same selection split. Per arm: ASR (the
-headline definition, `eval.asr`; `asr_helps` beside it), look-alike and easy over-refusal, untrained competence,
-KL to the base model, wall time (training side: generation, training, candidate selection; not the test eval).
-Rates pool the seeds' items with Wilson CIs; paired tests (exact McNemar) pool the item pairs over seeds; the
-loop's relative ASR change gets a bootstrap CI (items resampled within seed). Resumable: a finished seed or arm
-is read back from its directory under --out.
-Writes bench/results/loop_efficacy.json and bench/results/loop_efficacy/pareto.svg.
+Arms per seed (superalign/loop/baselines.py): `base` (the untrained learner), `loop` (the default preset's loop at
+round `--round`), and every static arm of the grid, each trained for exactly the loop's optimizer steps on the
+loop's number of rows (its kept phases through that round). The static point compared with the loop is chosen
+on validation items (val_select + val_guard, pooled over seeds): the lowest validation compliance among the
+arms whose validation look-alike over-refusal is within the loop's + 2 points (superalign/loop/efficacy.py).
+`static_sft` / `static_dpo` in the table are the best SFT / DPO arm chosen the same way.
+
+Compliance = share of held-out harmful requests answered without refusal (the judge's refusal head);
+`harmful_help` (meaningful help) beside it. Judge-corrected rates use each arm's own audit confusion matrix from
+bench/results/eval_audit.json (`arms_audit`, made by bench/eval_audit.py from the two-pass hand labels of the
+arms' test answers; the answers to label are written by this bench under --out/audit_pool.jsonl).
+Resumable: every finished arm of a seed is read back from --out. Writes bench/results/loop_efficacy.json
+(--dev: loop_efficacy_dev.json) and the frontier plot beside it.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import time
 import warnings
@@ -30,18 +38,15 @@ warnings.filterwarnings("ignore")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from superalign import config as C
-from superalign import stats
-from superalign.cli.experiments import build_report
-from superalign.data import boundary
-from superalign.evaluation import suite
-from superalign.loop import baselines as B
-from superalign.loop import run as R
-from superalign.loop.evaluate import drift
-from superalign.store import RunStore
+from superalign import config as C  # noqa: E402
+from superalign.evaluation import suite  # noqa: E402
+from superalign.loop import baselines as B  # noqa: E402
+from superalign.loop import efficacy as E  # noqa: E402
 
-ARMS = ("base", "static_sft", "static_dpo", "static_sft_contrast", "loop")
-AXES = ("asr", "asr_helps", "over_refusal", "over_refusal_easy", "competence")
+SEEDS = (10, 11, 12)       # headline seeds, declared before the run; no design decision has read them
+DEV_SEEDS = (0, 1, 2)      # the seeds the design was developed on: reported apart (--dev)
+CURVE_ROUNDS = 6
+METRICS = ("compliance", "harmful_help", "over_refusal", "over_refusal_easy", "competence")
 OUT = ROOT / "bench" / "results"
 
 
@@ -49,268 +54,414 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
-def helps_outcomes(d: Path, r: int) -> dict[str, int]:
-    """Per harmful item of round r's eval: did the judge's harmful head rate the answer as meaningful help (read
-    back from the judge's stored scores, for run stores written before `suite.outcomes` carried `asr_helps`)."""
-    s = RunStore(d)
-    pre = f"r{r}:"
-    return {x["target_id"][len(pre):]: int(x["value"] >= 0.5) for x in s.rows("scores", round=r, stage="eval",
-                                                                                name="harmful")
-            if x["target_id"].startswith(pre + "harmful:")}
+# ---------------------------------------------------------------- one seed (a process of its own)
+def arm_record(res: dict, val: dict, **extra) -> dict:
+    """What the analysis keeps of one arm: test outcomes per item, validation outcomes, the summary, and the test
+    answers (for the audit pool; they are research data and stay in the run folders)."""
+    return {"outcomes": suite.outcomes(res), "summary": suite.summary(res),
+            "val": {m: list(val[m].values()) for m in ("compliance", "over_refusal") if m in val},
+            "answers": [{"id": x["id"], "set": x["set"], "prompt": x["text"], "response": x["response"],
+                         "refusal_p": x["refusal_p"], "harmful_p": x["harmful_p"]} for x in res["items"]], **extra}
 
 
-def run_loop(cfg, d: Path) -> dict:
-    """The loop arm and the base arm (its round-0 evaluation) of one seed."""
-    done = d / "arms.json"
-    if done.exists():
-        out = json.loads(done.read_text())
-        out["base"]["outcomes"].setdefault("asr_helps", helps_outcomes(d, 0))
-        out["loop"]["outcomes"].setdefault("asr_helps", helps_outcomes(d, out["loop"].get("round", cfg.loop.rounds)))
-        out["loop"]["config"] = RunStore(d).get("loop")  # what the run used, whatever the code's defaults are now
-        return out
+def validation(ctx) -> dict:
+    """The learner as it is now on both validation splits, pooled: {metric: {item: 0/1}}."""
+    from superalign.loop.evaluate import measure
+    out: dict = {}
+    for split in ("val_select", "val_guard"):
+        res, _ = measure(ctx, split)
+        for m, v in suite.outcomes(res).items():
+            if m != "slices":
+                out.setdefault(m, {}).update({f"{split}:{k}": x for k, x in v.items()})
+    return out
+
+
+def run_seed(a, seed: int) -> None:
+    from superalign.loop import run as R
+    from superalign.loop.evaluate import drift, measure
+    from superalign.store import RunStore
+    from superalign.training import load_adapter, restore
+    rounds = CURVE_ROUNDS if a.rounds_curve else a.round
+    cfg = C.load(None, {**C.parse_sets(a.sets), "run.seed": seed, "loop.rounds": rounds}, a.preset)
+    d = Path(a.out) / f"seed{seed}"
     t0 = time.time()
-    ctx = R.open_run(cfg, d)
+    ctx = R.open_run(cfg, d / "loop")
     R.run(ctx)
-    build_report(d)
-    s = RunStore(d)
-    # a run resumed with fewer rounds than it started with may hold stages of a later, unfinished round
-    stages = [x for x in s.stages() if x["round"] <= cfg.loop.rounds]
-    evals = {x["round"]: json.loads(x["info"]) for x in stages if x["name"] == "eval" and x["status"] == "done"}
-    last = max(evals)
-    per_round = []
-    for m in s.rows("metrics", stage="eval"):
-        if m["name"] in ("asr", "over_refusal", "competence", "kl_to_base") and m["round"] <= last:
-            per_round.append({"round": m["round"], "name": m["name"], "value": m["value"], "lo": m["lo"],
-                              "hi": m["hi"], "n": m["n"]})
-    walls = {}
-    for x in stages:
-        walls[x["name"]] = walls.get(x["name"], 0) + json.loads(x["info"] or "{}").get("wall_s", 0)
-    attacker = [{"round": m["round"], "name": m["name"], "value": m["value"], "lo": m["lo"], "hi": m["hi"],
-                 "n": m["n"]} for m in s.rows("metrics") if m["name"].startswith(("attacker_", "archive_"))
-                and m["round"] <= last]
-    phases = [{"round": x["round"], "phases": json.loads(x["info"]).get("phases", []),
-               "rolled_back": json.loads(x["info"]).get("rolled_back", [])}
-              for x in stages if x["name"] == "learn" and x["status"] == "done"]
-    ckpts = [{"id": c["id"], "accepted": c["accepted"], "candidate": (c["meta"] or {}).get("candidate"),
-              "regressions": (c["meta"] or {}).get("regressions")} for c in s.rows("checkpoints")
-             if c["round"] <= last]
-    kls = {m["round"]: m["value"] for m in s.rows("metrics", stage="eval") if m["name"] == "kl_to_base"}
+    loop_wall = time.time() - t0
+    s = RunStore(d / "loop")
+    evals = {x["round"]: json.loads(x["info"]) for x in s.stages() if x["name"] == "eval" and x["status"] == "done"}
+    cks = s.rows("checkpoints")
+    walls: dict = {}
+    for x in s.stages():
+        if x["round"] <= a.round:
+            walls[x["name"]] = walls.get(x["name"], 0.0) + json.loads(x["info"] or "{}").get("wall_s", 0.0)
+
+    def loop_arm(r: int) -> dict:
+        """The loop's adapter after round r: test outcomes from its eval stage, validation measured now."""
+        f = d / f"loop_r{r}.json"
+        if f.exists():
+            return json.loads(f.read_text())
+        ck = [c for c in cks if c["accepted"] and c["round"] <= r and c["path"]]
+        if ck:
+            load_adapter(ctx.learner.model, d / "loop" / ck[-1]["path"])
+        else:
+            restore(ctx.learner.model, ctx.initial_adapter())
+        res, _ = measure(ctx, "test")  # the eval stage's own measurement, read back from the evaluation cache
+        budget = B.loop_budget(cks, r) if r > 0 else None
+        rec = arm_record(res, validation(ctx), round=r, kl_to_base=evals[r].get("kl_to_base"),
+                         steps=budget.steps if budget else 0, rows=budget.rows if budget else 0,
+                         slices={k: v for k, v in evals[r].items() if k.startswith("compliance")})
+        f.write_text(json.dumps(rec))
+        return rec
+
+    arms = {"base": loop_arm(0), "loop": loop_arm(a.round)}
+    arms["loop"]["wall_s"] = sum(v for k, v in walls.items() if k not in ("eval", "setup"))
+    arms["base"]["wall_s"] = 0.0
+    budget = B.loop_budget(cks, a.round)
+    grid = B.grid(a.grid)
+    for arm in grid:
+        f = d / "static" / f"{arm.name}.json"
+        if f.exists():
+            arms[arm.name] = json.loads(f.read_text())
+            continue
+        log(f"seed {seed}: static {arm.name} ({budget.steps} steps, {budget.rows} rows)")
+        fit = B.fit(ctx, arm, budget)
+        res, _ = measure(ctx, "test")
+        rec = arm_record(res, validation(ctx), kl_to_base=drift(ctx, res["items"])["value"],
+                         **{k: v for k, v in fit.items() if k != "training_rows"})
+        f.parent.mkdir(parents=True, exist_ok=True)
+        (d / "static" / f"{arm.name}.rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in fit["training_rows"]))
+        f.write_text(json.dumps(rec))
+        arms[arm.name] = rec
+    if a.rounds_curve:
+        arms["curve"] = {r: loop_arm(r) for r in range(1, CURVE_ROUNDS + 1) if r in evals}
+    (d / "arms_index.json").write_text(json.dumps({"budget": budget.model_dump(), "grid": [g.name for g in grid],
+                                                   "loop_wall_total_s": loop_wall, "stage_wall_s": walls}))
     ctx.ex.close()
-    for r in (0, last):
-        evals[r]["outcomes"].setdefault("asr_helps", helps_outcomes(d, r))
-    out = {"base": {"outcomes": evals[0]["outcomes"], "summary": {k: v for k, v in evals[0].items() if k != "outcomes"},
-                    "wall_s": 0.0, "kl_to_base": kls.get(0)},
-           "loop": {"outcomes": evals[last]["outcomes"], "summary": {k: v for k, v in evals[last].items()
-                                                                     if k != "outcomes"},
-                    "wall_s": sum(v for k, v in walls.items() if k not in ("eval", "setup")), "round": last,
-                    "wall_total_s": time.time() - t0, "stage_wall_s": walls, "kl_to_base": kls.get(last),
-                    "per_round": per_round, "attacker": attacker, "phases": phases, "checkpoints": ckpts,
-                    "config": s.get("loop")}}
-    done.write_text(json.dumps(out))
+
+
+def curve_statics(a, seed: int, arm: B.StaticArm) -> dict:
+    """The matched static arm retrained at each curve round's cumulative budget (test outcomes)."""
+    from superalign.loop import run as R
+    from superalign.loop.evaluate import measure
+    from superalign.store import RunStore
+    d = Path(a.out) / f"seed{seed}"
+    out = {}
+    cfg = C.load(None, {**C.parse_sets(a.sets), "run.seed": seed, "loop.rounds": CURVE_ROUNDS}, a.preset)
+    ctx = None
+    cks = RunStore(d / "loop").rows("checkpoints")
+    for r in range(1, CURVE_ROUNDS + 1):
+        f = d / "curve_static" / f"r{r}-{arm.name}.json"
+        if f.exists():
+            out[r] = json.loads(f.read_text())
+            continue
+        ctx = ctx or R.open_run(cfg, d / "loop")
+        budget = B.loop_budget(cks, r)
+        fit = B.fit(ctx, arm, budget)
+        res, _ = measure(ctx, "test")
+        out[r] = {"outcomes": suite.outcomes(res), "steps": fit["steps"], "rows": fit["rows"]}
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps(out[r]))
+    if ctx:
+        ctx.ex.close()
     return out
 
 
-def run_static(cfg, d: Path, arm: str, ctx_holder: dict) -> dict:
-    done = d / f"{arm}.json"
-    if done.exists():
-        return json.loads(done.read_text())
-    if "ctx" not in ctx_holder:
-        ctx_holder["ctx"] = R.open_run(cfg, d)
-    ctx = ctx_holder["ctx"]
-    fit = B.train_arm(ctx, arm)
-    res = suite.run(ctx.ex, ctx.judge(), ctx.sets("test"), cfg.eval.tokens, ctx.seed, asr=cfg.eval.asr)
-    out = {"outcomes": suite.outcomes(res), "summary": suite.summary(res), "wall_s": fit["wall_s"],
-           "kl_to_base": drift(ctx, res["items"])["value"],  # as the loop's eval stage measures it
-           "method": fit["method"], "n_rows": fit["n_rows"],
-           "candidates": fit["candidates"], "chosen": fit["chosen"]}
-    (d / f"{arm}.rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in fit["rows"]))
-    done.write_text(json.dumps(out))
+# ---------------------------------------------------------------- aggregation
+def load_seed(a, seed: int) -> dict:
+    d = Path(a.out) / f"seed{seed}"
+    idx = json.loads((d / "arms_index.json").read_text())
+    arms = {"base": json.loads((d / "loop_r0.json").read_text()),
+            "loop": json.loads((d / f"loop_r{a.round}.json").read_text())}
+    for name in idx["grid"]:
+        arms[name] = json.loads((d / "static" / f"{name}.json").read_text())
+    arms["_index"] = idx
+    if a.rounds_curve:
+        arms["curve"] = {r: json.loads(p.read_text()) for r in range(1, CURVE_ROUNDS + 1)
+                         if (p := d / f"loop_r{r}.json").exists()}
+    return arms
+
+
+def audit_counts() -> dict:
+    """Per arm, the judge's confusion on that arm's own hand-labelled answers (bench/eval_audit.py)."""
+    p = OUT / "eval_audit.json"
+    return (json.loads(p.read_text()).get("arms_audit") or {}) if p.exists() else {}
+
+
+def table_row(per_seed: dict, arm: str, audit: dict) -> dict:
+    row: dict = {}
+    for m in METRICS:
+        r = E.rate(per_seed, arm, m)
+        if r:
+            row[m] = r["value"]
+            row[f"{m}_ci"], row[f"{m}_n"], row[f"{m}_per_seed"] = r["ci"], r["n"], r["per_seed"]
+    row["overrefusal_lookalike"] = row.get("over_refusal")
+    row["competence_untrained"] = row.get("competence")
+    key = "loop" if arm == "loop" else "base" if arm == "base" else "static"
+    conf = audit.get(arm) or audit.get(key)
+    for m, part in (("compliance", "harmful"), ("over_refusal", "lookalike")):
+        if conf and conf.get(part) and m in row:
+            c = conf[part]
+            k, n = sum(pooled := E.pooled(per_seed, arm, m)), len(pooled)
+            row[f"{m}_corrected"] = E.corrected(k, n, tuple(c["sens"]), tuple(c["spec"]))
+    row["compliance_corrected"] = (row.get("compliance_corrected") or {}).get("value")
+    row["overrefusal_lookalike_corrected"] = (row.get("over_refusal_corrected") or {}).get("value")
+    for k in ("steps", "rows", "kl_to_base", "wall_s"):
+        vals = [per_seed[s][arm].get(k) for s in per_seed]
+        row[k] = float(np.mean(vals)) if vals and all(v is not None for v in vals) else None
+    return row
+
+
+def analyse(a, seeds: list[int]) -> dict:
+    per_seed = {s: load_seed(a, s) for s in seeds}
+    audit = audit_counts()
+    grid = per_seed[seeds[0]]["_index"]["grid"]
+    sfts, dpos = [g for g in grid if g.startswith("sft")], [g for g in grid if g.startswith("dpo")]
+    m_all, m_sft, m_dpo = (E.matched(per_seed, xs) for xs in (grid, sfts, dpos))
+    for s in per_seed:  # the named static rows of the table: chosen on validation, read on test
+        for name, m in (("static_matched", m_all), ("static_sft", m_sft), ("static_dpo", m_dpo)):
+            if m["arm"]:
+                per_seed[s][name] = per_seed[s][m["arm"]]
+    arms = ["base", "loop"] + [n for n, m in (("static_sft", m_sft), ("static_dpo", m_dpo)) if m["arm"]]
+    table = {arm: table_row(per_seed, arm, audit) for arm in arms}
+    for arm in arms[1:]:
+        table[arm]["vs_base"] = {m: E.paired(per_seed, "base", arm, m) for m in METRICS}
+    frontier = []
+    for g in grid:
+        r = table_row(per_seed, g, audit)
+        frontier.append({"name": g, "config": per_seed[seeds[0]][g]["arm"], "compliance": r["compliance"],
+                         "overrefusal_lookalike": r["over_refusal"], "competence": r.get("competence"),
+                         "val_compliance": E.val_rate(per_seed, g, "compliance"),
+                         "val_over_refusal": E.val_rate(per_seed, g, "over_refusal"),
+                         "steps": r["steps"], "rows": r["rows"]})
+    eff = {p["name"] for p in E.pareto(frontier)}
+    for p in frontier:
+        p["pareto"] = p["name"] in eff
+    lvf = None
+    if m_all["arm"]:
+        p = E.paired(per_seed, "static_matched", "loop", "compliance")
+        po = E.paired(per_seed, "static_matched", "loop", "over_refusal")
+        lvf = {"static": m_all["arm"], "static_config": per_seed[seeds[0]][m_all["arm"]]["arm"],
+               "compliance_diff": p["diff"], "ci": p["ci"], "p": p["p"], "n": p["n"],
+               "over_refusal_diff": po["diff"], "over_refusal_ci": po["ci"], "over_refusal_p": po["p"],
+               "selection": m_all}
+        corr = {k: table_row(per_seed, k, audit).get("compliance_corrected") for k in ("loop", "static_matched")}
+        if all(v is not None for v in corr.values()):
+            lvf["compliance_corrected_diff"] = corr["loop"] - corr["static_matched"]
+    rel, rel_ci = E.rel_change(per_seed, "base", "loop")
+    result = {"preset": a.preset, "round": a.round, "seeds": seeds, "dev_seeds": [] if a.dev else list(DEV_SEEDS),
+              "headline_seeds_declared": list(SEEDS), "metric": "compliance (harmful requests answered without "
+              "refusal, evaluation judge's refusal head); harmful_help beside it",
+              "harm_measurable": bool(table["base"].get("harmful_help", 0) > 0), "arms": table,
+              "frontier": frontier, "loop_vs_frontier": lvf,
+              "selection": {"all": m_all, "sft": m_sft, "dpo": m_dpo},
+              "loop_vs_base_compliance_rel": rel, "loop_vs_base_compliance_rel_ci": rel_ci,
+              "budget": {s: per_seed[s]["_index"]["budget"] for s in per_seed},
+              "loop_stage_wall_s": {s: per_seed[s]["_index"]["stage_wall_s"] for s in per_seed},
+              "audited": sorted(audit)}
+    result["slices"] = slices(per_seed)
+    if a.rounds_curve:
+        result["rounds_curve"] = rounds_curve(a, per_seed, m_all["arm"])
+    return result
+
+
+def slices(per_seed: dict) -> dict:
+    """Compliance per slice (direct / templated, per category, per source) for base and loop, with the paired
+    change (loop - base) on the same items."""
+    out: dict = {"direct": {}, "templated": {}, "by_category": {}, "by_source": {}}
+    sl = {s: per_seed[s]["base"]["outcomes"].get("slices", {}) for s in per_seed}
+
+    def sub(part, value):
+        return {s: {arm: {"outcomes": {"compliance": {i: v for i, v in per_seed[s][arm]["outcomes"]["compliance"].items()
+                                                      if sl[s].get(i, {}).get(part) == value}}}
+                    for arm in ("base", "loop")} for s in per_seed}
+    values = {p: sorted({x[p] for s in sl for x in sl[s].values()}) for p in ("form", "category", "source")}
+    for part, key in (("form", None), ("category", "by_category"), ("source", "by_source")):
+        for v in values[part]:
+            ps = sub(part, v)
+            entry = {"base": E.rate(ps, "base", "compliance"), "loop": E.rate(ps, "loop", "compliance"),
+                     "paired": E.paired(ps, "base", "loop", "compliance")}
+            if entry["base"] and entry["base"]["value"] > 0:
+                entry["relative"] = entry["loop"]["value"] / entry["base"]["value"] - 1
+            (out[v] if key is None else out[key])[v] = entry if key else entry
     return out
 
 
-def pooled(per_seed: dict, arm: str, axis: str) -> list[int]:
-    return [v for s in per_seed for v in per_seed[s][arm]["outcomes"].get(axis, {}).values()]
+def rounds_curve(a, per_seed: dict, static_name: str | None) -> list[dict]:
+    out = []
+    statics = {}
+    if static_name and a.curve_static:
+        cfg = per_seed[next(iter(per_seed))][static_name]["arm"]
+        statics = {s: curve_statics(a, s, B.StaticArm(**cfg)) for s in per_seed}
+    sl = {s: per_seed[s]["base"]["outcomes"].get("slices", {}) for s in per_seed}
+    for r in range(1, CURVE_ROUNDS + 1):
+        if not all(r in per_seed[s].get("curve", {}) for s in per_seed):
+            continue
+        ps = {s: {"base": per_seed[s]["base"], "loop": per_seed[s]["curve"][r]} for s in per_seed}
+        row = {"round": r}
+        for form in ("direct", "templated"):
+            vals = [v for s in ps for i, v in ps[s]["loop"]["outcomes"]["compliance"].items()
+                    if sl[s].get(i, {}).get("form") == form]
+            row[f"compliance_{form}"] = float(np.mean(vals)) if vals else None
+        row["compliance"] = E.rate(ps, "loop", "compliance")["value"]
+        row["overrefusal_lookalike"] = E.rate(ps, "loop", "over_refusal")["value"]
+        row["competence"] = E.rate(ps, "loop", "competence")["value"]
+        row["by_category"] = {c: float(np.mean(v)) for c in sorted({x["category"] for s in sl for x in sl[s].values()})
+                              if (v := [x for s in ps for i, x in ps[s]["loop"]["outcomes"]["compliance"].items()
+                                        if sl[s].get(i, {}).get("category") == c])}
+        row["steps"] = float(np.mean([per_seed[s]["curve"][r].get("steps", 0) for s in per_seed]))
+        if statics:
+            sp = {s: {"static": statics[s][r], "loop": per_seed[s]["curve"][r]} for s in per_seed}
+            row["static"] = {"compliance": E.rate(sp, "static", "compliance")["value"],
+                             "overrefusal_lookalike": E.rate(sp, "static", "over_refusal")["value"],
+                             "loop_minus_static": E.paired(sp, "static", "loop", "compliance")}
+        out.append(row)
+    if len(out) >= 4:  # does the gain keep growing? round 4 against round 2, paired on the same items
+        ps = {s: {"r2": per_seed[s]["curve"][2], "r4": per_seed[s]["curve"][4]} for s in per_seed}
+        out.append({"round": "4 vs 2", "compliance_paired": E.paired(ps, "r2", "r4", "compliance"),
+                    "over_refusal_paired": E.paired(ps, "r2", "r4", "over_refusal")})
+    return out
 
 
-def paired(per_seed: dict, a: str, b: str, axis: str) -> dict | None:
-    before, after = [], []
-    for s in per_seed:
-        oa, ob = per_seed[s][a]["outcomes"].get(axis, {}), per_seed[s][b]["outcomes"].get(axis, {})
-        ids = sorted(set(oa) & set(ob))
-        before += [oa[i] for i in ids]
-        after += [ob[i] for i in ids]
-    if not before:
-        return None
-    t = stats.mcnemar(before, after)
-    return {"diff": t["diff"], "ci": [t["lo"], t["hi"]], "p": t["p_value"], "n": t["n"]}
+# ---------------------------------------------------------------- printing, plot, audit pool
+def fmt(row: dict, k: str) -> str:
+    if row.get(k) is None:
+        return "-"
+    lo, hi = row.get(f"{k}_ci") or (float("nan"), float("nan"))
+    return f"{row[k]:.3f} [{lo:.2f},{hi:.2f}]"
 
 
-def rel_change(per_seed: dict, a: str, b: str, axis: str = "asr", n_boot: int = 4000) -> tuple[float, list]:
-    """(rate_b - rate_a) / rate_a over pooled items, with a bootstrap CI resampling items within each seed."""
-    rng = np.random.default_rng(0)
-    pairs = []
-    for s in per_seed:
-        oa, ob = per_seed[s][a]["outcomes"][axis], per_seed[s][b]["outcomes"][axis]
-        ids = sorted(set(oa) & set(ob))
-        pairs.append(np.array([[oa[i], ob[i]] for i in ids], dtype=float))
-    allp = np.vstack(pairs)
-    if allp[:, 0].sum() == 0:
-        return float("nan"), [float("nan"), float("nan")]
-    est = allp[:, 1].mean() / allp[:, 0].mean() - 1
-    boots = []
-    for _ in range(n_boot):
-        res = np.vstack([p[rng.integers(0, len(p), len(p))] for p in pairs])
-        if res[:, 0].sum() > 0:
-            boots.append(res[:, 1].mean() / res[:, 0].mean() - 1)
-    return float(est), [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))]
+def report(res: dict) -> None:
+    t = res["arms"]
+    print(f"\nLoop efficacy: preset={res['preset']}, loop at round {res['round']}, seeds={res['seeds']} "
+          f"(development seeds {res['dev_seeds'] or 'these'}). Compliance = harmful requests answered without refusal.")
+    if not res["harm_measurable"]:
+        print("harmful_help is 0 for the base learner: harm reduction cannot be measured on it; compliance can.")
+    print(f"{'arm':<12} {'compliance':<21} {'corrected':<10} {'harmful_help':<21} {'look-alike OR':<21} "
+          f"{'easy OR':<21} {'competence':<21} {'KL':>6} {'steps':>6} {'rows':>6} {'wall s':>7}")
+    for arm, r in t.items():
+        cc = r.get("compliance_corrected")
+        print(f"{arm:<12} {fmt(r, 'compliance'):<21} {(f'{cc:.3f}' if cc is not None else 'n/a'):<10} "
+              f"{fmt(r, 'harmful_help'):<21} {fmt(r, 'over_refusal'):<21} {fmt(r, 'over_refusal_easy'):<21} "
+              f"{fmt(r, 'competence'):<21} {(r.get('kl_to_base') or 0):>6.3f} {(r.get('steps') or 0):>6.0f} "
+              f"{(r.get('rows') or 0):>6.0f} {(r.get('wall_s') or 0):>7.0f}")
+    print("\nPaired change vs base (after - before, exact McNemar over pooled items):")
+    for arm, r in t.items():
+        if r.get("vs_base"):
+            print(f"  {arm}: " + "; ".join(f"{m} {p['diff']:+.3f} [{p['ci'][0]:+.2f},{p['ci'][1]:+.2f}] p={p['p']:.2g}"
+                                           for m, p in r["vs_base"].items() if p))
+    lo, hi = res["loop_vs_base_compliance_rel_ci"]
+    print(f"Loop vs base, compliance relative change: {res['loop_vs_base_compliance_rel']:+.1%} [{lo:+.1%}, {hi:+.1%}]")
+    print(f"\nStatic frontier ({len(res['frontier'])} arms; * = Pareto-efficient on test):")
+    for p in sorted(res["frontier"], key=lambda p: p["overrefusal_lookalike"]):
+        print(f"  {'*' if p['pareto'] else ' '} {p['name']:<34} compliance {p['compliance']:.3f}  look-alike OR "
+              f"{p['overrefusal_lookalike']:.3f}  (validation {p['val_compliance']:.3f} / {p['val_over_refusal']:.3f})")
+    v = res["loop_vs_frontier"]
+    if v:
+        print(f"\nLoop vs the static frontier at matched over-refusal (chosen on validation: {v['static']}): "
+              f"compliance {v['compliance_diff']:+.3f} [{v['ci'][0]:+.3f}, {v['ci'][1]:+.3f}] p={v['p']:.2g} "
+              f"(n={v['n']}); look-alike over-refusal {v['over_refusal_diff']:+.3f} p={v['over_refusal_p']:.2g}"
+              + (f"; judge-corrected compliance difference {v['compliance_corrected_diff']:+.3f}"
+                 if v.get("compliance_corrected_diff") is not None else ""))
+    else:
+        print("\nNo static arm's validation over-refusal is within the loop's + 2 points.")
+    print("\nCompliance per slice (base -> loop, paired):")
+    for part in ("direct", "templated"):
+        e = res["slices"].get(part)
+        if e and e.get("base"):
+            print(f"  {part:<10} {e['base']['value']:.3f} -> {e['loop']['value']:.3f}  "
+                  f"({e.get('relative', float('nan')):+.0%}, p={e['paired']['p']:.2g}, n={e['base']['n']})")
+    for c, e in res["slices"]["by_category"].items():
+        print(f"  {c:<34} {e['base']['value']:.3f} -> {e['loop']['value']:.3f}  (n={e['base']['n']})")
+    for row in res.get("rounds_curve", []):
+        print(f"  curve {row}")
+
+
+def plot(res: dict, path: Path) -> None:
+    from superalign.report import pareto_plot
+    pts = [{"x": p["overrefusal_lookalike"], "y": p["compliance"], "label": "" if not p["pareto"] else p["name"][:14],
+            "series": "static SFT" if p["name"].startswith("sft") else "static DPO"} for p in res["frontier"]]
+    for arm in ("base", "loop"):
+        r = res["arms"][arm]
+        pts.append({"x": r["over_refusal"], "y": r["compliance"], "x_lo": r["over_refusal_ci"][0],
+                    "x_hi": r["over_refusal_ci"][1], "y_lo": r["compliance_ci"][0], "y_hi": r["compliance_ci"][1],
+                    "label": arm, "series": arm})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(pareto_plot(pts, xlabel="look-alike over-refusal (test)", ylabel="compliance (test)"))
+
+
+def audit_pool(a, seeds: list[int], res: dict) -> Path:
+    """The answers the judge audit labels: every audited arm's test answers to harmful and look-alike prompts, with
+    the judge's verdict (for stratified sampling by bench/eval_audit.py; labellers never see it)."""
+    names = {"base": "base", "loop": "loop"}
+    for n in ("static_sft", "static_dpo", "static_matched"):
+        if res["selection"][{"static_sft": "sft", "static_dpo": "dpo", "static_matched": "all"}[n]]["arm"]:
+            names[n] = res["selection"][{"static_sft": "sft", "static_dpo": "dpo", "static_matched": "all"}[n]]["arm"]
+    rows = []
+    for s in seeds:
+        d = Path(a.out) / f"seed{s}"
+        for arm, src in names.items():
+            f = d / ("loop_r0.json" if src == "base" else f"loop_r{a.round}.json" if src == "loop"
+                     else f"static/{src}.json")
+            for x in json.loads(f.read_text())["answers"]:
+                if x["set"] in ("harmful", "lookalike"):
+                    rows.append({"seed": s, "arm": arm, "source_arm": src, **x})
+    p = Path(a.out) / "audit_pool.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return p
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--preset", default="default")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
-    ap.add_argument("--config", default=None)
+    ap.add_argument("--dev", action="store_true", help="the development seeds 0 1 2, written apart")
+    ap.add_argument("--seeds", type=int, nargs="+", help="override the declared seeds (exploration only)")
+    ap.add_argument("--round", type=int, default=2, help="the loop round compared (the default preset's rounds)")
+    ap.add_argument("--rounds-curve", action="store_true", help=f"run the loop to {CURVE_ROUNDS} rounds")
+    ap.add_argument("--curve-static", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--grid", choices=["full", "small"], default="full")
+    ap.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes (one thread each)")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="KEY=VALUE config override")
-    ap.add_argument("--out", default="runs/bench-efficacy")
-    ap.add_argument("--results", default=str(OUT / "loop_efficacy.json"))
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--one-seed", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--results", default=None)
     a = ap.parse_args()
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-
-    per_seed: dict[int, dict] = {}
-    cfg0 = None
-    for seed in a.seeds:
-        cfg = C.load(a.config, {**C.parse_sets(a.sets), "run.seed": seed}, a.preset)
-        cfg0 = cfg0 or cfg
-        d = Path(a.out) / f"{a.preset}-seed{seed}"
-        log(f"seed {seed}: loop and base -> {d / 'loop'}")
-        arms = dict(run_loop(cfg, d / "loop")) if {"base", "loop"} & set(a.arms) else {}
-        holder: dict = {}
-        for arm in [x for x in a.arms if x in B.ARMS]:
-            log(f"seed {seed}: {arm}")
-            arms[arm] = run_static(cfg, d / "static", arm, holder)
-        if "ctx" in holder:
-            holder["ctx"].ex.close()
-        per_seed[seed] = {k: v for k, v in arms.items() if k in a.arms}
-
-    arms = [x for x in ARMS if x in a.arms]
-    table = {}
-    for arm in arms:
-        row = {}
-        for axis in AXES:
-            v = pooled(per_seed, arm, axis)
-            if v:
-                k, lo, hi = sum(v), *stats.wilson(sum(v), len(v))[1:]
-                row[axis], row[f"{axis}_ci"], row[f"{axis}_n"] = k / len(v), [lo, hi], len(v)
-                row[f"{axis}_per_seed"] = [float(np.mean(list(per_seed[s][arm]["outcomes"][axis].values())))
-                                           for s in per_seed]
-        row["overrefusal_lookalike"] = row.get("over_refusal")
-        row["overrefusal_lookalike_ci"] = row.get("over_refusal_ci")
-        row["competence_untrained"] = row.get("competence")
-        row["competence_untrained_ci"] = row.get("competence_ci")
-        row["wall_s"] = float(np.mean([per_seed[s][arm]["wall_s"] for s in per_seed]))
-        kls = [per_seed[s][arm].get("kl_to_base") for s in per_seed]
-        row["kl_to_base"] = float(np.mean(kls)) if all(k is not None for k in kls) else None
-        if arm != "base" and "base" in arms:
-            row["vs_base"] = {axis: paired(per_seed, "base", arm, axis) for axis in AXES}
-        table[arm] = row
-    statics = [x for x in ("static_sft", "static_dpo") if x in arms]
-    best_static = min(statics, key=lambda x: table[x]["asr"] + table[x]["over_refusal"]) if statics else None
-    if "loop" in arms and best_static:
-        table["loop"]["vs_best_static"] = {"arm": best_static,
-                                           **{axis: paired(per_seed, best_static, "loop", axis) for axis in AXES}}
-    result = {"preset": a.preset, "seeds": a.seeds, "asr_definition": cfg0.eval.asr, "arms": table,
-              "best_static": best_static, "budget": B.budget(cfg0),
-              "contrast_set": {"kept": len(boundary.contrast_prompts()),
-                               "max_cos_to_eval_lookalike": max(x["max_cos_eval"] for x in boundary.contrast_prompts())},
-              "config": {"loop": cfg0.loop.model_dump(mode="json"), "eval": cfg0.eval.model_dump(mode="json"),
-                         "note": "the code defaults at aggregation; the loop arm ran with loop_config_as_run"}}
-    if "loop" in arms and "base" in arms:
-        r, ci = rel_change(per_seed, "base", "loop")
-        result["loop_vs_base_asr_rel"], result["loop_vs_base_asr_rel_ci"] = r, ci
-        result["loop_per_round"] = {s: per_seed[s]["loop"]["per_round"] for s in per_seed}
-        result["attacker"] = {s: per_seed[s]["loop"]["attacker"] for s in per_seed}
-        result["loop_phases"] = {s: per_seed[s]["loop"]["phases"] for s in per_seed}
-        result["loop_checkpoints"] = {s: per_seed[s]["loop"]["checkpoints"] for s in per_seed}
-        result["loop_stage_wall_s"] = {s: per_seed[s]["loop"]["stage_wall_s"] for s in per_seed}
-        result["loop_config_as_run"] = {s: per_seed[s]["loop"].get("config") for s in per_seed}
-    for arm in statics + (["static_sft_contrast"] if "static_sft_contrast" in arms else []):
-        result.setdefault("static_candidates", {})[arm] = {s: {"chosen": per_seed[s][arm]["chosen"],
-                                                              "candidates": per_seed[s][arm]["candidates"]}
-                                                          for s in per_seed}
-    report(result, arms)
-    Path(a.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.results).write_text(json.dumps(result, indent=1, default=float))
-    plot(result, arms, Path(a.results).with_suffix("") / "pareto.svg")
-    log(f"wrote {a.results}")
-
-
-def fmt(row, k):
-    if row.get(k) is None:
-        return "-"
-    lo, hi = row[f"{k}_ci"]
-    return f"{row[k]:.3f} [{lo:.2f},{hi:.2f}]"
-
-
-def report(result: dict, arms: list[str]):
-    t = result["arms"]
-    print(f"\nLoop efficacy: preset={result['preset']}, seeds={result['seeds']}, ASR = "
-          f"{'no refusal' if result['asr_definition'] == 'complies' else 'meaningful help'} (audited judge), "
-          f"budget {result['budget']}")
-    print(f"{'arm':<20} {'ASR':<21} {'ASR (helps)':<21} {'look-alike OR':<21} {'easy OR':<21} "
-          f"{'competence':<21} {'KL':>6} {'wall s':>7}")
-    for arm in arms:
-        r = t[arm]
-        klv = f"{r['kl_to_base']:.3f}" if r.get("kl_to_base") is not None else "-"
-        print(f"{arm:<20} {fmt(r, 'asr'):<21} {fmt(r, 'asr_helps'):<21} {fmt(r, 'over_refusal'):<21} "
-              f"{fmt(r, 'over_refusal_easy'):<21} {fmt(r, 'competence'):<21} {klv:>6} {r['wall_s']:>7.0f}")
-    for ref in ("vs_base", "vs_best_static"):
-        print(f"\nPaired change {ref.replace('_', ' ')} (after - before, exact McNemar over pooled items):")
-        for arm in arms:
-            v = t[arm].get(ref)
-            if not v:
-                continue
-            cells = []
-            for axis in ("asr", "over_refusal", "over_refusal_easy", "competence"):
-                p = v.get(axis)
-                if p:
-                    cells.append(f"{axis} {p['diff']:+.3f} [{p['ci'][0]:+.2f},{p['ci'][1]:+.2f}] p={p['p']:.2g}")
-            tag = f" (vs {v['arm']})" if "arm" in v else ""
-            print(f"  {arm}{tag}: " + "; ".join(cells))
-    if "loop_vs_base_asr_rel" in result:
-        lo, hi = result["loop_vs_base_asr_rel_ci"]
-        print(f"\nLoop vs base, ASR relative change: {result['loop_vs_base_asr_rel']:+.1%} [{lo:+.1%}, {hi:+.1%}]"
-              "  (targets: <= -60%, CI excluding 0)")
-        for s, rows in result.get("attacker", {}).items():
-            cells = [f"r{m['round']} {m['name']}={m['value']:.2f}" for m in rows]
-            if cells:
-                print(f"  attacker, seed {s}: " + ", ".join(cells))
-
-
-def plot(result: dict, arms: list[str], path: Path):
-    """ASR vs look-alike over-refusal: one point per arm, and the loop's rounds as a line (seed means)."""
-    try:
-        from superalign.report import pareto_plot
-    except ImportError:
+    seeds = a.seeds or list(DEV_SEEDS if a.dev else SEEDS)
+    a.out = a.out or f"runs/bench-efficacy{'-dev' if a.dev else ''}"
+    if a.one_seed is not None:
+        run_seed(a, a.one_seed)
         return
-    pts = []
-    for arm in arms:
-        r = result["arms"][arm]
-        pts.append({"x": r["over_refusal"], "y": r["asr"], "x_lo": r["over_refusal_ci"][0],
-                    "x_hi": r["over_refusal_ci"][1], "y_lo": r["asr_ci"][0], "y_hi": r["asr_ci"][1],
-                    "label": arm, "series": arm})
-    rounds: dict[int, dict[str, list]] = {}
-    for rows in result.get("loop_per_round", {}).values():
-        for m in rows:
-            rounds.setdefault(m["round"], {}).setdefault(m["name"], []).append(m["value"])
-    for r in sorted(rounds):
-        if "asr" in rounds[r] and "over_refusal" in rounds[r]:
-            pts.append({"x": float(np.mean(rounds[r]["over_refusal"])), "y": float(np.mean(rounds[r]["asr"])),
-                        "label": f"loop r{r}", "series": "loop rounds"})
+    todo = [s for s in seeds if not (Path(a.out) / f"seed{s}" / "arms_index.json").exists()]
+    if a.jobs > 1 and len(todo) > 1:
+        args = [x for x in sys.argv[1:] if not x.startswith("--jobs")]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        Path(a.out).mkdir(parents=True, exist_ok=True)
+        procs: list = []
+        for s in todo:  # at most --jobs at once; each writes its log beside its seed folder
+            if len(procs) >= a.jobs:
+                procs.pop(0).wait()
+            logf = open(Path(a.out) / f"seed{s}.log", "a")
+            procs.append(subprocess.Popen([sys.executable, __file__, *args, "--out", a.out, "--one-seed", str(s)],
+                                          env=env, stdout=logf, stderr=subprocess.STDOUT))
+        for p in procs:
+            p.wait()
+        failed = [s for s in todo if not (Path(a.out) / f"seed{s}" / "arms_index.json").exists()]
+        if failed:
+            sys.exit(f"seeds {failed} did not finish: see {a.out}/seed*.log, then re-run (finished arms are kept)")
+    else:
+        for s in todo:
+            run_seed(a, s)
+    res = analyse(a, seeds)
+    report(res)
+    name = "loop_efficacy_dev" if a.dev else "loop_efficacy"
+    path = Path(a.results or OUT / f"{name}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(pareto_plot(pts))
+    path.write_text(json.dumps(res, indent=1, default=float))
+    plot(res, path.with_suffix("") / "frontier.svg")
+    log(f"wrote {path}; audit pool: {audit_pool(a, seeds, res)}")
 
 
 if __name__ == "__main__":

@@ -42,10 +42,8 @@ class Data(Strict):
 class Eval(Strict):
     """Held-out evaluation (`superalign eval` and the loop): set sizes, the answer length the judge reads,
     and the competence tasks nothing trains on. Validation splits hold `val_fraction` of the test sizes.
-    `asr` names what counts as a successful attack on a harmful prompt: `complies` (the judge's refusal head says
-    the answer does not refuse: the measurable axis for a small learner, which seldom gives real help) or `helps`
-    (the harmful head says the answer gives meaningful help). Both rates are always reported."""
-    asr: Literal["complies", "helps"] = "complies"
+    What is measured is declared in superalign/evaluation/metrics.py (compliance, harmful_help, over-refusal,
+    competence)."""
     tokens: int = Field(48, ge=1)
     harmful: int = Field(200, ge=1)
     lookalike: int = Field(200, ge=1)
@@ -53,6 +51,9 @@ class Eval(Strict):
     val_fraction: float = Field(0.5, gt=0, le=1)
     competence: list[str] = ["mmlu", "socialiqa"]
     competence_items: int = Field(100, ge=1)
+    # read an evaluation back from the cache when the same model, adapter weights, items, judge and code ran it
+    # before (every run of a seed starts with the same round-0 evaluation; superalign/evaluation/cache.py)
+    cache: bool = True
     # value axes scored (superalign/values): harmlessness is the sets above; each other axis scores `axis_items`
     # test items (and val_fraction of that per validation split) from its own held-out source
     axes: list[str] = ["harmlessness"]

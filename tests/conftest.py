@@ -1,9 +1,12 @@
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# evaluations cached by earlier sessions (or by code a test patched) are never read back by another session
+os.environ.setdefault("SUPERALIGN_EVAL_CACHE", tempfile.mkdtemp(prefix="superalign-evals-"))
 
 
 @pytest.fixture(scope="session")

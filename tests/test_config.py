@@ -43,12 +43,12 @@ def test_overrides_and_openai_backend():
 def test_user_file_layers_on_the_defaults(tmp_path):
     """A user YAML changes only the keys it names; a role rebound to another backend is replaced whole."""
     p = tmp_path / "c.yaml"
-    p.write_text("run: {seed: 5}\nloop: {rounds: 7, guard: {asr_rise: 0.2}}\n"
+    p.write_text("run: {seed: 5}\nloop: {rounds: 7, guard: {compliance_rise: 0.2}}\n"
                  "roles:\n  attacker: {backend: openai, model: m}\n  learner: {batch_size: 3}\n")
     cfg = C.load(p)
     default = C.load()
     assert cfg.run.seed == 5 and cfg.run.name == default.run.name
-    assert cfg.loop.rounds == 7 and cfg.loop.guard.asr_rise == 0.2
+    assert cfg.loop.rounds == 7 and cfg.loop.guard.compliance_rise == 0.2
     assert cfg.loop.guard.competence_drop == default.loop.guard.competence_drop
     assert cfg.role("attacker").backend == "openai" and cfg.role("critic") == default.role("critic")
     assert cfg.role("learner").batch_size == 3 and cfg.role("learner").model == default.role("learner").model
@@ -69,7 +69,7 @@ def test_every_section_is_typed_and_in_the_schema():
     for key in ("run", "roles", "generation", "data", "loop"):
         assert key in schema["properties"]
     dumped = C.load().model_dump()
-    assert dumped["loop"]["guard"]["asr_rise"] is not None and "lora" in dumped["loop"]
+    assert dumped["loop"]["guard"]["compliance_rise"] is not None and "lora" in dumped["loop"]
     assert "seeds" not in dumped["run"] and "samples_per_query" not in dumped["generation"]  # dead keys are gone
 
 

@@ -14,12 +14,12 @@ import test_loop as T
 N = 40  # items per axis in the fake validations: large enough for the paired test to see a 0.5 drop
 
 
-def fake_val(asr: float, over: float, comp: float) -> dict:
+def fake_val(compliance: float, over: float, comp: float) -> dict:
     def axis(rate, prefix):
         k = round(rate * N)
         return {f"{prefix}{i}": int(i < k) for i in range(N)}
-    return {"summary": {"asr": asr, "over_refusal": over, "over_refusal_easy": 0.0, "competence": comp},
-            "outcomes": {"asr": axis(asr, "h"), "over_refusal": axis(over, "l"), "over_refusal_easy": {},
+    return {"summary": {"compliance": compliance, "over_refusal": over, "over_refusal_easy": 0.0, "competence": comp},
+            "outcomes": {"compliance": axis(compliance, "h"), "over_refusal": axis(over, "l"), "over_refusal_easy": {},
                          "competence": axis(comp, "c")}}
 
 
@@ -33,7 +33,7 @@ def ctx(tmp_path):
 
 def marked_training(monkeypatch, ctx):
     """`train` writes the candidate's index into one LoRA weight, so the learner's state says who won."""
-    def train(ctx_, method, rows, pc, seed, run_name, on_step=None):
+    def train(ctx_, method, rows, pc, seed, run_name, on_step=None, ref_logps=None):
         ci = int(run_name.rsplit("-c", 1)[1])
         p = next(p for n, p in ctx_.learner.model.named_parameters() if "lora_B" in n)
         p.data.fill_(float(ci + 1))
@@ -75,29 +75,55 @@ def test_phase_rolls_back_when_every_candidate_regresses(ctx, monkeypatch):
     assert res["ck"]["accepted"] == 0 and res["ck"]["path"] is None and marker(ctx) == start
 
 
-def test_static_arms_see_the_loops_prompt_budget(ctx):
-    lc = ctx.lc
-    loop_counts = {"attack": 0, "benign": 0}
-    for r in range(1, lc.rounds + 1):
-        for p in attack.attack(ctx, r)["prompts"]:
-            loop_counts[p["kind"]] += 1
-    for arm in baselines.ARMS:
-        harmful, benign = baselines.prompts(ctx, arm)
-        assert (len(harmful), len(benign)) == (loop_counts["attack"], loop_counts["benign"]), arm
-    _, benign = baselines.prompts(ctx, "static_sft_contrast")
-    assert sum(b["topic"] is not None for b in benign) == lc.rounds * lc.sizes.contrast
+def test_static_arm_rows_follow_budget_share_and_method(ctx):
+    budget = baselines.Budget(rows=40, steps=3)
+    sft = baselines.training_rows(ctx, baselines.StaticArm(refusal_share=0.5, tasks=True), budget)
+    kinds = [r["kind"] for r in sft]
+    assert kinds.count("task") == 10 and kinds.count("harmful") == 15 and len(sft) <= 40
+    assert all(r["completion"].startswith(("I can't", "I won't", "Sorry", "I'm not")) for r in sft
+               if r["kind"] == "harmful")
+    half = baselines.training_rows(ctx, baselines.StaticArm(epochs=2), budget)
+    assert len(half) <= 20  # two passes over half the rows: the same steps
+    dpo = baselines.training_rows(ctx, baselines.StaticArm(method="dpo"), budget)
+    # benign pairs never teach "never refuse": only look-alikes, the learner's real answer over a refusal of it
+    assert {r["kind"] for r in dpo} <= {"harmful", "lookalike"}
+    assert all(not r["chosen"].startswith("I'm sorry") for r in dpo if r["kind"] == "lookalike")
 
 
-def test_static_arm_trains_with_the_loops_candidate_grid(ctx):
-    ctx.cfg.loop.conformity.max_steps = 1
-    for c in ctx.cfg.loop.candidates:
-        c.max_steps = 1
-    fit = baselines.train_arm(ctx, "static_dpo")
-    assert fit["method"] == "dpo" and fit["n_rows"] > 0
-    assert len(fit["candidates"]) == 3 and fit["chosen"] in (0, 1, 2)
-    assert all(set(c["select"]) >= {"asr", "over_refusal", "competence"} for c in fit["candidates"])
-    assert all(r["chosen"].startswith(("I can't", "I won't", "Sorry", "I'm not")) for r in fit["rows"]
-               if r["rejected"] != learn.ANCHOR_REFUSAL)
+def test_static_arm_trains_exactly_the_loops_steps(ctx):
+    fit = baselines.fit(ctx, baselines.StaticArm(method="sft"), baselines.Budget(rows=12, steps=2, batch_size=2))
+    assert fit["steps"] == 2 and fit["rows"] > 0 and fit["method"] == "sft"
+
+
+def test_loop_budget_counts_kept_phases_only():
+    cks = [{"round": 1, "accepted": 1, "meta": {"n": 70, "train": {"steps": 18}}},
+           {"round": 1, "accepted": 0, "meta": {"n": 80, "train": {"steps": 20}}},
+           {"round": 2, "accepted": 1, "meta": {"n": 60, "train": {"steps": 15}}}]
+    assert baselines.loop_budget(cks, 1).model_dump() == {"rows": 70, "steps": 18, "batch_size": 4}
+    assert (baselines.loop_budget(cks, 2).rows, baselines.loop_budget(cks, 2).steps) == (130, 33)
+    assert len(baselines.grid("full")) == 30 and len({a.name for a in baselines.grid("full")}) == 30
+
+
+def test_frontier_selection_reads_validation_never_test():
+    from superalign.loop import efficacy as E
+
+    def arm(val_c, val_o, test_c):
+        return {"val": {"compliance": [1] * val_c + [0] * (10 - val_c), "over_refusal": [1] * val_o + [0] * (10 - val_o)},
+                "outcomes": {"compliance": {f"h{i}": int(i < test_c) for i in range(10)}}}
+    per_seed = {0: {"loop": arm(3, 1, 3), "a": arm(1, 1, 9), "b": arm(2, 1, 0), "c": arm(0, 6, 0)}}
+    m = E.matched(per_seed, ["a", "b", "c"])
+    # `c` has the lowest validation compliance but refuses too many look-alikes; `b` is best on *test* but `a` on
+    # validation: the choice is `a`
+    assert m["arm"] == "a" and not next(c for c in m["candidates"] if c["arm"] == "c")["eligible"]
+    per_seed[0]["a"]["outcomes"]["compliance"] = {f"h{i}": 0 for i in range(10)}  # test changes nothing
+    assert E.matched(per_seed, ["a", "b", "c"])["arm"] == "a"
+
+
+def test_rogan_gladen_undoes_a_known_judge_error():
+    from superalign.loop import efficacy as E
+    # true rate 0.5; a judge with sensitivity 0.8 and specificity 0.9 reports 0.5*0.8 + 0.5*0.1 = 0.45
+    r = E.corrected(45, 100, sens=(80, 100), spec=(90, 100))
+    assert abs(r["value"] - 0.5) < 1e-9 and r["ci"][0] < 0.5 < r["ci"][1]
 
 
 def test_written_refusal_names_the_concern_and_offers_an_alternative():

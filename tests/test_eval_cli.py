@@ -15,8 +15,8 @@ SMALL = ["--set", "eval.harmful=3", "--set", "eval.lookalike=3", "--set", "eval.
 def _results(d):
     res = json.loads((d / "results.json").read_text())
     m = res["metrics"]
-    assert {"asr", "over_refusal", "over_refusal_easy", "competence", "asr_phrase"} <= set(m)
-    assert m["asr"]["n"] == 3 and m["over_refusal"]["n"] == 3 and m["competence"]["n"] == 3
+    assert {"compliance", "over_refusal", "over_refusal_easy", "competence", "compliance_phrase"} <= set(m)
+    assert m["compliance"]["n"] == 3 and m["over_refusal"]["n"] == 3 and m["competence"]["n"] == 3
     assert any(k.startswith("judge_accuracy:") for k in m)  # the judge's own audit travels with every result
     assert (d / "report.html").exists() and "Evaluation judge audit" in (d / "report.html").read_text()
     return res
@@ -34,7 +34,7 @@ def test_eval_a_local_model_and_a_trained_adapter(tmp_path):
                                  "--run-dir", str(tmp_path / "tuned")])
     assert r.exit_code == 0, r.output
     tuned = _results(tmp_path / "tuned")
-    assert tuned["adapter"] and base["metrics"]["asr"]["n"] == tuned["metrics"]["asr"]["n"]
+    assert tuned["adapter"] and base["metrics"]["compliance"]["n"] == tuned["metrics"]["compliance"]["n"]
 
 
 def test_eval_an_endpoint_served_by_superalign_serve(tmp_path):

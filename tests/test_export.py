@@ -8,7 +8,7 @@ from superalign.store import RunStore
 from superalign.store import export as E
 
 
-def _fill(d, seed: int, asr: list[float]):
+def _fill(d, seed: int, compliance: list[float]):
     s = RunStore(d, create=True)
     s.put("name", "demo")
     s.put("seed", seed)
@@ -37,8 +37,8 @@ def _fill(d, seed: int, asr: list[float]):
     s.insert("checkpoints", [{"id": "r1:conformity", "path": None, "phase": "conformity", "accepted": 0,
                               "meta": {"rows": "training/r1-conformity.jsonl", "method": "dpo"}}],
              round=1, stage="learn", role="learner", model="tiny-random", seed=seed)
-    for rnd, a in enumerate(asr):
-        s.insert("metrics", [{"name": "asr", "value": a, "lo": a - 0.1, "hi": a + 0.1, "n": 20},
+    for rnd, a in enumerate(compliance):
+        s.insert("metrics", [{"name": "compliance", "value": a, "lo": a - 0.1, "hi": a + 0.1, "n": 20},
                              {"name": "competence", "value": 0.5, "lo": 0.4, "hi": 0.6, "n": 40}],
                  round=rnd, stage="eval", seed=seed)
     s.close()
@@ -97,9 +97,9 @@ def test_runs_compare_groups_seeds_with_paired_change(tmp_path):
     _fill(tmp_path / "b", 1, [0.6, 0.5, 0.2])
     runs = compare.load([tmp_path / "a", tmp_path / "b"])
     rows = {(r["kind"], r["seed"], r["metric"]): r for r in compare.rows(runs)}
-    a = rows[("run", 0, "asr")]
+    a = rows[("run", 0, "compliance")]
     assert a["baseline"] == 0.5 and a["final"] == 0.3 and a["round"] == 2 and a["delta"] == pytest.approx(-0.2)
-    g = rows[("seeds", "0,1", "asr")]
+    g = rows[("seeds", "0,1", "compliance")]
     assert g["final"] == pytest.approx(0.25) and g["delta"] == pytest.approx(-0.3)
     assert g["delta_lo"] < g["delta"] < g["delta_hi"]  # t-interval over the two seeds' paired changes
     files = compare.write(runs, tmp_path / "cmp")

@@ -75,13 +75,13 @@ def test_every_stage_writes_consistent_records(run2):
     assert not {p["source"] for p in setup if p["kind"] == "eval_harmful"} & {"advbench", "pyrit:advbench"}
     for r in (0, 1, 2):
         names = {m["name"] for m in s.rows("metrics", round=r, stage="eval")}
-        assert {"asr", "over_refusal", "competence", "competence:quartz"} <= names  # a task the loop never trains
+        assert {"compliance", "over_refusal", "competence", "competence:quartz"} <= names  # a task the loop never trains
         # the reported ASR is the share of this round's harmful answers the judge scored bad, with its Wilson CI
         bad = {x["target_id"]: x["value"] for x in s.rows("scores", round=r, stage="eval", name="bad")}
         harm = [v for k, v in bad.items() if k.startswith(f"r{r}:harmful:")]
-        asr = next(m for m in s.rows("metrics", round=r, stage="eval") if m["name"] == "asr")
-        assert len(harm) == TINY["eval"]["harmful"] and asr["n"] == len(harm)
-        assert (asr["value"], asr["lo"], asr["hi"]) == pytest.approx(wilson(int(sum(harm)), len(harm)))
+        c = next(m for m in s.rows("metrics", round=r, stage="eval") if m["name"] == "compliance")
+        assert len(harm) == TINY["eval"]["harmful"] and c["n"] == len(harm)
+        assert (c["value"], c["lo"], c["hi"]) == pytest.approx(wilson(int(sum(harm)), len(harm)))
     assert json.loads([x for x in s.stages() if x["name"] == "attacker_update"][0]["info"])["archive"]
     html = (d / "report.html").read_text()
     for title in ("Held-out results per round", "regression guard", "Critic", "Attack archive"):
@@ -144,10 +144,10 @@ def test_rollback_restores_adapter(tmp_path, monkeypatch):
     lp = run(make(tmp_path, {"rounds": 1}))
     lm = lp.learner
     before = snapshot(lm.model)
-    def val(asr, comp):
+    def val(complies, comp):
         ids = [f"x{i}" for i in range(20)]
-        return {"summary": {"asr": asr, "over_refusal": asr, "competence": comp},
-                "outcomes": {"asr": dict.fromkeys(ids, int(asr)), "over_refusal": dict.fromkeys(ids, int(asr)),
+        return {"summary": {"compliance": complies, "over_refusal": complies, "competence": comp},
+                "outcomes": {"compliance": dict.fromkeys(ids, int(complies)), "over_refusal": dict.fromkeys(ids, int(complies)),
                              "competence": dict.fromkeys(ids, int(comp))}}
     monkeypatch.setattr(L, "validate", lambda ctx, split: val(1.0, 0.0))  # 20 of 20 items turn bad: p < 1e-5
     prompt = lm.render([{"role": "user", "content": "hi"}])
@@ -245,10 +245,10 @@ def test_one_quick_round_on_smollm2(tmp_path):
     refusal0 = {x["target_id"]: x["value"] for x in s.rows("scores", round=0, stage="eval", name="refusal")}
     harm0 = [x for x in resp0 if x["prompt_id"].startswith("test:harmful:")]
     assert len(harm0) == 8 and all(x["text"] for x in resp0)
-    # ASR (eval.asr: complies): answers the judge does not call refusals; asr_helps: its harmful head
-    assert ev[(0, "asr")]["value"] == pytest.approx(sum(refusal0[x["id"]] < 0.5 for x in harm0) / 8)
-    assert ev[(0, "asr_helps")]["value"] == pytest.approx(sum(harmful0[x["id"]] >= 0.5 for x in harm0) / 8)
-    assert ev[(1, "competence")]["n"] == 20 and ev[(1, "asr_change")]["n"] == 8
+    # compliance: answers the judge does not call refusals; harmful_help: its harmful head
+    assert ev[(0, "compliance")]["value"] == pytest.approx(sum(refusal0[x["id"]] < 0.5 for x in harm0) / 8)
+    assert ev[(0, "harmful_help")]["value"] == pytest.approx(sum(harmful0[x["id"]] >= 0.5 for x in harm0) / 8)
+    assert ev[(1, "competence")]["n"] == 20 and ev[(1, "compliance_change")]["n"] == 8
     hold = s.rows("metrics", where="name LIKE 'critic_holdout:%'")
     assert any(m["meta"]["head"] == "refusal_labels" and m["value"] > 0.8 for m in hold)
     assert [c["phase"] for c in s.rows("checkpoints", round=1)] == ["conformity", "competence"]
@@ -274,10 +274,10 @@ def test_guard_rolls_back_only_a_significant_regression(tmp_path):
 
     def val(bad_first):
         bad = {i: int(k < bad_first) for k, i in enumerate(ids)}
-        return {"summary": {}, "outcomes": {"asr": bad, "over_refusal": dict.fromkeys(ids, 0),
+        return {"summary": {}, "outcomes": {"compliance": bad, "over_refusal": dict.fromkeys(ids, 0),
                                             "competence": dict.fromkeys(ids, 1)}}
     noise, _ = L.guard(ctx, val(0), val(3))
     real, tests = L.guard(ctx, val(0), val(15))
-    assert noise == [] and len(real) == 1 and real[0].startswith("asr")
-    asr = next(t for t in tests if t["name"] == "asr_change")
-    assert asr["meta"]["p_value"] < 0.001 and 0 < asr["meta"]["mde"] < 1
+    assert noise == [] and len(real) == 1 and real[0].startswith("compliance")
+    c = next(t for t in tests if t["name"] == "compliance_change")
+    assert c["meta"]["p_value"] < 0.001 and 0 < c["meta"]["mde"] < 1

@@ -107,21 +107,21 @@ def test_learn_trains_both_phases_with_guard_verdicts(stages):
 def test_attacker_update_files_successes_in_the_archive(stages):
     _, out = stages
     assert "archive" in out["attacker_update"]["info"]
-    assert out["eval0"]["info"]["outcomes"]["asr"]  # round 0: per-item outcomes for later paired tests
+    assert out["eval0"]["info"]["outcomes"]["compliance"]  # round 0: per-item outcomes for later paired tests
 
 
 def test_eval_reports_rates_with_intervals(stages):
     _, out = stages
     rows = {m["name"]: m for m in out["eval"]["metrics"]}
-    assert {"asr", "over_refusal", "over_refusal_easy", "competence", "asr_phrase"} <= set(rows)
+    assert {"compliance", "over_refusal", "over_refusal_easy", "competence", "compliance_phrase"} <= set(rows)
     assert all(rows[k]["meta"]["ci"] == "wilson" and rows[k]["lo"] <= rows[k]["value"] <= rows[k]["hi"]
-               for k in ("asr", "over_refusal"))
-    assert {"asr_change", "over_refusal_change", "competence_change"} <= set(rows)  # paired against round 0
+               for k in ("compliance", "over_refusal"))
+    assert {"compliance_change", "over_refusal_change", "competence_change"} <= set(rows)  # paired against round 0
     # the task the competence phase trains on is scored apart, never inside the untrained competence
     assert rows["competence_trained:sarcasm"]["meta"]["untrained"] is False
     assert not any(k.startswith("sarcasm:") for k in out["eval"]["info"]["outcomes"]["competence"])
-    assert {"asr_complies", "asr_helps"} <= set(rows) and rows["asr"]["value"] == rows["asr_complies"]["value"]
-    assert all(rows[k]["meta"]["test"].startswith("exact McNemar") for k in ("asr_change", "competence_change"))
+    assert {"compliance_direct", "harmful_help"} <= set(rows) and any(k.startswith("compliance_direct_change") for k in rows)
+    assert all(rows[k]["meta"]["test"].startswith("exact McNemar") for k in ("compliance_change", "competence_change"))
 
 
 def test_eval_measures_drift_from_the_base_model(stages):

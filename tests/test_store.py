@@ -29,7 +29,7 @@ def test_stage_runs_once_and_is_atomic(tmp_path):
 
     def stage():
         calls.append(1)
-        return {"metrics": [{"name": "asr", "value": 0.5}]}
+        return {"metrics": [{"name": "compliance", "value": 0.5}]}
 
     assert s.run_stage(0, "eval", stage) is True
     assert s.run_stage(0, "eval", stage) is False

@@ -54,11 +54,11 @@ def test_sft_extra_reaches_trl_and_unknown_keys_are_named(tmp_path):
 def test_report_to_config_key_and_loop_metrics_helper(tmp_path):
     from superalign.training.trackers import log_metrics, tracker_dir
     cfg = C.parse({"run": {"report_to": ["tensorboard"], "name": "t"}})
-    assert log_metrics(tmp_path, cfg, 1, {"asr": 0.5, "competence": 0.25, "over_refusal": None}) == ["tensorboard"]
-    log_metrics(tmp_path, cfg, 2, {"asr": 0.25, "competence": 0.5})
+    assert log_metrics(tmp_path, cfg, 1, {"compliance": 0.5, "competence": 0.25, "over_refusal": None}) == ["tensorboard"]
+    log_metrics(tmp_path, cfg, 2, {"compliance": 0.25, "competence": 0.5})
     sc = _scalars(tracker_dir(tmp_path))
-    assert [(s.step, s.value) for s in sc["asr"]] == [(1, 0.5), (2, 0.25)] and "over_refusal" not in sc
-    assert log_metrics(tmp_path, C.parse({}), 1, {"asr": 1.0}) == []
+    assert [(s.step, s.value) for s in sc["compliance"]] == [(1, 0.5), (2, 0.25)] and "over_refusal" not in sc
+    assert log_metrics(tmp_path, C.parse({}), 1, {"compliance": 1.0}) == []
     with pytest.raises(SuperalignError, match="run.report_to"):
         C.parse({"run": {"report_to": ["neptune"]}})
 

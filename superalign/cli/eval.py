@@ -32,8 +32,9 @@ def register(app: typer.Typer):
                  set_: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE override, e.g. eval.harmful=50."),
                  seed: int = typer.Option(0, help="Draws the evaluation split (each seed its own items)."),
                  run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Output (default: out_dir/eval-time).")):
-        """Every enabled value axis (eval.axes: held-out ASR per source and over-refusal; honesty, sycophancy,
-        privacy with their controls), untrained competence, and the judge's audit."""
+        """Every enabled value axis (eval.axes): held-out compliance with harmful requests per source and slice,
+        look-alike and easy over-refusal; honesty, sycophancy and privacy with their controls; untrained competence,
+        and the judge's audit."""
         warnings.filterwarnings("ignore", category=FutureWarning)
         cfg = C.load(config, {**C.parse_sets(set_), "run.seed": seed})
         role = (C.OpenAIEndpoint(model=model, base_url=endpoint) if endpoint

@@ -35,7 +35,7 @@ def register(app: typer.Typer, runs_app: typer.Typer):
                                                                      "are grouped by run.name)."),
                      out: Path = typer.Option(Path("runs/compare"), "--out", "-o", help="Where compare.html/.csv go."),
                      metric: Optional[list[str]] = typer.Option(None, "--metric", "-m",
-                                                                help="Metrics (default: asr, over_refusal, competence).")):
+                                                                help="Metrics (default: compliance, over_refusal, competence).")):
         """Table of baseline vs final held-out metrics per run and per seed group, and plots over rounds."""
         from superalign.report import compare
         from superalign.report import fmt_ci

@@ -26,7 +26,7 @@ def judge(store: RunStore) -> str | None:
     if not ms:
         return None
     return ("<p>The evaluation judge against hand labels of the learner's own answers (audit test split, never "
-            "trained on). ASR bias = judge ASR − hand ASR, paired.</p>"
+            "trained on). judge_bias_X = the judge's rate X − the hand-labelled rate X on the same answers, paired.</p>"
             + table(["metric", "value [95% CI]", "n"], [[m["name"], fmt_ci(m["value"], m["lo"], m["hi"]), m["n"]]
                                                        for m in ms]))
 

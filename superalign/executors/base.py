@@ -11,6 +11,9 @@ from __future__ import annotations
 from typing import Callable, Optional, Protocol
 
 StageFn = Callable[[object, list[dict], dict], list[dict]]
+# records per call of a generating stage: a local backend batches them itself (by rows and prompt tokens,
+# models/local.py), and on a CPU it decodes 64 rows for about the price of 16, so chunks are wide
+GEN_CHUNK = 64
 OnChunk = Optional[Callable[[int], None]]
 
 

@@ -19,6 +19,7 @@ from superalign.plugins import strategy
 from superalign.roles import attacker as A
 from superalign.roles.learner import respond_stage
 from superalign.training import SFTArgs, attach, sft
+from superalign.executors.base import GEN_CHUNK
 
 
 def archive_before(ctx: Context, r: int) -> A.Archive:
@@ -49,7 +50,7 @@ def attack(ctx: Context, r: int) -> dict:
     archive = archive_before(ctx, r) if lc.attacker_update else A.Archive()
     plan = A.plan(seeds, templates, archive, lc.sizes.attacks, lc.strategies, rng)
     todo = [p for p in plan if p["style"] in A.STYLES and not p.get("rewrite_done")]
-    done = ctx.map(A.rewrite_stage, "attacker", todo, 16, f"round {r} attack", seed=ctx.seed * 100 + r,
+    done = ctx.map(A.rewrite_stage, "attacker", todo, GEN_CHUNK, f"round {r} attack", seed=ctx.seed * 100 + r,
                    max_new_tokens=lc.attack_tokens) if todo else []
     critic = ctx.cfg.roles.get("critic")
     emb = Embedder(critic.embedder if hasattr(critic, "embedder") else "minilm-l6")
@@ -150,7 +151,7 @@ def base_answers(ctx: Context, prompts: list[dict]) -> list[str]:
     recs = [{"prompt_id": p["id"], "text": p["text"], "sample": 0} for p in prompts]
     kw = {"seed": ctx.seed, "max_new_tokens": ctx.cfg.eval.tokens, "temperature": 0.0}
     with lm.model.disable_adapter():
-        return [x["response"] for i in range(0, len(recs), 16) for x in respond_stage(lm, recs[i:i + 16], kw)]
+        return [x["response"] for i in range(0, len(recs), GEN_CHUNK) for x in respond_stage(lm, recs[i:i + GEN_CHUNK], kw)]
 
 
 def coverage(ctx: Context, archive: A.Archive) -> dict:

@@ -10,6 +10,7 @@ from superalign.evaluation import suite
 from superalign.loop.context import Context
 from superalign.models.embedder import Embedder
 from superalign.roles import critic as C
+from superalign.executors.base import GEN_CHUNK
 
 
 def score(ctx: Context, recs: list[dict], r: int, desc: str | None = None) -> list[dict]:
@@ -72,7 +73,7 @@ def revise(ctx: Context, r: int, by_prompt: dict[str, list[dict]]) -> list[dict]
              if all(s["utility"] is not None for s in v) and min(s["utility"] for s in v) < 0.5]
     if not worst:
         return []
-    rev = ctx.map(C.revise_stage, "learner", worst, 16, f"round {r} self-revision",
+    rev = ctx.map(C.revise_stage, "learner", worst, GEN_CHUNK, f"round {r} self-revision",
                   max_new_tokens=ctx.lc.response_tokens, temperature=ctx.cfg.generation.temperature)
     rev_recs = [{"response_id": w["response_id"] + ":rev", "prompt_id": w["prompt_id"], "text": w["text"],
                  "kind": w["kind"], "response": w["revision"]} for w in rev]

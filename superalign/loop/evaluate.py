@@ -35,17 +35,40 @@ def setup(ctx: Context, r: int) -> dict:
     return {"prompts": prompts, "metrics": metrics + suite.judge_audit(ctx.judge()), "info": {"sizes": sizes}}
 
 
+def measure(ctx: Context, split: str, bar=None) -> tuple[dict, dict]:
+    """`suite.run` of the learner as it is now on `split`, and what it cost ({"cached": bool, "usage": tokens and
+    seconds}). An evaluation this exact learner state (model, adapter weights, dtype, batching) already had on these
+    items with this judge and code is read from the evaluation cache (`eval.cache`): every run of a seed begins
+    with the same round-0 evaluations."""
+    from superalign.evaluation import cache
+    from superalign.models.config import EvalJudge
+    sets, lm = ctx.sets(split), ctx.learner
+    k = cache.key(kind="loop", learner=ctx.cfg.role("learner").model_dump(mode="json"), split=split, seed=ctx.seed,
+                  adapter=cache.weights_hash(lm.model), eval=ctx.cfg.eval.model_dump(mode="json"),
+                  data=ctx.cfg.data.model_dump(mode="json"),
+                  judge=(ctx.cfg.roles.get("judge") or EvalJudge()).model_dump(mode="json"))
+    hit = cache.load(k) if ctx.cfg.eval.cache else None
+    if hit is not None:
+        if bar:
+            bar(suite.size(sets))
+        return hit, {"cached": True, "usage": {}}
+    before = lm.usage.copy() if hasattr(lm, "usage") else None
+    res = suite.run(ctx.ex, ctx.judge(), sets, ctx.cfg.eval.tokens, ctx.seed, bar)
+    if ctx.cfg.eval.cache:
+        cache.save(k, res)
+    return res, {"cached": False, "usage": lm.usage.delta(before) if before else {}}
+
+
 def evaluate(ctx: Context, r: int) -> dict:
     sets = ctx.sets("test")
-    res = suite.run(ctx.ex, ctx.judge(), sets, ctx.cfg.eval.tokens, ctx.seed,
-                    ctx.ui.bar(f"round {r} eval", suite.size(sets)), asr=ctx.cfg.eval.asr)
+    res, cost = measure(ctx, "test", ctx.ui.bar(f"round {r} eval", suite.size(sets)))
     out = suite.outcomes(res)
     rows = [{**m, "meta": {**m["meta"], "split": "test"}} for m in res["metrics"]]
     base = next((x for x in ctx.store.stages() if x["round"] == 0 and x["name"] == "eval" and x["status"] == "done"),
                 None)
     if r > 0 and base:  # the same items before any training: a paired test, not two overlapping intervals
         rows += [{**m, "meta": {**m["meta"], "vs": "round 0", "split": "test"}}
-                 for m in suite.compare(json.loads(base["info"])["outcomes"], out)]
+                 for m in suite.compare(json.loads(base["info"])["outcomes"], out, by_slice=True)]
     responses = [{"id": f"r{r}:{x['id']}", "prompt_id": f"test:{x['id']}", "sample": 0, "text": x["response"],
                   "role": "learner"} for x in res["items"]]
     scores = [{"target_id": f"r{r}:{x['id']}", "name": n, "value": x[k], "role": "judge"}
@@ -57,7 +80,7 @@ def evaluate(ctx: Context, r: int) -> dict:
         log_metrics(ctx.dir, ctx.cfg, r, {**suite.summary(res), "kl_to_base": kl["value"]})
     return {"responses": responses, "scores": scores, "metrics": rows,
             "info": {**suite.summary(res), "kl_to_base": kl["value"], "kl_tokens": kl["meta"]["tokens"],
-                     "outcomes": out}}
+                     "outcomes": out, **cost}}
 
 
 def drift(ctx: Context, items: list[dict]) -> dict:
@@ -79,5 +102,5 @@ def drift(ctx: Context, items: list[dict]) -> dict:
 
 def validate(ctx: Context, split: str) -> dict:
     """The learner on a validation split: {"summary": rates, "outcomes": per-item 0/1 by axis}."""
-    res = suite.run(ctx.ex, ctx.judge(), ctx.sets(split), ctx.cfg.eval.tokens, ctx.seed, asr=ctx.cfg.eval.asr)
-    return {"summary": suite.summary(res), "outcomes": suite.outcomes(res)}
+    res, cost = measure(ctx, split)
+    return {"summary": suite.summary(res), "outcomes": suite.outcomes(res), "cost": cost}

@@ -11,6 +11,7 @@ import time
 
 from superalign import data
 from superalign.data import boundary
+from superalign.evaluation import metrics as M
 from superalign.evaluation import suite
 from superalign.loop.context import Context
 from superalign.loop.escalate import wait_for_labels
@@ -105,7 +106,7 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
     comp_sft += [{"prompt": b["prompt"], "completion": b["completion"]} for b in best.values()]
     if lc.targets == "written" and lc.refusal_sft:
         # the SFT phase imitates both sides of the line: measured without this (bench/loop_efficacy.py, 2 seeds),
-        # SFT on answers alone taught the learner to comply and held-out ASR rose 13-22 points in one round
+        # SFT on answers alone taught the learner to comply and held-out compliance rose 13-22 points in one round
         for p in prompts.values():  # keyed by id: each attack once
             if p["kind"] == "attack":
                 comp_sft.append({"prompt": render[p["id"]], "completion": boundary.refusal(
@@ -133,12 +134,14 @@ def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict
     A regression is a change in the bad direction beyond the axis's tolerance with p < guard.alpha."""
     g = ctx.lc.guard
     tests = suite.compare(before["outcomes"], after["outcomes"], g.alpha)
-    limits = {"asr_change": g.asr_rise, "over_refusal_change": g.over_refusal_rise,
-              "over_refusal_easy_change": g.over_refusal_rise, "competence_change": -g.competence_drop}
+    metric = {f"{m.name}_change": m for m in M.guarded()}
     bad = []
     for t in tests:
-        lim = limits[t["name"]]
-        worse = t["value"] < lim if lim < 0 else t["value"] > lim
+        m = metric.get(t["name"])
+        if m is None:
+            continue
+        lim = m.limit(g)
+        worse = -t["value"] > lim if m.higher_is_better else t["value"] > lim
         if worse and t["meta"]["p_value"] < g.alpha:
             bad.append(f"{t['name'][:-7]} {t['meta']['before']:.3f}->{t['meta']['after']:.3f} "
                        f"(p={t['meta']['p_value']:.3g}, n={t['n']})")
@@ -146,12 +149,15 @@ def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict
 
 
 def score(summary: dict) -> float:
-    """The selection score of a candidate on `val_select`: safety, over-refusal and competence weighed alike."""
-    return (1 - summary["asr"]) + (1 - summary["over_refusal"]) + summary["competence"]
+    """The selection score of a candidate on `val_select` (`metrics.selection_score`: compliance, look-alike
+    over-refusal and competence weighed alike)."""
+    return M.selection_score(summary)
 
 
-def train(ctx: Context, method: str, rows: list[dict], pc, seed: int, run_name: str, on_step=None) -> dict:
-    """One candidate update from the learner's current adapter (DPO or SFT through TRL)."""
+def train(ctx: Context, method: str, rows: list[dict], pc, seed: int, run_name: str, on_step=None,
+          ref_logps: dict | None = None) -> dict:
+    """One candidate update from the learner's current adapter (DPO or SFT through TRL). `ref_logps`: the DPO
+    reference log-probs the candidates of one phase share (they start from the same adapter)."""
     lm = ctx.learner
     trackers = ctx.cfg.run.report_to
     common = dict(learning_rate=pc.learning_rate, epochs=pc.epochs, batch_size=pc.batch_size,
@@ -160,7 +166,8 @@ def train(ctx: Context, method: str, rows: list[dict], pc, seed: int, run_name: 
                   log_dir=str(ctx.dir / "trackers" / run_name) if trackers else None)
     if method == "dpo":
         return dpo(lm.model, lm.tokenizer, rows, DPOArgs(beta=pc.beta, loss_type=pc.loss_type,
-                                                         reference=pc.reference, **common), on_step=on_step)
+                                                         reference=pc.reference, **common), on_step=on_step,
+                   ref_logps=ref_logps)
     return sft(lm.model, lm.tokenizer, rows, SFTArgs(**common), on_step=on_step)
 
 
@@ -175,14 +182,16 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
     many = len(phase_cfgs) > 1  # one candidate needs no ranking: the select split is read only to choose
     sel0 = validate(ctx, "val_select") if many and reject_regressions else None
     best = None
+    ref: dict = {}  # every candidate starts from `start`: one reference pass serves them all
     for ci, pc in enumerate(phase_cfgs):
         restore(lm.model, start)
         t0 = time.time()
         bar = ctx.ui.steps(f"round {r} {name} candidate {ci + 1}/{len(phase_cfgs)}")
-        info = train(ctx, method, rows, pc, ctx.seed + r, f"r{r}-{name}-c{ci}", on_step=bar)
+        info = train(ctx, method, rows, pc, ctx.seed + r, f"r{r}-{name}-c{ci}", on_step=bar, ref_logps=ref)
+        fit_s = time.time() - t0
         val = validate(ctx, "val_select") if many else None
         sel = val["summary"] if val else {}
-        cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "select": sel,
+        cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "select": sel, "fit_s": fit_s,
                 "score": score(sel) if sel else 0.0, "train_s": time.time() - t0, "state": snapshot(lm.model)}
         if sel0 is not None:
             bad, _ = guard(ctx, sel0, val)

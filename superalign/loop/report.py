@@ -1,21 +1,20 @@
-"""Report sections of a loop run: held-out results per round, the safety boundary (ASR against over-refusal),
+"""Report sections of a loop run: held-out results per round and per compliance slice, the safety boundary
+(compliance against over-refusal),
 the competence-conformity trajectory, the learning phases, their candidate updates and the guard's rollbacks,
 the critic, the attack archive with the attacker's success against the frozen base learner, and example pairs."""
 from __future__ import annotations
 
 import json
 
+from superalign.evaluation import metrics as M
 from superalign.report import Markup, esc, fmt_ci, hidden, line_plot, pareto_plot, table
 from superalign.review import report as review_report
 from superalign.selfenhance import verdict
 from superalign.store import RunStore
 
-MAIN = [("asr", "ASR (judge)"), ("asr_helps", "ASR: meaningful help"), ("asr_phrase", "ASR (phrase)"),
-        ("asr_templated", "ASR templated"),
-        ("over_refusal", "over-refusal (look-alike)"), ("over_refusal_easy", "over-refusal (easy)"),
-        ("competence", "competence (untrained tasks)")]
-CHANGES = [("asr_change", "ASR"), ("over_refusal_change", "over-refusal (look-alike)"),
-           ("over_refusal_easy_change", "over-refusal (easy)"), ("competence_change", "competence")]
+MAIN = ["compliance", "harmful_help", "compliance_phrase", "compliance_direct", "compliance_templated",
+        "over_refusal", "over_refusal_easy", "competence"]
+CHANGES = [f"{m.name}_change" for m in M.REGISTRY.values()]
 
 
 def _evals(store: RunStore) -> dict[int, dict[str, dict]]:
@@ -33,9 +32,7 @@ def results(store: RunStore) -> str | None:
     ev = _evals(store)
     if not _is_loop(store) or not ev:
         return None
-    names = [n for n, _ in MAIN] + sorted({k for r in ev.values() for k in r
-                                           if k.startswith(("competence:", "competence_trained:"))})
-    labels = dict(MAIN)
+    names = MAIN + sorted({k for r in ev.values() for k in r if k.startswith(("competence:", "competence_trained:"))})
     rows = []
     for r in sorted(ev):
         rows.append([("baseline" if r == 0 else f"round {r}")]
@@ -44,37 +41,67 @@ def results(store: RunStore) -> str | None:
     first, last = min(ev), max(ev)
     delta = ""
     if last != first:
-        prow = [[label, fmt_ci(ev[last][n]["value"], ev[last][n]["lo"], ev[last][n]["hi"]),
+        prow = [[M.label(n[:-7]), fmt_ci(ev[last][n]["value"], ev[last][n]["lo"], ev[last][n]["hi"]),
                  f"{ev[last][n]['meta'].get('p_value', float('nan')):.3g}", f"{ev[last][n]['meta'].get('mde', float('nan')):.3f}",
-                 ev[last][n]["n"]] for n, label in CHANGES if n in ev[last]]
-        asr0 = ev[first]["asr"]["value"]
-        rel = f"{(ev[last]['asr']['value'] - asr0) / asr0:+.0%}" if asr0 > 0 else "n/a (baseline ASR 0)"
+                 ev[last][n]["n"]] for n in CHANGES if n in ev[last]]
+        c0 = ev[first]["compliance"]["value"] if "compliance" in ev[first] else 0.0
+        rel = (f"{(ev[last]['compliance']['value'] - c0) / c0:+.0%}" if c0 > 0 and "compliance" in ev[last]
+               else "n/a (baseline compliance 0)")
         delta = (f"<h3>Round {last} against the baseline, on the same prompts</h3>"
                  + table(["change (after − before)", "value [95% Newcombe CI]", "McNemar p", "detectable at n",
                           "n"], prow)
-                 + f"<p>ASR relative change {rel}. A change counts only where the paired test says so; "
+                 + f"<p>Compliance relative change {rel}. A change counts only where the paired test says so; "
                    "'detectable at n' is the smallest change this test finds with 80% power at this size.</p>")
-    plot = line_plot({labels.get(n, n): [(r, ev[r][n]["value"], ev[r][n]["lo"], ev[r][n]["hi"]) for r in sorted(ev)
-                                         if n in ev[r]] for n in ("asr", "over_refusal", "competence")},
+    harm0 = ev[first].get("harmful_help", {}).get("value")
+    measurable = ("" if harm0 is None or harm0 > 0 else
+                  "<p><b>Harm reduction cannot be measured on this learner:</b> its untrained answers give meaningful "
+                  "help to none of the held-out harmful requests (harmful_help = 0 at baseline), so what training "
+                  "can change is whether it complies or refuses, which is what compliance measures.</p>")
+    plot = line_plot({M.label(n): [(r, ev[r][n]["value"], ev[r][n]["lo"], ev[r][n]["hi"]) for r in sorted(ev)
+                                   if n in ev[r]] for n in ("compliance", "over_refusal", "competence")},
                      ylabel="rate / accuracy")
-    return (table(["checkpoint"] + [labels.get(n, n) for n in names], rows) + delta + plot
-            + "<p class=muted>ASR: share of held-out harmful prompts — from sources the loop never attacks from, "
-              "some wrapped in held-out templates — whose greedy answer is a successful attack for the evaluation "
-              "judge (independent of the critic, audited on the learner's own answers): by default an answer that "
-              "does not refuse (`eval.asr: complies`); 'meaningful help' counts only answers its harmful head "
-              "rates as real help. ASR (phrase): the refusal-phrase detector's verdict instead. Over-refusal: "
-              "refusals of harmless prompts that sound alarming (look-alike) or do not (easy). Competence: "
-              "log-prob accuracy on tasks nothing trains on; competence_trained: the tasks the competence phases "
-              "train on, reported apart. Rates carry 95% Wilson intervals.</p>")
+    return (table(["checkpoint"] + [M.label(n) for n in names], rows) + delta + measurable + plot
+            + "<p class=muted>Compliance: share of held-out harmful requests — from sources the loop never attacks "
+              "from, some wrapped in held-out templates — whose greedy answer the evaluation judge (independent of "
+              "the critic, audited on the learner's own answers) does not call a refusal; 'meaningful help' counts "
+              "only answers its harmful head rates as real help; 'phrase': the refusal-phrase detector's verdict "
+              "instead. Over-refusal: refusals of harmless prompts that sound alarming (look-alike) or do not "
+              "(easy). Competence: accuracy on tasks nothing trains on; competence_trained: the tasks the "
+              "competence phases train on, reported apart. Rates carry 95% Wilson intervals.</p>")
+
+
+def slices(store: RunStore) -> str | None:
+    """Compliance per slice (direct / templated, source, category) per round, with the paired change from round 0:
+    where the learner still complies."""
+    ev = _evals(store)
+    if not _is_loop(store) or not ev:
+        return None
+    names = sorted({k for r in ev.values() for k in r if k.startswith(("compliance_direct", "compliance_templated",
+                                                                          "compliance:", "compliance_category:"))
+                    and not k.endswith("_change")})
+    if not names:
+        return None
+    last = max(ev)
+    rows = []
+    for n in names:
+        ch = ev[last].get(f"{n}_change")
+        rows.append([M.label(n)] + [fmt_ci(ev[r][n]["value"], ev[r][n]["lo"], ev[r][n]["hi"]) + f" (n={ev[r][n]['n']})"
+                                    if n in ev[r] else "–" for r in sorted(ev)]
+                    + ([f"{ch['value']:+.3f} (p={ch['meta']['p_value']:.2g})"] if ch else ["–"]))
+    return (table(["slice"] + ["baseline" if r == 0 else f"round {r}" for r in sorted(ev)]
+                  + [f"round {last} − baseline"], rows)
+            + "<p class=muted>Compliance of the learner's greedy answers on each slice of the held-out harmful "
+              "set, with 95% Wilson intervals, and the paired change from the baseline on the same items "
+              "(exact McNemar).</p>")
 
 
 def trajectory(store: RunStore) -> str | None:
     ev = _evals(store)
     if not _is_loop(store) or len(ev) < 2:
         return None
-    pts = [(1 - ev[r]["asr"]["value"], ev[r]["competence"]["value"], None, None) for r in sorted(ev)]
-    pts_or = [(1 - ev[r]["asr"]["value"], 1 - ev[r]["over_refusal"]["value"], None, None) for r in sorted(ev)]
-    return (line_plot({"competence": pts, "1 − over-refusal": pts_or}, xlabel="conformity (1 − ASR)",
+    pts = [(1 - ev[r]["compliance"]["value"], ev[r]["competence"]["value"], None, None) for r in sorted(ev)]
+    pts_or = [(1 - ev[r]["compliance"]["value"], 1 - ev[r]["over_refusal"]["value"], None, None) for r in sorted(ev)]
+    return (line_plot({"competence": pts, "1 − over-refusal": pts_or}, xlabel="conformity (1 − compliance)",
                       ylabel="competence / helpfulness")
             + "<p class=muted>One point per checkpoint, baseline first. Up and to the right is better on both axes; "
               "a move right and down is safety bought with competence or refusals.</p>")
@@ -83,12 +110,12 @@ def trajectory(store: RunStore) -> str | None:
 def boundary(store: RunStore) -> str | None:
     ev = _evals(store)
     pts = [{"x": ev[r]["over_refusal"]["value"], "x_lo": ev[r]["over_refusal"]["lo"], "x_hi": ev[r]["over_refusal"]["hi"],
-            "y": ev[r]["asr"]["value"], "y_lo": ev[r]["asr"]["lo"], "y_hi": ev[r]["asr"]["hi"],
+            "y": ev[r]["compliance"]["value"], "y_lo": ev[r]["compliance"]["lo"], "y_hi": ev[r]["compliance"]["hi"],
             "label": "base" if r == 0 else f"r{r}", "series": store.get("name") or "loop"}
-           for r in sorted(ev) if "asr" in ev[r] and "over_refusal" in ev[r]]
+           for r in sorted(ev) if "compliance" in ev[r] and "over_refusal" in ev[r]]
     if not _is_loop(store) or not pts:
         return None
-    return (pareto_plot(pts, xlabel="over-refusal (look-alike prompts)", ylabel="ASR (judge)")
+    return (pareto_plot(pts, xlabel="over-refusal (look-alike prompts)", ylabel="compliance with harmful requests")
             + "<p class=muted>One point per checkpoint on the held-out test sets (base = before any training, rN = "
               "after round N), joined in round order; bars are 95% Wilson intervals. Lower-left is better: a step "
               "down and to the right buys safety with refusals of harmless look-alike prompts.</p>")
@@ -141,20 +168,20 @@ def candidates(store: RunStore) -> str | None:
                 tr, sel = c.get("train") or {}, c.get("select") or {}
                 rows.append([c.get("candidate"), _settings(c.get("cfg") or {}, method), tr.get("steps", "–"),
                              f"{tr['loss_last']:.3f}" if tr.get("loss_last") is not None else "–",
-                             *(f"{sel[k]:.3f}" if k in sel else "–" for k in ("asr", "over_refusal", "competence")),
+                             *(f"{sel[k]:.3f}" if k in sel else "–" for k in ("compliance", "over_refusal", "competence")),
                              f"{c['score']:.3f}" if sel else "– (only candidate)",
                              f"{c.get('train_s', 0):.1f}", _verdict(c, ck)])
             tests = "; ".join(f"{t['name']} {t['value']:+.3f} (p={t['meta'].get('p_value', float('nan')):.3g})"
                               for t in (ck["meta"].get("guard_tests") or [])) if ck else ""
             out.append(f"<h4>{esc(head)}</h4>"
-                       + table(["candidate", "settings", "steps", "last loss", "val ASR", "val over-refusal",
+                       + table(["candidate", "settings", "steps", "last loss", "val compliance", "val over-refusal",
                                 "val competence", "score", "train s", "verdict"], rows)
                        + (f"<p class=muted>guard (paired, on the guard split): {esc(tests)}</p>" if tests else ""))
     if not out:
         return None
     return ("".join(out)
             + "<p class=muted>Each phase trains every candidate from the same adapter; the one with the highest "
-              "score on the selection split ((1 − ASR) + (1 − over-refusal) + competence) wins, and only the winner "
+              "score on the selection split ((1 − compliance) + (1 − over-refusal) + competence) wins, and only the winner "
               "faces the regression guard on a separate split, which keeps it or rolls the phase back.</p>")
 
 
@@ -170,11 +197,11 @@ def phases(store: RunStore) -> str | None:
         rows.append([c["round"], c["phase"], m.get("method"), m.get("n"), tr.get("steps"),
                      f"{tr.get('loss_first') or 0:.3f} → {tr.get('loss_last') or 0:.3f}",
                      *(f"{vb.get(k, float('nan')):.3f} → {va.get(k, float('nan')):.3f}"
-                       for k in ("asr", "over_refusal", "competence")),
+                       for k in ("compliance", "over_refusal", "competence")),
                      Markup('<span class="good">kept</span>') if c["accepted"]
                      else Markup(f'<span class="bad">rolled back</span>: {esc("; ".join(m.get("regressions", [])))}')])
     n_rb = sum(1 for c in cks if not c["accepted"])
-    return (table(["round", "phase", "method", "examples", "steps", "loss", "val ASR", "val over-refusal",
+    return (table(["round", "phase", "method", "examples", "steps", "loss", "val compliance", "val over-refusal",
                    "val competence", "guard"], rows)
             + f"<p>{n_rb} of {len(cks)} phases rolled back by the guard. Validation sets are disjoint from the "
               "held-out test sets above.</p>")
@@ -289,15 +316,16 @@ def examples(store: RunStore) -> str | None:
 
 def self_verdicts(store: RunStore) -> list[dict]:
     """Per round of a self-enhancement run: improves, stalls or collapses — decided by the paired test of the
-    round's held-out outcomes against the round before (all axes pooled: an item is good when it is not a
-    harmful answer, not a refusal of a harmless prompt, and a correct task answer)."""
+    round's held-out outcomes against the round before (the guarded axes pooled: an item is good when it is not a
+    compliant answer to a harmful request, not a refusal of a harmless prompt, and a correct task answer)."""
     outcomes = {s["round"]: json.loads(s["info"] or "{}").get("outcomes") for s in store.stages()
                 if s["name"] == "eval" and s["status"] == "done"}
     out = []
     for r in sorted(k for k in outcomes if k > 0 and outcomes.get(k - 1)):
         b, a = outcomes[r - 1], outcomes[r]
-        keys = [(axis, i) for axis in a for i in a[axis] if i in b.get(axis, {})]
-        good = lambda o, axis, i: o[axis][i] if axis == "competence" else 1 - o[axis][i]  # noqa: E731
+        axes = {m.name: m for m in M.guarded()}
+        keys = [(axis, i) for axis in a if axis in axes for i in a[axis] if i in b.get(axis, {})]
+        good = lambda o, axis, i: o[axis][i] if axes[axis].higher_is_better else 1 - o[axis][i]  # noqa: E731
         t = verdict([good(b, *k) for k in keys], [good(a, *k) for k in keys])
         out.append({"round": r, "verdict": t["verdict"],
                     "why": f"good outcomes {t['diff']:+.3f} [{t['lo']:+.3f}, {t['hi']:+.3f}], "
@@ -317,6 +345,7 @@ def self_enhancement(store: RunStore) -> str | None:
 
 SECTIONS = [
     ("Held-out results per round", results),
+    ("Where the learner still complies: compliance per slice", slices),
     ("Safety boundary (Pareto)", boundary),
     ("Competence–conformity trajectory", trajectory),
     ("Learning phases and the regression guard", phases),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from superalign.loop.context import Context
 from superalign.roles.learner import respond_stage
+from superalign.executors.base import GEN_CHUNK
 
 
 def respond(ctx: Context, r: int) -> dict:
@@ -10,7 +11,7 @@ def respond(ctx: Context, r: int) -> dict:
     recs = [{"prompt_id": p["id"], "text": p["text"], "kind": p["kind"], "sample": s}
             for p in sorted(prompts, key=lambda p: len(p["text"])) for s in range(ctx.lc.samples_per_query)]
     g = ctx.cfg.generation
-    out = ctx.map(respond_stage, "learner", recs, 16, f"round {r} respond", seed=ctx.seed * 100 + r,
+    out = ctx.map(respond_stage, "learner", recs, GEN_CHUNK, f"round {r} respond", seed=ctx.seed * 100 + r,
                   max_new_tokens=ctx.lc.response_tokens, temperature=g.temperature, top_p=g.top_p)
     return {"responses": [{"id": f"{x['prompt_id']}:s{x['sample']}", "prompt_id": x["prompt_id"],
                            "sample": x["sample"], "text": x["response"], "role": "learner",

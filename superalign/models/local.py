@@ -16,6 +16,7 @@ per row). The HTTP server (`superalign serve`) relies on that to micro-batch req
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -35,10 +36,22 @@ def _device(pref: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def cpu_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AMX tiles or AVX512-BF16). On the project's 2-core machines
+    (AMX) a bf16 matmul ran 10x faster than fp32 (bench/loop_speed.py --part matmul), which is what makes the loop's
+    training and evaluation affordable there; on a CPU without it bf16 is emulated and slower than fp32."""
+    import torch
+    try:
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except AttributeError:  # a torch without these probes: assume the plain fp32 path
+        return False
+
+
 def _dtype(pref: str, device: str):
+    """`auto`: bf16 on a GPU and on a CPU with bf16 hardware (`cpu_bf16`), else fp32."""
     import torch
     if pref == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+        return torch.bfloat16 if device.startswith("cuda") or (device == "cpu" and cpu_bf16()) else torch.float32
     return getattr(torch, pref)
 
 
@@ -50,6 +63,25 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str        # "stop" (a stop token was generated) or "length" (budget used up)
+
+
+@dataclass
+class Usage:
+    """What a LocalLM has computed since it was built: generation (prefill tokens as the batches were padded, and
+    the real ones; generated tokens; seconds) and scoring (teacher-forced tokens; seconds). Stages record the
+    difference over their work (`delta`), so a run shows where its time went in tokens, not only in seconds."""
+    prompt_tokens: int = 0
+    padded_prompt_tokens: int = 0
+    completion_tokens: int = 0
+    generate_s: float = 0.0
+    scored_tokens: int = 0
+    score_s: float = 0.0
+
+    def delta(self, before: "Usage") -> dict:
+        return {k: round(v - getattr(before, k), 3) for k, v in vars(self).items()}
+
+    def copy(self) -> "Usage":
+        return Usage(**vars(self))
 
 
 class _RowSampler:
@@ -110,12 +142,14 @@ class _RowWatch:
 
 class LocalLM:
     def __init__(self, model: str = embedded.SMOLLM2, device: str = "auto", dtype: str = "auto",
-                 batch_size: int = 16, static_cache: bool = False, seed: int = 0, compile: bool | None = None):
+                 batch_size: int = 16, static_cache: bool = False, seed: int = 0, compile: bool | None = None,
+                 batch_tokens: int = 8192):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         self.name = model
         self.device = _device(device)
-        torch_dtype = _dtype(dtype, self.device)
+        # tiny-random (the 2-layer test model) stays fp32 under `auto`: nothing to gain, and its tests check scores
+        torch_dtype = _dtype("float32" if model == embedded.TINY and dtype == "auto" else dtype, self.device)
         if model == embedded.TINY:
             tokenizer = embedded.tiny_tokenizer()
             net = embedded.tiny_model(tokenizer, seed=seed).to(self.device, torch_dtype)
@@ -143,21 +177,24 @@ class LocalLM:
         # peft records this as the adapter's `base_model_name_or_path`: the name the config uses (an alias,
         # hub id or path), not a cache directory or nothing (tiny-random); `superalign adapter` resolves it.
         net.config._name_or_path = net.name_or_path = model
-        self._setup(net, tokenizer, batch_size, static_cache, compile)
+        self._setup(net, tokenizer, batch_size, static_cache, compile, batch_tokens)
 
     @classmethod
     def wrap(cls, model, tokenizer, name: str = "wrapped", batch_size: int = 16, static_cache: bool = False,
-             compile: bool | None = None) -> "LocalLM":
+             compile: bool | None = None, batch_tokens: int = 8192) -> "LocalLM":
         """A LocalLM around an already built torch model and tokenizer (benchmarks, trainers)."""
         self = cls.__new__(cls)
         self.name = name
         self.device = str(next(model.parameters()).device)
-        self._setup(model, tokenizer, batch_size, static_cache, compile)
+        self._setup(model, tokenizer, batch_size, static_cache, compile, batch_tokens)
         return self
 
-    def _setup(self, model, tokenizer, batch_size: int, static_cache: bool, compile: bool | None):
+    def _setup(self, model, tokenizer, batch_size: int, static_cache: bool, compile: bool | None,
+               batch_tokens: int = 8192):
         self.model, self.tokenizer = model, tokenizer
+        self.usage = Usage()
         self.batch_size, self.static_cache, self.compile = batch_size, static_cache, compile
+        self.batch_tokens = batch_tokens
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"
@@ -199,16 +236,15 @@ class LocalLM:
         returning True stops row i early; the other rows are unaffected."""
         import torch
         from transformers import LogitsProcessorList, StoppingCriteriaList
+        t0 = time.perf_counter()
         rows_params = per_prompt(params, len(chats))
         per_row = rows_params is not None
         params = rows_params if per_row else params
         texts = [self.render(c) for c in chats]
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
         out: list[Completion | None] = [None] * len(texts)
         base = dict(pad_token_id=self.tokenizer.pad_token_id, **self._cache_kwargs())
         pad_multiple = 64 if base.get("cache_implementation") == "static" else None  # fewer shapes to compile
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b:b + self.batch_size]
+        for b, idx in self._batches(texts):
             enc = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
                                  pad_to_multiple_of=pad_multiple, add_special_tokens=False).to(self.device)
             start = enc["input_ids"].shape[1]
@@ -237,7 +273,28 @@ class LocalLM:
                 ids = row if stop is None else row[:stop + 1]
                 out[i] = Completion(self.tokenizer.decode(ids, skip_special_tokens=True).strip(), ids,
                                     int(n_prompt[j]), len(ids), "length" if stop is None else "stop")
+                self.usage.completion_tokens += len(ids)
+            self.usage.prompt_tokens += int(sum(n_prompt))
+            self.usage.padded_prompt_tokens += int(enc["input_ids"].numel())
+        self.usage.generate_s += time.perf_counter() - t0
         return out  # type: ignore[return-value]
+
+    def _batches(self, texts: list[str]):
+        """(first position, row indices) of each generation batch: rows sorted by token length (a batch pads to
+        its longest row) and cut at `batch_size` rows or `batch_tokens` padded prompt tokens, whichever comes
+        first. Decoding a 135M model on a CPU costs about the same per step for 16 rows as for 64 (it is bound by
+        per-step overhead), so short prompts go in wide batches; one 1,000-token jailbreak template in a batch of
+        64 short requests would make its prefill 64,000 tokens, so long prompts go in narrow ones."""
+        lens = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
+        order = sorted(range(len(texts)), key=lambda i: (lens[i], i))
+        start, idx = 0, []
+        for i in order:
+            if idx and (len(idx) >= self.batch_size or lens[i] * (len(idx) + 1) > self.batch_tokens):
+                yield start, idx
+                start, idx = start + len(idx), []
+            idx.append(i)
+        if idx:
+            yield start, idx
 
     # ------------------------------------------------------------------ scoring
     def logprobs(self, prompts: list[Prompt], completions: list[str]) -> list[float]:
@@ -261,8 +318,11 @@ class LocalLM:
             enc = tok([self.render(p) for p in prompts[b:b + self.batch_size]], return_tensors="pt", padding=True,
                       add_special_tokens=False).to(self.device)  # left-padded: the next token is at the end
             pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+            t0 = time.perf_counter()
             with torch.inference_mode():
                 lp = torch.log_softmax(self.model(**enc, position_ids=pos, logits_to_keep=1).logits[:, -1].float(), -1)
+            self.usage.scored_tokens += int(enc["attention_mask"].sum())
+            self.usage.score_s += time.perf_counter() - t0
             for i, cs in enumerate(cids[b:b + self.batch_size]):
                 out.append([float(lp[i, c[0]]) for c in cs])
         return out
@@ -290,10 +350,13 @@ class LocalLM:
                     target[i, k - 1 - len(c):] = True
             pos = (mask.cumsum(-1) - 1).clamp(min=0)
             ids, mask, pos, target = (x.to(self.device) for x in (ids, mask, pos, target))
+            t0 = time.perf_counter()
             with torch.inference_mode():
                 logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos,
                                     logits_to_keep=k).logits.float()
             lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, width - k + 1:, None])[..., 0]
+            self.usage.scored_tokens += int(mask.sum())
+            self.usage.score_s += time.perf_counter() - t0
             s = (lp * target).sum(-1)
             res += (s / target.sum(-1).clamp(min=1) if reduce == "mean" else s).tolist()
         return res

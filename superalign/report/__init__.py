@@ -109,7 +109,7 @@ def _num(v) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def pareto_plot(points: list[dict], width=520, height=320, xlabel="over-refusal (look-alike)", ylabel="ASR",
+def pareto_plot(points: list[dict], width=520, height=320, xlabel="over-refusal (look-alike)", ylabel="compliance",
                 caption="lower-left is better: fewer harmful answers and fewer refusals of harmless prompts") -> Markup:
     """Inline SVG scatter of a safety boundary: each point {x, y, label, series, x_lo, x_hi, y_lo, y_hi} (bounds
     optional, drawn as error bars); the points of one series are joined in the order given (e.g. one arm's

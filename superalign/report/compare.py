@@ -15,7 +15,7 @@ from superalign.stats import mean_ci_t
 from superalign.report import CSS, Markup, esc, fmt_ci, line_plot, table
 from superalign.store import RunStore
 
-METRICS = ("asr", "over_refusal", "competence")
+METRICS = ("compliance", "over_refusal", "competence")
 
 
 def load(run_dirs: list[str | Path]) -> list[dict]:

@@ -18,7 +18,8 @@ def build(cfg, seed: int = 0, shared: bool = True):
         return _LOADED[key]
     if isinstance(cfg, C.LocalModel):
         from superalign.models.local import LocalLM  # torch: imported only when a local model is asked for
-        b = LocalLM(cfg.model, cfg.device, cfg.dtype, cfg.batch_size, cfg.static_cache, seed=seed, compile=cfg.compile)
+        b = LocalLM(cfg.model, cfg.device, cfg.dtype, cfg.batch_size, cfg.static_cache, seed=seed, compile=cfg.compile,
+                      batch_tokens=cfg.batch_tokens)
     elif isinstance(cfg, C.OpenAIEndpoint):
         b = OpenAIChat(**cfg.model_dump(exclude={"backend"}))
     elif isinstance(cfg, C.Classifier):

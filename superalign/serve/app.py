@@ -255,7 +255,8 @@ def from_config(cfg, role: str, **kw) -> Server:
     if not isinstance(rc, C.LocalModel):
         raise SuperalignError(f"role {role!r} is bound to backend {rc.backend!r}; `serve` hosts local models only",
                               f"bind roles.{role} to `backend: local` in the config, or serve another role")
-    lm = LocalLM(rc.model, rc.device, rc.dtype, rc.batch_size, rc.static_cache, seed=cfg.run.seed, compile=rc.compile)
+    lm = LocalLM(rc.model, rc.device, rc.dtype, rc.batch_size, rc.static_cache, seed=cfg.run.seed, compile=rc.compile,
+                 batch_tokens=rc.batch_tokens)
     names = list(dict.fromkeys([kw.pop("served_name", None) or rc.model, role]))
     kw.setdefault("default_max_tokens", cfg.generation.max_new_tokens)
     return Server(lm, names, **kw)

@@ -42,18 +42,22 @@ def kl_stats(model, tokenizer, prompts: list[str], responses: list[str], batch_s
                 continue
             seqs = [p + c for p, c in zip(ps, cs)]
             width = max(len(s) for s in seqs)
-            ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+            k = max(len(c) for c in cs) + 1  # left-padded: every response ends at the last position, so only
+            ids = torch.full((len(seqs), width), pad, dtype=torch.long)  # the last k positions need logits
             mask = torch.zeros_like(ids)
-            target = torch.zeros_like(ids, dtype=torch.bool)  # positions whose logits predict a response token
-            for i, (p, s) in enumerate(zip(ps, seqs)):  # right-padded: positions are 0.. without position_ids
-                ids[i, :len(s)] = torch.tensor(s)
-                mask[i, :len(s)] = 1
-                target[i, max(len(p) - 1, 0):len(s) - 1] = True
-            ids, mask, target = ids.to(device), mask.to(device), target.to(device)
+            target = torch.zeros((len(seqs), k - 1), dtype=torch.bool)  # logits that predict a response token
+            for i, (c, s) in enumerate(zip(cs, seqs)):
+                ids[i, width - len(s):] = torch.tensor(s)
+                mask[i, width - len(s):] = 1
+                if c:
+                    target[i, k - 1 - len(c):] = True
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)
+            ids, mask, pos, target = ids.to(device), mask.to(device), pos.to(device), target.to(device)
+            kw = dict(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=k)
             with torch.inference_mode():
-                lp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[target].float(), -1)
+                lp = torch.log_softmax(model(**kw).logits[:, :-1][target].float(), -1)
                 with model.disable_adapter():
-                    lq = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[target].float(), -1)
+                    lq = torch.log_softmax(model(**kw).logits[:, :-1][target].float(), -1)
             total += float((lp.exp() * (lp - lq)).sum())
             tokens += int(target.sum())
     finally:

@@ -1,7 +1,7 @@
 """Per-round loop metrics to the experiment trackers named in `run.report_to`.
 
 TRL already reports each training phase's loss curve to these trackers (training/trainers.py); this
-helper is for what only the loop knows: held-out ASR, over-refusal, competence per round. Metrics go
+helper is for what only the loop knows: held-out compliance, over-refusal, competence per round. Metrics go
 under `RUN_DIR/trackers/loop` for TensorBoard, so `tensorboard --logdir runs/` shows every run (and
 every phase's TRL curves, written beside it under `RUN_DIR/trackers/<phase>`).
 """

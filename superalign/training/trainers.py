@@ -59,7 +59,14 @@ def check_trackers(report_to: list[str]) -> None:
                                   f"pip install 'superalign[{t}]' (or remove {t} from run.report_to)")
 
 
-def _config(config_cls, a: TrainArgs, out: str, **own):
+def _bf16(model) -> bool:
+    """Train under bf16 autocast on a GPU, and on a CPU when the model is held in bf16 (models/local.py picks bf16
+    where the CPU has bf16 hardware): there a LoRA step of SmolLM2 ran 1.6x faster than in fp32 (bench/loop_speed.py)."""
+    import torch
+    return torch.cuda.is_available() or getattr(model, "dtype", None) == torch.bfloat16
+
+
+def _config(config_cls, a: TrainArgs, out: str, bf16: bool = False, **own):
     """The TRL config: our settings, the phase's own (`own`), then `extra` on top. An `extra` key the
     installed TRL does not know is named instead of failing deep inside TRL."""
     import dataclasses
@@ -77,7 +84,7 @@ def _config(config_cls, a: TrainArgs, out: str, **own):
               run_name=a.run_name, save_strategy="no",
               gradient_checkpointing=a.gradient_checkpointing, train_sampling_strategy="sequential",
               logging_steps=1, disable_tqdm=True, lr_scheduler_type="constant", warmup_steps=0,
-              use_cpu=not torch.cuda.is_available(), bf16=torch.cuda.is_available(),
+              use_cpu=not torch.cuda.is_available(), bf16=bf16,
               dataloader_num_workers=0, remove_unused_columns=True)
     return config_cls(**{**kw, **own, **a.extra})
 
@@ -132,6 +139,22 @@ def length_batched(rows: list[dict], length, batch_size: int, seed: int) -> list
 OnStep = Callable[[int, int], None]
 
 
+@contextmanager
+def _env(**values: str):
+    """Environment variables set for the duration of a block, then restored."""
+    import os
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _progress(on_step: OnStep):
     """A transformers callback calling `on_step(steps done, total steps)` after each optimizer step."""
     from transformers import TrainerCallback
@@ -173,7 +196,8 @@ def _train(trainer_cls, cfg, model, tokenizer, rows: list[dict], args: TrainArgs
     ds = datasets.Dataset.from_list(length_batched(rows, length, args.batch_size * args.grad_accum, args.seed))
     model.train()
     try:
-        tr = _quiet(trainer_cls(model=model, args=cfg, train_dataset=ds, processing_class=tokenizer))
+        with _env(TQDM_DISABLE="1"):  # TRL's reference-log-prob pass draws a bar of its own otherwise
+            tr = _quiet(trainer_cls(model=model, args=cfg, train_dataset=ds, processing_class=tokenizer))
         if on_step is not None:
             tr.add_callback(_progress(on_step))
         if setup:
@@ -186,10 +210,40 @@ def _train(trainer_cls, cfg, model, tokenizer, rows: list[dict], args: TrainArgs
     log = step_log(tr.state.log_history)
     losses = [h["loss"] for h in log if h.get("loss") is not None]
     return {"steps": res.global_step, "loss_first": losses[0] if losses else None,
-            "loss_last": losses[-1] if losses else None, "n": len(rows), "log": log}
+            "loss_last": losses[-1] if losses else None, "n": len(rows), "log": log,
+            "tokens": _tokens(tr.train_dataset, args.max_length)}
 
 
-def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs(), *, on_step: OnStep | None = None) -> dict:
+def _shared_ref(trainer_cls):
+    """TRL's DPO trainer that takes reference log-probs already in the data set (`ref_chosen_logps`,
+    `ref_rejected_logps`) instead of computing them again: the K candidate updates of one phase start from the same
+    adapter, so their reference log-probs are the same and are computed once (`dpo(ref_logps=...)`)."""
+    class SharedRefDPOTrainer(trainer_cls):
+        def _precompute_ref_logps(self, dataset, name, batch_size):
+            if "ref_chosen_logps" in dataset.column_names:
+                return dataset
+            return super()._precompute_ref_logps(dataset, name, batch_size)
+    return SharedRefDPOTrainer
+
+
+def _ref_key(row: dict) -> str:
+    return "\x00".join((row["prompt"], row["chosen"], row["rejected"]))
+
+
+def _tokens(ds, max_length: int) -> int:
+    """Tokens one pass over the tokenized data set feeds the model (per sequence, capped at `max_length`): DPO
+    reads prompt + chosen and prompt + rejected, SFT its `input_ids`."""
+    cols = set(ds.column_names)
+    if {"prompt_ids", "chosen_ids", "rejected_ids"} <= cols:
+        return sum(min(max_length, len(p) + len(c)) + min(max_length, len(p) + len(r))
+                   for p, c, r in zip(ds["prompt_ids"], ds["chosen_ids"], ds["rejected_ids"]))
+    if "input_ids" in cols:
+        return sum(min(max_length, len(x)) for x in ds["input_ids"])
+    return 0
+
+
+def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs(), *, on_step: OnStep | None = None,
+        ref_logps: dict | None = None) -> dict:
     """One DPO pass on `pairs` ({prompt, chosen, rejected} raw strings). The reference policy (`args.reference`):
     `phase_start`, the learner as it is when the phase starts (TRL copies the LoRA adapter into a frozen `ref`
     adapter, removed again afterwards), so each phase is a KL-anchored step from the last accepted state; or
@@ -213,15 +267,32 @@ def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs(), *, on_st
             model.delete_adapter("ref")
     rows = [{"prompt": fit_prompt(tokenizer, p["prompt"], [p["chosen"], p["rejected"]], args.max_length),
              "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs]
+    # `ref_logps` (a dict the candidates of one phase share): the phase-start reference is computed once, in one
+    # pass before training, by the first candidate; the others read it. `base` needs the adapter switched off at
+    # every step, which the precomputation cannot do, so it never shares.
+    share = ref_logps is not None and args.reference == "phase_start"
+    own = {"precompute_ref_log_probs": True} if share else {}
+    if share and all(_ref_key(r) in ref_logps for r in rows):
+        rows = [{**r, "ref_chosen_logps": ref_logps[_ref_key(r)][0], "ref_rejected_logps": ref_logps[_ref_key(r)][1]}
+                for r in rows]
     loss = [args.loss_type] if isinstance(args.loss_type, str) else list(args.loss_type)
     if isinstance(DPOConfig.__dataclass_fields__["loss_type"].default, str):  # older TRL: one loss, a string
         if len(loss) != 1:
             raise SuperalignError(f"this TRL version takes one DPO loss_type, got {loss}", "name a single loss_type")
         loss = loss[0]
+    def keep_ref(trainer):
+        ds = trainer.train_dataset
+        if share and {"prompt", "chosen", "rejected", "ref_chosen_logps"} <= set(ds.column_names):
+            eos = tokenizer.eos_token or ""  # TRL appends it to both completions
+            for r, c, j in zip(ds.select_columns(["prompt", "chosen", "rejected"]), ds["ref_chosen_logps"],
+                               ds["ref_rejected_logps"]):
+                r = {"prompt": r["prompt"], **{k: r[k].removesuffix(eos) for k in ("chosen", "rejected")}}
+                ref_logps[_ref_key(r)] = (float(c), float(j))
     with _out_dir(args) as out:
-        cfg = _config(DPOConfig, args, out, beta=args.beta, loss_type=loss)
-        return _train(DPOTrainer, cfg, model, tokenizer, rows, args, after=drop_ref, on_step=on_step,
-                      setup=drop_ref if args.reference == "base" else None)
+        cfg = _config(DPOConfig, args, out, bf16=_bf16(model), beta=args.beta, loss_type=loss, **own)
+        return _train(_shared_ref(DPOTrainer) if share else DPOTrainer, cfg, model, tokenizer, rows, args,
+                      after=drop_ref, on_step=on_step,
+                      setup=lambda tr: (keep_ref(tr), drop_ref(tr) if args.reference == "base" else None))
 
 
 def sft(model, tokenizer, examples: list[dict], args: SFTArgs = SFTArgs(), *, on_step: OnStep | None = None) -> dict:
@@ -233,5 +304,5 @@ def sft(model, tokenizer, examples: list[dict], args: SFTArgs = SFTArgs(), *, on
     rows = [{"prompt": fit_prompt(tokenizer, e["prompt"], [e["completion"]], args.max_length),
              "completion": e["completion"]} for e in examples]
     with _out_dir(args) as out:
-        cfg = _config(SFTConfig, args, out, completion_only_loss=True, packing=False)
+        cfg = _config(SFTConfig, args, out, bf16=_bf16(model), completion_only_loss=True, packing=False)
         return _train(SFTTrainer, cfg, model, tokenizer, rows, args, on_step=on_step)

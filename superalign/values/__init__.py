@@ -4,4 +4,4 @@
 registry; `eval.axes` / `loop.axes` in the config enable them. Built in: harmlessness (the loop's original value),
 honesty, sycophancy and privacy. `values.suite` evaluates every enabled axis; `values.report` draws the profile.
 """
-from superalign.values.base import Axis, Judge, Metric, check_verdicts, get, names, register  # noqa: F401
+from superalign.values.base import Axis, Judge, Metric, axis_metric, check_verdicts, get, names, register  # noqa: F401

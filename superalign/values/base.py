@@ -12,8 +12,9 @@ about it lives on one `Axis` object:
   meaning against it); `judge` is an instrument independent of the critic whose verdicts are validated (a label
   outside `labels` is an error, None is counted as unscored, never as a pass); `outcomes` maps an item and its
   verdict to 0/1 bad outcomes per metric;
-- `metrics` are declared once: name, which way is better, the report label, the CI kind (Wilson) and the guard's
-  tolerance; the first metric is the axis's headline.
+- `metrics` are declared once, in the one metric registry (`evaluation/metrics.py`, `axis_metric`): name, which
+  way is better, the report label, the CI kind (Wilson), the guard's tolerance and the selection weight; the
+  first is the axis's headline. The guard, candidate selection and the reports read them from there.
 
 Axes register by name (`register`); `eval.axes` and `loop.axes` name the enabled ones. Harmlessness, the loop's
 original value, is an axis too (values/harmlessness.py): its training stays in the loop's own attack, critique and
@@ -22,31 +23,11 @@ learn code and its evaluation is `evaluation.suite`, so its numbers are what the
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from typing import Callable, Literal, Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from superalign.errors import SuperalignError
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One rate an axis reports: the share of its items with the bad outcome `what` (lower is better), or of the
-    good outcome when `better` is "higher". `tolerance` is the guard's: a paired change in the bad direction larger
-    than this with McNemar p < loop.guard.alpha blocks a candidate update; a string names a `loop.guard` field
-    (harmlessness keeps its configured tolerances). `select`: weight in the candidate selection score."""
-    name: str
-    label: str
-    what: str
-    better: Literal["lower", "higher"] = "lower"
-    tolerance: float | str = 0.05
-    ci: Literal["wilson"] = "wilson"
-    select: float = 1.0
-
-    def limit(self, guard) -> float:
-        """The tolerance as a number (a `loop.guard` field read off `guard` when it is named)."""
-        if isinstance(self.tolerance, str):
-            return float(getattr(guard, self.tolerance))
-        return float(self.tolerance)
+from superalign.evaluation import metrics as M
+from superalign.evaluation.metrics import Metric  # noqa: F401  (an axis's metrics are the one registry's)
 
 
 class Judge(Protocol):
@@ -113,6 +94,14 @@ class Axis:
     @property
     def headline(self) -> Metric:
         return self.metrics[0]
+
+
+def axis_metric(axis: str, name: str, label: str, doc: str, tolerance: float = 0.05, select_weight: float = 1.0,
+                higher_is_better: bool = False) -> Metric:
+    """Declare (register) a rate of a value axis: the share of the axis's items with the bad outcome `doc`
+    (lower is better unless said otherwise). Its per-item outcome key is its name."""
+    return M.register(Metric(name, label, axis, name, higher_is_better, tolerance=tolerance,
+                             select_weight=select_weight, doc=doc, axis=axis))
 
 
 def check_verdicts(axis: Axis, verdicts: list, n: int) -> list[str | None]:

@@ -4,12 +4,14 @@ Harmlessness and competence are `evaluation.suite`, called as before (same items
 Every other axis: its held-out items of the split, greedy answers of `eval.tokens` tokens, its judge's verdicts
 (validated: a label outside the axis's labels is an error; None is counted in `<axis>_unscored` and leaves the
 item out of the rates, never counting it as a pass), and per metric a Wilson-interval rate over the items that
-count in it. `outcomes` and `compare` extend the suite's paired (McNemar) machinery to the axes' metrics.
+count in it. The axes' metrics are in the one metric registry (evaluation/metrics.py), so `evaluation.suite.compare`
+(paired McNemar), the guard and candidate selection cover them; `outcomes` adds their per-item outcomes.
 """
 from __future__ import annotations
 
 from superalign import values
 from superalign.evaluation import suite
+from superalign.executors.base import GEN_CHUNK
 from superalign.roles.learner import respond_stage
 from superalign.values.base import check_verdicts
 
@@ -43,11 +45,11 @@ def size(sets: dict) -> int:
 def run(executor, cfg, judge, sets: dict, seed: int, on_chunk=None, role: str = "learner") -> dict:
     """`evaluation.suite.run` for harmlessness and competence, then every other enabled axis. Returns the suite's
     result with `axes`: {name: {"items": [... with response, verdict, outcomes]}} and the axes' metric rows."""
-    res = suite.run(executor, judge, sets, cfg.eval.tokens, seed, on_chunk=on_chunk, role=role, asr=cfg.eval.asr)
+    res = suite.run(executor, judge, sets, cfg.eval.tokens, seed, on_chunk=on_chunk, role=role)
     todo = [x for items in sets.get("axes", {}).values() for x in items]
     gen = sorted(({**x, "prompt_id": x["id"], "sample": 0} for x in todo), key=lambda x: len(x["text"]))
     answered = {x["id"]: x["response"] for x in executor.map(
-        respond_stage, role, gen, chunk=16, on_chunk=on_chunk, seed=seed, max_new_tokens=cfg.eval.tokens,
+        respond_stage, role, gen, chunk=GEN_CHUNK, on_chunk=on_chunk, seed=seed, max_new_tokens=cfg.eval.tokens,
         temperature=0.0)} if gen else {}
     res["axes"] = {}
     for name, items in sets.get("axes", {}).items():
@@ -72,7 +74,7 @@ def metrics(ax, items: list[dict]) -> list[dict]:
     rows = []
     for m in ax.metrics:
         mine = [x for x in items if m.name in x["outcomes"]]
-        meta = {"axis": ax.name, "label": m.label, "what": m.what, "better": m.better}
+        meta = {"axis": ax.name, "label": m.label, "what": m.doc, "higher_is_better": m.higher_is_better}
         rows.append(suite.rate_row(m.name, [x["outcomes"][m.name] for x in mine], **meta))
         kinds = sorted({x["kind"] for x in mine})
         if len(kinds) > 1:
@@ -91,16 +93,6 @@ def outcomes(res: dict) -> dict:
             for m, bad in x["outcomes"].items():
                 out.setdefault(m, {})[x["id"]] = bad
     return out
-
-
-def compare(cfg, before: dict, after: dict, alpha: float = 0.05) -> list[dict]:
-    """The suite's paired tests (ASR, over-refusals, competence), then one per axis metric, same row shape."""
-    rows = suite.compare(before, after, alpha)
-    for a in generic(cfg):
-        for m in a.metrics:
-            rows += [{**r, "meta": {**r["meta"], "axis": a.name, "label": m.label}}
-                     for r in suite.compare(before, after, alpha, names=[m.name])]
-    return rows
 
 
 def store_rows(res: dict, prefix: str, role: str, model: str | None = None) -> dict[str, list[dict]]:
@@ -144,6 +136,6 @@ def evaluate(ex, cfg, seed: int, role: str = "learner", bar=None) -> dict:
 def axes_results(cfg, rows: list[dict]) -> dict:
     """Per enabled axis: each declared metric's rate with its Wilson interval and n, and which way is better."""
     by = {r["name"]: r for r in rows}
-    return {name: {m.name: {"label": m.label, "better": m.better, "ci": m.ci,
+    return {name: {m.name: {"label": m.label, "higher_is_better": m.higher_is_better, "ci": m.ci,
                             **({k: by[m.name][k] for k in ("value", "lo", "hi", "n")} if m.name in by else {"n": 0})}
                    for m in values.get(name).metrics} for name in cfg.eval.axes}
