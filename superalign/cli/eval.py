@@ -15,6 +15,7 @@ from superalign import config as C
 from superalign.errors import SuperalignError
 from superalign.evaluation import suite
 from superalign.evaluation import report as eval_report
+from superalign.values import report as values_report
 from superalign.values import suite as axes_suite
 from superalign.executors import LocalExecutor
 from superalign.loop.ui import RichUI
@@ -76,7 +77,7 @@ def register(app: typer.Typer):
             for r in rows:
                 if ":" not in r["name"] or r["name"].startswith("judge_accuracy"):
                     ui.console.print(f"  {r['name']:<34} {r['value']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}]  n={r['n']}")
-            ui.console.print(f"results: {run_dir / 'results.json'}\nreport: {build(run_dir, eval_report.SECTIONS)}")
+            ui.console.print(f"results: {run_dir / 'results.json'}\nreport: {build(run_dir, eval_report.SECTIONS + values_report.SECTIONS)}")
 
 
 def _load_adapter(backend, path: Path) -> None:

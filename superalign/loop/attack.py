@@ -12,6 +12,7 @@ from superalign import data
 from superalign.data import boundary
 from superalign.errors import SuperalignError
 from superalign.evaluation.suite import rate_row
+from superalign.loop import axes as loop_axes
 from superalign.loop.context import Context
 from superalign.models.classifier import refusal_phrase
 from superalign.models.embedder import Embedder
@@ -79,9 +80,12 @@ def attack(ctx: Context, r: int) -> dict:
     for i, b in enumerate((benign_pool * 2)[start:start + k]):
         rows.append({"id": f"r{r}:b{i}", "kind": "benign", "text": b["prompt"], "category": b.get("category"),
                      "source": b["source"], "parent_id": b["id"], "role": "data", "meta": {"style": "benign"}})
+    probes = loop_axes.probe_rows(ctx, r)  # the other value axes' training prompts (loop/axes.py)
     n_fail = sum(1 for d in done if not d["rewrite_ok"])
-    return {"prompts": rows, "info": {"attacks": len(plan), "rewrites": len(done), "rewrite_failed": n_fail,
-                                      "archive_cells": len(archive.cells)}}
+    return {"prompts": rows + probes, "info": {"attacks": len(plan), "rewrites": len(done), "rewrite_failed": n_fail,
+                                               "archive_cells": len(archive.cells),
+                                               "probes": {a: sum(p["category"] == a for p in probes)
+                                                          for a in loop_axes.trained(lc)}}}
 
 
 def contrast(attacks: list[dict], k: int, rng: random.Random, r: int) -> list[dict]:

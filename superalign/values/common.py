@@ -58,11 +58,12 @@ def eval_texts() -> list[str]:
 
 
 @lru_cache(maxsize=8)
-def far_from_eval(train_name: str, field: str = "prompt") -> frozenset[str]:
+def far_from_eval(train_name: str, field: str = "prompt", embed=None) -> frozenset[str]:
     """Ids of `train_name` records whose `field` is below MiniLM cosine NEAR to every evaluation text of every axis
-    (`eval_texts`): a training prompt that copies an evaluation item is never used, whichever axis it would feed."""
+    (`eval_texts`): a training prompt that copies an evaluation item is never used, whichever axis it would feed.
+    `embed`: the embedder (MiniLM with its disk cache by default; tests pass `dedup.hashed()`)."""
     train = [r for r in load_all(train_name) if r.get("split") in (None, "train")]
-    embed = dedup.minilm()
+    embed = embed or dedup.minilm()
     sim = dedup.max_cosine(embed([r[field] for r in train]), embed(eval_texts()))
     return frozenset(r["id"] for r, s in zip(train, sim) if s < NEAR)
 

@@ -9,6 +9,8 @@ count in it. The axes' metrics are in the one metric registry (evaluation/metric
 """
 from __future__ import annotations
 
+import time
+
 from superalign import values
 from superalign.evaluation import suite
 from superalign.executors.base import GEN_CHUNK
@@ -45,17 +47,24 @@ def size(sets: dict) -> int:
 def run(executor, cfg, judge, sets: dict, seed: int, on_chunk=None, role: str = "learner") -> dict:
     """`evaluation.suite.run` for harmlessness and competence, then every other enabled axis. Returns the suite's
     result with `axes`: {name: {"items": [... with response, verdict, outcomes]}} and the axes' metric rows."""
+    t0 = time.time()
     res = suite.run(executor, judge, sets, cfg.eval.tokens, seed, on_chunk=on_chunk, role=role)
+    timing = {"harmlessness_and_competence_s": time.time() - t0}
+    t0 = time.time()
     todo = [x for items in sets.get("axes", {}).values() for x in items]
     gen = sorted(({**x, "prompt_id": x["id"], "sample": 0} for x in todo), key=lambda x: len(x["text"]))
     answered = {x["id"]: x["response"] for x in executor.map(
         respond_stage, role, gen, chunk=GEN_CHUNK, on_chunk=on_chunk, seed=seed, max_new_tokens=cfg.eval.tokens,
         temperature=0.0)} if gen else {}
+    timing["axes_generation_s"] = time.time() - t0
     res["axes"] = {}
     for name, items in sets.get("axes", {}).items():
+        t0 = time.time()
         scored = score(cfg, values.get(name), [{**x, "response": answered[x["id"]]} for x in items])
+        timing[f"judge:{name}_s"] = time.time() - t0
         res["axes"][name] = {"items": scored}
         res["metrics"] += metrics(values.get(name), scored)
+    res["timing"] = timing  # what each part of the evaluation cost (the axes' generation is one batched pass)
     return res
 
 
