@@ -68,9 +68,10 @@ def run_arm(cfg, d: Path) -> dict:
     wall = {}
     for x in stages:
         wall.setdefault(str(x["round"]), {})[x["name"]] = json.loads(x["info"] or "{}").get("wall_s")
-    return {"evals": {r: {"outcomes": e["outcomes"], "timing": e.get("timing", {}),
+    setup = next((json.loads(x["info"]) for x in stages if x["name"] == "setup" and x["status"] == "done"), {})
+    return {"evals": {r: {"outcomes": e["outcomes"], "timing": e.get("timing", {}), "cached": e.get("cached"),
                           "summary": {k: v for k, v in e.items() if isinstance(v, float)}} for r, e in evals.items()},
-            "wall_s": wall, "rounds": cfg.loop.rounds}
+            "wall_s": wall, "rounds": cfg.loop.rounds, "test_axis_items": setup.get("sizes", {}).get("test", {}).get("axes", {})}
 
 
 def judge_accuracy() -> dict:
@@ -167,13 +168,11 @@ def main():
             got = run_arm(cfg, d)
             last = max(got["evals"])
             per_seed[seed][arm] = {"outcomes": got["evals"][last]["outcomes"], "wall_s": got["wall_s"],
-                                   "timings": [e["timing"] for e in got["evals"].values() if e["timing"]]}
+                                   "timings": [e["timing"] for e in got["evals"].values()
+                                               if e["timing"] and not e["cached"]]}
             if arm == "multi":  # round 0 of the multi-axis run is the untrained learner on the same items
                 per_seed[seed]["base"] = {"outcomes": got["evals"][0]["outcomes"]}
-                sets_size = {a: sum(1 for k in got["evals"][0]["outcomes"].get(values.get(a).headline.name, {}))
-                             + sum(1 for m in values.get(a).metrics[1:]
-                                   for k in got["evals"][0]["outcomes"].get(m.name, {}))
-                             for a in cfg.eval.axes if a != "harmlessness"}
+                sets_size = got["test_axis_items"]
     res = analyse(per_seed, list(cfg.eval.axes), args.preset)
     res["cost"] = cost(per_seed, sets_size)
     res["wall_s"] = {s: {arm: per_seed[s][arm]["wall_s"] for arm in ("single", "multi")} for s in per_seed}
