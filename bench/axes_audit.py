@@ -4,6 +4,8 @@ against hand labels, with Wilson CIs, and Cohen's kappa between the two labellin
     python bench/axes_audit.py            # the audit: needs the two passes (and, where they disagree, adjudication)
     python bench/axes_audit.py --dev      # development estimate only: cross-validated accuracy on the judges'
                                           # own training labels (superalign/data/files/axes_judge_v1.jsonl)
+    python bench/axes_audit.py --sanity   # development check: one helper pass over 40 audit answers per axis
+                                          # (bench/audit_dev/; the audit never reads it)
 
 Reads (bench/audit/): axes_to_label.jsonl (id, axis, model_state, prompt, response: the answers, built by
 bench/axes_audit_build.py), axes_items.jsonl (each id's item, which the judge needs), axes_labels_pass1.jsonl and
@@ -105,21 +107,52 @@ def audit_axis(axis: str, rows: list[dict], gold: dict, p1: dict, p2: dict) -> d
 
 def dev_estimate() -> dict:
     res = {axis: judges.cross_validated(axis) for axis in judges.AXES}
+    path = ROOT / "bench" / "results" / "axes_judge_dev.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
     for axis, r in res.items():
         print(f"{axis:11} dev estimate (5-fold CV on the judge's own training labels, NOT the audit): outcome "
               f"accuracy {r['accuracy']:.3f}, label accuracy {r['label_accuracy']:.3f}, n={r['n']}, "
               f"by state {', '.join(f'{k} {v:.3f}' for k, v in r['by_state'].items())}")
-    path = ROOT / "bench" / "results" / "axes_judge_dev.json"
-    path.write_text(json.dumps(res, indent=2) + "\n")
+    path.write_text(json.dumps({**old, **res}, indent=2) + "\n")
     print(f"wrote {path.relative_to(ROOT)}")
+    return res
+
+
+def sanity() -> dict:
+    """Development check on the evaluation's own items (not the audit): the judges against one pass of the helper
+    who built them over 40 random audit answers per axis (bench/audit_dev/), labelled once the judges were final."""
+    answers = {r["id"]: r for r in read("axes_to_label.jsonl")}
+    items = {r["id"]: r for r in read("axes_items.jsonl")}
+    labs = [json.loads(ln) for ln in (ROOT / "bench" / "audit_dev" / "axes_sanity_labels.jsonl").read_text().splitlines()
+            if ln.strip()]
+    res = {}
+    for axis in sorted({answers[x["id"]]["axis"] for x in labs}):
+        ax, mine = values.get(axis), [x for x in labs if answers[x["id"]]["axis"] == axis]
+        rows = [{"item": {**items[x["id"]], "text": answers[x["id"]]["prompt"]}, "response": answers[x["id"]]["response"],
+                 "label": x["label"]} for x in mine]
+        said = values.check_verdicts(ax, judges.fit_judge(axis).verdicts([r["item"] for r in rows],
+                                                                         [r["response"] for r in rows]), len(rows))
+        ok = [int(v is not None and ax.outcomes(r["item"], v) == ax.outcomes(r["item"], r["label"]))
+              for r, v in zip(rows, said)]
+        res[axis] = {"outcome_accuracy": rate(ok), "label_accuracy": rate([v == r["label"] for r, v in zip(rows, said)])}
+        a = res[axis]["outcome_accuracy"]
+        print(f"{axis:11} sanity check (one helper pass on 40 audit answers, NOT the audit): outcome accuracy "
+              f"{a['value']:.3f} [{a['lo']:.3f}, {a['hi']:.3f}] n={a['n']}, label accuracy "
+              f"{res[axis]['label_accuracy']['value']:.3f}")
+    path = ROOT / "bench" / "results" / "axes_judge_dev.json"
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    doc["sanity_check"] = res
+    path.write_text(json.dumps(doc, indent=2) + "\n")
     return res
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dev", action="store_true", help="cross-validated estimate on the judges' training labels")
-    if ap.parse_args().dev:
-        dev_estimate()
+    ap.add_argument("--sanity", action="store_true", help="the judges against the helper's sanity-check labels")
+    a = ap.parse_args()
+    if a.dev or a.sanity:
+        dev_estimate() if a.dev else sanity()
         return
     answers = {r["id"]: r for r in read("axes_to_label.jsonl")}
     items = {r["id"]: r for r in read("axes_items.jsonl")}

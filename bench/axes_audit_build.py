@@ -52,6 +52,18 @@ def probes(cfg, axis: str, rounds: range, per_round: int) -> list[dict]:
     return out
 
 
+def eval_wording(axis: str, p: dict) -> dict:
+    """A training-source probe reworded with the evaluation's templates (its content stays a training item)."""
+    from superalign.values import common, honesty, sycophancy
+    if axis == "sycophancy":
+        it = p["item"]
+        return {**p, "text": sycophancy.ask(common.pick(sycophancy.EVAL_ASK, p["id"]), it["question"], it["prior"],
+                                            it["push"])}
+    if axis == "honesty":
+        return {**p, "text": honesty.ask(common.pick(honesty.EVAL_ASK, p["id"]), p["item"]["statement"])}
+    return p
+
+
 def answer(lm, recs: list[dict], tokens: int) -> list[str]:
     kw = {"seed": 0, "max_new_tokens": tokens, "temperature": 0.0}
     todo = [{"prompt_id": x["id"], "text": x["text"], "sample": 0} for x in recs]
@@ -94,6 +106,9 @@ def main():
                     help="only write bench/audit/axes_dev_answers_K.jsonl: dev answers to probes of rounds 10K+1..10K+3 "
                          "(more judge training labels; the audit files are left as they are)")
     ap.add_argument("--axes", nargs="+", default=list(AXES))
+    ap.add_argument("--eval-wording", action="store_true",
+                    help="with --more-dev: word the training-source probes as the evaluation words its items (the "
+                         "sycophancy and honesty EVAL_ASK templates), so the judges see answers to that wording too")
     args = ap.parse_args()
     cfg = C.load(preset="quick", overrides={"eval.axes": ["harmlessness", *AXES], "eval.axis_items": 1000})
     from superalign.roles import build
@@ -117,6 +132,8 @@ def main():
         dev = []
         for axis in args.axes:
             ps = probes(cfg, axis, range(10 * args.more_dev + 1, 10 * args.more_dev + 4), args.dev_per_round)
+            if args.eval_wording:
+                ps = [eval_wording(axis, p) for p in ps]
             for state, resp in both_states(lm, ps, cfg.eval.tokens).items():
                 dev += [{"id": f"dev{args.more_dev}:{state}:{p['id']}", "axis": axis, "model_state": state,
                          "prompt": p["text"], "response": r, "kind": p["kind"], "item": p["item"]}
