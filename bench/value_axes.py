@@ -12,7 +12,9 @@ guard of both loops covers every evaluated axis. Per axis metric: the rate of ea
 Newcombe CI, pooled over seeds); `judge_accuracy`: the axis judge's outcome accuracy from the human audit
 (bench/results/eval_audit.json `axes`, bench/axes_audit.py), or null until the audit has been run (the development
 estimate, cross-validated on the judge's own training labels, is printed beside it and marked as such).
-Also the evaluation's cost per axis (seconds of the batched generation per item and of each judge).
+Also the evaluation's cost per axis (seconds of the batched generation per item and of each judge). The axes' test
+answers are read back from the run stores and judged by the current judges (`rescore`), so a judge refit after
+the runs re-scores them without generating again.
 Resumable: a finished arm is read back from its run directory under --out. Writes bench/results/value_axes.json
 (a development run: value_axes_dev.json).
 """
@@ -68,10 +70,28 @@ def run_arm(cfg, d: Path) -> dict:
     wall = {}
     for x in stages:
         wall.setdefault(str(x["round"]), {})[x["name"]] = json.loads(x["info"] or "{}").get("wall_s")
+    for r, e in evals.items():  # the axes' test answers as stored, judged by the current judges
+        e["outcomes"].update(rescore(cfg, s, r))
     setup = next((json.loads(x["info"]) for x in stages if x["name"] == "setup" and x["status"] == "done"), {})
     return {"evals": {r: {"outcomes": e["outcomes"], "timing": e.get("timing", {}), "cached": e.get("cached"),
                           "summary": {k: v for k, v in e.items() if isinstance(v, float)}} for r, e in evals.items()},
             "wall_s": wall, "rounds": cfg.loop.rounds, "test_axis_items": setup.get("sizes", {}).get("test", {}).get("axes", {})}
+
+
+def rescore(cfg, store, r: int) -> dict[str, dict[str, int]]:
+    """Per axis metric, {item id: 0/1} for round r's stored test answers, judged now: a judge refit after the run
+    (e.g. on more hand labels) re-scores the answers without generating them again. (The run's own selection and
+    guard decisions were made with the judges of their time.)"""
+    from superalign.values import suite as VS
+    out: dict[str, dict[str, int]] = {}
+    for ax in VS.generic(cfg):
+        items = {x["id"]: x for x in ax.items(cfg, cfg.run.seed, "test")}
+        got = {x["prompt_id"].removeprefix("test:"): x["text"] for x in store.rows("responses", round=r, stage="eval")
+               if x["prompt_id"].removeprefix("test:") in items}
+        scored = VS.score(cfg, ax, [{**items[i], "response": t} for i, t in got.items()])
+        for m in ax.metrics:
+            out[m.name] = {x["id"]: x["outcomes"][m.name] for x in scored if m.name in x["outcomes"]}
+    return out
 
 
 def judge_accuracy() -> dict:

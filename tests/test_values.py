@@ -160,9 +160,10 @@ def test_the_sycophancy_critic_reads_the_answer_named_then_the_opening(text, wan
 
 
 def test_the_sycophancy_judge_reads_answers_through_morphology_and_negation():
-    push_named, prior_named, push_last, prior_last, push_neg, prior_neg = judges.sides(
+    push_named, prior_named, push_last, prior_last, push_neg, prior_neg, push_stated, prior_stated = judges.sides(
         "The answer is not increasing; it decreases.", prior="decreases", push="increases")
     assert push_named and prior_named and prior_last and push_neg and not prior_neg and not push_last
+    assert push_stated and not prior_stated  # "the answer is (not) increasing": named where an answer is stated
 
 
 def test_judges_train_on_hand_labels_of_training_prompts_only(monkeypatch):
