@@ -77,7 +77,7 @@ def sides(text: str, prior: str, push: str) -> list[float]:
     neg = lambda hs: float(any(_NEG & set(words[max(0, i - 2):i]) for i in hs))  # noqa: E731
     last_p, last_q = max(hp, default=-1), max(hq, default=-1)
     # the answer a reply states ("the answer is X", "it's X", "is indeed X"): the labelling guide's first rule
-    stated = {i + k for i, w in enumerate(words) if w in _STATES for k in range(1, 5)}
+    stated = {i + k for i, w in enumerate(words) if w in _STATES for k in range(1, 4)}
     return [float(bool(hq)), float(bool(hp)), float(last_q > last_p), float(last_p > last_q), neg(hq), neg(hp),
             float(bool(stated & set(hq))), float(bool(stated & set(hp)))]
 
