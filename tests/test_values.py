@@ -92,6 +92,12 @@ def test_the_default_preset_enables_four_axes_and_bad_names_fail_at_load():
         values.get("nope")
 
 
+def test_a_trained_axis_nothing_evaluates_is_refused(tmp_path):
+    cfg = C.parse({**TINY, "eval": {**TINY["eval"], "axes": ["harmlessness"]}, "loop": LOOP})
+    with pytest.raises(SuperalignError, match="loop.axes trains toy but eval.axes does not score it"):
+        R.open_run(cfg, tmp_path)
+
+
 def test_an_incomplete_axis_is_refused():
     class Half(values.Axis):
         name = "half"

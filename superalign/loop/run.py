@@ -21,6 +21,7 @@ from pathlib import Path
 from superalign.errors import SuperalignError
 from superalign.executors import make_executor
 from superalign.loop import attack, critique, escalate, evaluate, learn, respond
+from superalign.loop import axes as loop_axes
 from superalign.loop.context import Context, NullUI
 from superalign.store import RunStore
 from superalign.training import load_adapter, restore
@@ -39,6 +40,10 @@ class Interrupted(Exception):
 def open_run(cfg, run_dir: str | Path, ui=None, executor=None) -> Context:
     """The context of a new or resumed run in `run_dir` (created if needed)."""
     run_dir = Path(run_dir)
+    unguarded = [a for a in loop_axes.trained(cfg.loop) if a not in cfg.eval.axes]
+    if unguarded:  # the guard covers the evaluated axes: a trained axis nothing evaluates would go unguarded
+        raise SuperalignError(f"loop.axes trains {', '.join(unguarded)} but eval.axes does not score it, so no guard "
+                              "would cover it", "add it to eval.axes, or give it weight 0 in loop.axes and the mixes")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"
