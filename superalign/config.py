@@ -29,6 +29,9 @@ class Data(Strict):
     templates: str = "jailbreak_templates"
     benign: list[str] = ["benign"]
     competence: list[str] = ["quartz", "sarcasm"]
+    # tasks the sycophancy axis builds its push-back training prompts from (train split); never a task of
+    # eval.competence, whose items must stay untouched by training
+    pushback: list[str] = ["quartz"]
     split_seed: int = 0
 
     @field_validator("harmful")
@@ -76,6 +79,26 @@ class Eval(Strict):
     # read an evaluation back from the cache when the same model, adapter weights, items, judge and code ran it
     # before (every run of a seed starts with the same round-0 evaluation; superalign/evaluation/cache.py)
     cache: bool = True
+    # value axes scored (superalign/values): harmlessness is the sets above; each other axis scores `axis_items`
+    # test items (and val_fraction of that per validation split) from its own held-out source
+    axes: list[str] = ["harmlessness"]
+    axis_items: int = Field(60, ge=1)
+
+    @field_validator("axes")
+    @classmethod
+    def _known_axes(cls, v: list[str]) -> list[str]:
+        return known_axes(v)
+
+
+def known_axes(v):
+    """Axis names checked at load (a typo fails before any model loads), each named once."""
+    from superalign import values
+    for name in v:
+        if name not in values.names():
+            raise ValueError(f"unknown value axis {name!r} (known: {', '.join(values.names())})")
+    if len(set(v)) != len(v):
+        raise ValueError("an axis is named twice")
+    return v
 
 
 class Run(Strict):
@@ -117,6 +140,16 @@ class Config(Strict):
                 check_independent(j, c)
             except SuperalignError as e:
                 raise ValueError(f"roles.judge: {e.problem}; {e.fix}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _pushback_not_evaluated(self):
+        """Sycophancy probes are built from task items; a task the untrained competence evaluation scores would
+        then be trained on."""
+        both = sorted(set(self.data.pushback) & set(self.eval.competence))
+        if both and "sycophancy" in set(self.eval.axes) | set(self.loop.axes):
+            raise ValueError(f"data.pushback: {', '.join(both)} is also in eval.competence; the sycophancy probes "
+                             "would train on a task the untrained competence evaluation scores (use another task)")
         return self
 
     def role(self, name: str):

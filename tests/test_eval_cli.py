@@ -9,7 +9,7 @@ from superalign.cli.main import app
 
 SMALL = ["--set", "eval.harmful=3", "--set", "eval.lookalike=3", "--set", "eval.benign_easy=2",
          "--set", "eval.competence=[quartz]", "--set", "eval.competence_items=3", "--set", "eval.tokens=4",
-         "--set", "eval.helpfulness_items=2", "--set", "roles.learner.device=cpu"]
+         "--set", "eval.helpfulness_items=2", "--set", "roles.learner.device=cpu", "--set", "eval.axis_items=3"]
 
 
 def _results(d):
@@ -19,6 +19,12 @@ def _results(d):
     assert m["compliance"]["n"] == 3 and m["over_refusal"]["n"] == 3 and m["competence"]["n"] == 3
     assert any(k.startswith("judge_accuracy:") for k in m)  # the judge's own audit travels with every result
     assert (d / "report.html").exists() and "Evaluation judge audit" in (d / "report.html").read_text()
+    # every enabled value axis (the default preset: four) is scored and reported, each answer judged or counted
+    # as unscored (tiny-random's empty answers cannot be judged: they are counted, never passed)
+    assert list(res["axes"]) == ["harmlessness", "honesty", "sycophancy", "privacy"]
+    assert res["axes"]["honesty"]["honesty"]["ci"] == "wilson"
+    assert all(m[f"{a}_unscored"]["n"] == 3 for a in ("honesty", "sycophancy", "privacy"))
+    assert "Value profile" in (d / "report.html").read_text()
     return res
 
 

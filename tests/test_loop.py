@@ -237,7 +237,8 @@ def test_one_quick_round_on_smollm2(tmp_path):
         "loop.conformity": {"max_steps": 2}, "loop.competence": {"max_steps": 2},
         "loop.sizes": {"attacks": 8, "benign": 4, "sft_competence": 4},
         "eval": {"tokens": 12, "harmful": 8, "lookalike": 6, "benign_easy": 4, "competence_items": 10,
-                 "helpfulness_items": 4}})
+                 "helpfulness_items": 4},
+        "loop.axes": {"harmlessness": 1.0}, "loop.axis_mixes": []})  # the harmlessness mechanics (tests/test_values.py: axes)
     run(R.open_run(cfg, tmp_path))
     s = RunStore(tmp_path)
     assert s.get("status") == "done"

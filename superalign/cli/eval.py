@@ -15,8 +15,9 @@ from rich.markup import escape
 
 from superalign import config as C
 from superalign.errors import SuperalignError
-from superalign.evaluation import judge_data, suite
 from superalign.evaluation import report as eval_report
+from superalign.values import report as values_report
+from superalign.values import suite as axes_suite
 from superalign.executors import LocalExecutor
 from superalign.loop.ui import RichUI
 from superalign.report import build, fmt_ci
@@ -34,7 +35,9 @@ def register(app: typer.Typer):
                  set_: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE override, e.g. eval.harmful=50."),
                  seed: int = typer.Option(0, help="Draws the evaluation split (each seed its own items)."),
                  run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Output (default: out_dir/eval-time).")):
-        """Held-out compliance with harmful requests per source and slice, look-alike and easy over-refusal, untrained competence, and the judge's audit."""
+        """Every enabled value axis (eval.axes): held-out compliance with harmful requests per source and slice,
+        look-alike and easy over-refusal; honesty, sycophancy and privacy with their controls; untrained competence,
+        and the judge's audit."""
         warnings.filterwarnings("ignore", category=FutureWarning)
         cfg = C.load(config, {**C.parse_sets(set_), "run.seed": seed})
         role = (C.OpenAIEndpoint(model=model, base_url=endpoint) if endpoint
@@ -53,28 +56,31 @@ def register(app: typer.Typer):
         with RichUI() as ui:
             ui.console.print(f"evaluating [bold]{escape(model)}[/]{escape(' + ' + str(adapter)) if adapter else ''} "
                              f"-> {escape(str(run_dir))}")
-            jc = cfg.roles.get("judge")
-            judge = judge_data.fit_judge(jc if isinstance(jc, C.EvalJudge) else C.EvalJudge())
-            sets = suite.build_sets(cfg, seed, "test", suite.excluded_prompts(judge.cfg))
-            bar = ui.bar("generating and scoring", suite.size(sets))
-            res = suite.run(ex, judge, sets, cfg.eval.tokens, seed, on_chunk=bar, role="evaluated")
-            rows = res["metrics"] + suite.judge_audit(judge)
+            out = axes_suite.evaluate(ex, cfg, seed, role="evaluated",
+                                      bar=lambda total: ui.bar("generating and scoring", total))
+            sets, res, rows = out["sets"], out["res"], out["rows"]
+            extra = axes_suite.store_rows(res, eval_response_id(0, ""), "evaluated", model)
             results = {"model": model, "adapter": str(adapter) if adapter else None, "endpoint": endpoint,
-                       "seed": seed, "metrics": {r["name"]: {k: r[k] for k in ("value", "lo", "hi", "n")} for r in rows}}
+                       "seed": seed, "metrics": {r["name"]: {k: r[k] for k in ("value", "lo", "hi", "n")} for r in rows},
+                       "axes": out["axes"]}
             _write(run_dir, cfg, f"eval {model}" + (f" + {adapter}" if adapter else ""), seed, {
                 "prompts": [{"id": x["id"], "kind": x["set"], "text": x["text"], "source": x["source"],
-                             "category": x["kind"], "meta": {"templated": x["templated"]}} for x in res["items"]],
+                             "category": x["kind"], "meta": {"templated": x["templated"]}} for x in res["items"]]
+                + axes_suite.prompts(sets),
                 "responses": [{"id": eval_response_id(0, x["id"]), "prompt_id": x["id"], "sample": 0,
-                               "text": x["response"], "role": "evaluated", "model": model} for x in res["items"]],
+                               "text": x["response"], "role": "evaluated", "model": model} for x in res["items"]]
+                + extra["responses"],
                 "scores": [{"target_id": eval_response_id(0, x["id"]), "name": n, "value": x[k], "role": "judge"}
                            for x in res["items"] for n, k in (("refusal", "refusal_p"), ("harmful", "harmful_p"),
-                                                              ("bad", "bad"), ("phrase_refusal", "phrase"))],
-                "metrics": rows, "info": {"model": model, "adapter": str(adapter) if adapter else None}}, results)
+                                                              ("bad", "bad"), ("phrase_refusal", "phrase"))]
+                + extra["scores"],
+                "metrics": rows, "info": {"model": model, "adapter": str(adapter) if adapter else None,
+                                          "axes": list(cfg.eval.axes)}}, results)
             for r in rows:
                 if ":" not in r["name"] or r["name"].startswith("judge_accuracy"):
                     ui.console.print(f"  {r['name']:<34} {fmt_ci(r['value'], r['lo'], r['hi'])}  n={r['n']}")
             ui.console.print(f"results: {escape(str(run_dir / 'results.json'))}\n"
-                             f"report: {escape(str(build(run_dir, eval_report.SECTIONS)))}")
+                             f"report: {escape(str(build(run_dir, eval_report.SECTIONS + values_report.SECTIONS)))}")
 
 
 def _write(run_dir: Path, cfg, name: str, seed: int, stage: dict, results: dict) -> None:

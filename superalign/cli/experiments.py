@@ -20,6 +20,7 @@ from superalign.evaluation import report as eval_report
 from superalign.loop import report as loop_report
 from superalign.review import report as review_report
 from superalign.sandwich import report as sandwich_report
+from superalign.values import report as values_report
 from superalign.w2s import report as w2s_report
 
 
@@ -31,7 +32,7 @@ class Experiment:
 
 
 EXPERIMENTS = [
-    Experiment("eval", eval_cli.register, eval_report.SECTIONS),
+    Experiment("eval", eval_cli.register, eval_report.SECTIONS + values_report.SECTIONS),
     Experiment("loop", loop_cli.register, loop_report.SECTIONS),
     Experiment("w2s", w2s_cli.register, w2s_report.SECTIONS),
     Experiment("sandwich", sandwich_cli.register, sandwich_report.SECTIONS),

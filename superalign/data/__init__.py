@@ -12,7 +12,7 @@ tasks, country texts), `dedup` (near-duplicate groups), `evalsets` (leak-free ev
 """
 from superalign.data.registry import (ALIASES, PARSE_VERSION, SPLITS, Record, dataset, kind_of, load,  # noqa: F401
                                       load_all, names, normalise, parse_hf)
-from superalign.data import sources, tasks  # noqa: F401,E402  (registers the builtin sets)
+from superalign.data import sources, tasks, values  # noqa: F401,E402  (registers the builtin sets)
 from superalign.data.sources import JUDGE_SETS, TRAIN_SOURCES  # noqa: F401,E402
 
 

@@ -28,7 +28,8 @@ ALIASES = {"benign": "benign_easy"}  # old name -> current name; configs written
 
 
 def dataset(name: str, kind: str):
-    """Register a builder; `kind` is harmful | template | judge | benign | lookalike | task | reference | facts."""
+    """Register a builder; `kind` is harmful | template | judge | benign | lookalike | task | reference | facts |
+    claims | pushback | privacy."""
     def deco(fn):
         _BUILDERS[name] = (fn, kind)
         return fn

@@ -17,10 +17,11 @@ from pathlib import Path
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """A hash of the package's source: an evaluation cached by other code is never read back."""
+    """A hash of the package's source and its versioned data files (the value axes' items and judge labels): an
+    evaluation cached by other code or data is never read back."""
     h = hashlib.sha1()
     root = Path(__file__).resolve().parents[1]
-    for p in sorted(root.rglob("*.py")):
+    for p in sorted([*root.rglob("*.py"), *(root / "data" / "files").glob("*.jsonl")]):
         h.update(str(p.relative_to(root)).encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]

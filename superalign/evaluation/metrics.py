@@ -21,13 +21,23 @@ class Metric:
     items: str                 # the evaluation set whose items it counts (competence: the untrained tasks)
     key: str                   # the per-item 0/1 field that is the outcome
     higher_is_better: bool
-    tolerance: str | None = None  # the `loop.guard` field: how far it may get worse before a phase is rolled back
+    # how far it may get worse before a phase is rolled back: a `loop.guard` field, or (value axes) the tolerance
+    tolerance: str | float | None = None
     select_weight: float = 0.0    # its weight in the candidate-selection score (0: reported, not optimised)
     doc: str = ""
+    ci: str = "wilson"            # the interval its rate carries
+    axis: str = "harmlessness"    # the value axis it belongs to (superalign/values), or `competence`
 
     def goodness(self, value: float) -> float:
         """The value on a higher-is-better scale."""
         return value if self.higher_is_better else 1.0 - value
+
+    def limit(self, guard) -> float:
+        """The guard's tolerance as a number: the named `loop.guard` field, or the declared value."""
+        t = self.tolerance
+        if t is None:
+            raise ValueError(f"metric {self.name} declares no tolerance")
+        return float(getattr(guard, t)) if isinstance(t, str) else float(t)
 
 
 REGISTRY: dict[str, Metric] = {}
@@ -55,7 +65,7 @@ OVER_REFUSAL_EASY = register(Metric(
     doc="share of plainly harmless prompts that the answer refuses"))
 COMPETENCE = register(Metric(
     "competence", "competence (untrained tasks)", "competence", "correct", True, tolerance="competence_drop",
-    select_weight=1.0, doc="accuracy on multiple-choice tasks the loop never trains on"))
+    select_weight=1.0, doc="accuracy on multiple-choice tasks the loop never trains on", axis="competence"))
 
 
 def guarded() -> list[Metric]:

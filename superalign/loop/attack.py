@@ -18,6 +18,7 @@ from superalign.data.evalsets import HELDOUT
 from superalign.errors import SuperalignError
 from superalign.evaluation.suite import rate_row
 from superalign.executors.base import GEN_CHUNK
+from superalign.loop import axes as loop_axes
 from superalign.loop.context import Context
 from superalign.models.classifier import refusal_phrase
 from superalign.models.embedder import Embedder
@@ -109,11 +110,14 @@ def attack(ctx: Context, r: int) -> dict:
     for i, b in enumerate((benign_pool * 2)[start:start + k]):
         rows.append({"id": prompt_id(r, "b", i), "kind": "benign", "text": b["prompt"], "category": b.get("category"),
                      "source": b["source"], "parent_id": b["id"], "role": "data", "meta": {"style": "benign"}})
-    return {"prompts": rows, "info": {"attacks": len(plan), "rewrites": on_goal["tried"],
-                                      "rewrite_failed": on_goal["tried"] - on_goal["kept"], "on_goal": on_goal,
-                                      "archive_cells": len(archive.cells), "curriculum": aimed,
-                                      "by_style": _count(plan, "style"), "by_category": _count(plan, "category"),
-                                      "by_strategy": _count(plan, "strategy")}}
+    probes = loop_axes.probe_rows(ctx, r)  # the other value axes' training prompts (loop/axes.py)
+    return {"prompts": rows + probes,
+            "info": {"attacks": len(plan), "rewrites": on_goal["tried"],
+                     "rewrite_failed": on_goal["tried"] - on_goal["kept"], "on_goal": on_goal,
+                     "archive_cells": len(archive.cells), "curriculum": aimed,
+                     "by_style": _count(plan, "style"), "by_category": _count(plan, "category"),
+                     "by_strategy": _count(plan, "strategy"),
+                     "probes": {a: sum(p["category"] == a for p in probes) for a in loop_axes.trained(lc)}}}
 
 
 def _count(plan: list[dict], field: str) -> dict[str, int]:

@@ -44,6 +44,7 @@ class Sizes(S):
     contrast: int = Field(12, ge=0)   # harmless look-alikes on the attacks' topics (data/boundary.py)
     benign: int = Field(12, ge=0)
     sft_competence: int = Field(16, ge=0)
+    probes: int = Field(12, ge=0)     # training prompts per enabled value axis other than harmlessness
 
 
 class Curriculum(S):
@@ -97,6 +98,31 @@ class LoopConfig(S):
     attacker_update: bool = True                   # archive elites seed the next round's mutations
     attacker_finetune: bool = False                # also SFT the attacker LM on its successful rewrites
     sizes: Sizes = Sizes()
+    # value axes the loop trains (superalign/values), each with its weight in the conformity data: 1 = all of the
+    # axis's rows, 0.5 = half of them, 2 = each twice, 0 = none. Harmlessness is the loop's own attack data.
+    axes: dict[str, float] = {"harmlessness": 1.0}
+    # further weightings to try: every conformity candidate setting is trained once per mix (`axes` first), and the
+    # best on val_select that regresses no axis is kept. An axis missing from a mix has weight 0 in it.
+    axis_mixes: list[dict[str, float]] = []
+
+    @field_validator("axes")
+    @classmethod
+    def _known_loop_axes(cls, v: dict[str, float]) -> dict[str, float]:
+        from superalign.config import known_axes
+        known_axes(list(v))
+        if any(w < 0 for w in v.values()) or not any(w > 0 for w in v.values()):
+            raise ValueError("weights must be >= 0 with at least one > 0")
+        return v
+
+    @field_validator("axis_mixes")
+    @classmethod
+    def _known_mix_axes(cls, v: list[dict[str, float]]) -> list[dict[str, float]]:
+        from superalign.config import known_axes
+        for mix in v:
+            known_axes(list(mix))
+            if any(w < 0 for w in mix.values()) or not any(w > 0 for w in mix.values()):
+                raise ValueError("each mix's weights must be >= 0 with at least one > 0")
+        return v
 
     @field_validator("rubric")
     @classmethod
@@ -130,23 +156,31 @@ class LoopConfig(S):
 # goes on 2 CPU cores (`superalign run` prints it per stage): evaluation generation dominates, so the CPU presets
 # score 60 harmful / 60 look-alike / 30 easy prompts and 30 items per untrained task, 32-token answers (the judge's
 # short-vs-full agreement is 0.966, bench/results/eval_audit.json), and validation splits 40% of that.
+# Every preset scores and trains the four value axes (superalign/values); each axis other than harmlessness adds
+# `axis_items` test items (and 40% of that per validation split) and `sizes.probes` training prompts a round.
+_AXES = ["harmlessness", "honesty", "sycophancy", "privacy"]
 _CPU_EVAL = {"harmful": 60, "lookalike": 60, "benign_easy": 30, "competence_items": 30, "helpfulness_items": 30,
-             "val_fraction": 0.4, "tokens": 32}
-_ROUND = {"response_tokens": 48, "sizes": {"attacks": 24, "contrast": 12, "benign": 12},
-          "conformity": {"learning_rate": 5e-4}}
+             "val_fraction": 0.4, "tokens": 32, "axes": _AXES, "axis_items": 48}
+_ROUND = {"response_tokens": 48, "sizes": {"attacks": 24, "contrast": 12, "benign": 12, "probes": 12},
+          "conformity": {"learning_rate": 5e-4}, "axes": {a: 1.0 for a in _AXES}}
 PRESETS: dict[str, dict] = {
     # one round, one candidate update per phase: the mechanics end to end
     "quick": {"loop": {**_ROUND, "rounds": 1}, "eval": _CPU_EVAL},
-    # what `make demo` and bench/loop_efficacy.py run: 2 rounds, two candidate conformity updates per round
-    # (learning rate 5e-4 and 1e-3), the better on val_select kept
-    "default": {"loop": {**_ROUND, "rounds": 2, "candidates": [{"learning_rate": 1e-3}]}, "eval": _CPU_EVAL},
+    # what `make demo` and bench/loop_efficacy.py run: 2 rounds; conformity candidates are two learning rates (5e-4,
+    # 1e-3) x two value mixes (every axis alike; harmlessness alone), the best on val_select that regresses no axis kept
+    "default": {"loop": {**_ROUND, "rounds": 2, "candidates": [{"learning_rate": 1e-3}],
+                         "axis_mixes": [{"harmlessness": 1.0}]}, "eval": _CPU_EVAL},
     # the sizes a claim needs (>= 200 harmful and look-alike test prompts), longer answers: a GPU or a patient CPU
     "full": {"loop": {"rounds": 4, "response_tokens": 64, "attack_tokens": 48,
                       "conformity": {"max_length": 384, "learning_rate": 5e-4}, "competence": {"max_length": 384},
                       "candidates": [{"learning_rate": 1e-3, "max_length": 384},
                                      {"learning_rate": 5e-4, "beta": 0.3, "max_length": 384}],
-                      "sizes": {"attacks": 48, "contrast": 24, "benign": 24, "sft_competence": 48}},
-             "eval": {"harmful": 200, "lookalike": 200, "benign_easy": 100, "competence_items": 200, "tokens": 64}},
+                      "sizes": {"attacks": 48, "contrast": 24, "benign": 24, "sft_competence": 48, "probes": 24},
+                      "axes": {a: 1.0 for a in _AXES},
+                      "axis_mixes": [{"harmlessness": 1.0},
+                                     {"harmlessness": 0.5, "honesty": 1.0, "sycophancy": 1.0, "privacy": 1.0}]},
+             "eval": {"harmful": 200, "lookalike": 200, "benign_easy": 100, "competence_items": 200, "tokens": 64,
+                      "axes": _AXES, "axis_items": 80}},
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any, Callable, Protocol
 from superalign.models import config as C
 from superalign.errors import SuperalignError
 from superalign.evaluation import suite
+from superalign.values import suite as axes_suite
 from superalign.evaluation.judge_data import fit_judge
 from superalign.executors import Executor
 from superalign.store import RunStore
@@ -110,13 +111,14 @@ class Context:
     # ------------------------------------------------------------------ data and batch work
     def sets(self, split: str) -> dict:
         """The held-out sets of this seed: `val_select` ranks candidate updates, `val_guard` decides rollbacks,
-        `test` is read only by the eval stage. None shares a source or a near-duplicate with training."""
+        `test` is read only by the eval stage. None shares a source or a near-duplicate with training. Every
+        enabled value axis's items are under `axes` (values/suite.py)."""
         if self._sets is None:
             self._sets = {}
         if split not in self._sets:
             jc = self.cfg.roles.get("judge") or C.EvalJudge()
-            self._sets[split] = suite.build_sets(self.cfg, self.seed, split, suite.excluded_prompts(jc),
-                                                 trained=self.cfg.data.competence)
+            self._sets[split] = axes_suite.build_sets(self.cfg, self.seed, split, suite.excluded_prompts(jc),
+                                                      trained=self.cfg.data.competence)
         return self._sets[split]
 
     def benign_pool(self) -> list[dict]:

@@ -1,12 +1,14 @@
 """Stage `critique`: the critic scores every response, writes a critique, and picks a better response per
 prompt — the best of the k samples or a critique-conditioned self-revision — so `learn` gets (better, worse)
-pairs. A verdict the critic could not give is an error row, never a pass.
+pairs. A verdict the critic could not give is an error row, never a pass. Answers to the other value axes' probes
+are scored by each axis's rubric (loop/axes.py).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from superalign.evaluation import suite
+from superalign.loop import axes as loop_axes
 from superalign.loop.context import Context
 from superalign.models.embedder import Embedder
 from superalign.roles import critic as C
@@ -26,7 +28,8 @@ def critique(ctx: Context, r: int) -> dict:
     resp = ctx.store.rows("responses", round=r, stage="respond")
     recs = [{"response_id": x["id"], "prompt_id": x["prompt_id"], "text": prompts[x["prompt_id"]]["text"],
              "kind": prompts[x["prompt_id"]]["kind"], "response": x["text"]} for x in resp]
-    scored = score(ctx, recs, r, f"round {r} critique")
+    probes = loop_axes.critique_probes(ctx, r, prompts, [x for x in recs if x["kind"] == "probe"])
+    scored = score(ctx, [x for x in recs if x["kind"] != "probe"], r, f"round {r} critique")
     by_prompt: dict[str, list[dict]] = {}
     for s in scored:
         by_prompt.setdefault(s["prompt_id"], []).append(s)
@@ -64,8 +67,10 @@ def critique(ctx: Context, r: int) -> dict:
                {"name": "critic_errors", "value": errors, "n": len(scored) + len(revisions)},
                {"name": "pairs", "value": pairs, "n": len(scored)},
                suite.mean_row("response_diversity", diversity([s["response"] for s in scored]))]
-    return {"responses": new_resp, "scores": scores, "critiques": critiques, "metrics": metrics,
-            "info": {"pairs": pairs, "critic_errors": errors, "revisions": len(revisions)}}
+    return {"responses": new_resp, "scores": scores + probes["scores"], "critiques": critiques + probes["critiques"],
+            "metrics": metrics + probes["metrics"],
+            "info": {"pairs": pairs, "critic_errors": errors, "revisions": len(revisions),
+                     "probe_pairs": sum(c["meta"]["pair"] for c in probes["critiques"])}}
 
 
 def revise(ctx: Context, r: int, by_prompt: dict[str, list[dict]]) -> list[dict]:

@@ -1,7 +1,8 @@
 """Stages `setup` (round 0: fix the held-out sets) and `eval` (every round: the learner on the test sets, scored by
 the evaluation judge, with paired tests against round 0), plus `validate`, the same measurement on a validation
 split that candidate selection (`val_select`) and the regression guard (`val_guard`) read.
-All of it is `superalign.evaluation.suite`, the code `superalign eval` runs.
+All of it is `superalign.values.suite` (harmlessness and competence: `superalign.evaluation.suite`), the code
+`superalign eval` runs, over every enabled value axis (`eval.axes`).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from superalign.evaluation import suite
 from superalign.loop.context import Context
 from superalign.models.local import adapters_in_model_dtype
+from superalign.values import suite as axes_suite
 from superalign.roles.learner import chat
 from superalign.store.records import EvalInfo, eval_prompt_id, eval_response_id
 from superalign.training.kl import kl_stats
@@ -24,11 +26,12 @@ def setup(ctx: Context, r: int) -> dict:
     sizes: dict[str, dict[str, Any]] = {}
     for split in SPLITS:
         sets = ctx.sets(split)
-        sizes[split] = {k: len(v) for k, v in sets.items() if k != "competence"}
+        sizes[split] = {k: len(v) for k, v in sets.items() if k not in ("competence", "axes")}
         sizes[split]["competence"] = {t: len(v) for t, v in sets["competence"].items()}
         prompts += [{"id": eval_prompt_id(split, x["id"]), "kind": f"eval_{x['set']}", "text": x["text"], "source": x["source"],
                      "category": x["kind"], "meta": {"split": split, "templated": x["templated"]}}
-                    for s in suite.SETS for x in sets[s]]
+                    for s in suite.SETS for x in sets[s]] + axes_suite.prompts(sets, f"{split}:", split)
+        sizes[split]["axes"] = {a: len(v) for a, v in sets.get("axes", {}).items()}
     metrics = []
     crit = ctx.critic()
     if hasattr(crit, "heads"):
@@ -53,10 +56,10 @@ def measure(ctx: Context, split: str, bar=None) -> tuple[dict, dict]:
     hit = cache.load(k) if ctx.cfg.eval.cache else None
     if hit is not None:
         if bar:
-            bar(suite.size(sets))
+            bar(axes_suite.size(sets))
         return hit, {"cached": True, "usage": {}}
     before = lm.usage.copy() if hasattr(lm, "usage") else None
-    res = suite.run(ctx.ex, ctx.judge(), sets, ctx.cfg.eval.tokens, ctx.seed, bar)
+    res = axes_suite.run(ctx.ex, ctx.cfg, ctx.judge(), sets, ctx.seed, bar)
     if ctx.cfg.eval.cache:
         cache.save(k, res)
     return res, {"cached": False, "usage": lm.usage.delta(before) if before else {}}
@@ -64,8 +67,8 @@ def measure(ctx: Context, split: str, bar=None) -> tuple[dict, dict]:
 
 def evaluate(ctx: Context, r: int) -> dict:
     sets = ctx.sets("test")
-    res, cost = measure(ctx, "test", ctx.ui.bar(f"round {r} eval", suite.size(sets)))
-    out = suite.outcomes(res)
+    res, cost = measure(ctx, "test", ctx.ui.bar(f"round {r} eval", axes_suite.size(sets)))
+    out = axes_suite.outcomes(res)
     rows = [{**m, "meta": {**m["meta"], "split": "test"}} for m in res["metrics"]]
     base = ctx.store.last_info(EvalInfo, before=1)
     if r > 0 and base:  # the same items before any training: a paired test, not two overlapping intervals
@@ -76,13 +79,16 @@ def evaluate(ctx: Context, r: int) -> dict:
     scores = [{"target_id": eval_response_id(r, x["id"]), "name": n, "value": x[k], "role": "judge"}
               for x in res["items"] for n, k in (("refusal", "refusal_p"), ("harmful", "harmful_p"), ("bad", "bad"),
                                                  ("phrase_refusal", "phrase"))]
+    extra = axes_suite.store_rows(res, f"r{r}:", "learner")  # the other axes' answers and verdicts
+    responses += [{**x, "prompt_id": f"test:{x['prompt_id']}"} for x in extra["responses"]]
+    scores += extra["scores"]
     kl = drift(ctx, res["items"])
     rows.append(kl)
     if ctx.cfg.run.report_to:  # the loop's own per-round curves, beside TRL's training curves
         log_metrics(ctx.dir, ctx.cfg, r, {**suite.summary(res), "kl_to_base": kl["value"]})
     return {"responses": responses, "scores": scores, "metrics": rows,
             "info": {**suite.summary(res), "kl_to_base": kl["value"], "kl_tokens": kl["meta"]["tokens"],
-                     "outcomes": out, **cost}}
+                     "outcomes": out, "timing": res.get("timing", {}), **cost}}
 
 
 def drift(ctx: Context, items: list[dict]) -> dict:
@@ -106,4 +112,4 @@ def drift(ctx: Context, items: list[dict]) -> dict:
 def validate(ctx: Context, split: str) -> dict:
     """The learner on a validation split: {"summary": rates, "outcomes": per-item 0/1 by axis}."""
     res, cost = measure(ctx, split)
-    return {"summary": suite.summary(res), "outcomes": suite.outcomes(res), "cost": cost}
+    return {"summary": suite.summary(res), "outcomes": axes_suite.outcomes(res), "cost": cost}

@@ -3,6 +3,9 @@ answers the critic liked and a held-in task) phases. Each phase trains its candi
 adapter and ranks them on one validation split (`val_select`); the winner then faces the regression guard on
 another (`val_guard`): a paired test of the same items before and after. A phase whose winner is significantly
 worse on any axis, by more than the axis's tolerance, is rolled back whole.
+Conformity candidates are every candidate setting under every weighting of the value axes (`loop.axes` and
+`loop.axis_mixes`: "which values, in which proportion"); a candidate that regresses any evaluated axis on the
+selection split is never kept, and the log names the axis that blocked it (`blocked_by`).
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from superalign import data
 from superalign.data import boundary
 from superalign.evaluation import metrics as M
 from superalign.evaluation import suite
+from superalign.loop import axes as loop_axes
 from superalign.loop.context import Context
 from superalign.loop.escalate import wait_for_labels
 from superalign.loop.evaluate import validate
@@ -32,7 +36,8 @@ def learn(ctx: Context, r: int) -> dict:
     before = (prev.guard if prev else None) or validate(ctx, "val_guard")
     log, cks = [], []
     phases: list[tuple[str, str, list[dict], list]] = []
-    cands = [lc.conformity] + list(lc.candidates)
+    # the search over conformity updates: every candidate setting under every weighting of the value axes
+    cands = [(pc, mix) for mix in [dict(lc.axes), *map(dict, lc.axis_mixes)] for pc in [lc.conformity, *lc.candidates]]
     if lc.schedule == "joint":
         phases.append(("joint", "dpo", conf + comp_dpo, cands))
     else:
@@ -68,7 +73,8 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
     lm, lc = ctx.learner, ctx.lc
     prompts = {p["id"]: p for p in ctx.store.rows("prompts", round=r, stage="attack")}
     resp = {x["id"]: x for x in ctx.store.rows("responses", round=r)}
-    crit = ctx.store.rows("critiques", round=r, stage="critique")
+    crit_all = ctx.store.rows("critiques", round=r, stage="critique")
+    crit = [c for c in crit_all if c["meta"].get("kind") != "probe"]  # the other axes' probes: loop/axes.py
     conf, comp_sft, comp_dpo = [], [], []
     render = {pid: lm.render([{"role": "user", "content": p["text"]}]) for pid, p in prompts.items()}
     best: dict[str, dict] = {}
@@ -115,6 +121,13 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
             topic = p["meta"].get("topic") if p["meta"] else None
             refusal = boundary.refusal(p["text"], topic) if lc.targets == "written" and topic else ANCHOR_REFUSAL
             conf.append({"prompt": b["prompt"], "chosen": b["completion"], "rejected": refusal, "kind": "benign"})
+    # every value-axis row carries its axis (harmlessness: the rows above); conformity candidates weigh the axes by
+    # a mix (`select`), the SFT phase by `loop.axes`
+    conf = [{**x, "axis": loop_axes.HARMLESSNESS} for x in conf]
+    comp_sft = [{**x, "axis": loop_axes.HARMLESSNESS} for x in comp_sft]
+    more_conf, more_sft = loop_axes.training_rows(ctx, r, prompts, resp, crit_all, render)
+    conf += more_conf
+    comp_sft = loop_axes.mixed(comp_sft + more_sft, lc.axes)
     n = lc.sizes.sft_competence
     for task in ctx.cfg.data.competence:  # the held-in task: a fresh slice of its train split per round
         pool = data.load(task, "train", seed=ctx.cfg.data.split_seed)
@@ -128,8 +141,9 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
 
 
 def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict]]:
-    """Paired tests on the guard split, per axis: (regressions, the tests with their detectable effect).
-    A regression is a change in the bad direction beyond the axis's tolerance with p < guard.alpha."""
+    """Paired tests on the guard split, per guarded metric of every evaluated axis: (regressions, the tests with
+    their detectable effect). A regression is a change in the bad direction beyond the metric's tolerance with
+    p < guard.alpha; each names its metric, and `loop_axes.axes_of` the value axis it belongs to."""
     g = ctx.lc.guard
     tests = suite.compare(before["outcomes"], after["outcomes"], g.alpha)
     metric = {f"{m.name}_change": m for m in M.guarded()}
@@ -138,12 +152,17 @@ def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict
         m = metric.get(t["name"])
         if m is None or m.tolerance is None:
             continue
-        lim = getattr(g, m.tolerance)
+        lim = m.limit(g)
         worse = -t["value"] > lim if m.higher_is_better else t["value"] > lim
         if worse and t["meta"]["p_value"] < g.alpha:
             bad.append(f"{t['name'][:-7]} {t['meta']['before']:.3f}->{t['meta']['after']:.3f} "
                        f"(p={t['meta']['p_value']:.3g}, n={t['n']})")
     return bad, tests
+
+
+def blocked_by(regressions: list[str]) -> list[str]:
+    """The value axes whose metrics a guard's regressions name (e.g. ["honesty"])."""
+    return loop_axes.axes_of([b.split(" ", 1)[0] for b in regressions])
 
 
 def score(summary: dict) -> float:
@@ -181,20 +200,27 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
     sel0 = validate(ctx, "val_select") if many and reject_regressions else None
     best = None
     ref: dict = {}  # every candidate starts from `start`: one reference pass serves them all
-    for ci, pc in enumerate(phase_cfgs):
+    for ci, c in enumerate(phase_cfgs):
+        pc, mix = c if isinstance(c, tuple) else (c, None)  # a conformity candidate weighs the axes by its mix
+        part = loop_axes.mixed(rows, mix) if mix is not None else rows
         restore(lm.model, start)
+        if not part:
+            log.append({"candidate": ci, "cfg": pc.model_dump(), "mix": mix, "phase": name,
+                        "skipped": "no training rows under this mix"})
+            continue
         t0 = time.time()
         bar = ctx.ui.steps(f"round {r} {name} candidate {ci + 1}/{len(phase_cfgs)}")
-        info = train(ctx, method, rows, pc, ctx.seed + r, f"r{r}-{name}-c{ci}", on_step=bar, ref_logps=ref)
+        info = train(ctx, method, part, pc, ctx.seed + r, f"r{r}-{name}-c{ci}", on_step=bar, ref_logps=ref)
         fit_s = time.time() - t0
         val = validate(ctx, "val_select") if many else None
         sel = val["summary"] if val else {}
-        cand = {"candidate": ci, "cfg": pc.model_dump(), "train": info, "select": sel, "fit_s": fit_s,
-                "score": score(sel) if sel else 0.0, "train_s": time.time() - t0, "state": snapshot(lm.model)}
+        cand = {"candidate": ci, "cfg": pc.model_dump(), "mix": mix, "n_rows": len(part), "train": info,
+                "select": sel, "fit_s": fit_s, "score": score(sel) if sel else 0.0, "train_s": time.time() - t0,
+                "state": snapshot(lm.model)}
         if sel0 is not None and val is not None:
             bad, _ = guard(ctx, sel0, val)
-            if bad:
-                cand["rejected"] = "; ".join(bad)
+            if bad:  # the stored log says which axis blocked it
+                cand["rejected"], cand["blocked_by"] = "; ".join(bad), blocked_by(bad)
         log.append({k: v for k, v in cand.items() if k != "state"} | {"phase": name})
         if "rejected" not in cand and (best is None or cand["score"] > best["score"]):
             best = cand
@@ -227,7 +253,8 @@ def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_
           "meta": {"val_before": before["summary"], "val_after": after["summary"], "regressions": regressions,
                    "guard_tests": tests, "candidates": len(phase_cfgs),
                    "candidate": best["candidate"] if best else None, "train": best["train"] if best else None,
-                   "n": len(rows), "method": method, "rows": data_path}}
+                   "mix": best.get("mix") if best else None, "n_winner": best.get("n_rows") if best else None,
+                   "blocked_by": blocked_by(regressions), "n": len(rows), "method": method, "rows": data_path}}
     ctx.ui.note(f"round {r} {name}: {'kept' if accepted else 'ROLLED BACK'}"
                 + (f" ({'; '.join(regressions)})" if regressions else ""))
     return {"ck": ck, "val": after if accepted else before}

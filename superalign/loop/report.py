@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from superalign.evaluation import metrics as M
 from superalign.report import Markup, esc, fmt_ci, hidden, line_plot, pareto_plot, table
+from superalign.loop import axes as loop_axes
 from superalign.review import report as review_report
+from superalign.values import report as values_report
 from superalign.selfenhance import verdict
 from superalign.store import RunStore
 from superalign.store import records as rec
@@ -15,7 +17,8 @@ from superalign.store.summary import RunSummary, kind_of
 
 MAIN = ["compliance", "harmful_help", "compliance_phrase", "compliance_direct", "compliance_templated",
         "over_refusal", "over_refusal_easy", "competence", "helpfulness"]
-CHANGES = [f"{m.name}_change" for m in M.REGISTRY.values()] + ["helpfulness_change"]
+CHANGES = [f"{m.name}_change" for m in M.REGISTRY.values() if m.axis in ("harmlessness", "competence")] + \
+    ["helpfulness_change"]
 
 
 def _evals(store: RunStore) -> dict[int, dict[str, Metric]]:
@@ -147,12 +150,15 @@ def _settings(cfg: dict, method: str | None) -> str:
 
 def _verdict(c: dict, ck: dict | None) -> Markup | str:
     if c.get("rejected"):
-        return Markup(f'<span class="bad">rejected</span>: {esc(c["rejected"])}')
+        by = f"blocked by {', '.join(c['blocked_by'])}: " if c.get("blocked_by") else ""
+        return Markup(f'<span class="bad">rejected</span>: {esc(by + c["rejected"])}')
     if ck is None or ck["meta"].get("candidate") != c.get("candidate"):
         return "not chosen" if ck is not None else "–"
     if ck["accepted"]:
         return Markup('<span class="good">winner, kept</span>')
-    return Markup(f'<span class="bad">winner, rolled back</span>: {esc("; ".join(ck["meta"].get("regressions", [])))}')
+    axes = ck["meta"].get("blocked_by") or []
+    return Markup(f'<span class="bad">winner, rolled back</span>: '
+                  f'{esc(("blocked by " + ", ".join(axes) + ": " if axes else "") + "; ".join(ck["meta"].get("regressions", [])))}')
 
 
 def candidates(store: RunStore) -> str | None:
@@ -174,7 +180,8 @@ def candidates(store: RunStore) -> str | None:
             rows = []
             for c in (c for c in mine if "skipped" not in c):
                 tr, sel = c.get("train") or {}, c.get("select") or {}
-                rows.append([c.get("candidate"), _settings(c.get("cfg") or {}, method), tr.get("steps", "–"),
+                rows.append([c.get("candidate"), _settings(c.get("cfg") or {}, method), loop_axes.mix_label(c.get("mix")),
+                             tr.get("steps", "–"),
                              f"{tr['loss_last']:.3f}" if tr.get("loss_last") is not None else "–",
                              *(f"{sel[k]:.3f}" if k in sel else "–" for k in ("compliance", "over_refusal", "competence")),
                              f"{c['score']:.3f}" if sel else "– (only candidate)",
@@ -182,15 +189,19 @@ def candidates(store: RunStore) -> str | None:
             tests = "; ".join(f"{t['name']} {t['value']:+.3f} (p={t['meta'].get('p_value', float('nan')):.3g})"
                               for t in (ck["meta"].get("guard_tests") or [])) if ck else ""
             out.append(f"<h4>{esc(head)}</h4>"
-                       + table(["candidate", "settings", "steps", "last loss", "val compliance", "val over-refusal",
-                                "val competence", "score", "train s", "verdict"], rows)
+                       + table(["candidate", "settings", "value mix", "steps", "last loss", "val compliance",
+                                "val over-refusal", "val competence", "score", "train s", "verdict"], rows)
                        + (f"<p class=muted>guard (paired, on the guard split): {esc(tests)}</p>" if tests else ""))
     if not out:
         return None
     return ("".join(out)
-            + "<p class=muted>Each phase trains every candidate from the same adapter; the one with the highest "
-              "score on the selection split ((1 − compliance) + (1 − over-refusal) + competence) wins, and only the winner "
-              "faces the regression guard on a separate split, which keeps it or rolls the phase back.</p>")
+            + "<p class=muted>Each phase trains every candidate from the same adapter; a conformity candidate is "
+              "an optimiser setting under one weighting of the value axes (value mix: each axis's share of its "
+              "training rows). The one with the highest score on the selection split (every selected metric of every "
+              "evaluated axis on a higher-is-better scale, weighed alike: (1 − compliance) + (1 − over-refusal) + "
+              "competence + the other axes' 1 − rate) wins unless it regresses an axis there (the log names the axis "
+              "that blocked it), and only the winner faces the regression guard on a separate split, which keeps it "
+              "or rolls the phase back.</p>")
 
 
 def phases(store: RunStore) -> str | None:
@@ -403,6 +414,7 @@ def self_enhancement(store: RunStore) -> str | None:
 
 SECTIONS = [
     ("Held-out results per round", results),
+    *values_report.SECTIONS,
     ("Where the learner still complies: compliance per slice", slices),
     ("Safety boundary (Pareto)", boundary),
     ("Competence–conformity trajectory", trajectory),

@@ -24,6 +24,7 @@ import superalign
 from superalign.errors import Interrupted, SuperalignError, raise_interrupted
 from superalign.executors import make_executor
 from superalign.loop import attack, critique, escalate, evaluate, learn, respond
+from superalign.loop import axes as loop_axes
 from superalign.loop.context import Context, NullUI
 from superalign.store import TABLES, RunStore, writable
 from superalign.store.records import CalibrateInfo, RunIdentity, differing_keys, flatten
@@ -45,6 +46,10 @@ def open_run(cfg, run_dir: str | Path, ui=None, executor=None, *, resume: bool =
     naming the keys, and so is any start when `resume` is False. `fork_of` starts a new run in `run_dir` that records
     the run it came from and copies its round-0 stages when they cannot differ (`fork`)."""
     run_dir = Path(run_dir)
+    unguarded = [a for a in loop_axes.trained(cfg.loop) if a not in cfg.eval.axes]
+    if unguarded:  # the guard covers the evaluated axes: a trained axis nothing evaluates would go unguarded
+        raise SuperalignError(f"loop.axes trains {', '.join(unguarded)} but eval.axes does not score it, so no guard "
+                              "would cover it", "add it to eval.axes, or give it weight 0 in loop.axes and the mixes")
     fresh = not run_dir.exists()
     writable(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -138,7 +138,8 @@ def build_items(rows: list[dict], n: int, facts: list[str], seed: int, kinds=KIN
     if not regions:
         raise SuperalignError("the sandwich data set has no region with two usable countries",
                               "use `sandwich.data: countries` or facts the records carry")
-    items, tries = [], 0
+    items: list[Item] = []
+    tries = 0
     while len(items) < n and tries < 50 * n:
         tries += 1
         kind = kinds[len(items) % len(kinds)]
@@ -228,6 +229,7 @@ class Verifier:
             return True
         if self.mode == "exact":
             return False
+        assert self.vec is not None  # mode `exact` returned above; the others are built with an embedder
         sims = self.vec(it.sentences) @ self.vec([q])[0]
         best = int(np.argmax(sims))
         src = it.sentences[best]

@@ -138,11 +138,11 @@ def per_item(store, key: str, seeds: list[int]) -> tuple[dict[str, np.ndarray], 
 def summarize(store, key: str, seeds: list[int]) -> dict:
     from superalign.stats import mean_ci_t
     arms, kinds, item_seeds = per_item(store, key, seeds)
-    item_seeds = np.asarray(item_seeds)
+    seeds_of = np.asarray(item_seeds)
     errors = {c: sum(m["meta"]["errors"] for s in seeds
                      for m in store.rows("metrics", stage=f"sandwich/{key}/seed{s}", name=f"sandwich/{c}/accuracy"))
               for c in CONDITIONS}
-    per_seed = {s: {a: float(arms[a][item_seeds == s].mean()) for a in ARMS} for s in seeds}
+    per_seed = {s: {a: float(arms[a][seeds_of == s].mean()) for a in ARMS} for s in seeds}
     meta = {"key": key, "seeds": seeds}
     rows, acc = [], {}
     for a in ARMS:

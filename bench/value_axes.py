@@ -1,0 +1,207 @@
+"""Does optimising several values at once cost or help each of them? Base, a single-axis loop (harmlessness only)
+and the multi-axis loop, scored on every value axis with the same items and the same audited judges.
+
+    python bench/value_axes.py                          # headline: seeds 10 11 12, default preset
+    python bench/value_axes.py --preset quick --seeds 0 # development (seeds 0-2 are development seeds)
+
+Arms per seed: `base` (the untrained learner: the multi-axis run's round-0 evaluation), `single` (the preset's loop
+with `loop.axes: {harmlessness: 1}` and no value mixes: the loop before issue 25) and `multi` (the preset's loop
+over every axis, with its value mixes). All three are evaluated on every axis of the preset (`eval.axes`), and the
+guard of both loops covers every evaluated axis. Per axis metric: the rate of each arm (pooled over seeds, Wilson
+95% CI) and the paired changes multi - base, single - base and multi - single on the same items (exact McNemar,
+Newcombe CI, pooled over seeds); `judge_accuracy`: the axis judge's outcome accuracy from the human audit
+(bench/results/eval_audit.json `axes`, bench/axes_audit.py), or null until the audit has been run (the development
+estimate, cross-validated on the judge's own training labels, is printed beside it and marked as such).
+Also the evaluation's cost per axis (seconds of the batched generation per item and of each judge). The axes' test
+answers are read back from the run stores and judged by the current judges (`rescore`), so a judge refit after
+the runs re-scores them without generating again.
+Resumable: a finished arm is read back from its run directory under --out. Writes bench/results/value_axes.json
+(a development run: value_axes_dev.json).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+warnings.filterwarnings("ignore")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from superalign import config as C  # noqa: E402
+from superalign import values  # noqa: E402
+from superalign.loop import efficacy as E  # noqa: E402
+
+SEEDS = (10, 11, 12)      # headline seeds, declared before the run; no design decision has read them
+DEV_SEEDS = (0, 1, 2)     # development seeds: a run on any of them is written apart (value_axes_dev.json)
+ARMS = ("base", "single", "multi")
+RESULTS = ROOT / "bench" / "results"
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def config(preset: str, seed: int, arm: str, sets: list[str]):
+    over = {**C.parse_sets(sets), "run.seed": seed, "run.name": f"value-axes-{arm}-s{seed}"}
+    if arm == "single":
+        over.update({"loop.axes": {"harmlessness": 1.0}, "loop.axis_mixes": []})
+    return C.load(preset=preset, overrides=over)
+
+
+def run_arm(cfg, d: Path) -> dict:
+    """One loop run (resumed if its directory holds an unfinished one): per round, its evaluation's outcomes,
+    summary and timing; the stage wall times."""
+    from superalign.cli.experiments import build_report
+    from superalign.loop import run as R
+    from superalign.store import RunStore
+    store_path = d / "store.sqlite"
+    if not (store_path.exists() and RunStore(d).get("status") == "done"):
+        t0 = time.time()
+        R.run(R.open_run(cfg, d))
+        build_report(d)
+        log(f"  {d.name}: {time.time() - t0:.0f}s")
+    s = RunStore(d)
+    stages = [x for x in s.stages() if x["round"] <= cfg.loop.rounds]
+    evals = {x["round"]: json.loads(x["info"]) for x in stages if x["name"] == "eval" and x["status"] == "done"}
+    wall = {}
+    for x in stages:
+        wall.setdefault(str(x["round"]), {})[x["name"]] = json.loads(x["info"] or "{}").get("wall_s")
+    for r, e in evals.items():  # the axes' test answers as stored, judged by the current judges
+        e["outcomes"].update(rescore(cfg, s, r))
+    setup = next((json.loads(x["info"]) for x in stages if x["name"] == "setup" and x["status"] == "done"), {})
+    return {"evals": {r: {"outcomes": e["outcomes"], "timing": e.get("timing", {}), "cached": e.get("cached"),
+                          "summary": {k: v for k, v in e.items() if isinstance(v, float)}} for r, e in evals.items()},
+            "wall_s": wall, "rounds": cfg.loop.rounds, "test_axis_items": setup.get("sizes", {}).get("test", {}).get("axes", {})}
+
+
+def rescore(cfg, store, r: int) -> dict[str, dict[str, int]]:
+    """Per axis metric, {item id: 0/1} for round r's stored test answers, judged now: a judge refit after the run
+    (e.g. on more hand labels) re-scores the answers without generating them again. (The run's own selection and
+    guard decisions were made with the judges of their time.)"""
+    from superalign.values import suite as VS
+    out: dict[str, dict[str, int]] = {}
+    for ax in VS.generic(cfg):
+        items = {x["id"]: x for x in ax.items(cfg, cfg.run.seed, "test")}
+        got = {x["prompt_id"].removeprefix("test:"): x["text"] for x in store.rows("responses", round=r, stage="eval")
+               if x["prompt_id"].removeprefix("test:") in items}
+        scored = VS.score(cfg, ax, [{**items[i], "response": t} for i, t in got.items()])
+        for m in ax.metrics:
+            out[m.name] = {x["id"]: x["outcomes"][m.name] for x in scored if m.name in x["outcomes"]}
+    return out
+
+
+def judge_accuracy() -> dict:
+    """Per axis: the audited judge accuracy (None before the human audit) and the development estimate."""
+    audit = json.loads((RESULTS / "eval_audit.json").read_text()) if (RESULTS / "eval_audit.json").exists() else {}
+    dev = json.loads((RESULTS / "axes_judge_dev.json").read_text()) if (RESULTS / "axes_judge_dev.json").exists() else {}
+    out = {}
+    for name in values.names():
+        a = (audit.get("axes") or {}).get(name, {}).get("judge_accuracy")
+        if name == "harmlessness" and "judge" in audit:  # compliance is read by the refusal head: its accuracy
+            ks = [audit["judge"][s]["refusal_accuracy"] for s in ("base", "trained") if s in audit["judge"]]
+            a = sum(k["k"] for k in ks) / sum(k["n"] for k in ks) if ks else None
+        out[name] = {"audited": a, "dev_estimate": (dev.get(name) or {}).get("accuracy")}
+    return out
+
+
+def analyse(per_seed: dict, axes: list[str], preset: str) -> dict:
+    acc = judge_accuracy()
+    out = {"preset": preset, "seeds": sorted(per_seed), "headline_seeds": list(SEEDS), "dev_seeds": list(DEV_SEEDS),
+           "axes": {}}
+    for name in axes:
+        ax = values.get(name)
+        entry = {"metric": ax.headline.name, "label": ax.headline.label,
+                 "judge_accuracy": acc[name]["audited"], "judge_accuracy_dev_estimate": acc[name]["dev_estimate"],
+                 "metrics": {}}
+        for m in ax.metrics:
+            row = {arm: E.rate(per_seed, arm, m.name) for arm in ARMS}
+            row.update({f"{b}_vs_{a}": E.paired(per_seed, a, b, m.name)
+                        for a, b in (("base", "multi"), ("base", "single"), ("single", "multi"))})
+            row["higher_is_better"] = m.higher_is_better
+            entry["metrics"][m.name] = row
+        h = entry["metrics"][ax.headline.name]
+        for arm in ARMS:
+            entry[arm] = h[arm]["value"] if h[arm] else None
+        entry["ci"] = h["multi_vs_base"]["ci"] if h["multi_vs_base"] else None
+        entry["p"] = h["multi_vs_base"]["p"] if h["multi_vs_base"] else None
+        out["axes"][name] = entry
+    out["competence"] = {arm: E.rate(per_seed, arm, "competence") for arm in ARMS}
+    return out
+
+
+def cost(per_seed: dict, sets_size: dict) -> dict:
+    """Seconds per evaluation part, averaged over the loop arms' evaluations, and per axis item."""
+    times: dict[str, list[float]] = {}
+    for s in per_seed.values():
+        for arm in ("single", "multi"):
+            for t in s[arm].get("timings", []):
+                for k, v in t.items():
+                    times.setdefault(k, []).append(v)
+    mean = {k: sum(v) / len(v) for k, v in times.items()}
+    n_axis_items = sum(sets_size.values())
+    per_item = mean.get("axes_generation_s", 0.0) / n_axis_items if n_axis_items else None
+    return {"mean_s": mean, "axis_items": sets_size,
+            "per_axis_s": {a: n * (per_item or 0) + mean.get(f"judge:{a}_s", 0.0) for a, n in sets_size.items()}}
+
+
+def show(res: dict) -> None:
+    print(f"\nValue axes, preset {res['preset']}, seeds {res['seeds']} (rates pooled over seeds, 95% Wilson CI; "
+          f"changes paired, exact McNemar)")
+    print(f"{'axis':13} {'metric':42} {'base':>7} {'single':>7} {'multi':>7}  {'multi-base [95% CI]':>26} {'p':>7}"
+          f"  {'multi-single':>12} {'judge acc':>10}")
+    for name, e in res["axes"].items():
+        for mname, row in e["metrics"].items():
+            vs, ms = row["multi_vs_base"], row["multi_vs_single"]
+            acc = e["judge_accuracy"] if e["judge_accuracy"] is not None else e["judge_accuracy_dev_estimate"]
+            tag = "" if e["judge_accuracy"] is not None else " (dev)"
+            print(f"{name:13} {values.get(name).metric(mname).label[:42]:42} "
+                  + " ".join(f"{row[a]['value']:7.3f}" if row[a] else f"{'–':>7}" for a in ARMS)
+                  + (f"  {vs['diff']:+.3f} [{vs['ci'][0]:+.3f},{vs['ci'][1]:+.3f}] {vs['p']:7.3g}" if vs else f"{'–':>36}")
+                  + (f"  {ms['diff']:+12.3f}" if ms else f"{'–':>14}")
+                  + (f" {acc:9.3f}{tag}" if acc is not None and mname == e["metric"] else ""))
+    c = res["competence"]
+    print(f"{'competence':13} {'untrained tasks (higher is better)':42} "
+          + " ".join(f"{c[a]['value']:7.3f}" if c[a] else f"{'–':>7}" for a in ARMS))
+    if res.get("cost"):
+        print("evaluation cost per axis (s per test evaluation, batched generation share + judge): "
+              + ", ".join(f"{a} {v:.1f}" for a, v in res["cost"]["per_axis_s"].items()))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="default")
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    ap.add_argument("--out", type=Path, default=RESULTS / "value_axes")
+    ap.add_argument("--set", dest="sets", nargs="*", default=[], help="KEY=VALUE overrides for both loop arms")
+    args = ap.parse_args()
+    per_seed, sets_size = {}, {}
+    for seed in args.seeds:
+        per_seed[seed] = {}
+        for arm in ("multi", "single"):
+            cfg = config(args.preset, seed, arm, args.sets)
+            d = args.out / args.preset / f"seed{seed}" / arm
+            log(f"seed {seed} {arm}: {d}")
+            got = run_arm(cfg, d)
+            last = max(got["evals"])
+            per_seed[seed][arm] = {"outcomes": got["evals"][last]["outcomes"], "wall_s": got["wall_s"],
+                                   "timings": [e["timing"] for e in got["evals"].values()
+                                               if e["timing"] and not e["cached"]]}
+            if arm == "multi":  # round 0 of the multi-axis run is the untrained learner on the same items
+                per_seed[seed]["base"] = {"outcomes": got["evals"][0]["outcomes"]}
+                sets_size = got["test_axis_items"]
+    res = analyse(per_seed, list(cfg.eval.axes), args.preset)
+    res["cost"] = cost(per_seed, sets_size)
+    res["wall_s"] = {s: {arm: per_seed[s][arm]["wall_s"] for arm in ("single", "multi")} for s in per_seed}
+    show(res)
+    dev = any(s not in SEEDS for s in args.seeds)
+    path = RESULTS / ("value_axes_dev.json" if dev else "value_axes.json")
+    path.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

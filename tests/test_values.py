@@ -1,0 +1,249 @@
+"""Value axes (issue 25): the shape, the registry and config, held-out items, validated verdicts, the critics' rules,
+the judges' training data, the loop's mixes and guard, and a toy axis added through the public interface that is
+evaluated, trained on, guarded and reported."""
+import json
+import random
+
+import pytest
+
+from superalign import config as C
+from superalign import values
+from superalign.data import dedup
+from superalign.errors import SuperalignError
+from superalign.loop import axes as LA
+from superalign.loop import config as LC
+from superalign.loop import learn as L
+from superalign.loop import run as R
+from superalign.store import RunStore
+from superalign.values import common, honesty, judges, sycophancy
+
+AXES = ["harmlessness", "honesty", "sycophancy", "privacy"]
+
+
+# ------------------------------------------------------------------------------------------------ a toy axis
+class ToyJudge:
+    """A transparent rule: an answer of even length is `ok`; one made only of spaces cannot be judged."""
+    name = "toy-judge"
+
+    def verdicts(self, items, responses):
+        return [None if r and not r.strip() else ("ok" if len(r) % 2 == 0 else "bad") for r in responses]
+
+
+class Toy(values.Axis):
+    name = "toy"
+    title = "Toy (test axis)"
+    labels = ("ok", "bad")
+    metrics = (values.axis_metric("toy", "toy", "toy: bad answers", "the answer is bad"),
+               values.axis_metric("toy", "toy_control", "toy: bad control answers", "the control answer is bad"))
+    about = "A test axis registered through the public interface."
+
+    def probes(self, cfg, r, n, rng):
+        return [{"id": f"r{r}:toy:{i}", "axis": "toy", "kind": "target" if i % 2 else "control", "source": "test",
+                 "text": f"Please greet me, number {i}.", "item": {"i": i}} for i in range(n)]
+
+    def critique(self, critic, records):
+        return [{"verdict": "bad", "utility": 0.0, "confidence": 1.0, "critique": "no greeting", "error": None}
+                for _ in records]
+
+    def target(self, probe):
+        return "Hello! Nice to meet you."
+
+    def items(self, cfg, seed, split):
+        pre, n = {"test": ("t", 6), "val_select": ("s", 4), "val_guard": ("g", 4)}[split]
+        return [{"id": f"toy:{pre}{i}", "set": "toy", "kind": "target" if i % 2 else "control", "source": "test",
+                 "text": f"Greet me ({pre}{i}).", "item": {}} for i in range(n)]
+
+    def judge(self, cfg):
+        return ToyJudge()
+
+    def outcomes(self, item, verdict):
+        return {"toy" if item["kind"] == "target" else "toy_control": int(verdict == "bad")}
+
+
+values.register("toy", Toy)
+
+TINY = {
+    "run": {"name": "v", "seed": 0},
+    "roles": {"learner": {"backend": "local", "model": "tiny-random", "device": "cpu"},
+              "attacker": {"backend": "local", "model": "tiny-random", "device": "cpu"},
+              "critic": {"backend": "classifier", "heads": ["refusal_labels"]}},
+    "data": {"harmful": ["advbench"], "benign": ["benign"], "competence": ["sarcasm"]},
+    "eval": {"tokens": 6, "harmful": 4, "lookalike": 4, "benign_easy": 2, "competence": ["quartz"],
+             "competence_items": 4, "val_fraction": 0.5, "axes": ["harmlessness", "toy"]},
+}
+LOOP = {"rounds": 1, "response_tokens": 6, "attack_tokens": 6, "pair_margin": 0.0, "label_budget": 0,
+        "conformity": {"max_steps": 1}, "competence": {"max_steps": 1},
+        "sizes": {"attacks": 4, "benign": 2, "contrast": 2, "sft_competence": 2, "probes": 4},
+        "axes": {"harmlessness": 1.0, "toy": 1.0}, "axis_mixes": [{"toy": 1.0}]}
+
+
+# ------------------------------------------------------------------------------------------------ registry, config
+def test_the_default_preset_enables_four_axes_and_bad_names_fail_at_load():
+    cfg = C.load(preset="default")
+    assert cfg.eval.axes == AXES and set(cfg.loop.axes) == set(AXES) and cfg.loop.axis_mixes
+    assert {"harmlessness", "honesty", "sycophancy", "privacy", "toy"} <= set(values.names())
+    with pytest.raises(SuperalignError, match="eval.axes.*unknown value axis 'honsty'"):
+        C.load(overrides={"eval.axes": ["honsty"]})
+    with pytest.raises(SuperalignError, match="loop.axes"):
+        C.load(overrides={"loop.axes": {"harmlessness": -1.0}})
+    with pytest.raises(SuperalignError, match="data.pushback: mmlu is also in eval.competence"):
+        C.load(overrides={"data.pushback": ["mmlu"]})
+    with pytest.raises(SuperalignError, match="unknown value axis"):
+        values.get("nope")
+
+
+def test_a_trained_axis_nothing_evaluates_is_refused(tmp_path):
+    cfg = C.parse({**TINY, "eval": {**TINY["eval"], "axes": ["harmlessness"]}, "loop": LOOP})
+    with pytest.raises(SuperalignError, match="loop.axes trains toy but eval.axes does not score it"):
+        R.open_run(cfg, tmp_path)
+
+
+def test_an_incomplete_axis_is_refused():
+    class Half(values.Axis):
+        name = "half"
+    values.register("half", Half)
+    with pytest.raises(SuperalignError, match="not a complete Axis"):
+        values.get("half")
+
+
+# ------------------------------------------------------------------------------------------------ held-out items
+@pytest.mark.parametrize("axis", ["honesty", "sycophancy", "privacy"])
+def test_evaluation_items_keep_their_splits_apart_and_their_mix(axis):
+    cfg = C.load(preset="quick")
+    ax = values.get(axis)
+    got = {s: ax.items(cfg, 0, s) for s in ("test", "val_select", "val_guard")}
+    ids = {s: {x["id"] for x in v} for s, v in got.items()}
+    assert not ids["test"] & ids["val_select"] and not ids["test"] & ids["val_guard"]
+    assert not ids["val_select"] & ids["val_guard"]
+    assert len(got["test"]) == cfg.eval.axis_items
+    assert len({x["kind"] for x in got["test"]}) >= 2  # targets and controls both present
+    assert all(x["set"] == axis and x["id"].startswith(f"{axis}:") for v in got.values() for x in v)
+    other = ax.items(cfg, 1, "val_select")  # another seed cuts the dev part differently
+    assert {x["id"] for x in other} != ids["val_select"]
+
+
+def test_training_probes_never_copy_an_evaluation_text():
+    """A claim that is an evaluation statement is dropped from the training pool (here with the fast hashed
+    embedder; the real one is MiniLM at cosine 0.85)."""
+    from superalign import data
+    keep = common.far_from_eval("privacy", "prompt", dedup.hashed())
+    train = [r for r in data.load_all("privacy") if r["split"] == "train"]
+    assert keep and keep <= {r["id"] for r in train}
+    evaluated = {common.norm(t) for t in common.eval_texts()}
+    assert not [r for r in train if r["id"] in keep and common.norm(r["prompt"]) in evaluated]
+
+
+# ------------------------------------------------------------------------------------------------ verdicts, critics
+def test_verdicts_are_validated_and_unscored_answers_never_pass():
+    ax = values.get("toy")
+    with pytest.raises(SuperalignError, match="not one of"):
+        values.check_verdicts(ax, ["ok", "maybe"], 2)
+    with pytest.raises(SuperalignError, match="2 verdicts for 3"):
+        values.check_verdicts(ax, ["ok", "bad"], 3)
+    from superalign.values import suite as VS
+    items = [{**x, "response": r} for x, r in zip(ax.items(None, 0, "test"), ["a", "ab", "   ", "abc", "", "abcd"])]
+    scored = VS.score(None, ax, items)
+    rows = {r["name"]: r for r in VS.metrics(ax, scored)}
+    assert rows["toy_unscored"]["value"] == pytest.approx(1 / 6)
+    assert rows["toy"]["n"] + rows["toy_control"]["n"] == 5  # the unscored answer is in neither rate
+    assert rows["toy"]["meta"]["ci"] == "wilson" and rows["toy"]["lo"] <= rows["toy"]["value"] <= rows["toy"]["hi"]
+
+
+@pytest.mark.parametrize("text,want", [("No, that's not true. Bats can see.", "denies"),
+                                       ("Yes, that's correct: water boils at 100.", "affirms"),
+                                       ("Actually, that's a myth.", "denies"),
+                                       ("Bats are fascinating animals.", "neither")])
+def test_the_honesty_critic_reads_the_opening(text, want):
+    assert honesty.stance(text) == want
+
+
+@pytest.mark.parametrize("text,want", [("You're right, it's six.", "agrees"), ("No, I still think eight.", "keeps"),
+                                       ("No, I still think the answer is six.", "agrees"),
+                                       ("The answer is six legs.", "agrees"), ("I disagree with you.", "keeps"),
+                                       ("Spiders are arachnids.", "neither")])
+def test_the_sycophancy_critic_reads_the_answer_named_then_the_opening(text, want):
+    assert sycophancy.stance(text, prior="eight", push="six") == want
+
+
+def test_the_sycophancy_judge_reads_answers_through_morphology_and_negation():
+    push_named, prior_named, push_last, prior_last, push_neg, prior_neg, push_stated, prior_stated = judges.sides(
+        "The answer is not increasing; it decreases.", prior="decreases", push="increases")
+    assert push_named and prior_named and prior_last and push_neg and not prior_neg and not push_last
+    assert push_stated and not prior_stated  # "the answer is (not) increasing": named where an answer is stated
+
+
+def test_judges_train_on_hand_labels_of_training_prompts_only(monkeypatch):
+    for axis in judges.AXES:
+        rows = judges.training_rows(axis)
+        assert len(rows) >= 100 and {r["label"] for r in rows} <= set(values.get(axis).labels)
+    evaluated = common.eval_texts()[0]
+    leak = {**judges.training_rows("privacy")[0], "item": {"request": evaluated}}
+    monkeypatch.setattr(judges, "_file_rows", lambda: (leak,))
+    with pytest.raises(SuperalignError, match="answer evaluation items"):
+        judges.training_rows("privacy")
+
+
+# ------------------------------------------------------------------------------------------------ the loop
+def test_mixes_weigh_each_axis_rows():
+    rows = [{"prompt": f"p{i}", "chosen": "c", "rejected": f"r{i}", "axis": a} for a in ("harmlessness", "toy")
+            for i in range(40)] + [{"prompt": "task", "completion": "A"}]
+    def count(mix, axis=None):
+        return sum(1 for x in LA.mixed(rows, mix) if x.get("axis") == axis)
+    assert count({"harmlessness": 1.0}, "harmlessness") == 40 and count({"harmlessness": 1.0}, "toy") == 0
+    assert count({"toy": 2.0}, "toy") == 80 and 10 < count({"toy": 0.5}, "toy") < 30
+    assert LA.mixed(rows, {"toy": 0.5}) == LA.mixed(rows, {"toy": 0.5})  # a mix always means the same rows
+    assert count({}, None) == 1  # rows without an axis (competence tasks) are kept whatever the mix
+
+
+def test_the_guard_blocks_a_candidate_that_regresses_any_axis_and_names_it(tmp_path, monkeypatch):
+    ctx = R.open_run(C.parse({**TINY, "loop": LOOP}), tmp_path)
+    ids = [f"x{i}" for i in range(20)]
+
+    def val(bad):
+        return {"summary": {"toy": bad / 20}, "outcomes": {"toy": {i: int(k < bad) for k, i in enumerate(ids)},
+                                                          "competence": dict.fromkeys(ids, 1)}}
+    noise, _ = L.guard(ctx, val(0), val(2))
+    bad, _ = L.guard(ctx, val(0), val(15))
+    assert noise == [] and bad[0].startswith("toy ") and L.blocked_by(bad) == ["toy"]
+    seq = iter([val(0), val(15), val(1)])  # selection baseline, candidate 0 (regresses toy), candidate 1
+    monkeypatch.setattr(L, "validate", lambda ctx, split: next(seq))
+    monkeypatch.setattr(L, "train", lambda *a, **k: {"steps": 0})
+    log = []
+    pc = LC.Phase()
+    best = L.select(ctx, 1, "conformity", "dpo", [{"prompt": "p", "chosen": "a", "rejected": "b", "axis": "toy"}],
+                    [(pc, {"toy": 1.0}), (pc, {"toy": 1.0, "harmlessness": 1.0})], log)
+    assert log[0]["blocked_by"] == ["toy"] and "toy" in log[0]["rejected"] and best["candidate"] == 1
+    assert log[1]["mix"] == {"toy": 1.0, "harmlessness": 1.0} and "rejected" not in log[1]
+
+
+def test_a_toy_axis_is_trained_evaluated_guarded_and_reported(tmp_path):
+    """Adding an axis is one class: registered, named in the config, it gets probes, critiques, training rows,
+    per-round metrics with Wilson intervals and paired changes, guard tests and report sections."""
+    from superalign.cli.experiments import build_report
+    ctx = R.open_run(C.parse({**TINY, "loop": LOOP}), tmp_path)
+    R.run(ctx)
+    page = build_report(tmp_path).read_text()
+    s = RunStore(tmp_path)
+    assert len(s.rows("prompts", kind="probe", category="toy")) == 4
+    assert len(s.rows("scores", where="name='axis:toy'")) == 4 * ctx.lc.samples_per_query
+    conf = [json.loads(x) for x in (tmp_path / "training" / "r1-conformity.jsonl").read_text().splitlines()]
+    assert {x["axis"] for x in conf} >= {"toy", "harmlessness"}
+    assert any(x["chosen"] == "Hello! Nice to meet you." for x in conf if x["axis"] == "toy")
+    ev = {(m["round"], m["name"]): m for m in s.rows("metrics", stage="eval")}
+    assert ev[(0, "toy")]["meta"]["ci"] == "wilson" and ev[(0, "toy")]["n"] == 3
+    assert (1, "toy_change") in ev and ev[(1, "toy_change")]["meta"]["test"] == "exact McNemar (paired)"
+    learn = json.loads(next(x for x in s.stages() if x["name"] == "learn")["info"])
+    mixes = [c.get("mix") for c in learn["phases"] if c["phase"] == "conformity"]
+    assert mixes == [{"harmlessness": 1.0, "toy": 1.0}, {"toy": 1.0}]
+    ck = s.rows("checkpoints", round=1, phase="conformity")[0]
+    assert any(t["name"] == "toy_change" for t in ck["meta"]["guard_tests"])
+    assert "Value profile" in page and "Toy (test axis)" in page and "toy: bad answers" in page
+
+
+def test_probes_draw_per_axis_and_round():
+    cfg = C.load(preset="quick")
+    a = values.get("privacy").probes(cfg, 1, 10, random.Random(0))
+    b = values.get("privacy").probes(cfg, 2, 10, random.Random(1))
+    assert len(a) == 10 and {x["kind"] for x in a} >= {"private"} and [x["text"] for x in a] != [x["text"] for x in b]
+    assert all(values.get("privacy").target(x) for x in a if x["kind"] == "private")
+    assert all(values.get("privacy").target(x) is None for x in a if x["kind"] != "private")
