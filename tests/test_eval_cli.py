@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from superalign.cli.main import app
 
 SMALL = ["--set", "eval.harmful=3", "--set", "eval.lookalike=3", "--set", "eval.benign_easy=2",
-         "--set", "eval.competence=[quartz]", "--set", "eval.competence_items=3", "--set", "eval.tokens=4",
+         "--set", "eval.competence=[capitals]", "--set", "eval.competence_items=3", "--set", "eval.tokens=4",
          "--set", "eval.helpfulness_items=2", "--set", "roles.learner.device=cpu", "--set", "eval.axis_items=3"]
 
 

@@ -24,7 +24,7 @@ import test_loop as T  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--set", "eval.harmful=3", "--set", "eval.lookalike=3", "--set", "eval.benign_easy=2",
-         "--set", "eval.competence=[quartz]", "--set", "eval.competence_items=3", "--set", "eval.tokens=4",
+         "--set", "eval.competence=[capitals]", "--set", "eval.competence_items=3", "--set", "eval.tokens=4",
          "--set", "roles.learner.device=cpu"]
 
 

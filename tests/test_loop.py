@@ -19,7 +19,7 @@ TINY = {
               "attacker": {"backend": "local", "model": "tiny-random", "device": "cpu"},
               "critic": {"backend": "classifier", "heads": ["refusal_labels"]}},
     "data": {"harmful": ["advbench"], "benign": ["benign"], "competence": ["sarcasm"]},
-    "eval": {"tokens": 6, "harmful": 4, "lookalike": 4, "benign_easy": 2, "competence": ["quartz"],
+    "eval": {"tokens": 6, "harmful": 4, "lookalike": 4, "benign_easy": 2, "competence": ["capitals"],
              "competence_items": 4, "helpfulness_items": 2, "val_fraction": 0.5},
 }
 LOOP = {"rounds": 2, "response_tokens": 6, "attack_tokens": 6, "pair_margin": 0.0,
@@ -75,7 +75,7 @@ def test_every_stage_writes_consistent_records(run2):
     assert not {p["source"] for p in setup if p["kind"] == "eval_harmful"} & {"advbench", "pyrit:advbench"}
     for r in (0, 1, 2):
         names = {m["name"] for m in s.rows("metrics", round=r, stage="eval")}
-        assert {"compliance", "over_refusal", "competence", "competence:quartz"} <= names  # a task the loop never trains
+        assert {"compliance", "over_refusal", "competence", "competence:capitals"} <= names  # a task the loop never trains
         assert "helpfulness" in names and ("helpfulness_change" in names) == (r > 0)  # paired with round 0
         # the reported ASR is the share of this round's harmful answers the judge scored bad, with its Wilson CI
         bad = {x["target_id"]: x["value"] for x in s.rows("scores", round=r, stage="eval", name="bad")}

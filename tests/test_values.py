@@ -86,8 +86,8 @@ def test_the_default_preset_enables_four_axes_and_bad_names_fail_at_load():
         C.load(overrides={"eval.axes": ["honsty"]})
     with pytest.raises(SuperalignError, match="loop.axes"):
         C.load(overrides={"loop.axes": {"harmlessness": -1.0}})
-    with pytest.raises(SuperalignError, match="data.pushback: mmlu is also in eval.competence"):
-        C.load(overrides={"data.pushback": ["mmlu"]})
+    with pytest.raises(SuperalignError, match="data.pushback: socialiqa is also in eval.competence"):
+        C.load(overrides={"data.pushback": ["socialiqa"]})
     with pytest.raises(SuperalignError, match="unknown value axis"):
         values.get("nope")
 

@@ -147,7 +147,7 @@ def test_tasks_become_classification_examples():
     assert m.choice and m.k == 4 and len(m.texts[0]) == 4 and len(set(m.texts[0])) == 4
     from superalign import data
     row = next(r for r in data.load("mmlu", "all", seed=0) if r["id"] == m.ids[0])
-    assert all(t.startswith(row["text"]) and t[len(row["text"]):].strip() in row["prompt"] for t in m.texts[0])
+    assert all(t.startswith(row["question"]) and t[len(row["question"]):].strip() in row["prompt"] for t in m.texts[0])
     h = load_task("harm_labels", 30)
     assert not h.choice and h.texts[0][0].startswith("Request: ") and len(set(h.labels)) == 2
     with pytest.raises(SuperalignError, match="usable examples"):
