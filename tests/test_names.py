@@ -39,7 +39,7 @@ from superalign.models import GenParams, embedded
 from superalign.models.local import LocalLM
 lm = LocalLM("superalign-test/tiny-random", device="cpu")
 ref = embedded.tiny_model(embedded.tiny_tokenizer(), seed=3)
-same = all(torch.equal(a, b) for a, b in zip(lm.model.state_dict().values(), ref.state_dict().values()))
+same = all(torch.equal(a, b.to(a.dtype)) for a, b in zip(lm.model.state_dict().values(), ref.state_dict().values()))  # dtype auto: bf16 on CPUs with bf16
 rows = data.load_all("hf:superalign-test/qa?split=test&prompt=question&label=answer")
 print(json.dumps({"same_weights": same, "n_gen": len(lm.generate(["hi"], GenParams(max_new_tokens=3, temperature=0))),
                   "rows": [[r["prompt"], r["label"]] for r in rows]}))
