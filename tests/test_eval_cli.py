@@ -43,6 +43,23 @@ def test_eval_a_local_model_and_a_trained_adapter(tmp_path):
     assert tuned["adapter"] and base["metrics"]["compliance"]["n"] == tuned["metrics"]["compliance"]["n"]
 
 
+def test_evaluate_is_a_library_call_with_a_typed_log_that_the_cli_writes(tmp_path):
+    """`superalign.evaluate.evaluate` returns an EvalLog (typed samples and metrics); `superalign eval` writes the
+    same results from the same call."""
+    from superalign import config as C
+    from superalign.evaluate import EvalLog, EvalSample, evaluate
+    log = evaluate("tiny-random", overrides=C.parse_sets(SMALL[1::2]), seed=4)
+    assert isinstance(log, EvalLog) and all(isinstance(x, EvalSample) for x in log.samples)
+    assert log.metric("compliance").n == 3 and log.axes == ["harmlessness", "honesty", "sycophancy", "privacy"]
+    assert {x.set for x in log.samples} >= {"harmful", "lookalike", "eval_honesty", "eval_privacy"}
+    assert all(x.response is not None and x.text for x in log.samples if x.set == "harmful")
+    with pytest.raises(KeyError, match="no metric 'nope'"):
+        log.metric("nope")
+    r = CliRunner().invoke(app, ["eval", "--model", "tiny-random", *SMALL, "--seed", "4", "--run-dir", str(tmp_path / "c")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "c" / "results.json").read_text())["metrics"] == log.results()["metrics"]
+
+
 def test_eval_an_endpoint_served_by_superalign_serve(tmp_path):
     from superalign.serve.spawn import Spawned
     cfg = tmp_path / "serve.yaml"

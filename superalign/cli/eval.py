@@ -15,14 +15,12 @@ from rich.markup import escape
 
 from superalign import config as C
 from superalign.errors import SuperalignError
+from superalign.evaluate import config_for, evaluate, open_model
 from superalign.evaluation import report as eval_report
-from superalign.values import report as values_report
-from superalign.values import suite as axes_suite
-from superalign.executors import LocalExecutor
 from superalign.loop.ui import RichUI
 from superalign.report import build, fmt_ci
 from superalign.store import RunStore, writable
-from superalign.store.records import eval_response_id
+from superalign.values import report as values_report
 
 
 def register(app: typer.Typer):
@@ -39,48 +37,29 @@ def register(app: typer.Typer):
         look-alike and easy over-refusal; honesty, sycophancy and privacy with their controls; untrained competence,
         and the judge's audit."""
         warnings.filterwarnings("ignore", category=FutureWarning)
-        cfg = C.load(config, {**C.parse_sets(set_), "run.seed": seed})
-        role = (C.OpenAIEndpoint(model=model, base_url=endpoint) if endpoint
-                else C.LocalModel(**{**cfg.role("learner").model_dump(), "model": model}))
         if adapter is not None and endpoint:
             raise SuperalignError("--adapter loads LoRA weights on a local model", "drop --endpoint or --adapter")
-        cfg.roles["evaluated"] = role
+        cfg = config_for(model, endpoint=endpoint, config=config, overrides=C.parse_sets(set_), seed=seed)
         run_dir = run_dir or Path(cfg.run.out_dir) / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
         if (run_dir / "store.sqlite").exists():
             raise SuperalignError(f"{run_dir} already holds a run", "pass a new --run-dir")
         writable(run_dir)
-        ex = LocalExecutor(cfg)
-        backend = ex.backend("evaluated")  # the model and adapter are checked before judges and sets are built
-        if adapter is not None:
-            _load_adapter(backend, adapter)
-        with RichUI() as ui:
-            ui.console.print(f"evaluating [bold]{escape(model)}[/]{escape(' + ' + str(adapter)) if adapter else ''} "
-                             f"-> {escape(str(run_dir))}")
-            out = axes_suite.evaluate(ex, cfg, seed, role="evaluated",
-                                      bar=lambda total: ui.bar("generating and scoring", total))
-            sets, res, rows = out["sets"], out["res"], out["rows"]
-            extra = axes_suite.store_rows(res, eval_response_id(0, ""), "evaluated", model)
-            results = {"model": model, "adapter": str(adapter) if adapter else None, "endpoint": endpoint,
-                       "seed": seed, "metrics": {r["name"]: {k: r[k] for k in ("value", "lo", "hi", "n")} for r in rows},
-                       "axes": out["axes"]}
-            _write(run_dir, cfg, f"eval {model}" + (f" + {adapter}" if adapter else ""), seed, {
-                "prompts": [{"id": x["id"], "kind": x["set"], "text": x["text"], "source": x["source"],
-                             "category": x["kind"], "meta": {"templated": x["templated"]}} for x in res["items"]]
-                + axes_suite.prompts(sets),
-                "responses": [{"id": eval_response_id(0, x["id"]), "prompt_id": x["id"], "sample": 0,
-                               "text": x["response"], "role": "evaluated", "model": model} for x in res["items"]]
-                + extra["responses"],
-                "scores": [{"target_id": eval_response_id(0, x["id"]), "name": n, "value": x[k], "role": "judge"}
-                           for x in res["items"] for n, k in (("refusal", "refusal_p"), ("harmful", "harmful_p"),
-                                                              ("bad", "bad"), ("phrase_refusal", "phrase"))]
-                + extra["scores"],
-                "metrics": rows, "info": {"model": model, "adapter": str(adapter) if adapter else None,
-                                          "axes": list(cfg.eval.axes)}}, results)
-            for r in rows:
-                if ":" not in r["name"] or r["name"].startswith("judge_accuracy"):
-                    ui.console.print(f"  {r['name']:<34} {fmt_ci(r['value'], r['lo'], r['hi'])}  n={r['n']}")
-            ui.console.print(f"results: {escape(str(run_dir / 'results.json'))}\n"
-                             f"report: {escape(str(build(run_dir, eval_report.SECTIONS + values_report.SECTIONS)))}")
+        ex = open_model(cfg, adapter)  # the model and adapter are checked before judges and sets are built
+        try:
+            with RichUI() as ui:
+                ui.console.print(f"evaluating [bold]{escape(model)}[/]"
+                                 f"{escape(' + ' + str(adapter)) if adapter else ''} -> {escape(str(run_dir))}")
+                log = evaluate(model, adapter=adapter, endpoint=endpoint, seed=seed, cfg=cfg, ex=ex,
+                               progress=lambda total: ui.bar("generating and scoring", total))
+                _write(run_dir, cfg, f"eval {model}" + (f" + {adapter}" if adapter else ""), seed, log.stage,
+                       log.results())
+                for m in log.metrics:
+                    if ":" not in m.name or m.name.startswith("judge_accuracy"):
+                        ui.console.print(f"  {m.name:<34} {fmt_ci(m.value, m.lo, m.hi)}  n={m.n}")
+                report = build(run_dir, eval_report.SECTIONS + values_report.SECTIONS)
+                ui.console.print(f"results: {escape(str(run_dir / 'results.json'))}\nreport: {escape(str(report))}")
+        finally:
+            ex.close()
 
 
 def _write(run_dir: Path, cfg, name: str, seed: int, stage: dict, results: dict) -> None:
@@ -107,23 +86,3 @@ def _write(run_dir: Path, cfg, name: str, seed: int, stage: dict, results: dict)
             for f in ("store.sqlite", "store.sqlite-wal", "store.sqlite-shm", "results.json"):
                 (run_dir / f).unlink(missing_ok=True)
         raise
-
-
-def _load_adapter(backend, path: Path) -> None:
-    """LoRA weights from `path` onto the backend's model; a directory that is not a readable adapter is one
-    clear error (not peft's traceback)."""
-    conf = path / "adapter_config.json"
-    if not conf.exists():
-        raise SuperalignError(f"{path} is not a LoRA adapter directory (no adapter_config.json)",
-                              "pass a checkpoint directory such as RUN/checkpoints/r1-conformity")
-    try:
-        json.loads(conf.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SuperalignError(f"{conf} is not valid JSON ({e})",
-                              "restore the adapter directory, or re-export it with `superalign adapter export RUN`")
-    from peft import PeftModel  # peft pulls torch: imported only when an adapter is asked for
-    try:
-        backend.model = PeftModel.from_pretrained(backend.model, str(path)).eval()
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
-        raise SuperalignError(f"cannot load the adapter {path} on {backend.name}: {str(e).splitlines()[0][:300]}",
-                              "pass an adapter trained on this --model (its adapter_config.json names the base)")
