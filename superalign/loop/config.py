@@ -108,8 +108,8 @@ class LoopConfig(S):
     @field_validator("axes")
     @classmethod
     def _known_loop_axes(cls, v: dict[str, float]) -> dict[str, float]:
-        from superalign.config import known_axes
-        known_axes(list(v))
+        from superalign import values
+        values.check_names(list(v))
         if any(w < 0 for w in v.values()) or not any(w > 0 for w in v.values()):
             raise ValueError("weights must be >= 0 with at least one > 0")
         return v
@@ -117,9 +117,9 @@ class LoopConfig(S):
     @field_validator("axis_mixes")
     @classmethod
     def _known_mix_axes(cls, v: list[dict[str, float]]) -> list[dict[str, float]]:
-        from superalign.config import known_axes
+        from superalign import values
         for mix in v:
-            known_axes(list(mix))
+            values.check_names(list(mix))
             if any(w < 0 for w in mix.values()) or not any(w > 0 for w in mix.values()):
                 raise ValueError("each mix's weights must be >= 0 with at least one > 0")
         return v

@@ -120,7 +120,16 @@ def check_verdicts(axis: Axis, verdicts: list, n: int) -> list[str | None]:
 # ------------------------------------------------------------------------------------------------ registry
 _AXES: dict[str, Callable[[], Axis]] = {}
 _BUILT: dict[str, Axis] = {}
-_BUILTINS_DONE: list[bool] = []
+
+
+def check_names(v: list[str]) -> list[str]:
+    """Axis names checked at config load (a typo fails before any model loads), each named once."""
+    for name in v:
+        if name not in _AXES:
+            raise ValueError(f"unknown value axis {name!r} (known: {', '.join(_AXES)})")
+    if len(set(v)) != len(v):
+        raise ValueError("an axis is named twice")
+    return v
 
 
 def register(name: str, factory: Callable[[], Axis]) -> None:
@@ -129,22 +138,12 @@ def register(name: str, factory: Callable[[], Axis]) -> None:
     _BUILT.pop(name, None)
 
 
-def _builtins() -> None:
-    if not _BUILTINS_DONE:
-        _BUILTINS_DONE.append(True)
-        from superalign.values import harmlessness, honesty, privacy, sycophancy
-        for mod in (harmlessness, honesty, sycophancy, privacy):
-            register(mod.AXIS.name, mod.AXIS)
-
-
 def names() -> list[str]:
-    _builtins()
     return list(_AXES)
 
 
 def get(name: str) -> Axis:
     """The axis registered under `name`, built once per process."""
-    _builtins()
     if name not in _AXES:
         raise SuperalignError(f"unknown value axis {name!r}", f"use one of {', '.join(_AXES)} or register one "
                               "(superalign.values.register)")
