@@ -108,21 +108,12 @@ class LoopConfig(S):
     @field_validator("axes")
     @classmethod
     def _known_loop_axes(cls, v: dict[str, float]) -> dict[str, float]:
-        from superalign import values
-        values.check_names(list(v))
-        if any(w < 0 for w in v.values()) or not any(w > 0 for w in v.values()):
-            raise ValueError("weights must be >= 0 with at least one > 0")
-        return v
+        return _axis_weights(v)
 
     @field_validator("axis_mixes")
     @classmethod
     def _known_mix_axes(cls, v: list[dict[str, float]]) -> list[dict[str, float]]:
-        from superalign import values
-        for mix in v:
-            values.check_names(list(mix))
-            if any(w < 0 for w in mix.values()) or not any(w > 0 for w in mix.values()):
-                raise ValueError("each mix's weights must be >= 0 with at least one > 0")
-        return v
+        return [_axis_weights(mix) for mix in v]
 
     @field_validator("rubric")
     @classmethod
@@ -202,3 +193,12 @@ def merge(a: dict, b: dict) -> dict:
         else:
             out[k] = v
     return out
+
+
+def _axis_weights(v: dict[str, float]) -> dict[str, float]:
+    """A weighting of value axes: known names, weights >= 0, at least one > 0."""
+    from superalign import values
+    values.check_names(list(v))
+    if any(w < 0 for w in v.values()) or not any(w > 0 for w in v.values()):
+        raise ValueError("axis weights must be >= 0 with at least one > 0")
+    return v
