@@ -116,7 +116,7 @@ def run_seed(a, seed: int) -> None:
     arms["loop"]["wall_s"] = sum(v for k, v in walls.items() if k not in ("eval", "setup"))
     arms["base"]["wall_s"] = 0.0
     budget = B.loop_budget(cks, a.round)
-    grid = B.grid(a.grid)
+    grid = [g for g in B.grid(a.grid) if a.only_arms is None or g.name in a.only_arms]
     for arm in grid:
         f = d / "static" / f"{arm.name}.json"
         if f.exists():
@@ -262,7 +262,7 @@ def analyse(a, seeds: list[int]) -> dict:
               "loop_vs_base_compliance_rel": rel, "loop_vs_base_compliance_rel_ci": rel_ci,
               "budget": {s: per_seed[s]["_index"]["budget"] for s in per_seed},
               "loop_stage_wall_s": {s: per_seed[s]["_index"]["stage_wall_s"] for s in per_seed},
-              "audited": sorted(audit)}
+              "audited": sorted(audit), "grid": {"kind": a.grid, "arms": grid, "only_arms": a.only_arms}}
     result["slices"] = slices(per_seed)
     if a.rounds_curve:
         result["rounds_curve"] = rounds_curve(a, per_seed, m_all["arm"])
@@ -426,6 +426,8 @@ def main():
     ap.add_argument("--rounds-curve", action="store_true", help=f"run the loop to {CURVE_ROUNDS} rounds")
     ap.add_argument("--curve-static", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--grid", choices=["full", "small"], default="full")
+    ap.add_argument("--only-arms", nargs="+", default=None,
+                    help="keep only these static arms of the grid (named as in the log); the results record the grid")
     ap.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes (one thread each)")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="KEY=VALUE config override")
     ap.add_argument("--out", default=None)
