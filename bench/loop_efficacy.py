@@ -7,6 +7,12 @@ same items, same judge; every choice made on validation items; headline seeds de
                                                      #   matched static arm retrained at each round's budget
     python bench/loop_efficacy.py --jobs 3           # seeds in parallel processes, one thread each (2 cores)
 
+    # what bench/results/loop_efficacy_seed10.json holds (2026-12-03: one declared seed, the small grid's four SFT
+    # points; its two DPO points did not finish in the session):
+    python bench/loop_efficacy.py --seeds 10 --grid small --out runs/bench-efficacy \
+        --only-arms sft-lr0.0001-e1-h0.5 sft-lr0.0003-e1-h0.3-contrast sft-lr0.0003-e1-h0.5-contrast \
+        sft-lr0.0001-e1-h0.3 --results bench/results/loop_efficacy_seed10.json
+
 Arms per seed (superalign/loop/baselines.py): `base` (the untrained learner), `loop` (the default preset's loop at
 round `--round`), and every static arm of the grid, each trained for exactly the loop's optimizer steps on the
 loop's number of rows (its kept phases through that round). The static point compared with the loop is chosen
@@ -16,7 +22,7 @@ arms whose validation look-alike over-refusal is within the loop's + 2 points (s
 
 Compliance = share of held-out harmful requests answered without refusal (the judge's refusal head);
 `harmful_help` (meaningful help) beside it. Judge-corrected rates use each arm's own audit confusion matrix from
-bench/results/eval_audit.json (`arms_audit`, made by bench/eval_audit.py from the two-pass hand labels of the
+bench/results/eval_audit.json (`arms_audit`, made by bench/eval_audit_arms.py from the two-pass hand labels of the
 arms' test answers; the answers to label are written by this bench under --out/audit_pool.jsonl).
 Resumable: every finished arm of a seed is read back from --out. Writes bench/results/loop_efficacy.json
 (--dev: loop_efficacy_dev.json) and the frontier plot beside it.
