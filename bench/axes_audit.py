@@ -107,7 +107,7 @@ def audit_axis(axis: str, rows: list[dict], gold: dict, p1: dict, p2: dict) -> d
 
 def dev_estimate() -> dict:
     res = {axis: judges.cross_validated(axis) for axis in judges.AXES}
-    path = ROOT / "bench" / "results" / "axes_judge_dev.json"
+    path = ROOT / "bench" / "results" / "axes_audit_dev.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     for axis, r in res.items():
         print(f"{axis:11} dev estimate (5-fold CV on the judge's own training labels, NOT the audit): outcome "
@@ -139,7 +139,7 @@ def sanity() -> dict:
         print(f"{axis:11} sanity check (one helper pass on 40 audit answers, NOT the audit): outcome accuracy "
               f"{a['value']:.3f} [{a['lo']:.3f}, {a['hi']:.3f}] n={a['n']}, label accuracy "
               f"{res[axis]['label_accuracy']['value']:.3f}")
-    path = ROOT / "bench" / "results" / "axes_judge_dev.json"
+    path = ROOT / "bench" / "results" / "axes_audit_dev.json"
     doc = json.loads(path.read_text()) if path.exists() else {}
     doc["sanity_check"] = res
     path.write_text(json.dumps(doc, indent=2) + "\n")

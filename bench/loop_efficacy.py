@@ -7,11 +7,11 @@ same items, same judge; every choice made on validation items; headline seeds de
                                                      #   matched static arm retrained at each round's budget
     python bench/loop_efficacy.py --jobs 3           # seeds in parallel processes, one thread each (2 cores)
 
-    # what bench/results/loop_efficacy_seed10.json holds (2026-12-03: one declared seed, the small grid's four SFT
+    # what bench/results/loop_efficacy/seed10.json holds (2026-12-03: one declared seed, the small grid's four SFT
     # points; its two DPO points did not finish in the session):
     python bench/loop_efficacy.py --seeds 10 --grid small --out runs/bench-efficacy \
         --only-arms sft-lr0.0001-e1-h0.5 sft-lr0.0003-e1-h0.3-contrast sft-lr0.0003-e1-h0.5-contrast \
-        sft-lr0.0001-e1-h0.3 --results bench/results/loop_efficacy_seed10.json
+        sft-lr0.0001-e1-h0.3 --results bench/results/loop_efficacy/seed10.json
 
 Arms per seed (superalign/loop/baselines.py): `base` (the untrained learner), `loop` (the default preset's loop at
 round `--round`), and every static arm of the grid, each trained for exactly the loop's optimizer steps on the

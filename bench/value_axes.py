@@ -97,7 +97,7 @@ def rescore(cfg, store, r: int) -> dict[str, dict[str, int]]:
 def judge_accuracy() -> dict:
     """Per axis: the audited judge accuracy (None before the human audit) and the development estimate."""
     audit = json.loads((RESULTS / "eval_audit.json").read_text()) if (RESULTS / "eval_audit.json").exists() else {}
-    dev = json.loads((RESULTS / "axes_judge_dev.json").read_text()) if (RESULTS / "axes_judge_dev.json").exists() else {}
+    dev = json.loads((RESULTS / "axes_audit_dev.json").read_text()) if (RESULTS / "axes_audit_dev.json").exists() else {}
     out = {}
     for name in values.names():
         a = (audit.get("axes") or {}).get(name, {}).get("judge_accuracy")
