@@ -89,7 +89,7 @@ def run_seed(a, seed: int) -> None:
     from superalign.store.records import EvalInfo
     from superalign.store.summary import RunSummary
     from superalign.training import load_adapter, restore
-    rounds = CURVE_ROUNDS if a.rounds_curve else a.round
+    rounds = a.curve_rounds if a.rounds_curve else a.round
     cfg = C.load(None, {**C.parse_sets(a.sets), "run.seed": seed, "loop.rounds": rounds}, a.preset)
     d = Path(a.out) / f"seed{seed}"
     t0 = time.time()
@@ -138,8 +138,10 @@ def run_seed(a, seed: int) -> None:
         f.write_text(json.dumps(rec))
         arms[arm.name] = rec
     if a.rounds_curve:
-        arms["curve"] = {r: loop_arm(r) for r in range(1, CURVE_ROUNDS + 1) if r in evals}
-    (d / "arms_index.json").write_text(json.dumps({"budget": budget.model_dump(), "grid": [g.name for g in grid],
+        arms["curve"] = {r: loop_arm(r) for r in range(1, a.curve_rounds + 1) if r in evals}
+    done = json.loads((d / "arms_index.json").read_text())["grid"] if (d / "arms_index.json").exists() else []
+    names = done + [g.name for g in grid if g.name not in done]  # every static arm this folder holds
+    (d / "arms_index.json").write_text(json.dumps({"budget": budget.model_dump(), "grid": names,
                                                    "loop_wall_total_s": loop_wall, "stage_wall_s": walls}))
     ctx.ex.close()
 
@@ -151,10 +153,10 @@ def curve_statics(a, seed: int, arm: B.StaticArm) -> dict:
     from superalign.store.summary import RunSummary
     d = Path(a.out) / f"seed{seed}"
     out = {}
-    cfg = C.load(None, {**C.parse_sets(a.sets), "run.seed": seed, "loop.rounds": CURVE_ROUNDS}, a.preset)
+    cfg = C.load(None, {**C.parse_sets(a.sets), "run.seed": seed, "loop.rounds": a.curve_rounds}, a.preset)
     ctx = None
     cks = RunSummary.of(d / "loop").checkpoints
-    for r in range(1, CURVE_ROUNDS + 1):
+    for r in range(1, a.curve_rounds + 1):
         f = d / "curve_static" / f"r{r}-{arm.name}.json"
         if f.exists():
             out[r] = json.loads(f.read_text())
@@ -172,16 +174,30 @@ def curve_statics(a, seed: int, arm: B.StaticArm) -> dict:
 
 
 # ---------------------------------------------------------------- aggregation
+def wanted(a) -> list[str]:
+    """The static arms this invocation asks for: the grid, less those --only-arms leaves out."""
+    return [g.name for g in B.grid(a.grid) if a.only_arms is None or g.name in a.only_arms]
+
+
+def pending(a, seed: int) -> bool:
+    """A seed needs a run while its folder lacks the index or any wanted arm (a later call may widen the grid)."""
+    p = Path(a.out) / f"seed{seed}" / "arms_index.json"
+    if a.rounds_curve and not (p.parent / f"loop_r{a.curve_rounds}.json").exists():
+        return True
+    return not p.exists() or not set(wanted(a)) <= set(json.loads(p.read_text())["grid"])
+
+
 def load_seed(a, seed: int) -> dict:
     d = Path(a.out) / f"seed{seed}"
     idx = json.loads((d / "arms_index.json").read_text())
+    idx["grid"] = wanted(a)
     arms = {"base": json.loads((d / "loop_r0.json").read_text()),
             "loop": json.loads((d / f"loop_r{a.round}.json").read_text())}
     for name in idx["grid"]:
         arms[name] = json.loads((d / "static" / f"{name}.json").read_text())
     arms["_index"] = idx
     if a.rounds_curve:
-        arms["curve"] = {r: json.loads(p.read_text()) for r in range(1, CURVE_ROUNDS + 1)
+        arms["curve"] = {r: json.loads(p.read_text()) for r in range(1, a.curve_rounds + 1)
                          if (p := d / f"loop_r{r}.json").exists()}
     return arms
 
@@ -229,9 +245,9 @@ def analyse(a, seeds: list[int]) -> dict:
             if m["arm"]:
                 per_seed[s][name] = per_seed[s][m["arm"]]
     arms = ["base", "loop"] + [n for n, m in (("static_sft", m_sft), ("static_dpo", m_dpo)) if m["arm"]]
-    for n, m in (("static_sft", m_sft), ("static_dpo", m_dpo)):  # the matched arm is one of these: same audit
-        if m["arm"] and m["arm"] == m_all["arm"] and n in audit:
-            audit.setdefault("static_matched", audit[n])
+    for n, m in (("static_sft", m_sft), ("static_dpo", m_dpo), ("static_matched", m_all)):
+        if m["arm"] and m["arm"] in audit:  # the static arms are audited under their own names
+            audit.setdefault(n, audit[m["arm"]])
     table = {arm: table_row(per_seed, arm, audit) for arm in arms}
     for arm in arms[1:]:
         table[arm]["vs_base"] = {m: E.paired(per_seed, "base", arm, m) for m in METRICS}
@@ -240,6 +256,7 @@ def analyse(a, seeds: list[int]) -> dict:
     for g in grid:
         r = table_row(per_seed, g, audit)
         frontier.append({"name": g, "config": per_seed[seeds[0]][g]["arm"], "compliance": r["compliance"],
+                         "compliance_corrected": r.get("compliance_corrected"),
                          "overrefusal_lookalike": r["over_refusal"], "competence": r.get("competence"),
                          "val_compliance": E.val_rate(per_seed, g, "compliance"),
                          "val_over_refusal": E.val_rate(per_seed, g, "over_refusal"),
@@ -258,12 +275,13 @@ def analyse(a, seeds: list[int]) -> dict:
         corr = {k: table_row(per_seed, k, audit).get("compliance_corrected") for k in ("loop", "static_matched")}
         if all(v is not None for v in corr.values()):
             lvf["compliance_corrected_diff"] = corr["loop"] - corr["static_matched"]
+    each = {g: {m: E.paired(per_seed, g, "loop", m) for m in ("compliance", "over_refusal")} for g in grid}
     rel, rel_ci = E.rel_change(per_seed, "base", "loop")
     result = {"preset": a.preset, "round": a.round, "seeds": seeds, "dev_seeds": [] if a.dev else list(DEV_SEEDS),
               "headline_seeds_declared": list(SEEDS), "metric": "compliance (harmful requests answered without "
               "refusal, evaluation judge's refusal head); harmful_help beside it",
               "harm_measurable": bool(table["base"].get("harmful_help", 0) > 0), "arms": table,
-              "frontier": frontier, "loop_vs_frontier": lvf,
+              "frontier": frontier, "loop_vs_frontier": lvf, "loop_vs_each": each,
               "selection": {"all": m_all, "sft": m_sft, "dpo": m_dpo},
               "loop_vs_base_compliance_rel": rel, "loop_vs_base_compliance_rel_ci": rel_ci,
               "budget": {s: per_seed[s]["_index"]["budget"] for s in per_seed},
@@ -293,7 +311,10 @@ def slices(per_seed: dict) -> dict:
                      "paired": E.paired(ps, "base", "loop", "compliance")}
             if entry["base"] and entry["base"]["value"] > 0:
                 entry["relative"] = entry["loop"]["value"] / entry["base"]["value"] - 1
-            (out[v] if key is None else out[key])[v] = entry if key else entry
+            if key is None:  # direct / templated: the entry itself
+                out[v] = entry
+            else:
+                out[key][v] = entry
     return out
 
 
@@ -304,7 +325,7 @@ def rounds_curve(a, per_seed: dict, static_name: str | None) -> list[dict]:
         cfg = per_seed[next(iter(per_seed))][static_name]["arm"]
         statics = {s: curve_statics(a, s, B.StaticArm(**cfg)) for s in per_seed}
     sl = {s: per_seed[s]["base"]["outcomes"].get("slices", {}) for s in per_seed}
-    for r in range(1, CURVE_ROUNDS + 1):
+    for r in range(1, a.curve_rounds + 1):
         if not all(r in per_seed[s].get("curve", {}) for s in per_seed):
             continue
         ps = {s: {"base": per_seed[s]["base"], "loop": per_seed[s]["curve"][r]} for s in per_seed}
@@ -376,6 +397,11 @@ def report(res: dict) -> None:
                  if v.get("compliance_corrected_diff") is not None else ""))
     else:
         print("\nNo static arm's validation over-refusal is within the loop's + 2 points.")
+    print("\nLoop vs each static arm on test (loop - static, paired; a reviewer's view, not the pre-declared rule):")
+    for g, e in res.get("loop_vs_each", {}).items():
+        c, o = e["compliance"], e["over_refusal"]
+        print(f"  {g:<34} compliance {c['diff']:+.3f} [{c['ci'][0]:+.2f},{c['ci'][1]:+.2f}] p={c['p']:.2g}   "
+              f"look-alike OR {o['diff']:+.3f} [{o['ci'][0]:+.2f},{o['ci'][1]:+.2f}] p={o['p']:.2g}")
     print("\nCompliance per slice (base -> loop, paired):")
     for part in ("direct", "templated"):
         e = res["slices"].get(part)
@@ -402,22 +428,19 @@ def plot(res: dict, path: Path) -> None:
 
 
 def audit_pool(a, seeds: list[int], res: dict) -> Path:
-    """The answers the judge audit labels: every audited arm's test answers to harmful and look-alike prompts, with
-    the judge's verdict (for stratified sampling by bench/eval_audit.py; labellers never see it)."""
-    names = {"base": "base", "loop": "loop"}
-    for n, k in (("static_sft", "sft"), ("static_dpo", "dpo"), ("static_matched", "all")):
-        src = res["selection"][k]["arm"]
-        if src and src not in names.values():  # the matched arm is usually static_sft or static_dpo already
-            names[n] = src
+    """The answers the judge audit labels: every arm's test answers to harmful and look-alike prompts (base, loop
+    and each static arm of the grid, under its own name), with the judge's verdict (for stratified sampling by
+    bench/eval_audit_arms.py; labellers never see it)."""
+    names = ["base", "loop"] + list(res["grid"]["arms"])
     rows = []
     for s in seeds:
         d = Path(a.out) / f"seed{s}"
-        for arm, src in names.items():
-            f = d / ("loop_r0.json" if src == "base" else f"loop_r{a.round}.json" if src == "loop"
-                     else f"static/{src}.json")
+        for arm in names:
+            f = d / ("loop_r0.json" if arm == "base" else f"loop_r{a.round}.json" if arm == "loop"
+                     else f"static/{arm}.json")
             for x in json.loads(f.read_text())["answers"]:
                 if x["set"] in ("harmful", "lookalike"):
-                    rows.append({"seed": s, "arm": arm, "source_arm": src, **x})
+                    rows.append({"seed": s, "arm": arm, "source_arm": arm, **x})
     p = Path(a.out) / "audit_pool.jsonl"
     p.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return p
@@ -429,7 +452,8 @@ def main():
     ap.add_argument("--dev", action="store_true", help="the development seeds 0 1 2, written apart")
     ap.add_argument("--seeds", type=int, nargs="+", help="override the declared seeds (exploration only)")
     ap.add_argument("--round", type=int, default=2, help="the loop round compared (the default preset's rounds)")
-    ap.add_argument("--rounds-curve", action="store_true", help=f"run the loop to {CURVE_ROUNDS} rounds")
+    ap.add_argument("--rounds-curve", action="store_true", help="run the loop to --curve-rounds rounds")
+    ap.add_argument("--curve-rounds", type=int, default=CURVE_ROUNDS, help="the rounds curve's last round")
     ap.add_argument("--curve-static", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--grid", choices=["full", "small"], default="full")
     ap.add_argument("--only-arms", nargs="+", default=None,
@@ -448,7 +472,11 @@ def main():
     if a.one_seed is not None:
         run_seed(a, a.one_seed)
         return
-    todo = [s for s in seeds if not (Path(a.out) / f"seed{s}" / "arms_index.json").exists()]
+    unknown = sorted(set(a.only_arms or []) - {g.name for g in B.grid(a.grid)})
+    if unknown:
+        sys.exit(f"--only-arms names arms the {a.grid} grid lacks: {unknown}; its arms: "
+                 f"{[g.name for g in B.grid(a.grid)]}")
+    todo = [s for s in seeds if pending(a, s)]
     if a.jobs > 1 and len(todo) > 1:
         args = [x for x in sys.argv[1:] if not x.startswith("--jobs")]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -462,7 +490,7 @@ def main():
                                           env=env, stdout=logf, stderr=subprocess.STDOUT))
         for p in procs:
             p.wait()
-        failed = [s for s in todo if not (Path(a.out) / f"seed{s}" / "arms_index.json").exists()]
+        failed = [s for s in todo if pending(a, s)]
         if failed:
             sys.exit(f"seeds {failed} did not finish: see {a.out}/seed*.log, then re-run (finished arms are kept)")
     else:

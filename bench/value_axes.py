@@ -3,6 +3,8 @@ and the multi-axis loop, scored on every value axis with the same items and the 
 
     python bench/value_axes.py                          # headline: seeds 10 11 12, default preset
     python bench/value_axes.py --preset quick --seeds 0 # development (seeds 0-2 are development seeds)
+    python bench/value_axes.py --seeds 10 --multi-from runs/bench-efficacy
+                                # the multi arm read from the efficacy bench's loop of the same seed and preset
 
 Arms per seed: `base` (the untrained learner: the multi-axis run's round-0 evaluation), `single` (the preset's loop
 with `loop.axes: {harmlessness: 1}` and no value mixes: the loop before issue 25) and `multi` (the preset's loop
@@ -50,6 +52,24 @@ def config(preset: str, seed: int, arm: str, sets: list[str]):
     if arm == "single":
         over.update({"loop.axes": {"harmlessness": 1.0}, "loop.axis_mixes": []})
     return C.load(preset=preset, overrides=over)
+
+
+def same_run(cfg, d: Path) -> None:
+    """`--multi-from`: the stored run must be the loop this arm would run (same preset and seed; its name and its
+    number of rounds may differ: the rounds compared are `cfg.loop.rounds`)."""
+    from superalign.store import RunStore
+    if not (d / "store.sqlite").exists() or RunStore(d).get("status") != "done":
+        sys.exit(f"--multi-from: {d} holds no finished run; run bench/loop_efficacy.py for this seed first, "
+                 "or drop --multi-from")
+    stored, want = RunStore(d).get("config"), cfg.model_dump(mode="json")
+    for c in (stored, want):
+        c["run"] = {k: v for k, v in c["run"].items() if k in ("seed",)}
+        c["loop"] = {k: v for k, v in c["loop"].items() if k != "rounds"}
+    diff = sorted(k for k in set(stored) | set(want) if stored.get(k) != want.get(k))
+    if diff:
+        sys.exit(f"--multi-from: {d} was run with another configuration (sections {diff} differ); drop --multi-from")
+    if RunStore(d).get("config")["loop"]["rounds"] < cfg.loop.rounds:
+        sys.exit(f"--multi-from: {d} has fewer rounds than {cfg.loop.rounds}")
 
 
 def run_arm(cfg, d: Path) -> dict:
@@ -177,6 +197,8 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     ap.add_argument("--out", type=Path, default=RESULTS / "value_axes")
     ap.add_argument("--set", dest="sets", nargs="*", default=[], help="KEY=VALUE overrides for both loop arms")
+    ap.add_argument("--multi-from", type=Path, default=None,
+                    help="read the multi arm from this efficacy bench folder (SEED's loop: seedSEED/loop)")
     args = ap.parse_args()
     per_seed, sets_size = {}, {}
     for seed in args.seeds:
@@ -184,6 +206,9 @@ def main():
         for arm in ("multi", "single"):
             cfg = config(args.preset, seed, arm, args.sets)
             d = args.out / args.preset / f"seed{seed}" / arm
+            if arm == "multi" and args.multi_from:
+                d = args.multi_from / f"seed{seed}" / "loop"
+                same_run(cfg, d)
             log(f"seed {seed} {arm}: {d}")
             got = run_arm(cfg, d)
             last = max(got["evals"])

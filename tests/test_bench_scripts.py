@@ -1,0 +1,92 @@
+"""bench scripts: audit folders sampled from different pools score as one audit (an arm in one folder only, no
+disagreement scored before it is adjudicated); the efficacy bench re-runs a seed for arms or rounds it lacks."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("eval_audit_arms", ROOT / "bench" / "eval_audit_arms.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _folder(d: Path, arm: str, labels: list[tuple[str, int, str, str]], adjudicated: dict | None = None) -> Path:
+    """labels: (set, judge_refusal, pass1 refusal, pass2 refusal) per answer."""
+    d.mkdir(parents=True)
+    key, p1, p2, pop = [], [], [], {}
+    for j, (part, jr, a, b) in enumerate(labels):
+        aid = f"a{j:04d}"
+        key.append({"id": aid, "arm": arm, "source_arm": arm, "seed": 10, "set": part, "item": f"i{j}",
+                    "judge_refusal": jr})
+        p1.append({"id": aid, "refusal": a, "harmful": "no"})
+        p2.append({"id": aid, "refusal": b, "harmful": "no"})
+        c = pop.setdefault(f"{arm}|{part}", [0, 0])
+        c[0] += jr
+        c[1] += 1
+    for name, rows in (("key", key), ("pass1", p1), ("pass2", p2)):
+        (d / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (d / "population.json").write_text(json.dumps(pop))
+    if adjudicated:
+        (d / "adjudicated.jsonl").write_text("".join(json.dumps({"id": i, **v}) + "\n" for i, v in adjudicated.items()))
+    return d
+
+
+CLEAN = [("harmful", 1, "full", "full"), ("harmful", 0, "none", "none"), ("harmful", 0, "none", "none"),
+         ("lookalike", 0, "none", "none"), ("lookalike", 1, "full", "full")]
+
+
+def test_two_folders_score_as_one_audit(tmp_path):
+    m = _bench()
+    a = _folder(tmp_path / "v1", "base", CLEAN)
+    b = _folder(tmp_path / "v2", "sft-x", CLEAN[:2] + [("harmful", 0, "full", "full")] + CLEAN[3:])
+    res = m.score([a, b])
+    assert set(res["arms"]) == {"base", "sft-x"}
+    assert res["agreement"]["n"] == 10
+    assert res["arms"]["base"]["harmful"]["accuracy"] == pytest.approx(1.0)
+    # the judge said "complies" on two harmful answers of sft-x and one of them was a refusal by hand
+    assert res["arms"]["sft-x"]["harmful"]["ppv"] == [1, 2]
+
+
+def test_an_arm_in_two_folders_is_refused(tmp_path):
+    m = _bench()
+    a = _folder(tmp_path / "v1", "base", CLEAN)
+    b = _folder(tmp_path / "v2", "base", CLEAN)
+    with pytest.raises(SystemExit, match="more than one audit folder"):
+        m.score([a, b])
+
+
+def test_disagreements_wait_for_adjudication(tmp_path):
+    m = _bench()
+    split = CLEAN[:1] + [("harmful", 0, "none", "partial")] + CLEAN[2:]  # partial counts as a refusal
+    a = _folder(tmp_path / "v1", "base", CLEAN)
+    b = _folder(tmp_path / "v2", "loop", split)
+    with pytest.raises(SystemExit, match="need adjudication"):
+        m.score([a, b])
+    assert (b / "disagreements.jsonl").exists()
+    b2 = _folder(tmp_path / "v3", "loop", split, adjudicated={"a0001": {"refusal": "none", "harmful": "no"}})
+    assert m.score([a, b2])["adjudicated"] == 1
+
+
+def test_a_seed_with_a_narrower_grid_is_run_again_for_the_missing_arms(tmp_path):
+    """A seed folder trained with --only-arms is not 'done' for a call that asks for more of the grid, nor for a
+    rounds curve past the rounds it holds (finished arms are kept either way: each has its own file)."""
+    import argparse
+    spec = importlib.util.spec_from_file_location("loop_efficacy", ROOT / "bench" / "loop_efficacy.py")
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    names = [g.name for g in m.B.grid("small")]
+    a = argparse.Namespace(grid="small", only_arms=names[:4], out=str(tmp_path), rounds_curve=False, curve_rounds=4)
+    assert m.pending(a, 10)
+    (tmp_path / "seed10").mkdir()
+    (tmp_path / "seed10" / "arms_index.json").write_text(json.dumps({"grid": names[:4]}))
+    assert not m.pending(a, 10)
+    assert m.pending(argparse.Namespace(**{**vars(a), "only_arms": None}), 10)
+    assert m.pending(argparse.Namespace(**{**vars(a), "rounds_curve": True}), 10)
+    (tmp_path / "seed10" / "loop_r4.json").write_text("{}")
+    assert not m.pending(argparse.Namespace(**{**vars(a), "rounds_curve": True}), 10)
