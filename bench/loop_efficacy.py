@@ -7,11 +7,13 @@ same items, same judge; every choice made on validation items; headline seeds de
                                                      #   matched static arm retrained at each round's budget
     python bench/loop_efficacy.py --jobs 3           # seeds in parallel processes, one thread each (2 cores)
 
-    # what bench/results/loop_efficacy/seed10.json holds (2026-12-03: one declared seed, the small grid's four SFT
-    # points; its two DPO points did not finish in the session):
+    # what bench/results/loop_efficacy/seed10.json holds (one declared seed, the small grid: 4 SFT + 2 DPO points;
+    # judge-corrected with the audit of every arm's answers, bench/eval_audit_arms.py --score arms_v1 arms_v2):
     python bench/loop_efficacy.py --seeds 10 --grid small --out runs/bench-efficacy \
-        --only-arms sft-lr0.0001-e1-h0.5 sft-lr0.0003-e1-h0.3-contrast sft-lr0.0003-e1-h0.5-contrast \
-        sft-lr0.0001-e1-h0.3 --results bench/results/loop_efficacy/seed10.json
+        --results bench/results/loop_efficacy/seed10.json
+    # the rounds curve on that seed (rounds 1-4; no static retraining per round):
+    python bench/loop_efficacy.py --seeds 10 --grid small --out runs/bench-efficacy --rounds-curve \
+        --curve-rounds 4 --no-curve-static --results bench/results/loop_efficacy/curve_seed10.json
 
 Arms per seed (superalign/loop/baselines.py): `base` (the untrained learner), `loop` (the default preset's loop at
 round `--round`), and every static arm of the grid, each trained for exactly the loop's optimizer steps on the
@@ -387,7 +389,9 @@ def report(res: dict) -> None:
     print(f"\nStatic frontier ({len(res['frontier'])} arms; * = Pareto-efficient on test):")
     for p in sorted(res["frontier"], key=lambda p: p["overrefusal_lookalike"]):
         print(f"  {'*' if p['pareto'] else ' '} {p['name']:<34} compliance {p['compliance']:.3f}  look-alike OR "
-              f"{p['overrefusal_lookalike']:.3f}  (validation {p['val_compliance']:.3f} / {p['val_over_refusal']:.3f})")
+              f"{p['overrefusal_lookalike']:.3f}  (validation {p['val_compliance']:.3f} / {p['val_over_refusal']:.3f})"
+              + (f"  corrected compliance {p['compliance_corrected']:.3f}" if p.get("compliance_corrected") is not None
+                 else ""))
     v = res["loop_vs_frontier"]
     if v:
         print(f"\nLoop vs the static frontier at matched over-refusal (chosen on validation: {v['static']}): "
