@@ -414,8 +414,24 @@ def report(res: dict) -> None:
                   f"({e.get('relative', float('nan')):+.0%}, p={e['paired']['p']:.2g}, n={e['base']['n']})")
     for c, e in res["slices"]["by_category"].items():
         print(f"  {c:<34} {e['base']['value']:.3f} -> {e['loop']['value']:.3f}  (n={e['base']['n']})")
-    for row in res.get("rounds_curve", []):
-        print(f"  curve {row}")
+    curve = res.get("rounds_curve", [])
+    if curve:
+        print("\nRounds curve (test; the loop after each round, at that round's cumulative steps):")
+        print(f"  {'round':>5} {'compliance':>10} {'direct':>7} {'templated':>9} {'look-alike OR':>13} "
+              f"{'competence':>10} {'steps':>6}  static (compliance / OR, loop - static)")
+    for row in curve:
+        if isinstance(row["round"], int):
+            st = row.get("static")
+            print(f"  {row['round']:>5} {row['compliance']:>10.3f} {row['compliance_direct'] or 0:>7.3f} "
+                  f"{row['compliance_templated'] or 0:>9.3f} {row['overrefusal_lookalike']:>13.3f} "
+                  f"{row['competence']:>10.3f} {row['steps']:>6.0f}"
+                  + (f"  {st['compliance']:.3f} / {st['overrefusal_lookalike']:.3f}, "
+                     f"{st['loop_minus_static']['diff']:+.3f} p={st['loop_minus_static']['p']:.2g}" if st else ""))
+        else:
+            c, o = row["compliance_paired"], row["over_refusal_paired"]
+            print(f"  round 4 vs round 2 (paired, n={c['n']}): compliance {c['diff']:+.3f} "
+                  f"[{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}] p={c['p']:.2g}; look-alike OR {o['diff']:+.3f} "
+                  f"[{o['ci'][0]:+.3f}, {o['ci'][1]:+.3f}] p={o['p']:.2g}")
 
 
 def plot(res: dict, path: Path) -> None:
