@@ -17,8 +17,8 @@ estimate, cross-validated on the judge's own training labels, is printed beside 
 Also the evaluation's cost per axis (seconds of the batched generation per item and of each judge). The axes' test
 answers are read back from the run stores and judged by the current judges (`rescore`), so a judge refit after
 the runs re-scores them without generating again.
-Resumable: a finished arm is read back from its run directory under --out. Writes bench/results/value_axes.json
-(a development run: value_axes_dev.json).
+Resumable: a finished arm is read back from its run directory under --out (runs/bench-value-axes). Writes
+bench/results/value_axes.json (a development run: value_axes_dev.json).
 """
 from __future__ import annotations
 
@@ -195,7 +195,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="default")
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    ap.add_argument("--out", type=Path, default=RESULTS / "value_axes")
+    ap.add_argument("--out", type=Path, default=Path("runs/bench-value-axes"),
+                    help="where the loop arms' run folders go (git-ignored, like every run)")
     ap.add_argument("--set", dest="sets", nargs="*", default=[], help="KEY=VALUE overrides for both loop arms")
     ap.add_argument("--multi-from", type=Path, default=None,
                     help="read the multi arm from this efficacy bench folder (SEED's loop: seedSEED/loop)")
