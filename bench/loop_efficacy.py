@@ -399,8 +399,10 @@ def report(res: dict) -> None:
               f"(n={v['n']}); look-alike over-refusal {v['over_refusal_diff']:+.3f} p={v['over_refusal_p']:.2g}"
               + (f"; judge-corrected compliance difference {v['compliance_corrected_diff']:+.3f}"
                  if v.get("compliance_corrected_diff") is not None else ""))
-    else:
+    elif res["frontier"]:
         print("\nNo static arm's validation over-refusal is within the loop's + 2 points.")
+    else:
+        print("\nNo static arm in this call (--only-arms): base and loop only.")
     print("\nLoop vs each static arm on test (loop - static, paired; a reviewer's view, not the pre-declared rule):")
     for g, e in res.get("loop_vs_each", {}).items():
         c, o = e["compliance"], e["over_refusal"]
@@ -476,8 +478,9 @@ def main():
     ap.add_argument("--curve-rounds", type=int, default=CURVE_ROUNDS, help="the rounds curve's last round")
     ap.add_argument("--curve-static", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--grid", choices=["full", "small"], default="full")
-    ap.add_argument("--only-arms", nargs="+", default=None,
-                    help="keep only these static arms of the grid (named as in the log); the results record the grid")
+    ap.add_argument("--only-arms", nargs="*", default=None,
+                    help="keep only these static arms of the grid (named as in the log; none named: base and "
+                         "loop only); the results record the grid")
     ap.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes (one thread each)")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="KEY=VALUE config override")
     ap.add_argument("--out", default=None)
