@@ -11,7 +11,10 @@ same items, same judge; every choice made on validation items; headline seeds de
     # judge-corrected with the audit of every arm's answers, bench/eval_audit_arms.py --score arms_v1 arms_v2):
     python bench/loop_efficacy.py --seeds 10 --grid small --out runs/bench-efficacy \
         --results bench/results/loop_efficacy/seed10.json
-    # the rounds curve on that seed (rounds 1-4; no static retraining per round):
+    # what bench/results/loop_efficacy.json holds (headline seeds 10 and 11, base and loop only: seed 11's static
+    # arms did not run in the session; the static frontier is seed 10's, above):
+    python bench/loop_efficacy.py --seeds 10 11 --grid small --out runs/bench-efficacy --only-arms
+    # the rounds curve on seed 10 (rounds 1-4; no static retraining per round):
     python bench/loop_efficacy.py --seeds 10 --grid small --out runs/bench-efficacy --rounds-curve \
         --curve-rounds 4 --no-curve-static --results bench/results/loop_efficacy/curve_seed10.json
 
