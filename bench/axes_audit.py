@@ -105,14 +105,18 @@ def audit_axis(axis: str, rows: list[dict], gold: dict, p1: dict, p2: dict) -> d
     return out
 
 
+DEV = ROOT / "bench" / "results" / "axes_audit" / "dev.json"  # --dev and --sanity: development figures, apart
+
+
 def dev_estimate() -> dict:
     res = {axis: judges.cross_validated(axis) for axis in judges.AXES}
-    path = ROOT / "bench" / "results" / "axes_audit_dev.json"
+    path = DEV
     old = json.loads(path.read_text()) if path.exists() else {}
     for axis, r in res.items():
         print(f"{axis:11} dev estimate (5-fold CV on the judge's own training labels, NOT the audit): outcome "
               f"accuracy {r['accuracy']:.3f}, label accuracy {r['label_accuracy']:.3f}, n={r['n']}, "
               f"by state {', '.join(f'{k} {v:.3f}' for k, v in r['by_state'].items())}")
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**old, **res}, indent=2) + "\n")
     print(f"wrote {path.relative_to(ROOT)}")
     return res
@@ -139,7 +143,7 @@ def sanity() -> dict:
         print(f"{axis:11} sanity check (one helper pass on 40 audit answers, NOT the audit): outcome accuracy "
               f"{a['value']:.3f} [{a['lo']:.3f}, {a['hi']:.3f}] n={a['n']}, label accuracy "
               f"{res[axis]['label_accuracy']['value']:.3f}")
-    path = ROOT / "bench" / "results" / "axes_audit_dev.json"
+    path = DEV
     doc = json.loads(path.read_text()) if path.exists() else {}
     doc["sanity_check"] = res
     path.write_text(json.dumps(doc, indent=2) + "\n")

@@ -14,6 +14,8 @@ same items, same judge; every choice made on validation items; headline seeds de
     # what bench/results/loop_efficacy.json holds (headline seeds 10 and 11, base and loop only: seed 11's static
     # arms did not run in the session; the static frontier is seed 10's, above):
     python bench/loop_efficacy.py --seeds 10 11 --grid small --out runs/bench-efficacy --only-arms
+    python bench/loop_efficacy.py --seeds 11 --grid small --out runs/bench-efficacy --only-arms \
+        --results bench/results/loop_efficacy/seed11.json          # seed 11 alone
     # the rounds curve on seed 10 (rounds 1-4; no static retraining per round):
     python bench/loop_efficacy.py --seeds 10 --grid small --out runs/bench-efficacy --rounds-curve \
         --curve-rounds 4 --no-curve-static --results bench/results/loop_efficacy/curve_seed10.json
@@ -127,7 +129,7 @@ def run_seed(a, seed: int) -> None:
     arms["loop"]["wall_s"] = sum(v for k, v in walls.items() if k not in ("eval", "setup"))
     arms["base"]["wall_s"] = 0.0
     budget = B.loop_budget(cks, a.round)
-    grid = [g for g in B.grid(a.grid) if a.only_arms is None or g.name in a.only_arms]
+    grid = wanted_arms(a)
     for arm in grid:
         f = d / "static" / f"{arm.name}.json"
         if f.exists():
@@ -179,9 +181,13 @@ def curve_statics(a, seed: int, arm: B.StaticArm) -> dict:
 
 
 # ---------------------------------------------------------------- aggregation
-def wanted(a) -> list[str]:
+def wanted_arms(a) -> list[B.StaticArm]:
     """The static arms this invocation asks for: the grid, less those --only-arms leaves out."""
-    return [g.name for g in B.grid(a.grid) if a.only_arms is None or g.name in a.only_arms]
+    return [g for g in B.grid(a.grid) if a.only_arms is None or g.name in a.only_arms]
+
+
+def wanted(a) -> list[str]:
+    return [g.name for g in wanted_arms(a)]
 
 
 def pending(a, seed: int) -> bool:

@@ -62,13 +62,14 @@ def same_run(cfg, d: Path) -> None:
         sys.exit(f"--multi-from: {d} holds no finished run; run bench/loop_efficacy.py for this seed first, "
                  "or drop --multi-from")
     stored, want = RunStore(d).get("config"), cfg.model_dump(mode="json")
+    rounds = stored["loop"]["rounds"]
     for c in (stored, want):
         c["run"] = {k: v for k, v in c["run"].items() if k in ("seed",)}
         c["loop"] = {k: v for k, v in c["loop"].items() if k != "rounds"}
     diff = sorted(k for k in set(stored) | set(want) if stored.get(k) != want.get(k))
     if diff:
         sys.exit(f"--multi-from: {d} was run with another configuration (sections {diff} differ); drop --multi-from")
-    if RunStore(d).get("config")["loop"]["rounds"] < cfg.loop.rounds:
+    if rounds < cfg.loop.rounds:
         sys.exit(f"--multi-from: {d} has fewer rounds than {cfg.loop.rounds}")
 
 
@@ -117,7 +118,8 @@ def rescore(cfg, store, r: int) -> dict[str, dict[str, int]]:
 def judge_accuracy() -> dict:
     """Per axis: the audited judge accuracy (None before the human audit) and the development estimate."""
     audit = json.loads((RESULTS / "eval_audit.json").read_text()) if (RESULTS / "eval_audit.json").exists() else {}
-    dev = json.loads((RESULTS / "axes_audit_dev.json").read_text()) if (RESULTS / "axes_audit_dev.json").exists() else {}
+    dev_path = RESULTS / "axes_audit" / "dev.json"  # bench/axes_audit.py --dev
+    dev = json.loads(dev_path.read_text()) if dev_path.exists() else {}
     out = {}
     for name in values.names():
         a = (audit.get("axes") or {}).get(name, {}).get("judge_accuracy")
