@@ -90,3 +90,20 @@ def test_a_seed_with_a_narrower_grid_is_run_again_for_the_missing_arms(tmp_path)
     assert m.pending(argparse.Namespace(**{**vars(a), "rounds_curve": True}), 10)
     (tmp_path / "seed10" / "loop_r4.json").write_text("{}")
     assert not m.pending(argparse.Namespace(**{**vars(a), "rounds_curve": True}), 10)
+
+
+def test_conformity_replay_refuses_a_headline_seed(tmp_path, monkeypatch):
+    """Design experiments read development seeds only: a run of a declared headline seed is refused before any
+    model loads."""
+    from superalign.store import RunStore
+    spec = importlib.util.spec_from_file_location("conformity_replay", ROOT / "bench" / "conformity_replay.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    run = tmp_path / "seed11"
+    s = RunStore(run, create=True)
+    s.put("config", {"run": {"seed": 11}})
+    s.close()
+    monkeypatch.setattr("sys.argv", ["x", "--run", str(run), "--results", str(tmp_path / "out.json")])
+    with pytest.raises(SystemExit, match="headline seed"):
+        mod.main()
+    assert not (tmp_path / "out.json").exists()

@@ -1,0 +1,193 @@
+"""What does the loop's conformity phase itself teach? Replays one stored conformity phase of a development run
+from the same start, with the loop's setting and with alternatives, and scores each result on the same items.
+
+    python bench/conformity_replay.py --run runs/bench-speed/default-seed3-1796293796 \
+        --results bench/results/conformity_replay/seed3.json
+    # two whole loops on one development seed (folders written by bench/loop_efficacy.py --dev --seeds S), paired:
+    python bench/conformity_replay.py --loops runs/bench-efficacy-dev/seed0 runs/bench-efficacy-dev-rpo/seed0 \
+        --results bench/results/conformity_replay/loops_seed0.json
+
+Why: on headline seed 11 every round-1 conformity candidate (DPO at lr 5e-4 / 1e-3, the default preset) raised
+validation compliance with harmful requests (0.71 -> 0.96-1.00) and the guard rejected all of them; on development
+seed 3 all four candidates ended at validation compliance 1.00. If the preference phase teaches compliance and the
+refusal SFT of the competence phase does the safety work, the loop's advantage over a static SFT fine-tune has
+nowhere to come from. This bench measures that on a development seed only (a headline seed is refused), so that
+a change it suggests can be declared before fresh headline seeds test it.
+
+Variants, each trained from the phase's start adapter on the phase's stored rows (every axis's rows, the default
+mix) for the phase's step count:
+- `dpo-lr5e-4`: the loop's setting (sigmoid DPO, beta 0.1, reference = phase start);
+- `dpo-lr1e-4`: the same at a fifth of the learning rate;
+- `dpo+sft-lr5e-4`: DPO plus the NLL of the chosen answer (TRL `loss_type: [sigmoid, sft]`, as in RPO), which keeps
+  the chosen refusal's likelihood from falling with the rejected answer's;
+- `sft-chosen-lr2e-4`: SFT on the chosen answers only (what the loop's refusal SFT does, on the same rows).
+Scored on the run's test split (a development seed: reading its test items decides nothing headline), with exact
+McNemar tests against the start on the same items.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+warnings.filterwarnings("ignore")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+HEADLINE = (10, 11, 12)
+METRICS = ("compliance", "compliance_direct", "compliance_templated", "over_refusal", "over_refusal_easy",
+           "competence", "honesty", "sycophancy", "privacy")
+VARIANTS = {
+    "dpo-lr5e-4": ("dpo", {"learning_rate": 5e-4}),
+    "dpo-lr1e-4": ("dpo", {"learning_rate": 1e-4}),
+    "dpo+sft-lr5e-4": ("dpo", {"learning_rate": 5e-4, "loss_type": ["sigmoid", "sft"]}),
+    "sft-chosen-lr2e-4": ("sft", {"learning_rate": 2e-4}),
+}
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def loops(a) -> None:
+    """Two loop variants' final test evaluations on the same development seed (the same items): each against the
+    base learner and the second against the first, exact McNemar per metric and per slice."""
+    from superalign.evaluation import suite
+    d0, d1 = (Path(x) for x in a.loops)
+    arm = lambda d, r: json.loads((d / f"loop_r{r}.json").read_text())  # noqa: E731
+    for d in (d0, d1):
+        seed = int(d.name.removeprefix("seed"))
+        if seed in HEADLINE:
+            sys.exit(f"{d} is headline seed {seed}: design comparisons run on development seeds only")
+    base, l0, l1 = arm(d0, 0), arm(d0, a.round), arm(d1, a.round)
+    if set(base["outcomes"]["compliance"]) != set(arm(d1, 0)["outcomes"]["compliance"]):
+        sys.exit("the two folders scored different test items: compare loops of the same seed and preset")
+    pick = lambda ts: [t for t in ts if t["name"][:-7] in METRICS or t["name"].startswith("compliance_")]  # noqa: E731
+    out = {"loops": [str(d0), str(d1)], "round": a.round,
+           "summary": {k: {m: v["summary"].get(m) for m in METRICS} for k, v in (("base", base), (d0.parent.name, l0),
+                                                                                  (d1.parent.name, l1))},
+           "vs_base": {d0.parent.name: pick(suite.compare(base["outcomes"], l0["outcomes"], 0.05, by_slice=True)),
+                       d1.parent.name: pick(suite.compare(base["outcomes"], l1["outcomes"], 0.05, by_slice=True))},
+           "second_vs_first": pick(suite.compare(l0["outcomes"], l1["outcomes"], 0.05, by_slice=True)),
+           "steps": {d0.parent.name: l0.get("steps"), d1.parent.name: l1.get("steps")}}
+    print(f"round {a.round} loops on {d0.name}: {d0.parent.name} ({l0.get('steps')} steps) vs {d1.parent.name} "
+          f"({l1.get('steps')} steps); second - first [95% CI], exact McNemar p:")
+    for t in out["second_vs_first"]:
+        if ":" in t["name"]:  # per source / category: in the JSON
+            continue
+        m = t["meta"]
+        print(f"  {t['name'][:-7]:<28} {m['before']:.3f} -> {m['after']:.3f}  {t['value']:+.3f} "
+              f"[{t['lo']:+.3f}, {t['hi']:+.3f}]  p={m['p_value']:.3g}  n={t['n']}")
+    Path(a.results).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.results).write_text(json.dumps(out, indent=1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", help="a finished development run (not a headline seed)")
+    ap.add_argument("--loops", nargs=2, metavar="SEED_DIR", help="compare two efficacy-bench seed folders' loops")
+    ap.add_argument("--round", type=int, help="the phase's round (default 1) / the loops' round (default 2)")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--results", required=True)
+    a = ap.parse_args()
+    if a.loops:
+        a.round = a.round or 2
+        loops(a)
+        return
+    a.round = a.round or 1
+    if not a.run:
+        ap.error("name --run (a development run to replay) or --loops (two seed folders to compare)")
+    from superalign.store import RunStore
+    src = Path(a.run)
+    if not (src / "store.sqlite").exists():
+        sys.exit(f"{src} holds no run (no store.sqlite): name a finished development run's directory")
+    stored = RunStore(src).get("config")
+    if stored["run"]["seed"] in HEADLINE:  # checked before anything loads: a headline seed is never designed on
+        sys.exit(f"seed {stored['run']['seed']} is a headline seed: design experiments run on development seeds only")
+    rows_path = src / "training" / f"r{a.round}-conformity.jsonl"
+    if not rows_path.exists():
+        sys.exit(f"{rows_path} is missing: the run has no round-{a.round} conformity phase")
+    from superalign import config as C
+    from superalign.evaluation import suite
+    from superalign.loop import run as R
+    from superalign.loop.config import Phase
+    from superalign.loop.evaluate import measure
+    from superalign.loop.learn import train
+    from superalign.store.summary import RunSummary
+    from superalign.training import load_adapter, restore
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    rows = [{k: v for k, v in json.loads(line).items() if k in ("prompt", "chosen", "rejected")}
+            for line in rows_path.open()]
+    cks = RunSummary.of(src).checkpoints
+    ck = next(c for c in cks if c.id == f"r{a.round}:conformity")
+    steps = int((ck.meta.get("train") or {}).get("steps") or 0)
+    if not steps:  # a rejected phase stores no winner: its candidates' step count is the rows over the batch size
+        steps = -(-len(rows) // Phase().batch_size)
+    start = [c for c in cks if c.accepted and (c.round or 0) < a.round and c.path]
+    # a scratch copy: the replay must not add stages or checkpoints to the run it reads
+    work = Path(tempfile.mkdtemp(prefix="replay-")) / src.name
+    shutil.copytree(src, work, ignore=shutil.ignore_patterns("checkpoints", "trackers"))
+    if start:
+        shutil.copytree(src / start[-1].path, work / start[-1].path)
+    ctx = R.open_run(C.parse(stored), work)
+    try:
+        def start_state():
+            if start:
+                load_adapter(ctx.learner.model, work / start[-1].path)
+            else:
+                restore(ctx.learner.model, ctx.initial_adapter())
+
+        def scored(name: str, info: dict | None, t0: float) -> dict:
+            res, _ = measure(ctx, a.split)
+            s = suite.summary(res)
+            rec = {"summary": {m: s.get(m) for m in METRICS}, "outcomes": suite.outcomes(res),
+                   "train": {k: info.get(k) for k in ("steps", "loss_first", "loss_last", "tokens")} if info else None,
+                   "wall_s": round(time.time() - t0, 1)}
+            log(f"{name:<20} " + "  ".join(f"{m} {s[m]:.3f}" for m in METRICS if s.get(m) is not None))
+            return rec
+
+        t0 = time.time()
+        start_state()
+        out = {"run": str(src), "seed": stored["run"]["seed"], "round": a.round, "split": a.split,
+               "rows": len(rows), "steps": steps, "variants": {}}
+        out["start"] = scored("start", None, t0)
+        for name in a.variants:
+            method, kw = VARIANTS[name]
+            t0 = time.time()
+            start_state()
+            pc = Phase(**{**kw, "max_steps": steps})
+            part = rows if method == "dpo" else [{"prompt": r["prompt"], "completion": r["chosen"]} for r in rows]
+            info = train(ctx, method, part, pc, ctx.seed + a.round, f"replay-{name}")
+            out["variants"][name] = {"method": method, "config": kw, **scored(name, info, t0)}
+            base_o = out["start"]["outcomes"]
+            out["variants"][name]["tests"] = [t for t in suite.compare(base_o, out["variants"][name]["outcomes"], 0.05, by_slice=True)
+                                              if t["name"][:-7] in METRICS]
+    finally:
+        ctx.close() if hasattr(ctx, "close") else None
+        shutil.rmtree(work.parent, ignore_errors=True)
+    print(f"\nround-{a.round} conformity phase of {src} (seed {out['seed']}, {len(rows)} rows, {steps} steps), "
+          f"scored on its {a.split} split; change from the start [95% CI], exact McNemar p:")
+    for name, v in out["variants"].items():
+        print(f"  {name}")
+        for t in v["tests"]:
+            m = t["meta"]
+            print(f"    {t['name'][:-7]:<22} {m['before']:.3f} -> {m['after']:.3f}  {t['value']:+.3f} "
+                  f"[{t['lo']:+.3f}, {t['hi']:+.3f}]  p={m['p_value']:.3g}  n={t['n']}")
+    for v in [out["start"], *out["variants"].values()]:
+        v.pop("outcomes", None)
+    Path(a.results).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.results).write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
