@@ -11,11 +11,11 @@ same items, same judge; every choice made on validation items; headline seeds de
     # judge-corrected with the audit of every arm's answers, bench/eval_audit_arms.py --score arms_v1 arms_v2):
     python bench/loop_efficacy.py --seeds 10 --grid small --out runs/bench-efficacy \
         --results bench/results/loop_efficacy/seed10.json
-    # what bench/results/loop_efficacy.json holds (headline seeds 10 and 11, base and loop only: seed 11's static
-    # arms did not run in the session; the static frontier is seed 10's, above):
-    python bench/loop_efficacy.py --seeds 10 11 --grid small --out runs/bench-efficacy --only-arms
-    python bench/loop_efficacy.py --seeds 11 --grid small --out runs/bench-efficacy --only-arms \
-        --results bench/results/loop_efficacy/seed11.json          # seed 11 alone
+    # what bench/results/loop_efficacy.json holds (headline seeds 10, 11, 12: base, loop and the two declared
+    # confirmatory static arms, CONFIRM_ARMS; seed 10's other four static arms are in seed10.json):
+    python bench/loop_efficacy.py --seeds 10 11 12 --grid small --out runs/bench-efficacy --confirm
+    python bench/loop_efficacy.py --seeds 11 --grid small --out runs/bench-efficacy --confirm \
+        --results bench/results/loop_efficacy/seed11.json          # seed 11 alone (seed 12: the same)
     # the rounds curve on seed 10 (rounds 1-4; no static retraining per round):
     python bench/loop_efficacy.py --seeds 10 --grid small --out runs/bench-efficacy --rounds-curve \
         --curve-rounds 4 --no-curve-static --results bench/results/loop_efficacy/curve_seed10.json
@@ -211,6 +211,9 @@ def load_seed(a, seed: int) -> dict:
             "loop": json.loads((d / f"loop_r{a.round}.json").read_text())}
     for name in idx["grid"]:
         arms[name] = json.loads((d / "static" / f"{name}.json").read_text())
+    # the loop's training wall time (its evaluations are the measurement, not the method), as `run_seed` counts it
+    arms["loop"]["wall_s"] = sum(v for k, v in (idx.get("stage_wall_s") or {}).items() if k not in ("eval", "setup"))
+    arms["base"]["wall_s"] = 0.0
     arms["_index"] = idx
     if a.rounds_curve:
         arms["curve"] = {r: json.loads(p.read_text()) for r in range(1, a.curve_rounds + 1)
