@@ -15,12 +15,17 @@ nowhere to come from. This bench measures that on a development seed only (a hea
 a change it suggests can be declared before fresh headline seeds test it.
 
 Variants, each trained from the phase's start adapter on the phase's stored rows (every axis's rows, the default
-mix) for the phase's step count:
+mix) for the kept candidate's step count (so a run whose winner trained on a smaller mix sees a random part of the
+rows; on seed 3: 18 steps of batch 4 over 116 rows):
 - `dpo-lr5e-4`: the loop's setting (sigmoid DPO, beta 0.1, reference = phase start);
 - `dpo-lr1e-4`: the same at a fifth of the learning rate;
 - `dpo+sft-lr5e-4`: DPO plus the NLL of the chosen answer (TRL `loss_type: [sigmoid, sft]`, as in RPO), which keeps
   the chosen refusal's likelihood from falling with the rejected answer's;
 - `sft-chosen-lr2e-4`: SFT on the chosen answers only (what the loop's refusal SFT does, on the same rows).
+What bench/results/conformity_replay/seed3.json found (development seed 3, round 1; n = 60 harmful test prompts):
+no variant lowers compliance significantly. DPO at the loop's lr 5e-4 raises it 0.867 -> 0.950 (p = 0.18; privacy
+leaks 0.615 -> 1.000), DPO + SFT the same, DPO at lr 1e-4 leaves it at 0.867, SFT on the chosen answers 0.817
+(p = 0.51). Round 1's preference phase does not teach refusal; the loop's safety gain comes later.
 Scored on the run's test split (a development seed: reading its test items decides nothing headline), with exact
 McNemar tests against the start on the same items.
 """

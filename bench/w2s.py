@@ -3,6 +3,10 @@ aux-conf logconf, ladder, iterative teacher-student) / ceiling / data-matched co
 3 seeds. Writes bench/results/w2s.json.
 
     nice -n 15 python bench/w2s.py [--seeds 0 1 2] [--tasks ...] [--screen-only] [--cold]
+    # two tasks side by side (each single-threaded), then one results file:
+    python bench/w2s.py --tasks sarcasm --out bench/results/w2s/sarcasm.json &
+    python bench/w2s.py --tasks quartz --out bench/results/w2s/quartz.json; wait
+    python bench/w2s.py --merge bench/results/w2s/sarcasm.json bench/results/w2s/quartz.json
 
 Strong student: SmolLM2-135M with LoRA on every block (+ a head on the mean-pooled output, warm-started from a linear
 probe; bfloat16 frozen weights), as able as the embedded learner allows. The ceiling is trained and early-stopped on
@@ -187,6 +191,47 @@ def w2s_task(t: dict, scr: dict, section: dict, store, log) -> dict:
             "ladder_steps": ladder, "seconds": round(time.time() - t1), "cpu_seconds": round(time.process_time() - c1)}
 
 
+def partial(a, out: dict) -> None:
+    """What a long bench has so far, written after every task (`"complete": false` until the end): a run cut short
+    keeps its finished tasks."""
+    if not getattr(a, "cold", False):
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps(out, indent=1))
+
+
+def largest_gap(out: dict, log) -> None:
+    """The ladder against direct W2S on the task with the largest gap (the issue's comparison)."""
+    if not out["tasks"]:
+        return
+    big = max(out["tasks"], key=lambda k: out["tasks"][k]["gap"])
+    r = out["tasks"][big]
+    out["largest_gap"] = {"task": big, "gap": r["gap"], "direct_pgr": r["pgr"], "ladder_pgr": r["ladder"],
+                          "ladder_ge_direct": None if r["pgr"] is None or r["ladder"] is None
+                          else r["ladder"] >= r["pgr"]}
+    log(f"\nlargest gap: {big} ({r['gap']:+.3f}): ladder PGR {fmt(r['ladder'], r['ladder_ci'])} vs direct "
+        f"{fmt(r['pgr'], r['pgr_ci'])}")
+
+
+def merge(paths: list[str], out_path: str, log) -> dict:
+    """One results file from per-task runs (each task in a process of its own: a task is single-threaded, so two
+    processes use two cores): screens and tasks side by side, each with its own wall time."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    names = [s["task"] for part in parts for s in part["screen"]]
+    if len(names) != len(set(names)):
+        sys.exit(f"a task is in more than one file: {sorted(names)}")
+    if not all(part.get("complete", True) for part in parts):
+        log("note: merging runs that did not finish (`complete: false`); the merged file says so")
+    out = {"screen": [s for part in parts for s in part["screen"]],
+           "tasks": {k: v for part in parts for k, v in part["tasks"].items()},
+           "setting": parts[0].get("setting"), "complete": all(part.get("complete", True) for part in parts),
+           "parts": {p: {k: part.get(k) for k in ("wall_s", "cpu_s", "loadavg_start", "loadavg_end", "run_dir")}
+                     for p, part in zip(paths, parts)}}
+    largest_gap(out, log)
+    Path(out_path).write_text(json.dumps(out, indent=1))
+    log(f"wrote {out_path} from {len(paths)} runs")
+    return out
+
+
 def bench(a, log) -> dict:
     from superalign.store import RunStore
     plan = {"tasks": TASKS, "weak": WEAK, "rungs": RUNGS, "section": DEFAULT}
@@ -205,6 +250,7 @@ def bench(a, log) -> dict:
         scr = screen_task(t, plan, run_dir, log)
         scr["seconds"], scr["cpu_seconds"] = round(time.time() - t1), round(time.process_time() - c1)
         screen.append(scr)
+        partial(a, {"screen": screen, "tasks": {}, "complete": False})
         log(f"{t['name']:<12} ceiling {fmt(scr['ceiling'], scr['ceiling_ci'])}  " + "  ".join(
             f"{w}: {fmt(c['accuracy'])} gap {fmt(c['gap'], c['gap_ci'])}" for w, c in scr['weak_candidates'].items())
             + f"  chance {scr['chance']:.3f}  -> weak {scr['weak']}, rung {scr['rung']}, "
@@ -222,16 +268,10 @@ def bench(a, log) -> dict:
             scr = next((s for s in chosen if s["task"] == t["name"]), None)
             if scr:
                 out["tasks"][t["name"]] = w2s_task(t, scr, section, store, log)
+                partial(a, {**out, "complete": False})
         store.put("status", "done")
         store.close()
-    if out["tasks"]:
-        big = max(out["tasks"], key=lambda k: out["tasks"][k]["gap"])
-        r = out["tasks"][big]
-        out["largest_gap"] = {"task": big, "gap": r["gap"], "direct_pgr": r["pgr"], "ladder_pgr": r["ladder"],
-                              "ladder_ge_direct": None if r["pgr"] is None or r["ladder"] is None
-                              else r["ladder"] >= r["pgr"]}
-        log(f"\nlargest gap: {big} ({r['gap']:+.3f}): ladder PGR {fmt(r['ladder'], r['ladder_ci'])} vs direct "
-            f"{fmt(r['pgr'], r['pgr_ci'])}")
+    largest_gap(out, log)
     out.update(wall_s=round(time.time() - t0), cpu_s=round(time.process_time() - c0), cpu_count=os.cpu_count(),
                loadavg_start=load0, loadavg_end=os.getloadavg(), run_dir=str(run_dir))
     return out
@@ -247,7 +287,11 @@ def main():
     ap.add_argument("--cold", action="store_true", help="run from a fresh cache, then again warm; record both")
     ap.add_argument("--out-dir", default="runs")
     ap.add_argument("--out", default="bench/results/w2s.json")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", help="combine per-task results files into --out")
     a = ap.parse_args()
+    if a.merge:
+        merge(a.merge, a.out, lambda m: print(m, flush=True))
+        return
     import torch
     torch.set_num_threads(1)
     log = lambda m: print(m, flush=True)  # noqa: E731
@@ -256,6 +300,7 @@ def main():
     else:
         out = bench(a, log)
         out["wall_s"] = {"this_run": out["wall_s"]}
+        out["complete"] = True
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=1))
     log(f"\nwall {out['wall_s']} on {os.cpu_count()} cores (load average at start {out['loadavg_start'][0]:.1f}, end "
