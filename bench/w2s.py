@@ -3,16 +3,17 @@ aux-conf logconf, ladder, iterative teacher-student) / ceiling / data-matched co
 3 seeds. Writes bench/results/w2s.json.
 
     nice -n 15 python bench/w2s.py [--seeds 0 1 2] [--tasks ...] [--screen-only] [--cold]
-    # what bench/results/w2s.json holds (2026-12-03; four tasks, seeds 0 1 2, two single-threaded processes at a
-    # time on 2 cores, warm content cache; MMLU not screened), then one results file:
+    # what bench/results/w2s.json holds (2026-12-03; five tasks, seeds 0 1 2, two single-threaded processes at a
+    # time on 2 cores, warm content cache), then one results file:
     python bench/w2s.py --tasks sarcasm --out bench/results/w2s/sarcasm.json &
     python bench/w2s.py --tasks quartz --out bench/results/w2s/quartz.json; wait
     python bench/w2s.py --tasks socialiqa --out bench/results/w2s/socialiqa.json &
     python bench/w2s.py --tasks harm_labels --out bench/results/w2s/harm_labels.json; wait
+    python bench/w2s.py --tasks mmlu --out bench/results/w2s/mmlu.json
     python bench/w2s.py --merge bench/results/w2s/sarcasm.json bench/results/w2s/quartz.json \
-        bench/results/w2s/socialiqa.json bench/results/w2s/harm_labels.json
-    # It found no task with a gap >= 0.10: the LoRA student's gold ceiling is 0.74 / 0.55 / 0.44 / 0.72 (chance
-    # 0.54 / 0.52 / 0.35 / 0.54) and a shallow reader gets within 0.04-0.09 of it. Phase 2 ran on sarcasm only
+        bench/results/w2s/socialiqa.json bench/results/w2s/harm_labels.json bench/results/w2s/mmlu.json
+    # It found no task with a gap >= 0.10: the LoRA student's gold ceiling is 0.74 / 0.55 / 0.44 / 0.72 / 0.27
+    # (chance 0.54 / 0.52 / 0.35 / 0.54 / 0.28) and a shallow reader gets within 0.00-0.09 of it. Phase 2 ran on sarcasm only
     # (gap 0.088 [0.022, 0.155]): PGR xent 0.19 [-0.79, 0.70], logconf 0.28, ladder -0.43, iterative 0.20 / -0.21 / -0.25.
 
 Strong student: SmolLM2-135M with LoRA on every block (+ a head on the mean-pooled output, warm-started from a linear
