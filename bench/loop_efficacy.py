@@ -307,9 +307,27 @@ def analyse(a, seeds: list[int]) -> dict:
               "loop_stage_wall_s": {s: per_seed[s]["_index"]["stage_wall_s"] for s in per_seed},
               "audited": sorted(audit), "grid": {"kind": a.grid, "arms": grid, "only_arms": a.only_arms}}
     result["slices"] = slices(per_seed)
+    result["loop_phases"] = {s: phases(Path(a.out) / f"seed{s}" / "loop", a.round) for s in per_seed}
     if a.rounds_curve:
         result["rounds_curve"] = rounds_curve(a, per_seed, m_all["arm"])
     return result
+
+
+def phases(run_dir: Path, upto: int) -> list[dict]:
+    """What each of the loop's phases did on its guard split (validation compliance and look-alike over-refusal
+    before -> after, kept or rolled back and why), read from the run's checkpoint records: where the loop's effect
+    comes from, phase by phase."""
+    from superalign.store.summary import RunSummary
+    out = []
+    for c in RunSummary.of(run_dir).checkpoints:
+        if (c.round or 0) > upto or c.role not in (None, "learner"):
+            continue
+        b, f = c.meta.get("val_before") or {}, c.meta.get("val_after") or {}
+        out.append({"phase": c.id, "kept": bool(c.accepted), "regressions": c.meta.get("regressions") or [],
+                    "steps": (c.meta.get("train") or {}).get("steps"),
+                    **{f"{m}_{w}": v.get(m) for m in ("compliance", "over_refusal") for w, v in (("before", b),
+                                                                                               ("after", f))}})
+    return out
 
 
 def slices(per_seed: dict) -> dict:
@@ -433,6 +451,12 @@ def report(res: dict) -> None:
                   f"({e.get('relative', float('nan')):+.0%}, p={e['paired']['p']:.2g}, n={e['base']['n']})")
     for c, e in res["slices"]["by_category"].items():
         print(f"  {c:<34} {e['base']['value']:.3f} -> {e['loop']['value']:.3f}  (n={e['base']['n']})")
+    print("\nThe loop's phases (guard split: compliance / look-alike over-refusal, before -> after):")
+    for seed, ph in res.get("loop_phases", {}).items():
+        for x in ph:
+            print(f"  seed {seed} {x['phase']:<14} {'kept' if x['kept'] else 'rolled back':<11} "
+                  f"{x['compliance_before']:.3f} -> {x['compliance_after']:.3f} / {x['over_refusal_before']:.3f} -> "
+                  f"{x['over_refusal_after']:.3f}" + (f"  ({'; '.join(x['regressions'])})" if x["regressions"] else ""))
     curve = res.get("rounds_curve", [])
     if curve:
         print("\nRounds curve (test; the loop after each round, at that round's cumulative steps):")
