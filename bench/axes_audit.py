@@ -110,15 +110,14 @@ DEV = ROOT / "bench" / "results" / "axes_audit" / "dev.json"  # --dev and --sani
 
 def dev_estimate() -> dict:
     res = {axis: judges.cross_validated(axis) for axis in judges.AXES}
-    path = DEV
-    old = json.loads(path.read_text()) if path.exists() else {}
+    old = json.loads(DEV.read_text()) if DEV.exists() else {}
     for axis, r in res.items():
         print(f"{axis:11} dev estimate (5-fold CV on the judge's own training labels, NOT the audit): outcome "
               f"accuracy {r['accuracy']:.3f}, label accuracy {r['label_accuracy']:.3f}, n={r['n']}, "
               f"by state {', '.join(f'{k} {v:.3f}' for k, v in r['by_state'].items())}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**old, **res}, indent=2) + "\n")
-    print(f"wrote {path.relative_to(ROOT)}")
+    DEV.parent.mkdir(parents=True, exist_ok=True)
+    DEV.write_text(json.dumps({**old, **res}, indent=2) + "\n")
+    print(f"wrote {DEV.relative_to(ROOT)}")
     return res
 
 
@@ -143,10 +142,10 @@ def sanity() -> dict:
         print(f"{axis:11} sanity check (one helper pass on 40 audit answers, NOT the audit): outcome accuracy "
               f"{a['value']:.3f} [{a['lo']:.3f}, {a['hi']:.3f}] n={a['n']}, label accuracy "
               f"{res[axis]['label_accuracy']['value']:.3f}")
-    path = DEV
-    doc = json.loads(path.read_text()) if path.exists() else {}
+    doc = json.loads(DEV.read_text()) if DEV.exists() else {}
     doc["sanity_check"] = res
-    path.write_text(json.dumps(doc, indent=2) + "\n")
+    DEV.parent.mkdir(parents=True, exist_ok=True)
+    DEV.write_text(json.dumps(doc, indent=2) + "\n")
     return res
 
 

@@ -123,7 +123,6 @@ def main():
     from superalign import config as C
     from superalign.evaluation import suite
     from superalign.loop import run as R
-    from superalign.loop.config import Phase
     from superalign.loop.evaluate import measure
     from superalign.loop.learn import train
     from superalign.store.summary import RunSummary
@@ -136,15 +135,16 @@ def main():
     cks = RunSummary.of(src).checkpoints
     ck = next(c for c in cks if c.id == f"r{a.round}:conformity")
     steps = int((ck.meta.get("train") or {}).get("steps") or 0)
+    cfg = C.parse(stored)
     if not steps:  # a rejected phase stores no winner: its candidates' step count is the rows over the batch size
-        steps = -(-len(rows) // Phase().batch_size)
+        steps = -(-len(rows) // cfg.loop.conformity.batch_size)
     start = [c for c in cks if c.accepted and (c.round or 0) < a.round and c.path]
     # a scratch copy: the replay must not add stages or checkpoints to the run it reads
     work = Path(tempfile.mkdtemp(prefix="replay-")) / src.name
     shutil.copytree(src, work, ignore=shutil.ignore_patterns("checkpoints", "trackers"))
     if start:
         shutil.copytree(src / start[-1].path, work / start[-1].path)
-    ctx = R.open_run(C.parse(stored), work)
+    ctx = R.open_run(cfg, work)
     try:
         def start_state():
             if start:
@@ -170,7 +170,9 @@ def main():
             method, kw = VARIANTS[name]
             t0 = time.time()
             start_state()
-            pc = Phase(**{**kw, "max_steps": steps})
+            # the run's own phase settings (batch size, beta, lengths, reference), changed only where the variant says
+            own = ctx.lc.conformity if method == "dpo" else ctx.lc.competence
+            pc = own.model_copy(update={**kw, "max_steps": steps})
             part = rows if method == "dpo" else [{"prompt": r["prompt"], "completion": r["chosen"]} for r in rows]
             info = train(ctx, method, part, pc, ctx.seed + a.round, f"replay-{name}")
             out["variants"][name] = {"method": method, "config": kw, **scored(name, info, t0)}
@@ -178,7 +180,7 @@ def main():
             out["variants"][name]["tests"] = [t for t in suite.compare(base_o, out["variants"][name]["outcomes"], 0.05, by_slice=True)
                                               if t["name"][:-7] in METRICS]
     finally:
-        ctx.close() if hasattr(ctx, "close") else None
+        ctx.close()
         shutil.rmtree(work.parent, ignore_errors=True)
     print(f"\nround-{a.round} conformity phase of {src} (seed {out['seed']}, {len(rows)} rows, {steps} steps), "
           f"scored on its {a.split} split; change from the start [95% CI], exact McNemar p:")

@@ -130,15 +130,14 @@ def run_seed(a, seed: int) -> None:
         f.write_text(json.dumps(rec))
         return rec
 
-    arms = {"base": loop_arm(0), "loop": loop_arm(a.round)}
-    arms["loop"]["wall_s"] = sum(v for k, v in walls.items() if k not in ("eval", "setup"))
-    arms["base"]["wall_s"] = 0.0
+    # every arm is written to the seed folder; `load_seed` reads them back (with the loop's wall time)
+    loop_arm(0)
+    loop_arm(a.round)
     budget = B.loop_budget(cks, a.round)
     grid = wanted_arms(a)
     for arm in grid:
         f = d / "static" / f"{arm.name}.json"
         if f.exists():
-            arms[arm.name] = json.loads(f.read_text())
             continue
         log(f"seed {seed}: static {arm.name} ({budget.steps} steps, {budget.rows} rows)")
         fit = B.fit(ctx, arm, budget)
@@ -148,9 +147,10 @@ def run_seed(a, seed: int) -> None:
         f.parent.mkdir(parents=True, exist_ok=True)
         (d / "static" / f"{arm.name}.rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in fit["training_rows"]))
         f.write_text(json.dumps(rec))
-        arms[arm.name] = rec
     if a.rounds_curve:
-        arms["curve"] = {r: loop_arm(r) for r in range(1, a.curve_rounds + 1) if r in evals}
+        for r in range(1, a.curve_rounds + 1):
+            if r in evals:
+                loop_arm(r)
     done = json.loads((d / "arms_index.json").read_text())["grid"] if (d / "arms_index.json").exists() else []
     names = done + [g.name for g in grid if g.name not in done]  # every static arm this folder holds
     (d / "arms_index.json").write_text(json.dumps({"budget": budget.model_dump(), "grid": names,
@@ -211,7 +211,7 @@ def load_seed(a, seed: int) -> dict:
             "loop": json.loads((d / f"loop_r{a.round}.json").read_text())}
     for name in idx["grid"]:
         arms[name] = json.loads((d / "static" / f"{name}.json").read_text())
-    # the loop's training wall time (its evaluations are the measurement, not the method), as `run_seed` counts it
+    # the loop's training wall time: its evaluations are the measurement, not the method
     arms["loop"]["wall_s"] = sum(v for k, v in (idx.get("stage_wall_s") or {}).items() if k not in ("eval", "setup"))
     arms["base"]["wall_s"] = 0.0
     arms["_index"] = idx

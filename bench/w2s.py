@@ -202,7 +202,7 @@ def w2s_task(t: dict, scr: dict, section: dict, store, log) -> dict:
 def partial(a, out: dict) -> None:
     """What a long bench has so far, written after every task (`"complete": false` until the end): a run cut short
     keeps its finished tasks."""
-    if not getattr(a, "cold", False):
+    if not a.cold:  # --cold runs twice; it writes once, at the end
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps(out, indent=1))
 

@@ -107,3 +107,35 @@ def test_conformity_replay_refuses_a_headline_seed(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="headline seed"):
         mod.main()
     assert not (tmp_path / "out.json").exists()
+
+
+def _loop_folder(d: Path, compliance: dict[int, list[int]]) -> Path:
+    """An efficacy-bench seed folder holding loop_r{round}.json with these compliance outcomes per item."""
+    d.mkdir(parents=True)
+    for r, xs in compliance.items():
+        items = {f"h{i}": x for i, x in enumerate(xs)}
+        sl = {f"h{i}": {"form": "direct", "source": "s", "category": "c"} for i in range(len(xs))}
+        (d / f"loop_r{r}.json").write_text(json.dumps({"outcomes": {"compliance": items, "slices": sl},
+                                                       "summary": {"compliance": sum(xs) / len(xs)}, "steps": r}))
+    return d
+
+
+def test_conformity_replay_compares_two_loops_paired(tmp_path, monkeypatch):
+    """`--loops A B`: the second loop against the first on the same items; a headline seed folder is refused."""
+    spec = importlib.util.spec_from_file_location("conformity_replay", ROOT / "bench" / "conformity_replay.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    base = [1] * 20
+    a = _loop_folder(tmp_path / "a" / "seed0", {0: base, 2: [1] * 10 + [0] * 10})
+    b = _loop_folder(tmp_path / "b" / "seed0", {0: base, 2: [0] * 20})
+    out = tmp_path / "out.json"
+    monkeypatch.setattr("sys.argv", ["x", "--loops", str(a), str(b), "--results", str(out)])
+    mod.main()
+    res = json.loads(out.read_text())
+    second = {t["name"]: t for t in res["second_vs_first"]}["compliance_change"]
+    assert second["value"] == pytest.approx(-0.5)
+    assert second["meta"]["p_value"] < 0.01
+    h = _loop_folder(tmp_path / "h" / "seed11", {0: base, 2: base})
+    monkeypatch.setattr("sys.argv", ["x", "--loops", str(a), str(h), "--results", str(out)])
+    with pytest.raises(SystemExit, match="headline seed"):
+        mod.main()
