@@ -123,6 +123,11 @@ def test_alternate_every_k_steps():
     assert [k for k, _ in out] == ["conformity", "competence"] * 3
     assert sum(len(p) for k, p in out if k == "conformity") == 10
     assert L.alternate([1], [2], None, 4, 4) == [("conformity", [1]), ("competence", [2])]
+    # SFT before DPO: the same chunks, competence first in each pair
+    assert L.alternate([1], [2], None, 4, 4, first="competence") == [("competence", [2]), ("conformity", [1])]
+    swapped = L.alternate(list(range(10)), list(range(5)), 1, 4, 4, first="competence")
+    assert [k for k, _ in swapped] == ["competence", "conformity"] * 3
+    assert swapped[1] == out[0] and swapped[0] == out[1]
 
 
 def test_escalation_queue_and_calibration(run2):

@@ -84,6 +84,10 @@ class LoopConfig(S):
     wait_for_labels: float = Field(0, ge=0)        # seconds to wait for the queue before learning (0 = go on)
     schedule: Literal["alternate", "joint", "conformity_only"] = "alternate"
     alternate_every_steps: int | None = Field(None, ge=1)  # None: one conformity + one competence phase per round
+    # which phase of a round comes first. `competence` = SFT (the learner's good answers, the written refusals,
+    # the held-in task) before DPO, the usual SFT-then-preference order: DPO then starts from an adapter for which
+    # the chosen refusals are likely. Measured: bench/conformity_replay.py --loops (development seeds).
+    first: Literal["conformity", "competence"] = "conformity"
     # where the better answer comes from: `written` refusals naming the concern + the learner's own complete
     # answers to benign and contrast prompts (data/boundary.py), or the `critic`'s best-of-k / self-revision
     targets: Literal["written", "critic"] = "written"

@@ -42,7 +42,7 @@ def learn(ctx: Context, r: int) -> dict:
         phases.append(("joint", "dpo", conf + comp_dpo, cands))
     else:
         for kind, part in alternate(conf, comp_sft, lc.alternate_every_steps, lc.conformity.batch_size,
-                                    lc.competence.batch_size):
+                                    lc.competence.batch_size, first=lc.first):
             if kind == "competence" and lc.schedule == "conformity_only":
                 continue
             phases.append((kind, "dpo" if kind == "conformity" else "sft", part,
@@ -270,12 +270,17 @@ def write_rows(path, rows: list[dict]) -> str:
     return f"{path.parent.name}/{path.name}"
 
 
-def alternate(conf: list, comp: list, every: int | None, bs_conf: int, bs_comp: int) -> list[tuple[str, list]]:
-    """Phase order: conformity then competence, or interleaved chunks of `every` optimiser steps."""
-    if not every:
-        return [("conformity", conf), ("competence", comp)]
+def alternate(conf: list, comp: list, every: int | None, bs_conf: int, bs_comp: int,
+              first: str = "conformity") -> list[tuple[str, list]]:
+    """Phase order: conformity then competence (or `first="competence"`: the other way round), or interleaved
+    chunks of `every` optimiser steps in that order."""
     out = []
-    a, b = every * bs_conf, every * bs_comp
-    for i in range(max(-(-len(conf) // a), -(-len(comp) // b))):
-        out += [("conformity", conf[i * a:(i + 1) * a]), ("competence", comp[i * b:(i + 1) * b])]
+    if not every:
+        out = [("conformity", conf), ("competence", comp)]
+    else:
+        a, b = every * bs_conf, every * bs_comp
+        for i in range(max(-(-len(conf) // a), -(-len(comp) // b))):
+            out += [("conformity", conf[i * a:(i + 1) * a]), ("competence", comp[i * b:(i + 1) * b])]
+    if first == "competence":  # swap within each pair, so chunk i of competence precedes chunk i of conformity
+        out = [x for i in range(0, len(out), 2) for x in (out[i + 1], out[i])]
     return out
