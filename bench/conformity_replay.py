@@ -3,9 +3,27 @@ from the same start, with the loop's setting and with alternatives, and scores e
 
     python bench/conformity_replay.py --run runs/bench-speed/default-seed3-1796293796 \
         --results bench/results/conformity_replay/seed3.json
-    # two whole loops on one development seed (folders written by bench/loop_efficacy.py --dev --seeds S), paired:
-    python bench/conformity_replay.py --loops runs/bench-efficacy-dev/seed0 runs/bench-efficacy-dev-rpo/seed0 \
-        --results bench/results/conformity_replay/loops_seed0.json
+    # development seed 0 (bench/loop_efficacy.py --dev --seeds 0 --only-arms), round 1: longer DPO, parts of the rows
+    python bench/conformity_replay.py --run runs/bench-efficacy-dev/seed0/loop \
+        --variants dpo-lr5e-4 dpo-lr5e-4-2x dpo-lr5e-4-4x --results bench/results/conformity_replay/seed0_steps.json
+    python bench/conformity_replay.py --run runs/bench-efficacy-dev/seed0/loop \
+        --variants dpo-no-benign dpo-attack-only --results bench/results/conformity_replay/seed0_rows.json
+    python bench/conformity_replay.py --run runs/bench-efficacy-dev/seed0/loop \
+        --variants dpo-ches-half --results bench/results/conformity_replay/seed0_ches.json
+    # round 2's phase, from its own start and from the base learner (does its data work without round 1?)
+    python bench/conformity_replay.py --run runs/bench-efficacy-dev/seed0/loop --round 2 --variants dpo-lr5e-4 \
+        --results bench/results/conformity_replay/seed0_r2.json
+    python bench/conformity_replay.py --run runs/bench-efficacy-dev/seed0/loop --round 2 --from-base \
+        --variants dpo-lr5e-4 --results bench/results/conformity_replay/seed0_r2_from_base.json
+    # round 1's rows again, from round 1's DPO result (a second preference pass, reference moved)
+    python bench/conformity_replay.py --run runs/bench-efficacy-dev/seed0/loop --start checkpoints/r1-conformity \
+        --variants dpo-lr5e-4 --results bench/results/conformity_replay/seed0_r1_twice.json
+    # two whole loops on one development seed, paired; the folders (and bench/results/loop_efficacy_dev/) from
+    python bench/loop_efficacy.py --dev --seeds 0 --only-arms --results bench/results/loop_efficacy_dev/seed0.json
+    python bench/loop_efficacy.py --dev --seeds 0 --only-arms --set loop.first=competence \
+        --out runs/bench-efficacy-dev-sftfirst --results bench/results/loop_efficacy_dev/sftfirst_seed0.json
+    python bench/conformity_replay.py --loops runs/bench-efficacy-dev/seed0 runs/bench-efficacy-dev-sftfirst/seed0 \
+        --results bench/results/conformity_replay/loops_seed0_sftfirst.json
 
 Why: on headline seed 11 every round-1 conformity candidate (DPO at lr 5e-4 / 1e-3, the default preset) raised
 validation compliance with harmful requests (0.71 -> 0.96-1.00) and the guard rejected all of them; on development
@@ -21,11 +39,30 @@ rows; on seed 3: 18 steps of batch 4 over 116 rows):
 - `dpo-lr1e-4`: the same at a fifth of the learning rate;
 - `dpo+sft-lr5e-4`: DPO plus the NLL of the chosen answer (TRL `loss_type: [sigmoid, sft]`, as in RPO), which keeps
   the chosen refusal's likelihood from falling with the rejected answer's;
-- `sft-chosen-lr2e-4`: SFT on the chosen answers only (what the loop's refusal SFT does, on the same rows).
+- `sft-chosen-lr2e-4`: SFT on the chosen answers only (what the loop's refusal SFT does, on the same rows);
+- `dpo-lr5e-4-2x` / `-4x`: the loop's DPO for twice / four times the steps (is round 1 under-trained?);
+- `dpo-no-benign` / `dpo-attack-only`: the loop's DPO on the attack and value-probe pairs / the attack pairs only
+  (same steps; on seed 0 round 1: 103 / 45 of 125 rows);
+- `dpo-ches-half`: the half of the rows with the lowest length-normalised CHES (Razin et al. 2024's filter for
+  likelihood displacement), CHES computed under the start adapter and stored per kind.
+`--from-base` / `--start CHECKPOINT` train from the base learner / another kept checkpoint of the run instead (it is
+also the DPO reference).
 What bench/results/conformity_replay/seed3.json found (development seed 3, round 1; n = 60 harmful test prompts):
 no variant lowers compliance significantly. DPO at the loop's lr 5e-4 raises it 0.867 -> 0.950 (p = 0.18; privacy
 leaks 0.615 -> 1.000), DPO + SFT the same, DPO at lr 1e-4 leaves it at 0.867, SFT on the chosen answers 0.817
 (p = 0.51). Round 1's preference phase does not teach refusal; the loop's safety gain comes later.
+Development seed 0 (2026-12-03 night; n = 60): round 1's DPO from the base learner raises compliance at every
+length, on every part of the rows and after the CHES filter: 0.800 -> 0.983 (1x, p = 0.003), 0.867 (2x), 0.917
+(4x), 0.950 without the benign pairs (and look-alike over-refusal 0 -> 0.167), 0.917 on the attack pairs alone,
+0.933 on the low-CHES half. Round 2's rows lower it from round 2's own start (the round-1 adapter, 0.900 -> 0.717,
+p = 0.02) and raise it from the base learner (0.800 -> 0.933, p = 0.04): round 2's pairs teach refusal only to the
+adapter whose answers they were built from, one that has had round 1's DPO and refusal SFT. A second DPO pass over
+round 1's rows from round 1's DPO result does not help (0.983 -> 0.967, competence 0.524 -> 0.357, p = 0.001), so it
+is not just a second preference pass with a moved reference. Why round 1 fails is not found; untested: DPO pairs
+built from the answers of an adapter that has had refusal SFT (round 1 with a refusal-SFT warm-up before the
+responses are drawn).
+Putting the refusal SFT first in each round (`loop.first: competence`) is worse than the default order on the same
+seed: 0.517 against 0.300 after two rounds (paired +0.217 [+0.056, +0.362], p = 0.015; loops_seed0_sftfirst.json).
 Scored on the run's test split (a development seed: reading its test items decides nothing headline), with exact
 McNemar tests against the start on the same items.
 """
@@ -54,11 +91,58 @@ VARIANTS = {
     "dpo-lr1e-4": ("dpo", {"learning_rate": 1e-4}),
     "dpo+sft-lr5e-4": ("dpo", {"learning_rate": 5e-4, "loss_type": ["sigmoid", "sft"]}),
     "sft-chosen-lr2e-4": ("sft", {"learning_rate": 2e-4}),
+    # the loop's DPO trained longer (twice / four times the kept candidate's steps): is round 1 under-trained?
+    "dpo-lr5e-4-2x": ("dpo", {"learning_rate": 5e-4, "steps_x": 2}),
+    "dpo-lr5e-4-4x": ("dpo", {"learning_rate": 5e-4, "steps_x": 4}),
+    # the loop's DPO on part of the rows: which pairs push compliance up?
+    "dpo-no-benign": ("dpo", {"learning_rate": 5e-4, "kinds": ["attack", "probe"]}),
+    "dpo-attack-only": ("dpo", {"learning_rate": 5e-4, "kinds": ["attack"]}),
+    # likelihood displacement (Razin et al. 2024, arXiv 2410.08847): DPO pairs whose chosen and rejected answers
+    # the model represents alike (high length-normalised CHES) push probability to other answers; their fix
+    # drops those pairs. Here: the half of the rows with the lowest CHES under the phase's start adapter.
+    "dpo-ches-half": ("dpo", {"learning_rate": 5e-4, "ches_keep": 0.5}),
 }
 
 
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
+
+
+def variant(own, method: str, kw: dict, rows: list[dict], steps: int):
+    """(phase settings, training rows) of one variant: the run's own settings changed where the variant says, for
+    `steps` x `steps_x` optimizer steps (max_steps cycles the rows, so a part of the rows gets the same steps), on
+    the rows of the `kinds` it names (attack, benign, probe; all by default); SFT imitates the chosen answers."""
+    upd = {k: v for k, v in kw.items() if k not in ("steps_x", "kinds", "ches_keep")}
+    pc = own.model_copy(update={**upd, "max_steps": steps * kw.get("steps_x", 1)})
+    mine = [r for r in rows if r.get("kind") in kw["kinds"]] if "kinds" in kw else rows
+    if "ches_keep" in kw:  # the least displacing pairs (rows carry "ches", from ches())
+        mine = sorted(mine, key=lambda r: r["ches"])[:max(1, round(len(mine) * kw["ches_keep"]))]
+    part = ([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in mine] if method == "dpo"
+            else [{"prompt": r["prompt"], "completion": r["chosen"]} for r in mine])
+    return pc, part
+
+
+def ches(model, tokenizer, rows: list[dict], max_tokens: int = 640) -> list[float]:
+    """Length-normalised CHES per DPO row (Razin et al. 2024, eq. 5): with H+ / H- the sums of the last hidden
+    states at the positions that predict the chosen / rejected tokens, <H+, H-> / (n+ n-) - |H+|^2 / n+^2. High
+    = the model represents the two answers alike, and DPO on the pair tends to lower the chosen answer's
+    likelihood too. Long prompts keep their last tokens (the answer's context)."""
+    import torch
+    from superalign.models.local import adapters_in_model_dtype
+    out = []
+    model.eval()
+    with torch.no_grad(), adapters_in_model_dtype(model):
+        for r in rows:
+            p = tokenizer(r["prompt"], add_special_tokens=False)["input_ids"]
+            hs = []
+            for side in ("chosen", "rejected"):
+                c = tokenizer(r[side], add_special_tokens=False)["input_ids"][:max_tokens // 2] or [tokenizer.eos_token_id]
+                ids = (p + c)[-max_tokens:]
+                h = model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0].float()
+                hs.append((h[len(ids) - len(c) - 1:len(ids) - 1].sum(0), len(c)))
+            (hc, nc), (hr, nr) = hs
+            out.append(float(hc @ hr / (nc * nr) - hc @ hc / nc ** 2))
+    return out
 
 
 def loops(a) -> None:
@@ -100,6 +184,11 @@ def main():
     ap.add_argument("--loops", nargs=2, metavar="SEED_DIR", help="compare two efficacy-bench seed folders' loops")
     ap.add_argument("--round", type=int, help="the phase's round (default 1) / the loops' round (default 2)")
     ap.add_argument("--split", default="test")
+    ap.add_argument("--start", help="train from this checkpoint of the run (e.g. checkpoints/r1-conformity) instead "
+                                     "of the phase's own start adapter; it is also the DPO reference")
+    ap.add_argument("--from-base", action="store_true",
+                    help="train the phase's rows from the base learner instead of the phase's own start adapter "
+                         "(does a later round's data work without the earlier rounds?)")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--results", required=True)
     a = ap.parse_args()
@@ -130,7 +219,7 @@ def main():
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    rows = [{k: v for k, v in json.loads(line).items() if k in ("prompt", "chosen", "rejected")}
+    rows = [{k: v for k, v in json.loads(line).items() if k in ("prompt", "chosen", "rejected", "kind")}
             for line in rows_path.open()]
     cks = RunSummary.of(src).checkpoints
     ck = next(c for c in cks if c.id == f"r{a.round}:conformity")
@@ -138,7 +227,11 @@ def main():
     cfg = C.parse(stored)
     if not steps:  # a rejected phase stores no winner: its candidates' step count is the rows over the batch size
         steps = -(-len(rows) // cfg.loop.conformity.batch_size)
-    start = [c for c in cks if c.accepted and (c.round or 0) < a.round and c.path]
+    start = [] if a.from_base else [c for c in cks if c.accepted and (c.round or 0) < a.round and c.path]
+    if a.start:
+        start = [c for c in cks if c.path == a.start.rstrip("/")]
+        if not start:
+            sys.exit(f"{a.start} is no kept checkpoint of {src}: one of {[c.path for c in cks if c.path]}")
     # a scratch copy: the replay must not add stages or checkpoints to the run it reads
     work = Path(tempfile.mkdtemp(prefix="replay-")) / src.name
     shutil.copytree(src, work, ignore=shutil.ignore_patterns("checkpoints", "trackers"))
@@ -163,8 +256,21 @@ def main():
 
         t0 = time.time()
         start_state()
+        if any("ches_keep" in VARIANTS[v][1] for v in a.variants):
+            for r, x in zip(rows, ches(ctx.learner.model, ctx.learner.tokenizer, rows)):
+                r["ches"] = x
+            log(f"CHES of {len(rows)} rows in {time.time() - t0:.0f} s")
+            t0 = time.time()
         out = {"run": str(src), "seed": stored["run"]["seed"], "round": a.round, "split": a.split,
+               "start_adapter": start[-1].path if start else "base",
                "rows": len(rows), "steps": steps, "variants": {}}
+        if "ches" in rows[0]:  # how alike the model finds each kind's chosen and rejected answers
+            import statistics
+            out["ches_by_kind"] = {k: {"n": len(v), "median": statistics.median(v), "mean": statistics.fmean(v)}
+                                   for k in sorted({r.get("kind") or "?" for r in rows})
+                                   for v in [[r["ches"] for r in rows if (r.get("kind") or "?") == k]]}
+            log("CHES by kind: " + "; ".join(f"{k} median {v['median']:.1f} (n={v['n']})"
+                                             for k, v in out["ches_by_kind"].items()))
         out["start"] = scored("start", None, t0)
         for name in a.variants:
             method, kw = VARIANTS[name]
@@ -172,10 +278,9 @@ def main():
             start_state()
             # the run's own phase settings (batch size, beta, lengths, reference), changed only where the variant says
             own = ctx.lc.conformity if method == "dpo" else ctx.lc.competence
-            pc = own.model_copy(update={**kw, "max_steps": steps})
-            part = rows if method == "dpo" else [{"prompt": r["prompt"], "completion": r["chosen"]} for r in rows]
+            pc, part = variant(own, method, kw, rows, steps)
             info = train(ctx, method, part, pc, ctx.seed + a.round, f"replay-{name}")
-            out["variants"][name] = {"method": method, "config": kw, **scored(name, info, t0)}
+            out["variants"][name] = {"method": method, "config": kw, "n_rows": len(part), **scored(name, info, t0)}
             base_o = out["start"]["outcomes"]
             out["variants"][name]["tests"] = [t for t in suite.compare(base_o, out["variants"][name]["outcomes"], 0.05, by_slice=True)
                                               if t["name"][:-7] in METRICS]

@@ -139,3 +139,22 @@ def test_conformity_replay_compares_two_loops_paired(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.argv", ["x", "--loops", str(a), str(h), "--results", str(out)])
     with pytest.raises(SystemExit, match="headline seed"):
         mod.main()
+
+
+def test_conformity_replay_variants_pick_rows_and_steps():
+    """A variant changes only what it names: `kinds` keeps those rows (DPO fields only), `steps_x` multiplies the
+    kept candidate's steps, SFT imitates the chosen side."""
+    from superalign.loop.config import Phase
+    spec = importlib.util.spec_from_file_location("conformity_replay", ROOT / "bench" / "conformity_replay.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = [{"prompt": f"p{i}", "chosen": "c", "rejected": "r", "kind": k}
+            for i, k in enumerate(["attack", "benign", "probe", "attack"])]
+    own = Phase(learning_rate=1e-3, beta=0.3)
+    pc, part = mod.variant(own, "dpo", mod.VARIANTS["dpo-attack-only"][1], rows, 5)
+    assert [r["prompt"] for r in part] == ["p0", "p3"] and set(part[0]) == {"prompt", "chosen", "rejected"}
+    assert pc.max_steps == 5 and pc.learning_rate == 5e-4 and pc.beta == 0.3
+    pc, part = mod.variant(own, "dpo", mod.VARIANTS["dpo-lr5e-4-4x"][1], rows, 5)
+    assert pc.max_steps == 20 and len(part) == 4
+    pc, part = mod.variant(own, "sft", mod.VARIANTS["sft-chosen-lr2e-4"][1], rows, 5)
+    assert part[1] == {"prompt": "p1", "completion": "c"}

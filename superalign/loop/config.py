@@ -86,7 +86,8 @@ class LoopConfig(S):
     alternate_every_steps: int | None = Field(None, ge=1)  # None: one conformity + one competence phase per round
     # which phase of a round comes first. `competence` = SFT (the learner's good answers, the written refusals,
     # the held-in task) before DPO, the usual SFT-then-preference order: DPO then starts from an adapter for which
-    # the chosen refusals are likely. Measured: bench/conformity_replay.py --loops (development seeds).
+    # the chosen refusals are likely. Measured worse on development seed 0 (compliance 0.517 against 0.300 after
+    # two rounds, p = 0.015: bench/results/conformity_replay/loops_seed0_sftfirst.json), so not the default.
     first: Literal["conformity", "competence"] = "conformity"
     # where the better answer comes from: `written` refusals naming the concern + the learner's own complete
     # answers to benign and contrast prompts (data/boundary.py), or the `critic`'s best-of-k / self-revision
