@@ -197,6 +197,8 @@ def main():
         loops(a)
         return
     a.round = a.round or 1
+    if a.start and a.from_base:
+        ap.error("--start and --from-base both name the start: give one")
     if not a.run:
         ap.error("name --run (a development run to replay) or --loops (two seed folders to compare)")
     from superalign.store import RunStore
@@ -222,7 +224,10 @@ def main():
     rows = [{k: v for k, v in json.loads(line).items() if k in ("prompt", "chosen", "rejected", "kind")}
             for line in rows_path.open()]
     cks = RunSummary.of(src).checkpoints
-    ck = next(c for c in cks if c.id == f"r{a.round}:conformity")
+    ck = next((c for c in cks if c.id == f"r{a.round}:conformity"), None)
+    if ck is None:
+        sys.exit(f"{src} has no round-{a.round} conformity checkpoint (a warm-up round trains SFT only): name another "
+                 "--round")
     steps = int((ck.meta.get("train") or {}).get("steps") or 0)
     cfg = C.parse(stored)
     if not steps:  # a rejected phase stores no winner: its candidates' step count is the rows over the batch size

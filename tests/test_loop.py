@@ -130,6 +130,20 @@ def test_alternate_every_k_steps():
     assert swapped[1] == out[0] and swapped[0] == out[1]
 
 
+def test_plan_orders_and_skips_phases():
+    """`loop.first` swaps a round's phases; `loop.warmup` drops round 1's conformity phase only; every conformity
+    candidate is a setting x a value mix."""
+    from superalign.loop.config import LoopConfig
+    lc = LoopConfig(candidates=[{"learning_rate": 1e-3}], axis_mixes=[{"harmlessness": 1.0}])
+    names = lambda ps: [(n, m) for n, m, _, _ in ps]  # noqa: E731
+    ps = L.plan(lc, 1, [1], [2], [3])
+    assert names(ps) == [("conformity", "dpo"), ("competence", "sft")] and len(ps[0][3]) == 4
+    assert names(L.plan(lc.model_copy(update={"first": "competence"}), 1, [1], [2], [3]))[0] == ("competence", "sft")
+    warm = lc.model_copy(update={"warmup": True})
+    assert names(L.plan(warm, 1, [1], [2], [3])) == [("competence", "sft")]
+    assert names(L.plan(warm, 2, [1], [2], [3])) == names(ps)
+
+
 def test_escalation_queue_and_calibration(run2):
     d, _ = run2
     s = RunStore(d)

@@ -89,6 +89,11 @@ class LoopConfig(S):
     # the chosen refusals are likely. Measured worse on development seed 0 (compliance 0.517 against 0.300 after
     # two rounds, p = 0.015: bench/results/conformity_replay/loops_seed0_sftfirst.json), so not the default.
     first: Literal["conformity", "competence"] = "conformity"
+    # round 1 trains its competence (SFT) phase only, so the first preference pairs are built from the answers of an
+    # adapter that has had the refusal SFT: round 1's DPO from the base learner raised compliance on every replay of
+    # development seed 0, while round 2's pairs lowered it from the adapter whose answers they came from
+    # (bench/conformity_replay.py)
+    warmup: bool = False
     # where the better answer comes from: `written` refusals naming the concern + the learner's own complete
     # answers to benign and contrast prompts (data/boundary.py), or the `critic`'s best-of-k / self-revision
     targets: Literal["written", "critic"] = "written"
