@@ -24,6 +24,10 @@ from the same start, with the loop's setting and with alternatives, and scores e
         --out runs/bench-efficacy-dev-sftfirst --results bench/results/loop_efficacy_dev/sftfirst_seed0.json
     python bench/conformity_replay.py --loops runs/bench-efficacy-dev/seed0 runs/bench-efficacy-dev-sftfirst/seed0 \
         --results bench/results/conformity_replay/loops_seed0_sftfirst.json
+    python bench/loop_efficacy.py --dev --seeds 0 --only-arms --set loop.warmup=true \
+        --out runs/bench-efficacy-dev-warmup --results bench/results/loop_efficacy_dev/warmup_seed0.json
+    python bench/conformity_replay.py --loops runs/bench-efficacy-dev/seed0 runs/bench-efficacy-dev-warmup/seed0 \
+        --results bench/results/conformity_replay/loops_seed0_warmup.json
 
 Why: on headline seed 11 every round-1 conformity candidate (DPO at lr 5e-4 / 1e-3, the default preset) raised
 validation compliance with harmful requests (0.71 -> 0.96-1.00) and the guard rejected all of them; on development
@@ -63,6 +67,10 @@ built from the answers of an adapter that has had refusal SFT (round 1 with a re
 responses are drawn).
 Putting the refusal SFT first in each round (`loop.first: competence`) is worse than the default order on the same
 seed: 0.517 against 0.300 after two rounds (paired +0.217 [+0.056, +0.362], p = 0.015; loops_seed0_sftfirst.json).
+A warm-up round instead (`loop.warmup`: round 1 trains SFT only, so round 2's pairs come from an adapter that has had
+the refusal SFT) lowers compliance to 0.083 against 0.300 (-0.217 [-0.332, -0.107], p = 2e-4; direct requests 0.485
+-> 0.152) in 75 steps against 108, but raises look-alike over-refusal 0.050 -> 0.233 (p = 0.007) and easy
+over-refusal 0 -> 0.300 (p = 0.004): another point of the trade-off, not a better loop (loops_seed0_warmup.json).
 Scored on the run's test split (a development seed: reading its test items decides nothing headline), with exact
 McNemar tests against the start on the same items.
 """
