@@ -9,8 +9,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("eval_audit_arms", ROOT / "bench" / "eval_audit_arms.py")
+def _bench(name: str = "eval_audit_arms"):
+    """bench/<name>.py as a module (bench scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -77,9 +78,7 @@ def test_a_seed_with_a_narrower_grid_is_run_again_for_the_missing_arms(tmp_path)
     """A seed folder trained with --only-arms is not 'done' for a call that asks for more of the grid, nor for a
     rounds curve past the rounds it holds (finished arms are kept either way: each has its own file)."""
     import argparse
-    spec = importlib.util.spec_from_file_location("loop_efficacy", ROOT / "bench" / "loop_efficacy.py")
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
+    m = _bench("loop_efficacy")
     names = [g.name for g in m.B.grid("small")]
     a = argparse.Namespace(grid="small", only_arms=names[:4], out=str(tmp_path), rounds_curve=False, curve_rounds=4)
     assert m.pending(a, 10)
@@ -96,9 +95,7 @@ def test_conformity_replay_refuses_a_headline_seed(tmp_path, monkeypatch):
     """Design experiments read development seeds only: a run of a declared headline seed is refused before any
     model loads."""
     from superalign.store import RunStore
-    spec = importlib.util.spec_from_file_location("conformity_replay", ROOT / "bench" / "conformity_replay.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _bench("conformity_replay")
     run = tmp_path / "seed11"
     s = RunStore(run, create=True)
     s.put("config", {"run": {"seed": 11}})
@@ -122,9 +119,7 @@ def _loop_folder(d: Path, compliance: dict[int, list[int]]) -> Path:
 
 def test_conformity_replay_compares_two_loops_paired(tmp_path, monkeypatch):
     """`--loops A B`: the second loop against the first on the same items; a headline seed folder is refused."""
-    spec = importlib.util.spec_from_file_location("conformity_replay", ROOT / "bench" / "conformity_replay.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _bench("conformity_replay")
     base = [1] * 20
     a = _loop_folder(tmp_path / "a" / "seed0", {0: base, 2: [1] * 10 + [0] * 10})
     b = _loop_folder(tmp_path / "b" / "seed0", {0: base, 2: [0] * 20})
@@ -145,9 +140,7 @@ def test_conformity_replay_variants_pick_rows_and_steps():
     """A variant changes only what it names: `kinds` keeps those rows (DPO fields only), `steps_x` multiplies the
     kept candidate's steps, SFT imitates the chosen side."""
     from superalign.loop.config import Phase
-    spec = importlib.util.spec_from_file_location("conformity_replay", ROOT / "bench" / "conformity_replay.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _bench("conformity_replay")
     rows = [{"prompt": f"p{i}", "chosen": "c", "rejected": "r", "kind": k}
             for i, k in enumerate(["attack", "benign", "probe", "attack"])]
     own = Phase(learning_rate=1e-3, beta=0.3)

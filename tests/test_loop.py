@@ -135,12 +135,13 @@ def test_plan_orders_and_skips_phases():
     candidate is a setting x a value mix."""
     from superalign.loop.config import LoopConfig
     lc = LoopConfig(candidates=[{"learning_rate": 1e-3}], axis_mixes=[{"harmlessness": 1.0}])
-    names = lambda ps: [(n, m) for n, m, _, _ in ps]  # noqa: E731
+    names = lambda plan: [(n, m) for n, m, _, _ in plan[0]]  # noqa: E731
     ps = L.plan(lc, 1, [1], [2], [3])
-    assert names(ps) == [("conformity", "dpo"), ("competence", "sft")] and len(ps[0][3]) == 4
+    assert names(ps) == [("conformity", "dpo"), ("competence", "sft")] and len(ps[0][0][3]) == 4
     assert names(L.plan(lc.model_copy(update={"first": "competence"}), 1, [1], [2], [3]))[0] == ("competence", "sft")
     warm = lc.model_copy(update={"warmup": True})
     assert names(L.plan(warm, 1, [1], [2], [3])) == [("competence", "sft")]
+    assert L.plan(warm, 1, [1], [2], [3])[1][0]["phase"] == "conformity"  # the log says what was left out
     assert names(L.plan(warm, 2, [1], [2], [3])) == names(ps)
 
 

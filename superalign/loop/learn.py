@@ -35,9 +35,8 @@ def learn(ctx: Context, r: int) -> dict:
     prev = ctx.store.last_info(LearnInfo, before=r)
     before = (prev.guard if prev else None) or validate(ctx, "val_guard")
     log, cks = [], []
-    phases = plan(lc, r, conf, comp_sft, comp_dpo)
-    if lc.warmup and r == 1:
-        log.append({"phase": "conformity", "skipped": "the warm-up round trains SFT only (loop.warmup)"})
+    phases, skipped = plan(lc, r, conf, comp_sft, comp_dpo)
+    log += skipped
     for i, (name, method, part, pcs) in enumerate(phases):
         label = name if len(phases) <= 2 else f"{name}{i // 2}"
         if not part:
@@ -53,23 +52,26 @@ def learn(ctx: Context, r: int) -> dict:
                      "rolled_back": [c["phase"] for c in cks if not c["accepted"]]}}
 
 
-def plan(lc, r: int, conf: list[dict], comp_sft: list[dict], comp_dpo: list[dict]) -> list[tuple[str, str, list, list]]:
-    """Round r's phases in order: (name, method, rows, candidates). Conformity candidates are every candidate
-    setting under every weighting of the value axes (the search over updates); `loop.schedule`, `loop.first` and
-    `loop.warmup` (round 1 without conformity) decide which phases run and in which order."""
+def plan(lc, r: int, conf: list[dict], comp_sft: list[dict],
+         comp_dpo: list[dict]) -> tuple[list[tuple[str, str, list, list]], list[dict]]:
+    """Round r's phases in order, (name, method, rows, candidates), and the log entries of the phases it leaves
+    out. Conformity candidates are every candidate setting under every weighting of the value axes (the search
+    over updates); `loop.schedule`, `loop.first` and `loop.warmup` (round 1 without conformity) decide which phases
+    run and in which order."""
     cands = [(pc, mix) for mix in [dict(lc.axes), *map(dict, lc.axis_mixes)] for pc in [lc.conformity, *lc.candidates]]
     if lc.schedule == "joint":
-        return [("joint", "dpo", conf + comp_dpo, cands)]
-    phases = []
+        return [("joint", "dpo", conf + comp_dpo, cands)], []
+    phases, skipped = [], []
     for kind, part in alternate(conf, comp_sft, lc.alternate_every_steps, lc.conformity.batch_size,
                                 lc.competence.batch_size, first=lc.first):
         if kind == "competence" and lc.schedule == "conformity_only":
             continue
-        if kind == "conformity" and lc.warmup and r == 1:  # the warm-up round: SFT only
+        if kind == "conformity" and lc.warmup and r == 1:
+            skipped.append({"phase": kind, "skipped": "the warm-up round trains SFT only (loop.warmup)"})
             continue
         phases.append((kind, "dpo" if kind == "conformity" else "sft", part,
                        cands if kind == "conformity" else [lc.competence]))
-    return phases
+    return phases, skipped
 
 
 def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[dict]]:
