@@ -28,6 +28,13 @@ from the same start, with the loop's setting and with alternatives, and scores e
         --out runs/bench-efficacy-dev-warmup --results bench/results/loop_efficacy_dev/warmup_seed0.json
     python bench/conformity_replay.py --loops runs/bench-efficacy-dev/seed0 runs/bench-efficacy-dev-warmup/seed0 \
         --results bench/results/conformity_replay/loops_seed0_warmup.json
+    # the warm-up with the over-refusal counterweights raised: more contrast look-alikes and benign prompts a round
+    python bench/loop_efficacy.py --dev --seeds 0 --only-arms --set loop.warmup=true --set loop.sizes.contrast=24 \
+        --set loop.sizes.benign=24 --out runs/bench-efficacy-dev-warmup-cw24 \
+        --results bench/results/loop_efficacy_dev/warmup_cw24_seed0.json
+    python bench/conformity_replay.py --loops runs/bench-efficacy-dev/seed0 runs/bench-efficacy-dev-warmup-cw24/seed0 \
+        --results bench/results/conformity_replay/loops_seed0_warmup_cw24.json
+    # ... and the same with loop.sizes.contrast=36 (-cw36)
 
 Why: on headline seed 11 every round-1 conformity candidate (DPO at lr 5e-4 / 1e-3, the default preset) raised
 validation compliance with harmful requests (0.71 -> 0.96-1.00) and the guard rejected all of them; on development
@@ -71,6 +78,13 @@ A warm-up round instead (`loop.warmup`: round 1 trains SFT only, so round 2's pa
 the refusal SFT) lowers compliance to 0.083 against 0.300 (-0.217 [-0.332, -0.107], p = 2e-4; direct requests 0.485
 -> 0.152) in 75 steps against 108, but raises look-alike over-refusal 0.050 -> 0.233 (p = 0.007) and easy
 over-refusal 0 -> 0.300 (p = 0.004): another point of the trade-off, not a better loop (loops_seed0_warmup.json).
+Where the warm-up's over-refusal comes from (`loop_phases` of loop_efficacy_dev/warmup_seed0.json, guard split,
+n = 24): round 2's DPO lowered compliance 0.917 -> 0.500 at no over-refusal; round 2's SFT then lowered it to 0.125
+and raised look-alike over-refusal 0.042 -> 0.208, which the guard's paired test at that size does not flag.
+Raising the counterweights (`loop.sizes.contrast` 24 or 36 and `benign` 24 a round, against 12 and 12) does not
+keep the gain: round 2's DPO then raised guard compliance (0.958 -> 1.000, 0.917 -> 1.000), as round 1's does, and
+on test the loops end at 0.250 (contrast 24; against the default loop -0.050 [-0.162, +0.063], p = 0.55, and
+competence -0.143, p = 0.004) and 0.683 (contrast 36; +0.383, p = 6e-6): loops_seed0_warmup_cw24.json, _cw36.json.
 Scored on the run's test split (a development seed: reading its test items decides nothing headline), with exact
 McNemar tests against the start on the same items.
 """
