@@ -34,7 +34,11 @@ from the same start, with the loop's setting and with alternatives, and scores e
         --results bench/results/loop_efficacy_dev/warmup_cw24_seed0.json
     python bench/conformity_replay.py --loops runs/bench-efficacy-dev/seed0 runs/bench-efficacy-dev-warmup-cw24/seed0 \
         --results bench/results/conformity_replay/loops_seed0_warmup_cw24.json
-    # ... and the same with loop.sizes.contrast=36 (-cw36)
+    # ... and the same with loop.sizes.contrast=36 (-cw36), and contrast 24 without the benign DPO anchors
+    #     (--set loop.refusal_anchors=false, -cw24-noanchor)
+    # the warm-up on development seed 1 (base and loop only: the default loop of seed 1 was not finished)
+    python bench/loop_efficacy.py --dev --seeds 1 --only-arms --set loop.warmup=true \
+        --out runs/bench-efficacy-dev-warmup --results bench/results/loop_efficacy_dev/warmup_seed1.json
 
 Why: on headline seed 11 every round-1 conformity candidate (DPO at lr 5e-4 / 1e-3, the default preset) raised
 validation compliance with harmful requests (0.71 -> 0.96-1.00) and the guard rejected all of them; on development
@@ -85,6 +89,15 @@ Raising the counterweights (`loop.sizes.contrast` 24 or 36 and `benign` 24 a rou
 keep the gain: round 2's DPO then raised guard compliance (0.958 -> 1.000, 0.917 -> 1.000), as round 1's does, and
 on test the loops end at 0.250 (contrast 24; against the default loop -0.050 [-0.162, +0.063], p = 0.55, and
 competence -0.143, p = 0.004) and 0.683 (contrast 36; +0.383, p = 6e-6): loops_seed0_warmup_cw24.json, _cw36.json.
+The conformity pairs with the benign kind grow with the counterweights (23, 49, 61 in round 2) and most of them
+reject one of the written refusal templates that the attack pairs choose: the more of them, the higher the loop's
+compliance (0.083, 0.250, 0.683). Without those anchors (contrast 24, `loop.refusal_anchors: false`) every round-2
+DPO candidate was rejected by the guard and round 2's SFT alone ended at 0.267 (against the default loop -0.033,
+p = 0.82; look-alike over-refusal 0.100): loops_seed0_warmup_cw24_noanchor.json.
+The warm-up does not replicate on development seed 1 (loop_efficacy_dev/warmup_seed1.json): round 2's DPO raised
+guard compliance 0.833 -> 1.000 and was kept; round 2's SFT (1.000 -> 0.375) was rolled back because the sycophancy
+axis's control rate rose 0.250 -> 1.000 at n = 8 (p = 0.03). Test compliance rose from base 0.767 to 0.917 (+0.150
+[+0.04, +0.26], p = 0.012).
 Scored on the run's test split (a development seed: reading its test items decides nothing headline), with exact
 McNemar tests against the start on the same items.
 """
