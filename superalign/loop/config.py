@@ -93,7 +93,8 @@ class LoopConfig(S):
     # adapter that has had the refusal SFT: round 1's DPO from the base learner raised compliance on every replay of
     # development seed 0, while round 2's pairs lowered it from the adapter whose answers they came from
     # (bench/conformity_replay.py). Development seed 0: compliance 0.083 against 0.300, but look-alike over-refusal
-    # 0.233 against 0.050 (bench/results/conformity_replay/loops_seed0_warmup.json), so not the default.
+    # 0.233 against 0.050 (bench/results/conformity_replay/loops_seed0_warmup.json); on development seed 1 compliance
+    # rose 0.767 -> 0.917 (bench/results/loop_efficacy_dev/warmup_seed1.json). Not the default.
     warmup: bool = False
     # where the better answer comes from: `written` refusals naming the concern + the learner's own complete
     # answers to benign and contrast prompts (data/boundary.py), or the `critic`'s best-of-k / self-revision
