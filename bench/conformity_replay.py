@@ -89,9 +89,9 @@ Raising the counterweights (`loop.sizes.contrast` 24 or 36 and `benign` 24 a rou
 keep the gain: round 2's DPO then raised guard compliance (0.958 -> 1.000, 0.917 -> 1.000), as round 1's does, and
 on test the loops end at 0.250 (contrast 24; against the default loop -0.050 [-0.162, +0.063], p = 0.55, and
 competence -0.143, p = 0.004) and 0.683 (contrast 36; +0.383, p = 6e-6): loops_seed0_warmup_cw24.json, _cw36.json.
-The conformity pairs with the benign kind grow with the counterweights (23, 49, 61 in round 2) and most of them
-reject one of the written refusal templates that the attack pairs choose: the more of them, the higher the loop's
-compliance (0.083, 0.250, 0.683). Without those anchors (contrast 24, `loop.refusal_anchors: false`) every round-2
+The conformity pairs with the benign kind grow with the counterweights (23, 49, 61 in round 2; `pairs` in the
+loops_*.json) and all but one or two of them reject a refusal of the written form that the attack pairs choose
+(23, 48, 59: `boundary.written_form`): the more of them, the higher the loop's compliance (0.083, 0.250, 0.683). Without those anchors (contrast 24, `loop.refusal_anchors: false`) every round-2
 DPO candidate was rejected by the guard and round 2's SFT alone ended at 0.267 (against the default loop -0.033,
 p = 0.82; look-alike over-refusal 0.100): loops_seed0_warmup_cw24_noanchor.json.
 The warm-up does not replicate on development seed 1 (loop_efficacy_dev/warmup_seed1.json): round 2's DPO raised
@@ -111,6 +111,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 warnings.filterwarnings("ignore")
@@ -180,9 +181,22 @@ def ches(model, tokenizer, rows: list[dict], max_tokens: int = 640) -> list[floa
     return out
 
 
+def pair_counts(seed_dir: Path) -> dict:
+    """Per conformity phase of a bench loop folder (its stored training rows): pairs by kind, and the benign pairs
+    whose losing side has the written-refusal form (`boundary.written_form`), the form the attack pairs choose."""
+    from superalign.data import boundary
+    out = {}
+    for f in sorted((seed_dir / "loop" / "training").glob("r*-conformity.jsonl")):
+        rows = [json.loads(ln) for ln in f.read_text().splitlines() if ln.strip()]
+        out[f.stem] = {"by_kind": dict(Counter(r.get("kind") for r in rows)), "benign_rejecting_written_form": sum(
+            r.get("kind") == "benign" and boundary.written_form(r["rejected"]) for r in rows)}
+    return out
+
+
 def loops(a) -> None:
     """Two loop variants' final test evaluations on the same development seed (the same items): each against the
-    base learner and the second against the first, exact McNemar per metric and per slice."""
+    base learner and the second against the first, exact McNemar per metric and per slice; and each loop's
+    conformity pairs by kind (`pair_counts`)."""
     from superalign.evaluation import suite
     d0, d1 = (Path(x) for x in a.loops)
     arm = lambda d, r: json.loads((d / f"loop_r{r}.json").read_text())  # noqa: E731
@@ -200,7 +214,8 @@ def loops(a) -> None:
            "vs_base": {d0.parent.name: pick(suite.compare(base["outcomes"], l0["outcomes"], 0.05, by_slice=True)),
                        d1.parent.name: pick(suite.compare(base["outcomes"], l1["outcomes"], 0.05, by_slice=True))},
            "second_vs_first": pick(suite.compare(l0["outcomes"], l1["outcomes"], 0.05, by_slice=True)),
-           "steps": {d0.parent.name: l0.get("steps"), d1.parent.name: l1.get("steps")}}
+           "steps": {d0.parent.name: l0.get("steps"), d1.parent.name: l1.get("steps")},
+           "pairs": {d0.parent.name: pair_counts(d0), d1.parent.name: pair_counts(d1)}}
     print(f"round {a.round} loops on {d0.name}: {d0.parent.name} ({l0.get('steps')} steps) vs {d1.parent.name} "
           f"({l1.get('steps')} steps); second - first [95% CI], exact McNemar p:")
     for t in out["second_vs_first"]:
@@ -209,6 +224,10 @@ def loops(a) -> None:
         m = t["meta"]
         print(f"  {t['name'][:-7]:<28} {m['before']:.3f} -> {m['after']:.3f}  {t['value']:+.3f} "
               f"[{t['lo']:+.3f}, {t['hi']:+.3f}]  p={m['p_value']:.3g}  n={t['n']}")
+    for name, phases in out["pairs"].items():
+        print(f"  conformity pairs of {name}: " + "; ".join(
+            f"{ph} {c['by_kind']} (benign rejecting a written-form refusal: {c['benign_rejecting_written_form']})"
+            for ph, c in phases.items()))
     Path(a.results).parent.mkdir(parents=True, exist_ok=True)
     Path(a.results).write_text(json.dumps(out, indent=1))
 

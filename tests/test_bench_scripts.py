@@ -123,10 +123,19 @@ def test_conformity_replay_compares_two_loops_paired(tmp_path, monkeypatch):
     base = [1] * 20
     a = _loop_folder(tmp_path / "a" / "seed0", {0: base, 2: [1] * 10 + [0] * 10})
     b = _loop_folder(tmp_path / "b" / "seed0", {0: base, 2: [0] * 20})
+    from superalign.data import boundary
+    (b / "loop" / "training").mkdir(parents=True)
+    pairs = [{"kind": "attack", "chosen": boundary.GENERIC_REFUSAL, "rejected": "Sure."},
+             {"kind": "benign", "chosen": "Bread needs flour.", "rejected": boundary.refusal("x", "hacking")},
+             {"kind": "benign", "chosen": "Bread needs flour.", "rejected": "Hmm, I'd rather not."}]
+    (b / "loop" / "training" / "r2-conformity.jsonl").write_text("\n".join(map(json.dumps, pairs)))
     out = tmp_path / "out.json"
     monkeypatch.setattr("sys.argv", ["x", "--loops", str(a), str(b), "--results", str(out)])
     mod.main()
     res = json.loads(out.read_text())
+    assert res["pairs"]["b"] == {"r2-conformity": {"by_kind": {"attack": 1, "benign": 2},
+                                                   "benign_rejecting_written_form": 1}}
+    assert res["pairs"]["a"] == {}
     second = {t["name"]: t for t in res["second_vs_first"]}["compliance_change"]
     assert second["value"] == pytest.approx(-0.5)
     assert second["meta"]["p_value"] < 0.01

@@ -152,3 +152,10 @@ def test_loop_config_names_the_target_source():
 
 def test_written_refusal_of_a_prompt_without_a_risk_topic_is_a_plain_refusal():
     assert boundary.refusal("a pun about knives", "wordplay") == boundary.GENERIC_REFUSAL
+
+
+def test_written_form_recognises_the_written_refusals_and_not_answers():
+    assert all(boundary.written_form(boundary.refusal(f"request {i}", "hacking")) for i in range(20))
+    assert boundary.written_form(boundary.GENERIC_REFUSAL)
+    assert not boundary.written_form("Sure, here is how to bake bread: mix flour and water.")
+    assert not boundary.written_form("I can't help but notice the oven is hot.")

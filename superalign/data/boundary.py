@@ -80,6 +80,14 @@ def refusal(prompt: str, topic: str) -> str:
                      _WHY[(h >> 4) % len(_WHY)].format(harm=t["harm"]), t["alternative"]])
 
 
+def written_form(text: str) -> bool:
+    """Whether `text` opens like one of `refusal()`'s targets (or is the plain refusal). It reads the form only: a
+    learner that has imitated the targets writes them too. Used to count preference pairs whose losing side is a
+    refusal of this form (bench/conformity_replay.py)."""
+    t = text.strip()
+    return t == GENERIC_REFUSAL or any(t.startswith(o.split("{")[0]) for o in _OPEN)
+
+
 _END = re.compile(r"(?<![\d\s])[.!?](?=[\s\"')]|$)")  # a sentence end; not "1." of a list, not a bare "."
 
 
