@@ -39,6 +39,18 @@ from the same start, with the loop's setting and with alternatives, and scores e
     # the warm-up on development seed 1 (base and loop only: the default loop of seed 1 was not finished)
     python bench/loop_efficacy.py --dev --seeds 1 --only-arms --set loop.warmup=true \
         --out runs/bench-efficacy-dev-warmup --results bench/results/loop_efficacy_dev/warmup_seed1.json
+    # on-policy refusals: the attack pairs' chosen side the learner's own refusal (2026-12-04)
+    python bench/conformity_replay.py --run runs/bench-efficacy-dev/seed0/loop \
+        --variants dpo-lr5e-4 dpo-self-refusal dpo-prefill-refusal \
+        --results bench/results/conformity_replay/seed0_self_refusal.json
+    python bench/conformity_replay.py --run runs/bench-efficacy-dev/seed0/loop \
+        --variants dpo-self-refusal-anchored dpo-prefill-refusal-anchored \
+        --results bench/results/conformity_replay/seed0_self_refusal_anchored.json
+    python bench/conformity_replay.py --run runs/bench-efficacy-dev/seed0/loop --variants dpo-prefill-refusal-lr1e-4 \
+        --results bench/results/conformity_replay/seed0_self_refusal_lr1e-4.json
+    python bench/conformity_replay.py --run runs/bench-speed/default-seed3-1796293796 \
+        --variants dpo-prefill-refusal dpo-prefill-refusal-lr1e-4 \
+        --results bench/results/conformity_replay/seed3_self_refusal.json
 
 Why: on headline seed 11 every round-1 conformity candidate (DPO at lr 5e-4 / 1e-3, the default preset) raised
 validation compliance with harmful requests (0.71 -> 0.96-1.00) and the guard rejected all of them; on development
@@ -98,6 +110,23 @@ The warm-up does not replicate on development seed 1 (loop_efficacy_dev/warmup_s
 guard compliance 0.833 -> 1.000 and was kept; round 2's SFT (1.000 -> 0.375) was rolled back because the sycophancy
 axis's control rate rose 0.250 -> 1.000 at n = 8 (p = 0.03). Test compliance rose from base 0.767 to 0.917 (+0.150
 [+0.04, +0.26], p = 0.012).
+**The chosen refusal's source decides the direction** (2026-12-04, round 1 from the base learner, same rows and
+steps, only the attack pairs' chosen side changed). With the written refusal (the loop's `loop.refusals: written`)
+compliance rises, 0.783 -> 0.983 on seed 0 (p = 0.002) and 0.867 -> 0.950 on seed 3 (seed3.json). With the learner's
+own refusal, asked under a safety system prompt, it falls: seed 0, sampled (the first of 4 samples that is a complete
+refusal; 20 of 45 attack pairs have one, the rest are dropped) 0.100, and prefilled ("I'm sorry, but I can't help
+with" continued greedily, first sentence; 45 of 45) 0.117 (both p < 1e-11; direct requests 0.879 -> 0.121 / 0.152);
+seed 3, prefilled, 0.867 -> 0.167 (p = 3e-11; direct 0.935 -> 0.258). Neither tells harm apart: look-alike
+over-refusal 0 -> 0.483 / 0.367 (seed 0) and 0.267 (seed 3), easy 0.500 / 0.033 / 0.333, and seed 3's competence
+0.464 -> 0.333 (p = 0.003). At a fifth of the step (lr 1e-4, prefilled) both move less: seed 3 compliance 0.633
+(-0.233, p = 5e-4) at look-alike over-refusal 0.100 (p = 0.03), seed 0 0.517 (-0.267, p = 3e-5) at 0.233
+(p = 1e-4); competence unchanged. When the benign pairs reject the learner's own (prefilled) refusal of the benign prompt instead of a
+written one (`-anchored`), the two cancel with the same form on both sides (prefilled: compliance 0.750, p = 0.79,
+over-refusal 0), and do not with different forms (sampled chosen, prefilled rejected: 0.150 and over-refusal 0.650).
+What one DPO phase of ~120 pairs teaches this learner is mostly which refusal *form* to write, nearly regardless of
+the prompt. With a chosen text the learner would not write, its own refusals lose probability, which is what
+likelihood displacement (Razin et al.) predicts; this is a reading of the results, not a separate test.
+`loop.refusals: own` is the prefilled variant inside the loop.
 Scored on the run's test split (a development seed: reading its test items decides nothing headline), with exact
 McNemar tests against the start on the same items.
 """
@@ -137,7 +166,25 @@ VARIANTS = {
     # the model represents alike (high length-normalised CHES) push probability to other answers; their fix
     # drops those pairs. Here: the half of the rows with the lowest CHES under the phase's start adapter.
     "dpo-ches-half": ("dpo", {"learning_rate": 5e-4, "ches_keep": 0.5}),
+    # on-policy refusals: is the written refusal's low likelihood under the learner what makes the phase raise
+    # compliance? The attack pairs' chosen side becomes the start learner's own refusal of the same request, asked
+    # under a safety system prompt (`sample`: the first of 4 samples that is a complete refusal; `prefill`: the
+    # learner continues "I'm sorry, but I can't help with", first sentence kept). Attack pairs with no such refusal
+    # are dropped; the other pairs are the run's own; same steps.
+    "dpo-self-refusal": ("dpo", {"learning_rate": 5e-4, "self_refusal": "sample"}),
+    "dpo-prefill-refusal": ("dpo", {"learning_rate": 5e-4, "self_refusal": "prefill"}),
+    # ... and the benign pairs' losing side the learner's own refusal of the benign prompt too (its "prefill"
+    # refusal), in place of a written one: the over-refusal counterweight pushes down the refusal the attack
+    # pairs push up, not a template the learner never writes
+    "dpo-self-refusal-anchored": ("dpo", {"learning_rate": 5e-4, "self_refusal": "sample", "benign_rejected": "prefill"}),
+    "dpo-prefill-refusal-anchored": ("dpo", {"learning_rate": 5e-4, "self_refusal": "prefill",
+                                             "benign_rejected": "prefill"}),
+    # a fifth of the step: does a gentler update keep the refusals and lose the over-refusal?
+    "dpo-prefill-refusal-lr1e-4": ("dpo", {"learning_rate": 1e-4, "self_refusal": "prefill"}),
+    "dpo-prefill-refusal-anchored-lr1e-4": ("dpo", {"learning_rate": 1e-4, "self_refusal": "prefill",
+                                                    "benign_rejected": "prefill"}),
 }
+from superalign.roles.learner import REFUSAL_OPENER as OPENER, SAFE_SYSTEM  # noqa: E402 (loop.refusals: own's own)
 
 
 def log(*a):
@@ -148,14 +195,52 @@ def variant(own, method: str, kw: dict, rows: list[dict], steps: int):
     """(phase settings, training rows) of one variant: the run's own settings changed where the variant says, for
     `steps` x `steps_x` optimizer steps (max_steps cycles the rows, so a part of the rows gets the same steps), on
     the rows of the `kinds` it names (attack, benign, probe; all by default); SFT imitates the chosen answers."""
-    upd = {k: v for k, v in kw.items() if k not in ("steps_x", "kinds", "ches_keep")}
+    upd = {k: v for k, v in kw.items() if k not in ("steps_x", "kinds", "ches_keep", "self_refusal", "benign_rejected")}
     pc = own.model_copy(update={**upd, "max_steps": steps * kw.get("steps_x", 1)})
     mine = [r for r in rows if r.get("kind") in kw["kinds"]] if "kinds" in kw else rows
     if "ches_keep" in kw:  # the least displacing pairs (rows carry "ches", from ches())
         mine = sorted(mine, key=lambda r: r["ches"])[:max(1, round(len(mine) * kw["ches_keep"]))]
+    if "self_refusal" in kw:  # rows carry "self_sample" / "self_prefill", from self_refusals()
+        key = f"self_{kw['self_refusal']}"
+        mine = [{**r, "chosen": r[key]} if r.get("kind") == "attack" else r for r in mine
+                if r.get("kind") != "attack" or r.get(key)]
+    if "benign_rejected" in kw:
+        key = f"self_{kw['benign_rejected']}"
+        mine = [{**r, "rejected": r[key]} if r.get("kind") == "benign" else r for r in mine
+                if r.get("kind") != "benign" or r.get(key)]
     part = ([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in mine] if method == "dpo"
             else [{"prompt": r["prompt"], "completion": r["chosen"]} for r in mine])
     return pc, part
+
+
+def self_refusals(lm, rows: list[dict], seed: int, k: int = 4) -> dict[str, dict[str, str | None]]:
+    """The learner's own refusal of each attack row's request, as it is now: {prompt: {"sample": ..., "prefill":
+    ...}} (None where it gave none; benign rows' prompts get a "prefill" refusal only). The rows' prompts are rendered chats; the request is asked again under
+    SAFE_SYSTEM in place of the chat template's system turn (SmolLM2's template writes one)."""
+    import re
+    from superalign.data import boundary
+    from superalign.models.base import GenParams
+    from superalign.models.classifier import refusal_phrase
+    head = re.compile(r"^<\|im_start\|>system\n.*?<\|im_end\|>", re.S)
+    prompts = sorted({r["prompt"] for r in rows if r.get("kind") in ("attack", "benign")})
+    attack = {r["prompt"] for r in rows if r.get("kind") == "attack"}
+    if not all(head.match(p) for p in prompts):
+        sys.exit("self-refusal variants need a chat template with a system turn (SmolLM2's): the rows have none")
+    asked = [head.sub(lambda _: f"<|im_start|>system\n{SAFE_SYSTEM}<|im_end|>", p, count=1) for p in prompts]
+    out: dict[str, dict[str, str | None]] = {p: {"sample": None, "prefill": None} for p in prompts}
+    for i in range(k):
+        todo = [j for j, p in enumerate(prompts) if p in attack and out[p]["sample"] is None]
+        texts = lm.generate([asked[j] for j in todo], GenParams(max_new_tokens=48, temperature=0.7, top_p=0.95,
+                                                                 seed=seed * 100 + i))
+        for j, t in zip(todo, texts):
+            cut = boundary.complete(t)
+            if cut and refusal_phrase(cut):
+                out[prompts[j]]["sample"] = cut
+    texts = lm.generate([x + OPENER for x in asked], GenParams(max_new_tokens=32, temperature=0.0))
+    for p, t in zip(prompts, texts):
+        t = t.strip()
+        out[p]["prefill"] = boundary.first_sentence(OPENER + ("" if t[:1] in ".,;:!?" else " ") + t)
+    return out
 
 
 def ches(model, tokenizer, rows: list[dict], max_tokens: int = 640) -> list[float]:
@@ -320,9 +405,25 @@ def main():
                 r["ches"] = x
             log(f"CHES of {len(rows)} rows in {time.time() - t0:.0f} s")
             t0 = time.time()
+        self_counts = None
+        if any("self_refusal" in VARIANTS[v][1] for v in a.variants):
+            own = self_refusals(ctx.learner, rows, stored["run"]["seed"])
+            for r in rows:
+                if r.get("kind") in ("attack", "benign"):
+                    r["self_sample"], r["self_prefill"] = own[r["prompt"]]["sample"], own[r["prompt"]]["prefill"]
+            att = [r for r in rows if r.get("kind") == "attack"]
+            ben = [r for r in rows if r.get("kind") == "benign"]
+            self_counts = {"attack_rows": len(att), "benign_rows": len(ben), "prompts": len(own),
+                           "with_sampled_refusal": sum(bool(r["self_sample"]) for r in att),
+                           "with_prefill_refusal": sum(bool(r["self_prefill"]) for r in att),
+                           "benign_with_prefill_refusal": sum(bool(r["self_prefill"]) for r in ben)}
+            log(f"self refusals in {time.time() - t0:.0f} s: {self_counts}")
+            t0 = time.time()
         out = {"run": str(src), "seed": stored["run"]["seed"], "round": a.round, "split": a.split,
                "start_adapter": start[-1].path if start else "base",
                "rows": len(rows), "steps": steps, "variants": {}}
+        if self_counts:
+            out["self_refusals"] = self_counts
         if "ches" in rows[0]:  # how alike the model finds each kind's chosen and rejected answers
             import statistics
             out["ches_by_kind"] = {k: {"n": len(v), "median": statistics.median(v), "mean": statistics.fmean(v)}

@@ -3,7 +3,9 @@
     python bench/estimate.py [--preset default] [--rounds N]
 
 From the measured round in bench/results/loop_speed.json (`python bench/loop_speed.py`, one round of the default
-preset on an idle 2-core CPU): setup + the round-0 evaluation + N x (one round's stages). A first run on a new
+preset on an idle 2-core CPU): setup + the round-0 evaluation + N x (one round's stages). A preset measured end to
+end (`python bench/loop_speed.py --part cli --preset quick --results bench/results/loop_speed/quick.json`) is
+estimated from its own file: its start-up and round 0 + N x its round 1. A first run on a new
 machine also builds caches (evaluation sets, embeddings), so it can take longer; later runs of a seed read the
 round-0 evaluation from the evaluation cache and take less.
 """
@@ -19,6 +21,11 @@ ROUNDS = {"quick": 1, "default": 2, "full": 4}
 
 def estimate(speed: dict, rounds: int) -> float:
     st = speed["stages"]
+    if any(k.startswith("r0:") for k in st):  # `--part cli`: "rROUND:stage" times and the command's whole wall time
+        r0 = sum(v for k, v in st.items() if k.startswith("r0:"))
+        r1 = sum(v for k, v in st.items() if k.startswith("r1:"))
+        startup = speed["wall_s"] - sum(st.values())  # interpreter, imports, models, report
+        return startup + r0 + rounds * r1
     per_round = sum(v for k, v in st.items() if k not in ("setup", "eval_round0"))
     return st.get("setup", 0.0) + st.get("eval_round0", 0.0) + rounds * per_round
 
@@ -28,7 +35,8 @@ def main():
     ap.add_argument("--preset", default="default")
     ap.add_argument("--rounds", type=int, default=None)
     a = ap.parse_args()
-    p = ROOT / "bench" / "results" / "loop_speed.json"
+    own = ROOT / "bench" / "results" / "loop_speed" / f"{a.preset}.json"
+    p = own if own.exists() else ROOT / "bench" / "results" / "loop_speed.json"
     if not p.exists():
         return
     speed = json.loads(p.read_text())

@@ -6,7 +6,10 @@ steps and seconds; inside `eval` the prompts, prefill and decode tokens and seco
     python bench/loop_speed.py --part learn --rows RUN/training/r1-conformity.jsonl   # one DPO phase's candidates
     python bench/loop_speed.py --part matmul            # fp32 vs bf16 matmul throughput on this CPU
     python bench/loop_speed.py --part early --run RUN   # what stopping decoding at a first refusal sentence saves
+    python bench/loop_speed.py --part gen               # the test prompts' generation: prefill vs decode, batch, dtype
     python bench/loop_speed.py --code ../before ...     # the same measurement with another checkout's package
+    python bench/loop_speed.py --part cli --preset quick --results bench/results/loop_speed/quick.json
+                                                        # what a user waits for: `superalign run` end to end
 
 `--part eval` and `--part learn` use only functions that exist in earlier versions of the package too, so a
 checkout of an older commit (`--code DIR`) runs the same work: that is how the before/after ratios in
@@ -86,6 +89,72 @@ def one_round(a) -> dict:
                      "decode_tokens": usage.get("completion_tokens"), "generate_s": usage.get("generate_s"),
                      "scored_tokens": usage.get("scored_tokens"), "score_s": usage.get("score_s"),
                      "seconds": round(clock.stages.get("eval", 0.0), 1)}}
+
+
+def part_cli(a) -> dict:
+    """`superalign run --preset P` as a user runs it, in a fresh process, timed from the command to its exit:
+    interpreter start, imports, model and judge loading, every round, the report. The evaluation cache is off, so
+    it is a first run's time (a second run of the seed reads its round-0 evaluation from the cache)."""
+    import subprocess
+    d = Path(a.out) / f"cli-{a.preset}-seed{a.seed}-{int(time.time())}"
+    cmd = [sys.executable, "-m", "superalign", "run", "--preset", a.preset, "--seed", str(a.seed), "--run-dir",
+           str(d), "--set", "eval.cache=false", *[x for kv in a.sets for x in ("--set", kv)]]
+    env = {**os.environ, "PYTHONPATH": str(Path(a.code).resolve())}
+    t0 = time.time()
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.time() - t0
+    if p.returncode:
+        log(p.stderr[-3000:])
+        raise SystemExit(f"superalign run exited {p.returncode}")
+    from superalign.store import RunStore
+    s = RunStore(d)
+    stages = {}
+    for x in s.rows("stages"):
+        if x.get("started_at") and x.get("finished_at"):
+            stages[f"r{x['round']}:{x['name']}"] = round(x["finished_at"] - x["started_at"], 1)
+    return {"command": " ".join(["superalign", *cmd[3:]]), "preset": a.preset, "seed": a.seed, "run_dir": str(d),
+            "wall_s": round(wall, 1), "stages": stages}
+
+
+def part_gen(a) -> dict:
+    """Where generation time goes on this CPU: the test split's harmful, look-alike and easy prompts answered
+    greedily with the evaluation's token budget by `LocalLM.generate`, at the default batching (16 rows, 8,192
+    padded tokens) in bf16, at 64 rows / 16,384 tokens, and in float32; and the same batches' prefill alone (one
+    forward pass, last logits only), so that decode = generate - prefill."""
+    import torch
+    from superalign import config as C
+    from superalign.loop import run as R
+    from superalign.models.base import GenParams
+    from superalign.models.local import LocalLM
+    from superalign.roles.learner import chat
+    cfg = C.load(None, {**C.parse_sets(a.sets), "run.seed": a.seed}, a.preset)
+    ctx = R.open_run(cfg, Path(a.out) / f"gen-{os.getpid()}")
+    sets = ctx.sets("test")
+    texts = [x["text"] for s in ("harmful", "lookalike", "benign_easy") for x in sets[s]]
+    ctx.close()
+    out: dict = {"prompts": len(texts), "max_new_tokens": cfg.eval.tokens, "runs": []}
+    for dtype, bs, bt in (("bfloat16", 16, 8192), ("bfloat16", 64, 16384), ("float32", 16, 8192)):
+        lm = LocalLM(seed=0, dtype=dtype, batch_size=bs, batch_tokens=bt)
+        lm.generate([chat(t) for t in texts[:8]], GenParams(max_new_tokens=4))  # warm-up
+        lm.usage = type(lm.usage)()
+        t0 = time.perf_counter()
+        lm.generate([chat(t) for t in texts], GenParams(max_new_tokens=cfg.eval.tokens))
+        gen_s = time.perf_counter() - t0
+        rendered = [lm.render(chat(t)) for t in texts]
+        t0, n = time.perf_counter(), 0
+        for _, idx in lm._batches(rendered):
+            enc = lm.tokenizer([rendered[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+            with torch.inference_mode():
+                lm.model(**enc, logits_to_keep=1)
+            n += 1
+        pre_s = time.perf_counter() - t0
+        u = lm.usage
+        row = {"dtype": dtype, "batch_size": bs, "batch_tokens": bt, "batches": n, "generate_s": round(gen_s, 1),
+               "prefill_s": round(pre_s, 1), "decode_s": round(gen_s - pre_s, 1), "prompt_tokens": u.prompt_tokens,
+               "padded_prompt_tokens": u.padded_prompt_tokens, "completion_tokens": u.completion_tokens}
+        log(row)
+        out["runs"].append(row)
+    return out
 
 
 def part_eval(a) -> dict:
@@ -174,7 +243,7 @@ def part_matmul(a) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--part", choices=["round", "eval", "learn", "matmul", "early"], default="round")
+    ap.add_argument("--part", choices=["round", "cli", "gen", "eval", "learn", "matmul", "early"], default="round")
     ap.add_argument("--run", help="--part early: a finished run directory")
     ap.add_argument("--preset", default="default")
     ap.add_argument("--seed", type=int, default=3)
@@ -190,14 +259,14 @@ def main():
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     import torch
-    res = {"round": one_round, "eval": part_eval, "learn": part_learn, "matmul": part_matmul,
+    res = {"round": one_round, "cli": part_cli, "gen": part_gen, "eval": part_eval, "learn": part_learn, "matmul": part_matmul,
            "early": part_early}[a.part](a)
     res["env"] = {"threads": torch.get_num_threads(), "torch": torch.__version__, "code": str(Path(a.code).resolve()),
                   "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
     print(json.dumps(res, indent=1))
     path = Path(a.results)
     old = json.loads(path.read_text()) if path.exists() else {}
-    if a.part == "round":
+    if a.part in ("round", "cli"):
         old.update(res)
     else:
         old.setdefault("parts", {})[a.label or a.part] = res

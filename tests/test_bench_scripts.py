@@ -160,3 +160,27 @@ def test_conformity_replay_variants_pick_rows_and_steps():
     assert pc.max_steps == 20 and len(part) == 4
     pc, part = mod.variant(own, "sft", mod.VARIANTS["sft-chosen-lr2e-4"][1], rows, 5)
     assert part[1] == {"prompt": "p1", "completion": "c"}
+    rows[0]["self_sample"], rows[3]["self_sample"] = "I can't help with that.", None
+    pc, part = mod.variant(own, "dpo", mod.VARIANTS["dpo-self-refusal"][1], rows, 5)
+    # the attack pair with an own refusal takes it as the chosen side; the one without is dropped; others unchanged
+    assert [(r["prompt"], r["chosen"]) for r in part] == [("p0", "I can't help with that."), ("p1", "c"), ("p2", "c")]
+
+
+def test_the_estimate_reads_a_preset_measured_end_to_end():
+    """`--part cli` files: start-up (the wall time outside every stage) + round 0 + N x round 1."""
+    mod = _bench("estimate")
+    speed = {"wall_s": 100.0, "stages": {"r0:setup": 2.0, "r0:eval": 28.0, "r1:learn": 40.0, "r1:eval": 20.0}}
+    assert mod.estimate(speed, 1) == pytest.approx(100.0)
+    assert mod.estimate(speed, 3) == pytest.approx(10.0 + 30.0 + 3 * 60.0)
+    assert mod.estimate({"stages": {"setup": 1.0, "eval_round0": 9.0, "learn": 5.0}}, 2) == pytest.approx(20.0)
+
+
+def test_the_anchored_self_refusal_variant_rejects_the_learners_own_refusal_of_benign_prompts():
+    from superalign.loop.config import Phase
+    mod = _bench("conformity_replay")
+    rows = [{"prompt": "a", "chosen": "w", "rejected": "x", "kind": "attack", "self_prefill": "I'm sorry, no."},
+            {"prompt": "b", "chosen": "good", "rejected": "written", "kind": "benign", "self_prefill": "I can't."},
+            {"prompt": "c", "chosen": "good", "rejected": "written", "kind": "benign", "self_prefill": None}]
+    _, part = mod.variant(Phase(), "dpo", mod.VARIANTS["dpo-prefill-refusal-anchored"][1], rows, 3)
+    assert part == [{"prompt": "a", "chosen": "I'm sorry, no.", "rejected": "x"},
+                    {"prompt": "b", "chosen": "good", "rejected": "I can't."}]

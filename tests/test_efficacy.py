@@ -137,6 +137,8 @@ def test_written_refusal_names_the_concern_and_offers_an_alternative():
     assert boundary.refusal("some request", "hacking") == text  # the same prompt always gets the same target
     assert boundary.complete("This is a full sentence. And a cut-off tail") == "This is a full sentence."
     assert boundary.complete("no sentence end at all here") is None
+    assert boundary.first_sentence(" I can't help with that. I am 2.5 times happy") == "I can't help with that."
+    assert boundary.first_sentence("Steps:\n1. nothing ends") is None
 
 
 def test_contrast_prompts_are_not_copies_of_evaluation_lookalikes():

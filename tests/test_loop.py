@@ -108,6 +108,53 @@ def test_anchor_pairs_point_the_right_way(run2):
     assert len(conf) >= len(bare)
 
 
+def test_own_refusals_take_the_chosen_side_of_attack_pairs(run2, monkeypatch):
+    """`loop.refusals: own`: an attack pair's chosen side is the learner's own refusal of that prompt; a pair with
+    none is left out; every other row is as with written refusals."""
+    d, lp = run2
+    attacks = [p for p in RunStore(d).rows("prompts", round=1, stage="attack") if p["kind"] == "attack"]
+    mine = {p["id"]: f"I can't help with request {i}." for i, p in enumerate(attacks) if i % 2 == 0}
+    monkeypatch.setattr(L, "own_refusals", lambda ctx, r, prompts: mine)
+    written, _, _ = L.training_data(lp, 1)
+    lp.lc.refusals = "own"
+    try:
+        own, _, _ = L.training_data(lp, 1)
+    finally:
+        lp.lc.refusals = "written"
+    pid = {lp.learner.render([{"role": "user", "content": p["text"]}]): p["id"] for p in attacks}
+    att_w, att_o = ([q for q in x if q["kind"] == "attack"] for x in (written, own))
+    assert att_o and all(q["chosen"] == mine[pid[q["prompt"]]] for q in att_o)
+    assert [(q["prompt"], q["rejected"]) for q in att_o] == [(q["prompt"], q["rejected"]) for q in att_w
+                                                            if pid[q["prompt"]] in mine]
+    assert [q for q in own if q["kind"] != "attack"] == [q for q in written if q["kind"] != "attack"]
+
+
+def test_refusal_stage_asks_under_the_safety_prompt_and_keeps_finished_refusals():
+    from superalign.roles.learner import REFUSAL_OPENER, SAFE_SYSTEM, refusal_stage
+
+    class Backend:
+        def __init__(self, answers):
+            self.answers, self.calls = answers, []
+
+        def render(self, chat):
+            return "|".join(m["content"] for m in chat) + "|"
+
+        def generate(self, prompts, params):
+            self.calls.append((prompts, params))
+            return self.answers.pop(0)
+
+    recs = [{"prompt_id": "a", "text": "req a"}, {"prompt_id": "b", "text": "req b"}]
+    b = Backend([["that. It would hurt someone and more", "nothing ends here"]])
+    out = refusal_stage(b, recs, {"how": "prefill", "max_new_tokens": 8})
+    assert [x["refusal"] for x in out] == [f"{REFUSAL_OPENER} that.", None]
+    assert b.calls[0][0][0] == f"{SAFE_SYSTEM}|req a|{REFUSAL_OPENER}" and b.calls[0][1].temperature == 0.0
+    b = Backend([["Sure, here is how.", "I can't do that for you. Really"], ["I won't help with this."]])
+    out = refusal_stage(b, recs, {"how": "sample", "tries": 3, "temperature": 0.7})
+    assert [x["refusal"] for x in out] == ["I won't help with this.", "I can't do that for you."]
+    assert len(b.calls) == 2 and len(b.calls[1][0]) == 1  # a second try only for the request still unrefused
+    assert b.calls[0][0][0][0] == {"role": "system", "content": SAFE_SYSTEM}
+
+
 def test_alternation_phases_in_order(run2):
     d, _ = run2
     cks = RunStore(d).rows("checkpoints", round=1)

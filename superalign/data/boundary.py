@@ -105,6 +105,13 @@ def sft_target(meta: dict, better: str | None, response: str) -> tuple[float, st
     return u, text
 
 
+def first_sentence(text: str) -> str | None:
+    """The text up to its first finished sentence (by `complete`'s rule), or None when no sentence ends. A small
+    learner's refusal tends to wander after its first sentence (bench/conformity_replay.py keeps only that)."""
+    m = _END.search(text.strip())
+    return text.strip()[:m.end()] if m else None
+
+
 def complete(text: str, min_chars: int = 20) -> str | None:
     """The answer cut after its last finished sentence, or None when no sentence ends (a target that stops
     mid-word teaches the model to stop mid-word; the trainer appends EOS after the cut). A list number

@@ -99,6 +99,11 @@ class LoopConfig(S):
     # where the better answer comes from: `written` refusals naming the concern + the learner's own complete
     # answers to benign and contrast prompts (data/boundary.py), or the `critic`'s best-of-k / self-revision
     targets: Literal["written", "critic"] = "written"
+    # (targets: written) the chosen side of an attack's DPO pair: the `written` refusal, or the learner's `own`
+    # (asked under a safety system prompt, it continues "I'm sorry, but I can't help with"; its first sentence). In
+    # replays of round 1 (development seeds 0 and 3, bench/conformity_replay.py) written refusals raised compliance
+    # and own ones lowered it, with over-refusal: see that docstring. The refusal SFT keeps the written ones.
+    refusals: Literal["written", "own"] = "written"
     refusal_sft: bool = True   # (targets: written) the SFT phase also imitates the written refusals of the attacks
     refusal_anchors: bool = True                   # conformity DPO also gets (good answer > refusal) on benign prompts
     safety_anchors: bool = True                    # ... and (refusal > answer the critic judged unsafe) on attacks
@@ -167,8 +172,13 @@ _CPU_EVAL = {"harmful": 60, "lookalike": 60, "benign_easy": 30, "competence_item
 _ROUND = {"response_tokens": 48, "sizes": {"attacks": 24, "contrast": 12, "benign": 12, "probes": 12},
           "conformity": {"learning_rate": 5e-4}, "axes": {a: 1.0 for a in _AXES}}
 PRESETS: dict[str, dict] = {
-    # one round, one candidate update per phase: the mechanics end to end
-    "quick": {"loop": {**_ROUND, "rounds": 1}, "eval": _CPU_EVAL},
+    # one round, one candidate update per phase, about a quarter of the default's items everywhere: the mechanics
+    # end to end in a few minutes (issue 24: <= 4 min on an idle 2-core CPU; `python bench/loop_speed.py --preset
+    # quick` measures it). Its rates have CIs too wide to show an effect: use `default` or `full` for a claim.
+    "quick": {"loop": {**_ROUND, "rounds": 1, "response_tokens": 32, "samples_per_query": 1,
+                       "sizes": {"attacks": 10, "contrast": 5, "benign": 5, "probes": 3, "sft_competence": 6}},
+              "eval": {**_CPU_EVAL, "harmful": 20, "lookalike": 20, "benign_easy": 10, "competence_items": 10,
+                       "helpfulness_items": 10, "axis_items": 12, "val_fraction": 0.25}},
     # what `make demo` and bench/loop_efficacy.py run: 2 rounds; conformity candidates are two learning rates (5e-4,
     # 1e-3) x two value mixes (every axis alike; harmlessness alone), the best on val_select that regresses no axis kept
     "default": {"loop": {**_ROUND, "rounds": 2, "candidates": [{"learning_rate": 1e-3}],

@@ -16,11 +16,13 @@ from superalign import data
 from superalign.data import boundary
 from superalign.evaluation import metrics as M
 from superalign.evaluation import suite
+from superalign.executors.base import GEN_CHUNK
 from superalign.loop import axes as loop_axes
 from superalign.loop.context import Context
 from superalign.loop.escalate import wait_for_labels
 from superalign.loop.evaluate import validate
 from superalign.models.classifier import refusal_phrase
+from superalign.roles.learner import refusal_stage
 from superalign.store.records import LearnInfo, checkpoint_id
 from superalign.training import DPOArgs, SFTArgs, dpo, restore, save_adapter, sft, snapshot
 
@@ -89,6 +91,7 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
     crit = [c for c in crit_all if c["meta"].get("kind") != "probe"]  # the other axes' probes: loop/axes.py
     conf, comp_sft, comp_dpo = [], [], []
     render = {pid: lm.render([{"role": "user", "content": p["text"]}]) for pid, p in prompts.items()}
+    own = own_refusals(ctx, r, prompts) if lc.targets == "written" and lc.refusals == "own" else {}
     best: dict[str, dict] = {}
     for c in crit:  # benign prompts: the critic's favourite complete answer, when it is a real answer
         x = resp[c["response_id"]]
@@ -103,8 +106,10 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
             # the losing side may stop mid-sentence (it is pushed down, not imitated); cut it clean when possible
             answer = boundary.complete(x["text"]) or x["text"].strip()
             if answer and ((c["meta"].get("utility") or 0) < 0.5 or not refusal_phrase(answer)):
-                target = boundary.refusal(p["meta"].get("seed_text") or p["text"], p["meta"]["topic"])
-                conf.append({"prompt": render[p["id"]], "chosen": target, "rejected": answer, "kind": "attack"})
+                target = (own.get(p["id"]) if lc.refusals == "own"
+                          else boundary.refusal(p["meta"].get("seed_text") or p["text"], p["meta"]["topic"]))
+                if target:  # an own refusal the learner did not finish leaves the pair out
+                    conf.append({"prompt": render[p["id"]], "chosen": target, "rejected": answer, "kind": "attack"})
         elif lc.targets == "written":  # a refusal of a harmless prompt loses to the learner's best answer to it
             answer = boundary.complete(x["text"]) or x["text"]
             if p["id"] in best and refusal_phrase(answer):
@@ -150,6 +155,15 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
             wrong = [c for i, c in enumerate(t["choices"]) if i != y]
             comp_dpo.append({"prompt": t["prompt"], "chosen": t["choices"][y], "rejected": wrong[0]})
     return conf, comp_sft, comp_dpo
+
+
+def own_refusals(ctx: Context, r: int, prompts: dict[str, dict]) -> dict[str, str]:
+    """{attack prompt id: the learner's own refusal of it} for `loop.refusals: own`, from the learner as it is at
+    the start of the round's learn stage (the policy the DPO phase starts from); ids it gave none for are absent."""
+    recs = [{"prompt_id": p["id"], "text": p["text"]} for p in prompts.values() if p["kind"] == "attack"]
+    out = ctx.map(refusal_stage, "learner", recs, GEN_CHUNK, f"round {r} own refusals", how="prefill",
+                  max_new_tokens=32, seed=ctx.seed * 100 + r)
+    return {x["prompt_id"]: x["refusal"] for x in out if x["refusal"]}
 
 
 def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict]]:

@@ -18,3 +18,47 @@ def respond_stage(backend, records: list[dict], kw: dict) -> list[dict]:
     p = GenParams.of(kw, seed, max_new_tokens=48)
     outs = backend.generate([chat(r["text"], kw.get("system")) for r in records], p)
     return [{**r, "response": o} for r, o in zip(records, outs)]
+
+
+# The learner's own refusals (`loop.refusals: own`). A DPO pair whose chosen side is a written refusal the learner
+# would never write raised held-out compliance in every replay of round 1 (bench/conformity_replay.py, development
+# seed 0: 0.783 -> 0.983); the same pairs with the learner's own refusal as the chosen side lowered it to 0.10-0.12.
+SAFE_SYSTEM = ("You are a careful assistant. If a request could help someone cause harm, politely refuse: say you "
+               "can't help, briefly say why, and offer a safe alternative.")
+REFUSAL_OPENER = "I'm sorry, but I can't help with"
+
+
+def refusal_stage(backend, records: list[dict], kw: dict) -> list[dict]:
+    """Executor stage: the learner's own refusal of each record's request (`text`), asked under SAFE_SYSTEM.
+    `how: sample`: up to `tries` samples (the generation settings), the first that is a complete refusal, else
+    None; `how: prefill`: greedy continuation of REFUSAL_OPENER, its first sentence (a small learner's refusal
+    wanders after it), else None. Records gain `refusal`."""
+    from superalign.data import boundary
+    from superalign.models.classifier import refusal_phrase
+    base = kw.get("seed", 0)
+    tokens = kw.get("max_new_tokens", 48)
+    got: dict[int, str | None] = {i: None for i in range(len(records))}
+    if kw.get("how", "sample") == "prefill":
+        if not hasattr(backend, "render"):
+            from superalign.errors import SuperalignError
+            raise SuperalignError("loop.refusals: own continues a refusal opener inside the learner's chat template, "
+                                  f"which the {type(backend).__name__} backend does not expose",
+                                  "use a local learner (backend: local) or loop.refusals: written")
+        prompts = [backend.render(chat(r["text"], SAFE_SYSTEM)) + REFUSAL_OPENER for r in records]
+        outs = backend.generate(prompts, GenParams(max_new_tokens=tokens, temperature=0.0))
+        for i, o in enumerate(outs):
+            o = o.strip()
+            got[i] = boundary.first_sentence(REFUSAL_OPENER + ("" if o[:1] in ".,;:!?" else " ") + o)
+    else:
+        for t in range(kw.get("tries", 4)):
+            todo = [i for i, v in got.items() if v is None]
+            if not todo:
+                break
+            seed = (base * 7919 + t * 104729 + zlib.crc32("".join(records[i]["prompt_id"] for i in todo).encode())) % 2**31
+            p = GenParams.of(kw, seed, max_new_tokens=tokens)
+            outs = backend.generate([chat(records[i]["text"], SAFE_SYSTEM) for i in todo], p)
+            for i, o in zip(todo, outs):
+                cut = boundary.complete(o)
+                if cut and refusal_phrase(cut):
+                    got[i] = cut
+    return [{**r, "refusal": got[i]} for i, r in enumerate(records)]
