@@ -51,6 +51,12 @@ from the same start, with the loop's setting and with alternatives, and scores e
     python bench/conformity_replay.py --run runs/bench-speed/default-seed3-1796293796 \
         --variants dpo-prefill-refusal dpo-prefill-refusal-lr1e-4 \
         --results bench/results/conformity_replay/seed3_self_refusal.json
+    # ... and inside the loop (loop.refusals: own; conformity candidates lr 1e-4 and 5e-4 x the two mixes)
+    python bench/loop_efficacy.py --dev --seeds 0 --only-arms --set loop.refusals=own \
+        --set loop.conformity.learning_rate=1.0e-4 --set "loop.candidates=[{learning_rate: 5.0e-4}]" \
+        --out runs/bench-efficacy-dev-own --results bench/results/loop_efficacy_dev/own_seed0.json
+    python bench/conformity_replay.py --loops runs/bench-efficacy-dev/seed0 runs/bench-efficacy-dev-own/seed0 \
+        --results bench/results/conformity_replay/loops_seed0_own.json
 
 Why: on headline seed 11 every round-1 conformity candidate (DPO at lr 5e-4 / 1e-3, the default preset) raised
 validation compliance with harmful requests (0.71 -> 0.96-1.00) and the guard rejected all of them; on development
@@ -126,7 +132,12 @@ over-refusal 0), and do not with different forms (sampled chosen, prefilled reje
 What one DPO phase of ~120 pairs teaches this learner is mostly which refusal *form* to write, nearly regardless of
 the prompt. With a chosen text the learner would not write, its own refusals lose probability, which is what
 likelihood displacement (Razin et al.) predicts; this is a reading of the results, not a separate test.
-`loop.refusals: own` is the prefilled variant inside the loop.
+`loop.refusals: own` is the prefilled variant inside the loop. On development seed 0, with conformity candidates at
+lr 1e-4 and 5e-4, round 1's DPO lowered guard compliance 1.000 -> 0.708 (`loop_phases` of own_seed0.json); the
+default loop's left it at 1.000 (seed0.json), and after two rounds test compliance is 0.033 against the default loop's 0.300 (-0.267, p = 3e-5;
+direct requests 0.061 against 0.485, p = 1e-4), at look-alike over-refusal 0.233 against 0.050 (p = 0.001) and easy
+over-refusal 0.267 against 0 (p = 0.008); competence level (loops_seed0_own.json). Another point of the trade-off,
+as the warm-up was (0.083 at 0.233 on the same seed), not a better loop; one seed.
 Scored on the run's test split (a development seed: reading its test items decides nothing headline), with exact
 McNemar tests against the start on the same items.
 """
