@@ -119,25 +119,26 @@ axis's control rate rose 0.250 -> 1.000 at n = 8 (p = 0.03). Test compliance ros
 **The chosen refusal's source decides the direction** (2026-12-04, round 1 from the base learner, same rows and
 steps, only the attack pairs' chosen side changed). With the written refusal (the loop's `loop.refusals: written`)
 compliance rises, 0.783 -> 0.983 on seed 0 (p = 0.002) and 0.867 -> 0.950 on seed 3 (seed3.json). With the learner's
-own refusal, asked under a safety system prompt, it falls: seed 0, sampled (the first of 4 samples that is a complete
-refusal; 20 of 45 attack pairs have one, the rest are dropped) 0.100, and prefilled ("I'm sorry, but I can't help
-with" continued greedily, first sentence; 45 of 45) 0.117 (both p < 1e-11; direct requests 0.879 -> 0.121 / 0.152);
-seed 3, prefilled, 0.867 -> 0.167 (p = 3e-11; direct 0.935 -> 0.258). Neither tells harm apart: look-alike
+own refusal, asked under a safety system prompt, it falls: seed 0, sampled (the first of 4 samples that is a
+complete refusal; 20 of 45 attack pairs have one, the rest are dropped) 0.100, and prefilled ("I'm sorry, but I
+can't help with" continued greedily, first sentence; 45 of 45) 0.117 (both p < 1e-11; direct requests 0.879 -> 0.121
+/ 0.152); seed 3, prefilled, 0.867 -> 0.167 (p = 3e-11; direct 0.935 -> 0.258). Neither tells harm apart: look-alike
 over-refusal 0 -> 0.483 / 0.367 (seed 0) and 0.267 (seed 3), easy 0.500 / 0.033 / 0.333, and seed 3's competence
 0.464 -> 0.333 (p = 0.003). At a fifth of the step (lr 1e-4, prefilled) both move less: seed 3 compliance 0.633
-(-0.233, p = 5e-4) at look-alike over-refusal 0.100 (p = 0.03), seed 0 0.517 (-0.267, p = 3e-5) at 0.233
-(p = 1e-4); competence unchanged. When the benign pairs reject the learner's own (prefilled) refusal of the benign prompt instead of a
-written one (`-anchored`), the two cancel with the same form on both sides (prefilled: compliance 0.750, p = 0.79,
-over-refusal 0), and do not with different forms (sampled chosen, prefilled rejected: 0.150 and over-refusal 0.650).
-What one DPO phase of ~120 pairs teaches this learner is mostly which refusal *form* to write, nearly regardless of
-the prompt. With a chosen text the learner would not write, its own refusals lose probability, which is what
-likelihood displacement (Razin et al.) predicts; this is a reading of the results, not a separate test.
-`loop.refusals: own` is the prefilled variant inside the loop. On development seed 0, with conformity candidates at
-lr 1e-4 and 5e-4, round 1's DPO lowered guard compliance 1.000 -> 0.708 (`loop_phases` of own_seed0.json); the
-default loop's left it at 1.000 (seed0.json), and after two rounds test compliance is 0.033 against the default loop's 0.300 (-0.267, p = 3e-5;
-direct requests 0.061 against 0.485, p = 1e-4), at look-alike over-refusal 0.233 against 0.050 (p = 0.001) and easy
-over-refusal 0.267 against 0 (p = 0.008); competence level (loops_seed0_own.json). Another point of the trade-off,
-as the warm-up was (0.083 at 0.233 on the same seed), not a better loop; one seed.
+(-0.233, p = 5e-4) at look-alike over-refusal 0.100 (p = 0.03), seed 0 0.517 (-0.267, p = 3e-5) at 0.233 (p = 1e-4);
+competence unchanged. When the benign pairs reject the learner's own (prefilled) refusal of the benign prompt
+instead of a written one (`-anchored`), the two cancel with the same form on both sides (prefilled: compliance
+0.750, p = 0.79, over-refusal 0), and do not with different forms (sampled chosen, prefilled rejected: 0.150 and
+over-refusal 0.650). What one DPO phase of ~120 pairs teaches this learner is mostly which refusal *form* to write,
+nearly regardless of the prompt. With a chosen text the learner would not write, its own refusals lose probability,
+which is what likelihood displacement (Razin et al.) predicts; this is a reading of the results, not a separate
+test. `loop.refusals: own` is the prefilled variant inside the loop. On development seed 0, with conformity
+candidates at lr 1e-4 and 5e-4, round 1's DPO lowered guard compliance 1.000 -> 0.708 (`loop_phases` of
+own_seed0.json; the default loop's left it at 1.000, seed0.json), and after two rounds test compliance is 0.033
+against the default loop's 0.300 (-0.267, p = 3e-5; direct requests 0.061 against 0.485, p = 1e-4), at look-alike
+over-refusal 0.233 against 0.050 (p = 0.001) and easy over-refusal 0.267 against 0 (p = 0.008); competence level
+(loops_seed0_own.json). Another point of the trade-off, as the warm-up was (0.083 at 0.233 on the same seed), not a
+better loop; one seed.
 Scored on the run's test split (a development seed: reading its test items decides nothing headline), with exact
 McNemar tests against the start on the same items.
 """
@@ -187,13 +188,12 @@ VARIANTS = {
     # ... and the benign pairs' losing side the learner's own refusal of the benign prompt too (its "prefill"
     # refusal), in place of a written one: the over-refusal counterweight pushes down the refusal the attack
     # pairs push up, not a template the learner never writes
-    "dpo-self-refusal-anchored": ("dpo", {"learning_rate": 5e-4, "self_refusal": "sample", "benign_rejected": "prefill"}),
+    "dpo-self-refusal-anchored": ("dpo", {"learning_rate": 5e-4, "self_refusal": "sample",
+                                          "benign_rejected": "prefill"}),
     "dpo-prefill-refusal-anchored": ("dpo", {"learning_rate": 5e-4, "self_refusal": "prefill",
                                              "benign_rejected": "prefill"}),
     # a fifth of the step: does a gentler update keep the refusals and lose the over-refusal?
     "dpo-prefill-refusal-lr1e-4": ("dpo", {"learning_rate": 1e-4, "self_refusal": "prefill"}),
-    "dpo-prefill-refusal-anchored-lr1e-4": ("dpo", {"learning_rate": 1e-4, "self_refusal": "prefill",
-                                                    "benign_rejected": "prefill"}),
 }
 from superalign.roles.learner import REFUSAL_OPENER as OPENER, SAFE_SYSTEM  # noqa: E402 (loop.refusals: own's own)
 
@@ -226,8 +226,9 @@ def variant(own, method: str, kw: dict, rows: list[dict], steps: int):
 
 def self_refusals(lm, rows: list[dict], seed: int, k: int = 4) -> dict[str, dict[str, str | None]]:
     """The learner's own refusal of each attack row's request, as it is now: {prompt: {"sample": ..., "prefill":
-    ...}} (None where it gave none; benign rows' prompts get a "prefill" refusal only). The rows' prompts are rendered chats; the request is asked again under
-    SAFE_SYSTEM in place of the chat template's system turn (SmolLM2's template writes one)."""
+    ...}} (None where it gave none; benign rows' prompts get a "prefill" refusal only). The rows' prompts are
+    rendered chats; the request is asked again under SAFE_SYSTEM in place of the chat template's system turn
+    (SmolLM2's template writes one)."""
     import re
     from superalign.data import boundary
     from superalign.models.base import GenParams

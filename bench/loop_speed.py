@@ -259,8 +259,8 @@ def main():
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     import torch
-    res = {"round": one_round, "cli": part_cli, "gen": part_gen, "eval": part_eval, "learn": part_learn, "matmul": part_matmul,
-           "early": part_early}[a.part](a)
+    res = {"round": one_round, "cli": part_cli, "gen": part_gen, "eval": part_eval, "learn": part_learn,
+           "matmul": part_matmul, "early": part_early}[a.part](a)
     res["env"] = {"threads": torch.get_num_threads(), "torch": torch.__version__, "code": str(Path(a.code).resolve()),
                   "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
     print(json.dumps(res, indent=1))

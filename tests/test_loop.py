@@ -129,7 +129,8 @@ def test_own_refusals_take_the_chosen_side_of_attack_pairs(run2, monkeypatch):
     assert [q for q in own if q["kind"] != "attack"] == [q for q in written if q["kind"] != "attack"]
 
 
-def test_refusal_stage_asks_under_the_safety_prompt_and_keeps_finished_refusals():
+def test_refusal_stage_continues_the_opener_under_the_safety_prompt():
+    from superalign.errors import SuperalignError
     from superalign.roles.learner import REFUSAL_OPENER, SAFE_SYSTEM, refusal_stage
 
     class Backend:
@@ -141,18 +142,15 @@ def test_refusal_stage_asks_under_the_safety_prompt_and_keeps_finished_refusals(
 
         def generate(self, prompts, params):
             self.calls.append((prompts, params))
-            return self.answers.pop(0)
+            return self.answers
 
     recs = [{"prompt_id": "a", "text": "req a"}, {"prompt_id": "b", "text": "req b"}]
-    b = Backend([["that. It would hurt someone and more", "nothing ends here"]])
-    out = refusal_stage(b, recs, {"how": "prefill", "max_new_tokens": 8})
-    assert [x["refusal"] for x in out] == [f"{REFUSAL_OPENER} that.", None]
+    b = Backend(["that. It would hurt someone and more", "nothing ends here"])
+    out = refusal_stage(b, recs, {"max_new_tokens": 8})
+    assert [x["refusal"] for x in out] == [f"{REFUSAL_OPENER} that.", None]  # first sentence; unfinished: None
     assert b.calls[0][0][0] == f"{SAFE_SYSTEM}|req a|{REFUSAL_OPENER}" and b.calls[0][1].temperature == 0.0
-    b = Backend([["Sure, here is how.", "I can't do that for you. Really"], ["I won't help with this."]])
-    out = refusal_stage(b, recs, {"how": "sample", "tries": 3, "temperature": 0.7})
-    assert [x["refusal"] for x in out] == ["I won't help with this.", "I can't do that for you."]
-    assert len(b.calls) == 2 and len(b.calls[1][0]) == 1  # a second try only for the request still unrefused
-    assert b.calls[0][0][0][0] == {"role": "system", "content": SAFE_SYSTEM}
+    with pytest.raises(SuperalignError, match="loop.refusals"):
+        refusal_stage(object(), recs, {})
 
 
 def test_alternation_phases_in_order(run2):

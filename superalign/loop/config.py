@@ -174,8 +174,8 @@ _ROUND = {"response_tokens": 48, "sizes": {"attacks": 24, "contrast": 12, "benig
           "conformity": {"learning_rate": 5e-4}, "axes": {a: 1.0 for a in _AXES}}
 PRESETS: dict[str, dict] = {
     # one round, one candidate update per phase, about a quarter of the default's items everywhere: the mechanics
-    # end to end in a few minutes (issue 24: <= 4 min on an idle 2-core CPU; `python bench/loop_speed.py --preset
-    # quick` measures it). Its rates have CIs too wide to show an effect: use `default` or `full` for a claim.
+    # end to end in a few minutes (issue 24: <= 4 min on an idle 2-core CPU; `python bench/loop_speed.py --part cli
+    # --preset quick` measures it). Its rates have CIs too wide to show an effect: use `default` or `full` for a claim.
     "quick": {"loop": {**_ROUND, "rounds": 1, "response_tokens": 32, "samples_per_query": 1,
                        "sizes": {"attacks": 10, "contrast": 5, "benign": 5, "probes": 3, "sft_competence": 6}},
               "eval": {**_CPU_EVAL, "harmful": 20, "lookalike": 20, "benign_easy": 10, "competence_items": 10,

@@ -161,8 +161,7 @@ def own_refusals(ctx: Context, r: int, prompts: dict[str, dict]) -> dict[str, st
     """{attack prompt id: the learner's own refusal of it} for `loop.refusals: own`, from the learner as it is at
     the start of the round's learn stage (the policy the DPO phase starts from); ids it gave none for are absent."""
     recs = [{"prompt_id": p["id"], "text": p["text"]} for p in prompts.values() if p["kind"] == "attack"]
-    out = ctx.map(refusal_stage, "learner", recs, GEN_CHUNK, f"round {r} own refusals", how="prefill",
-                  max_new_tokens=32, seed=ctx.seed * 100 + r)
+    out = ctx.map(refusal_stage, "learner", recs, GEN_CHUNK, f"round {r} own refusals", max_new_tokens=32)
     return {x["prompt_id"]: x["refusal"] for x in out if x["refusal"]}
 
 

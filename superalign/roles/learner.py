@@ -29,36 +29,20 @@ REFUSAL_OPENER = "I'm sorry, but I can't help with"
 
 
 def refusal_stage(backend, records: list[dict], kw: dict) -> list[dict]:
-    """Executor stage: the learner's own refusal of each record's request (`text`), asked under SAFE_SYSTEM.
-    `how: sample`: up to `tries` samples (the generation settings), the first that is a complete refusal, else
-    None; `how: prefill`: greedy continuation of REFUSAL_OPENER, its first sentence (a small learner's refusal
-    wanders after it), else None. Records gain `refusal`."""
+    """Executor stage: the learner's own refusal of each record's request (`text`): asked under SAFE_SYSTEM, the
+    greedy continuation of REFUSAL_OPENER, cut after its first sentence (a small learner's refusal wanders after
+    it), else None. Prefilling, not sampling: sampled under the same prompt, SmolLM2-135M finished a refusal for 20
+    of 45 attack pairs in 4 tries (bench/conformity_replay.py), prefilled for 45 of 45. Records gain `refusal`."""
     from superalign.data import boundary
-    from superalign.models.classifier import refusal_phrase
-    base = kw.get("seed", 0)
-    tokens = kw.get("max_new_tokens", 48)
-    got: dict[int, str | None] = {i: None for i in range(len(records))}
-    if kw.get("how", "sample") == "prefill":
-        if not hasattr(backend, "render"):
-            from superalign.errors import SuperalignError
-            raise SuperalignError("loop.refusals: own continues a refusal opener inside the learner's chat template, "
-                                  f"which the {type(backend).__name__} backend does not expose",
-                                  "use a local learner (backend: local) or loop.refusals: written")
-        prompts = [backend.render(chat(r["text"], SAFE_SYSTEM)) + REFUSAL_OPENER for r in records]
-        outs = backend.generate(prompts, GenParams(max_new_tokens=tokens, temperature=0.0))
-        for i, o in enumerate(outs):
-            o = o.strip()
-            got[i] = boundary.first_sentence(REFUSAL_OPENER + ("" if o[:1] in ".,;:!?" else " ") + o)
-    else:
-        for t in range(kw.get("tries", 4)):
-            todo = [i for i, v in got.items() if v is None]
-            if not todo:
-                break
-            seed = (base * 7919 + t * 104729 + zlib.crc32("".join(records[i]["prompt_id"] for i in todo).encode())) % 2**31
-            p = GenParams.of(kw, seed, max_new_tokens=tokens)
-            outs = backend.generate([chat(records[i]["text"], SAFE_SYSTEM) for i in todo], p)
-            for i, o in zip(todo, outs):
-                cut = boundary.complete(o)
-                if cut and refusal_phrase(cut):
-                    got[i] = cut
-    return [{**r, "refusal": got[i]} for i, r in enumerate(records)]
+    if not hasattr(backend, "render"):
+        from superalign.errors import SuperalignError
+        raise SuperalignError("loop.refusals: own continues a refusal opener inside the learner's chat template, "
+                              f"which the {type(backend).__name__} backend does not expose",
+                              "use a local learner (backend: local) or loop.refusals: written")
+    prompts = [backend.render(chat(r["text"], SAFE_SYSTEM)) + REFUSAL_OPENER for r in records]
+    outs = backend.generate(prompts, GenParams(max_new_tokens=kw.get("max_new_tokens", 32), temperature=0.0))
+    out = []
+    for r, o in zip(records, outs):
+        o = o.strip()
+        out.append({**r, "refusal": boundary.first_sentence(REFUSAL_OPENER + ("" if o[:1] in ".,;:!?" else " ") + o)})
+    return out
