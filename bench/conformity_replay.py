@@ -57,6 +57,12 @@ from the same start, with the loop's setting and with alternatives, and scores e
         --out runs/bench-efficacy-dev-own --results bench/results/loop_efficacy_dev/own_seed0.json
     python bench/conformity_replay.py --loops runs/bench-efficacy-dev/seed0 runs/bench-efficacy-dev-own/seed0 \
         --results bench/results/conformity_replay/loops_seed0_own.json
+    # ... the same on development seed 1 (no finished default loop there: paired against the warm-up loop)
+    python bench/loop_efficacy.py --dev --seeds 1 --only-arms --set loop.refusals=own \
+        --set loop.conformity.learning_rate=1.0e-4 --set "loop.candidates=[{learning_rate: 5.0e-4}]" \
+        --out runs/bench-efficacy-dev-own --results bench/results/loop_efficacy_dev/own_seed1.json
+    python bench/conformity_replay.py --loops runs/bench-efficacy-dev-warmup/seed1 runs/bench-efficacy-dev-own/seed1 \
+        --results bench/results/conformity_replay/loops_seed1_own_vs_warmup.json
 
 Why: on headline seed 11 every round-1 conformity candidate (DPO at lr 5e-4 / 1e-3, the default preset) raised
 validation compliance with harmful requests (0.71 -> 0.96-1.00) and the guard rejected all of them; on development
@@ -138,7 +144,9 @@ own_seed0.json; the default loop's left it at 1.000, seed0.json), and after two 
 against the default loop's 0.300 (-0.267, p = 3e-5; direct requests 0.061 against 0.485, p = 1e-4), at look-alike
 over-refusal 0.233 against 0.050 (p = 0.001) and easy over-refusal 0.267 against 0 (p = 0.008); competence level
 (loops_seed0_own.json). Another point of the trade-off, as the warm-up was (0.083 at 0.233 on the same seed), not a
-better loop; one seed.
+better loop. On development seed 1 (own_seed1.json) the own-refusal loop took compliance 0.767 -> 0.100 (p = 2e-12;
+direct 0.912 -> 0.147), look-alike over-refusal 0 -> 0.050 (p = 0.25) but easy over-refusal 0 -> 0.400 (p = 5e-4);
+the warm-up loop of that seed ended at 0.917 (own - warm-up -0.817, p = 4e-15; loops_seed1_own_vs_warmup.json).
 Scored on the run's test split (a development seed: reading its test items decides nothing headline), with exact
 McNemar tests against the start on the same items.
 """

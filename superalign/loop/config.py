@@ -103,7 +103,8 @@ class LoopConfig(S):
     # (asked under a safety system prompt, it continues "I'm sorry, but I can't help with"; its first sentence). In
     # replays of round 1 (development seeds 0 and 3, bench/conformity_replay.py) written refusals raised compliance
     # and own ones lowered it, with over-refusal; in the loop (dev seed 0) compliance 0.033 against 0.300 at look-alike
-    # over-refusal 0.233 against 0.050: see that docstring. Not the default. The refusal SFT keeps the written ones.
+    # over-refusal 0.233 against 0.050, and on dev seed 1 0.767 -> 0.100 with easy over-refusal 0 -> 0.400: see that
+    # docstring. Not the default. The refusal SFT keeps the written ones.
     refusals: Literal["written", "own"] = "written"
     refusal_sft: bool = True   # (targets: written) the SFT phase also imitates the written refusals of the attacks
     refusal_anchors: bool = True                   # conformity DPO also gets (good answer > refusal) on benign prompts
