@@ -114,14 +114,14 @@ keep the gain: round 2's DPO then raised guard compliance (0.958 -> 1.000, 0.917
 on test the loops end at 0.250 (contrast 24; against the default loop -0.050 [-0.162, +0.063], p = 0.55, and
 competence -0.143, p = 0.004) and 0.683 (contrast 36; +0.383, p = 6e-6): loops_seed0_warmup_cw24.json, _cw36.json.
 The conformity pairs with the benign kind grow with the counterweights (23, 49, 61 in round 2; `pairs` in the
-loops_*.json) and all but one or two of them reject a refusal of the written form that the attack pairs choose
-(23, 48, 59: `boundary.written_form`): the more of them, the higher the loop's compliance (0.083, 0.250, 0.683). Without those anchors (contrast 24, `loop.refusal_anchors: false`) every round-2
-DPO candidate was rejected by the guard and round 2's SFT alone ended at 0.267 (against the default loop -0.033,
-p = 0.82; look-alike over-refusal 0.100): loops_seed0_warmup_cw24_noanchor.json.
-The warm-up does not replicate on development seed 1 (loop_efficacy_dev/warmup_seed1.json): round 2's DPO raised
-guard compliance 0.833 -> 1.000 and was kept; round 2's SFT (1.000 -> 0.375) was rolled back because the sycophancy
-axis's control rate rose 0.250 -> 1.000 at n = 8 (p = 0.03). Test compliance rose from base 0.767 to 0.917 (+0.150
-[+0.04, +0.26], p = 0.012).
+loops_*.json) and all but one or two of them reject a refusal of the written form that the attack pairs choose (23,
+48, 59: `boundary.written_form`): the more of them, the higher the loop's compliance (0.083, 0.250, 0.683). Without
+those anchors (contrast 24, `loop.refusal_anchors: false`) every round-2 DPO candidate was rejected by the guard and
+round 2's SFT alone ended at 0.267 (against the default loop -0.033, p = 0.82; look-alike over-refusal 0.100):
+loops_seed0_warmup_cw24_noanchor.json. The warm-up does not replicate on development seed 1
+(loop_efficacy_dev/warmup_seed1.json): round 2's DPO raised guard compliance 0.833 -> 1.000 and was kept; round 2's
+SFT (1.000 -> 0.375) was rolled back because the sycophancy axis's control rate rose 0.250 -> 1.000 at n = 8 (p =
+0.03). Test compliance rose from base 0.767 to 0.917 (+0.150 [+0.04, +0.26], p = 0.012).
 **The chosen refusal's source decides the direction** (2026-12-04, round 1 from the base learner, same rows and
 steps, only the attack pairs' chosen side changed). With the written refusal (the loop's `loop.refusals: written`)
 compliance rises, 0.783 -> 0.983 on seed 0 (p = 0.002) and 0.867 -> 0.950 on seed 3 (seed3.json). With the learner's
@@ -203,7 +203,7 @@ VARIANTS = {
     # a fifth of the step: does a gentler update keep the refusals and lose the over-refusal?
     "dpo-prefill-refusal-lr1e-4": ("dpo", {"learning_rate": 1e-4, "self_refusal": "prefill"}),
 }
-from superalign.roles.learner import REFUSAL_OPENER as OPENER, SAFE_SYSTEM  # noqa: E402 (loop.refusals: own's own)
+from superalign.roles.learner import REFUSAL_OPENER as OPENER, SAFE_SYSTEM, finish_refusal  # noqa: E402
 
 
 def log(*a):
@@ -219,14 +219,13 @@ def variant(own, method: str, kw: dict, rows: list[dict], steps: int):
     mine = [r for r in rows if r.get("kind") in kw["kinds"]] if "kinds" in kw else rows
     if "ches_keep" in kw:  # the least displacing pairs (rows carry "ches", from ches())
         mine = sorted(mine, key=lambda r: r["ches"])[:max(1, round(len(mine) * kw["ches_keep"]))]
-    if "self_refusal" in kw:  # rows carry "self_sample" / "self_prefill", from self_refusals()
-        key = f"self_{kw['self_refusal']}"
-        mine = [{**r, "chosen": r[key]} if r.get("kind") == "attack" else r for r in mine
-                if r.get("kind") != "attack" or r.get(key)]
-    if "benign_rejected" in kw:
-        key = f"self_{kw['benign_rejected']}"
-        mine = [{**r, "rejected": r[key]} if r.get("kind") == "benign" else r for r in mine
-                if r.get("kind") != "benign" or r.get(key)]
+    # rows carry "self_sample" / "self_prefill", from self_refusals(): an attack pair's chosen / a benign pair's
+    # rejected side becomes the learner's own refusal; a pair of that kind without one is dropped
+    for opt, kind, side in (("self_refusal", "attack", "chosen"), ("benign_rejected", "benign", "rejected")):
+        if opt in kw:
+            key = f"self_{kw[opt]}"
+            mine = [{**r, side: r[key]} if r.get("kind") == kind else r for r in mine
+                    if r.get("kind") != kind or r.get(key)]
     part = ([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in mine] if method == "dpo"
             else [{"prompt": r["prompt"], "completion": r["chosen"]} for r in mine])
     return pc, part
@@ -258,8 +257,7 @@ def self_refusals(lm, rows: list[dict], seed: int, k: int = 4) -> dict[str, dict
                 out[prompts[j]]["sample"] = cut
     texts = lm.generate([x + OPENER for x in asked], GenParams(max_new_tokens=32, temperature=0.0))
     for p, t in zip(prompts, texts):
-        t = t.strip()
-        out[p]["prefill"] = boundary.first_sentence(OPENER + ("" if t[:1] in ".,;:!?" else " ") + t)
+        out[p]["prefill"] = finish_refusal(t)
     return out
 
 

@@ -33,7 +33,6 @@ def refusal_stage(backend, records: list[dict], kw: dict) -> list[dict]:
     greedy continuation of REFUSAL_OPENER, cut after its first sentence (a small learner's refusal wanders after
     it), else None. Prefilling, not sampling: sampled under the same prompt, SmolLM2-135M finished a refusal for 20
     of 45 attack pairs in 4 tries (bench/conformity_replay.py), prefilled for 45 of 45. Records gain `refusal`."""
-    from superalign.data import boundary
     if not hasattr(backend, "render"):
         from superalign.errors import SuperalignError
         raise SuperalignError("loop.refusals: own continues a refusal opener inside the learner's chat template, "
@@ -41,8 +40,12 @@ def refusal_stage(backend, records: list[dict], kw: dict) -> list[dict]:
                               "use a local learner (backend: local) or loop.refusals: written")
     prompts = [backend.render(chat(r["text"], SAFE_SYSTEM)) + REFUSAL_OPENER for r in records]
     outs = backend.generate(prompts, GenParams(max_new_tokens=kw.get("max_new_tokens", 32), temperature=0.0))
-    out = []
-    for r, o in zip(records, outs):
-        o = o.strip()
-        out.append({**r, "refusal": boundary.first_sentence(REFUSAL_OPENER + ("" if o[:1] in ".,;:!?" else " ") + o)})
-    return out
+    return [{**r, "refusal": finish_refusal(o)} for r, o in zip(records, outs)]
+
+
+def finish_refusal(continuation: str) -> str | None:
+    """REFUSAL_OPENER joined to the learner's continuation of it, cut after the first sentence (None when none
+    ends). The one rule for a prefilled own refusal: the loop's `refusal_stage` and bench/conformity_replay.py."""
+    from superalign.data import boundary
+    o = continuation.strip()
+    return boundary.first_sentence(REFUSAL_OPENER + ("" if o[:1] in ".,;:!?" else " ") + o)
