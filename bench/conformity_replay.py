@@ -302,9 +302,17 @@ def loops(a) -> None:
     conformity pairs by kind (`pair_counts`)."""
     from superalign.evaluation import suite
     d0, d1 = (Path(x) for x in a.loops)
-    arm = lambda d, r: json.loads((d / f"loop_r{r}.json").read_text())  # noqa: E731
+
+    def arm(d: Path, r: int) -> dict:
+        if d.is_file():  # a seed's kept outcomes (bench/loop_efficacy.py, SEED.outcomes.json): base and its round
+            kept = json.loads(d.read_text())
+            if r not in (0, kept["round"]):
+                sys.exit(f"{d} keeps rounds 0 and {kept['round']}, not {r}")
+            return kept["arms"]["base" if r == 0 else "loop"]
+        return json.loads((d / f"loop_r{r}.json").read_text())
+
     for d in (d0, d1):
-        seed = int(d.name.removeprefix("seed"))
+        seed = int(d.name.split(".")[0].removeprefix("seed"))
         if seed in HEADLINE:
             sys.exit(f"{d} is headline seed {seed}: design comparisons run on development seeds only")
     base, l0, l1 = arm(d0, 0), arm(d0, a.round), arm(d1, a.round)
@@ -318,7 +326,7 @@ def loops(a) -> None:
                        d1.parent.name: pick(suite.compare(base["outcomes"], l1["outcomes"], 0.05, by_slice=True))},
            "second_vs_first": pick(suite.compare(l0["outcomes"], l1["outcomes"], 0.05, by_slice=True)),
            "steps": {d0.parent.name: l0.get("steps"), d1.parent.name: l1.get("steps")},
-           "pairs": {d0.parent.name: pair_counts(d0), d1.parent.name: pair_counts(d1)}}
+           "pairs": {d.parent.name: pair_counts(d) for d in (d0, d1) if d.is_dir()}}  # kept outcomes: no rows
     print(f"round {a.round} loops on {d0.name}: {d0.parent.name} ({l0.get('steps')} steps) vs {d1.parent.name} "
           f"({l1.get('steps')} steps); second - first [95% CI], exact McNemar p:")
     for t in out["second_vs_first"]:
@@ -338,7 +346,8 @@ def loops(a) -> None:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", help="a finished development run (not a headline seed)")
-    ap.add_argument("--loops", nargs=2, metavar="SEED_DIR", help="compare two efficacy-bench seed folders' loops")
+    ap.add_argument("--loops", nargs=2, metavar="SEED_DIR", help="compare two efficacy-bench seed folders' loops "
+                    "(either may be a seed's kept outcomes, bench/results/.../seedS.outcomes.json)")
     ap.add_argument("--round", type=int, help="the phase's round (default 1) / the loops' round (default 2)")
     ap.add_argument("--split", default="test")
     ap.add_argument("--start", help="train from this checkpoint of the run (e.g. checkpoints/r1-conformity) instead "

@@ -32,7 +32,9 @@ Compliance = share of held-out harmful requests answered without refusal (the ju
 bench/results/eval_audit.json (`arms_audit`, made by bench/eval_audit_arms.py from the two-pass hand labels of the
 arms' test answers; the answers to label are written by this bench under --out/audit_pool.jsonl).
 Resumable: every finished arm of a seed is read back from --out. Writes bench/results/loop_efficacy.json
-(--dev: loop_efficacy_dev.json) and the frontier plot beside it.
+(--dev: loop_efficacy_dev.json) and the frontier plot beside it, and keeps each seed's item-level outcomes (no
+answers) in the folder of that name (seedS.outcomes.json): a seed whose run folder is gone is read from there, so
+seeds pool across sessions and `bench/conformity_replay.py --loops` can pair a new design with a kept loop.
 """
 from __future__ import annotations
 
@@ -196,15 +198,52 @@ def wanted(a) -> list[str]:
 
 
 def pending(a, seed: int) -> bool:
-    """A seed needs a run while its folder lacks the index or any wanted arm (a later call may widen the grid)."""
+    """A seed needs a run while its folder lacks the index or any wanted arm (a later call may widen the grid).
+    A seed whose folder is gone but whose outcomes were kept (`archive_path`) with every wanted arm is not run."""
     p = Path(a.out) / f"seed{seed}" / "arms_index.json"
+    if not p.exists() and (kept := read_archive(a, seed)) is not None:
+        return not set(wanted(a)) <= set(kept["arms"]) or (a.rounds_curve and not kept["arms"].get("curve"))
     if a.rounds_curve and not (p.parent / f"loop_r{a.curve_rounds}.json").exists():
         return True
     return not p.exists() or not set(wanted(a)) <= set(json.loads(p.read_text())["grid"])
 
 
+def results_path(a) -> Path:
+    return Path(a.results or OUT / f"{'loop_efficacy_dev' if a.dev else 'loop_efficacy'}.json")
+
+
+def archive_path(a, seed: int) -> Path:
+    """Where a seed's arms are kept once analysed: beside the results file, item ids and 0/1 verdicts with the
+    summaries, budgets and phases, never the answers (harmful text stays in the run folder). Run folders do not
+    outlive a machine; this lets a later session pool the seed, or pair a new design against it, without running
+    it again."""
+    return results_path(a).with_suffix("") / f"seed{seed}.outcomes.json"
+
+
+def read_archive(a, seed: int) -> dict | None:
+    f = archive_path(a, seed)
+    if not f.exists():
+        return None
+    kept = json.loads(f.read_text())
+    same = {"preset": a.preset, "round": a.round, "sets": sorted(a.sets)}
+    if {k: kept.get(k) for k in same} != same:
+        sys.exit(f"{f} was made with {({k: kept.get(k) for k in same})}, this call asks for {same}: run the seed "
+                 f"into a fresh --out and --results, or call with the archive's settings")
+    return kept
+
+
 def load_seed(a, seed: int) -> dict:
     d = Path(a.out) / f"seed{seed}"
+    if not (d / "arms_index.json").exists():
+        kept = read_archive(a, seed)
+        if kept is None:
+            sys.exit(f"seed {seed}: neither {d} nor {archive_path(a, seed)} exists")
+        log(f"seed {seed}: read from {archive_path(a, seed)} (its run folder is gone; answers not kept)")
+        arms = kept["arms"]
+        arms["_index"]["grid"] = wanted(a)
+        if "curve" in arms:
+            arms["curve"] = {int(r): v for r, v in arms["curve"].items()}
+        return arms
     idx = json.loads((d / "arms_index.json").read_text())
     idx["grid"] = wanted(a)
     arms = {"base": json.loads((d / "loop_r0.json").read_text()),
@@ -218,6 +257,15 @@ def load_seed(a, seed: int) -> dict:
     if a.rounds_curve:
         arms["curve"] = {r: json.loads(p.read_text()) for r in range(1, a.curve_rounds + 1)
                          if (p := d / f"loop_r{r}.json").exists()}
+    arms["_phases"] = phases(d / "loop", a.round)
+    strip = lambda rec: {k: v for k, v in rec.items() if k != "answers"}  # noqa: E731
+    keep = {k: (strip(v) if k not in ("_index", "_phases", "curve") else v) for k, v in arms.items()}
+    if "curve" in keep:
+        keep["curve"] = {r: strip(v) for r, v in keep["curve"].items()}
+    f = archive_path(a, seed)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps({"seed": seed, "preset": a.preset, "round": a.round, "sets": sorted(a.sets),
+                             "arms": keep}, default=float) + "\n")
     return arms
 
 
@@ -307,7 +355,7 @@ def analyse(a, seeds: list[int]) -> dict:
               "loop_stage_wall_s": {s: per_seed[s]["_index"]["stage_wall_s"] for s in per_seed},
               "audited": sorted(audit), "grid": {"kind": a.grid, "arms": grid, "only_arms": a.only_arms}}
     result["slices"] = slices(per_seed)
-    result["loop_phases"] = {s: phases(Path(a.out) / f"seed{s}" / "loop", a.round) for s in per_seed}
+    result["loop_phases"] = {s: per_seed[s]["_phases"] for s in per_seed}
     if a.rounds_curve:
         result["rounds_curve"] = rounds_curve(a, per_seed, m_all["arm"])
     return result
@@ -359,6 +407,10 @@ def rounds_curve(a, per_seed: dict, static_name: str | None) -> list[dict]:
     out = []
     statics = {}
     if static_name and a.curve_static:
+        gone = [s for s in per_seed if not (Path(a.out) / f"seed{s}" / "loop").exists()]
+        if gone:
+            sys.exit(f"seeds {gone} were read from their kept outcomes: the static arm cannot be retrained per "
+                     "round without their run folders; add --no-curve-static or run those seeds again")
         cfg = per_seed[next(iter(per_seed))][static_name]["arm"]
         statics = {s: curve_statics(a, s, B.StaticArm(**cfg)) for s in per_seed}
     sl = {s: per_seed[s]["base"]["outcomes"].get("slices", {}) for s in per_seed}
@@ -498,6 +550,8 @@ def audit_pool(a, seeds: list[int], res: dict) -> Path:
     rows = []
     for s in seeds:
         d = Path(a.out) / f"seed{s}"
+        if not d.exists():  # read from its kept outcomes: the answers stayed in the run folder
+            continue
         for arm in names:
             f = d / ("loop_r0.json" if arm == "base" else f"loop_r{a.round}.json" if arm == "loop"
                      else f"static/{arm}.json")
@@ -505,6 +559,7 @@ def audit_pool(a, seeds: list[int], res: dict) -> Path:
                 if x["set"] in ("harmful", "lookalike"):
                     rows.append({"seed": s, "arm": arm, "source_arm": arm, **x})
     p = Path(a.out) / "audit_pool.jsonl"
+    p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return p
 
@@ -566,8 +621,7 @@ def main():
             run_seed(a, s)
     res = analyse(a, seeds)
     report(res)
-    name = "loop_efficacy_dev" if a.dev else "loop_efficacy"
-    path = Path(a.results or OUT / f"{name}.json")
+    path = results_path(a)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(res, indent=1, default=float))
     plot(res, path.with_suffix("") / "frontier.svg")

@@ -17,13 +17,22 @@ estimate, cross-validated on the judge's own training labels, is printed beside 
 Also the evaluation's cost per axis (seconds of the batched generation per item and of each judge). The axes' test
 answers are read back from the run stores and judged by the current judges (`rescore`), so a judge refit after
 the runs re-scores them without generating again.
-Resumable: a finished arm is read back from its run directory under --out (runs/bench-value-axes). Writes
-bench/results/value_axes.json (a development run: value_axes_dev.json).
+Resumable: a finished arm is read back from its run directory under --out (runs/bench-value-axes). Each seed's
+item-level outcomes are also kept in bench/results/value_axes/seed{S}.json (item ids and 0/1 verdicts, no text), and
+a seed whose run folders are gone (another session, another machine) is read back from that file, so seeds run at
+different times pool into one paired analysis. `--seed-only` writes that file and no pooled result: two seeds can run
+side by side (OMP_NUM_THREADS=1 each) and a last call without it pools them. Writes bench/results/value_axes.json
+(a development run: value_axes_dev.json).
+
+    OMP_NUM_THREADS=1 python bench/value_axes.py --seeds 11 --seed-only &
+    OMP_NUM_THREADS=1 python bench/value_axes.py --seeds 12 --seed-only; wait
+    python bench/value_axes.py --seeds 11 12          # reads both files: no loop is run again
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
@@ -73,6 +82,35 @@ def same_run(cfg, d: Path) -> None:
         sys.exit(f"--multi-from: {d} has fewer rounds than {cfg.loop.rounds}")
 
 
+def seed_file(seed: int) -> Path:
+    return RESULTS / "value_axes" / f"seed{seed}.json"
+
+
+def save_seed(seed: int, got: dict, preset: str, test_axis_items: dict, ran: bool) -> None:
+    """The seed's arms as the analysis reads them (outcomes keyed by item id, stage wall times, evaluation timings),
+    with the conditions the times were taken under (threads and load differ between sessions): this process's when
+    it ran a loop, else those the file already records."""
+    path = seed_file(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    before = json.loads(path.read_text()) if path.exists() else {}
+    keys = ("omp_num_threads", "load_at_end")
+    cond = ({"omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "load_at_end": os.getloadavg()[0]} if ran
+            else {k: before.get(k) for k in keys})
+    doc = {"seed": seed, "preset": preset, "test_axis_items": test_axis_items, "arms": got, **cond}
+    path.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+
+
+def load_seed(seed: int, preset: str) -> tuple[dict, dict] | None:
+    path = seed_file(seed)
+    if not path.exists():
+        return None
+    doc = json.loads(path.read_text())
+    if doc.get("preset") != preset:
+        sys.exit(f"{path} holds seed {seed} of preset {doc.get('preset')!r}, not {preset!r}: run that seed again "
+                 "with --out pointing at a fresh folder, or move the file away")
+    return doc["arms"], doc["test_axis_items"], {k: doc.get(k) for k in ("omp_num_threads", "load_at_end")}
+
+
 def run_arm(cfg, d: Path) -> dict:
     """One loop run (resumed if its directory holds an unfinished one): per round, its evaluation's outcomes,
     summary and timing; the stage wall times."""
@@ -80,7 +118,8 @@ def run_arm(cfg, d: Path) -> dict:
     from superalign.loop import run as R
     from superalign.store import RunStore
     store_path = d / "store.sqlite"
-    if not (store_path.exists() and RunStore(d).get("status") == "done"):
+    ran = not (store_path.exists() and RunStore(d).get("status") == "done")
+    if ran:
         t0 = time.time()
         R.run(R.open_run(cfg, d))
         build_report(d)
@@ -96,7 +135,7 @@ def run_arm(cfg, d: Path) -> dict:
     setup = next((json.loads(x["info"]) for x in stages if x["name"] == "setup" and x["status"] == "done"), {})
     return {"evals": {r: {"outcomes": e["outcomes"], "timing": e.get("timing", {}), "cached": e.get("cached"),
                           "summary": {k: v for k, v in e.items() if isinstance(v, float)}} for r, e in evals.items()},
-            "wall_s": wall, "rounds": cfg.loop.rounds, "test_axis_items": setup.get("sizes", {}).get("test", {}).get("axes", {})}
+            "wall_s": wall, "rounds": cfg.loop.rounds, "ran": ran, "test_axis_items": setup.get("sizes", {}).get("test", {}).get("axes", {})}
 
 
 def rescore(cfg, store, r: int) -> dict[str, dict[str, int]]:
@@ -170,6 +209,25 @@ def cost(per_seed: dict, sets_size: dict) -> dict:
             "per_axis_s": {a: n * (per_item or 0) + mean.get(f"judge:{a}_s", 0.0) for a, n in sets_size.items()}}
 
 
+def reproduction(per_seed: dict, preset: str) -> dict:
+    """The multi arm is the preset's loop: on a seed the efficacy bench also ran (bench/results/loop_efficacy.json,
+    run at another time, in another process, often by an earlier version of the code), the two runs should agree.
+    Per such seed: both runs' harmful-request compliance and look-alike over-refusal."""
+    f = RESULTS / "loop_efficacy.json"
+    eff = json.loads(f.read_text()) if f.exists() else {}
+    if eff.get("preset") != preset:
+        return {}
+    loop = eff["arms"]["loop"]
+    out = {}
+    for seed in per_seed:
+        if seed in eff["seeds"]:
+            i = eff["seeds"].index(seed)
+            mine = per_seed[seed]["multi"]["outcomes"]
+            out[seed] = {m: {"value_axes_multi": sum(mine[m].values()) / len(mine[m]),
+                             "loop_efficacy_loop": loop[f"{m}_per_seed"][i]} for m in ("compliance", "over_refusal")}
+    return out
+
+
 def show(res: dict) -> None:
     print(f"\nValue axes, preset {res['preset']}, seeds {res['seeds']} (rates pooled over seeds, 95% Wilson CI; "
           f"changes paired, exact McNemar)")
@@ -190,7 +248,11 @@ def show(res: dict) -> None:
           + " ".join(f"{c[a]['value']:7.3f}" if c[a] else f"{'–':>7}" for a in ARMS))
     if res.get("cost"):
         print("evaluation cost per axis (s per test evaluation, batched generation share + judge): "
-              + ", ".join(f"{a} {v:.1f}" for a, v in res["cost"]["per_axis_s"].items()))
+              + ", ".join(f"{a} {v:.1f}" for a, v in res["cost"]["per_axis_s"].items())
+              + f"; timed under (per seed) {res.get('timed_under')}")
+    for seed, r in res.get("reproduction", {}).items():
+        print(f"seed {seed}, the multi arm against the efficacy bench's loop on the same seed (another run): "
+              + "; ".join(f"{m} {v['value_axes_multi']:.3f} vs {v['loop_efficacy_loop']:.3f}" for m, v in r.items()))
 
 
 def main():
@@ -202,10 +264,20 @@ def main():
     ap.add_argument("--set", dest="sets", nargs="*", default=[], help="KEY=VALUE overrides for both loop arms")
     ap.add_argument("--multi-from", type=Path, default=None,
                     help="read the multi arm from this efficacy bench folder (SEED's loop: seedSEED/loop)")
+    ap.add_argument("--seed-only", action="store_true",
+                    help="write each seed's outcomes file only (bench/results/value_axes/seedS.json), not the pooled "
+                         "result: for seeds run side by side in separate processes")
     args = ap.parse_args()
-    per_seed, sets_size = {}, {}
+    per_seed, sets_size, timed_under = {}, {}, {}
     for seed in args.seeds:
-        per_seed[seed] = {}
+        runs_done = all((args.out / args.preset / f"seed{seed}" / arm / "store.sqlite").exists()
+                        for arm in ("multi", "single"))
+        stored = None if runs_done or args.multi_from else load_seed(seed, args.preset)
+        if stored is not None:  # run folders gone (an earlier session): the seed's kept outcomes
+            log(f"seed {seed}: read from {seed_file(seed).relative_to(ROOT)}")
+            per_seed[seed], sets_size, timed_under[seed] = stored
+            continue
+        per_seed[seed], ran = {}, False
         for arm in ("multi", "single"):
             cfg = config(args.preset, seed, arm, args.sets)
             d = args.out / args.preset / f"seed{seed}" / arm
@@ -214,6 +286,7 @@ def main():
                 same_run(cfg, d)
             log(f"seed {seed} {arm}: {d}")
             got = run_arm(cfg, d)
+            ran = ran or got["ran"]
             last = max(got["evals"])
             per_seed[seed][arm] = {"outcomes": got["evals"][last]["outcomes"], "wall_s": got["wall_s"],
                                    "timings": [e["timing"] for e in got["evals"].values()
@@ -221,8 +294,16 @@ def main():
             if arm == "multi":  # round 0 of the multi-axis run is the untrained learner on the same items
                 per_seed[seed]["base"] = {"outcomes": got["evals"][0]["outcomes"]}
                 sets_size = got["test_axis_items"]
+        save_seed(seed, per_seed[seed], args.preset, sets_size, ran)
+        kept = json.loads(seed_file(seed).read_text())
+        timed_under[seed] = {k: kept.get(k) for k in ("omp_num_threads", "load_at_end")}
+        log(f"seed {seed}: wrote {seed_file(seed).relative_to(ROOT)}")
+    if args.seed_only:
+        return
     res = analyse(per_seed, list(cfg.eval.axes), args.preset)
     res["cost"] = cost(per_seed, sets_size)
+    res["reproduction"] = reproduction(per_seed, args.preset)
+    res["timed_under"] = timed_under  # per seed: OMP_NUM_THREADS and load (None: the run dirs' own session)
     res["wall_s"] = {s: {arm: per_seed[s][arm]["wall_s"] for arm in ("single", "multi")} for s in per_seed}
     show(res)
     dev = any(s not in SEEDS for s in args.seeds)

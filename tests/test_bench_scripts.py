@@ -80,7 +80,7 @@ def test_a_seed_with_a_narrower_grid_is_run_again_for_the_missing_arms(tmp_path)
     import argparse
     m = _bench("loop_efficacy")
     names = [g.name for g in m.B.grid("small")]
-    a = argparse.Namespace(grid="small", only_arms=names[:4], out=str(tmp_path), rounds_curve=False, curve_rounds=4)
+    a = _efficacy_args(tmp_path, only_arms=names[:4], out=str(tmp_path))
     assert m.pending(a, 10)
     (tmp_path / "seed10").mkdir()
     (tmp_path / "seed10" / "arms_index.json").write_text(json.dumps({"grid": names[:4]}))
@@ -184,3 +184,72 @@ def test_the_anchored_self_refusal_variant_rejects_the_learners_own_refusal_of_b
     _, part = mod.variant(Phase(), "dpo", mod.VARIANTS["dpo-prefill-refusal-anchored"][1], rows, 3)
     assert part == [{"prompt": "a", "chosen": "I'm sorry, no.", "rejected": "x"},
                     {"prompt": "b", "chosen": "good", "rejected": "I can't."}]
+
+
+def _efficacy_args(tmp_path: Path, **kw):
+    import argparse
+    return argparse.Namespace(**{"grid": "small", "only_arms": [], "out": str(tmp_path / "runs"), "rounds_curve": False,
+                                 "curve_rounds": 4, "results": str(tmp_path / "res" / "dev.json"), "dev": True,
+                                 "preset": "default", "round": 2, "sets": [], **kw})
+
+
+def _kept_seed(m, a, seed: int, loop: list[int]) -> Path:
+    """A seed's kept outcomes as bench/loop_efficacy.py writes them (no answers), its run folder absent."""
+    arm = lambda xs: {"outcomes": {"compliance": {f"h{i}": x for i, x in enumerate(xs)}},  # noqa: E731
+                      "summary": {"compliance": sum(xs) / len(xs)}, "val": {}, "steps": 9}
+    f = m.archive_path(a, seed)
+    f.parent.mkdir(parents=True)
+    f.write_text(json.dumps({"seed": seed, "preset": a.preset, "round": a.round, "sets": sorted(a.sets),
+                             "arms": {"base": arm([1] * 20), "loop": arm(loop), "_phases": [],
+                                      "_index": {"grid": [], "budget": {}, "stage_wall_s": {}}}}))
+    return f
+
+
+def test_a_seed_whose_run_folder_is_gone_is_read_from_its_kept_outcomes(tmp_path):
+    """Run folders do not outlive a machine: a seed analysed once is read back from its kept outcomes (not run
+    again), and a call with other settings than those it was made with is refused rather than mixed in."""
+    m = _bench("loop_efficacy")
+    a = _efficacy_args(tmp_path)
+    assert m.pending(a, 0)
+    f = _kept_seed(m, a, 0, [0] * 20)
+    assert f == tmp_path / "res" / "dev" / "seed0.outcomes.json"
+    assert not m.pending(a, 0)
+    arms = m.load_seed(a, 0)
+    assert arms["loop"]["summary"]["compliance"] == 0.0 and "answers" not in arms["loop"]
+    with pytest.raises(SystemExit, match="was made with"):
+        m.load_seed(_efficacy_args(tmp_path, sets=["loop.refusals=own"]), 0)
+    # a wider grid than the kept seed holds still needs a run
+    assert m.pending(_efficacy_args(tmp_path, only_arms=None), 0)
+
+
+def test_conformity_replay_pairs_a_loop_with_a_kept_seed(tmp_path, monkeypatch):
+    """`--loops` takes a seed's kept outcomes file in place of its folder: same items, paired."""
+    mod, m = _bench("conformity_replay"), _bench("loop_efficacy")
+    kept = _kept_seed(m, _efficacy_args(tmp_path), 0, [1] * 10 + [0] * 10)
+    b = _loop_folder(tmp_path / "b" / "seed0", {0: [1] * 20, 2: [0] * 20})
+    out = tmp_path / "out.json"
+    monkeypatch.setattr("sys.argv", ["x", "--loops", str(kept), str(b), "--results", str(out)])
+    mod.main()
+    res = json.loads(out.read_text())
+    assert {t["name"]: t for t in res["second_vs_first"]}["compliance_change"]["value"] == pytest.approx(-0.5)
+    assert set(res["pairs"]) == {"b"}
+
+
+def test_value_axes_keeps_a_seed_for_a_later_pooled_call(tmp_path, monkeypatch):
+    """A seed's item outcomes are written once its arms are read and read back when its run folders are gone; a
+    file of another preset is refused."""
+    m = _bench("value_axes")
+    monkeypatch.setattr(m, "RESULTS", tmp_path)
+    arms = {"base": {"outcomes": {"privacy": {"p1": 1}}}, "multi": {"outcomes": {"privacy": {"p1": 0}}, "wall_s": {},
+                                                                    "timings": []}}
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    m.save_seed(11, arms, "default", {"privacy": 1}, ran=True)
+    got, sizes, timed = m.load_seed(11, "default")
+    assert got["multi"]["outcomes"]["privacy"] == {"p1": 0} and sizes == {"privacy": 1}
+    assert timed["omp_num_threads"] == "1"
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    m.save_seed(11, arms, "default", {"privacy": 1}, ran=False)  # read back, not run: the run's conditions stay
+    assert m.load_seed(11, "default")[2]["omp_num_threads"] == "1"
+    with pytest.raises(SystemExit, match="preset"):
+        m.load_seed(11, "quick")
+    assert m.load_seed(12, "default") is None
