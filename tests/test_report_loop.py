@@ -107,3 +107,18 @@ def test_a_candidate_the_lead_rejected_shows_its_reason():
     assert "winner, kept" in LR._verdict({"candidate": 0}, ck)
     rolled = {"accepted": 0, "meta": {"candidate": 0, "regressions": ["asr 0.1->0.4 <p>"]}}
     assert "rolled back</span>: asr 0.1-&gt;0.4 &lt;p&gt;" in LR._verdict({"candidate": 0}, rolled)
+
+
+def test_phases_render_a_phase_whose_every_candidate_regressed(run1, tmp_path):
+    """A phase with no winner stores `train: None` (nothing was kept, so nothing trained counts); the report must
+    still render it as rolled back instead of failing the whole report (seed 11 of the value-axes bench did)."""
+    import shutil
+    d = tmp_path / "run"
+    shutil.copytree(run1[0], d)  # the shared run stays as the other tests read it
+    s = RunStore(d)
+    ck = dict(s.rows("checkpoints", role="learner")[0])
+    meta = dict(ck["meta"]) | {"train": None, "candidate": None, "regressions": ["every candidate regressed on val_select"]}
+    s.insert("checkpoints", [{"id": "r9-conformity", "path": None, "phase": "conformity", "accepted": 0,
+                              "role": "learner", "model": ck["model"], "meta": meta}], round=9, stage="learn")
+    html = LR.phases(s)
+    assert html is not None and "every candidate regressed on val_select" in html

@@ -212,7 +212,7 @@ def phases(store: RunStore) -> str | None:
     for c in cks:
         m = c["meta"]
         vb, va = m.get("val_before", {}), m.get("val_after", {})
-        tr = m.get("train", {})
+        tr = m.get("train") or {}  # None when every candidate regressed on val_select
         rows.append([c["round"], c["phase"], m.get("method"), m.get("n"), tr.get("steps"),
                      f"{tr.get('loss_first') or 0:.3f} → {tr.get('loss_last') or 0:.3f}",
                      *(f"{vb.get(k, float('nan')):.3f} → {va.get(k, float('nan')):.3f}"
