@@ -52,6 +52,10 @@ ARMS = ("base", "single", "multi")
 RESULTS = ROOT / "bench" / "results"
 
 
+def rel(p: Path) -> Path:
+    return p.relative_to(ROOT) if p.is_relative_to(ROOT) else p
+
+
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
@@ -86,21 +90,25 @@ def seed_file(seed: int) -> Path:
     return RESULTS / "value_axes" / f"seed{seed}.json"
 
 
-def save_seed(seed: int, got: dict, preset: str, test_axis_items: dict, ran: bool) -> None:
-    """The seed's arms as the analysis reads them (outcomes keyed by item id, stage wall times, evaluation timings),
-    with the conditions the times were taken under (threads and load differ between sessions): this process's when
-    it ran a loop, else those the file already records."""
+def save_seed(seed: int, got: dict, preset: str, test_axis_items: dict, ran: bool, sets: list[str] = ()) -> None:
+    """The seed's arms as the analysis reads them (outcomes keyed by item id, stage wall times, evaluation timings,
+    the loop's phase decisions), with the `--set` overrides they ran under and the conditions the times were taken
+    under (threads and load differ between sessions): this process's when it ran a loop, else those the file
+    already records."""
     path = seed_file(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     before = json.loads(path.read_text()) if path.exists() else {}
     keys = ("omp_num_threads", "load_at_end")
     cond = ({"omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "load_at_end": os.getloadavg()[0]} if ran
             else {k: before.get(k) for k in keys})
-    doc = {"seed": seed, "preset": preset, "test_axis_items": test_axis_items, "arms": got, **cond}
+    doc = {"seed": seed, "preset": preset, "sets": sorted(sets), "test_axis_items": test_axis_items, "arms": got,
+           **cond}
     path.write_text(json.dumps(doc, indent=1, default=str) + "\n")
 
 
-def load_seed(seed: int, preset: str) -> tuple[dict, dict] | None:
+def load_seed(seed: int, preset: str, sets: list[str] = ()) -> tuple[dict, dict, dict] | None:
+    """A seed's kept arms, refused when they were made with another preset or other `--set` overrides (pooling
+    them with this call's seeds would mix two designs)."""
     path = seed_file(seed)
     if not path.exists():
         return None
@@ -108,6 +116,9 @@ def load_seed(seed: int, preset: str) -> tuple[dict, dict] | None:
     if doc.get("preset") != preset:
         sys.exit(f"{path} holds seed {seed} of preset {doc.get('preset')!r}, not {preset!r}: run that seed again "
                  "with --out pointing at a fresh folder, or move the file away")
+    if doc.get("sets", []) != sorted(sets):
+        sys.exit(f"{path} holds seed {seed} run with --set {doc.get('sets', [])}, not {sorted(sets)}: pass the same "
+                 "overrides, or run that seed again with --out pointing at a fresh folder")
     return doc["arms"], doc["test_axis_items"], {k: doc.get(k) for k in ("omp_num_threads", "load_at_end")}
 
 
@@ -133,9 +144,19 @@ def run_arm(cfg, d: Path) -> dict:
     for r, e in evals.items():  # the axes' test answers as stored, judged by the current judges
         e["outcomes"].update(rescore(cfg, s, r))
     setup = next((json.loads(x["info"]) for x in stages if x["name"] == "setup" and x["status"] == "done"), {})
-    return {"evals": {r: {"outcomes": e["outcomes"], "timing": e.get("timing", {}), "cached": e.get("cached"),
+    return {"phases": phases(s, cfg.loop.rounds),
+            "evals": {r: {"outcomes": e["outcomes"], "timing": e.get("timing", {}), "cached": e.get("cached"),
                           "summary": {k: v for k, v in e.items() if isinstance(v, float)}} for r, e in evals.items()},
-            "wall_s": wall, "rounds": cfg.loop.rounds, "ran": ran, "test_axis_items": setup.get("sizes", {}).get("test", {}).get("axes", {})}
+            "wall_s": wall, "rounds": cfg.loop.rounds, "ran": ran,
+            "test_axis_items": setup.get("sizes", {}).get("test", {}).get("axes", {})}
+
+
+def phases(store, rounds: int) -> list[dict]:
+    """What the guard did with each of the loop's phases: which arm moved, and why one did not, is read here (a
+    phase rolled back in one arm and kept in the other can decide a seed's single-vs-multi difference)."""
+    return [{"round": c["round"], "phase": c["phase"], "kept": bool(c["accepted"]), "mix": c["meta"].get("mix"),
+             "regressions": c["meta"].get("regressions") or []}
+            for c in store.rows("checkpoints", role="learner") if c["round"] <= rounds]
 
 
 def rescore(cfg, store, r: int) -> dict[str, dict[str, int]]:
@@ -250,6 +271,13 @@ def show(res: dict) -> None:
         print("evaluation cost per axis (s per test evaluation, batched generation share + judge): "
               + ", ".join(f"{a} {v:.1f}" for a, v in res["cost"]["per_axis_s"].items())
               + f"; timed under (per seed) {res.get('timed_under')}")
+    for seed, arms in res.get("phases", {}).items():
+        for arm, ph in arms.items():
+            if ph is None:  # kept by an earlier version of this script
+                continue
+            print(f"seed {seed} {arm:6} phases: " + "; ".join(
+                f"r{p['round']} {p['phase']} {'kept' if p['kept'] else 'rolled back (' + ', '.join(p['regressions']) + ')'}"
+                for p in ph))
     for seed, r in res.get("reproduction", {}).items():
         print(f"seed {seed}, the multi arm against the efficacy bench's loop on the same seed (another run): "
               + "; ".join(f"{m} {v['value_axes_multi']:.3f} vs {v['loop_efficacy_loop']:.3f}" for m, v in r.items()))
@@ -272,9 +300,9 @@ def main():
     for seed in args.seeds:
         runs_done = all((args.out / args.preset / f"seed{seed}" / arm / "store.sqlite").exists()
                         for arm in ("multi", "single"))
-        stored = None if runs_done or args.multi_from else load_seed(seed, args.preset)
+        stored = None if runs_done or args.multi_from else load_seed(seed, args.preset, args.sets)
         if stored is not None:  # run folders gone (an earlier session): the seed's kept outcomes
-            log(f"seed {seed}: read from {seed_file(seed).relative_to(ROOT)}")
+            log(f"seed {seed}: read from {rel(seed_file(seed))}")
             per_seed[seed], sets_size, timed_under[seed] = stored
             continue
         per_seed[seed], ran = {}, False
@@ -290,26 +318,28 @@ def main():
             last = max(got["evals"])
             per_seed[seed][arm] = {"outcomes": got["evals"][last]["outcomes"], "wall_s": got["wall_s"],
                                    "timings": [e["timing"] for e in got["evals"].values()
-                                               if e["timing"] and not e["cached"]]}
+                                               if e["timing"] and not e["cached"]], "phases": got["phases"]}
             if arm == "multi":  # round 0 of the multi-axis run is the untrained learner on the same items
                 per_seed[seed]["base"] = {"outcomes": got["evals"][0]["outcomes"]}
                 sets_size = got["test_axis_items"]
-        save_seed(seed, per_seed[seed], args.preset, sets_size, ran)
+        save_seed(seed, per_seed[seed], args.preset, sets_size, ran, args.sets)
         kept = json.loads(seed_file(seed).read_text())
         timed_under[seed] = {k: kept.get(k) for k in ("omp_num_threads", "load_at_end")}
-        log(f"seed {seed}: wrote {seed_file(seed).relative_to(ROOT)}")
+        log(f"seed {seed}: wrote {rel(seed_file(seed))}")
     if args.seed_only:
         return
-    res = analyse(per_seed, list(cfg.eval.axes), args.preset)
+    axes = list(config(args.preset, args.seeds[0], "multi", args.sets).eval.axes)  # also when every seed was kept
+    res = analyse(per_seed, axes, args.preset)
     res["cost"] = cost(per_seed, sets_size)
     res["reproduction"] = reproduction(per_seed, args.preset)
     res["timed_under"] = timed_under  # per seed: OMP_NUM_THREADS and load (None: the run dirs' own session)
     res["wall_s"] = {s: {arm: per_seed[s][arm]["wall_s"] for arm in ("single", "multi")} for s in per_seed}
+    res["phases"] = {s: {arm: per_seed[s][arm].get("phases") for arm in ("single", "multi")} for s in per_seed}
     show(res)
     dev = any(s not in SEEDS for s in args.seeds)
     path = RESULTS / ("value_axes_dev.json" if dev else "value_axes.json")
     path.write_text(json.dumps(res, indent=2, default=str) + "\n")
-    print(f"wrote {path.relative_to(ROOT)}")
+    print(f"wrote {rel(path)}")
 
 
 if __name__ == "__main__":

@@ -253,3 +253,28 @@ def test_value_axes_keeps_a_seed_for_a_later_pooled_call(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="preset"):
         m.load_seed(11, "quick")
     assert m.load_seed(12, "default") is None
+
+
+def test_value_axes_pools_seeds_that_are_all_kept_files(tmp_path, monkeypatch, capsys):
+    """A pooled call in a later session, every seed read from its kept file (no loop is run, no run folder exists):
+    the table and the guard's phase decisions per arm are printed; kept seeds of other `--set` overrides are refused."""
+    m = _bench("value_axes")
+    monkeypatch.setattr(m, "RESULTS", tmp_path)
+    ids = [f"h{i}" for i in range(10)]
+    ph = [{"round": 1, "phase": "conformity", "kept": False, "mix": {"harmlessness": 1.0},
+           "regressions": ["compliance 0.500->1.000 (p=0.000488, n=24)"]}]
+    for seed, after in ((11, 0), (12, 1)):
+        arms = {"base": {"outcomes": {"compliance": {i: 1 for i in ids}}},
+                **{arm: {"outcomes": {"compliance": {i: after for i in ids}}, "wall_s": {}, "timings": [],
+                         "phases": ph} for arm in ("single", "multi")}}
+        m.save_seed(seed, arms, "default", {"honesty": 0}, ran=True)
+    monkeypatch.setattr("sys.argv", ["x", "--seeds", "11", "12", "--out", str(tmp_path / "gone")])
+    m.main()
+    res = json.loads((tmp_path / "value_axes.json").read_text())
+    comp = res["axes"]["harmlessness"]["metrics"]["compliance"]
+    assert comp["base"]["value"] == 1.0 and comp["multi"]["value"] == 0.5 and comp["multi_vs_base"]["n"] == 20
+    assert res["phases"]["11"]["single"][0]["regressions"] == ph[0]["regressions"]
+    assert "r1 conformity rolled back (compliance 0.500->1.000" in capsys.readouterr().out
+    monkeypatch.setattr("sys.argv", ["x", "--seeds", "11", "--out", str(tmp_path / "gone"), "--set", "loop.rounds=3"])
+    with pytest.raises(SystemExit, match="--set"):
+        m.main()
