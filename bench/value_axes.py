@@ -275,9 +275,8 @@ def show(res: dict) -> None:
         for arm, ph in arms.items():
             if ph is None:  # kept by an earlier version of this script
                 continue
-            print(f"seed {seed} {arm:6} phases: " + "; ".join(
-                f"r{p['round']} {p['phase']} {'kept' if p['kept'] else 'rolled back (' + ', '.join(p['regressions']) + ')'}"
-                for p in ph))
+            say = lambda p: "kept" if p["kept"] else f"rolled back ({', '.join(p['regressions'])})"  # noqa: E731
+            print(f"seed {seed} {arm:6} phases: " + "; ".join(f"r{p['round']} {p['phase']} {say(p)}" for p in ph))
     for seed, r in res.get("reproduction", {}).items():
         print(f"seed {seed}, the multi arm against the efficacy bench's loop on the same seed (another run): "
               + "; ".join(f"{m} {v['value_axes_multi']:.3f} vs {v['loop_efficacy_loop']:.3f}" for m, v in r.items()))

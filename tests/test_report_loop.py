@@ -117,7 +117,8 @@ def test_phases_render_a_phase_whose_every_candidate_regressed(run1, tmp_path):
     shutil.copytree(run1[0], d)  # the shared run stays as the other tests read it
     s = RunStore(d)
     ck = dict(s.rows("checkpoints", role="learner")[0])
-    meta = dict(ck["meta"]) | {"train": None, "candidate": None, "regressions": ["every candidate regressed on val_select"]}
+    meta = dict(ck["meta"]) | {"train": None, "candidate": None,
+                               "regressions": ["every candidate regressed on val_select"]}
     s.insert("checkpoints", [{"id": "r9-conformity", "path": None, "phase": "conformity", "accepted": 0,
                               "role": "learner", "model": ck["model"], "meta": meta}], round=9, stage="learn")
     html = LR.phases(s)
