@@ -271,6 +271,11 @@ def show(res: dict) -> None:
         print("evaluation cost per axis (s per test evaluation, batched generation share + judge): "
               + ", ".join(f"{a} {v:.1f}" for a, v in res["cost"]["per_axis_s"].items())
               + f"; timed under (per seed) {res.get('timed_under')}")
+    seeds = res["seeds"]
+    for name, e in res["axes"].items():  # the seeds apart: a pooled rate can hide arms that swap order by seed
+        row = e["metrics"][e["metric"]]
+        print(f"{name} {e['metric']} per seed {seeds}: " + "; ".join(
+            f"{a} " + "/".join(f"{v:.3f}" for v in row[a]["per_seed"]) for a in ARMS if row[a]))
     for seed, arms in res.get("phases", {}).items():
         for arm, ph in arms.items():
             if ph is None:  # kept by an earlier version of this script

@@ -274,7 +274,9 @@ def test_value_axes_pools_seeds_that_are_all_kept_files(tmp_path, monkeypatch, c
     comp = res["axes"]["harmlessness"]["metrics"]["compliance"]
     assert comp["base"]["value"] == 1.0 and comp["multi"]["value"] == 0.5 and comp["multi_vs_base"]["n"] == 20
     assert res["phases"]["11"]["single"][0]["regressions"] == ph[0]["regressions"]
-    assert "r1 conformity rolled back (compliance 0.500->1.000" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "r1 conformity rolled back (compliance 0.500->1.000" in out
+    assert "compliance per seed [11, 12]: base 1.000/1.000; single 0.000/1.000; multi 0.000/1.000" in out
     monkeypatch.setattr("sys.argv", ["x", "--seeds", "11", "--out", str(tmp_path / "gone"), "--set", "loop.rounds=3"])
     with pytest.raises(SystemExit, match="--set"):
         m.main()
