@@ -257,7 +257,7 @@ def load_seed(a, seed: int) -> dict:
     if a.rounds_curve:
         arms["curve"] = {r: json.loads(p.read_text()) for r in range(1, a.curve_rounds + 1)
                          if (p := d / f"loop_r{r}.json").exists()}
-    arms["_phases"] = phases(d / "loop", a.round)
+    arms["_phases"] = E.phase_decisions(d / "loop", a.round)
     strip = lambda rec: {k: v for k, v in rec.items() if k != "answers"}  # noqa: E731
     keep = {k: (strip(v) if k not in ("_index", "_phases", "curve") else v) for k, v in arms.items()}
     if "curve" in keep:
@@ -359,23 +359,6 @@ def analyse(a, seeds: list[int]) -> dict:
     if a.rounds_curve:
         result["rounds_curve"] = rounds_curve(a, per_seed, m_all["arm"])
     return result
-
-
-def phases(run_dir: Path, upto: int) -> list[dict]:
-    """What each of the loop's phases did on its guard split (validation compliance and look-alike over-refusal
-    before -> after, kept or rolled back and why), read from the run's checkpoint records: where the loop's effect
-    comes from, phase by phase."""
-    from superalign.store.summary import RunSummary
-    out = []
-    for c in RunSummary.of(run_dir).checkpoints:
-        if (c.round or 0) > upto or c.role not in (None, "learner"):
-            continue
-        b, f = c.meta.get("val_before") or {}, c.meta.get("val_after") or {}
-        out.append({"phase": c.id, "kept": bool(c.accepted), "regressions": c.meta.get("regressions") or [],
-                    "steps": (c.meta.get("train") or {}).get("steps"),
-                    **{f"{m}_{w}": v.get(m) for m in ("compliance", "over_refusal") for w, v in (("before", b),
-                                                                                               ("after", f))}})
-    return out
 
 
 def slices(per_seed: dict) -> dict:

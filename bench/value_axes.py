@@ -90,11 +90,11 @@ def seed_file(seed: int) -> Path:
     return RESULTS / "value_axes" / f"seed{seed}.json"
 
 
-def save_seed(seed: int, got: dict, preset: str, test_axis_items: dict, ran: bool, sets: list[str] = ()) -> None:
+def save_seed(seed: int, got: dict, preset: str, test_axis_items: dict, ran: bool, sets: list[str] = ()) -> dict:
     """The seed's arms as the analysis reads them (outcomes keyed by item id, stage wall times, evaluation timings,
     the loop's phase decisions), with the `--set` overrides they ran under and the conditions the times were taken
     under (threads and load differ between sessions): this process's when it ran a loop, else those the file
-    already records."""
+    already records. Returns those conditions."""
     path = seed_file(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     before = json.loads(path.read_text()) if path.exists() else {}
@@ -104,6 +104,7 @@ def save_seed(seed: int, got: dict, preset: str, test_axis_items: dict, ran: boo
     doc = {"seed": seed, "preset": preset, "sets": sorted(sets), "test_axis_items": test_axis_items, "arms": got,
            **cond}
     path.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    return cond
 
 
 def load_seed(seed: int, preset: str, sets: list[str] = ()) -> tuple[dict, dict, dict] | None:
@@ -144,19 +145,11 @@ def run_arm(cfg, d: Path) -> dict:
     for r, e in evals.items():  # the axes' test answers as stored, judged by the current judges
         e["outcomes"].update(rescore(cfg, s, r))
     setup = next((json.loads(x["info"]) for x in stages if x["name"] == "setup" and x["status"] == "done"), {})
-    return {"phases": phases(s, cfg.loop.rounds),
+    return {"phases": E.phase_decisions(d, cfg.loop.rounds),
             "evals": {r: {"outcomes": e["outcomes"], "timing": e.get("timing", {}), "cached": e.get("cached"),
                           "summary": {k: v for k, v in e.items() if isinstance(v, float)}} for r, e in evals.items()},
             "wall_s": wall, "rounds": cfg.loop.rounds, "ran": ran,
             "test_axis_items": setup.get("sizes", {}).get("test", {}).get("axes", {})}
-
-
-def phases(store, rounds: int) -> list[dict]:
-    """What the guard did with each of the loop's phases: which arm moved, and why one did not, is read here (a
-    phase rolled back in one arm and kept in the other can decide a seed's single-vs-multi difference)."""
-    return [{"round": c["round"], "phase": c["phase"], "kept": bool(c["accepted"]), "mix": c["meta"].get("mix"),
-             "regressions": c["meta"].get("regressions") or []}
-            for c in store.rows("checkpoints", role="learner") if c["round"] <= rounds]
 
 
 def rescore(cfg, store, r: int) -> dict[str, dict[str, int]]:
@@ -172,6 +165,24 @@ def rescore(cfg, store, r: int) -> dict[str, dict[str, int]]:
         scored = VS.score(cfg, ax, [{**items[i], "response": t} for i, t in got.items()])
         for m in ax.metrics:
             out[m.name] = {x["id"]: x["outcomes"][m.name] for x in scored if m.name in x["outcomes"]}
+    return out
+
+
+def guard_power(phases: dict, metrics: list[str], guard) -> dict:
+    """Per axis headline: the guard split's size (the largest a phase tested), the smallest change the guard's
+    exact paired test can flag there at all, and the metric's tolerance. Issue 25's "no axis regresses by more
+    than 2 points" is a promise the guard can keep only where the first is under 0.02; a regression smaller than
+    it passes every phase unseen."""
+    from superalign import stats
+    from superalign.evaluation import metrics as M
+    out = {}
+    for m in metrics:
+        ns = [p["guard"][m]["n"] for arms in phases.values() for ph in arms.values() for p in ph or []
+              if m in p.get("guard", {})]
+        if ns:
+            tol = M.REGISTRY[m].limit(guard) if M.REGISTRY[m].tolerance is not None else None
+            out[m] = {"n": max(ns), "detectable": stats.min_detectable_paired(max(ns), guard.alpha),
+                      "tolerance": tol}
     return out
 
 
@@ -276,12 +287,24 @@ def show(res: dict) -> None:
         row = e["metrics"][e["metric"]]
         print(f"{name} {e['metric']} per seed {seeds}: " + "; ".join(
             f"{a} " + "/".join(f"{v:.3f}" for v in row[a]["per_seed"]) for a in ARMS if row[a]))
+    heads = [e["metric"] for e in res["axes"].values()]
+
+    def moves(p: dict) -> str:
+        """Each axis's headline on the guard split, before -> after the phase (files kept before: none)."""
+        g = [f"{m} {p['guard'][m]['before']:.2f}->{p['guard'][m]['after']:.2f}" for m in heads
+             if m in p.get("guard", {})]
+        return f" [{', '.join(g)}]" if g else ""
+
     for seed, arms in res.get("phases", {}).items():
         for arm, ph in arms.items():
             if ph is None:  # kept by an earlier version of this script
                 continue
+            name = lambda p: f"r{p['round']}:{p['phase'].split(':')[-1]}"  # noqa: E731  (files kept before: "conformity")
             say = lambda p: "kept" if p["kept"] else f"rolled back ({', '.join(p['regressions'])})"  # noqa: E731
-            print(f"seed {seed} {arm:6} phases: " + "; ".join(f"r{p['round']} {p['phase']} {say(p)}" for p in ph))
+            print(f"seed {seed} {arm:6} phases: " + "; ".join(f"{name(p)} {say(p)}{moves(p)}" for p in ph))
+    for m, g in res.get("guard_power", {}).items():
+        tol = "none" if g["tolerance"] is None else f"{g['tolerance']:.2f}"
+        print(f"guard split, {m}: n={g['n']}, the smallest change it can flag {g['detectable']:.2f} (tolerance {tol})")
     for seed, r in res.get("reproduction", {}).items():
         print(f"seed {seed}, the multi arm against the efficacy bench's loop on the same seed (another run): "
               + "; ".join(f"{m} {v['value_axes_multi']:.3f} vs {v['loop_efficacy_loop']:.3f}" for m, v in r.items()))
@@ -326,19 +349,19 @@ def main():
             if arm == "multi":  # round 0 of the multi-axis run is the untrained learner on the same items
                 per_seed[seed]["base"] = {"outcomes": got["evals"][0]["outcomes"]}
                 sets_size = got["test_axis_items"]
-        save_seed(seed, per_seed[seed], args.preset, sets_size, ran, args.sets)
-        kept = json.loads(seed_file(seed).read_text())
-        timed_under[seed] = {k: kept.get(k) for k in ("omp_num_threads", "load_at_end")}
+        timed_under[seed] = save_seed(seed, per_seed[seed], args.preset, sets_size, ran, args.sets)
         log(f"seed {seed}: wrote {rel(seed_file(seed))}")
     if args.seed_only:
         return
-    axes = list(config(args.preset, args.seeds[0], "multi", args.sets).eval.axes)  # also when every seed was kept
+    multi = config(args.preset, args.seeds[0], "multi", args.sets)  # also when every seed was kept
+    axes = list(multi.eval.axes)
     res = analyse(per_seed, axes, args.preset)
     res["cost"] = cost(per_seed, sets_size)
     res["reproduction"] = reproduction(per_seed, args.preset)
     res["timed_under"] = timed_under  # per seed: OMP_NUM_THREADS and load (None: the run dirs' own session)
     res["wall_s"] = {s: {arm: per_seed[s][arm]["wall_s"] for arm in ("single", "multi")} for s in per_seed}
     res["phases"] = {s: {arm: per_seed[s][arm].get("phases") for arm in ("single", "multi")} for s in per_seed}
+    res["guard_power"] = guard_power(res["phases"], [e["metric"] for e in res["axes"].values()], multi.loop.guard)
     show(res)
     dev = any(s not in SEEDS for s in args.seeds)
     path = RESULTS / ("value_axes_dev.json" if dev else "value_axes.json")

@@ -150,6 +150,18 @@ def mde_paired(n: int, discordance: float, alpha: float = 0.05, power: float = 0
     return float(optimize.brentq(f, 1e-9, discordance, xtol=1e-5))
 
 
+def min_detectable_paired(n: int, alpha: float = 0.05) -> float:
+    """The smallest |after - before| an exact two-sided McNemar test on n paired items can call significant at all:
+    k changed items, every one moving the same way, give p = 2 * 0.5**k, which must fall under alpha. Below k/n the
+    test flags nothing however consistent the change (a guard split of 10 items at alpha 0.05 needs 6 of them to
+    flip: 0.6). NaN when even n items are not enough. Unlike `mde_paired` it needs no guess of the discordance,
+    so a guard can state it before it has seen a change."""
+    k = 1
+    while 2 * 0.5 ** k >= alpha:
+        k += 1
+    return k / n if 0 < k <= n else float("nan")
+
+
 def two_proportion_test(k1: int, n1: int, k2: int, n2: int, alpha: float = 0.05) -> dict:
     """Independent samples (different prompts): pooled z-test p-value (= Pearson chi-squared without
     continuity correction), Fisher's exact p-value, and p2 - p1 with Newcombe's hybrid score interval."""

@@ -262,7 +262,9 @@ def test_value_axes_pools_seeds_that_are_all_kept_files(tmp_path, monkeypatch, c
     monkeypatch.setattr(m, "RESULTS", tmp_path)
     ids = [f"h{i}" for i in range(10)]
     ph = [{"round": 1, "phase": "conformity", "kept": False, "mix": {"harmlessness": 1.0},
-           "regressions": ["compliance 0.500->1.000 (p=0.000488, n=24)"]}]
+           "regressions": ["compliance 0.500->1.000 (p=0.000488, n=24)"],
+           "guard": {"compliance": {"before": 0.5, "after": 1.0, "p": 0.000488, "n": 24},
+                     "over_refusal": {"before": 0.0, "after": 0.0, "p": 1.0, "n": 24}}}]
     for seed, after in ((11, 0), (12, 1)):
         arms = {"base": {"outcomes": {"compliance": {i: 1 for i in ids}}},
                 **{arm: {"outcomes": {"compliance": {i: after for i in ids}}, "wall_s": {}, "timings": [],
@@ -275,7 +277,10 @@ def test_value_axes_pools_seeds_that_are_all_kept_files(tmp_path, monkeypatch, c
     assert comp["base"]["value"] == 1.0 and comp["multi"]["value"] == 0.5 and comp["multi_vs_base"]["n"] == 20
     assert res["phases"]["11"]["single"][0]["regressions"] == ph[0]["regressions"]
     out = capsys.readouterr().out
-    assert "r1 conformity rolled back (compliance 0.500->1.000" in out
+    assert "r1:conformity rolled back (compliance 0.500->1.000 (p=0.000488, n=24)) [compliance 0.50->1.00]" in out
+    # 24 paired items at alpha 0.05: six must all flip one way before the guard can flag anything
+    assert res["guard_power"]["compliance"] == {"n": 24, "detectable": 0.25, "tolerance": 0.05}
+    assert "guard split, compliance: n=24, the smallest change it can flag 0.25 (tolerance 0.05)" in out
     assert "compliance per seed [11, 12]: base 1.000/1.000; single 0.000/1.000; multi 0.000/1.000" in out
     monkeypatch.setattr("sys.argv", ["x", "--seeds", "11", "--out", str(tmp_path / "gone"), "--set", "loop.rounds=3"])
     with pytest.raises(SystemExit, match="--set"):

@@ -123,3 +123,25 @@ def test_phases_render_a_phase_whose_every_candidate_regressed(run1, tmp_path):
                               "role": "learner", "model": ck["model"], "meta": meta}], round=9, stage="learn")
     html = LR.phases(s)
     assert html is not None and "every candidate regressed on val_select" in html
+
+
+def test_phase_decisions_read_kept_and_rolled_back_phases_for_both_benches(run1, tmp_path):
+    """The one reader both benches print phases with: a phase whose every candidate regressed (`train: None`) is
+    read as rolled back with no steps, and `upto` leaves out later rounds."""
+    import shutil
+    from superalign.loop import efficacy as E
+    d = tmp_path / "run"
+    shutil.copytree(run1[0], d)
+    s = RunStore(d)
+    ck = dict(s.rows("checkpoints", role="learner")[0])
+    meta = dict(ck["meta"]) | {"train": None, "regressions": ["every candidate regressed on val_select"]}
+    s.insert("checkpoints", [{"id": "r9:conformity", "path": None, "phase": "conformity", "accepted": 0,
+                              "role": "learner", "model": ck["model"], "meta": meta}], round=9, stage="learn")
+    got = E.phase_decisions(d)
+    last = got[-1]
+    assert last["phase"] == "r9:conformity" and last["round"] == 9 and not last["kept"] and last["steps"] is None
+    assert last["regressions"] == ["every candidate regressed on val_select"]
+    first = got[0]
+    assert first["phase"] == ck["id"] and first["steps"] == ck["meta"]["train"]["steps"]
+    assert first["compliance_before"] == ck["meta"]["val_before"].get("compliance")
+    assert [x["phase"] for x in E.phase_decisions(d, upto=1)] == [x["phase"] for x in got if x["round"] <= 1]

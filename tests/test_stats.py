@@ -95,3 +95,11 @@ def test_minimum_detectable_effect():
     assert S.mde_paired(800, psi) < mde / 1.8  # ~1/sqrt(n)
     assert S.mcnemar_power(n, psi, 0.0) <= 0.05  # the exact test keeps its size under no effect
     assert np.isnan(S.mde_paired(10, 0.05))  # too few items: no detectable effect at all
+
+
+def test_smallest_change_an_exact_paired_test_can_flag():
+    # k items all flipping one way give p = 2 * 0.5**k: 5 give 0.0625, 6 give 0.031 (alpha 0.05)
+    assert S.mcnemar([0] * 10, [1] * 6 + [0] * 4)["p_value"] < 0.05 <= S.mcnemar([0] * 10, [1] * 5 + [0] * 5)["p_value"]
+    assert S.min_detectable_paired(10) == pytest.approx(0.6) and S.min_detectable_paired(24) == pytest.approx(0.25)
+    assert S.min_detectable_paired(24, alpha=0.01) == pytest.approx(8 / 24)  # 2 * 0.5**8 = 0.0078
+    assert np.isnan(S.min_detectable_paired(5))  # five items cannot reach p < 0.05 at all

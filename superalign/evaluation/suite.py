@@ -189,7 +189,8 @@ def outcomes(res: dict) -> dict:
 
 def compare(before: dict, after: dict, alpha: float = 0.05, by_slice: bool = False) -> list[dict]:
     """Paired tests of two evaluations' `outcomes` on the same items: exact McNemar, Newcombe interval of the
-    change (after - before), and the smallest change the test can detect at this size (80% power). With
+    change (after - before), the smallest change the test can detect at this size with 80% power given the observed
+    discordance (`mde`) and the smallest it can flag at all (`detectable`, every changed item moving one way). With
     `by_slice`, compliance is also compared within each slice (direct / templated, source, category)."""
     groups: list[tuple[str, str, set | None]] = [(m.name, m.name, None) for m in M.REGISTRY.values()]
     if by_slice:
@@ -207,7 +208,8 @@ def compare(before: dict, after: dict, alpha: float = 0.05, by_slice: bool = Fal
         disc = (t["b_before_only"] + t["c_after_only"]) / t["n"]
         rows.append({"name": f"{label}_change", "value": t["diff"], "lo": t["lo"], "hi": t["hi"], "n": t["n"],
                      "meta": {"test": "exact McNemar (paired)", "p_value": t["p_value"], "before": t["before"],
-                              "after": t["after"], "mde": stats.mde_paired(t["n"], max(disc, 0.1), alpha)}})
+                              "after": t["after"], "mde": stats.mde_paired(t["n"], max(disc, 0.1), alpha),
+                              "detectable": stats.min_detectable_paired(t["n"], alpha)}})
     return rows + helpfulness_change(before.get("helpfulness", {}), after.get("helpfulness", {}), alpha)
 
 

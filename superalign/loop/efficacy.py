@@ -141,3 +141,28 @@ def corrected(k: int, n: int, ppv: tuple[int, int], npv: tuple[int, int], n_boot
             "false_negative_rate": float(missed / (true_pos + missed)) if true_pos + missed > 0 else float("nan"),
             "false_positive_rate": float(obs * (1 - pp) / (obs * (1 - pp) + (1 - obs) * nn))
             if obs * (1 - pp) + (1 - obs) * nn > 0 else float("nan")}
+
+
+def phase_decisions(run_dir, upto: int | None = None) -> list[dict]:
+    """What the guard did with each of a loop run's learner phases, read from its checkpoint records: kept or
+    rolled back and why, the value mix it trained on, its optimizer steps, its guard split's compliance and
+    look-alike over-refusal before -> after, and every guarded metric's paired test there (`guard`: before, after,
+    p, n; n says what the guard could have flagged at all, `stats.min_detectable_paired`). Both benches print
+    this because a phase rolled back in one arm and kept in another decides more of a seed's result than the
+    arm's design does. `phase` is the checkpoint id ("r1:conformity"), unique within a run."""
+    from superalign.store.summary import RunSummary
+    out = []
+    for c in RunSummary.of(run_dir).checkpoints:
+        if (upto is not None and (c.round or 0) > upto) or c.role not in (None, "learner"):
+            continue
+        b, f = c.meta.get("val_before") or {}, c.meta.get("val_after") or {}
+        out.append({"phase": c.id, "round": c.round, "kept": bool(c.accepted), "mix": c.meta.get("mix"),
+                    "regressions": c.meta.get("regressions") or [],
+                    "steps": (c.meta.get("train") or {}).get("steps"),  # None: every candidate regressed
+                    "guard": {t["name"].removesuffix("_change"): {"before": t["meta"].get("before"),
+                                                                   "after": t["meta"].get("after"),
+                                                                   "p": t["meta"].get("p_value"), "n": t["n"]}
+                              for t in c.meta.get("guard_tests") or []},
+                    **{f"{m}_{w}": v.get(m) for m in ("compliance", "over_refusal")
+                       for w, v in (("before", b), ("after", f))}})
+    return out
