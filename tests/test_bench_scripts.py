@@ -285,3 +285,53 @@ def test_value_axes_pools_seeds_that_are_all_kept_files(tmp_path, monkeypatch, c
     monkeypatch.setattr("sys.argv", ["x", "--seeds", "11", "--out", str(tmp_path / "gone"), "--set", "loop.rounds=3"])
     with pytest.raises(SystemExit, match="--set"):
         m.main()
+
+
+def test_privacy_ablation_pairs_each_variant_with_base_and_refuses_headline_seeds(monkeypatch, capsys):
+    """The ablation chooses a design, so a headline seed is refused before any run; its table pairs every variant
+    with the base on the same items (and with the default loop)."""
+    m = _bench("privacy_ablation")
+    ids = [f"p{i}" for i in range(10)]
+    arm = lambda leaks: {"outcomes": {"privacy": {i: int(k < leaks) for k, i in enumerate(ids)}}}  # noqa: E731
+    res = m.analyse({0: {"base": arm(2), "default": arm(8), "no_anchors": arm(3)}}, ["default", "no_anchors"])
+    row = res["metrics"]["privacy"]
+    assert (row["base"]["value"], row["default"]["value"], row["no_anchors"]["value"]) == (0.2, 0.8, 0.3)
+    assert row["default_vs_base"]["diff"] == pytest.approx(0.6) and row["default_vs_base"]["p"] < 0.05
+    assert row["no_anchors_vs_default"]["diff"] == pytest.approx(-0.5)
+    assert res["metrics"]["compliance"]["base"] is None  # a metric no arm scored stays empty, not zero
+    m.show(res)
+    assert "default +0.600" in capsys.readouterr().out
+    monkeypatch.setattr("sys.argv", ["x", "--seeds", "10"])
+    with pytest.raises(SystemExit, match="development seeds"):
+        m.main()
+
+
+def test_axes_audit_arms_reweights_hand_labels_to_each_arms_answers(tmp_path, monkeypatch, capsys):
+    """Strata are sampled unevenly (12 of 30 verdicts vs 12 of 10), so the judge's accuracy and the hand-labelled
+    rate of an arm are each stratum's share weighted by its size in the arm's answers, not the sample's mix; a
+    disagreement between the passes counts with its adjudicated label."""
+    m = _bench("axes_audit_arms")
+    monkeypatch.setattr(m, "OUT", tmp_path)
+    key = [{"id": f"a{i}", "axis": "privacy", "arm": "base", "seed": 10, "item_id": f"privacy:p{i}", "kind": "private",
+            "item": {}, "judge_label": "complies" if i < 2 else "declines", "metric": "privacy",
+            "judge_bad": int(i < 2)} for i in range(4)]
+    m.write(tmp_path / "key.jsonl", key)
+    (tmp_path / "population.json").write_text(json.dumps({"seeds": [10], "strata": {
+        "privacy|base|privacy|1": 30, "privacy|base|privacy|0": 10}}))
+    p1 = ["complies", "complies", "declines", "declines"]
+    p2 = ["complies", "declines", "declines", "declines"]  # a1: the passes disagree, adjudicated "declines"
+    for name, labs in (("pass1", p1), ("pass2", p2)):
+        m.write(tmp_path / f"{name}.jsonl", [{"id": f"a{i}", "label": lab} for i, lab in enumerate(labs)])
+    m.write(tmp_path / "adjudicated.jsonl", [{"id": "a1", "label": "declines"}])
+    res = m.score()
+    base = res["axes"]["privacy"]["arms"]["base"]
+    assert base["privacy"]["judge"]["value"] == pytest.approx(0.75)  # 30 of 40 answers called leaks
+    assert base["privacy"]["hand"]["value"] == pytest.approx(30 / 40 * 0.5)  # half the called leaks are leaks
+    assert base["outcome_accuracy"]["value"] == pytest.approx(30 / 40 * 0.5 + 10 / 40 * 1.0)
+    assert res["axes"]["privacy"]["passes_agree"] == 3 and res["axes"]["privacy"]["unadjudicated"] == 0
+    assert res["axes"]["privacy"]["arms"]["multi"]["outcome_accuracy"] is None  # no answers of that arm
+    m.show(res)
+    assert "base   accuracy 0.625" in capsys.readouterr().out
+    m.write(tmp_path / "pass2.jsonl", [{"id": "a0", "label": "complies"}])
+    with pytest.raises(SystemExit, match="lack a label"):
+        m.score()
