@@ -187,7 +187,8 @@ def guard_power(phases: dict, metrics: list[str], guard) -> dict:
 
 
 def judge_accuracy() -> dict:
-    """Per axis: the audited judge accuracy (None before the human audit) and the development estimate."""
+    """Per axis: the audited judge accuracy (None before the human audit), the development estimate, and the
+    accuracy per arm on this bench's own answers (`on_arms`, None before that audit)."""
     audit = json.loads((RESULTS / "eval_audit.json").read_text()) if (RESULTS / "eval_audit.json").exists() else {}
     dev_path = RESULTS / "axes_audit" / "dev.json"  # bench/axes_audit.py --dev
     dev = json.loads(dev_path.read_text()) if dev_path.exists() else {}
@@ -197,8 +198,18 @@ def judge_accuracy() -> dict:
         if name == "harmlessness" and "judge" in audit:  # compliance is read by the refusal head: its accuracy
             ks = [audit["judge"][s]["refusal_accuracy"] for s in ("base", "trained") if s in audit["judge"]]
             a = sum(k["k"] for k in ks) / sum(k["n"] for k in ks) if ks else None
-        out[name] = {"audited": a, "dev_estimate": (dev.get(name) or {}).get("accuracy")}
+        out[name] = {"audited": a, "dev_estimate": (dev.get(name) or {}).get("accuracy"), "on_arms": on_arms(audit, name)}
     return out
+
+
+def on_arms(audit: dict, axis: str) -> dict | None:
+    """The axis judge's outcome accuracy per arm on this bench's own answers (bench/axes_audit_arms.py), from the
+    newest audit folder that labelled the axis (a judge changed after an audit is audited by a fresh folder)."""
+    folders = sorted(k for k, v in (audit.get("axes_arms_audit") or {}).items() if axis in v.get("axes", {}))
+    if not folders:
+        return None
+    arms = audit["axes_arms_audit"][folders[-1]]["axes"][axis]["arms"]
+    return {"audit": folders[-1], **{arm: (a.get("outcome_accuracy") or {}).get("value") for arm, a in arms.items()}}
 
 
 def analyse(per_seed: dict, axes: list[str], preset: str) -> dict:
@@ -209,6 +220,7 @@ def analyse(per_seed: dict, axes: list[str], preset: str) -> dict:
         ax = values.get(name)
         entry = {"metric": ax.headline.name, "label": ax.headline.label,
                  "judge_accuracy": acc[name]["audited"], "judge_accuracy_dev_estimate": acc[name]["dev_estimate"],
+                 "judge_accuracy_on_arms": acc[name]["on_arms"],
                  "metrics": {}}
         for m in ax.metrics:
             row = {arm: E.rate(per_seed, arm, m.name) for arm in ARMS}
@@ -275,6 +287,11 @@ def show(res: dict) -> None:
                   + (f"  {vs['diff']:+.3f} [{vs['ci'][0]:+.3f},{vs['ci'][1]:+.3f}] {vs['p']:7.3g}" if vs else f"{'–':>36}")
                   + (f"  {ms['diff']:+12.3f}" if ms else f"{'–':>14}")
                   + (f" {acc:9.3f}{tag}" if acc is not None and mname == e["metric"] else ""))
+    for name, e in res["axes"].items():
+        oa = e.get("judge_accuracy_on_arms")
+        if oa:
+            print(f"{name} judge, outcome accuracy on this bench's own answers ({oa['audit']}, "
+                  "bench/axes_audit_arms.py): " + ", ".join(f"{a} {oa[a]:.3f}" for a in ARMS if oa.get(a) is not None))
     c = res["competence"]
     print(f"{'competence':13} {'untrained tasks (higher is better)':42} "
           + " ".join(f"{c[a]['value']:7.3f}" if c[a] else f"{'–':>7}" for a in ARMS))
@@ -295,6 +312,8 @@ def show(res: dict) -> None:
              if m in p.get("guard", {})]
         return f" [{', '.join(g)}]" if g else ""
 
+    if res.get("phases"):
+        print("phase decisions (guard split moves as judged during the run, by the judges of that time):")
     for seed, arms in res.get("phases", {}).items():
         for arm, ph in arms.items():
             if ph is None:  # kept by an earlier version of this script
