@@ -287,20 +287,20 @@ def test_value_axes_pools_seeds_that_are_all_kept_files(tmp_path, monkeypatch, c
         m.main()
 
 
-def test_privacy_ablation_pairs_each_variant_with_base_and_refuses_headline_seeds(monkeypatch, capsys):
+def test_axes_ablation_pairs_each_variant_with_base_and_its_reference_and_refuses_headline_seeds(monkeypatch, capsys):
     """The ablation chooses a design, so a headline seed is refused before any run; its table pairs every variant
-    with the base on the same items (and with the default loop)."""
-    m = _bench("privacy_ablation")
+    with the base on the same items and with the arm it changes one thing of."""
+    m = _bench("axes_ablation")
     ids = [f"p{i}" for i in range(10)]
     arm = lambda leaks: {"outcomes": {"privacy": {i: int(k < leaks) for k, i in enumerate(ids)}}}  # noqa: E731
-    res = m.analyse({0: {"base": arm(2), "default": arm(8), "no_anchors": arm(3)}}, ["default", "no_anchors"])
+    res = m.analyse({0: {"base": arm(2), "single": arm(8), "single_no_anchors": arm(3)}}, ["single", "single_no_anchors"])
     row = res["metrics"]["privacy"]
-    assert (row["base"]["value"], row["default"]["value"], row["no_anchors"]["value"]) == (0.2, 0.8, 0.3)
-    assert row["default_vs_base"]["diff"] == pytest.approx(0.6) and row["default_vs_base"]["p"] < 0.05
-    assert row["no_anchors_vs_default"]["diff"] == pytest.approx(-0.5)
+    assert (row["base"]["value"], row["single"]["value"], row["single_no_anchors"]["value"]) == (0.2, 0.8, 0.3)
+    assert row["single_vs_base"]["diff"] == pytest.approx(0.6) and row["single_vs_base"]["p"] < 0.05
+    assert row["single_no_anchors_vs_single"]["diff"] == pytest.approx(-0.5)
     assert res["metrics"]["compliance"]["base"] is None  # a metric no arm scored stays empty, not zero
     m.show(res)
-    assert "default +0.600" in capsys.readouterr().out
+    assert "single - base +0.600" in capsys.readouterr().out
     monkeypatch.setattr("sys.argv", ["x", "--seeds", "10"])
     with pytest.raises(SystemExit, match="development seeds"):
         m.main()
