@@ -99,6 +99,7 @@ def test_report_renders_boundary_candidates_and_vs_base(run1):
     assert "winner, kept" in html or "winner, rolled back" in html
     assert "not chosen" in html or "rejected" in html  # conformity had two candidates: one lost
     assert "lr 0.001" in html and "β 0.3" in html  # the extra candidate's settings
+    assert re.search(r"compliance_change [-+]\d\.\d{3} \(p=[^,]+, n=\d+, flags ≥\d\.\d\d\)", html)  # its power
 
 
 def test_a_candidate_the_lead_rejected_shows_its_reason():

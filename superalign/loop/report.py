@@ -4,6 +4,7 @@ the competence-conformity trajectory, the learning phases, their candidate updat
 the critic, the attack archive with the attacker's success against the frozen base learner, and example pairs."""
 from __future__ import annotations
 
+from superalign import stats
 from superalign.evaluation import metrics as M
 from superalign.report import Markup, esc, fmt_ci, hidden, line_plot, pareto_plot, table
 from superalign.loop import axes as loop_axes
@@ -166,6 +167,7 @@ def candidates(store: RunStore) -> str | None:
     if not _is_loop(store) or not learns:
         return None
     cks = store.rows("checkpoints", role="learner")
+    alpha = ((store.get("config") or {}).get("loop") or {}).get("guard", {}).get("alpha", 0.05)
     out = []
     for r, info in learns.items():
         log = info.phases
@@ -186,12 +188,15 @@ def candidates(store: RunStore) -> str | None:
                              *(f"{sel[k]:.3f}" if k in sel else "–" for k in ("compliance", "over_refusal", "competence")),
                              f"{c['score']:.3f}" if sel else "– (only candidate)",
                              f"{c.get('train_s', 0):.1f}", _verdict(c, ck)])
-            tests = "; ".join(f"{t['name']} {t['value']:+.3f} (p={t['meta'].get('p_value', float('nan')):.3g})"
+            tests = "; ".join(f"{t['name']} {t['value']:+.3f} (p={t['meta'].get('p_value', float('nan')):.3g}, "
+                              f"n={t['n']}, flags ≥{stats.min_detectable_paired(t['n'], alpha):.2f})"
                               for t in (ck["meta"].get("guard_tests") or [])) if ck else ""
             out.append(f"<h4>{esc(head)}</h4>"
                        + table(["candidate", "settings", "value mix", "steps", "last loss", "val compliance",
                                 "val over-refusal", "val competence", "score", "train s", "verdict"], rows)
-                       + (f"<p class=muted>guard (paired, on the guard split): {esc(tests)}</p>" if tests else ""))
+                       + (f"<p class=muted>guard (paired, on the guard split; 'flags ≥' is the smallest change "
+                          f"its exact test can call significant at that n, every changed item moving one way): "
+                          f"{esc(tests)}</p>" if tests else ""))
     if not out:
         return None
     return ("".join(out)
