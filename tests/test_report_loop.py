@@ -99,7 +99,9 @@ def test_report_renders_boundary_candidates_and_vs_base(run1):
     assert "winner, kept" in html or "winner, rolled back" in html
     assert "not chosen" in html or "rejected" in html  # conformity had two candidates: one lost
     assert "lr 0.001" in html and "β 0.3" in html  # the extra candidate's settings
-    assert re.search(r"compliance_change [-+]\d\.\d{3} \(p=[^,]+, n=\d+, flags ≥\d\.\d\d\)", html)  # its power
+    # each guard test says what it could flag at its size (a tiny split: nothing at all)
+    assert re.search(r"compliance_change [-+]\d\.\d{3} \(p=[^,]+, n=\d+, flags (≥\d\.\d\d|nothing at this n)\)", html)
+    assert LR._flags(10, 0.05) == "flags ≥0.60" and LR._flags(5, 0.05) == "flags nothing at this n"
 
 
 def test_a_candidate_the_lead_rejected_shows_its_reason():
