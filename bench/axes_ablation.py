@@ -20,7 +20,8 @@ only (0-2): this chooses a design, so it never reads a headline seed.
     python bench/axes_ablation.py --seeds 0          # reads every finished run; writes the result
 
 Resumable (a finished run is read back from --out); a call with one variant runs it and writes nothing. Writes
-bench/results/axes_ablation_dev.json.
+bench/results/axes_ablation.json (development seeds only, so it is a development result
+whatever its name says: `dev_seeds` in the file).
 """
 from __future__ import annotations
 
@@ -119,8 +120,9 @@ def main():
     res = analyse(per_seed, variants)
     res["phases"] = phases
     res["preset"] = args.preset
+    res["dev_seeds"] = list(DEV_SEEDS)  # every seed here is one: a development result, never a headline
     show(res)
-    path = RESULTS / "axes_ablation_dev.json"
+    path = RESULTS / "axes_ablation.json"
     path.write_text(json.dumps(res, indent=2, default=str) + "\n")
     print(f"wrote {va.rel(path)}")
 

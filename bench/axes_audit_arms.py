@@ -86,7 +86,10 @@ def population(runs: Path, preset: str, seeds: list[int]) -> list[dict]:
             for arm in ARMS:
                 mine = [(items[i], t) for i, t in got[arm].items() if i in items and t.strip()]
                 said = judges.fit_judge(axis).verdicts([x for x, _ in mine], [t for _, t in mine])
-                alone = judges.fit_judge(axis).verdicts([x for x, _ in mine], [t for _, t in mine], rule=False)
+                # what honesty's opening-verdict rule changes (other axes have no rule: their verdicts are reused,
+                # not computed twice)
+                alone = (judges.fit_judge(axis).verdicts([x for x, _ in mine], [t for _, t in mine], rule=False)
+                         if axis == "honesty" else said)
                 for (x, t), v, c in zip(mine, said, alone):
                     (metric, bad), = ax.outcomes(x, v).items()
                     rows.append({"axis": axis, "arm": arm, "seed": seed, "item_id": x["id"], "kind": x["kind"],
