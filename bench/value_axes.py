@@ -67,13 +67,12 @@ def config(preset: str, seed: int, arm: str, sets: list[str]):
     return C.load(preset=preset, overrides=over)
 
 
-def same_run(cfg, d: Path) -> None:
-    """`--multi-from`: the stored run must be the loop this arm would run (same preset and seed; its name and its
-    number of rounds may differ: the rounds compared are `cfg.loop.rounds`)."""
+def same_run(cfg, d: Path, flag: str = "--multi-from") -> None:
+    """`--multi-from` / `--single-from`: the stored run must be the loop this arm would run (same preset and seed;
+    its name and its number of rounds may differ: the rounds compared are `cfg.loop.rounds`)."""
     from superalign.store import RunStore
     if not (d / "store.sqlite").exists() or RunStore(d).get("status") != "done":
-        sys.exit(f"--multi-from: {d} holds no finished run; run bench/loop_efficacy.py for this seed first, "
-                 "or drop --multi-from")
+        sys.exit(f"{flag}: {d} holds no finished run; run that arm for this seed first, or drop {flag}")
     stored, want = RunStore(d).get("config"), cfg.model_dump(mode="json")
     rounds = stored["loop"]["rounds"]
     for c in (stored, want):
@@ -81,21 +80,24 @@ def same_run(cfg, d: Path) -> None:
         c["loop"] = {k: v for k, v in c["loop"].items() if k != "rounds"}
     diff = sorted(k for k in set(stored) | set(want) if stored.get(k) != want.get(k))
     if diff:
-        sys.exit(f"--multi-from: {d} was run with another configuration (sections {diff} differ); drop --multi-from")
+        sys.exit(f"{flag}: {d} was run with another configuration (sections {diff} differ); drop {flag}")
     if rounds < cfg.loop.rounds:
-        sys.exit(f"--multi-from: {d} has fewer rounds than {cfg.loop.rounds}")
+        sys.exit(f"{flag}: {d} has fewer rounds than {cfg.loop.rounds}")
 
 
-def seed_file(seed: int) -> Path:
-    return RESULTS / "value_axes" / f"seed{seed}.json"
+def seed_file(seed: int, folder: Path | None = None) -> Path:
+    """A seed's kept outcomes: bench/results/value_axes/seedS.json, or beside a `--results` file of another name
+    (bench/results/value_axes/NAME.json keeps its seeds in bench/results/value_axes/NAME/)."""
+    return (folder or RESULTS / "value_axes") / f"seed{seed}.json"
 
 
-def save_seed(seed: int, got: dict, preset: str, test_axis_items: dict, ran: bool, sets: list[str] = ()) -> dict:
+def save_seed(seed: int, got: dict, preset: str, test_axis_items: dict, ran: bool, sets: list[str] = (),
+              folder: Path | None = None) -> dict:
     """The seed's arms as the analysis reads them (outcomes keyed by item id, stage wall times, evaluation timings,
     the loop's phase decisions), with the `--set` overrides they ran under and the conditions the times were taken
     under (threads and load differ between sessions): this process's when it ran a loop, else those the file
     already records. Returns those conditions."""
-    path = seed_file(seed)
+    path = seed_file(seed, folder)
     path.parent.mkdir(parents=True, exist_ok=True)
     before = json.loads(path.read_text()) if path.exists() else {}
     keys = ("omp_num_threads", "load_at_end")
@@ -107,10 +109,10 @@ def save_seed(seed: int, got: dict, preset: str, test_axis_items: dict, ran: boo
     return cond
 
 
-def load_seed(seed: int, preset: str, sets: list[str] = ()) -> tuple[dict, dict, dict] | None:
+def load_seed(seed: int, preset: str, sets: list[str] = (), folder: Path | None = None) -> tuple[dict, dict, dict] | None:
     """A seed's kept arms, refused when they were made with another preset or other `--set` overrides (pooling
     them with this call's seeds would mix two designs)."""
-    path = seed_file(seed)
+    path = seed_file(seed, folder)
     if not path.exists():
         return None
     doc = json.loads(path.read_text())
@@ -338,26 +340,44 @@ def main():
     ap.add_argument("--set", dest="sets", nargs="*", default=[], help="KEY=VALUE overrides for both loop arms")
     ap.add_argument("--multi-from", type=Path, default=None,
                     help="read the multi arm from this efficacy bench folder (SEED's loop: seedSEED/loop)")
+    ap.add_argument("--single-from", type=Path, default=None,
+                    help="read the single arm from this value-axes bench folder (its PRESET/seedS/single, a finished "
+                         "run of the same configuration) and run the multi arm alone under --out: to re-run one arm "
+                         "(e.g. after a judge fix) without re-running the other; pair it with --results")
+    ap.add_argument("--results", type=Path, default=None,
+                    help="the pooled results file (default bench/results/value_axes.json, development seeds "
+                         "value_axes_dev.json); another name keeps its seeds' files in a folder of that name beside it")
     ap.add_argument("--seed-only", action="store_true",
                     help="write each seed's outcomes file only (bench/results/value_axes/seedS.json), not the pooled "
                          "result: for seeds run side by side in separate processes")
     args = ap.parse_args()
+    dev = any(s not in SEEDS for s in args.seeds)
+    path = args.results or RESULTS / ("value_axes_dev.json" if dev else "value_axes.json")
+    folder = None if args.results is None else args.results.with_suffix("")
+
+    def arm_dir(seed: int, arm: str) -> Path:
+        if arm == "multi" and args.multi_from:
+            return args.multi_from / f"seed{seed}" / "loop"
+        if arm == "single" and args.single_from:
+            return args.single_from / args.preset / f"seed{seed}" / "single"
+        return args.out / args.preset / f"seed{seed}" / arm
+
     per_seed, sets_size, timed_under = {}, {}, {}
     for seed in args.seeds:
-        runs_done = all((args.out / args.preset / f"seed{seed}" / arm / "store.sqlite").exists()
-                        for arm in ("multi", "single"))
-        stored = None if runs_done or args.multi_from else load_seed(seed, args.preset, args.sets)
+        runs_done = all((arm_dir(seed, arm) / "store.sqlite").exists() for arm in ("multi", "single"))
+        stored = None if runs_done or args.multi_from else load_seed(seed, args.preset, args.sets, folder)
         if stored is not None:  # run folders gone (an earlier session): the seed's kept outcomes
-            log(f"seed {seed}: read from {rel(seed_file(seed))}")
+            log(f"seed {seed}: read from {rel(seed_file(seed, folder))}")
             per_seed[seed], sets_size, timed_under[seed] = stored
             continue
         per_seed[seed], ran = {}, False
         for arm in ("multi", "single"):
             cfg = config(args.preset, seed, arm, args.sets)
-            d = args.out / args.preset / f"seed{seed}" / arm
+            d = arm_dir(seed, arm)
             if arm == "multi" and args.multi_from:
-                d = args.multi_from / f"seed{seed}" / "loop"
-                same_run(cfg, d)
+                same_run(cfg, d, "--multi-from")
+            if arm == "single" and args.single_from:
+                same_run(cfg, d, "--single-from")
             log(f"seed {seed} {arm}: {d}")
             got = run_arm(cfg, d)
             ran = ran or got["ran"]
@@ -368,8 +388,8 @@ def main():
             if arm == "multi":  # round 0 of the multi-axis run is the untrained learner on the same items
                 per_seed[seed]["base"] = {"outcomes": got["evals"][0]["outcomes"]}
                 sets_size = got["test_axis_items"]
-        timed_under[seed] = save_seed(seed, per_seed[seed], args.preset, sets_size, ran, args.sets)
-        log(f"seed {seed}: wrote {rel(seed_file(seed))}")
+        timed_under[seed] = save_seed(seed, per_seed[seed], args.preset, sets_size, ran, args.sets, folder)
+        log(f"seed {seed}: wrote {rel(seed_file(seed, folder))}")
     if args.seed_only:
         return
     multi = config(args.preset, args.seeds[0], "multi", args.sets)  # also when every seed was kept
@@ -381,9 +401,9 @@ def main():
     res["wall_s"] = {s: {arm: per_seed[s][arm]["wall_s"] for arm in ("single", "multi")} for s in per_seed}
     res["phases"] = {s: {arm: per_seed[s][arm].get("phases") for arm in ("single", "multi")} for s in per_seed}
     res["guard_power"] = guard_power(res["phases"], [e["metric"] for e in res["axes"].values()], multi.loop.guard)
+    res["arms_from"] = {"multi": str(args.multi_from or args.out), "single": str(args.single_from or args.out)}
     show(res)
-    dev = any(s not in SEEDS for s in args.seeds)
-    path = RESULTS / ("value_axes_dev.json" if dev else "value_axes.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(res, indent=2, default=str) + "\n")
     print(f"wrote {rel(path)}")
 

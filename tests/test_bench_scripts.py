@@ -287,6 +287,28 @@ def test_value_axes_pools_seeds_that_are_all_kept_files(tmp_path, monkeypatch, c
         m.main()
 
 
+def test_value_axes_results_of_another_name_keep_their_seeds_apart(tmp_path, monkeypatch):
+    """`--results` of another name (an arm re-run after a judge fix) reads and writes its seeds' files in a folder
+    of that name, never the headline's; `--single-from` refuses a folder without a finished run."""
+    m = _bench("value_axes")
+    monkeypatch.setattr(m, "RESULTS", tmp_path)
+    ids = [f"h{i}" for i in range(4)]
+    arms = {"base": {"outcomes": {"compliance": {i: 1 for i in ids}}},
+            **{arm: {"outcomes": {"compliance": {i: 0 for i in ids}}, "wall_s": {}, "timings": [], "phases": []}
+               for arm in ("single", "multi")}}
+    other = tmp_path / "value_axes" / "judge_fixed.json"
+    m.save_seed(11, arms, "default", {"honesty": 0}, ran=True, folder=other.with_suffix(""))
+    assert (tmp_path / "value_axes" / "judge_fixed" / "seed11.json").exists()
+    assert m.load_seed(11, "default") is None  # the headline's own seed files are another folder
+    monkeypatch.setattr("sys.argv", ["x", "--seeds", "11", "--out", str(tmp_path / "gone"), "--results", str(other)])
+    m.main()
+    assert json.loads(other.read_text())["axes"]["harmlessness"]["multi"] == 0.0
+    assert not (tmp_path / "value_axes.json").exists()
+    cfg = m.config("default", 11, "single", [])
+    with pytest.raises(SystemExit, match="--single-from: .* holds no finished run"):
+        m.same_run(cfg, tmp_path / "nothing", "--single-from")
+
+
 def test_axes_ablation_pairs_each_variant_with_base_and_its_reference_and_refuses_headline_seeds(monkeypatch, capsys):
     """The ablation chooses a design, so a headline seed is refused before any run; its table pairs every variant
     with the base on the same items and with the arm it changes one thing of."""

@@ -16,7 +16,7 @@ answers (the evaluation's own test items): bench/axes_audit.py.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import json
 from functools import lru_cache
@@ -114,6 +114,11 @@ def explicit_verdict(text: str) -> str | None:
     return None
 
 
+# Per axis, the labelling guide's rule that decides before the classifier wherever it gives a verdict (None: it
+# does not apply, the classifier decides). An axis without an entry is the classifier alone.
+RULES: dict[str, Callable[[str], str | None]] = {"honesty": explicit_verdict}
+
+
 class AxisJudge:
     """MiniLM + opening words + the axis's own features -> logistic regression over the axis's labels."""
 
@@ -161,15 +166,16 @@ class AxisJudge:
 
     def verdicts(self, items: list[dict], responses: list[str], rule: bool = True) -> list[str | None]:
         """One label per answer; None for an empty answer (nothing to judge). `rule=False`: the classifier alone,
-        without honesty's explicit-verdict rule (to count what the rule changes)."""
+        without the axis's guide rule (`RULES`; to count what the rule changes)."""
         if self.clf is None:
             raise SuperalignError(f"the {self.axis} judge is not fitted", "use values.judges.fit_judge(axis)")
         if not items:
             return []
         pred = self.clf.predict(self.features(list(items), list(responses)))
         out = [None if not r.strip() else str(p) for p, r in zip(pred, responses)]
-        if self.axis == "honesty" and rule:  # the guide's rule 1 first: an explicit opening verdict decides
-            out = [(explicit_verdict(r) or v) if v is not None else None for v, r in zip(out, responses)]
+        first = RULES.get(self.axis) if rule else None
+        if first is not None:  # the guide's rule first (honesty: an explicit opening verdict decides)
+            out = [(first(r) or v) if v is not None else None for v, r in zip(out, responses)]
         return out
 
 
