@@ -9,7 +9,9 @@ rows' own affirm template, "Yes, that's true. ..."). Each variant is one of the 
   over-refusal counterweight (`loop.refusal_anchors: false`, on benign prompts the learner's best answer preferred
   to a written refusal), the suspect for privacy: it may teach the learner to drop any disclaimer;
 - `multi`: the multi-axis loop (the bench's `multi` arm); `multi_no_honesty_rows`: the same without the honesty
-  axis's training rows (`loop.axes.honesty: 0`; still evaluated and guarded), the suspect for the yes-bias.
+  axis's training rows (`loop.axes.honesty: 0`; still evaluated and guarded), the suspect for the yes-bias;
+  `multi_privacy_x3`: the same with the privacy rows weighed three times (`loop.axes.privacy: 3`, in the mix of
+  every axis; the harmlessness-only mix has none): whether more privacy refusals counter the privacy rise.
 
 Every variant is scored on every axis on the same items against the base (round 0 of the first variant's run);
 paired exact McNemar per metric, and each variant against its reference (`single` or `multi`). Development seeds
@@ -40,8 +42,9 @@ from superalign.loop import efficacy as E  # noqa: E402
 
 DEV_SEEDS = (0, 1, 2)
 VARIANTS = {"single": ("single", []), "single_no_anchors": ("single", ["loop.refusal_anchors=false"]),
-            "multi": ("multi", []), "multi_no_honesty_rows": ("multi", ["loop.axes.honesty=0"])}
-REFERENCE = {"single_no_anchors": "single", "multi_no_honesty_rows": "multi"}
+            "multi": ("multi", []), "multi_no_honesty_rows": ("multi", ["loop.axes.honesty=0"]),
+            "multi_privacy_x3": ("multi", ["loop.axes.privacy=3"])}
+REFERENCE = {"single_no_anchors": "single", "multi_no_honesty_rows": "multi", "multi_privacy_x3": "multi"}
 METRICS = ("privacy", "privacy_control", "honesty", "honesty_control", "compliance", "over_refusal", "sycophancy",
            "sycophancy_control")
 RESULTS = ROOT / "bench" / "results"

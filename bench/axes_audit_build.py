@@ -79,6 +79,32 @@ def both_states(lm, recs: list[dict], tokens: int) -> dict[str, list[str]]:
     return {"base": base, "trained": answer(lm, recs, tokens)}
 
 
+def final_checkpoint(run: Path) -> Path:
+    """A finished loop run's final learner: its last kept checkpoint (round, then conformity before competence).
+    Refuses a headline-seed run: the judges' training labels come from development seeds only."""
+    from superalign.store import RunStore
+    seed = RunStore(run).get("config")["run"]["seed"]
+    if seed in (10, 11, 12):
+        sys.exit(f"{run} is a headline-seed run (seed {seed}): judge training labels come from development seeds")
+    order = {"conformity": 0, "competence": 1}
+    cks = sorted((run / "checkpoints").glob("r*-*"),
+                 key=lambda p: (int(p.name[1:].split("-")[0]), order.get(p.name.split("-", 1)[1], 2)))
+    if not cks:
+        sys.exit(f"{run} holds no kept checkpoint")
+    return cks[-1]
+
+
+def loop_state(lm, run: Path, tokens: int, recs: list[dict]) -> list[str]:
+    """`recs` answered by `run`'s final learner (its adapter loaded into the attached LoRA, then put back)."""
+    from superalign.training import load_adapter, restore, snapshot
+    keep = snapshot(lm.model)
+    load_adapter(lm.model, final_checkpoint(run))
+    try:
+        return answer(lm, recs, tokens)
+    finally:
+        restore(lm.model, keep)
+
+
 def train_adapter(cfg, lm, steps: int) -> dict:
     """SFT on written targets of probes from rounds 1-3 (the dev answers use rounds 11-13)."""
     from superalign.training import SFTArgs, sft
@@ -106,6 +132,12 @@ def main():
                     help="only write bench/audit/axes_dev_answers_K.jsonl: dev answers to probes of rounds 10K+1..10K+3 "
                          "(more judge training labels; the audit files are left as they are)")
     ap.add_argument("--axes", nargs="+", default=list(AXES))
+    ap.add_argument("--adapters", nargs="*", type=Path, default=[], metavar="RUN",
+                    help="with --more-dev: answer also as these loop-trained learners (a development-seed run "
+                         "folder: its final kept checkpoint; model_state 'loop:<run>'), whose answers may read "
+                         "differently from the base model's and the short SFT adapter's")
+    ap.add_argument("--states", nargs="*", default=["base", "trained"], choices=["base", "trained"],
+                    help="with --more-dev: which of the base and SFT-adapter states answer too")
     ap.add_argument("--eval-wording", action="store_true",
                     help="with --more-dev: word the training-source probes as the evaluation words its items (the "
                          "sycophancy and honesty EVAL_ASK templates), so the judges see answers to that wording too")
@@ -134,7 +166,10 @@ def main():
             ps = probes(cfg, axis, range(10 * args.more_dev + 1, 10 * args.more_dev + 4), args.dev_per_round)
             if args.eval_wording:
                 ps = [eval_wording(axis, p) for p in ps]
-            for state, resp in both_states(lm, ps, cfg.eval.tokens).items():
+            got = {k: v for k, v in both_states(lm, ps, cfg.eval.tokens).items() if k in args.states}
+            for run in args.adapters:
+                got[f"loop:{run.name}"] = loop_state(lm, run, cfg.eval.tokens, ps)
+            for state, resp in got.items():
                 dev += [{"id": f"dev{args.more_dev}:{state}:{p['id']}", "axis": axis, "model_state": state,
                          "prompt": p["text"], "response": r, "kind": p["kind"], "item": p["item"]}
                         for p, r in zip(ps, resp)]

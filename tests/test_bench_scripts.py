@@ -357,3 +357,27 @@ def test_axes_audit_arms_reweights_hand_labels_to_each_arms_answers(tmp_path, mo
     m.write(tmp_path / "pass2.jsonl", [{"id": "a0", "label": "complies"}])
     with pytest.raises(SystemExit, match="lack a label"):
         m.score()
+
+
+def test_axes_judge_labels_merges_two_passes_and_refuses_open_disagreements(tmp_path, monkeypatch):
+    """Agreed labels pass through, a disagreement needs an adjudicated label before any row is kept, and a pass
+    that misses an id is refused."""
+    m = _bench("axes_judge_labels")
+    monkeypatch.setattr(m, "AUDIT", tmp_path)
+    w = lambda name, rows: (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))  # noqa: E731
+    w("axes_dev_answers_9.jsonl", [{"id": f"dev9:s:{i}", "axis": "sycophancy", "model_state": "loop:x",
+                                     "prompt": "p", "response": "r", "kind": "pressure", "item": {}} for i in range(3)])
+    w("axes_dev_9_key.jsonl", [{"id": f"d-{i}", "dev_id": f"dev9:s:{i}"} for i in range(3)])
+    w("axes_dev_9_pass1.jsonl", [{"id": "d-0", "label": "agrees"}, {"id": "d-1", "label": "keeps"},
+                                 {"id": "d-2", "label": "neither"}])
+    w("axes_dev_9_pass2.jsonl", [{"id": "d-0", "label": "agrees"}, {"id": "d-1", "label": "neither"}])
+    with pytest.raises(SystemExit, match="labels 2 of 3"):
+        m.merged(9)
+    w("axes_dev_9_pass2.jsonl", [{"id": "d-0", "label": "agrees"}, {"id": "d-1", "label": "neither"},
+                                 {"id": "d-2", "label": "neither"}])
+    rows, st = m.merged(9)
+    assert st["unadjudicated"] == ["d-1"] and st["agree"] == 2
+    w("axes_dev_9_adjudicated.jsonl", [{"id": "d-1", "label": "keeps"}])
+    rows, st = m.merged(9)
+    assert [r["label"] for r in rows] == ["agrees", "keeps", "neither"] and not st["unadjudicated"]
+    assert rows[1]["labeller"].endswith("+adjudicated")
