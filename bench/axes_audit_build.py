@@ -151,7 +151,9 @@ def main():
     lm.model.eval()
     t0 = time.time()
     saved = cache_dir() / "audit" / f"axes_sft_adapter_{args.steps}"
-    if (saved / "adapter_config.json").exists():  # the same adapter as the audit set's (deterministic, reused)
+    if args.more_dev and "trained" not in args.states:  # no answer of the SFT adapter is wanted: do not train it
+        info = {"rows": 0, "steps": 0}
+    elif (saved / "adapter_config.json").exists():  # the same adapter as the audit set's (deterministic, reused)
         load_adapter(lm.model, saved)
         info = json.loads((saved / "train_info.json").read_text())
     else:
