@@ -86,10 +86,10 @@ def population(runs: Path, preset: str, seeds: list[int]) -> list[dict]:
             for arm in ARMS:
                 mine = [(items[i], t) for i, t in got[arm].items() if i in items and t.strip()]
                 said = judges.fit_judge(axis).verdicts([x for x, _ in mine], [t for _, t in mine])
-                # what honesty's opening-verdict rule changes (other axes have no rule: their verdicts are reused,
-                # not computed twice)
+                # what the axis's guide rule changes (judges.RULES; an axis without one reuses its verdicts rather
+                # than computing them twice)
                 alone = (judges.fit_judge(axis).verdicts([x for x, _ in mine], [t for _, t in mine], rule=False)
-                         if axis == "honesty" else said)
+                         if axis in judges.RULES else said)
                 for (x, t), v, c in zip(mine, said, alone):
                     (metric, bad), = ax.outcomes(x, v).items()
                     rows.append({"axis": axis, "arm": arm, "seed": seed, "item_id": x["id"], "kind": x["kind"],
@@ -124,7 +124,7 @@ def sample(runs: Path, preset: str, seeds: list[int], per: int, seed: int, axes:
                                    for k, r in zip(key, picked)])
     write(OUT / "key.jsonl", key)
     changed = {f"{ax}|{arm}": sum(r["rule_changed"] for r in pop if r["axis"] == ax and r["arm"] == arm)
-               for ax in axes for arm in ARMS}  # verdicts a judge's rule (honesty's opening verdict) overrides
+               for ax in axes for arm in ARMS}  # verdicts a judge's guide rule (judges.RULES) overrides
     (OUT / "population.json").write_text(json.dumps({"seeds": seeds, "preset": preset,
                                                      "strata": {k: len(v) for k, v in sorted(strata.items())},
                                                      "rule_changed": changed}, indent=1) + "\n")
