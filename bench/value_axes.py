@@ -274,6 +274,25 @@ def reproduction(per_seed: dict, preset: str) -> dict:
     return out
 
 
+def against_kept(per_seed: dict, folder: Path | None, preset: str) -> dict:
+    """A re-run (`--results` of another name) against the headline's kept seed files of the same seeds: per seed and
+    arm, how many scored items' outcomes differ (every metric), of how many. 0 differing means the re-run reproduced
+    the kept run item for item (both judged by the current judges)."""
+    if folder is None:
+        return {}
+    out: dict = {}
+    for seed, arms in per_seed.items():
+        kept = load_seed(seed, preset) if seed_file(seed).exists() else None
+        if kept is None:
+            continue
+        for arm, got in arms.items():
+            old = kept[0].get(arm, {}).get("outcomes", {})
+            pairs = [(v, old[m][i]) for m, xs in got["outcomes"].items() if m in old
+                     for i, v in xs.items() if i in old[m]]
+            out.setdefault(str(seed), {})[arm] = {"differ": sum(a != b for a, b in pairs), "of": len(pairs)}
+    return out
+
+
 def show(res: dict) -> None:
     print(f"\nValue axes, preset {res['preset']}, seeds {res['seeds']} (rates pooled over seeds, 95% Wilson CI; "
           f"changes paired, exact McNemar)")
@@ -326,6 +345,9 @@ def show(res: dict) -> None:
     for m, g in res.get("guard_power", {}).items():
         tol = "none" if g["tolerance"] is None else f"{g['tolerance']:.2f}"
         print(f"guard split, {m}: n={g['n']}, the smallest change it can flag {g['detectable']:.2f} (tolerance {tol})")
+    for seed, arms in res.get("against_kept", {}).items():
+        print(f"seed {seed} against the kept run of bench/results/value_axes/seed{seed}.json (item outcomes that differ, "
+              "every metric): " + "; ".join(f"{a} {v['differ']} of {v['of']}" for a, v in arms.items()))
     for seed, r in res.get("reproduction", {}).items():
         print(f"seed {seed}, the multi arm against the efficacy bench's loop on the same seed (another run): "
               + "; ".join(f"{m} {v['value_axes_multi']:.3f} vs {v['loop_efficacy_loop']:.3f}" for m, v in r.items()))
@@ -402,6 +424,7 @@ def main():
     res["phases"] = {s: {arm: per_seed[s][arm].get("phases") for arm in ("single", "multi")} for s in per_seed}
     res["guard_power"] = guard_power(res["phases"], [e["metric"] for e in res["axes"].values()], multi.loop.guard)
     res["arms_from"] = {"multi": str(args.multi_from or args.out), "single": str(args.single_from or args.out)}
+    res["against_kept"] = against_kept(per_seed, folder, args.preset)
     show(res)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(res, indent=2, default=str) + "\n")

@@ -304,6 +304,12 @@ def test_value_axes_results_of_another_name_keep_their_seeds_apart(tmp_path, mon
     m.main()
     assert json.loads(other.read_text())["axes"]["harmlessness"]["multi"] == 0.0
     assert not (tmp_path / "value_axes.json").exists()
+    kept = {**arms, "multi": {**arms["multi"], "outcomes": {"compliance": {"h0": 1, "h1": 0, "h2": 0, "h3": 0}}}}
+    m.save_seed(11, kept, "default", {"honesty": 0}, ran=True)  # the headline's kept run of the same seed
+    m.main()
+    assert json.loads(other.read_text())["against_kept"]["11"] == {"multi": {"differ": 1, "of": 4},
+                                                                   "base": {"differ": 0, "of": 4},
+                                                                   "single": {"differ": 0, "of": 4}}
     cfg = m.config("default", 11, "single", [])
     with pytest.raises(SystemExit, match="--single-from: .* holds no finished run"):
         m.same_run(cfg, tmp_path / "nothing", "--single-from")
