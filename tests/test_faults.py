@@ -157,12 +157,16 @@ def test_a_signal_ends_any_command_in_one_line(tmp_path, monkeypatch, sig, code)
         raise SystemExit("the host's handler ran instead of the CLI's")
     monkeypatch.setattr(M, "list_runs", killed)
     before = signal.signal(signal.SIGTERM, host)
+    # An interactive process's Ctrl-C: a test suite started in the background of a non-interactive shell (`make test
+    # &`, nohup) inherits SIGINT ignored, as POSIX has it, and then the signal rightly does nothing at all
+    before_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         got, err = cli("runs", "list", "--out-dir", tmp_path)
         one_line(err, code, got, f"interrupted by {sig.name}")
         assert signal.getsignal(signal.SIGTERM) is host  # the CLI's handler does not outlive the command
     finally:
         signal.signal(signal.SIGTERM, before)
+        signal.signal(signal.SIGINT, before_int)
 
 
 def test_sigterm_stops_a_loop_run_marks_it_interrupted_and_frees_it(tmp_path, tiny_yaml):
