@@ -23,7 +23,7 @@ only (0-2): this chooses a design, so it never reads a headline seed.
 
 Resumable (a finished run is read back from --out); a call with one variant runs it and writes nothing. Writes
 bench/results/axes_ablation.json (development seeds only, so it is a development result
-whatever its name says: `dev_seeds` in the file).
+whatever its name says: `dev_seeds` in the file, `headline_seeds` empty).
 """
 from __future__ import annotations
 
@@ -59,7 +59,9 @@ def _value_axes():
 
 
 def analyse(per_seed: dict, variants: list[str]) -> dict:
-    out: dict = {"seeds": sorted(per_seed), "variants": {v: VARIANTS[v] for v in variants}, "metrics": {}}
+    # every seed here is a development seed: the file says so, and names no headline seed (it has used none)
+    out: dict = {"dev_seeds": sorted(per_seed), "headline_seeds": [], "variants": {v: VARIANTS[v] for v in variants},
+                 "metrics": {}}
     for m in METRICS:
         row = {arm: E.rate(per_seed, arm, m) for arm in ["base", *variants]}
         row.update({f"{v}_vs_base": E.paired(per_seed, "base", v, m) for v in variants})
@@ -71,7 +73,7 @@ def analyse(per_seed: dict, variants: list[str]) -> dict:
 
 def show(res: dict) -> None:
     vs = list(res["variants"])
-    print(f"\nValue-axes ablation (development seeds {res['seeds']}; variants {vs})")
+    print(f"\nValue-axes ablation (development seeds {res['dev_seeds']}; variants {vs})")
     print(f"{'metric':<19}" + "".join(f"{a[:12]:>13}" for a in ["base", *vs]) + "   change [95% CI] (p)")
     for m, row in res["metrics"].items():
         rates = "".join(f"{row[a]['value']:>13.3f}" if row[a] else f"{'-':>13}" for a in ["base", *vs])
@@ -123,7 +125,6 @@ def main():
     res = analyse(per_seed, variants)
     res["phases"] = phases
     res["preset"] = args.preset
-    res["dev_seeds"] = list(DEV_SEEDS)  # every seed here is one: a development result, never a headline
     show(res)
     path = RESULTS / "axes_ablation.json"
     path.write_text(json.dumps(res, indent=2, default=str) + "\n")

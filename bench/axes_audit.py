@@ -113,7 +113,8 @@ def dev_estimate() -> dict:
     old = json.loads(DEV.read_text()) if DEV.exists() else {}
     for axis, r in res.items():
         print(f"{axis:11} dev estimate (5-fold CV on the judge's own training labels, NOT the audit): outcome "
-              f"accuracy {r['accuracy']:.3f}, label accuracy {r['label_accuracy']:.3f}, n={r['n']}, "
+              f"accuracy {r['accuracy']:.3f} (classifier alone {r['accuracy_without_rule']:.3f}), label accuracy "
+              f"{r['label_accuracy']:.3f}, n={r['n']}, "
               f"by state {', '.join(f'{k} {v:.3f}' for k, v in r['by_state'].items())}")
     DEV.parent.mkdir(parents=True, exist_ok=True)
     DEV.write_text(json.dumps({**old, **res}, indent=2) + "\n")

@@ -163,18 +163,23 @@ def main():
     lm.model.eval()
     log(f"adapter: {info['rows']} rows, {info.get('steps')} steps, {time.time() - t0:.0f}s")
     if args.more_dev:
-        dev = []
+        asked = {}  # axis -> its probes; every state answers all axes' probes in one pass (one adapter load each)
         for axis in args.axes:
             ps = probes(cfg, axis, range(10 * args.more_dev + 1, 10 * args.more_dev + 4), args.dev_per_round)
-            if args.eval_wording:
-                ps = [eval_wording(axis, p) for p in ps]
-            got = {k: v for k, v in both_states(lm, ps, cfg.eval.tokens).items() if k in args.states}
-            for run in args.adapters:
-                got[f"loop:{run.name}"] = loop_state(lm, run, cfg.eval.tokens, ps)
-            for state, resp in got.items():
-                dev += [{"id": f"dev{args.more_dev}:{state}:{p['id']}", "axis": axis, "model_state": state,
-                         "prompt": p["text"], "response": r, "kind": p["kind"], "item": p["item"]}
-                        for p, r in zip(ps, resp)]
+            asked[axis] = [eval_wording(axis, p) for p in ps] if args.eval_wording else ps
+        flat = [(axis, p) for axis, ps in asked.items() for p in ps]
+        recs = [p for _, p in flat]
+        got: dict[str, list[str]] = {}
+        if "base" in args.states:  # only the states asked for are generated
+            with lm.model.disable_adapter():
+                got["base"] = answer(lm, recs, cfg.eval.tokens)
+        if "trained" in args.states:
+            got["trained"] = answer(lm, recs, cfg.eval.tokens)
+        for run in args.adapters:
+            got[f"loop:{run.name}"] = loop_state(lm, run, cfg.eval.tokens, recs)
+        dev = [{"id": f"dev{args.more_dev}:{state}:{p['id']}", "axis": axis, "model_state": state,
+                "prompt": p["text"], "response": r, "kind": p["kind"], "item": p["item"]}
+               for state, resp in got.items() for (axis, p), r in zip(flat, resp)]
         out = AUDIT / f"axes_dev_answers_{args.more_dev}.jsonl"
         out.write_text("".join(json.dumps(r) + "\n" for r in dev))
         print(f"wrote {len(dev)} dev answers to {out.relative_to(ROOT)}")

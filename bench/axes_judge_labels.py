@@ -35,11 +35,6 @@ def read(p: Path) -> list[dict]:
     return [json.loads(x) for x in p.read_text().splitlines() if x.strip()] if p.exists() else []
 
 
-def kappa(a: list[str], b: list[str]) -> float:
-    from sklearn.metrics import cohen_kappa_score
-    return float(cohen_kappa_score(a, b))
-
-
 def merged(k: int) -> tuple[list[dict], dict]:
     """The answers of round set `k` with their agreed labels, and the agreement statistics."""
     answers = {r["id"]: r for r in read(AUDIT / f"axes_dev_answers_{k}.jsonl")}
@@ -66,7 +61,8 @@ def merged(k: int) -> tuple[list[dict], dict]:
         a = answers[key[i]]
         label = adj.get(i) if i in split else p1[i]
         rows.append({**a, "label": label, "labeller": "helper-sessions-2-passes" + ("+adjudicated" if i in split else "")})
-    stats = {"axis": ax, "n": len(ids), "kappa": kappa([p1[i] for i in ids], [p2[i] for i in ids]),
+    from sklearn.metrics import cohen_kappa_score
+    stats = {"axis": ax, "n": len(ids), "kappa": float(cohen_kappa_score([p1[i] for i in ids], [p2[i] for i in ids])),
              "agree": len(ids) - len(split), "disagreements": len(split), "unadjudicated": open_,
              "labels": dict(Counter(r["label"] for r in rows)),
              "by_state": {s: dict(Counter(r["label"] for r in rows if r["model_state"] == s))

@@ -327,6 +327,7 @@ def test_axes_ablation_pairs_each_variant_with_base_and_its_reference_and_refuse
     assert row["single_vs_base"]["diff"] == pytest.approx(0.6) and row["single_vs_base"]["p"] < 0.05
     assert row["single_no_anchors_vs_single"]["diff"] == pytest.approx(-0.5)
     assert res["metrics"]["compliance"]["base"] is None  # a metric no arm scored stays empty, not zero
+    assert res["dev_seeds"] == [0] and res["headline_seeds"] == []  # a development result, named as one
     m.show(res)
     assert "single - base +0.600" in capsys.readouterr().out
     monkeypatch.setattr("sys.argv", ["x", "--seeds", "10"])
