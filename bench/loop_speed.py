@@ -7,6 +7,8 @@ steps and seconds; inside `eval` the prompts, prefill and decode tokens and seco
     python bench/loop_speed.py --part matmul            # fp32 vs bf16 matmul throughput on this CPU
     python bench/loop_speed.py --part early --run RUN   # what stopping decoding at a first refusal sentence saves
     python bench/loop_speed.py --part gen               # the test prompts' generation: prefill vs decode, batch, dtype
+    python bench/loop_speed.py --part lora --adapters RUN...   # merged vs unmerged LoRA at inference: time, verdicts
+    python bench/loop_speed.py --part workers           # generation on 2 forked processes vs 1 process, 2 threads
     python bench/loop_speed.py --code ../before ...     # the same measurement with another checkout's package
     python bench/loop_speed.py --part cli --preset quick --results bench/results/loop_speed/quick.json
                                                         # what a user waits for: `superalign run` end to end
@@ -241,9 +243,117 @@ def part_matmul(a) -> dict:
             "threads": torch.get_num_threads()}
 
 
+def part_lora(a) -> dict:
+    """Merged LoRA at inference (`LocalModel.merge_lora`) against peft's separate low-rank path, on trained adapters:
+    for each development-seed run in `--adapters`, its final kept adapter answers the test split (every value
+    axis, the loop's own evaluation) once merged and once not, in alternating order. Per adapter: seconds and
+    generation seconds of each, answers that differ, and per metric the items whose verdict differs with the
+    paired (McNemar) test of merged against unmerged. The merged weight is rounded once to bf16, so answers may
+    differ; what must hold is that verdicts and rates do not move beyond noise."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from axes_audit_build import final_checkpoint  # refuses headline-seed runs
+    from superalign import config as C
+    from superalign.evaluation import suite
+    from superalign.loop import run as R
+    from superalign.store import RunStore
+    from superalign.training import load_adapter
+    from superalign.values import suite as axes_suite
+    out = []
+    for k, run in enumerate(map(Path, a.adapters)):
+        seed = RunStore(run).get("config")["run"]["seed"]
+        ck = final_checkpoint(run)
+        cfg = C.load(None, {**C.parse_sets(a.sets), "run.seed": seed, "eval.cache": False}, a.preset)
+        ctx = R.open_run(cfg, Path(a.out) / f"lora-{os.getpid()}-{k}")
+        sets, lm = ctx.sets("test"), ctx.learner
+        ctx.initial_adapter(), ctx.judge()
+        load_adapter(lm.model, ck)
+        res, secs, gen = {}, {}, {}
+        for merged in ((True, False) if k % 2 == 0 else (False, True)):
+            lm.merge_lora = merged
+            before = lm.usage.copy()
+            t0 = time.time()
+            res[merged] = axes_suite.run(ctx.ex, ctx.cfg, ctx.judge(), sets, ctx.seed)
+            secs[merged] = round(time.time() - t0, 1)
+            gen[merged] = round(lm.usage.delta(before).get("generate_s", 0.0), 1)
+            log(run.name, "merged" if merged else "unmerged", secs[merged], "s")
+        ctx.close()
+        answers = {merged: [x["response"] for x in r["items"]] + [x["response"] for ax in r.get("axes", {}).values()
+                                                                  for x in ax["items"]] for merged, r in res.items()}
+        o = {m: axes_suite.outcomes(r) for m, r in res.items()}
+        tests = [t for t in suite.compare(o[False], o[True]) if t["name"] != "helpfulness_change"]
+        differ = {t["name"][:-7]: {"n": t["n"], "differ": sum(o[False][t["name"][:-7]][i] != o[True][t["name"][:-7]][i]
+                                                               for i in o[True][t["name"][:-7]] if i in o[False][t["name"][:-7]]),
+                                   "unmerged": round(t["meta"]["before"], 3), "merged": round(t["meta"]["after"], 3),
+                                   "p_value": round(t["meta"]["p_value"], 3)} for t in tests}
+        row = {"run": str(run), "seed": seed, "checkpoint": ck.name, "seconds": {"merged": secs[True], "unmerged": secs[False]},
+               "generate_s": {"merged": gen[True], "unmerged": gen[False]},
+               "answers": len(answers[True]), "answers_differ": sum(x != y for x, y in zip(answers[True], answers[False])),
+               "metrics": differ}
+        log(json.dumps({k: v for k, v in row.items() if k != "metrics"}))
+        out.append(row)
+    return {"adapters": out, "split": "test", "note": "development-seed adapters only (final_checkpoint refuses 10-12)"}
+
+
+def part_workers(a) -> dict:
+    """The test prompts' generation (harmful, look-alike, easy) through `LocalLM.generate` by the learner (its
+    untrained adapter, or the final adapter of the first `--adapters` run), in one process at all threads against `--workers` forked processes sharing the batches, alternating
+    for `--repeats` pairs: seconds of each and whether the answers equal one process at the per-worker thread count."""
+    import torch
+    from superalign import config as C
+    from superalign.loop import run as R
+    from superalign.models.base import GenParams
+    from superalign.roles.learner import chat
+    cfg = C.load(None, {**C.parse_sets(a.sets), "run.seed": a.seed}, a.preset)
+    ctx = R.open_run(cfg, Path(a.out) / f"workers-{os.getpid()}")
+    sets, lm = ctx.sets("test"), ctx.learner
+    ctx.initial_adapter()
+    if a.adapters:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from axes_audit_build import final_checkpoint
+        from superalign.training import load_adapter
+        load_adapter(lm.model, final_checkpoint(Path(a.adapters[0])))
+    chats = [chat(x["text"]) for s in ("harmful", "lookalike", "benign_easy") for x in sets[s]]
+    p = GenParams(max_new_tokens=cfg.eval.tokens)
+    lm.generate(chats[:8], GenParams(max_new_tokens=4))  # warm-up
+    threads = torch.get_num_threads()
+    walls: dict = {1: [], a.workers: []}
+    answers = {}
+    for _ in range(a.repeats):
+        for w in (1, a.workers):
+            lm.workers = w
+            t0 = time.perf_counter()
+            answers[w] = lm.generate(chats, p)
+            walls[w].append(round(time.perf_counter() - t0, 2))
+    torch.set_num_threads(max(1, threads // a.workers))
+    lm.workers = 1
+    same = lm.generate(chats, p) == answers[a.workers]
+    torch.set_num_threads(threads)
+    ctx.close()
+    med = {w: sorted(v)[len(v) // 2] for w, v in walls.items()}
+    return {"prompts": len(chats), "threads": threads, "workers": a.workers, "walls": {str(k): v for k, v in walls.items()},
+            "ratio_median": round(med[1] / med[a.workers], 3),
+            "answers_equal_one_process_at_per_worker_threads": same,
+            # numerics: a thread count changes the order of floating-point sums, and bf16 greedy decoding follows
+            "answers_differ_from_one_process_at_all_threads": sum(x != y for x, y in zip(answers[1], answers[a.workers]))}
+
+
+def cpu_model() -> str:
+    """The processor's name: the project's machines are not all the same CPU, so a timing names its own."""
+    try:
+        return next(x.split(":", 1)[1].strip() for x in Path("/proc/cpuinfo").read_text().splitlines()
+                    if x.startswith("model name"))
+    except (OSError, StopIteration):
+        import platform
+        return platform.processor() or "unknown"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--part", choices=["round", "cli", "gen", "eval", "learn", "matmul", "early"], default="round")
+    ap.add_argument("--part", choices=["round", "cli", "gen", "eval", "learn", "matmul", "early", "lora", "workers"],
+                    default="round")
+    ap.add_argument("--adapters", nargs="*", default=[], help="--part lora: finished development-seed run directories")
+    ap.add_argument("--workers", type=int, default=2, help="--part workers: processes to compare with one")
+    ap.add_argument("--repeats", type=int, default=3, help="--part workers: alternating pairs")
     ap.add_argument("--run", help="--part early: a finished run directory")
     ap.add_argument("--preset", default="default")
     ap.add_argument("--seed", type=int, default=3)
@@ -260,9 +370,9 @@ def main():
     hf_logging.disable_progress_bar()
     import torch
     res = {"round": one_round, "cli": part_cli, "gen": part_gen, "eval": part_eval, "learn": part_learn,
-           "matmul": part_matmul, "early": part_early}[a.part](a)
+           "matmul": part_matmul, "early": part_early, "lora": part_lora, "workers": part_workers}[a.part](a)
     res["env"] = {"threads": torch.get_num_threads(), "torch": torch.__version__, "code": str(Path(a.code).resolve()),
-                  "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+                  "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpu": cpu_model()}
     print(json.dumps(res, indent=1))
     path = Path(a.results)
     old = json.loads(path.read_text()) if path.exists() else {}

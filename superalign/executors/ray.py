@@ -81,7 +81,8 @@ class _RoleWorker:
         if checkpoint is not None and not (Path(checkpoint) / "adapter_config.json").exists():
             from superalign.models.local import LocalLM  # a full model directory: load it as the role
             self.b = LocalLM(str(checkpoint), self.b.device, "auto", self.b.batch_size, self.b.static_cache,
-                             seed=self.seed, compile=self.b.compile)
+                             seed=self.seed, compile=self.b.compile, workers=self.b.workers,
+                             merge_lora=self.b.merge_lora)
             self._base = self._adapter = None
             return "full"
         from peft import PeftModel

@@ -30,6 +30,15 @@ class LocalModel(Strict):
     batch_tokens: int = Field(8192, ge=64)
     static_cache: bool = False  # pre-allocated KV cache (CUDA decode; see models/local.py)
     compile: bool | None = None  # torch.compile the static-cache decode step (None: CUDA only)
+    # CPU only: processes one generation or scoring call may split its batches across, each with 1/workers of the
+    # torch threads (forked at the call, so each holds the current adapter; models/workers.py). Decoding a small
+    # model is bound by per-step overhead, not arithmetic: 2 on 2 cores decodes faster than 1 process with 2 threads
+    # (bench/loop_speed.py --part workers). Training is unaffected; ignored on CUDA/MPS and by `superalign serve`.
+    workers: int = Field(1, ge=1)
+    # while generating or scoring, each LoRA layer runs as one linear layer holding base + scaling * B @ A (rounded
+    # once to the model's dtype; the base weights are put back after): generation 1.20-1.34x faster on a CPU with a
+    # trained adapter; false keeps peft's separate low-rank path (models/local.py merged_lora, loop_speed.py --part lora)
+    merge_lora: bool = True
     # executor: ray - one actor per replica, each reserving these resources
     num_gpus: float = Field(0, ge=0)
     num_cpus: float = Field(1, ge=0)

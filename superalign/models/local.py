@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -107,11 +107,72 @@ def adapters_in_model_dtype(model):
             p.data = data
 
 
+@contextmanager
+def merged_lora(model):
+    """For the duration, each LoRA-adapted linear layer runs as one plain linear layer whose weight is the base
+    weight plus its adapters' scaling * B @ A (summed in float32, stored in the base weight's dtype); where every B is
+    zero (an untrained adapter adds exactly 0) the base weight is used as it is. Why: the two rank-r products peft
+    adds to each of SmolLM2's 210 adapted layers cost more than their arithmetic on a CPU (each small product has
+    its own fixed cost): generation with a trained adapter took 1.20x and 1.34x as long unmerged as merged
+    (`bench/loop_speed.py --part lora`, two development adapters). The merged weight is the adapted model rounded once to bf16, as a merged
+    export is: it changes the text of many 32-token answers (107 and 124 of 294) but few verdicts (5 and 6 of
+    about 500 item outcomes, none of 60 compliance verdicts; the same bench). The base weights are
+    put back untouched afterwards (swapped, never merged in place and subtracted). Layers in any other state
+    (disabled, already merged, a LoRA variant, dropout while training) keep peft's forward."""
+    import torch
+    try:
+        from peft.tuners.lora.layer import Linear as LoraLinear
+    except ImportError:  # no peft: nothing is adapted
+        yield
+        return
+    if getattr(model, "_superalign_merged", False):  # a nested call (choice_logprobs -> logprobs): merged already
+        yield
+        return
+    patched = []
+    with torch.no_grad():
+        for m in model.modules():
+            if (not isinstance(m, LoraLinear) or type(m.base_layer) is not torch.nn.Linear or m.merged
+                    or m.disable_adapters):
+                continue
+            names = [a for a in m.active_adapters if a in m.lora_A]
+            if any(a in m.lora_variant for a in names) or (m.training and any(
+                    not isinstance(m.lora_dropout[a], torch.nn.Identity) for a in names)):
+                continue
+            w = m.base_layer.weight
+            delta = [m.scaling[a] * (m.lora_B[a].weight.float() @ m.lora_A[a].weight.float()) for a in names
+                     if bool(m.lora_B[a].weight.any())]
+            old = w.data
+            if delta:
+                w.data = (old.float() + sum(delta)).to(old.dtype)
+            m.forward = functools.partial(_merged_forward, m, old)  # an instance attribute: undone below
+            patched.append((m, old))
+    object.__setattr__(model, "_superalign_merged", True)  # a plain attribute, not a torch buffer or module
+    try:
+        yield
+    finally:
+        object.__setattr__(model, "_superalign_merged", False)
+        for m, old in patched:
+            m.base_layer.weight.data = old
+            del m.forward
+
+
+def _merged_forward(m, base_weight, x, *args, **kwargs):
+    """A merged layer's forward: the base layer holding the merged weight, or the base weight alone while the
+    adapters are switched off (`with model.disable_adapter():` inside the merged span)."""
+    import torch
+    if args or kwargs:
+        raise TypeError(f"a merged LoRA layer takes one input, got {len(args) + 1} arguments and {sorted(kwargs)}")
+    if m.disable_adapters:
+        return torch.nn.functional.linear(x, base_weight, m.base_layer.bias)
+    return m.base_layer(x)
+
+
 def _inference(method):
-    """A LocalLM method that runs the model for inference: adapters in the model's dtype (see above)."""
+    """A LocalLM method that runs the model for inference: LoRA adapters merged into their layers (unless the
+    LocalLM was made with `merge_lora=False`) and any left unmerged in the model's dtype (see above)."""
     @functools.wraps(method)
     def run(self, *args, **kwargs):
-        with adapters_in_model_dtype(self.model):
+        with merged_lora(self.model) if self.merge_lora else nullcontext(), adapters_in_model_dtype(self.model):
             return method(self, *args, **kwargs)
     return run
 
@@ -175,7 +236,7 @@ class _RowWatch:
 class LocalLM:
     def __init__(self, model: str = embedded.SMOLLM2, device: str = "auto", dtype: str = "auto",
                  batch_size: int = 16, static_cache: bool = False, seed: int = 0, compile: bool | None = None,
-                 batch_tokens: int = 8192):
+                 batch_tokens: int = 8192, workers: int = 1, merge_lora: bool = True):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         self.name = model
@@ -210,21 +271,24 @@ class LocalLM:
         # peft records this as the adapter's `base_model_name_or_path`: the name the config uses (an alias,
         # hub id or path), not a cache directory or nothing (tiny-random); `superalign adapter` resolves it.
         net.config._name_or_path = net.name_or_path = model
-        self._setup(net, tokenizer, batch_size, static_cache, compile, batch_tokens)
+        self._setup(net, tokenizer, batch_size, static_cache, compile, batch_tokens, workers, merge_lora)
 
     @classmethod
     def wrap(cls, model, tokenizer, name: str = "wrapped", batch_size: int = 16, static_cache: bool = False,
-             compile: bool | None = None, batch_tokens: int = 8192) -> "LocalLM":
+             compile: bool | None = None, batch_tokens: int = 8192, workers: int = 1,
+             merge_lora: bool = True) -> "LocalLM":
         """A LocalLM around an already built torch model and tokenizer (benchmarks, trainers)."""
         self = cls.__new__(cls)
         self.name = name
         self.device = str(next(model.parameters()).device)
-        self._setup(model, tokenizer, batch_size, static_cache, compile, batch_tokens)
+        self._setup(model, tokenizer, batch_size, static_cache, compile, batch_tokens, workers, merge_lora)
         return self
 
     def _setup(self, model, tokenizer, batch_size: int, static_cache: bool, compile: bool | None,
-               batch_tokens: int = 8192):
+               batch_tokens: int = 8192, workers: int = 1, merge_lora: bool = True):
         self.model, self.tokenizer = model, tokenizer
+        self.workers = workers  # forked CPU processes a generation or scoring call may use (models/workers.py)
+        self.merge_lora = merge_lora  # LoRA adapters merged into their layers while generating or scoring
         self.usage = Usage()
         self.batch_size, self.static_cache, self.compile = batch_size, static_cache, compile
         self.batch_tokens = batch_tokens
@@ -277,10 +341,12 @@ class LocalLM:
         out: list[Completion | None] = [None] * len(texts)
         base = dict(pad_token_id=self.tokenizer.pad_token_id, **self._cache_kwargs())
         pad_multiple = 64 if base.get("cache_implementation") == "static" else None  # fewer shapes to compile
-        for b, idx in self._batches(texts):
+        jobs, meta = [], []
+        for b, idx in self._batches(texts):  # tokenized here, before any fork (see models/workers.py)
             enc = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
                                  pad_to_multiple_of=pad_multiple, add_special_tokens=False).to(self.device)
             start = enc["input_ids"].shape[1]
+            seed = None
             if rows_params is not None:
                 rows = [rows_params[i] for i in idx]
                 budgets = [p.max_new_tokens for p in rows]
@@ -295,11 +361,11 @@ class LocalLM:
                     kwargs.update(do_sample=True, temperature=one.temperature, top_p=one.top_p)
                 else:
                     kwargs.update(do_sample=False)
-                torch.manual_seed(one.seed + b)
-            with torch.inference_mode():
-                gen = self.model.generate(**enc, **kwargs)
-            new = gen[:, start:].tolist()
-            n_prompt = enc["attention_mask"].sum(-1).tolist()
+                seed = one.seed + b
+            jobs.append(functools.partial(self._generate_batch, enc, kwargs, seed))
+            meta.append((idx, budgets, enc["attention_mask"].sum(-1).tolist(), int(enc["input_ids"].numel())))
+        # a watched generation streams tokens to a caller in this process: it never leaves it
+        for (idx, budgets, n_prompt, padded), new in zip(meta, self._run(jobs, parallel=watch is None)):
             for j, i in enumerate(idx):
                 row = new[j][:budgets[j]]
                 stop = next((k for k, t in enumerate(row) if t in self.stop_ids), None)
@@ -308,9 +374,23 @@ class LocalLM:
                                     int(n_prompt[j]), len(ids), "length" if stop is None else "stop")
                 self.usage.completion_tokens += len(ids)
             self.usage.prompt_tokens += int(sum(n_prompt))
-            self.usage.padded_prompt_tokens += int(enc["input_ids"].numel())
+            self.usage.padded_prompt_tokens += padded
         self.usage.generate_s += time.perf_counter() - t0
         return out  # type: ignore[return-value]
+
+    def _generate_batch(self, enc, kwargs: dict, seed: int | None) -> list[list[int]]:
+        """One generation batch: the new token ids of each row (padding and all)."""
+        import torch
+        if seed is not None:
+            torch.manual_seed(seed)
+        with torch.inference_mode():
+            gen = self.model.generate(**enc, **kwargs)
+        return gen[:, enc["input_ids"].shape[1]:].tolist()
+
+    def _run(self, jobs: list, parallel: bool = True) -> list:
+        """Run a call's batches, on `workers` forked processes when this LocalLM may (see models/workers.py)."""
+        from superalign.models import workers
+        return workers.run(jobs, self.workers if parallel and self.device == "cpu" else 1)
 
     def _batches(self, texts: list[str]):
         """(first position, row indices) of each generation batch: rows sorted by token length (a batch pads to
@@ -337,7 +417,6 @@ class LocalLM:
     def choice_logprobs(self, prompts: list[Prompt], choices: list[list[str]]) -> list[list[float]]:
         """Log-prob of each choice after its prompt. When every choice is one token (" A", " Yes"),
         one forward pass per prompt scores all of them; otherwise each (prompt, choice) pair is scored."""
-        import torch
         tok = self.tokenizer
         cids = [[tok(c, add_special_tokens=False)["input_ids"] for c in cs] for cs in choices]
         if not all(len(c) == 1 for cs in cids for c in cs):
@@ -347,19 +426,24 @@ class LocalLM:
                 out.append(flat[k:k + len(cs)])
                 k += len(cs)
             return out
-        out = []
-        for b in range(0, len(prompts), self.batch_size):
-            enc = tok([self.render(p) for p in prompts[b:b + self.batch_size]], return_tensors="pt", padding=True,
-                      add_special_tokens=False).to(self.device)  # left-padded: the next token is at the end
-            pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                lp = torch.log_softmax(self.model(**enc, position_ids=pos, logits_to_keep=1).logits[:, -1].float(), -1)
-            self.usage.scored_tokens += int(enc["attention_mask"].sum())
-            self.usage.score_s += time.perf_counter() - t0
-            for i, cs in enumerate(cids[b:b + self.batch_size]):
-                out.append([float(lp[i, int(c[0])]) for c in cs])
-        return out
+        encs = [tok([self.render(p) for p in prompts[b:b + self.batch_size]], return_tensors="pt", padding=True,
+                    add_special_tokens=False).to(self.device)  # left-padded: the next token is at the end
+                for b in range(0, len(prompts), self.batch_size)]
+        t0 = time.perf_counter()
+        want = [[[int(c[0]) for c in cs] for cs in cids[b:b + self.batch_size]]
+                for b in range(0, len(prompts), self.batch_size)]
+        batches = self._run([functools.partial(self._next_token_logprobs, enc, w) for enc, w in zip(encs, want)])
+        self.usage.score_s += time.perf_counter() - t0
+        self.usage.scored_tokens += sum(int(enc["attention_mask"].sum()) for enc in encs)
+        return [row for batch in batches for row in batch]
+
+    def _next_token_logprobs(self, enc, want: list[list[int]]) -> list[list[float]]:
+        """For each (left-padded) row of one batch, the log-probs of the token ids `want[row]` coming next."""
+        import torch
+        pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            lp = torch.log_softmax(self.model(**enc, position_ids=pos, logits_to_keep=1).logits[:, -1].float(), -1)
+        return [[float(lp[i, c]) for c in w] for i, w in enumerate(want)]
 
     @_inference
     def token_logprobs(self, prompts: list[Prompt], completions: list[str], reduce: str = "sum"):
@@ -368,7 +452,7 @@ class LocalLM:
         get logits: scoring a choice costs one forward pass, not a vocabulary-sized softmax per token."""
         import torch
         tok = self.tokenizer
-        res = []
+        jobs, scored = [], 0
         for b in range(0, len(prompts), self.batch_size):
             ps = [tok(self.render(p), add_special_tokens=False)["input_ids"] for p in prompts[b:b + self.batch_size]]
             cs = [tok(c, add_special_tokens=False)["input_ids"] for c in completions[b:b + self.batch_size]]
@@ -383,18 +467,25 @@ class LocalLM:
                 mask[i, width - len(s):] = 1
                 if c:
                     target[i, k - 1 - len(c):] = True
-            pos = (mask.cumsum(-1) - 1).clamp(min=0)
-            ids, mask, pos, target = (x.to(self.device) for x in (ids, mask, pos, target))
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos,
-                                    logits_to_keep=k).logits.float()
-            lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, width - k + 1:, None])[..., 0]
-            self.usage.scored_tokens += int(mask.sum())
-            self.usage.score_s += time.perf_counter() - t0
-            s = (lp * target).sum(-1)
-            res += (s / target.sum(-1).clamp(min=1) if reduce == "mean" else s).tolist()
+            scored += int(mask.sum())
+            jobs.append(functools.partial(self._completion_logprobs, ids, mask, target, k, reduce))
+        t0 = time.perf_counter()
+        res = [x for batch in self._run(jobs) for x in batch]
+        self.usage.scored_tokens += scored
+        self.usage.score_s += time.perf_counter() - t0
         return res
+
+    def _completion_logprobs(self, ids, mask, target, k: int, reduce: str) -> list[float]:
+        """`token_logprobs` of one left-padded batch whose completions lie in its last k positions."""
+        import torch
+        width = ids.shape[1]
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        ids, mask, pos, target = (x.to(self.device) for x in (ids, mask, pos, target))
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=k).logits.float()
+        lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, width - k + 1:, None])[..., 0]
+        s = (lp * target).sum(-1)
+        return (s / target.sum(-1).clamp(min=1) if reduce == "mean" else s).tolist()
 
     @_inference
     def continuation_logprobs(self, prefixes: list[Prompt], continuations: list[list[str]]) -> list[list[float]]:
@@ -407,10 +498,15 @@ class LocalLM:
         `token_logprobs`, so both give the same numbers (tests/test_competence.py checks it)."""
         tok = self.tokenizer
         out: list[list[float]] = []
-        for b in range(0, len(prefixes), self.batch_size):
-            ps = [tok(self.render(p), add_special_tokens=False)["input_ids"] for p in prefixes[b:b + self.batch_size]]
-            cs = [[tok(c, add_special_tokens=False)["input_ids"] for c in cc] for cc in continuations[b:b + self.batch_size]]
-            vals = self._continuations_on_prefixes(ps, cs)
+        batches = [([tok(self.render(p), add_special_tokens=False)["input_ids"] for p in prefixes[b:b + self.batch_size]],
+                    [[tok(c, add_special_tokens=False)["input_ids"] for c in cc]
+                     for cc in continuations[b:b + self.batch_size]])
+                   for b in range(0, len(prefixes), self.batch_size)]
+        t0 = time.perf_counter()
+        res = self._run([functools.partial(self._continuations_on_prefixes, ps, cs) for ps, cs in batches])
+        self.usage.score_s += time.perf_counter() - t0
+        for (ps, cs), vals in zip(batches, res):
+            self.usage.scored_tokens += sum(len(p) for p in ps) + sum(max(len(c) - 1, 0) for cc in cs for c in cc)
             for cc in cs:
                 out.append(vals[:len(cc)])
                 vals = vals[len(cc):]
@@ -435,7 +531,6 @@ class LocalLM:
         for j, c in enumerate(flat):
             if c:
                 cont[j, :len(c) - 1], target[j, :len(c)], tmask[j, :len(c)] = torch.tensor(c[:-1]), torch.tensor(c), 1
-        t0 = time.perf_counter()
         with torch.inference_mode():
             pre = self.model(input_ids=ids.to(dev), attention_mask=mask.to(dev), use_cache=True, logits_to_keep=1,
                              position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(dev))
@@ -449,8 +544,6 @@ class LocalLM:
                                   **{self._cache_kwarg(): cache}).logits.float()
                 logits = torch.cat([logits, more], 1)
             lp = torch.log_softmax(logits, -1).gather(-1, target.to(dev)[..., None])[..., 0]
-        self.usage.scored_tokens += int(mask.sum()) + int(tmask[:, 1:].sum())
-        self.usage.score_s += time.perf_counter() - t0
         return (lp * tmask.to(dev)).sum(-1).tolist()
 
     def _cache_kwarg(self) -> str:

@@ -20,7 +20,8 @@ def build(cfg, seed: int = 0, shared: bool = True):
     if isinstance(cfg, C.LocalModel):
         from superalign.models.local import LocalLM  # torch: imported only when a local model is asked for
         b = LocalLM(cfg.model, cfg.device, cfg.dtype, cfg.batch_size, cfg.static_cache, seed=seed, compile=cfg.compile,
-                      batch_tokens=cfg.batch_tokens)
+                      batch_tokens=cfg.batch_tokens, workers=cfg.workers,
+                      merge_lora=cfg.merge_lora)
     elif isinstance(cfg, C.OpenAIEndpoint):
         b = OpenAIChat(**cfg.model_dump(exclude={"backend"}))
     elif isinstance(cfg, C.Classifier):
