@@ -9,6 +9,8 @@ steps and seconds; inside `eval` the prompts, prefill and decode tokens and seco
     python bench/loop_speed.py --part gen               # the test prompts' generation: prefill vs decode, batch, dtype
     python bench/loop_speed.py --part lora --adapters RUN...   # merged vs unmerged LoRA at inference: time, verdicts
     python bench/loop_speed.py --part workers           # generation on 2 forked processes vs 1 process, 2 threads
+    python bench/loop_speed.py --part compare --before bench/results/loop_speed_pairs/round_before.json
+                                                        # two rounds stage by stage (reads files only)
     python bench/loop_speed.py --code ../before ...     # the same measurement with another checkout's package
     python bench/loop_speed.py --part cli --preset quick --results bench/results/loop_speed/quick.json
                                                         # what a user waits for: `superalign run` end to end
@@ -288,6 +290,7 @@ def part_lora(a) -> dict:
         row = {"run": str(run), "seed": seed, "checkpoint": ck.name, "seconds": {"merged": secs[True], "unmerged": secs[False]},
                "generate_s": {"merged": gen[True], "unmerged": gen[False]},
                "answers": len(answers[True]), "answers_differ": sum(x != y for x, y in zip(answers[True], answers[False])),
+               "outcomes": sum(d["n"] for d in differ.values()), "outcomes_differ": sum(d["differ"] for d in differ.values()),
                "metrics": differ}
         log(json.dumps({k: v for k, v in row.items() if k != "metrics"}))
         out.append(row)
@@ -347,10 +350,35 @@ def cpu_model() -> str:
         return platform.processor() or "unknown"
 
 
+def part_compare(a) -> dict:
+    """Two rounds written by this script side by side (`--before FILE`, the after round in `--results`): each stage's
+    seconds, before / after, and the learn stage's training and generation seconds. Reads files, runs nothing."""
+    before, after = json.loads(Path(a.before).read_text()), json.loads(Path(a.results).read_text())
+
+    def row(x, y):
+        return {"before": x, "after": y, "ratio": round(x / y, 2) if x and y else None}
+    out = {k: row(before["stages"].get(k), v) for k, v in after["stages"].items()}
+    out["wall"] = row(before["wall_s"], after["wall_s"])
+    out["learn_training"] = row(before["learn"]["train_s"], after["learn"]["train_s"])
+    out["learn_rest"] = row(round(before["stages"]["learn"] - before["learn"]["train_s"], 1),
+                            round(after["stages"]["learn"] - after["learn"]["train_s"], 1))
+    for k in ("generate_s", "score_s"):
+        out[f"eval_{k}"] = row(before["eval"].get(k), after["eval"].get(k))
+    from superalign.store import RunStore
+    from superalign.store.records import EvalInfo
+    u0 = [RunStore(x["run_dir"]).infos(EvalInfo)[0].usage for x in (before, after)]  # the same untrained model
+    for k in ("generate_s", "score_s"):
+        out[f"eval_round0_{k}"] = row(u0[0].get(k), u0[1].get(k))
+    for k, v in out.items():
+        log(f"{k:>18}: {v['before']} -> {v['after']}  ({v['ratio']}x)")
+    return {"before": a.before, "after": a.results, "cpu": after.get("env", {}).get("cpu"), "stages": out}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--part", choices=["round", "cli", "gen", "eval", "learn", "matmul", "early", "lora", "workers"],
+    ap.add_argument("--part", choices=["round", "cli", "gen", "eval", "learn", "matmul", "early", "lora", "workers", "compare"],
                     default="round")
+    ap.add_argument("--before", help="--part compare: a round written by this script before the change")
     ap.add_argument("--adapters", nargs="*", default=[], help="--part lora: finished development-seed run directories")
     ap.add_argument("--workers", type=int, default=2, help="--part workers: processes to compare with one")
     ap.add_argument("--repeats", type=int, default=3, help="--part workers: alternating pairs")
@@ -370,7 +398,8 @@ def main():
     hf_logging.disable_progress_bar()
     import torch
     res = {"round": one_round, "cli": part_cli, "gen": part_gen, "eval": part_eval, "learn": part_learn,
-           "matmul": part_matmul, "early": part_early, "lora": part_lora, "workers": part_workers}[a.part](a)
+           "matmul": part_matmul, "early": part_early, "lora": part_lora, "workers": part_workers,
+           "compare": part_compare}[a.part](a)
     res["env"] = {"threads": torch.get_num_threads(), "torch": torch.__version__, "code": str(Path(a.code).resolve()),
                   "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpu": cpu_model()}
     print(json.dumps(res, indent=1))

@@ -36,7 +36,7 @@ class LocalModel(Strict):
     # (bench/loop_speed.py --part workers). Training is unaffected; ignored on CUDA/MPS and by `superalign serve`.
     workers: int = Field(1, ge=1)
     # while generating or scoring, each LoRA layer runs as one linear layer holding base + scaling * B @ A (rounded
-    # once to the model's dtype; the base weights are put back after): generation 1.20-1.34x faster on a CPU with a
+    # once to the model's dtype; the base weights are put back after): generation 1.15x faster on a CPU with a
     # trained adapter; false keeps peft's separate low-rank path (models/local.py merged_lora, loop_speed.py --part lora)
     merge_lora: bool = True
     # executor: ray - one actor per replica, each reserving these resources

@@ -113,10 +113,10 @@ def merged_lora(model):
     weight plus its adapters' scaling * B @ A (summed in float32, stored in the base weight's dtype); where every B is
     zero (an untrained adapter adds exactly 0) the base weight is used as it is. Why: the two rank-r products peft
     adds to each of SmolLM2's 210 adapted layers cost more than their arithmetic on a CPU (each small product has
-    its own fixed cost): generation with a trained adapter took 1.20x and 1.34x as long unmerged as merged
-    (`bench/loop_speed.py --part lora`, two development adapters). The merged weight is the adapted model rounded once to bf16, as a merged
-    export is: it changes the text of many 32-token answers (107 and 124 of 294) but few verdicts (5 and 6 of
-    about 500 item outcomes, none of 60 compliance verdicts; the same bench). The base weights are
+    its own fixed cost): generation with a trained adapter took 1.15x as long unmerged as merged
+    (`bench/loop_speed.py --part lora`, two development adapters, 2 workers). The merged weight is the adapted model rounded once to bf16, as a merged
+    export is: it changes the text of many 32-token answers (108 and 123 of 294) but few verdicts (5 and 6 of
+    438 item outcomes, none of 60 compliance verdicts; the same bench). The base weights are
     put back untouched afterwards (swapped, never merged in place and subtracted). Layers in any other state
     (disabled, already merged, a LoRA variant, dropout while training) keep peft's forward."""
     import torch
