@@ -15,7 +15,9 @@ writes). A child that dies or fails returns nothing for the jobs it held: the pa
 transient failure (a child killed for memory) costs time, not results, and a real bug raises in the parent with
 its own traceback.
 CPU only, and only where the caller allows it: a CUDA context does not survive a fork, and a caller that streams
-tokens to a client (`watch`) needs them in its own process.
+tokens to a client (`watch`) needs them in its own process. A child that hangs on a lock another thread of the parent
+held at the fork would hang the call, which is why a child runs only the model's forward passes: the parent
+tokenizes before the fork and decodes after, and a child never touches the store, the display or the tokenizer.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ def run(jobs: Sequence[Callable[[], T]], workers: int) -> list[T]:
     import torch
     threads = torch.get_num_threads()
     n = min(workers, len(jobs), threads)
-    if n <= 1:
+    if n <= 1 or not hasattr(os, "fork"):  # Windows has no fork: one process
         return [job() for job in jobs]
     counter = multiprocessing.get_context("fork").Value("i", 0)  # shared memory, inherited by the children
     children: list[tuple[int, int]] = []
