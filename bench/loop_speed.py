@@ -245,6 +245,17 @@ def part_matmul(a) -> dict:
             "threads": torch.get_num_threads()}
 
 
+def load_dev_adapter(lm, run: Path) -> Path:
+    """Load a finished development-seed run's final kept adapter into the learner's attached LoRA
+    (`axes_audit_build.final_checkpoint`, which refuses headline-seed runs); returns the checkpoint."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from axes_audit_build import final_checkpoint
+    from superalign.training import load_adapter
+    ck = final_checkpoint(run)
+    load_adapter(lm.model, ck)
+    return ck
+
+
 def part_lora(a) -> dict:
     """Merged LoRA at inference (`LocalModel.merge_lora`) against peft's separate low-rank path, on trained adapters:
     for each development-seed run in `--adapters`, its final kept adapter answers the test split (every value
@@ -252,23 +263,19 @@ def part_lora(a) -> dict:
     generation seconds of each, answers that differ, and per metric the items whose verdict differs with the
     paired (McNemar) test of merged against unmerged. The merged weight is rounded once to bf16, so answers may
     differ; what must hold is that verdicts and rates do not move beyond noise."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from axes_audit_build import final_checkpoint  # refuses headline-seed runs
     from superalign import config as C
     from superalign.evaluation import suite
     from superalign.loop import run as R
     from superalign.store import RunStore
-    from superalign.training import load_adapter
     from superalign.values import suite as axes_suite
     out = []
     for k, run in enumerate(map(Path, a.adapters)):
         seed = RunStore(run).get("config")["run"]["seed"]
-        ck = final_checkpoint(run)
         cfg = C.load(None, {**C.parse_sets(a.sets), "run.seed": seed, "eval.cache": False}, a.preset)
         ctx = R.open_run(cfg, Path(a.out) / f"lora-{os.getpid()}-{k}")
         sets, lm = ctx.sets("test"), ctx.learner
         ctx.initial_adapter(), ctx.judge()
-        load_adapter(lm.model, ck)
+        ck = load_dev_adapter(lm, run)
         res, secs, gen = {}, {}, {}
         for merged in ((True, False) if k % 2 == 0 else (False, True)):
             lm.merge_lora = merged
@@ -282,11 +289,15 @@ def part_lora(a) -> dict:
         answers = {merged: [x["response"] for x in r["items"]] + [x["response"] for ax in r.get("axes", {}).values()
                                                                   for x in ax["items"]] for merged, r in res.items()}
         o = {m: axes_suite.outcomes(r) for m, r in res.items()}
-        tests = [t for t in suite.compare(o[False], o[True]) if t["name"] != "helpfulness_change"]
-        differ = {t["name"][:-7]: {"n": t["n"], "differ": sum(o[False][t["name"][:-7]][i] != o[True][t["name"][:-7]][i]
-                                                               for i in o[True][t["name"][:-7]] if i in o[False][t["name"][:-7]]),
-                                   "unmerged": round(t["meta"]["before"], 3), "merged": round(t["meta"]["after"], 3),
-                                   "p_value": round(t["meta"]["p_value"], 3)} for t in tests}
+        differ = {}
+        for t in suite.compare(o[False], o[True]):
+            m = t["name"].removesuffix("_change")
+            if m == "helpfulness":  # a score, not 0/1 outcomes
+                continue
+            off, on = o[False][m], o[True][m]
+            differ[m] = {"n": t["n"], "differ": sum(v != off[i] for i, v in on.items() if i in off),
+                         "unmerged": round(t["meta"]["before"], 3), "merged": round(t["meta"]["after"], 3),
+                         "p_value": round(t["meta"]["p_value"], 3)}
         row = {"run": str(run), "seed": seed, "checkpoint": ck.name, "seconds": {"merged": secs[True], "unmerged": secs[False]},
                "generate_s": {"merged": gen[True], "unmerged": gen[False]},
                "answers": len(answers[True]), "answers_differ": sum(x != y for x, y in zip(answers[True], answers[False])),
@@ -299,8 +310,9 @@ def part_lora(a) -> dict:
 
 def part_workers(a) -> dict:
     """The test prompts' generation (harmful, look-alike, easy) through `LocalLM.generate` by the learner (its
-    untrained adapter, or the final adapter of the first `--adapters` run), in one process at all threads against `--workers` forked processes sharing the batches, alternating
-    for `--repeats` pairs: seconds of each and whether the answers equal one process at the per-worker thread count."""
+    untrained adapter, or the final adapter of the first `--adapters` run), in one process at all threads against
+    `--workers` forked processes sharing the batches, alternating for `--repeats` pairs: seconds of each and whether
+    the answers equal one process at the per-worker thread count."""
     import torch
     from superalign import config as C
     from superalign.loop import run as R
@@ -311,10 +323,7 @@ def part_workers(a) -> dict:
     sets, lm = ctx.sets("test"), ctx.learner
     ctx.initial_adapter()
     if a.adapters:
-        sys.path.insert(0, str(ROOT / "bench"))
-        from axes_audit_build import final_checkpoint
-        from superalign.training import load_adapter
-        load_adapter(lm.model, final_checkpoint(Path(a.adapters[0])))
+        load_dev_adapter(lm, Path(a.adapters[0]))
     chats = [chat(x["text"]) for s in ("harmful", "lookalike", "benign_easy") for x in sets[s]]
     p = GenParams(max_new_tokens=cfg.eval.tokens)
     lm.generate(chats[:8], GenParams(max_new_tokens=4))  # warm-up

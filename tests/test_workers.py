@@ -35,13 +35,16 @@ def test_jobs_come_back_in_order_from_every_process(two_threads):
 
 def test_a_child_that_dies_loses_no_result(two_threads):
     """A child killed mid-job (here: it exits inside the job) returns nothing; the parent runs its jobs again."""
-    parent = os.getpid()
+    parent, died = os.getpid(), multiprocessing.get_context("fork").Value("i", 0)
 
     def job(i):
+        time.sleep(0.2)  # slow enough that the child, forked first, takes one
         if os.getpid() != parent:
+            died.value = 1
             os._exit(9)  # as if killed for memory
         return i + 100
     assert workers.run([lambda i=i: job(i) for i in range(6)], workers=2) == [i + 100 for i in range(6)]
+    assert died.value == 1  # the child did take a job, and its loss was made good
 
 
 def test_a_failing_job_raises_in_the_parent(two_threads):
@@ -145,9 +148,12 @@ def test_an_untrained_adapter_is_exactly_the_base_model(tiny):
 def test_a_run_held_to_one_thread_stays_in_one_process():
     before = torch.get_num_threads()
     torch.set_num_threads(1)
+
+    def job():
+        time.sleep(0.2)  # slow enough that a child, had one been forked, would take some
+        return os.getpid()
     try:
-        parent = os.getpid()
-        assert set(workers.run([os.getpid] * 4, workers=2)) == {parent}
+        assert set(workers.run([job] * 4, workers=2)) == {os.getpid()}
     finally:
         torch.set_num_threads(before)
 

@@ -114,10 +114,11 @@ def merged_lora(model):
     zero (an untrained adapter adds exactly 0) the base weight is used as it is. Why: the two rank-r products peft
     adds to each of SmolLM2's 210 adapted layers cost more than their arithmetic on a CPU (each small product has
     its own fixed cost): generation with a trained adapter took 1.15x as long unmerged as merged
-    (`bench/loop_speed.py --part lora`, two development adapters, 2 workers). The merged weight is the adapted model rounded once to bf16, as a merged
-    export is: it changes the text of many 32-token answers (108 and 123 of 294) but few verdicts (5 and 6 of
-    438 item outcomes, none of 60 compliance verdicts; the same bench). The base weights are
-    put back untouched afterwards (swapped, never merged in place and subtracted). Layers in any other state
+    (`bench/loop_speed.py --part lora`, two development adapters, 2 workers). The merged weight is the adapted
+    model rounded once to bf16, as a merged export is: it changes the text of many 32-token answers (108 and 123 of
+    294) but few verdicts (5 and 6 of 438 item outcomes, none of 60 compliance verdicts; the same bench). Unlike
+    peft's `merge_adapter()` / `unmerge_adapter()`, which add the delta in place and subtract it again (leaving bf16
+    rounding in the base weights after every call), the base weights are swapped back untouched. Layers in any other state
     (disabled, already merged, a LoRA variant, dropout while training) keep peft's forward."""
     import torch
     try:
@@ -139,8 +140,8 @@ def merged_lora(model):
                     not isinstance(m.lora_dropout[a], torch.nn.Identity) for a in names)):
                 continue
             w = m.base_layer.weight
-            delta = [m.scaling[a] * (m.lora_B[a].weight.float() @ m.lora_A[a].weight.float()) for a in names
-                     if bool(m.lora_B[a].weight.any())]
+            # peft's own delta (scaling * B @ A, transposed for fan-in-fan-out layers), summed in fp32
+            delta = [m.get_delta_weight(a).float() for a in names if bool(m.lora_B[a].weight.any())]
             old = w.data
             if delta:
                 w.data = (old.float() + sum(delta)).to(old.dtype)
