@@ -3,12 +3,17 @@ verification-only rule on the same transcripts; accuracy per arm (Wilson CIs) an
 judge over the judge alone and over the rule (paired bootstrap CIs over the items of all seeds, McNemar or sign-flip
 p, across-seed t CIs). Writes bench/results/sandwich.json.
 
-    nice -n 15 python bench/sandwich.py [--questions 60] [--seeds 0,1,2] [--rounds 2] [--judge-rule posterior] [--cold]
+    python bench/sandwich.py --cold                 # headline: the declared seeds (SEEDS), cold then warm
+    python bench/sandwich.py --seeds 100 --out bench/results/sandwich/dev100.json   # the development seed
+    nice -n 15 python bench/sandwich.py [--questions 60] [--seeds 3,4,5] [--rounds 2] [--judge-rule posterior] [--cold]
 
 Judge: the embedded SmolLM2-135M-Instruct, without the passage. Strong side: the MiniLM extractive reader with it
 (expert, consultants, debaters); quotes verified by meaning (MiniLM). Passages describe two countries of one region,
 so both options are in the passage; half the questions need two sentences combined (see superalign/sandwich).
-The judge rule and the item design were fixed on development seed 100 before seeds 0-2 were run.
+The judge rule and the item design were fixed on development seed 100. Seeds 0-2 were the headline of the
+earlier `plain` design; their result (a name-matching rule did as well as the debate) shaped the `contrast` design,
+so they are design seeds now, and the contrast design's headline seeds, SEEDS, were declared (2026-12-04) before
+any of them ran.
 `--cold` runs from a fresh cache holding only the pinned wheels and a fresh store, then again warm (the store's
 finished seeds are reused), and records both wall times.
 """
@@ -25,6 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SEEDS = (3, 4, 5)            # headline seeds of the contrast design, declared before they ran
+DEV_SEEDS = (100, 0, 1, 2)   # seeds that shaped the design (100: the contrast design; 0-2: the plain one)
 
 
 def bench(a, run_dir: Path) -> tuple[dict, object, str, float, float]:
@@ -49,7 +57,7 @@ def bench(a, run_dir: Path) -> tuple[dict, object, str, float, float]:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--questions", type=int, default=60)
-    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--judge-rule", default="explain", choices=["explain", "posterior", "joint", "gain"])
     ap.add_argument("--config", default=None)
@@ -102,7 +110,8 @@ def main():
            "verified_rate": res["verified_rate"], "n_items": res["n"], "config": sw.model_dump(),
            "judge": judge, "strong": f"extractive reader ({sw.strong_embedder})", "wall_s": wall,
            "cpu_s": cpu, "threads": a.threads, "cpu_count": os.cpu_count(), "loadavg_end": os.getloadavg(),
-           "store": str(run_dir)}
+           "store": str(run_dir), "headline_seeds_declared": list(SEEDS), "dev_seeds": list(DEV_SEEDS),
+           "headline": set(sw.seeds) <= set(SEEDS)}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=2, default=float))
     print(f"store: {run_dir}\nwrote {a.out}")
