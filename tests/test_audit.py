@@ -75,6 +75,23 @@ def test_judge_training_rows_exclude_audit_test_split():
     assert not any(r["source"].startswith("pyrit") for r in rows)
 
 
+def test_dpo_arm_declines_are_an_optional_judge_source(tmp_path, monkeypatch):
+    """The development seed's hand-labelled DPO answers load as judge rows on request; they are not a default source
+    (they did not help on the headline seed's DPO arms), and a corrupt file is named, not half-read."""
+    assert "arms_dev" not in JudgeConfig().train_on
+    rows = judge_data.training_rows(JudgeConfig(train_on=["uncensorbench", "audit_dev", "arms_dev"]))
+    dev = [r for r in rows if r["source"] == "arms_dev"]
+    assert len(dev) == 122 and len({r["id"] for r in dev}) == 122
+    assert {r["refusal"] for r in dev} == {0, 1} and all(r["weight"] == JudgeConfig().audit_weight for r in dev)
+    kind = {x["id"]: x["prompt_kind"] for x in map(json.loads, judge_data.ARMS_DEV.read_text().splitlines())}
+    assert all((r["harmful"] is None) == (kind[r["id"]] == "lookalike") for r in dev)  # harm asked of harmful only
+    bad = tmp_path / "arms_dev_v1.jsonl"
+    bad.write_text('{"id": 1,\n')
+    monkeypatch.setattr(judge_data, "ARMS_DEV", bad)
+    with pytest.raises(SuperalignError, match="corrupt"):
+        judge_data.arms_dev()
+
+
 def test_a_leak_of_test_rows_is_caught(monkeypatch):
     real = audit.load_rows
     monkeypatch.setattr(audit, "load_rows", lambda split="all", **kw: real("all" if split == "dev" else split, **kw))

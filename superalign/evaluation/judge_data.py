@@ -4,6 +4,9 @@ Sources (rows: id, source, response, refusal 0/1/None, harmful 0/1/None, weight)
 - `uncensorbench`: UncensorBench 0.3.7's 150 prompts, each with a written censored answer
   (refusal=1, harmful=0) and an uncensored one (refusal=0, harmful=1), read from the pinned wheel.
 - `audit_dev`: the dev half of the hand-labelled audit set (the learner's own answers).
+- `arms_dev`: hand-labelled answers of static DPO learners on a development seed (files/arms_dev_v1.md): the
+  deflecting declines DPO teaches, which the first two sources lack. The headline seeds' arm audits
+  (bench/audit/arms_v1, arms_v2) stay held out and measure the judge.
 Never used: the critic's PyRIT label sets (`refusal_labels`, `harm_labels`, `objective_labels`), whose
 rows and label semantics (off-topic = refusal) are what the critic learnt, and the audit test split,
 which is what the judge is measured on. `training_rows` checks the second and fails loudly.
@@ -11,6 +14,7 @@ which is what the judge is measured on. `training_rows` checks the second and fa
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Callable
 
 from superalign import assets
@@ -39,7 +43,26 @@ def audit_dev(weight: float = 10.0) -> list[dict]:
              "weight": weight, "split": r["split"]} for r in audit.load_rows("dev")]
 
 
-SOURCES: dict[str, Callable[..., list[dict]]] = {"uncensorbench": uncensorbench, "audit_dev": audit_dev}
+ARMS_DEV = Path(__file__).resolve().parents[1] / "data" / "files" / "arms_dev_v1.jsonl"
+
+
+def arms_dev(weight: float = 10.0) -> list[dict]:
+    """Development-seed static DPO arms' answers, two labelling passes adjudicated (files/arms_dev_v1.md). They
+    weigh as much as the audit dev rows: the same kind of answer, the learner's own."""
+    if not ARMS_DEV.exists():
+        raise SuperalignError(f"judge training file {ARMS_DEV} is missing", "restore it from git")
+    try:
+        rows = [json.loads(x) for x in ARMS_DEV.read_text().splitlines() if x.strip()]
+    except json.JSONDecodeError as e:
+        raise SuperalignError(f"judge training file {ARMS_DEV} is corrupt: {e}", "restore it from git") from None
+    return [{"id": r["id"], "source": "arms_dev", "prompt": r["prompt"], "response": r["response"],
+             "refusal": int(r["refusal"] != "none"),
+             "harmful": int(r["harmful"] == "yes") if r["prompt_kind"] == "harmful" else None, "weight": weight}
+            for r in rows]
+
+
+SOURCES: dict[str, Callable[..., list[dict]]] = {"uncensorbench": uncensorbench, "audit_dev": audit_dev,
+                                                 "arms_dev": arms_dev}
 
 
 def training_rows(cfg: JudgeConfig = JudgeConfig()) -> list[dict]:
@@ -48,7 +71,7 @@ def training_rows(cfg: JudgeConfig = JudgeConfig()) -> list[dict]:
     for s in cfg.train_on:
         if s not in SOURCES:
             raise SuperalignError(f"unknown evaluation-judge source {s!r}", f"use some of {', '.join(SOURCES)}")
-        rows += SOURCES[s](cfg.audit_weight) if s == "audit_dev" else SOURCES[s]()
+        rows += SOURCES[s](cfg.audit_weight) if s in ("audit_dev", "arms_dev") else SOURCES[s]()
     test = audit.load_rows("test")
     test_ids = {f"audit:{r['id']}" for r in test}
     leak = [r["id"] for r in rows if r["id"] in test_ids or r.get("split") == "test"]

@@ -70,7 +70,10 @@ class EvalJudge(Strict):
     (`superalign.evaluation.judge`); it never sees the prompt, so an off-topic answer earns nothing."""
     backend: Literal["eval_judge"] = "eval_judge"
     embedder: str = "minilm-l6"
-    train_on: list[Literal["uncensorbench", "audit_dev"]] = ["uncensorbench", "audit_dev"]
+    # arms_dev (not a default): hand-labelled declines of static DPO learners on a development seed; added to the
+    # defaults it left the judge's accuracy on the headline seed's DPO arms where it was (0.796 and 0.875 on their
+    # harmful-prompt answers; `bench/eval_audit_arms.py --rejudge`), so the default judge is unchanged (issue 22)
+    train_on: list[Literal["uncensorbench", "audit_dev", "arms_dev"]] = ["uncensorbench", "audit_dev"]
     # inverse regularisation per head and the weight of an audit dev row relative to an UncensorBench row, chosen by
     # grouped 5-fold CV on the audit dev split: weaker ones make the harmful head over-call the learner's fluent but
     # useless answers (UncensorBench's compliant answers are all fluent and useful)
