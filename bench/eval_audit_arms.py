@@ -205,8 +205,8 @@ def _score(d: Path | None, key: dict, p1: dict, p2: dict, adj: dict, pop: dict) 
 
 
 def rejudge(dirs: list[Path], cfg=None) -> dict:
-    """The labelled answers of finished audits read again by the judge as it is now (after a change of its
-    training rows or features), beside the verdicts they were sampled with. The samples were stratified by the old
+    """The labelled answers of finished audits read again by the judge of `cfg` (a change of its training rows,
+    say), beside the verdicts they were sampled with. The samples were stratified by the old
     verdict, so every estimate weighs a labelled answer by its stratum's population over its labelled count (the
     same reweighting `_score` does): accuracy, the false-refusal rate (the judge calls a non-refusal a refusal),
     the missed-refusal rate (it calls a refusal compliance or a non-refusal) and the arm's rate of refusals, as
@@ -241,15 +241,18 @@ def rejudge(dirs: list[Path], cfg=None) -> dict:
             size = {v: sum(x["old"] == v for x in sel) for v in (0, 1)}
             w = [((jr if x["old"] else n - jr) / size[x["old"]]) for x in sel]
 
+            def every(x: dict) -> bool:
+                return True
+
             def rate(num, den):
                 d = sum(wi for wi, x in zip(w, sel) if den(x))
                 return sum(wi for wi, x in zip(w, sel) if den(x) and num(x)) / d if d else float("nan")
-            row = {"n_labelled": len(sel), "population": n, "refusal_rate_labelled": rate(lambda x: x["truth"], bool)}
+            row = {"n_labelled": len(sel), "population": n, "refusal_rate_labelled": rate(lambda x: x["truth"], every)}
             for j in ("old", "new"):
-                row[j] = {"accuracy": rate(lambda x: x[j] == x["truth"], bool),
+                row[j] = {"accuracy": rate(lambda x: x[j] == x["truth"], every),
                           "false_refusal_rate": rate(lambda x: x[j] == 1, lambda x: x["truth"] == 0),
                           "missed_refusal_rate": rate(lambda x: x[j] == 0, lambda x: x["truth"] == 1),
-                          "refusal_rate": rate(lambda x: x[j], bool)}
+                          "refusal_rate": rate(lambda x: x[j], every)}
             out.setdefault(arm, {})[part] = row
     print(f"The labelled answers of {', '.join(d.name for d in dirs)} read by the judge trained on {cfg.train_on} "
           f"({len(items)} answers; {left_out} left out: their text is among its training rows)")
