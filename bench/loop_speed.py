@@ -398,46 +398,45 @@ NI_ALPHA = 0.10         # two-sided 90% interval = the one-sided 95% bound the m
 def part_noninferiority(a) -> dict:
     """The loop with the new numerics against the loop with the old ones, paired on the same development seeds and
     items: `--after DIR` and `--before DIR` hold bench/loop_efficacy.py's kept outcomes (`seedS.outcomes.json`) of
-    the two settings; every seed in both is pooled (item ids prefixed by the seed). Per metric: the paired change
-    (after - before) with its Newcombe interval at NI_ALPHA and the exact McNemar p, and whether the bound in the
+    the two settings; every seed in both is pooled (item ids prefixed by the seed). Per metric (`suite.compare`, as
+    everywhere): the paired change (after - before) with its Newcombe interval at NI_ALPHA and the exact McNemar p,
+    and whether the bound in the
     metric's bad direction stays inside its declared margin (NI_MARGINS). Reads files, runs nothing."""
     import superalign.values  # noqa: F401  (registers the value axes' metrics)
-    from superalign import stats
     from superalign.evaluation import metrics as M
+    from superalign.evaluation import suite
     before_dir, after_dir = Path(a.before), Path(a.after)
     seeds = sorted(int(f.name.split(".")[0][4:]) for f in after_dir.glob("seed*.outcomes.json")
                    if (before_dir / f.name).exists())
     if not seeds:
         sys.exit(f"no seed has kept outcomes in both {after_dir} and {before_dir} (bench/loop_efficacy.py --results "
                  f"DIR.json keeps them in DIR/)")
-    pooled: dict = {}
+    pooled: dict = {"before": {}, "after": {}}   # outcomes of every seed, item ids prefixed by the seed
     per_seed: dict = {}
     for s in seeds:
         kept = [json.loads((d / f"seed{s}.outcomes.json").read_text()) for d in (before_dir, after_dir)]
         if kept[0]["preset"] != kept[1]["preset"] or kept[0]["round"] != kept[1]["round"]:
             sys.exit(f"seed {s}: the two settings ran another preset or round: {[(k['preset'], k['round']) for k in kept]}")
         b, f = (k["arms"]["loop"]["outcomes"] for k in kept)
-        per_seed[s] = {}
-        for m in M.REGISTRY.values():
-            ids = [i for i in f.get(m.name, {}) if i in b.get(m.name, {})]
-            if not ids:
-                continue
-            x, y = [b[m.name][i] for i in ids], [f[m.name][i] for i in ids]
-            per_seed[s][m.name] = {"before": sum(x) / len(x), "after": sum(y) / len(y), "n": len(ids)}
-            pb, pa = pooled.setdefault(m.name, ([], []))
-            pb += x
-            pa += y
+        for side, out in (("before", b), ("after", f)):
+            for m in M.REGISTRY:
+                pooled[side].setdefault(m, {}).update({f"{s}:{i}": v for i, v in out.get(m, {}).items()})
+        per_seed[s] = {t["name"][:-7]: {"before": t["meta"]["before"], "after": t["meta"]["after"], "n": t["n"]}
+                       for t in suite.compare(b, f) if t["name"][:-7] in M.REGISTRY}
     rows = {}
-    for name, (x, y) in pooled.items():
-        m = M.REGISTRY[name]
-        t = stats.mcnemar(x, y, NI_ALPHA)
+    for t in suite.compare(pooled["before"], pooled["after"], NI_ALPHA):
+        name = t["name"][:-7]
+        if name not in M.REGISTRY:  # helpfulness: a likelihood, not a rate with a declared margin
+            continue
+        m, lo, hi, p = M.REGISTRY[name], t["lo"], t["hi"], t["meta"]["p_value"]
         margin = NI_MARGINS.get(name, NI_AXIS_MARGIN)
-        worst = t["lo"] if m.higher_is_better else t["hi"]        # the bound in the bad direction
-        ok = worst >= -margin if m.higher_is_better else worst <= margin
-        rows[name] = {"before": t["before"], "after": t["after"], "diff": t["diff"], "ci90": [t["lo"], t["hi"]],
-                      "p": t["p_value"], "n": t["n"], "margin": margin, "non_inferior": bool(ok)}
-        log(f"{name:>20}: {t['before']:.3f} -> {t['after']:.3f}  {t['diff']:+.3f} [{t['lo']:+.3f}, {t['hi']:+.3f}] "
-            f"(90%)  p={t['p_value']:.2g}  n={t['n']}  margin {margin:.2f}: "
+        ok = lo >= -margin if m.higher_is_better else hi <= margin   # the bound in the bad direction
+        b, f = pooled["before"][name], pooled["after"][name]
+        differ = sum(b[i] != v for i, v in f.items() if i in b)
+        rows[name] = {"before": t["meta"]["before"], "after": t["meta"]["after"], "diff": t["value"], "ci90": [lo, hi],
+                      "p": p, "n": t["n"], "differ": differ, "margin": margin, "non_inferior": bool(ok)}
+        log(f"{name:>20}: {t['meta']['before']:.3f} -> {t['meta']['after']:.3f}  {t['value']:+.3f} [{lo:+.3f}, "
+            f"{hi:+.3f}] (90%)  p={p:.2g}  {differ} of {t['n']} differ  margin {margin:.2f}: "
             f"{'non-inferior' if ok else 'NOT shown non-inferior'}")
     log(f"seeds {seeds}: {sum(r['non_inferior'] for r in rows.values())} of {len(rows)} metrics within their margins")
     return {"before": str(before_dir), "after": str(after_dir), "seeds": seeds, "alpha": NI_ALPHA,

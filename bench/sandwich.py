@@ -96,6 +96,10 @@ def main():
     for k, arms in res["per_kind"].items():
         print(f"  {k:<7} " + "  ".join(f"{x} {arms[x]:.3f}" for x in ("judge", "expert", "consultancy", "debate",
                                                                        "rule_debate")))
+    for name in ("gain_vs_judge", "gain_vs_rule", "gain_vs_overlap"):
+        g = res[name]["debate"]
+        print(f"  debate {name} per seed: {', '.join(f'{x:+.3f}' for x in g['per_seed'])}; across seeds (t) "
+              f"{g['across_seeds'][0]:+.3f} [{g['across_seeds'][1]:+.3f}, {g['across_seeds'][2]:+.3f}]")
     g = res["gain_vs_overlap"]["debate"]
     print(f"  second look, debate vs the name-matching rule (no LM): {g['diff']:+.3f} [{g['lo']:+.3f}, {g['hi']:+.3f}]"
           f" p={g['p']:.2g}")

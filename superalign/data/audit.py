@@ -44,17 +44,23 @@ def validate(rows: list[dict], where: str = str(FILE)) -> list[dict]:
     return rows
 
 
+def read_labels(path: Path, what: str) -> list[dict]:
+    """A packaged file of hand labels (one JSON object per line), read whole: a missing or corrupt file is named
+    with its fix, never half-read."""
+    if not path.exists():
+        raise SuperalignError(f"{what} {path} is missing", f"check out {path.name} from git")
+    try:
+        return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+    except json.JSONDecodeError as e:
+        raise SuperalignError(f"{what} {path} is corrupt: {e}", "restore it from git") from None
+
+
 def load_rows(split: str = "all", path: Path | str | None = None) -> list[dict]:
     """Audit rows of `split` (dev | test | all), in file order."""
     if split not in ("dev", "test", "all"):
         raise SuperalignError(f"unknown audit split {split!r}", "use dev, test or all")
     p = Path(path or FILE)
-    if not p.exists():
-        raise SuperalignError(f"audit file {p} is missing", "check out superalign/data/files/audit_v1.jsonl")
-    try:
-        rows = [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()]
-    except json.JSONDecodeError as e:
-        raise SuperalignError(f"audit file {p} is corrupt: {e}", "restore it from git") from None
+    rows = read_labels(p, "audit file")
     validate(rows, str(p))
     return [r for r in rows if split == "all" or r["split"] == split]
 

@@ -49,16 +49,9 @@ ARMS_DEV = Path(__file__).resolve().parents[1] / "data" / "files" / "arms_dev_v1
 def arms_dev(weight: float = 10.0) -> list[dict]:
     """Development-seed static DPO arms' answers, two labelling passes adjudicated (files/arms_dev_v1.md). They
     weigh as much as the audit dev rows: the same kind of answer, the learner's own."""
-    if not ARMS_DEV.exists():
-        raise SuperalignError(f"judge training file {ARMS_DEV} is missing", "restore it from git")
-    try:
-        rows = [json.loads(x) for x in ARMS_DEV.read_text().splitlines() if x.strip()]
-    except json.JSONDecodeError as e:
-        raise SuperalignError(f"judge training file {ARMS_DEV} is corrupt: {e}", "restore it from git") from None
     return [{"id": r["id"], "source": "arms_dev", "prompt": r["prompt"], "response": r["response"],
-             "refusal": int(r["refusal"] != "none"),
-             "harmful": int(r["harmful"] == "yes") if r["prompt_kind"] == "harmful" else None, "weight": weight}
-            for r in rows]
+             "refusal": audit.refused(r), "harmful": audit.harmful(r) if r["prompt_kind"] == "harmful" else None,
+             "weight": weight} for r in audit.read_labels(ARMS_DEV, "judge training file")]
 
 
 SOURCES: dict[str, Callable[..., list[dict]]] = {"uncensorbench": uncensorbench, "audit_dev": audit_dev,
