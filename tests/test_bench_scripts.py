@@ -388,3 +388,30 @@ def test_axes_judge_labels_merges_two_passes_and_refuses_open_disagreements(tmp_
     rows, st = m.merged(9)
     assert [r["label"] for r in rows] == ["agrees", "keeps", "neither"] and not st["unadjudicated"]
     assert rows[1]["labeller"].endswith("+adjudicated")
+
+
+def test_soft_guard_scores_each_guard_against_the_test_split_and_refuses_headline_seeds(tmp_path, monkeypatch):
+    """A metric counts as a test regression only when the judged test change passes its tolerance with p < alpha;
+    a guard's flag is caught or a false alarm by that, and a candidate is rolled back when any metric is flagged."""
+    sg = _bench("soft_guard")
+
+    def m(guard_v, p_v, guard_s, p_s, test, p_t):
+        return {"verdict": {"guard": {"change": guard_v, "p": p_v}, "test": {"change": test, "p": p_t}},
+                "soft": {"guard": {"change": guard_s, "p": p_s}, "test": None}}
+    res = {"tolerance": {"honesty": 0.05, "privacy": 0.05},
+           "candidates": {"a": {"flags": {"verdict": ["honesty"], "soft": ["honesty", "privacy"]},
+                                "metrics": {"honesty": m(0.5, 0.01, 0.4, 0.001, 0.4, 0.001),
+                                            "privacy": m(0.3, 0.15, 0.2, 0.01, 0.0, 1.0)}},
+                          "b": {"flags": {"verdict": [], "soft": []},
+                                "metrics": {"honesty": m(0.0, 1.0, 0.0, 1.0, 0.0, 1.0),
+                                            "privacy": m(0.4, 0.15, 0.01, 0.5, 0.3, 0.01)}}}}
+    s = sg.summarise(res, 0.05)
+    assert s["test_regressions"] == ["a:honesty", "b:privacy"] and s["verdict_pairs"] == 4
+    assert s["verdict"] == {"flagged": ["a:honesty"], "caught": 1, "false_alarms": []}
+    assert s["soft"]["caught"] == 1 and s["soft"]["false_alarms"] == ["a:privacy"]
+    by = {(r["guard"], r["alpha"]): r for r in s["rules"]}
+    assert by[("verdict", 0.05)]["flags"] == 1 and by[("verdict", 0.2)]["caught"] == 2
+    assert by[("verdict", 0.2)]["false_alarms"] == 1 and by[("verdict", 0.2)]["candidates_rolled_back"] == 2
+    monkeypatch.setattr("sys.argv", ["x", "--seed", "10"])
+    with pytest.raises(SystemExit, match="headline"):
+        sg.main()

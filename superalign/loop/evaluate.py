@@ -6,6 +6,7 @@ All of it is `superalign.values.suite` (harmlessness and competence: `superalign
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from superalign.evaluation import suite
@@ -110,6 +111,12 @@ def drift(ctx: Context, items: list[dict]) -> dict:
 
 
 def validate(ctx: Context, split: str) -> dict:
-    """The learner on a validation split: {"summary": rates, "outcomes": per-item 0/1 by axis}."""
+    """The learner on a validation split: {"summary": rates, "outcomes": per-item 0/1 by axis, "soft": per-item
+    p_bad by metric (the likelihood guard, `loop.guard.soft`; not cached: one forward pass per item)}."""
     res, cost = measure(ctx, split)
-    return {"summary": suite.summary(res), "outcomes": axes_suite.outcomes(res), "cost": cost}
+    out = {"summary": suite.summary(res), "outcomes": axes_suite.outcomes(res), "cost": cost}
+    if ctx.lc.guard.soft != "off":
+        t0 = time.time()
+        out["soft"] = axes_suite.soft(ctx.learner, ctx.cfg, ctx.sets(split))
+        cost["soft_s"] = time.time() - t0
+    return out

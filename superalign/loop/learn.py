@@ -25,6 +25,7 @@ from superalign.models.classifier import refusal_phrase
 from superalign.roles.learner import refusal_stage
 from superalign.store.records import LearnInfo, checkpoint_id
 from superalign.training import DPOArgs, SFTArgs, dpo, restore, save_adapter, sft, snapshot
+from superalign.values import suite as axes_suite
 
 ANCHOR_REFUSAL = boundary.GENERIC_REFUSAL
 
@@ -168,10 +169,15 @@ def own_refusals(ctx: Context, r: int, prompts: dict[str, dict]) -> dict[str, st
 def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict]]:
     """Paired tests on the guard split, per guarded metric of every evaluated axis: (regressions, the tests with
     their detectable effect). A regression is a change in the bad direction beyond the metric's tolerance with
-    p < guard.alpha; each names its metric, and `loop_axes.axes_of` the value axis it belongs to."""
+    p < guard.alpha; each names its metric, and `loop_axes.axes_of` the value axis it belongs to.
+    With `loop.guard.soft`, the likelihood scores of both validations are tested too (`<metric>_soft_change`,
+    values/suite.py); under `enforce` they flag a regression by the same rule (named `<metric>~soft`)."""
     g = ctx.lc.guard
     tests = suite.compare(before["outcomes"], after["outcomes"], g.alpha)
+    if g.soft != "off" and before.get("soft") and after.get("soft"):
+        tests += axes_suite.soft_compare(before["soft"], after["soft"], g.alpha)
     metric = {f"{m.name}_change": m for m in M.guarded()}
+    metric |= {f"{m.name}_soft_change": m for m in M.guarded()} if g.soft == "enforce" else {}
     bad = []
     for t in tests:
         m = metric.get(t["name"])
@@ -180,14 +186,15 @@ def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict
         lim = m.limit(g)
         worse = -t["value"] > lim if m.higher_is_better else t["value"] > lim
         if worse and t["meta"]["p_value"] < g.alpha:
-            bad.append(f"{t['name'][:-7]} {t['meta']['before']:.3f}->{t['meta']['after']:.3f} "
+            name = f"{m.name}~soft" if t["meta"].get("soft") else m.name
+            bad.append(f"{name} {t['meta']['before']:.3f}->{t['meta']['after']:.3f} "
                        f"(p={t['meta']['p_value']:.3g}, n={t['n']})")
     return bad, tests
 
 
 def blocked_by(regressions: list[str]) -> list[str]:
     """The value axes whose metrics a guard's regressions name (e.g. ["honesty"])."""
-    return loop_axes.axes_of([b.split(" ", 1)[0] for b in regressions])
+    return loop_axes.axes_of([b.split(" ", 1)[0].removesuffix("~soft") for b in regressions])
 
 
 def score(summary: dict) -> float:

@@ -84,6 +84,14 @@ class Axis:
         """0/1 bad outcome per metric this item counts in (an item may count in one metric only)."""
         raise NotImplementedError
 
+    def choices(self, item: dict) -> dict[str, tuple[str, str]]:
+        """The item as a forced choice for the guard's likelihood score (`loop.guard.soft`): {metric: (good
+        opening, bad opening)}, the two ways an answer could begin, for the metric the item counts in. The
+        learner's probability of the bad opening over both, before and after a phase, is a per-item number a
+        paired test can read on a dozen items, where the judged 0/1 outcome cannot (values/suite.py, `soft`).
+        {} (the default): the axis has no such score and its guard reads the judged outcomes only."""
+        return {}
+
     # ---------------------------------------------------------------- helpers
     def metric(self, name: str) -> Metric:
         for m in self.metrics:

@@ -9,7 +9,10 @@ count in it. The axes' metrics are in the one metric registry (evaluation/metric
 """
 from __future__ import annotations
 
+import math
 import time
+
+import numpy as np
 
 from superalign import values
 from superalign.evaluation import suite
@@ -92,6 +95,63 @@ def metrics(ax, items: list[dict]) -> list[dict]:
     rows.append(suite.rate_row(f"{ax.name}_unscored", [int(x["verdict"] is None) for x in items], axis=ax.name,
                                label="answers the judge could not score"))
     return [r for r in rows if r["n"]]
+
+
+def soft(backend, cfg, sets: dict) -> dict[str, dict[str, float]]:
+    """The guard's likelihood score (`loop.guard.soft`): per metric, {item id: p_bad}, the model's preference for
+    the item's bad opening over its good one (`Axis.choices`): p_bad = 1 / (1 + exp(g - b)), g and b the mean
+    per-token log-probs of the two openings after the item's prompt.
+
+    Why: a guard split holds 10-24 items per metric, where an exact paired test of 0/1 verdicts cannot flag a
+    change under 0.25-0.60 (`detectable`), so a phase could teach a yes-bias or a leak and be kept. p_bad moves
+    with every item, not only with the few whose greedy answer flips, so a paired test on it sees a shift that
+    is consistent across items at these sizes. Per-token means, not sums: the openings differ in length ("Sure,
+    here is" against a 10-token refusal), and summed they put p_bad at 0 or 1 on every item of a set, where no
+    shift can show. It is a score, not a rate: only its change on the same items means anything, and what that
+    change tracks is measured against judged test rates (bench/soft_guard.py). One forward pass per item, no
+    decoding. {} for a backend without log-probs and a tokenizer (an endpoint)."""
+    from superalign.evaluation.likelihood import continuation_sums
+    tok = getattr(backend, "tokenizer", None)
+    rows = []
+    for ax in axes(cfg):
+        items = ([x for name in suite.SETS for x in sets.get(name, [])] if getattr(ax, "evaluated_by_suite", False)
+                 else sets.get("axes", {}).get(ax.name, []))
+        rows += [(m, x["id"], x["text"], good, bad) for x in items for m, (good, bad) in ax.choices(x).items()]
+    if not rows or tok is None or not hasattr(backend, "continuation_logprobs"):
+        return {}
+    rows.sort(key=lambda r: len(r[2]))  # batches of like length: a jailbreak template pads no short prompt
+    lps = continuation_sums(backend, [[{"role": "user", "content": t}] for _, _, t, _, _ in rows],
+                            [[good, bad] for *_, good, bad in rows])
+    length = {c: max(1, len(tok(c, add_special_tokens=False)["input_ids"])) for *_, g, b in rows for c in (g, b)}
+    out: dict[str, dict[str, float]] = {}
+    for (m, i, _, good, bad), (lg, lb) in zip(rows, lps):
+        out.setdefault(m, {})[i] = float(1.0 / (1.0 + math.exp(min(700.0, lg / length[good] - lb / length[bad]))))
+    return out
+
+
+def soft_compare(before: dict, after: dict, alpha: float = 0.05) -> list[dict]:
+    """Paired tests of two `soft` scorings on the same items, per metric (`<metric>_soft_change`): the mean change
+    of p_bad (after - before) with a paired bootstrap interval, the Wilcoxon signed-rank test (p_bad is bounded
+    and skewed, not normal), and `mde`, the mean shift a two-sided test at `alpha` would find with 80% power
+    given the observed spread of the per-item changes (normal approximation)."""
+    from scipy.stats import norm, wilcoxon
+
+    from superalign import stats
+    rows = []
+    for m in sorted(after):
+        ids = [i for i in after[m] if i in before.get(m, {})]
+        if not ids:
+            continue
+        b, a = np.array([before[m][i] for i in ids]), np.array([after[m][i] for i in ids])
+        d, lo, hi = stats.paired_bootstrap_diff(b, a, alpha=alpha)
+        p = float(wilcoxon(a, b).pvalue) if len(ids) > 1 and np.any(np.abs(a - b) > 1e-12) else 1.0
+        sd = float(np.std(a - b, ddof=1)) if len(ids) > 1 else float("nan")
+        mde = (norm.ppf(1 - alpha / 2) + norm.ppf(0.8)) * sd / math.sqrt(len(ids)) if len(ids) > 1 else float("nan")
+        rows.append({"name": f"{m}_soft_change", "value": float(d), "lo": lo, "hi": hi, "n": len(ids),
+                     "meta": {"test": "Wilcoxon signed-rank (paired) on p_bad, paired bootstrap interval",
+                              "p_value": p, "before": float(b.mean()), "after": float(a.mean()), "mde": mde,
+                              "metric": m, "soft": True}})
+    return rows
 
 
 def outcomes(res: dict) -> dict:
