@@ -3,6 +3,7 @@ the judges' training data, the loop's mixes and guard, and a toy axis added thro
 evaluated, trained on, guarded and reported."""
 import json
 import random
+import re
 
 import pytest
 
@@ -276,6 +277,7 @@ def test_a_toy_axis_is_trained_evaluated_guarded_and_reported(tmp_path):
     soft = {t["name"]: t for t in ck["meta"]["guard_tests"] if t["meta"].get("soft")}
     assert "compliance_soft_change" in soft and not any(n.startswith("toy") for n in soft)
     assert soft["compliance_soft_change"]["n"] == len(ctx.sets("val_guard")["harmful"])
+    assert re.search(r"compliance_soft_change [-+]\d\.\d{3} \(p=[^,]+, n=\d+, likelihood", page)
     assert "Value profile" in page and "Toy (test axis)" in page and "toy: bad answers" in page
 
 

@@ -162,14 +162,19 @@ def _verdict(c: dict, ck: dict | None) -> Markup | str:
                   f'{esc(("blocked by " + ", ".join(axes) + ": " if axes else "") + "; ".join(ck["meta"].get("regressions", [])))}')
 
 
-def _flags(t: dict, alpha: float) -> str:
-    """What a guard test of n paired items can flag at all: a split too small flags nothing, and says so. A
-    likelihood test (`soft`) has no such floor; it says the shift it finds with 80% power at its spread."""
-    if t["meta"].get("soft"):
-        mde = t["meta"].get("mde", float("nan"))
-        return "likelihood" + ("" if mde != mde else f", finds ≥{mde:.3f} at 80%")
-    d = stats.min_detectable_paired(t["n"], alpha)
+def _flags(n: int, alpha: float) -> str:
+    """What a guard test of n paired items can flag at all: a split too small flags nothing, and says so."""
+    d = stats.min_detectable_paired(n, alpha)
     return "flags nothing at this n" if d != d else f"flags ≥{d:.2f}"
+
+
+def _test_flags(t: dict, alpha: float) -> str:
+    """`_flags` of a guard test; a likelihood test (`soft`) has no such floor, so it says the shift it finds with
+    80% power at its spread."""
+    if not t["meta"].get("soft"):
+        return _flags(t["n"], alpha)
+    mde = t["meta"].get("mde", float("nan"))
+    return "likelihood" + ("" if mde != mde else f", finds ≥{mde:.3f} at 80%")
 
 
 def candidates(store: RunStore) -> str | None:
@@ -199,7 +204,7 @@ def candidates(store: RunStore) -> str | None:
                              f"{c['score']:.3f}" if sel else "– (only candidate)",
                              f"{c.get('train_s', 0):.1f}", _verdict(c, ck)])
             tests = "; ".join(f"{t['name']} {t['value']:+.3f} (p={t['meta'].get('p_value', float('nan')):.3g}, "
-                              f"n={t['n']}, {_flags(t, alpha)})"
+                              f"n={t['n']}, {_test_flags(t, alpha)})"
                               for t in (ck["meta"].get("guard_tests") or [])) if ck else ""
             out.append(f"<h4>{esc(head)}</h4>"
                        + table(["candidate", "settings", "value mix", "steps", "last loss", "val compliance",
