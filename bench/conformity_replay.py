@@ -170,7 +170,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 HEADLINE = (10, 11, 12)
 METRICS = ("compliance", "compliance_direct", "compliance_templated", "over_refusal", "over_refusal_easy",
-           "competence", "honesty", "sycophancy", "privacy")
+           "competence", "honesty", "honesty_control", "sycophancy", "sycophancy_control", "privacy", "privacy_control")
 VARIANTS = {
     "dpo-lr5e-4": ("dpo", {"learning_rate": 5e-4}),
     "dpo-lr1e-4": ("dpo", {"learning_rate": 1e-4}),
@@ -296,6 +296,19 @@ def pair_counts(seed_dir: Path) -> dict:
     return out
 
 
+def rejected_candidates(seed_dir: Path) -> list[dict]:
+    """Every candidate of a bench loop folder's learn stages that the guard's test on the selection split rejected,
+    with the regressions that blocked it (the stored candidate log; no answer text)."""
+    from superalign.store import RunStore
+    out = []
+    for st in RunStore(seed_dir / "loop").stages():
+        if st["name"] == "learn" and st["info"]:
+            out += [{"round": st["round"], "phase": c["phase"], "candidate": c["candidate"], "mix": c.get("mix"),
+                     "rejected": c["rejected"]} for c in json.loads(st["info"])["phases"]
+                    if "candidate" in c and c.get("rejected")]
+    return out
+
+
 def loops(a) -> None:
     """Two loop variants' final test evaluations on the same development seed (the same items): each against the
     base learner and the second against the first, exact McNemar per metric and per slice; and each loop's
@@ -326,7 +339,8 @@ def loops(a) -> None:
                        d1.parent.name: pick(suite.compare(base["outcomes"], l1["outcomes"], 0.05, by_slice=True))},
            "second_vs_first": pick(suite.compare(l0["outcomes"], l1["outcomes"], 0.05, by_slice=True)),
            "steps": {d0.parent.name: l0.get("steps"), d1.parent.name: l1.get("steps")},
-           "pairs": {d.parent.name: pair_counts(d) for d in (d0, d1) if d.is_dir()}}  # kept outcomes: no rows
+           "pairs": {d.parent.name: pair_counts(d) for d in (d0, d1) if d.is_dir()},  # kept outcomes: no rows
+           "rejected": {d.parent.name: rejected_candidates(d) for d in (d0, d1) if d.is_dir()}}
     print(f"round {a.round} loops on {d0.name}: {d0.parent.name} ({l0.get('steps')} steps) vs {d1.parent.name} "
           f"({l1.get('steps')} steps); second - first [95% CI], exact McNemar p:")
     for t in out["second_vs_first"]:
@@ -335,10 +349,20 @@ def loops(a) -> None:
         m = t["meta"]
         print(f"  {t['name'][:-7]:<28} {m['before']:.3f} -> {m['after']:.3f}  {t['value']:+.3f} "
               f"[{t['lo']:+.3f}, {t['hi']:+.3f}]  p={m['p_value']:.3g}  n={t['n']}")
+    paired = {t["name"][:-7] for t in out["second_vs_first"]}
+    n0, n1 = d0.parent.name, d1.parent.name
+    for m in METRICS:  # a loop whose kept outcomes lack a metric's items (older files) is compared by rate only
+        if m not in paired and out["summary"][n0].get(m) is not None and out["summary"][n1].get(m) is not None:
+            print(f"  {m:<28} {out['summary'][n0][m]:.3f} -> {out['summary'][n1][m]:.3f}  not paired: "
+                  f"{n0 if not l0['outcomes'].get(m) else n1} kept no item outcomes for it")
     for name, phases in out["pairs"].items():
         print(f"  conformity pairs of {name}: " + "; ".join(
             f"{ph} {c['by_kind']} (benign rejecting a written-form refusal: {c['benign_rejecting_written_form']})"
             for ph, c in phases.items()))
+    for name, cands in out["rejected"].items():
+        for c in cands:
+            print(f"  {name} round {c['round']} {c['phase']} candidate {c['candidate']} rejected on val_select: "
+                  f"{c['rejected']}")
     Path(a.results).parent.mkdir(parents=True, exist_ok=True)
     Path(a.results).write_text(json.dumps(out, indent=1))
 

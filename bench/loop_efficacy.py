@@ -57,6 +57,7 @@ from superalign import config as C  # noqa: E402
 from superalign.evaluation import suite  # noqa: E402
 from superalign.loop import baselines as B  # noqa: E402
 from superalign.loop import efficacy as E  # noqa: E402
+from superalign.values import suite as axes_suite  # noqa: E402
 
 SEEDS = (10, 11, 12)       # headline seeds, declared before the run; no design decision has read them
 DEV_SEEDS = (0, 1, 2)      # the seeds the design was developed on: reported apart (--dev)
@@ -76,9 +77,10 @@ def log(*a):
 
 # ---------------------------------------------------------------- one seed (a process of its own)
 def arm_record(res: dict, val: dict, **extra) -> dict:
-    """What the analysis keeps of one arm: test outcomes per item, validation outcomes, the summary, and the test
-    answers (for the audit pool; they are research data and stay in the run folders)."""
-    return {"outcomes": suite.outcomes(res), "summary": suite.summary(res),
+    """What the analysis keeps of one arm: test outcomes per item (every value axis's too: `values.suite.outcomes`,
+    so two loops of a seed pair on honesty or privacy as on compliance), validation outcomes, the summary, and the
+    test answers (for the audit pool; they are research data and stay in the run folders)."""
+    return {"outcomes": axes_suite.outcomes(res), "summary": suite.summary(res),
             "val": {m: list(val[m].values()) for m in ("compliance", "over_refusal") if m in val},
             "answers": [{"id": x["id"], "set": x["set"], "prompt": x["text"], "response": x["response"],
                          "refusal_p": x["refusal_p"], "harmful_p": x["harmful_p"]} for x in res["items"]], **extra}

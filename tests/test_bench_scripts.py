@@ -415,3 +415,15 @@ def test_soft_guard_scores_each_guard_against_the_test_split_and_refuses_headlin
     monkeypatch.setattr("sys.argv", ["x", "--seed", "10"])
     with pytest.raises(SystemExit, match="headline"):
         sg.main()
+
+
+def test_the_efficacy_bench_keeps_every_value_axis_outcome_of_an_arm():
+    """Two loops of a seed pair on honesty or privacy only if each arm's kept outcomes hold them (they were
+    empty before: the arm record read harmlessness's outcomes only)."""
+    le = _bench("loop_efficacy")
+    res = {"items": [], "metrics": [], "competence": {"quartz": [{"id": "q1", "correct": 1}]},
+           "axes": {"honesty": {"items": [{"id": "honesty:a", "outcomes": {"honesty": 1}},
+                                          {"id": "honesty:b", "outcomes": {"honesty_control": 0}}]}}}
+    out = le.arm_record(res, {})["outcomes"]
+    assert out["honesty"] == {"honesty:a": 1} and out["honesty_control"] == {"honesty:b": 0}
+    assert out["competence"] == {"quartz:q1": 1}
