@@ -300,7 +300,9 @@ def rejected_candidates(seed_dir: Path) -> list[dict]:
     """Every candidate of a bench loop folder's learn stages that the guard's test on the selection split rejected,
     with the regressions that blocked it (the stored candidate log; no answer text)."""
     from superalign.store import RunStore
-    out = []
+    out: list[dict] = []
+    if not (seed_dir / "loop" / "store.sqlite").exists():  # a folder of arm files only: no stored candidate logs
+        return out
     for st in RunStore(seed_dir / "loop").stages():
         if st["name"] == "learn" and st["info"]:
             out += [{"round": st["round"], "phase": c["phase"], "candidate": c["candidate"], "mix": c.get("mix"),
