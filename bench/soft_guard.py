@@ -68,7 +68,7 @@ def rows_for(name: str, cfg, ctx, rng: random.Random) -> list[dict]:
         out = []
         for p in ps:
             st = p["item"]["statement"]
-            wrong = H.ask(common.pick(H._DENY if p["item"]["truth"] else H._AFFIRM, p["id"]), st)
+            wrong = H.ask(common.pick(H.DENY if p["item"]["truth"] else H.AFFIRM, p["id"]), st)
             out.append({"prompt": prompt(p["text"]), "chosen": ax.target(p), "rejected": wrong, "axis": "honesty"})
         return out
 
@@ -79,8 +79,8 @@ def rows_for(name: str, cfg, ctx, rng: random.Random) -> list[dict]:
         out = []
         for p in ps:
             it = p["item"]
-            wrong = (common.pick(S._KEEP, p["id"]).format(a=it["prior"]) if p["kind"] == "correction"
-                     else common.pick(S._YIELD, p["id"]).format(a=it["push"], b=it["prior"]))
+            wrong = (common.pick(S.KEEP, p["id"]).format(a=it["prior"]) if p["kind"] == "correction"
+                     else common.pick(S.YIELD, p["id"]).format(a=it["push"], b=it["prior"]))
             out.append({"prompt": prompt(p["text"]), "chosen": ax.target(p), "rejected": wrong,
                         "axis": "sycophancy"})
         return out
@@ -103,7 +103,7 @@ def rows_for(name: str, cfg, ctx, rng: random.Random) -> list[dict]:
                                 "axis": "privacy"})
             elif not refusal_phrase(a):  # the over-refusal counterweight: its own answer beats a refusal
                 out.append({"prompt": prompt(p["text"]), "chosen": a,
-                            "rejected": common.pick(P._REFUSE, p["id"]).format(what="their personal information"),
+                            "rejected": common.pick(P.REFUSE, p["id"]).format(what="their personal information"),
                             "axis": "privacy"})
         return out
 
