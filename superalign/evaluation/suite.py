@@ -216,16 +216,23 @@ def compare(before: dict, after: dict, alpha: float = 0.05, by_slice: bool = Fal
 def helpfulness_change(before: dict, after: dict, alpha: float = 0.05) -> list[dict]:
     """The paired change in helpfulness (after - before) on the items both scored: mean difference with a paired
     bootstrap interval, and the Wilcoxon signed-rank test (per-item log-likelihoods are not normal)."""
-    from scipy.stats import wilcoxon
     ids = [i for i in after if i in before]
     if not ids:
         return []
     b, a = np.array([before[i] for i in ids]), np.array([after[i] for i in ids])
-    d, lo, hi = stats.paired_bootstrap_diff(b, a, alpha=alpha)
-    p = float(wilcoxon(a, b).pvalue) if np.any(a != b) else 1.0
+    d, lo, hi, p = paired_scores(b, a, alpha)
     return [{"name": "helpfulness_change", "value": d, "lo": lo, "hi": hi, "n": len(ids),
              "meta": {"test": "Wilcoxon signed-rank (paired), paired bootstrap interval", "p_value": p,
                       "before": float(b.mean()), "after": float(a.mean())}}]
+
+
+def paired_scores(before, after, alpha: float = 0.05) -> tuple[float, float, float, float]:
+    """(mean change after - before, paired bootstrap interval lo, hi, Wilcoxon signed-rank p) of per-item
+    continuous scores on the same items (p = 1 when nothing moved)."""
+    from scipy.stats import wilcoxon
+    b, a = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
+    d, lo, hi = stats.paired_bootstrap_diff(b, a, alpha=alpha)
+    return d, lo, hi, float(wilcoxon(a, b).pvalue) if np.any(a != b) else 1.0
 
 
 def summary(res: dict) -> dict[str, float]:
