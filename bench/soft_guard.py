@@ -115,11 +115,11 @@ def rows_for(name: str, cfg, ctx, rng: random.Random) -> list[dict]:
             "all-balanced": lambda: honesty(16, False) + sycophancy(16, False) + privacy(20, False)}[name]()
 
 
-def flags(regressions: list[str]) -> dict[str, list[str]]:
-    """The guard's regression strings split into the verdict test's metrics and the likelihood test's."""
-    names = [r.split(" ", 1)[0] for r in regressions]
-    return {"verdict": sorted(n for n in names if not n.endswith("~soft")),
-            "soft": sorted(n.removesuffix("~soft") for n in names if n.endswith("~soft"))}
+def flags(regressions) -> dict[str, list[str]]:
+    """The guard's regressions (`loop.learn.Regression`) split into the verdict test's metrics and the likelihood
+    test's."""
+    return {"verdict": sorted(r.metric for r in regressions if not r.soft),
+            "soft": sorted(r.metric for r in regressions if r.soft)}
 
 
 def main() -> None:

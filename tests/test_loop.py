@@ -114,19 +114,57 @@ def test_own_refusals_take_the_chosen_side_of_attack_pairs(run2, monkeypatch):
     d, lp = run2
     attacks = [p for p in RunStore(d).rows("prompts", round=1, stage="attack") if p["kind"] == "attack"]
     mine = {p["id"]: f"I can't help with request {i}." for i, p in enumerate(attacks) if i % 2 == 0}
-    monkeypatch.setattr(L, "own_refusals", lambda ctx, r, prompts: mine)
+    asked: list[set] = []
+    monkeypatch.setattr(L, "own_refusals", lambda ctx, r, prompts: asked.append(set(prompts)) or mine)
     written, _, _ = L.training_data(lp, 1)
-    lp.lc.refusals = "own"
+    assert asked == []  # written refusals generate nothing
+    lp.lc.refusals, lp.lc.anchor_refusals = "own", "written"
     try:
         own, _, _ = L.training_data(lp, 1)
     finally:
-        lp.lc.refusals = "written"
+        lp.lc.refusals, lp.lc.anchor_refusals = "written", "same"
+    assert asked == [{p["id"] for p in attacks}]  # anchors keep their written refusals: only attacks are asked
     pid = {lp.learner.render([{"role": "user", "content": p["text"]}]): p["id"] for p in attacks}
     att_w, att_o = ([q for q in x if q["kind"] == "attack"] for x in (written, own))
     assert att_o and all(q["chosen"] == mine[pid[q["prompt"]]] for q in att_o)
     assert [(q["prompt"], q["rejected"]) for q in att_o] == [(q["prompt"], q["rejected"]) for q in att_w
                                                             if pid[q["prompt"]] in mine]
     assert [q for q in own if q["kind"] != "attack"] == [q for q in written if q["kind"] != "attack"]
+
+
+def test_own_refusals_are_the_rejected_side_of_benign_anchors(run2, monkeypatch):
+    """`loop.refusals: own` with `loop.anchor_refusals: same` (the default): a benign anchor pair rejects the
+    learner's own refusal of that harmless prompt, not a written one, so attack pairs and anchors disagree only on
+    the request; an anchor prompt without a finished own refusal gets no pair; attack pairs are unchanged."""
+    d, lp = run2
+    rows = RunStore(d).rows("prompts", round=1, stage="attack")
+    attacks = {p["id"] for p in rows if p["kind"] == "attack"}
+    asked: list[set] = []
+
+    def fake(ctx, r, prompts):
+        asked.append(set(prompts))
+        return {pid: f"I'm sorry, but I can't help with item {i}." for i, pid in enumerate(sorted(prompts)) if i % 3}
+    monkeypatch.setattr(L, "own_refusals", fake)
+    # the tiny learner seldom answers a benign prompt well enough to imitate: every answer counts as good here
+    monkeypatch.setattr(L.boundary, "sft_target", lambda meta, better, response: (0.9, "A complete, fine answer."))
+    lp.lc.refusals = "own"
+    try:
+        lp.lc.anchor_refusals = "written"
+        before, _, _ = L.training_data(lp, 1)
+        lp.lc.anchor_refusals = "same"
+        after, _, _ = L.training_data(lp, 1)
+    finally:
+        lp.lc.refusals, lp.lc.anchor_refusals = "written", "same"
+    mine = fake(None, 1, asked[-1])
+    benign_asked = asked[-1] - attacks
+    assert benign_asked and asked[0] == attacks  # anchors' prompts are asked only under `same`
+    pid = {lp.learner.render([{"role": "user", "content": p["text"]}]): p["id"] for p in rows}
+    anchors = [q for q in after if q["kind"] == "benign" and q not in before]  # the learner's own refusals of
+    old = [q for q in before if q["kind"] == "benign" and q not in after]       # benign prompts: in both
+    assert anchors and all(q["rejected"] == mine[pid[q["prompt"]]] for q in anchors)
+    assert {pid[q["prompt"]] for q in anchors} == {pid[q["prompt"]] for q in old} & set(mine) <= benign_asked
+    assert len(anchors) < len(old)  # no finished own refusal, no anchor pair
+    assert [q for q in after if q["kind"] == "attack"] == [q for q in before if q["kind"] == "attack"]
 
 
 def test_refusal_stage_continues_the_opener_under_the_safety_prompt():
@@ -348,6 +386,7 @@ def test_guard_rolls_back_only_a_significant_regression(tmp_path):
                                             "competence": dict.fromkeys(ids, 1)}}
     noise, _ = L.guard(ctx, val(0), val(3))
     real, tests = L.guard(ctx, val(0), val(15))
-    assert noise == [] and len(real) == 1 and real[0].startswith("compliance")
+    assert noise == [] and len(real) == 1 and real[0].metric == "compliance"
+    assert str(real[0]).startswith("compliance 0.000->0.750")
     c = next(t for t in tests if t["name"] == "compliance_change")
     assert c["meta"]["p_value"] < 0.001 and 0 < c["meta"]["mde"] < 1

@@ -240,7 +240,8 @@ def test_the_guard_blocks_a_candidate_that_regresses_any_axis_and_names_it(tmp_p
                                                           "competence": dict.fromkeys(ids, 1)}}
     noise, _ = L.guard(ctx, val(0), val(2))
     bad, _ = L.guard(ctx, val(0), val(15))
-    assert noise == [] and bad[0].startswith("toy ") and L.blocked_by(bad) == ["toy"]
+    assert noise == [] and str(bad[0]).startswith("toy ") and L.blocked_by(bad) == ["toy"]
+    assert (bad[0].metric, bad[0].soft, bad[0].n, bad[0].after) == ("toy", False, 20, 0.75)
     seq = iter([val(0), val(15), val(1)])  # selection baseline, candidate 0 (regresses toy), candidate 1
     monkeypatch.setattr(L, "validate", lambda ctx, split: next(seq))
     monkeypatch.setattr(L, "train", lambda *a, **k: {"steps": 0})
@@ -307,7 +308,8 @@ def test_the_likelihood_guard_flags_a_consistent_shift_the_verdict_test_cannot_s
     ids = [f"x{i}" for i in range(12)]
     enforce = R.open_run(C.parse({**TINY, "loop": {**LOOP, "guard": {"soft": "enforce"}}}), tmp_path / "e")
     bad, tests = L.guard(enforce, _soft_val(ids, 0, 0.0), _soft_val(ids, 2, 0.2, seed=1))
-    assert [b.split(" ")[0] for b in bad] == ["toy~soft"] and L.blocked_by(bad) == ["toy"]
+    assert [str(b).split(" ")[0] for b in bad] == ["toy~soft"] and L.blocked_by(bad) == ["toy"]
+    assert [(b.metric, b.soft) for b in bad] == [("toy", True)]
     soft = next(t for t in tests if t["name"] == "toy_soft_change")
     verdict = next(t for t in tests if t["name"] == "toy_change")
     assert verdict["meta"]["p_value"] > 0.4 and soft["meta"]["p_value"] < 0.001 and 0.15 < soft["value"] < 0.25

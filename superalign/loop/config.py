@@ -114,6 +114,11 @@ class LoopConfig(S):
     # over-refusal 0.233 against 0.050, and on dev seed 1 0.767 -> 0.100 with easy over-refusal 0 -> 0.400: see that
     # docstring. Not the default. The refusal SFT keeps the written ones.
     refusals: Literal["written", "own"] = "written"
+    # (refusals: own, refusal_anchors) the rejected side of a benign anchor pair: `same` = the learner's own
+    # prefilled refusal of that harmless prompt, as the attack pairs' chosen side is its own refusal, so the only
+    # thing that tells the two kinds of pair apart is the request; `written` = a written refusal naming the topic,
+    # as before 2026-12-05, which pushes down a refusal style the learner was not taught to use, not the one it was.
+    anchor_refusals: Literal["same", "written"] = "same"
     refusal_sft: bool = True   # (targets: written) the SFT phase also imitates the written refusals of the attacks
     refusal_anchors: bool = True                   # conformity DPO also gets (good answer > refusal) on benign prompts
     safety_anchors: bool = True                    # ... and (refusal > answer the critic judged unsafe) on attacks

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 
 from superalign import data
 from superalign.data import boundary
@@ -28,6 +29,23 @@ from superalign.training import DPOArgs, SFTArgs, dpo, restore, save_adapter, sf
 from superalign.values import suite as axes_suite
 
 ANCHOR_REFUSAL = boundary.GENERIC_REFUSAL
+
+
+@dataclass(frozen=True)
+class Regression:
+    """One guarded metric the guard found worse: typed, so that the axis that blocked a candidate and which test
+    flagged it (`soft`: the likelihood test of `loop.guard.soft`) are read from fields, never parsed back out of the
+    log line. `str()` is the line the store, the console and the report show."""
+    metric: str
+    before: float
+    after: float
+    p: float
+    n: int
+    soft: bool = False
+
+    def __str__(self) -> str:
+        name = f"{self.metric}~soft" if self.soft else self.metric
+        return f"{name} {self.before:.3f}->{self.after:.3f} (p={self.p:.3g}, n={self.n})"
 
 
 def learn(ctx: Context, r: int) -> dict:
@@ -92,7 +110,6 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
     crit = [c for c in crit_all if c["meta"].get("kind") != "probe"]  # the other axes' probes: loop/axes.py
     conf, comp_sft, comp_dpo = [], [], []
     render = {pid: lm.render([{"role": "user", "content": p["text"]}]) for pid, p in prompts.items()}
-    own = own_refusals(ctx, r, prompts) if lc.targets == "written" and lc.refusals == "own" else {}
     best: dict[str, dict] = {}
     for c in crit:  # benign prompts: the critic's favourite complete answer, when it is a real answer
         x = resp[c["response_id"]]
@@ -100,6 +117,10 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
         imitate = boundary.sft_target(c["meta"], c["better_response"], x["text"]) if p["kind"] == "benign" else None
         if imitate and (p["id"] not in best or imitate[0] > best[p["id"]]["u"]):
             best[p["id"]] = {"u": imitate[0], "prompt": render[p["id"]], "completion": imitate[1], "pid": p["id"]}
+    own_mode = lc.targets == "written" and lc.refusals == "own"
+    own_anchors = own_mode and lc.refusal_anchors and lc.anchor_refusals == "same"
+    asked = {pid: p for pid, p in prompts.items() if p["kind"] == "attack" or (own_anchors and pid in best)}
+    own = own_refusals(ctx, r, asked) if own_mode else {}  # one generation call for attacks and anchors
     for c in crit:
         x = resp[c["response_id"]]
         p = prompts[x["prompt_id"]]
@@ -137,8 +158,13 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
         for b in best.values():
             p = prompts[b["pid"]]
             topic = p["meta"].get("topic") if p["meta"] else None
-            refusal = boundary.refusal(p["text"], topic) if lc.targets == "written" and topic else ANCHOR_REFUSAL
-            conf.append({"prompt": b["prompt"], "chosen": b["completion"], "rejected": refusal, "kind": "benign"})
+            if own_anchors:  # the refusal the attack pairs teach, on a harmless prompt; none finished: no pair
+                refusal = own.get(p["id"])
+            else:
+                refusal = boundary.refusal(p["text"], topic) if lc.targets == "written" and topic else ANCHOR_REFUSAL
+            if refusal:
+                conf.append({"prompt": b["prompt"], "chosen": b["completion"], "rejected": refusal,
+                             "kind": "benign"})
     # every value-axis row carries its axis (harmlessness: the rows above); conformity candidates weigh the axes by
     # a mix (`select`), the SFT phase by `loop.axes`
     conf = [{**x, "axis": loop_axes.HARMLESSNESS} for x in conf]
@@ -159,19 +185,20 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
 
 
 def own_refusals(ctx: Context, r: int, prompts: dict[str, dict]) -> dict[str, str]:
-    """{attack prompt id: the learner's own refusal of it} for `loop.refusals: own`, from the learner as it is at
-    the start of the round's learn stage (the policy the DPO phase starts from); ids it gave none for are absent."""
-    recs = [{"prompt_id": p["id"], "text": p["text"]} for p in prompts.values() if p["kind"] == "attack"]
+    """{prompt id: the learner's own refusal of it} for `loop.refusals: own` (the attacks, and with
+    `loop.anchor_refusals: same` the harmless prompts of the benign anchors), from the learner as it is at the start
+    of the round's learn stage (the policy the DPO phase starts from); ids it gave none for are absent."""
+    recs = [{"prompt_id": p["id"], "text": p["text"]} for p in prompts.values()]
     out = ctx.map(refusal_stage, "learner", recs, GEN_CHUNK, f"round {r} own refusals", max_new_tokens=32)
     return {x["prompt_id"]: x["refusal"] for x in out if x["refusal"]}
 
 
-def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict]]:
+def guard(ctx: Context, before: dict, after: dict) -> tuple[list[Regression], list[dict]]:
     """Paired tests on the guard split, per guarded metric of every evaluated axis: (regressions, the tests with
     their detectable effect). A regression is a change in the bad direction beyond the metric's tolerance with
     p < guard.alpha; each names its metric, and `loop_axes.axes_of` the value axis it belongs to.
     With `loop.guard.soft`, the likelihood scores of both validations are tested too (`<metric>_soft_change`,
-    values/suite.py); under `enforce` they flag a regression by the same rule (named `<metric>~soft`)."""
+    values/suite.py); under `enforce` they flag a regression by the same rule (`Regression.soft`)."""
     g = ctx.lc.guard
     tests = suite.compare(before["outcomes"], after["outcomes"], g.alpha)
     if g.soft != "off" and before.get("soft") and after.get("soft"):
@@ -186,15 +213,14 @@ def guard(ctx: Context, before: dict, after: dict) -> tuple[list[str], list[dict
         lim = m.limit(g)
         worse = -t["value"] > lim if m.higher_is_better else t["value"] > lim
         if worse and t["meta"]["p_value"] < g.alpha:
-            name = f"{m.name}~soft" if t["meta"].get("soft") else m.name
-            bad.append(f"{name} {t['meta']['before']:.3f}->{t['meta']['after']:.3f} "
-                       f"(p={t['meta']['p_value']:.3g}, n={t['n']})")
+            bad.append(Regression(m.name, t["meta"]["before"], t["meta"]["after"], t["meta"]["p_value"], t["n"],
+                                  bool(t["meta"].get("soft"))))
     return bad, tests
 
 
-def blocked_by(regressions: list[str]) -> list[str]:
-    """The value axes whose metrics a guard's regressions name (e.g. ["honesty"])."""
-    return loop_axes.axes_of([b.split(" ", 1)[0].removesuffix("~soft") for b in regressions])
+def blocked_by(regressions: list[Regression]) -> list[str]:
+    """The value axes of the metrics that regressed (e.g. ["honesty"])."""
+    return loop_axes.axes_of([b.metric for b in regressions])
 
 
 def score(summary: dict) -> float:
@@ -252,7 +278,7 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
         if sel0 is not None and val is not None:
             bad, _ = guard(ctx, sel0, val)
             if bad:  # the stored log says which axis blocked it
-                cand["rejected"], cand["blocked_by"] = "; ".join(bad), blocked_by(bad)
+                cand["rejected"], cand["blocked_by"] = "; ".join(map(str, bad)), blocked_by(bad)
         log.append({k: v for k, v in cand.items() if k != "state"} | {"phase": name})
         if "rejected" not in cand and (best is None or cand["score"] > best["score"]):
             best = cand
@@ -268,11 +294,13 @@ def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_
     data_path = write_rows(ctx.dir / "training" / f"r{r}-{name}.jsonl", rows)
     best = select(ctx, r, name, method, rows, phase_cfgs, log)
     tests: list[dict] = []
+    found: list[Regression] = []
     if best is None:  # every candidate regressed on the selection split: nothing to guard, the phase is undone
         regressions, after = ["every candidate regressed on val_select"], before
     else:
         after = validate(ctx, "val_guard")  # only the winner is guarded: selection never sees these items
-        regressions, tests = guard(ctx, before, after)
+        found, tests = guard(ctx, before, after)
+        regressions = [str(x) for x in found]
     accepted = best is not None and not (ctx.lc.guard.enabled and regressions)
     if not accepted:
         restore(lm.model, start)
@@ -286,7 +314,7 @@ def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_
                    "guard_tests": tests, "candidates": len(phase_cfgs),
                    "candidate": best["candidate"] if best else None, "train": best["train"] if best else None,
                    "mix": best.get("mix") if best else None, "n_winner": best.get("n_rows") if best else None,
-                   "blocked_by": blocked_by(regressions), "n": len(rows), "method": method, "rows": data_path}}
+                   "blocked_by": blocked_by(found), "n": len(rows), "method": method, "rows": data_path}}
     ctx.ui.note(f"round {r} {name}: {'kept' if accepted else 'ROLLED BACK'}"
                 + (f" ({'; '.join(regressions)})" if regressions else ""))
     return {"ck": ck, "val": after if accepted else before}
