@@ -63,6 +63,16 @@ from the same start, with the loop's setting and with alternatives, and scores e
         --out runs/bench-efficacy-dev-own --results bench/results/loop_efficacy_dev/own_seed1.json
     python bench/conformity_replay.py --loops runs/bench-efficacy-dev-warmup/seed1 runs/bench-efficacy-dev-own/seed1 \
         --results bench/results/conformity_replay/loops_seed1_own_vs_warmup.json
+    #     (those two own_seed*.json loops anchored with written refusals: today add --set loop.anchor_refusals=written)
+    # own refusals anchored with own refusals (loop.anchor_refusals: same, 2026-12-05) against the default loop, both
+    # run side by side on this code (one thread each)
+    python bench/loop_efficacy.py --dev --seeds 0 --only-arms --set loop.refusals=own \
+        --set loop.conformity.learning_rate=1.0e-4 --set "loop.candidates=[{learning_rate: 5.0e-4}]" \
+        --out runs/bench-efficacy-dev-ownanchor --results bench/results/loop_efficacy_dev/own_anchor_seed0.json
+    python bench/loop_efficacy.py --dev --seeds 0 --only-arms --out runs/bench-efficacy-dev-default \
+        --results bench/results/loop_efficacy_dev/default_seed0_dec05.json
+    python bench/conformity_replay.py --loops runs/bench-efficacy-dev-default/seed0 \
+        runs/bench-efficacy-dev-ownanchor/seed0 --results bench/results/conformity_replay/loops_seed0_own_anchor.json
 
 Why: on headline seed 11 every round-1 conformity candidate (DPO at lr 5e-4 / 1e-3, the default preset) raised
 validation compliance with harmful requests (0.71 -> 0.96-1.00) and the guard rejected all of them; on development
