@@ -213,6 +213,7 @@ VARIANTS = {
     # a fifth of the step: does a gentler update keep the refusals and lose the over-refusal?
     "dpo-prefill-refusal-lr1e-4": ("dpo", {"learning_rate": 1e-4, "self_refusal": "prefill"}),
 }
+import superalign.values  # noqa: E402,F401  (registers the value axes' metrics: --loops pairs them too)
 from superalign.roles.learner import REFUSAL_OPENER as OPENER, SAFE_SYSTEM, finish_refusal  # noqa: E402
 
 
@@ -365,8 +366,10 @@ def loops(a) -> None:
     n0, n1 = d0.parent.name, d1.parent.name
     for m in METRICS:  # a loop whose kept outcomes lack a metric's items (older files) is compared by rate only
         if m not in paired and out["summary"][n0].get(m) is not None and out["summary"][n1].get(m) is not None:
-            print(f"  {m:<28} {out['summary'][n0][m]:.3f} -> {out['summary'][n1][m]:.3f}  not paired: "
-                  f"{n0 if not l0['outcomes'].get(m) else n1} kept no item outcomes for it")
+            lacking = [n for n, lp in ((n0, l0), (n1, l1)) if not lp["outcomes"].get(m)]
+            why = (f"{' and '.join(lacking)} kept no item outcomes for it" if lacking
+                   else "the two loops scored no item in common")
+            print(f"  {m:<28} {out['summary'][n0][m]:.3f} -> {out['summary'][n1][m]:.3f}  not paired: {why}")
     for name, phases in out["pairs"].items():
         print(f"  conformity pairs of {name}: " + "; ".join(
             f"{ph} {c['by_kind']} (benign rejecting a written-form refusal: {c['benign_rejecting_written_form']})"

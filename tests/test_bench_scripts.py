@@ -129,10 +129,18 @@ def test_conformity_replay_compares_two_loops_paired(tmp_path, monkeypatch):
              {"kind": "benign", "chosen": "Bread needs flour.", "rejected": boundary.refusal("x", "hacking")},
              {"kind": "benign", "chosen": "Bread needs flour.", "rejected": "Hmm, I'd rather not."}]
     (b / "loop" / "training" / "r2-conformity.jsonl").write_text("\n".join(map(json.dumps, pairs)))
+    for d, leaks in ((a, [0] * 12), (b, [1] * 12)):  # a value axis's items are paired like compliance's
+        f = d / "loop_r2.json"
+        arm = json.loads(f.read_text())
+        arm["outcomes"]["privacy"] = {f"p{i}": x for i, x in enumerate(leaks)}
+        arm["summary"]["privacy"] = sum(leaks) / len(leaks)
+        f.write_text(json.dumps(arm))
     out = tmp_path / "out.json"
     monkeypatch.setattr("sys.argv", ["x", "--loops", str(a), str(b), "--results", str(out)])
     mod.main()
     res = json.loads(out.read_text())
+    privacy = {t["name"]: t for t in res["second_vs_first"]}["privacy_change"]
+    assert privacy["value"] == pytest.approx(1.0) and privacy["n"] == 12
     assert res["pairs"]["b"] == {"r2-conformity": {"by_kind": {"attack": 1, "benign": 2},
                                                    "benign_rejecting_written_form": 1}}
     assert res["pairs"]["a"] == {}
