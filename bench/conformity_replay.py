@@ -354,14 +354,19 @@ def loops(a) -> None:
            "steps": {d0.parent.name: l0.get("steps"), d1.parent.name: l1.get("steps")},
            "pairs": {d.parent.name: pair_counts(d) for d in (d0, d1) if d.is_dir()},  # kept outcomes: no rows
            "rejected": {d.parent.name: rejected_candidates(d) for d in (d0, d1) if d.is_dir()}}
+    def show(rows: list[dict]) -> None:
+        for t in rows:
+            if ":" in t["name"]:  # per source / category: in the JSON
+                continue
+            m = t["meta"]
+            print(f"  {t['name'][:-7]:<28} {m['before']:.3f} -> {m['after']:.3f}  {t['value']:+.3f} "
+                  f"[{t['lo']:+.3f}, {t['hi']:+.3f}]  p={m['p_value']:.3g}  n={t['n']}")
+    for name, rows in out["vs_base"].items():
+        print(f"round {a.round} loop {name} against the base learner (loop - base [95% CI], exact McNemar p):")
+        show(rows)
     print(f"round {a.round} loops on {d0.name}: {d0.parent.name} ({l0.get('steps')} steps) vs {d1.parent.name} "
           f"({l1.get('steps')} steps); second - first [95% CI], exact McNemar p:")
-    for t in out["second_vs_first"]:
-        if ":" in t["name"]:  # per source / category: in the JSON
-            continue
-        m = t["meta"]
-        print(f"  {t['name'][:-7]:<28} {m['before']:.3f} -> {m['after']:.3f}  {t['value']:+.3f} "
-              f"[{t['lo']:+.3f}, {t['hi']:+.3f}]  p={m['p_value']:.3g}  n={t['n']}")
+    show(out["second_vs_first"])
     paired = {t["name"][:-7] for t in out["second_vs_first"]}
     n0, n1 = d0.parent.name, d1.parent.name
     for m in METRICS:  # a loop whose kept outcomes lack a metric's items (older files) is compared by rate only
