@@ -73,6 +73,9 @@ from the same start, with the loop's setting and with alternatives, and scores e
         --results bench/results/loop_efficacy_dev/default_seed0_dec05.json
     python bench/conformity_replay.py --loops runs/bench-efficacy-dev-default/seed0 \
         runs/bench-efficacy-dev-ownanchor/seed0 --results bench/results/conformity_replay/loops_seed0_own_anchor.json
+    # ... seed 1 (--seeds 1, --results .../own_anchor_seed1.json), paired with the default loop's kept outcomes there
+    python bench/conformity_replay.py --loops bench/results/loop_speed/noninferiority/after/seed1.outcomes.json \
+        runs/bench-efficacy-dev-ownanchor/seed1 --results bench/results/conformity_replay/loops_seed1_own_anchor.json
 
 Why: on headline seed 11 every round-1 conformity candidate (DPO at lr 5e-4 / 1e-3, the default preset) raised
 validation compliance with harmful requests (0.71 -> 0.96-1.00) and the guard rejected all of them; on development
