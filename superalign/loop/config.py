@@ -114,7 +114,8 @@ class LoopConfig(S):
     # over-refusal 0.233 against 0.050, and on dev seed 1 0.767 -> 0.100 with easy over-refusal 0 -> 0.400: see that
     # docstring. Not the default. The refusal SFT keeps the written ones. With the anchors' refusals the learner's own
     # too (`anchor_refusals: same`, dev seed 0, beside the default loop on the same code): compliance 0.283 against
-    # 0.150 at look-alike over-refusal 0 against 0.100 (bench/results/conformity_replay/loops_seed0_own_anchor.json).
+    # 0.150 at look-alike over-refusal 0 against 0.100 (bench/results/conformity_replay/loops_seed0_own_anchor.json);
+    # on dev seed 1 no different from the default (0.200 vs 0.217, over-refusal 0.100 vs 0.050: loops_seed1_own_anchor).
     refusals: Literal["written", "own"] = "written"
     # (refusals: own, refusal_anchors) the rejected side of a benign anchor pair: `same` = the learner's own
     # prefilled refusal of that harmless prompt, as the attack pairs' chosen side is its own refusal, so the only
