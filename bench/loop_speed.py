@@ -423,6 +423,8 @@ def part_noninferiority(a) -> dict:
                 pooled[side].setdefault(m, {}).update({f"{s}:{i}": v for i, v in out.get(m, {}).items()})
         per_seed[s] = {t["name"][:-7]: {"before": t["meta"]["before"], "after": t["meta"]["after"], "n": t["n"]}
                        for t in suite.compare(b, f) if t["name"][:-7] in M.REGISTRY}
+        log(f"seed {s}: " + "; ".join(f"{k} {v['before']:.3f} -> {v['after']:.3f}" for k, v in per_seed[s].items()
+                                      if k in ("compliance", "over_refusal", "over_refusal_easy", "competence")))
     rows = {}
     for t in suite.compare(pooled["before"], pooled["after"], NI_ALPHA):
         name = t["name"][:-7]

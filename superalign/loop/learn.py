@@ -119,8 +119,8 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
             best[p["id"]] = {"u": imitate[0], "prompt": render[p["id"]], "completion": imitate[1], "pid": p["id"]}
     own_mode = lc.targets == "written" and lc.refusals == "own"
     own_anchors = own_mode and lc.refusal_anchors and lc.anchor_refusals == "same"
-    asked = {pid: p for pid, p in prompts.items() if p["kind"] == "attack" or (own_anchors and pid in best)}
-    own = own_refusals(ctx, r, asked) if own_mode else {}  # one generation call for attacks and anchors
+    own = own_refusals(ctx, r, {pid: p for pid, p in prompts.items()  # one generation call for attacks and anchors
+                                if p["kind"] == "attack" or (own_anchors and pid in best)}) if own_mode else {}
     for c in crit:
         x = resp[c["response_id"]]
         p = prompts[x["prompt_id"]]
