@@ -76,6 +76,9 @@ from the same start, with the loop's setting and with alternatives, and scores e
     # ... seed 1 (--seeds 1, --results .../own_anchor_seed1.json), paired with the default loop's kept outcomes there
     python bench/conformity_replay.py --loops bench/results/loop_speed/noninferiority/after/seed1.outcomes.json \
         runs/bench-efficacy-dev-ownanchor/seed1 --results bench/results/conformity_replay/loops_seed1_own_anchor.json
+    # the SFT (competence) phase of round 2 of that default loop, replayed (issue 25: where does the yes-bias come from?)
+    python bench/conformity_replay.py --run runs/bench-efficacy-dev-default/seed0/loop --round 2 --phase competence \
+        --results bench/results/conformity_replay/seed0_r2_sft_axes.json
 
 Why: on headline seed 11 every round-1 conformity candidate (DPO at lr 5e-4 / 1e-3, the default preset) raised
 validation compliance with harmful requests (0.71 -> 0.96-1.00) and the guard rejected all of them; on development
@@ -160,8 +163,14 @@ over-refusal 0.233 against 0.050 (p = 0.001) and easy over-refusal 0.267 against
 better loop. On development seed 1 (own_seed1.json) the own-refusal loop took compliance 0.767 -> 0.100 (p = 2e-12;
 direct 0.912 -> 0.147), look-alike over-refusal 0 -> 0.050 (p = 0.25) but easy over-refusal 0 -> 0.400 (p = 5e-4);
 the warm-up loop of that seed ended at 0.917 (own - warm-up -0.817, p = 4e-15; loops_seed1_own_vs_warmup.json).
+**The SFT phase and the yes-bias** (issue 25, `--phase competence`, seed0_r2_sft_axes.json: round 2's SFT phase of
+development seed 0's default loop of 2026-12-05, which ended at false claims affirmed 0.542 against base's 0.042).
+The loop's rows reproduce that (0.042 -> 0.542 from the phase's start, p = 0.002, n = 24). Without the 12 honesty
+rows it is 0.000; without the sycophancy rows 0.583. The honesty rows' written verdicts teach the bias. Kept only
+where the start learner leans to the verdict (`sft-honesty-known`, the rule of `loop.verdict_sft: known`: 1 of 12
+rows), it is 0.000, but sycophancy rises 0.156 -> 0.375 (p = 0.09) against 0.188 with every row.
 Scored on the run's test split (a development seed: reading its test items decides nothing headline), with exact
-McNemar tests against the start on the same items.
+McNemar tests against the start on the same items (every value axis too: before 2026-12-05 the axes kept rates only).
 """
 from __future__ import annotations
 
@@ -216,6 +225,16 @@ VARIANTS = {
     # a fifth of the step: does a gentler update keep the refusals and lose the over-refusal?
     "dpo-prefill-refusal-lr1e-4": ("dpo", {"learning_rate": 1e-4, "self_refusal": "prefill"}),
 }
+# `--phase competence`: the SFT phase's stored rows (prompt, completion, axis), the loop's competence settings, the
+# kept winner's steps. Which axis's written targets teach the false-claim yes-bias (issue 25)? Every variant keeps
+# the rows of the other axes and the tasks; `known` keeps an axis's rows only where the start learner already leans
+# to the target's verdict (`known_rows`)
+SFT_VARIANTS = {
+    "sft": ("sft", {}),
+    "sft-no-honesty": ("sft", {"drop_axes": ["honesty"]}),
+    "sft-no-sycophancy": ("sft", {"drop_axes": ["sycophancy"]}),
+    "sft-honesty-known": ("sft", {"known": "honesty"}),
+}
 import superalign.values  # noqa: E402,F401  (registers the value axes' metrics: --loops pairs them too)
 from superalign.roles.learner import REFUSAL_OPENER as OPENER, SAFE_SYSTEM, finish_refusal  # noqa: E402
 
@@ -240,9 +259,36 @@ def variant(own, method: str, kw: dict, rows: list[dict], steps: int):
             key = f"self_{kw[opt]}"
             mine = [{**r, side: r[key]} if r.get("kind") == kind else r for r in mine
                     if r.get("kind") != kind or r.get(key)]
+    if "drop_axes" in kw:
+        mine = [r for r in mine if r.get("axis") not in kw["drop_axes"]]
+    if "known" in kw:  # rows carry "known" (known_rows): an axis's rows the start learner does not lean to are left out
+        mine = [r for r in mine if r.get("axis") != kw["known"] or r.get("known")]
     part = ([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in mine] if method == "dpo"
-            else [{"prompt": r["prompt"], "completion": r["chosen"]} for r in mine])
+            else [{"prompt": r["prompt"], "completion": r["completion"] if "completion" in r else r["chosen"]}
+                  for r in mine])
     return pc, part
+
+
+def known_rows(lm, rows: list[dict]) -> dict:
+    """Marks each honesty SFT row `known` when the learner, as it is, already leans to the verdict its target
+    writes (`values.honesty.leans`, the rule of `loop.verdict_sft: known`; a stored row keeps its rendered prompt and
+    its target, whose opening says which verdict it is). Returns counts for the results.
+
+    Why: SFT on confident verdicts about claims the model cannot tell apart teaches it to commit, not to know
+    (Gekhman et al. 2024, arXiv 2405.05904: fine-tuning on unknown facts raises hallucination); the verdict it then
+    writes on an unseen misconception follows the answer form, not the claim."""
+    import statistics
+    from superalign.values.honesty import lean_margins, leans, stance
+    mine = [r for r in rows if r.get("axis") == "honesty"]
+    if not mine:
+        return {"rows": 0}
+    affirms = [stance(r["completion"]) == "affirms" for r in mine]
+    for r, k in zip(mine, leans(lm, [r["prompt"] for r in mine], affirms)):
+        r["known"] = k
+    margin = lean_margins(lm, [r["prompt"] for r in mine])  # the same pass again, for the counts only
+    return {"rows": len(mine), "known": sum(r["known"] for r in mine), "affirm_targets": sum(affirms),
+            "affirm_known": sum(r["known"] for r, a in zip(mine, affirms) if a),
+            "median_margin": statistics.median(margin), "raw_leans_yes": sum(m > 0 for m in margin)}
 
 
 def self_refusals(lm, rows: list[dict], seed: int, k: int = 4) -> dict[str, dict[str, str | None]]:
@@ -402,7 +448,10 @@ def main():
     ap.add_argument("--from-base", action="store_true",
                     help="train the phase's rows from the base learner instead of the phase's own start adapter "
                          "(does a later round's data work without the earlier rounds?)")
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--phase", choices=["conformity", "competence"], default="conformity",
+                    help="the phase to replay: the preference (DPO) phase, or the SFT phase (its SFT_VARIANTS)")
+    ap.add_argument("--variants", nargs="+", choices=[*VARIANTS, *SFT_VARIANTS],
+                    help="default: every variant of the phase")
     ap.add_argument("--results", required=True)
     a = ap.parse_args()
     if a.loops:
@@ -421,12 +470,17 @@ def main():
     stored = RunStore(src).get("config")
     if stored["run"]["seed"] in HEADLINE:  # checked before anything loads: a headline seed is never designed on
         sys.exit(f"seed {stored['run']['seed']} is a headline seed: design experiments run on development seeds only")
-    rows_path = src / "training" / f"r{a.round}-conformity.jsonl"
+    table = VARIANTS if a.phase == "conformity" else SFT_VARIANTS
+    a.variants = a.variants or list(table)
+    if other := [v for v in a.variants if v not in table]:
+        sys.exit(f"{', '.join(other)} replay another phase than --phase {a.phase}: use one of {', '.join(table)}")
+    rows_path = src / "training" / f"r{a.round}-{a.phase}.jsonl"
     if not rows_path.exists():
-        sys.exit(f"{rows_path} is missing: the run has no round-{a.round} conformity phase")
+        sys.exit(f"{rows_path} is missing: the run has no round-{a.round} {a.phase} phase")
     from superalign import config as C
     from superalign.evaluation import suite
     from superalign.loop import run as R
+    from superalign.values import suite as axes_suite
     from superalign.loop.evaluate import measure
     from superalign.loop.learn import train
     from superalign.store.summary import RunSummary
@@ -434,18 +488,22 @@ def main():
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    rows = [{k: v for k, v in json.loads(line).items() if k in ("prompt", "chosen", "rejected", "kind")}
+    rows = [{k: v for k, v in json.loads(line).items() if k in ("prompt", "chosen", "rejected", "completion", "kind",
+                                                               "axis")}
             for line in rows_path.open()]
     cks = RunSummary.of(src).checkpoints
-    ck = next((c for c in cks if c.id == f"r{a.round}:conformity"), None)
-    if ck is None:
-        sys.exit(f"{src} has no round-{a.round} conformity checkpoint (a warm-up round trains SFT only): name another "
+    at = next((i for i, c in enumerate(cks) if c.id == f"r{a.round}:{a.phase}"), None)
+    if at is None:
+        sys.exit(f"{src} has no round-{a.round} {a.phase} checkpoint (a warm-up round trains SFT only): name another "
                  "--round")
+    ck = cks[at]
     steps = int((ck.meta.get("train") or {}).get("steps") or 0)
     cfg = C.parse(stored)
+    own_cfg = cfg.loop.conformity if a.phase == "conformity" else cfg.loop.competence
     if not steps:  # a rejected phase stores no winner: its candidates' step count is the rows over the batch size
-        steps = -(-len(rows) // cfg.loop.conformity.batch_size)
-    start = [] if a.from_base else [c for c in cks if c.accepted and (c.round or 0) < a.round and c.path]
+        steps = -(-len(rows) // own_cfg.batch_size)
+    # the phase's start: the last kept checkpoint before it (a competence phase starts from its round's conformity)
+    start = [] if a.from_base else [c for c in cks[:at] if c.accepted and c.path]
     if a.start:
         start = [c for c in cks if c.path == a.start.rstrip("/")]
         if not start:
@@ -466,7 +524,8 @@ def main():
         def scored(name: str, info: dict | None, t0: float) -> dict:
             res, _ = measure(ctx, a.split)
             s = suite.summary(res)
-            rec = {"summary": {m: s.get(m) for m in METRICS}, "outcomes": suite.outcomes(res),
+            # the value axes' item outcomes too (values.suite.outcomes): without them no axis was paired
+            rec = {"summary": {m: s.get(m) for m in METRICS}, "outcomes": axes_suite.outcomes(res),
                    "train": {k: info.get(k) for k in ("steps", "loss_first", "loss_last", "tokens")} if info else None,
                    "wall_s": round(time.time() - t0, 1)}
             log(f"{name:<20} " + "  ".join(f"{m} {s[m]:.3f}" for m in METRICS if s.get(m) is not None))
@@ -474,13 +533,18 @@ def main():
 
         t0 = time.time()
         start_state()
-        if any("ches_keep" in VARIANTS[v][1] for v in a.variants):
+        if any("ches_keep" in table[v][1] for v in a.variants):
             for r, x in zip(rows, ches(ctx.learner.model, ctx.learner.tokenizer, rows)):
                 r["ches"] = x
             log(f"CHES of {len(rows)} rows in {time.time() - t0:.0f} s")
             t0 = time.time()
+        known = None
+        if any("known" in table[v][1] for v in a.variants):
+            known = known_rows(ctx.learner, rows)
+            log(f"known honesty rows in {time.time() - t0:.0f} s: {known}")
+            t0 = time.time()
         self_counts = None
-        if any("self_refusal" in VARIANTS[v][1] for v in a.variants):
+        if any("self_refusal" in table[v][1] for v in a.variants):
             own = self_refusals(ctx.learner, rows, stored["run"]["seed"])
             for r in rows:
                 if r.get("kind") in ("attack", "benign"):
@@ -496,8 +560,11 @@ def main():
         out = {"run": str(src), "seed": stored["run"]["seed"], "round": a.round, "split": a.split,
                "start_adapter": start[-1].path if start else "base",
                "rows": len(rows), "steps": steps, "variants": {}}
+        out["phase"] = a.phase
         if self_counts:
             out["self_refusals"] = self_counts
+        if known:
+            out["known_rows"] = known
         if "ches" in rows[0]:  # how alike the model finds each kind's chosen and rejected answers
             import statistics
             out["ches_by_kind"] = {k: {"n": len(v), "median": statistics.median(v), "mean": statistics.fmean(v)}
@@ -507,12 +574,14 @@ def main():
                                              for k, v in out["ches_by_kind"].items()))
         out["start"] = scored("start", None, t0)
         for name in a.variants:
-            method, kw = VARIANTS[name]
+            method, kw = table[name]
             t0 = time.time()
             start_state()
             # the run's own phase settings (batch size, beta, lengths, reference), changed only where the variant says
             own = ctx.lc.conformity if method == "dpo" else ctx.lc.competence
             pc, part = variant(own, method, kw, rows, steps)
+            if not part:
+                sys.exit(f"variant {name} leaves no training rows")
             info = train(ctx, method, part, pc, ctx.seed + a.round, f"replay-{name}")
             out["variants"][name] = {"method": method, "config": kw, "n_rows": len(part), **scored(name, info, t0)}
             base_o = out["start"]["outcomes"]
@@ -521,7 +590,7 @@ def main():
     finally:
         ctx.close()
         shutil.rmtree(work.parent, ignore_errors=True)
-    print(f"\nround-{a.round} conformity phase of {src} (seed {out['seed']}, {len(rows)} rows, {steps} steps), "
+    print(f"\nround-{a.round} {a.phase} phase of {src} (seed {out['seed']}, {len(rows)} rows, {steps} steps), "
           f"scored on its {a.split} split; change from the start [95% CI], exact McNemar p:")
     for name, v in out["variants"].items():
         print(f"  {name}")

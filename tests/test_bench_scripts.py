@@ -435,3 +435,33 @@ def test_the_efficacy_bench_keeps_every_value_axis_outcome_of_an_arm():
     out = le.arm_record(res, {})["outcomes"]
     assert out["honesty"] == {"honesty:a": 1} and out["honesty_control"] == {"honesty:b": 0}
     assert out["competence"] == {"quartz:q1": 1}
+
+
+def test_conformity_replay_sft_variants_drop_an_axis_or_its_unknown_verdicts():
+    """`--phase competence`: the SFT phase's stored rows (prompt, completion, axis) go through as they are, except
+    the axis a variant drops, or (`known`) that axis's rows the start learner does not lean to."""
+    from superalign.loop.config import Phase
+    mod = _bench("conformity_replay")
+    rows = [{"prompt": "a", "completion": "Yes, that's true. X.", "axis": "honesty", "known": True},
+            {"prompt": "b", "completion": "No, that's not true.", "axis": "honesty", "known": False},
+            {"prompt": "c", "completion": "No, I still think so.", "axis": "sycophancy"},
+            {"prompt": "d", "completion": "B"}]
+    got = {name: [r["prompt"] for r in mod.variant(Phase(), "sft", kw, rows, 7)[1]]
+           for name, (_, kw) in mod.SFT_VARIANTS.items()}
+    assert got == {"sft": ["a", "b", "c", "d"], "sft-no-honesty": ["c", "d"], "sft-no-sycophancy": ["a", "b", "d"],
+                   "sft-honesty-known": ["a", "c", "d"]}
+    pc, part = mod.variant(Phase(learning_rate=2e-4), "sft", {}, rows, 7)
+    assert pc.max_steps == 7 and pc.learning_rate == 2e-4 and part[0] == {"prompt": "a", "completion": rows[0]["completion"]}
+
+
+def test_conformity_replay_refuses_a_variant_of_the_other_phase(tmp_path, monkeypatch):
+    from superalign.store import RunStore
+    mod = _bench("conformity_replay")
+    run = tmp_path / "seed0"
+    s = RunStore(run, create=True)
+    s.put("config", {"run": {"seed": 0}})
+    s.close()
+    monkeypatch.setattr("sys.argv", ["x", "--run", str(run), "--phase", "competence", "--variants", "dpo-lr5e-4",
+                                     "--results", str(tmp_path / "out.json")])
+    with pytest.raises(SystemExit, match="replay another phase"):
+        mod.main()

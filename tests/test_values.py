@@ -368,3 +368,52 @@ def test_every_built_in_axis_offers_its_forced_choice_for_the_metric_each_item_c
     harm = values.get("harmlessness")
     assert harm.choices({"set": "harmful"}) == {"compliance": ("I'm sorry, but I can't help with that.", "Sure, here is")}
     assert set(harm.choices({"set": "lookalike"})) == {"over_refusal"} and harm.choices({"set": "other"}) == {}
+
+
+class _Leaner:
+    """A learner that leans to "Yes" after a prompt holding "sure-thing" and to "No" after any other (per-token
+    log-probs -1 against -3), or, `flat`, to "Yes" after every prompt alike."""
+    tokenizer = _Tok()
+
+    def __init__(self, flat=False):
+        self.flat = flat
+
+    def continuation_logprobs(self, prefixes, continuations):
+        def lp(p, c):
+            yes = self.flat or "sure-thing" in p
+            return -(1.0 if c.startswith("Yes") == yes else 3.0) * len(c.split())
+        return [[lp(p, c) for c in cs] for p, cs in zip(prefixes, continuations)]
+
+
+def test_honesty_knows_a_claim_only_where_its_calibrated_lean_points_to_the_truth():
+    """`loop.verdict_sft: known` (issue 25, the yes-bias): a claim counts as known where the learner finds it truer
+    than the others (the median lean taken out), pointing to its truth; a learner that leans to yes on every claim
+    knows none, however many true claims its yes happens to fit."""
+    prompts = ["sure-thing a", "sure-thing b", "c", "d"]
+    truth = [True, False, False, True]
+    assert honesty.leans(_Leaner(), prompts, truth) == [True, False, True, False]
+    assert honesty.leans(_Leaner(flat=True), prompts, truth) == [False] * 4
+    probes = [{"item": {"statement": "s", "truth": t}} for t in truth]
+    assert values.get("honesty").known(_Leaner(), prompts, probes) == [True, False, True, False]
+    assert values.get("sycophancy").known(_Leaner(), prompts, probes) is None  # a behaviour: every target imitated
+
+
+def test_the_sft_phase_imitates_only_known_verdicts_under_verdict_sft_known():
+    """Every probe keeps its preference pairs; only the SFT rows of verdicts the learner does not lean to go."""
+    from types import SimpleNamespace
+    notes = []
+    truth = {"p0": True, "p1": False, "p2": False, "p3": True}
+    text = {"p0": "sure-thing a", "p1": "sure-thing b", "p2": "c", "p3": "d"}  # known: p0 and p2
+    prompts = {pid: {"id": pid, "text": text[pid], "meta": {"axis": "honesty", "item_kind": "true" if t else "false",
+                                                            "item": {"statement": f"Claim {pid}.", "truth": t}}}
+               for pid, t in truth.items()}
+    resp = {f"x{pid}": {"prompt_id": pid, "text": "Maybe."} for pid in truth}
+    crit = [{"response_id": f"x{pid}", "meta": {"kind": "probe", "verdict": "neither", "utility": 0.25}}
+            for pid in truth]
+    for mode, want in (("known", {"p0", "p2"}), ("all", set(truth))):
+        ctx = SimpleNamespace(lc=LC.LoopConfig(verdict_sft=mode), learner=_Leaner(),
+                              ui=SimpleNamespace(note=notes.append))
+        conf, sft = LA.training_rows(ctx, 1, prompts, resp, crit, dict(text))
+        assert {x["prompt"] for x in sft} == {text[p] for p in want}
+        assert len(conf) == 4 and all(x["axis"] == "honesty" for x in conf + sft)
+    assert notes == ["round 1 honesty: the SFT phase imitates 2 of 4 written verdicts (loop.verdict_sft: known)"]

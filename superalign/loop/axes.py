@@ -81,7 +81,9 @@ def training_rows(ctx, r: int, prompts: dict[str, dict], resp: dict[str, dict], 
     """Stage `learn`: (preference pairs, SFT rows) of the axes' probes of round r, each tagged with its axis.
     Pairs follow the axis's better/worse rule; the best answer the critic liked is cut after its last full
     sentence; every written target is also an SFT row (the loop imitates both sides of each line, as
-    `loop.refusal_sft` does for harmlessness)."""
+    `loop.refusal_sft` does for harmlessness), except, under `loop.verdict_sft: known`, a fact-dependent axis's
+    targets whose verdict the learner does not already lean to (`Axis.known`: imitating them teaches it to commit,
+    not to know)."""
     answers: dict[str, list[dict]] = {}
     for c in crit:
         if c["meta"].get("kind") != "probe":
@@ -90,6 +92,18 @@ def training_rows(ctx, r: int, prompts: dict[str, dict], resp: dict[str, dict], 
         answers.setdefault(x["prompt_id"], []).append({"text": x["text"], "verdict": c["meta"]["verdict"],
                                                        "utility": c["meta"]["utility"]})
     conf, sft = [], []
+    unknown = set()
+    if ctx.lc.verdict_sft == "known":
+        by_axis: dict[str, list[str]] = {}
+        for pid in answers:
+            by_axis.setdefault(prompts[pid]["meta"]["axis"], []).append(pid)
+        for name, pids in by_axis.items():
+            known = values.get(name).known(ctx.learner, [render[pid] for pid in pids],
+                                           [_probe(prompts[pid]) for pid in pids])
+            if known is not None:
+                unknown |= {pid for pid, k in zip(pids, known) if not k}
+                ctx.ui.note(f"round {r} {name}: the SFT phase imitates {sum(known)} of {len(pids)} written verdicts "
+                            "(loop.verdict_sft: known)")
     for pid, ans in answers.items():
         p = _probe(prompts[pid])
         ax = values.get(p["axis"])
@@ -100,7 +114,7 @@ def training_rows(ctx, r: int, prompts: dict[str, dict], resp: dict[str, dict], 
             conf.append({"prompt": render[pid], "chosen": chosen, "rejected": rejected, "kind": "probe",
                          "axis": p["axis"]})
         target = ax.target(p) or best_text
-        if target:
+        if target and pid not in unknown:
             sft.append({"prompt": render[pid], "completion": target, "axis": p["axis"]})
     return conf, sft
 

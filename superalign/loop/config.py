@@ -123,6 +123,14 @@ class LoopConfig(S):
     # as before 2026-12-05, which pushes down a refusal style the learner was not taught to use, not the one it was.
     anchor_refusals: Literal["same", "written"] = "same"
     refusal_sft: bool = True   # (targets: written) the SFT phase also imitates the written refusals of the attacks
+    # which written targets of a fact-dependent axis (honesty: "Yes, that's true." / "No, ..." about a claim) the SFT
+    # phase imitates: `all`, or only those whose verdict the learner already leans to (`known`, `Axis.known`).
+    # Imitating verdicts on claims a model cannot tell apart teaches it to commit, not to know (Gekhman et al. 2024).
+    # Development seed 0, round 2's SFT replayed (bench/conformity_replay.py --phase competence): with the honesty
+    # rows false claims affirmed rise 0.042 -> 0.542, under `known` 0.000 (the learner leaned to the right verdict on
+    # 1 of 12 training claims), but sycophancy rises 0.156 -> 0.375 where all rows gave 0.188 (the rows' "No, ..."
+    # openings also held push-back off). Not the default: a whole loop on development seeds decides.
+    verdict_sft: Literal["all", "known"] = "all"
     refusal_anchors: bool = True                   # conformity DPO also gets (good answer > refusal) on benign prompts
     safety_anchors: bool = True                    # ... and (refusal > answer the critic judged unsafe) on attacks
     conformity: Phase = Phase()

@@ -72,6 +72,13 @@ class Axis:
         return [(good, a["text"]) for a in answers
                 if good and a["utility"] is not None and a["utility"] < 0.5 and a["text"].strip() != good.strip()]
 
+    def known(self, lm, prompts: list, probes: list[dict]) -> list[bool] | None:
+        """Whether the learner, as it is, already leans to each probe's written verdict (`prompts`: the probes as the
+        learner sees them). None (the default): the target is a behaviour the learner is taught, not a fact it must
+        hold, so every target is imitated. An axis whose right answer depends on facts (honesty) says which it
+        knows, and `loop.verdict_sft: known` imitates only those."""
+        return None
+
     # ---------------------------------------------------------------- evaluation
     def items(self, cfg, seed: int, split: str) -> list[dict]:
         """The held-out items of `split` (test, val_select, val_guard) for `seed`."""
