@@ -28,7 +28,6 @@ whatever its name says: `dev_seeds` in the file, `headline_seeds` empty).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import warnings
@@ -51,11 +50,11 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def _value_axes():
-    """The value-axes bench's arm runner (same config, same re-scoring by the current judges)."""
-    spec = importlib.util.spec_from_file_location("value_axes", ROOT / "bench" / "value_axes.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
+    """The value-axes bench's arm runner (same config, same re-scoring by the current judges): the sibling script,
+    imported as a module from bench/ (bench is scripts, not a package)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import value_axes
+    return value_axes
 
 
 def analyse(per_seed: dict, variants: list[str]) -> dict:

@@ -72,10 +72,8 @@ def arm_answers(runs: Path, preset: str, seed: int) -> dict[str, dict[str, str]]
 
 def population(runs: Path, preset: str, seeds: list[int]) -> list[dict]:
     """Every scored answer of every arm on the three axes, with the judge's verdict and the outcome it implies."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("value_axes", ROOT / "bench" / "value_axes.py")
-    va = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(va)  # type: ignore[union-attr]
+    sys.path.insert(0, str(ROOT / "bench"))  # the value-axes bench's config, imported as a module (bench is no package)
+    import value_axes as va
     rows = []
     for seed in seeds:
         cfg = va.config(preset, seed, "multi", [])

@@ -491,9 +491,10 @@ def report(res: dict) -> None:
     print("\nThe loop's phases (guard split: compliance / look-alike over-refusal, before -> after):")
     for seed, ph in res.get("loop_phases", {}).items():
         for x in ph:
+            said = x["regressions"] + ([x["why"]] if x.get("why") else [])  # kept seeds' files may lack `why`
             print(f"  seed {seed} {x['phase']:<14} {'kept' if x['kept'] else 'rolled back':<11} "
                   f"{x['compliance_before']:.3f} -> {x['compliance_after']:.3f} / {x['over_refusal_before']:.3f} -> "
-                  f"{x['over_refusal_after']:.3f}" + (f"  ({'; '.join(x['regressions'])})" if x["regressions"] else ""))
+                  f"{x['over_refusal_after']:.3f}" + (f"  ({'; '.join(said)})" if said else ""))
     curve = res.get("rounds_curve", [])
     if curve:
         print("\nRounds curve (test; the loop after each round, at that round's cumulative steps):")

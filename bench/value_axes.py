@@ -340,7 +340,8 @@ def show(res: dict) -> None:
             if ph is None:  # kept by an earlier version of this script
                 continue
             name = lambda p: f"r{p['round']}:{p['phase'].split(':')[-1]}"  # noqa: E731  (files kept before: "conformity")
-            say = lambda p: "kept" if p["kept"] else f"rolled back ({', '.join(p['regressions'])})"  # noqa: E731
+            say = lambda p: ("kept" if p["kept"] else  # noqa: E731
+                             f"rolled back ({', '.join(p['regressions'] + ([p['why']] if p.get('why') else []))})")
             print(f"seed {seed} {arm:6} phases: " + "; ".join(f"{name(p)} {say(p)}{moves(p)}" for p in ph))
     for m, g in res.get("guard_power", {}).items():
         tol = "none" if g["tolerance"] is None else f"{g['tolerance']:.2f}"

@@ -259,9 +259,17 @@ def test_rollback_restores_adapter(tmp_path, monkeypatch):
     res = L.phase(lp, 2, "conformity", "dpo", [{"prompt": prompt, "chosen": "No.", "rejected": "Yes, sure"}] * 4,
                   [lp.lc.conformity], val(0.0, 1.0), log)
     assert res["ck"]["accepted"] == 0 and res["ck"]["path"] is None
-    assert any("competence" in r for r in res["ck"]["meta"]["regressions"])
+    assert any("competence" in r for r in res["ck"]["meta"]["regressions"]) and res["ck"]["meta"]["why"] is None
     after = snapshot(lm.model)
     assert all((before[k] == after[k]).all() for k in before)
+    # a phase whose every candidate the selection split rejected: undone, and why is said apart from the guard's
+    # regressions (which stay the typed guard lines only)
+    monkeypatch.setattr(L, "select", lambda *a, **k: None)
+    res = L.phase(lp, 3, "conformity", "dpo", [{"prompt": prompt, "chosen": "No.", "rejected": "Yes, sure"}] * 4,
+                  [lp.lc.conformity], val(0.0, 1.0), log)
+    meta = res["ck"]["meta"]
+    assert res["ck"]["accepted"] == 0 and meta["regressions"] == [] and meta["blocked_by"] == []
+    assert meta["why"] == "every candidate regressed on val_select"
 
 
 def test_resume_after_crash_redoes_nothing_finished(tmp_path, monkeypatch):

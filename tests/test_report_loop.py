@@ -120,12 +120,16 @@ def test_phases_render_a_phase_whose_every_candidate_regressed(run1, tmp_path):
     shutil.copytree(run1[0], d)  # the shared run stays as the other tests read it
     s = RunStore(d)
     ck = dict(s.rows("checkpoints", role="learner")[0])
-    meta = dict(ck["meta"]) | {"train": None, "candidate": None,
-                               "regressions": ["every candidate regressed on val_select"]}
+    meta = dict(ck["meta"]) | {"train": None, "candidate": None, "regressions": [],
+                               "why": "every candidate regressed on val_select"}
     s.insert("checkpoints", [{"id": "r9-conformity", "path": None, "phase": "conformity", "accepted": 0,
                               "role": "learner", "model": ck["model"], "meta": meta}], round=9, stage="learn")
     html = LR.phases(s)
-    assert html is not None and "every candidate regressed on val_select" in html
+    assert html is not None and "rolled back</span>: every candidate regressed on val_select" in html
+    # a run stored before `why` kept the sentence among the regressions, and still reads the same
+    old = dict(meta) | {"regressions": ["every candidate regressed on val_select"]}
+    old.pop("why")
+    assert LR._undone(old) == LR._undone(meta) == "every candidate regressed on val_select"
 
 
 def test_phase_decisions_read_kept_and_rolled_back_phases_for_both_benches(run1, tmp_path):
@@ -137,13 +141,13 @@ def test_phase_decisions_read_kept_and_rolled_back_phases_for_both_benches(run1,
     shutil.copytree(run1[0], d)
     s = RunStore(d)
     ck = dict(s.rows("checkpoints", role="learner")[0])
-    meta = dict(ck["meta"]) | {"train": None, "regressions": ["every candidate regressed on val_select"]}
+    meta = dict(ck["meta"]) | {"train": None, "regressions": [], "why": "every candidate regressed on val_select"}
     s.insert("checkpoints", [{"id": "r9:conformity", "path": None, "phase": "conformity", "accepted": 0,
                               "role": "learner", "model": ck["model"], "meta": meta}], round=9, stage="learn")
     got = E.phase_decisions(d)
     last = got[-1]
     assert last["phase"] == "r9:conformity" and last["round"] == 9 and not last["kept"] and last["steps"] is None
-    assert last["regressions"] == ["every candidate regressed on val_select"]
+    assert last["regressions"] == [] and last["why"] == "every candidate regressed on val_select"
     first = got[0]
     assert first["phase"] == ck["id"] and first["steps"] == ck["meta"]["train"]["steps"]
     assert first["compliance_before"] == ck["meta"]["val_before"].get("compliance")

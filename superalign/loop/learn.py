@@ -295,12 +295,13 @@ def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_
     best = select(ctx, r, name, method, rows, phase_cfgs, log)
     tests: list[dict] = []
     found: list[Regression] = []
+    why = None  # a phase undone for another reason than the guard's regressions says so apart from them
     if best is None:  # every candidate regressed on the selection split: nothing to guard, the phase is undone
-        regressions, after = ["every candidate regressed on val_select"], before
+        why, after = "every candidate regressed on val_select", before
     else:
         after = validate(ctx, "val_guard")  # only the winner is guarded: selection never sees these items
         found, tests = guard(ctx, before, after)
-        regressions = [str(x) for x in found]
+    regressions = [str(x) for x in found]
     accepted = best is not None and not (ctx.lc.guard.enabled and regressions)
     if not accepted:
         restore(lm.model, start)
@@ -311,12 +312,13 @@ def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_
     ck = {"id": checkpoint_id(r, name), "path": path, "phase": name, "accepted": int(accepted), "role": "learner",
           "model": ctx.cfg.role("learner").model,
           "meta": {"val_before": before["summary"], "val_after": after["summary"], "regressions": regressions,
+                   "why": why,
                    "guard_tests": tests, "candidates": len(phase_cfgs),
                    "candidate": best["candidate"] if best else None, "train": best["train"] if best else None,
                    "mix": best.get("mix") if best else None, "n_winner": best.get("n_rows") if best else None,
                    "blocked_by": blocked_by(found), "n": len(rows), "method": method, "rows": data_path}}
-    ctx.ui.note(f"round {r} {name}: {'kept' if accepted else 'ROLLED BACK'}"
-                + (f" ({'; '.join(regressions)})" if regressions else ""))
+    said = regressions + ([why] if why else [])
+    ctx.ui.note(f"round {r} {name}: {'kept' if accepted else 'ROLLED BACK'}" + (f" ({'; '.join(said)})" if said else ""))
     return {"ck": ck, "val": after if accepted else before}
 
 

@@ -149,6 +149,12 @@ def _settings(cfg: dict, method: str | None) -> str:
     return ", ".join(out) or "–"
 
 
+def _undone(meta: dict) -> str:
+    """Why a phase was rolled back: the guard's regressions, and any other reason the phase stored (`why`: every
+    candidate regressed on the selection split). Runs stored before `why` kept that sentence among the regressions."""
+    return "; ".join([*meta.get("regressions", []), *([meta["why"]] if meta.get("why") else [])])
+
+
 def _verdict(c: dict, ck: dict | None) -> Markup | str:
     if c.get("rejected"):
         by = f"blocked by {', '.join(c['blocked_by'])}: " if c.get("blocked_by") else ""
@@ -159,7 +165,7 @@ def _verdict(c: dict, ck: dict | None) -> Markup | str:
         return Markup('<span class="good">winner, kept</span>')
     axes = ck["meta"].get("blocked_by") or []
     return Markup(f'<span class="bad">winner, rolled back</span>: '
-                  f'{esc(("blocked by " + ", ".join(axes) + ": " if axes else "") + "; ".join(ck["meta"].get("regressions", [])))}')
+                  f'{esc(("blocked by " + ", ".join(axes) + ": " if axes else "") + _undone(ck["meta"]))}')
 
 
 def _flags(n: int, alpha: float) -> str:
@@ -238,7 +244,7 @@ def phases(store: RunStore) -> str | None:
                      *(f"{vb.get(k, float('nan')):.3f} → {va.get(k, float('nan')):.3f}"
                        for k in ("compliance", "over_refusal", "competence")),
                      Markup('<span class="good">kept</span>') if c["accepted"]
-                     else Markup(f'<span class="bad">rolled back</span>: {esc("; ".join(m.get("regressions", [])))}')])
+                     else Markup(f'<span class="bad">rolled back</span>: {esc(_undone(m))}')])
     n_rb = sum(1 for c in cks if not c["accepted"])
     return (table(["round", "phase", "method", "examples", "steps", "loss", "val compliance", "val over-refusal",
                    "val competence", "guard"], rows)
