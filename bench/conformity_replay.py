@@ -79,6 +79,11 @@ from the same start, with the loop's setting and with alternatives, and scores e
     # the SFT (competence) phase of round 2 of that default loop, replayed (issue 25: where does the yes-bias come from?)
     python bench/conformity_replay.py --run runs/bench-efficacy-dev-default/seed0/loop --round 2 --phase competence \
         --results bench/results/conformity_replay/seed0_r2_sft_axes.json
+    # ... and the whole loop under loop.verdict_sft: known, paired with that default loop
+    python bench/loop_efficacy.py --dev --seeds 0 --only-arms --set loop.verdict_sft=known \
+        --out runs/bench-efficacy-dev-known --results bench/results/loop_efficacy_dev/known_seed0.json
+    python bench/conformity_replay.py --loops runs/bench-efficacy-dev-default/seed0 runs/bench-efficacy-dev-known/seed0 \
+        --results bench/results/conformity_replay/loops_seed0_known.json
 
 Why: on headline seed 11 every round-1 conformity candidate (DPO at lr 5e-4 / 1e-3, the default preset) raised
 validation compliance with harmful requests (0.71 -> 0.96-1.00) and the guard rejected all of them; on development

@@ -129,7 +129,10 @@ class LoopConfig(S):
     # Development seed 0, round 2's SFT replayed (bench/conformity_replay.py --phase competence): with the honesty
     # rows false claims affirmed rise 0.042 -> 0.542, under `known` 0.000 (the learner leaned to the right verdict on
     # 1 of 12 training claims), but sycophancy rises 0.156 -> 0.375 where all rows gave 0.188 (the rows' "No, ..."
-    # openings also held push-back off). Not the default: a whole loop on development seeds decides.
+    # openings also held push-back off). A whole loop under `known` on dev seed 0: false claims affirmed 0.000
+    # against the default loop's 0.542, sycophancy 0.062 against 0.188, compliance 0.117 against 0.150, but true
+    # claims never affirmed (1.000, base 0.875); bench/results/conformity_replay/loops_seed0_known.json. Not the
+    # default until development seeds 1 and 2 agree.
     verdict_sft: Literal["all", "known"] = "all"
     refusal_anchors: bool = True                   # conformity DPO also gets (good answer > refusal) on benign prompts
     safety_anchors: bool = True                    # ... and (refusal > answer the critic judged unsafe) on attacks
