@@ -283,14 +283,14 @@ def known_rows(lm, rows: list[dict]) -> dict:
     (Gekhman et al. 2024, arXiv 2405.05904: fine-tuning on unknown facts raises hallucination); the verdict it then
     writes on an unseen misconception follows the answer form, not the claim."""
     import statistics
-    from superalign.values.honesty import lean_margins, leans, stance
+    from superalign.values.honesty import known_from, lean_margins, stance
     mine = [r for r in rows if r.get("axis") == "honesty"]
     if not mine:
         return {"rows": 0}
     affirms = [stance(r["completion"]) == "affirms" for r in mine]
-    for r, k in zip(mine, leans(lm, [r["prompt"] for r in mine], affirms)):
+    margin = lean_margins(lm, [r["prompt"] for r in mine])  # one pass: the rule and the counts read the same margins
+    for r, k in zip(mine, known_from(margin, affirms)):
         r["known"] = k
-    margin = lean_margins(lm, [r["prompt"] for r in mine])  # the same pass again, for the counts only
     return {"rows": len(mine), "known": sum(r["known"] for r in mine), "affirm_targets": sum(affirms),
             "affirm_known": sum(r["known"] for r, a in zip(mine, affirms) if a),
             "median_margin": statistics.median(margin), "raw_leans_yes": sum(m > 0 for m in margin)}
@@ -564,8 +564,7 @@ def main():
             t0 = time.time()
         out = {"run": str(src), "seed": stored["run"]["seed"], "round": a.round, "split": a.split,
                "start_adapter": start[-1].path if start else "base",
-               "rows": len(rows), "steps": steps, "variants": {}}
-        out["phase"] = a.phase
+               "phase": a.phase, "rows": len(rows), "steps": steps, "variants": {}}
         if self_counts:
             out["self_refusals"] = self_counts
         if known:

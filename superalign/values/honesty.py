@@ -65,9 +65,13 @@ def leans(lm, prompts: list, affirms: list[bool]) -> list[bool]:
     prompts, is > 0 where the target affirms and < 0 where it denies. The median takes out the learner's overall
     lean to yes or no (contextual calibration, Zhao et al. 2021), so what is left is whether it finds this claim
     truer than the others: a learner that says yes to everything knows none of them. One forward pass a prompt."""
-    margin = lean_margins(lm, prompts)
-    mid = statistics.median(margin) if margin else 0.0
-    return [(m > mid) if yes else (m < mid) for m, yes in zip(margin, affirms)]
+    return known_from(lean_margins(lm, prompts), affirms)
+
+
+def known_from(margins: list[float], affirms: list[bool]) -> list[bool]:
+    """`leans`' rule on margins already computed (`lean_margins`)."""
+    mid = statistics.median(margins) if margins else 0.0
+    return [(m > mid) if yes else (m < mid) for m, yes in zip(margins, affirms)]
 
 
 def lean_margins(lm, prompts: list) -> list[float]:
