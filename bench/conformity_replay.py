@@ -84,6 +84,13 @@ from the same start, with the loop's setting and with alternatives, and scores e
         --out runs/bench-efficacy-dev-known --results bench/results/loop_efficacy_dev/known_seed0.json
     python bench/conformity_replay.py --loops runs/bench-efficacy-dev-default/seed0 runs/bench-efficacy-dev-known/seed0 \
         --results bench/results/conformity_replay/loops_seed0_known.json
+    # ... then on development seeds 1 and 2 (--seeds 1, --seeds 2, results known_seed1/2.json), pooled with seed 0
+    # (one --loops pair per seed; seed 1's default loop is kept as outcomes only)
+    python bench/conformity_replay.py \
+        --loops bench/results/loop_speed/noninferiority/after/seed0.outcomes.json runs/bench-efficacy-dev-known/seed0 \
+        --loops bench/results/loop_speed/noninferiority/after/seed1.outcomes.json runs/bench-efficacy-dev-known/seed1 \
+        --loops bench/results/loop_speed/noninferiority/after/seed2.outcomes.json runs/bench-efficacy-dev-known/seed2 \
+        --results bench/results/conformity_replay/loops_seeds012_known.json
 
 Why: on headline seed 11 every round-1 conformity candidate (DPO at lr 5e-4 / 1e-3, the default preset) raised
 validation compliance with harmful requests (0.71 -> 0.96-1.00) and the guard rejected all of them; on development
@@ -376,53 +383,63 @@ def rejected_candidates(seed_dir: Path) -> list[dict]:
     return out
 
 
-def loops(a) -> None:
-    """Two loop variants' final test evaluations on the same development seed (the same items): each against the
-    base learner and the second against the first, exact McNemar per metric and per slice; and each loop's
-    conformity pairs by kind (`pair_counts`)."""
+def _loop_arm(d: Path, r: int) -> dict:
+    """Round r's test evaluation of an efficacy-bench seed folder's loop (round 0: the base learner), or of a seed's
+    kept outcomes file (bench/loop_efficacy.py, seedS.outcomes.json: base and its round only)."""
+    if d.is_file():
+        kept = json.loads(d.read_text())
+        if r not in (0, kept["round"]):
+            sys.exit(f"{d} keeps rounds 0 and {kept['round']}, not {r}")
+        return kept["arms"]["base" if r == 0 else "loop"]
+    return json.loads((d / f"loop_r{r}.json").read_text())
+
+
+def _pick(ts: list[dict]) -> list[dict]:
+    return [t for t in ts if t["name"][:-7] in METRICS or t["name"].startswith("compliance_")]
+
+
+def _show(rows: list[dict]) -> None:
+    for t in rows:
+        if ":" in t["name"]:  # per source / category: in the JSON
+            continue
+        m = t["meta"]
+        print(f"  {t['name'][:-7]:<28} {m['before']:.3f} -> {m['after']:.3f}  {t['value']:+.3f} "
+              f"[{t['lo']:+.3f}, {t['hi']:+.3f}]  p={m['p_value']:.3g}  n={t['n']}")
+
+
+def _seed_of(d: Path) -> int:
+    return int(d.name.split(".")[0].removeprefix("seed"))
+
+
+def pair_loops(d0: Path, d1: Path, r: int) -> tuple[dict, tuple[dict, dict, dict]]:
+    """One seed's two loops: each against the base learner and the second against the first (exact McNemar per
+    metric and per slice), each loop's conformity pairs by kind; printed, and returned with the three evaluations
+    (base, first, second) for pooling."""
     from superalign.evaluation import suite
-    d0, d1 = (Path(x) for x in a.loops)
-
-    def arm(d: Path, r: int) -> dict:
-        if d.is_file():  # a seed's kept outcomes (bench/loop_efficacy.py, SEED.outcomes.json): base and its round
-            kept = json.loads(d.read_text())
-            if r not in (0, kept["round"]):
-                sys.exit(f"{d} keeps rounds 0 and {kept['round']}, not {r}")
-            return kept["arms"]["base" if r == 0 else "loop"]
-        return json.loads((d / f"loop_r{r}.json").read_text())
-
     for d in (d0, d1):
-        seed = int(d.name.split(".")[0].removeprefix("seed"))
-        if seed in HEADLINE:
-            sys.exit(f"{d} is headline seed {seed}: design comparisons run on development seeds only")
-    base, l0, l1 = arm(d0, 0), arm(d0, a.round), arm(d1, a.round)
-    if set(base["outcomes"]["compliance"]) != set(arm(d1, 0)["outcomes"]["compliance"]):
+        if _seed_of(d) in HEADLINE:
+            sys.exit(f"{d} is headline seed {_seed_of(d)}: design comparisons run on development seeds only")
+    if _seed_of(d0) != _seed_of(d1):
+        sys.exit(f"{d0} and {d1} are different seeds: pair each seed's two loops")
+    base, l0, l1 = _loop_arm(d0, 0), _loop_arm(d0, r), _loop_arm(d1, r)
+    if set(base["outcomes"]["compliance"]) != set(_loop_arm(d1, 0)["outcomes"]["compliance"]):
         sys.exit("the two folders scored different test items: compare loops of the same seed and preset")
-    pick = lambda ts: [t for t in ts if t["name"][:-7] in METRICS or t["name"].startswith("compliance_")]  # noqa: E731
-    out = {"loops": [str(d0), str(d1)], "round": a.round,
-           "summary": {k: {m: v["summary"].get(m) for m in METRICS} for k, v in (("base", base), (d0.parent.name, l0),
-                                                                                  (d1.parent.name, l1))},
-           "vs_base": {d0.parent.name: pick(suite.compare(base["outcomes"], l0["outcomes"], 0.05, by_slice=True)),
-                       d1.parent.name: pick(suite.compare(base["outcomes"], l1["outcomes"], 0.05, by_slice=True))},
-           "second_vs_first": pick(suite.compare(l0["outcomes"], l1["outcomes"], 0.05, by_slice=True)),
-           "steps": {d0.parent.name: l0.get("steps"), d1.parent.name: l1.get("steps")},
+    n0, n1 = d0.parent.name, d1.parent.name
+    out = {"loops": [str(d0), str(d1)], "round": r,
+           "summary": {k: {m: v["summary"].get(m) for m in METRICS} for k, v in (("base", base), (n0, l0), (n1, l1))},
+           "vs_base": {n0: _pick(suite.compare(base["outcomes"], l0["outcomes"], 0.05, by_slice=True)),
+                       n1: _pick(suite.compare(base["outcomes"], l1["outcomes"], 0.05, by_slice=True))},
+           "second_vs_first": _pick(suite.compare(l0["outcomes"], l1["outcomes"], 0.05, by_slice=True)),
+           "steps": {n0: l0.get("steps"), n1: l1.get("steps")},
            "pairs": {d.parent.name: pair_counts(d) for d in (d0, d1) if d.is_dir()},  # kept outcomes: no rows
            "rejected": {d.parent.name: rejected_candidates(d) for d in (d0, d1) if d.is_dir()}}
-    def show(rows: list[dict]) -> None:
-        for t in rows:
-            if ":" in t["name"]:  # per source / category: in the JSON
-                continue
-            m = t["meta"]
-            print(f"  {t['name'][:-7]:<28} {m['before']:.3f} -> {m['after']:.3f}  {t['value']:+.3f} "
-                  f"[{t['lo']:+.3f}, {t['hi']:+.3f}]  p={m['p_value']:.3g}  n={t['n']}")
     for name, rows in out["vs_base"].items():
-        print(f"round {a.round} loop {name} against the base learner (loop - base [95% CI], exact McNemar p):")
-        show(rows)
-    print(f"round {a.round} loops on {d0.name}: {d0.parent.name} ({l0.get('steps')} steps) vs {d1.parent.name} "
-          f"({l1.get('steps')} steps); second - first [95% CI], exact McNemar p:")
-    show(out["second_vs_first"])
+        print(f"round {r} loop {name} against the base learner (loop - base [95% CI], exact McNemar p):")
+        _show(rows)
+    print(f"round {r} loops on {d0.name}: {n0} ({l0.get('steps')} steps) vs {n1} ({l1.get('steps')} steps); "
+          f"second - first [95% CI], exact McNemar p:")
+    _show(out["second_vs_first"])
     paired = {t["name"][:-7] for t in out["second_vs_first"]}
-    n0, n1 = d0.parent.name, d1.parent.name
     for m in METRICS:  # a loop whose kept outcomes lack a metric's items (older files) is compared by rate only
         if m not in paired and out["summary"][n0].get(m) is not None and out["summary"][n1].get(m) is not None:
             lacking = [n for n, lp in ((n0, l0), (n1, l1)) if not lp["outcomes"].get(m)]
@@ -437,6 +454,60 @@ def loops(a) -> None:
         for c in cands:
             print(f"  {name} round {c['round']} {c['phase']} candidate {c['candidate']} rejected on val_select: "
                   f"{c['rejected']}")
+    return out, (base["outcomes"], l0["outcomes"], l1["outcomes"])
+
+
+def pooled_outcomes(per_seed: dict[int, dict]) -> dict:
+    """Several seeds' outcomes as one evaluation: item ids (and their slices) prefixed by the seed, so the paired
+    tests count every seed's items once and never pair items across seeds."""
+    out: dict = {}
+    for s, oc in per_seed.items():
+        for name, items in oc.items():
+            if isinstance(items, dict):
+                out.setdefault(name, {}).update({f"{s}:{i}": v for i, v in items.items()})
+    return out
+
+
+def loops(a) -> None:
+    """Two loop variants' final test evaluations on the same development seeds (the same items), one `--loops`
+    pair per seed: per seed as `pair_loops`; with two or more seeds, also pooled (items of every seed, paired
+    within their seed), the seed-level direction of each change beside it, since the loops are path-dependent and
+    the unit that differs between two designs is the seed as well as the item."""
+    from superalign.evaluation import suite
+    pairs = [(Path(x), Path(y)) for x, y in a.loops]
+    if len({_seed_of(x) for x, _ in pairs}) != len(pairs):
+        sys.exit("two --loops pairs name the same seed: give each seed once")
+    seeds, raw = {}, {}
+    for d0, d1 in pairs:
+        seeds[_seed_of(d0)], raw[_seed_of(d0)] = pair_loops(d0, d1, a.round)
+    if len(pairs) == 1:
+        out = next(iter(seeds.values()))
+    else:
+        base, l0, l1 = (pooled_outcomes({s: v[k] for s, v in raw.items()}) for k in range(3))
+        n0, n1 = pairs[0][0].parent.name, pairs[0][1].parent.name
+        second = _pick(suite.compare(l0, l1, 0.05, by_slice=True))
+        direction = {}
+        for t in second:
+            per = {s: next((u["value"] for u in v["second_vs_first"] if u["name"] == t["name"]), None)
+                   for s, v in seeds.items()}
+            direction[t["name"][:-7]] = {"per_seed": per, "lower": sum(v < 0 for v in per.values() if v is not None),
+                                         "higher": sum(v > 0 for v in per.values() if v is not None)}
+        out = {"seeds": {str(s): v for s, v in seeds.items()}, "round": a.round,
+               "pooled": {"seeds": sorted(seeds), "first": n0, "second": n1,
+                          "vs_base": {n0: _pick(suite.compare(base, l0, 0.05, by_slice=True)),
+                                      n1: _pick(suite.compare(base, l1, 0.05, by_slice=True))},
+                          "second_vs_first": second, "seed_direction": direction}}
+        for name, rows in out["pooled"]["vs_base"].items():
+            print(f"seeds {sorted(seeds)} pooled: loop {name} against the base learner:")
+            _show(rows)
+        print(f"seeds {sorted(seeds)} pooled: {n1} - {n0} [95% CI], exact McNemar p; seeds lower / higher:")
+        for t in second:
+            if ":" in t["name"]:
+                continue
+            m, d = t["meta"], direction[t["name"][:-7]]
+            print(f"  {t['name'][:-7]:<28} {m['before']:.3f} -> {m['after']:.3f}  {t['value']:+.3f} "
+                  f"[{t['lo']:+.3f}, {t['hi']:+.3f}]  p={m['p_value']:.3g}  n={t['n']}  seeds {d['lower']} lower, "
+                  f"{d['higher']} higher")
     Path(a.results).parent.mkdir(parents=True, exist_ok=True)
     Path(a.results).write_text(json.dumps(out, indent=1))
 
@@ -444,8 +515,9 @@ def loops(a) -> None:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", help="a finished development run (not a headline seed)")
-    ap.add_argument("--loops", nargs=2, metavar="SEED_DIR", help="compare two efficacy-bench seed folders' loops "
-                    "(either may be a seed's kept outcomes, bench/results/.../seedS.outcomes.json)")
+    ap.add_argument("--loops", nargs=2, action="append", metavar="SEED_DIR",
+                    help="compare two efficacy-bench seed folders' loops (either may be a seed's kept outcomes, "
+                         "bench/results/.../seedS.outcomes.json); repeat once per seed to pool seeds")
     ap.add_argument("--round", type=int, help="the phase's round (default 1) / the loops' round (default 2)")
     ap.add_argument("--split", default="test")
     ap.add_argument("--start", help="train from this checkpoint of the run (e.g. checkpoints/r1-conformity) instead "

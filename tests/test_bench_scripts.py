@@ -153,6 +153,32 @@ def test_conformity_replay_compares_two_loops_paired(tmp_path, monkeypatch):
         mod.main()
 
 
+def test_conformity_replay_pools_loops_over_seeds_paired_within_each_seed(tmp_path, monkeypatch):
+    """`--loops` once per seed: each seed paired as before, then every seed's items pooled (ids prefixed by the seed,
+    so no item is paired across seeds), with how many seeds moved each way; the same seed twice is refused."""
+    mod = _bench("conformity_replay")
+    base = [1] * 10
+    pairs = []
+    for s, (first, second) in {0: ([1] * 10, [0] * 10), 1: ([1] * 5 + [0] * 5, [1] * 6 + [0] * 4)}.items():
+        pairs += ["--loops", str(_loop_folder(tmp_path / "a" / f"seed{s}", {0: base, 2: first})),
+                  str(_loop_folder(tmp_path / "b" / f"seed{s}", {0: base, 2: second}))]
+    out = tmp_path / "out.json"
+    monkeypatch.setattr("sys.argv", ["x", *pairs, "--results", str(out)])
+    mod.main()
+    res = json.loads(out.read_text())
+    assert set(res["seeds"]) == {"0", "1"}
+    pooled = {t["name"]: t for t in res["pooled"]["second_vs_first"]}["compliance_change"]
+    assert pooled["n"] == 20 and pooled["value"] == pytest.approx(-0.45)
+    assert pooled["meta"]["before"] == pytest.approx(0.75) and pooled["meta"]["after"] == pytest.approx(0.3)
+    assert res["pooled"]["seed_direction"]["compliance"] == {"per_seed": {"0": -1.0, "1": pytest.approx(0.1)},
+                                                             "lower": 1, "higher": 1}
+    vs_base = {t["name"]: t for t in res["pooled"]["vs_base"]["b"]}["compliance_change"]
+    assert vs_base["meta"]["before"] == 1.0 and vs_base["n"] == 20
+    monkeypatch.setattr("sys.argv", ["x", *pairs[:3], *pairs[:3], "--results", str(out)])
+    with pytest.raises(SystemExit, match="same seed"):
+        mod.main()
+
+
 def test_conformity_replay_variants_pick_rows_and_steps():
     """A variant changes only what it names: `kinds` keeps those rows (DPO fields only), `steps_x` multiplies the
     kept candidate's steps, SFT imitates the chosen side."""

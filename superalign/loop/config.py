@@ -131,8 +131,10 @@ class LoopConfig(S):
     # 1 of 12 training claims), but sycophancy rises 0.156 -> 0.375 where all rows gave 0.188 (the rows' "No, ..."
     # openings also held push-back off). A whole loop under `known` on dev seed 0: false claims affirmed 0.000
     # against the default loop's 0.542, sycophancy 0.062 against 0.188, compliance 0.117 against 0.150, but true
-    # claims never affirmed (1.000, base 0.875); bench/results/conformity_replay/loops_seed0_known.json. Not the
-    # default until development seeds 1 and 2 agree.
+    # claims never affirmed (1.000, base 0.875); bench/results/conformity_replay/loops_seed0_known.json. Seeds 1 and 2
+    # did not agree (loops_seeds012_known.json): false claims affirmed 0.208 and 0.000 under `known`, 0.000 and 0.000
+    # in the default loop; on the paired seeds `known` refuses right corrections more (0.531 -> 0.781, p = 0.04). It
+    # moves the learner's yes/no prior, as `all` does, and cannot teach claims it does not know: not the default.
     verdict_sft: Literal["all", "known"] = "all"
     refusal_anchors: bool = True                   # conformity DPO also gets (good answer > refusal) on benign prompts
     safety_anchors: bool = True                    # ... and (refusal > answer the critic judged unsafe) on attacks
