@@ -59,8 +59,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+SEEDS = (3, 4, 5)       # headline seeds, declared 2026-12-05 before they ran
+DEV_SEEDS = (0, 1, 2)   # the seeds whose screens shaped the design (tasks, candidates, sizes)
 # sizes: CPU cost per fit grows with candidates x tokens (MMLU: 4 x 64 tokens per item)
-TASKS = [{"name": "sarcasm", "n_weak": 400, "n_transfer": 400, "n_test": 400},
+# sarcasm: 1,600 transfer rows (400 until 2026-12-05): with 400 the LoRA student's gold ceiling was 0.74 and no
+# shallow reader fell 10 points below it; on development seed 0 with 1,600 (and 800 test rows) the ceiling is 0.833
+# and the data-matched MiniLM control 0.724 (`python bench/w2s.py --tasks sarcasm --seeds 0 --screen-only --out
+# bench/results/w2s/dev_sarcasm_n1600.json`): the student's capacity shows once it has rows to learn from
+TASKS = [{"name": "sarcasm", "n_weak": 400, "n_transfer": 1600, "n_test": 800},
          {"name": "quartz", "n_weak": 300, "n_transfer": 300, "n_test": 300},
          {"name": "socialiqa", "n_weak": 300, "n_transfer": 300, "n_test": 300},
          {"name": "harm_labels", "n_weak": 300, "n_transfer": 300, "n_test": 299},
@@ -69,7 +75,7 @@ TASKS = [{"name": "sarcasm", "n_weak": 400, "n_transfer": 400, "n_test": 400},
 WEAK = ["tfidf", "smollm2-135m-instruct@2", "minilm-l6", "tfidf#100", "minilm-l6#100"]
 RUNGS = ["minilm-l6", "smollm2-135m-instruct@8", "smollm2-135m-instruct@16", "smollm2-135m-instruct@-1"]
 DEFAULT = {
-    "seeds": [0, 1, 2],
+    "seeds": list(SEEDS),
     "strong": "smollm2-135m-instruct",
     "methods": ["xent", "logconf", "ladder", "iterative"],
     "iterate": 3,
@@ -236,7 +242,8 @@ def merge(paths: list[str], out_path: str, log) -> dict:
     out = {"screen": [s for part in parts for s in part["screen"]],
            "tasks": {k: v for part in parts for k, v in part["tasks"].items()},
            "setting": parts[0].get("setting"), "complete": all(part.get("complete", True) for part in parts),
-           "parts": {p: {k: part.get(k) for k in ("wall_s", "cpu_s", "loadavg_start", "loadavg_end", "run_dir")}
+           "parts": {p: {k: part.get(k) for k in ("wall_s", "cpu_s", "loadavg_start", "loadavg_end", "run_dir",
+                                                  "headline")}
                      for p, part in zip(paths, parts)}}
     largest_gap(out, log)
     Path(out_path).write_text(json.dumps(out, indent=1))
@@ -270,7 +277,9 @@ def bench(a, log) -> dict:
             + ("ACCEPTED" if scr["accepted"] else f"rejected ({scr['reason']})")
             + f"  ({scr['seconds']}s wall, {scr['cpu_seconds']}s CPU)")
     out = {"screen": screen, "tasks": {}, "setting": {**section, "weak_candidates": plan["weak"],
-                                                      "rung_candidates": plan["rungs"], "min_gap": MIN_GAP}}
+                                                      "rung_candidates": plan["rungs"], "min_gap": MIN_GAP},
+           "headline_seeds_declared": list(SEEDS), "dev_seeds": list(DEV_SEEDS),
+           "headline": set(section["seeds"]) <= set(SEEDS) and not a.smoke}
     if not a.screen_only:
         store = RunStore(run_dir / "w2s", create=True)
         # the tasks with the largest gaps whose CI excludes 0, accepted (>= MIN_GAP) or not: where a gap exists the
