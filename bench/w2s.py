@@ -37,7 +37,9 @@ capacity gap), else a few-label one (a data gap; the data-matched control says w
 test gap is >= 0.10 with a 95% CI excluding 0. A task whose seed-0 gap cannot reach 0.10 (upper CI bound below it
 for every candidate) is stopped after seed 0.
 The ladder's rung is the candidate (frozen probes of MiniLM and SmolLM2 layers, trained on gold like the ceiling)
-whose gold-validation accuracy closes the share of the weak -> ceiling gap nearest one half.
+whose gold-validation accuracy closes the share of the weak -> ceiling gap nearest one half, never the weak
+supervisor's own reader (from 2026-12-05, after the headline seeds 3-5 had run: there it picked MiniLM-L6 for
+MiniLM-L6; the ladder in bench/results/w2s.json is that run's).
 
 W2S (phase 2), on the (at most 2) tasks with the largest screened gaps whose CI excludes 0, each flagged whether it
 reached the 0.10 bar: direct students (xent, logconf), the ladder weak -> rung -> strong, and Kim et
@@ -126,6 +128,15 @@ def choose_weak(weak_val: dict, ceil_val: float, chance: float) -> str:
     return max(pool, key=lambda w: ceil_val - weak_val[w])
 
 
+def choose_rung(share: dict, weak: str) -> str:
+    """The ladder's rung: the candidate whose gold-validation accuracy closes the share of the weak -> ceiling gap
+    nearest one half, among readers other than the weak supervisor's own (`minilm-l6` is no step above
+    `minilm-l6` or `minilm-l6#100`: on the 2026-12-05 headline seeds the old rule picked it, and the ladder was
+    hardly a step). Every candidate the weak's reader, or none left: the nearest of all, as before."""
+    other = [c for c in share if c.split("#")[0] != weak.split("#")[0]] or list(share)
+    return min(other, key=lambda c: abs(share[c] - 0.5))
+
+
 def screen_task(t: dict, plan: dict, run_dir: Path, log) -> dict:
     """Ceiling vs every weak candidate on one task (seed 0 first, the others only if the gap can reach MIN_GAP)."""
     from superalign.store import RunStore
@@ -153,7 +164,7 @@ def screen_task(t: dict, plan: dict, run_dir: Path, log) -> dict:
     weak = choose_weak(weak_val, ceil_val, chance)
     s = per_weak[weak]
     share = {c: (vals[weak][("candidate", c)] - weak_val[weak]) / max(ceil_val - weak_val[weak], 1e-9) for c in rungs}
-    rung = min(rungs, key=lambda c: abs(share[c] - 0.5))
+    rung = choose_rung(share, weak)
     accepted = s["gap"] >= MIN_GAP and s["gap_ci"][0] > 0 and len(ran) == len(seeds)
     reason = None if accepted else (
         f"stopped after seed {ran[0]}" if len(ran) < len(seeds) else

@@ -491,3 +491,13 @@ def test_conformity_replay_refuses_a_variant_of_the_other_phase(tmp_path, monkey
                                      "--results", str(tmp_path / "out.json")])
     with pytest.raises(SystemExit, match="replay another phase"):
         mod.main()
+
+
+def test_the_w2s_ladder_never_climbs_through_the_weak_supervisors_own_reader():
+    """The rung nearest half the gap, but never the weak model's architecture (with or without a label budget)."""
+    m = _bench("w2s")
+    share = {"minilm-l6": 0.49, "smollm2-135m-instruct@8": 0.8, "smollm2-135m-instruct@16": 0.95}
+    assert m.choose_rung(share, "minilm-l6") == "smollm2-135m-instruct@8"
+    assert m.choose_rung(share, "minilm-l6#100") == "smollm2-135m-instruct@8"
+    assert m.choose_rung(share, "tfidf") == "minilm-l6"
+    assert m.choose_rung({"minilm-l6": 0.3}, "minilm-l6") == "minilm-l6"
