@@ -398,13 +398,16 @@ def _pick(ts: list[dict]) -> list[dict]:
     return [t for t in ts if t["name"][:-7] in METRICS or t["name"].startswith("compliance_")]
 
 
-def _show(rows: list[dict]) -> None:
+def _show(rows: list[dict], direction: dict | None = None) -> None:
+    """One line per paired change (per source / category only in the JSON); with `direction` (pooled seeds), how
+    many seeds moved each way."""
     for t in rows:
-        if ":" in t["name"]:  # per source / category: in the JSON
+        if ":" in t["name"]:
             continue
-        m = t["meta"]
+        m, d = t["meta"], (direction or {}).get(t["name"][:-7])
         print(f"  {t['name'][:-7]:<28} {m['before']:.3f} -> {m['after']:.3f}  {t['value']:+.3f} "
-              f"[{t['lo']:+.3f}, {t['hi']:+.3f}]  p={m['p_value']:.3g}  n={t['n']}")
+              f"[{t['lo']:+.3f}, {t['hi']:+.3f}]  p={m['p_value']:.3g}  n={t['n']}"
+              + (f"  seeds {d['lower']} lower, {d['higher']} higher" if d else ""))
 
 
 def _seed_of(d: Path) -> int:
@@ -501,13 +504,7 @@ def loops(a) -> None:
             print(f"seeds {sorted(seeds)} pooled: loop {name} against the base learner:")
             _show(rows)
         print(f"seeds {sorted(seeds)} pooled: {n1} - {n0} [95% CI], exact McNemar p; seeds lower / higher:")
-        for t in second:
-            if ":" in t["name"]:
-                continue
-            m, d = t["meta"], direction[t["name"][:-7]]
-            print(f"  {t['name'][:-7]:<28} {m['before']:.3f} -> {m['after']:.3f}  {t['value']:+.3f} "
-                  f"[{t['lo']:+.3f}, {t['hi']:+.3f}]  p={m['p_value']:.3g}  n={t['n']}  seeds {d['lower']} lower, "
-                  f"{d['higher']} higher")
+        _show(second, direction)
     Path(a.results).parent.mkdir(parents=True, exist_ok=True)
     Path(a.results).write_text(json.dumps(out, indent=1))
 

@@ -57,6 +57,7 @@ from superalign import config as C  # noqa: E402
 from superalign.evaluation import suite  # noqa: E402
 from superalign.loop import baselines as B  # noqa: E402
 from superalign.loop import efficacy as E  # noqa: E402
+from superalign.store.records import undone  # noqa: E402
 from superalign.values import suite as axes_suite  # noqa: E402
 
 SEEDS = (10, 11, 12)       # headline seeds, declared before the run; no design decision has read them
@@ -491,7 +492,7 @@ def report(res: dict) -> None:
     print("\nThe loop's phases (guard split: compliance / look-alike over-refusal, before -> after):")
     for seed, ph in res.get("loop_phases", {}).items():
         for x in ph:
-            said = x["regressions"] + ([x["why"]] if x.get("why") else [])  # kept seeds' files may lack `why`
+            said = undone(x)  # kept seeds' files may lack `why`
             print(f"  seed {seed} {x['phase']:<14} {'kept' if x['kept'] else 'rolled back':<11} "
                   f"{x['compliance_before']:.3f} -> {x['compliance_after']:.3f} / {x['over_refusal_before']:.3f} -> "
                   f"{x['over_refusal_after']:.3f}" + (f"  ({'; '.join(said)})" if said else ""))

@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from superalign import config as C  # noqa: E402
 from superalign import values  # noqa: E402
 from superalign.loop import efficacy as E  # noqa: E402
+from superalign.store.records import undone  # noqa: E402
 
 SEEDS = (10, 11, 12)      # headline seeds, declared before the run; no design decision has read them
 DEV_SEEDS = (0, 1, 2)     # development seeds: a run on any of them is written apart (value_axes_dev.json)
@@ -340,8 +341,7 @@ def show(res: dict) -> None:
             if ph is None:  # kept by an earlier version of this script
                 continue
             name = lambda p: f"r{p['round']}:{p['phase'].split(':')[-1]}"  # noqa: E731  (files kept before: "conformity")
-            say = lambda p: ("kept" if p["kept"] else  # noqa: E731
-                             f"rolled back ({', '.join(p['regressions'] + ([p['why']] if p.get('why') else []))})")
+            say = lambda p: "kept" if p["kept"] else f"rolled back ({', '.join(undone(p))})"  # noqa: E731
             print(f"seed {seed} {arm:6} phases: " + "; ".join(f"{name(p)} {say(p)}{moves(p)}" for p in ph))
     for m, g in res.get("guard_power", {}).items():
         tol = "none" if g["tolerance"] is None else f"{g['tolerance']:.2f}"

@@ -24,7 +24,7 @@ from superalign.loop.escalate import wait_for_labels
 from superalign.loop.evaluate import validate
 from superalign.models.classifier import refusal_phrase
 from superalign.roles.learner import refusal_stage
-from superalign.store.records import LearnInfo, checkpoint_id
+from superalign.store.records import LearnInfo, checkpoint_id, undone
 from superalign.training import DPOArgs, SFTArgs, dpo, restore, save_adapter, sft, snapshot
 from superalign.values import suite as axes_suite
 
@@ -317,7 +317,7 @@ def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_
                    "candidate": best["candidate"] if best else None, "train": best["train"] if best else None,
                    "mix": best.get("mix") if best else None, "n_winner": best.get("n_rows") if best else None,
                    "blocked_by": blocked_by(found), "n": len(rows), "method": method, "rows": data_path}}
-    said = regressions + ([why] if why else [])
+    said = undone(ck["meta"])
     ctx.ui.note(f"round {r} {name}: {'kept' if accepted else 'ROLLED BACK'}" + (f" ({'; '.join(said)})" if said else ""))
     return {"ck": ck, "val": after if accepted else before}
 

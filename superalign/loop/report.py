@@ -150,9 +150,7 @@ def _settings(cfg: dict, method: str | None) -> str:
 
 
 def _undone(meta: dict) -> str:
-    """Why a phase was rolled back: the guard's regressions, and any other reason the phase stored (`why`: every
-    candidate regressed on the selection split). Runs stored before `why` kept that sentence among the regressions."""
-    return "; ".join([*meta.get("regressions", []), *([meta["why"]] if meta.get("why") else [])])
+    return "; ".join(rec.undone(meta))
 
 
 def _verdict(c: dict, ck: dict | None) -> Markup | str:

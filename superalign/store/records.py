@@ -68,6 +68,13 @@ def checkpoint_id(r: int, phase: str) -> str:
     return f"r{r}:{phase}"
 
 
+def undone(meta: dict) -> list[str]:
+    """Why a phase was rolled back, as one list: the guard's typed regressions, then any other reason the phase
+    stored (`why`: every candidate regressed on the selection split). Reads a checkpoint's meta or a
+    `loop.efficacy.phase_decisions` record (same keys); records stored before `why` existed read as before."""
+    return [*(meta.get("regressions") or []), *([meta["why"]] if meta.get("why") else [])]
+
+
 # ---------------------------------------------------------------------- rows
 R = TypeVar("R", bound="Row")
 
