@@ -104,8 +104,8 @@ def adapted(tiny):
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    return (LocalLM.wrap(model, tiny.tokenizer, batch_size=3),
-            LocalLM.wrap(model, tiny.tokenizer, batch_size=3, merge_lora=False))
+    return (LocalLM.wrap(model, tiny.tokenizer, batch_size=3, merge_lora=True),
+            LocalLM.wrap(model, tiny.tokenizer, batch_size=3))
 
 
 def test_merged_lora_scores_as_the_adapter_and_puts_the_base_back(adapted):
@@ -133,7 +133,8 @@ def test_merged_lora_scores_as_the_adapter_and_puts_the_base_back(adapted):
         assert torch.equal(off, merged.model(**ids).logits)
 
 
-def test_an_untrained_adapter_is_exactly_the_base_model(tiny):
+@pytest.mark.parametrize("merge", [True, False])
+def test_an_untrained_adapter_is_exactly_the_base_model(tiny, merge):
     import copy
     from superalign.models.local import LocalLM
     from superalign.training.lora import attach
@@ -141,8 +142,16 @@ def test_an_untrained_adapter_is_exactly_the_base_model(tiny):
     model.eval()
     prompts = [[{"role": "user", "content": "word " * n}] for n in (1, 4, 9)]
     comps = ["yes", "no no", "a b c"]
-    assert (LocalLM.wrap(model, tiny.tokenizer).token_logprobs(prompts, comps)
+    assert (LocalLM.wrap(model, tiny.tokenizer, merge_lora=merge).token_logprobs(prompts, comps)
             == LocalLM.wrap(tiny.model, tiny.tokenizer).token_logprobs(prompts, comps))
+
+
+def test_the_default_roles_keep_peft_s_lora_path():
+    """Merged LoRA rounds the adapted weights once to bf16 and changes answers; the loop with it was not shown
+    non-inferior on over-refusal (3 development seeds), so the shipped config leaves it off and a user opts in."""
+    from superalign import config as C
+    cfg = C.load()
+    assert cfg.roles["learner"].merge_lora is False and cfg.roles["attacker"].merge_lora is False
 
 
 def test_a_run_held_to_one_thread_stays_in_one_process():

@@ -37,8 +37,10 @@ class LocalModel(Strict):
     workers: int = Field(1, ge=1)
     # while generating or scoring, each LoRA layer runs as one linear layer holding base + scaling * B @ A (rounded
     # once to the model's dtype; the base weights are put back after): generation 1.15x faster on a CPU with a
-    # trained adapter; false keeps peft's separate low-rank path (models/local.py merged_lora, loop_speed.py --part lora)
-    merge_lora: bool = True
+    # trained adapter (models/local.py merged_lora, loop_speed.py --part lora). Off by default since 2026-12-05: the
+    # rounding changes answers, and on 3 development seeds the loop with it was not shown non-inferior on look-alike
+    # over-refusal (docs/performance.md, bench/results/loop_speed/noninferiority); false is peft's low-rank path
+    merge_lora: bool = False
     # executor: ray - one actor per replica, each reserving these resources
     num_gpus: float = Field(0, ge=0)
     num_cpus: float = Field(1, ge=0)

@@ -237,7 +237,7 @@ class _RowWatch:
 class LocalLM:
     def __init__(self, model: str = embedded.SMOLLM2, device: str = "auto", dtype: str = "auto",
                  batch_size: int = 16, static_cache: bool = False, seed: int = 0, compile: bool | None = None,
-                 batch_tokens: int = 8192, workers: int = 1, merge_lora: bool = True):
+                 batch_tokens: int = 8192, workers: int = 1, merge_lora: bool = False):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         self.name = model
@@ -277,7 +277,7 @@ class LocalLM:
     @classmethod
     def wrap(cls, model, tokenizer, name: str = "wrapped", batch_size: int = 16, static_cache: bool = False,
              compile: bool | None = None, batch_tokens: int = 8192, workers: int = 1,
-             merge_lora: bool = True) -> "LocalLM":
+             merge_lora: bool = False) -> "LocalLM":
         """A LocalLM around an already built torch model and tokenizer (benchmarks, trainers)."""
         self = cls.__new__(cls)
         self.name = name
@@ -286,7 +286,7 @@ class LocalLM:
         return self
 
     def _setup(self, model, tokenizer, batch_size: int, static_cache: bool, compile: bool | None,
-               batch_tokens: int = 8192, workers: int = 1, merge_lora: bool = True):
+               batch_tokens: int = 8192, workers: int = 1, merge_lora: bool = False):
         self.model, self.tokenizer = model, tokenizer
         self.workers = workers  # forked CPU processes a generation or scoring call may use (models/workers.py)
         self.merge_lora = merge_lora  # LoRA adapters merged into their layers while generating or scoring
