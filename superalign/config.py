@@ -204,6 +204,12 @@ def load(path: str | Path | None = None, overrides: dict | None = None, preset: 
 
 def apply(data: dict, overrides: dict | None, where: str) -> Config:
     """Set dotted `overrides` on a config dict, then validate it."""
+    return parse(set_dotted(data, overrides), where)
+
+
+def set_dotted(data: dict, overrides: dict | None) -> dict:
+    """A copy of `data` with dotted `overrides` set (`a.b: v` sets data["a"]["b"]), not validated: the caller
+    validates against its own model (the root config, a bench's `w2s:` section)."""
     data = copy.deepcopy(data)
     for dotted, value in (overrides or {}).items():
         node = data
@@ -213,4 +219,4 @@ def apply(data: dict, overrides: dict | None, where: str) -> Config:
             if not isinstance(node, dict):
                 raise SuperalignError(f"cannot set {dotted}: {k} is not a section", "check the key's path")
         node[leaf] = value
-    return parse(data, where)
+    return data

@@ -501,3 +501,31 @@ def test_the_w2s_ladder_never_climbs_through_the_weak_supervisors_own_reader():
     assert m.choose_rung(share, "minilm-l6#100") == "smollm2-135m-instruct@8"
     assert m.choose_rung(share, "tfidf") == "minilm-l6"
     assert m.choose_rung({"minilm-l6": 0.3}, "minilm-l6") == "minilm-l6"
+
+
+def test_w2s_bench_overrides_name_a_wrong_key():
+    """`--set` reaches nested keys of the w2s section (screen and phase 2 alike); a wrong key stops the bench
+    before any fit, naming the key."""
+    m = _bench("w2s")
+    out = m.with_sets(m.DEFAULT, ["head.l2=[0.0]", "finetune.lr=1e-4"])
+    assert out["head"] == {"l2": [0.0]} and float(out["finetune"]["lr"]) == 1e-4 and m.DEFAULT["finetune"]["lr"] == 5e-4
+    with pytest.raises(SystemExit, match="w2s.finetune.warmupp: unknown key"):
+        m.with_sets(m.DEFAULT, ["finetune.warmupp=0.1"])
+
+
+def test_w2s_bench_reports_whether_students_got_past_the_probe(tmp_path):
+    """The epoch each fit kept, per method in seed order, read back from the store (epoch 0 = the probe warm start:
+    on the 2026-12-05 headline seeds nearly every student stopped there)."""
+    from superalign.store import RunStore
+    m = _bench("w2s")
+    st = RunStore(tmp_path / "w2s", create=True)
+    rows = [{"name": "accuracy", "value": 0.7, "n": 4, "role": role, "model": "x", "seed": seed,
+             "meta": {"task": "sarcasm", "method": method, "epoch": ep}}
+            for seed, role, method, ep in [(4, "w2s", "xent", 3), (3, "w2s", "xent", 0), (3, "ceiling", "ceiling", 2)]]
+    st.run_stage(0, "w2s/sarcasm", lambda: {"metrics": rows}, stage="w2s")
+    assert m.kept_epochs(st, "sarcasm") == {"w2s/xent": [0, 3], "ceiling/ceiling": [2]}
+    st.close()
+    lines = []
+    assert m.show_epochs(str(tmp_path / "w2s"), lines.append) == {"sarcasm": {"w2s/xent": [0, 3],
+                                                                             "ceiling/ceiling": [2]}}
+    assert any("w2s/xent" in x and "[0, 3]" in x for x in lines)

@@ -113,6 +113,17 @@ def frozen_pooled(pooled, name: str, first: int, end: int, flat: list[str], n: i
     return _save(p, out)
 
 
+def schedule(opt, ft, total_steps: int):
+    """transformers' warm-up + decay schedule for `ft` (None when both are off: constant rates). Fine-tuning starts
+    from a converged probe head, and a full-rate first step can undo it (the first epoch's dip below the probe)."""
+    if ft.warmup_frac == 0 and ft.decay == "constant":
+        return None
+    from transformers import get_scheduler
+    name = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}[ft.decay]
+    return get_scheduler(name, opt, num_warmup_steps=int(round(ft.warmup_frac * total_steps)),
+                         num_training_steps=total_steps)
+
+
 def _fit_lm(spec, task, train_idx, targets, val_idx, val_targets, loss, cfg, seed, layers, mode, need, **loss_kw):
     import torch
     _, name, _ = parse(spec)
@@ -147,6 +158,7 @@ def _fit_lm(spec, task, train_idx, targets, val_idx, val_targets, loss, cfg, see
         head.bias.copy_(torch.from_numpy(lp["bias"]))
     opt = torch.optim.AdamW([{"params": top.trainable(), "lr": ft.lr},
                              {"params": head.parameters(), "lr": ft.head_lr}], weight_decay=0.0)
+    sched = schedule(opt, ft, ft.max_epochs * -(-len(train_idx) // ft.batch_size))
 
     def logits(idx):
         out = head((pooled(idx) - mu) / sd).view(len(idx), m, -1)
@@ -172,7 +184,7 @@ def _fit_lm(spec, task, train_idx, targets, val_idx, val_targets, loss, cfg, see
     top.blocks.train()
     train_epochs(opt, lambda j, frac: fn(logits([int(train_idx[i]) for i in j]), y[j], frac=frac, **loss_kw),
                  len(train_idx), ft.batch_size, ft.max_epochs, g.permutation, stop,
-                 lambda: val_score(predict(np.asarray(val_idx)), val_targets), snapshot)
+                 lambda: val_score(predict(np.asarray(val_idx)), val_targets), snapshot, sched)
     blocks_sd, head_sd = stop.state
     top.blocks.load_state_dict(blocks_sd, strict=False)
     head.load_state_dict(head_sd)
