@@ -104,6 +104,27 @@ def test_each_head_is_tuned_on_its_own_validation_labels():
     assert len(HeadCfg().l2) > 1  # the default sweeps: the weak supervisor is tuned as well as the students
 
 
+def test_an_lm_fit_is_redone_when_its_probe_settings_change(tmp_path, monkeypatch):
+    """An LM student starts from a probe trained with the `head` settings, so the cached fit's key reads them: a
+    changed `head.l2` must not reuse a fit made under another."""
+    from superalign.w2s import finetune
+    from superalign.w2s.experiment import Trainer
+    task = load_task("sarcasm", 40)
+    calls = []
+
+    def fake_fit_lm(*a, **kw):
+        calls.append(1)
+        return np.full((40, 2), 0.5, np.float32), {"epoch": np.int64(0)}
+    monkeypatch.setattr(finetune, "fit_lm", fake_fit_lm)
+    gold = np.eye(2, dtype=np.float32)[task.labels]
+    tr, va = np.arange(16), np.arange(16, 24)
+    for l2 in ([0.0], [0.0], [1.0]):
+        t = Trainer(parse_config({**TINY, "head": {"l2": l2}}), task, {}, "k")
+        t.dir = tmp_path
+        t.fit("tiny-random", tr, gold[tr], va, gold[va], "xent", 0)
+    assert len(calls) == 2  # the second [0.0] is a cache hit; [1.0] is not
+
+
 def test_the_finetuning_schedule_warms_up_and_decays():
     from superalign.w2s.config import FinetuneCfg
     from superalign.w2s.finetune import schedule

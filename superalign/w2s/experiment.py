@@ -92,7 +92,8 @@ class Trainer:
         targets, val_targets = r(targets), r(val_targets)
         lm = lora_spec(spec, self.cfg)
         need = None if need is None or not lm else np.unique(np.asarray(need, np.int64))
-        how = [lm, self.cfg.finetune.model_dump(), self.cfg.head.model_dump(), need]  # the probe warm start: a head if lm else self.cfg.head.model_dump()
+        # an LM fit starts from a probe (a head), so its key reads the head settings too
+        how = [lm, self.cfg.finetune.model_dump(), self.cfg.head.model_dump(), need] if lm else self.cfg.head.model_dump()
         key = _key(FIT_VERSION, spec, self.feat_key, np.asarray(train_idx, np.int64), targets, np.asarray(val_idx, np.int64),
                    val_targets, loss, self.cfg.loss_kwargs(loss), how, seed, self.cfg.max_tokens)
         path = self.dir / f"{key}.npz"
