@@ -146,6 +146,30 @@ def test_an_untrained_adapter_is_exactly_the_base_model(tiny, merge):
             == LocalLM.wrap(tiny.model, tiny.tokenizer).token_logprobs(prompts, comps))
 
 
+def test_unmerged_inference_skips_only_untrained_adapters_exactly(tiny):
+    """With merge_lora off, a layer whose adapter is untrained runs as its base layer (its low-rank term is exactly
+    0, so the logits are peft's bit for bit), and a trained one keeps peft's path; nothing stays patched."""
+    import copy
+    from peft.tuners.lora.layer import Linear as LoraLinear
+    from superalign.models.local import merged_lora
+    from superalign.training.lora import attach
+    model = attach(copy.deepcopy(tiny.model))
+    model.eval()
+    layers = [m for m in model.modules() if isinstance(m, LoraLinear)]
+    with torch.no_grad():
+        for m in layers[::2]:  # half the layers trained
+            m.lora_B["default"].weight.normal_(0, 0.05, generator=torch.Generator().manual_seed(0))
+    ids = tiny.tokenizer(["word word word"], return_tensors="pt")
+    with torch.no_grad():
+        ref = model(**ids).logits
+        with merged_lora(model, trained=False):
+            patched = [("forward" in vars(m)) for m in layers]
+            out = model(**ids).logits
+    assert patched == [i % 2 == 1 for i in range(len(layers))]
+    assert torch.equal(out, ref)
+    assert not any("forward" in vars(m) for m in layers)
+
+
 def test_the_default_roles_keep_peft_s_lora_path():
     """Merged LoRA rounds the adapted weights once to bf16 and changes answers; the loop with it was not shown
     non-inferior on over-refusal (3 development seeds), so the shipped config leaves it off and a user opts in."""

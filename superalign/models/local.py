@@ -18,10 +18,10 @@ from __future__ import annotations
 import functools
 import os
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from superalign.errors import SuperalignError
 from superalign.models import embedded
@@ -108,11 +108,14 @@ def adapters_in_model_dtype(model):
 
 
 @contextmanager
-def merged_lora(model):
+def merged_lora(model, trained: bool = True):
     """For the duration, each LoRA-adapted linear layer runs as one plain linear layer whose weight is the base
     weight plus its adapters' scaling * B @ A (summed in float32, stored in the base weight's dtype); where every B is
-    zero (an untrained adapter adds exactly 0) the base weight is used as it is. Why: the two rank-r products peft
-    adds to each of SmolLM2's 210 adapted layers cost more than their arithmetic on a CPU (each small product has
+    zero (an untrained adapter adds exactly 0) the base weight is used as it is. `trained=False` (the default
+    `merge_lora: false`) does only the latter: layers with a trained adapter keep peft's path, and an untrained one
+    runs as its base layer, which gives peft's numbers exactly (its low-rank term is exactly 0) without the two
+    small products per layer (the round-0 evaluation and the first round's answers run on an untrained adapter;
+    1.18x on that evaluation, docs/performance.md). Why merge at all: the two rank-r products peft adds to each of SmolLM2's 210 adapted layers cost more than their arithmetic on a CPU (each small product has
     its own fixed cost): generation with a trained adapter took 1.15x as long unmerged as merged
     (`bench/loop_speed.py --part lora`, two development adapters, 2 workers). The merged weight is the adapted
     model rounded once to bf16, as a merged export is: it changes the text of many 32-token answers (108 and 123 of
@@ -139,13 +142,16 @@ def merged_lora(model):
             if any(a in m.lora_variant for a in names) or (m.training and any(
                     not isinstance(m.lora_dropout[a], torch.nn.Identity) for a in names)):
                 continue
+            live = [a for a in names if bool(cast("torch.Tensor", m.lora_B[a].weight).any())]
+            if live and not trained:
+                continue
             w = m.base_layer.weight
             # peft's own delta (scaling * B @ A, transposed for fan-in-fan-out layers), summed in fp32
-            delta = [m.get_delta_weight(a).float() for a in names if bool(m.lora_B[a].weight.any())]
+            delta = [m.get_delta_weight(a).float() for a in live]
             old = w.data
             if delta:
                 w.data = (old.float() + sum(delta)).to(old.dtype)
-            m.forward = functools.partial(_merged_forward, m, old)  # an instance attribute: undone below
+            setattr(m, "forward", functools.partial(_merged_forward, m, old))  # an instance attribute: undone below
             patched.append((m, old))
     object.__setattr__(model, "_superalign_merged", True)  # a plain attribute, not a torch buffer or module
     try:
@@ -169,11 +175,11 @@ def _merged_forward(m, base_weight, x, *args, **kwargs):
 
 
 def _inference(method):
-    """A LocalLM method that runs the model for inference: LoRA adapters merged into their layers (unless the
-    LocalLM was made with `merge_lora=False`) and any left unmerged in the model's dtype (see above)."""
+    """A LocalLM method that runs the model for inference: LoRA adapters merged into their layers (with
+    `merge_lora=False`, only untrained ones, exactly: see merged_lora) and any left unmerged in the model's dtype."""
     @functools.wraps(method)
     def run(self, *args, **kwargs):
-        with merged_lora(self.model) if self.merge_lora else nullcontext(), adapters_in_model_dtype(self.model):
+        with merged_lora(self.model, trained=self.merge_lora), adapters_in_model_dtype(self.model):
             return method(self, *args, **kwargs)
     return run
 
