@@ -25,6 +25,9 @@ aux-conf logconf, ladder, iterative teacher-student) / ceiling / data-matched co
     # 0.701 (0.647 untuned), TF-IDF is chosen at 0.714, and the gap is 0.083 (capacity 0.030), below the bar.
     # Learning-rate schedules, development seed 0, untuned heads (bench/results/w2s/dev_ft/): warm-up 10% + linear
     # decay took the ceiling to 0.806 at lr 5e-4 and 0.814 at 2e-4, against 0.833 constant: not adopted (off).
+    # No probe in early stopping (--set finetune.keep_probe=false, development seed 0, tuned heads,
+    # bench/results/w2s/dev_ft/no_probe_seed0.json): ceiling 0.828, every student a fine-tuned one and every one at or
+    # below its TF-IDF supervisor (0.714; xent 0.679, logconf 0.693): not adopted.
     # With 400 transfer rows (seeds 0-2, bench/results/archive/w2s/sarcasm_n400_seeds012.json) no task had a gap of
     # 0.10: the ceilings were 0.74 / 0.55 / 0.44 / 0.72 / 0.27 (chance 0.54 / 0.52 / 0.35 / 0.54 / 0.28) and a
     # shallow reader came within 0.00-0.09 of them.

@@ -238,6 +238,11 @@ def test_lora_on_top_blocks_trains_only_those_blocks():
     # epoch 0 is the linear-probe warm start; the fine-tuning epochs were all scored against it
     assert "head.weight" in state and 0 <= state["epoch"] <= 2 and state["first_block"] == 0
     assert len(state["val_history"]) >= 2
+    # without the probe competing, a fine-tuning epoch is always kept
+    no_probe = parse_config({**TINY, "finetune": {**TINY["finetune"], "max_epochs": 2, "batch_size": 8,
+                                                   "exit_layer": None, "keep_probe": False}})
+    st = fit_lm("tiny-random", task, tr, gold[tr], va, gold[va], "xent", no_probe, 0, layers="all")[1]
+    assert st["epoch"] >= 1 and len(st["val_history"]) == 2
     top1 = fit_lm("tiny-random", task, tr, gold[tr], va, gold[va], "xent", cfg, 0, layers=1)[1]
     lora = lambda s: sorted(k for k in s if "lora_" in k)  # noqa: E731
     assert top1["first_block"] == 1 and 0 < len(lora(top1)) < len(lora(state))

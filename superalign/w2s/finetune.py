@@ -180,7 +180,8 @@ def _fit_lm(spec, task, train_idx, targets, val_idx, val_targets, loss, cfg, see
     g = np.random.default_rng(seed)
     fn = LOSSES[loss]
     stop = EarlyStop(ft.patience)
-    stop.step(0, val_score(probs0[val_idx], val_targets), snapshot)
+    if ft.keep_probe:
+        stop.step(0, val_score(probs0[val_idx], val_targets), snapshot)
     top.blocks.train()
     train_epochs(opt, lambda j, frac: fn(logits([int(train_idx[i]) for i in j]), y[j], frac=frac, **loss_kw),
                  len(train_idx), ft.batch_size, ft.max_epochs, g.permutation, stop,
