@@ -241,7 +241,8 @@ def w2s_task(t: dict, scr: dict, section: dict, store, log) -> dict:
             "capacity_gap": s.get("capacity_gap"), "capacity_gap_ci": s.get("capacity_gap_ci"),
             "gap_kind": s.get("gap_kind"), "chance": s["chance"], "accuracy": s["accuracy"],
             "accuracy_ci": s["accuracy_ci"], "pgr_withheld": s["pgr_withheld"],
-            "ladder_steps": ladder, "epochs_kept": epochs, "seconds": round(time.time() - t1), "cpu_seconds": round(time.process_time() - c1)}
+            "ladder_steps": ladder, "epochs_kept": epochs, "seconds": round(time.time() - t1),
+            "cpu_seconds": round(time.process_time() - c1)}
 
 
 def kept_epochs(store, task: str) -> dict:
@@ -260,6 +261,7 @@ def show_epochs(store_dir: str, log) -> dict:
     st = RunStore(store_dir)
     tasks = sorted({r["meta"]["task"] for r in st.rows("metrics", name="accuracy")})
     out = {t: kept_epochs(st, t) for t in tasks}
+    st.close()
     for t, per in out.items():
         log(f"{t}: epoch kept per seed (0 = the probe warm start, before fine-tuning)")
         for k, v in per.items():
@@ -324,6 +326,7 @@ def with_sets(section: dict, sets: list[str]) -> dict:
 
 
 def bench(a, log) -> dict:
+    from superalign.config import parse_sets
     from superalign.store import RunStore
     plan = {"tasks": TASKS, "weak": WEAK, "rungs": RUNGS, "section": DEFAULT}
     if a.smoke:  # the bench's own code path on a tiny random model, in a minute
@@ -356,7 +359,7 @@ def bench(a, log) -> dict:
            "headline_seeds_declared": list(SEEDS), "dev_seeds": list(DEV_SEEDS), "sets": list(a.sets),
            # a headline run is the declared design on declared seeds: an override other than threads changes it
            "headline": set(section["seeds"]) <= set(SEEDS) and not a.smoke
-           and all(kv.split("=")[0].strip() == "threads" for kv in a.sets)}
+           and set(parse_sets(a.sets)) <= {"threads"}}
     if not a.screen_only:
         store = RunStore(run_dir / "w2s", create=True)
         # the tasks with the largest gaps whose CI excludes 0, accepted (>= MIN_GAP) or not: where a gap exists the

@@ -114,8 +114,9 @@ def frozen_pooled(pooled, name: str, first: int, end: int, flat: list[str], n: i
 
 
 def schedule(opt, ft, total_steps: int):
-    """transformers' warm-up + decay schedule for `ft` (None when both are off: constant rates). Fine-tuning starts
-    from a converged probe head, and a full-rate first step can undo it (the first epoch's dip below the probe)."""
+    """transformers' warm-up + decay schedule for `ft` (None when both are off: constant rates). Tried because
+    fine-tuning starts from a converged probe head and its first epoch dipped below it; on development seed 0 it did
+    not raise the ceiling (bench/w2s.py's docstring), so it is off by default."""
     if ft.warmup_frac == 0 and ft.decay == "constant":
         return None
     from transformers import get_scheduler
