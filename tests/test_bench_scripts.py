@@ -503,6 +503,17 @@ def test_the_w2s_ladder_never_climbs_through_the_weak_supervisors_own_reader():
     assert m.choose_rung({"minilm-l6": 0.3}, "minilm-l6") == "minilm-l6"
 
 
+def test_a_w2s_task_whose_weak_supervisor_is_at_chance_is_not_accepted():
+    """A large gap to a supervisor at chance is the ceiling's distance from chance, not a weak-to-strong setting
+    (the word-order task's first screen: every shallow reader at chance, gap 0.21, and it was accepted)."""
+    m = _bench("w2s")
+    assert "above chance" in m.rejection(0.21, [0.16, 0.26], [0], [0], weak_val=0.506, chance=0.505)
+    assert m.rejection(0.21, [0.16, 0.26], [0, 1, 2], [0, 1, 2], weak_val=0.60, chance=0.505) is None
+    assert "stopped" in m.rejection(0.21, [0.16, 0.26], [0], [0, 1, 2], weak_val=0.60, chance=0.505)
+    assert "not >=" in m.rejection(0.08, [0.05, 0.11], [0, 1, 2], [0, 1, 2], weak_val=0.60, chance=0.505)
+    assert "not >=" in m.rejection(0.12, [-0.01, 0.25], [0, 1, 2], [0, 1, 2], weak_val=0.60, chance=0.505)
+
+
 def test_w2s_bench_overrides_name_a_wrong_key():
     """`--set` reaches nested keys of the w2s section (screen and phase 2 alike); a wrong key stops the bench
     before any fit, naming the key."""

@@ -33,6 +33,26 @@ def test_task_records_are_well_formed():
     assert 28000 < len(s) <= 28614 and {r["label"] for r in s} == {0, 1}
 
 
+def test_wordswap_swaps_one_neighbouring_pair_of_the_headline():
+    """W2S's word-order task: a label-1 text is its sarcasm headline with exactly one pair of neighbouring (different)
+    words exchanged, a label-0 text the headline itself; the draw is fixed by the headline and roughly balanced."""
+    from superalign.data.tasks import swap_neighbours
+    assert swap_neighbours(["a", "a", "a"], "s") is None
+    words, i = swap_neighbours(["one", "two", "two", "three"], "s")
+    assert i in (0, 2) and sorted(words) == ["one", "three", "two", "two"] and words != ["one", "two", "two", "three"]
+    heads = {" ".join(r["input"][-1]["content"].split()) for r in data.tasks._evals("sarcasm/samples.jsonl")}
+    rows = data.load_all("wordswap")
+    assert 0.45 < sum(r["label"] for r in rows) / len(rows) < 0.55
+    for r in rows[:2000]:
+        if r["label"] == 0:
+            assert " ".join(r["text"].split()) in heads and "swapped_at" not in r
+            continue
+        w, i = r["text"].split(), r["swapped_at"]
+        back = " ".join(w[:i] + [w[i + 1], w[i]] + w[i + 2:])
+        assert back in heads and back != r["text"] and w[i].lower() != w[i + 1].lower()
+    assert [r["text"] for r in data.load_all("wordswap")[:50]] == [r["text"] for r in rows[:50]]
+
+
 def test_judge_labels_are_human_scores():
     for name in data.names("judge"):
         rows = data.load_all(name)

@@ -64,6 +64,61 @@ def _sarcasm():
     return out
 
 
+def swap_neighbours(words: list[str], seed: str) -> tuple[list[str], int] | None:
+    """`words` with one pair of neighbouring words swapped, at a position a seeded draw picks among the pairs whose
+    two words differ (ignoring case), and that position; None where every neighbouring pair is the same word."""
+    pos = [i for i in range(len(words) - 1) if words[i].lower() != words[i + 1].lower()]
+    if not pos:
+        return None
+    i = random.Random(seed).choice(pos)
+    return words[:i] + [words[i + 1], words[i]] + words[i + 2:], i
+
+
+@dataset("wordswap", "task")
+def _wordswap():
+    """Word order in the sarcasm headlines (a weak-to-strong task with a built-in capacity gap): each headline of
+    at least 5 words appears once, as written (label 0) or with two neighbouring words swapped (label 1), the
+    choice and the position drawn with a seed taken from the headline. Both forms hold the same words, so a
+    bag-of-words reader sees (almost) nothing and a sentence embedding little, while a language model's own
+    predictions register the swap: the difference between a shallow and a deep reader is capacity, not data."""
+    out, seen = [], set()
+    for r in _evals("sarcasm/samples.jsonl"):
+        text = r["input"][-1]["content"].strip()
+        words = text.split()
+        if text in seen or len(words) < 5:
+            continue
+        seen.add(text)
+        tid = rid("wordswap", text)
+        label = random.Random(tid).random() < 0.5
+        swapped = swap_neighbours(words, tid + ":swap") if label else None
+        if label and swapped is None:
+            continue
+        shown = " ".join(swapped[0]) if swapped else text
+        prompt = f"Headline: {shown}\nAre two neighbouring words of this headline in the wrong order?\nAnswer:"
+        out.append({"id": tid, "source": "evals:sarcasm (word order)", "text": shown, "context": prompt,
+                    "options": ["No", "Yes"], "format": "cloze", "prompt": prompt, "choices": [" No", " Yes"],
+                    "label": int(label), **({"swapped_at": swapped[1]} if swapped else {})})
+    return out
+
+
+@dataset("boolexpr", "task")
+def _boolexpr():
+    """Boolean expressions (evals formal_logic): is the nested and/or/not expression true? An algorithmic task for
+    weak-to-strong: word counts say something ("true or ..." leans true), evaluating the nesting says the rest."""
+    out, seen = [], set()
+    for r in _evals("formal_logic/formal_logic_expressions.jsonl"):
+        m = re.search(r"The expression is: (.*) which evaluates to:", r["input"][-1]["content"])
+        if not m or m.group(1) in seen or r["ideal"] not in ("true", "false"):
+            continue
+        expr = m.group(1)
+        seen.add(expr)
+        prompt = f"Expression: {expr}\nIs this expression true?\nAnswer:"
+        out.append({"id": rid("boolexpr", expr), "source": "evals:formal_logic", "text": expr, "context": prompt,
+                    "options": ["No", "Yes"], "format": "cloze", "prompt": prompt, "choices": [" No", " Yes"],
+                    "label": int(r["ideal"] == "true")})
+    return out
+
+
 @dataset("quartz", "task")
 def _quartz():
     """QuaRTz, kept lettered (`letters`): the loop's competence SFT trains this task on "A./B. ... Answer: A"."""
