@@ -78,10 +78,14 @@ def one_round(a) -> dict:
     learn = s.infos(LearnInfo)[1]
     cands = [{"phase": p["phase"], "candidate": p.get("candidate"), "method": "dpo" if p["phase"].startswith(
         ("conformity", "joint")) else "sft", "rows": p["train"]["n"], "steps": p["train"]["steps"],
-              "tokens": p["train"].get("tokens"), "train_s": p.get("fit_s"), "with_selection_s": p["train_s"]}
+              "tokens": p["train"].get("tokens"), "train_s": p.get("fit_s"), "with_selection_s": p["train_s"],
+              "processes": p.get("processes", 1)}
              for p in learn.phases if "train" in p]
     tok = sum(c["tokens"] or 0 for c in cands)
-    tsec = sum(c["train_s"] or 0 for c in cands)
+    # training wall time: a phase whose candidates trained on several processes counts its wall once
+    # (`phase_fit_s`), not the sum of the candidates' own seconds
+    walls = {p["phase"]: p["phase_fit_s"] for p in learn.phases if "train" in p and p.get("phase_fit_s")}
+    tsec = sum(walls.values()) + sum(c["train_s"] or 0 for c in cands if c["phase"] not in walls)
     ev = s.infos(EvalInfo)[1]
     usage = ev.usage
     n_eval = sum(len(v) for k, v in ev.outcomes.items() if k in ("compliance", "over_refusal", "over_refusal_easy"))
@@ -188,15 +192,20 @@ def part_learn(a) -> dict:
     ctx = R.open_run(cfg, Path(a.out) / f"learn-{os.getpid()}")
     rows = [json.loads(x) for x in Path(a.rows).read_text().splitlines() if x.strip()]
     method = "dpo" if "chosen" in rows[0] else "sft"
-    cands = [cfg.loop.conformity] + list(cfg.loop.candidates) if method == "dpo" else [cfg.loop.competence]
+    # the preset's conformity candidates (every setting under every value mix), as `learn` plans them
+    cands = L.plan(cfg.loop, 1, rows, [], [])[0][0][3] if method == "dpo" else [cfg.loop.competence]
     ctx.initial_adapter(), ctx.judge(), ctx.sets("val_select")  # built before the clock starts
     t0 = time.time()
     log_: list = []  # train every candidate from the untrained adapter and rank them on val_select, as `learn` does
-    L.select(ctx, 1, "speed", method, rows, cands, log_, reject_regressions=False)
+    best = L.select(ctx, 1, "speed", method, rows, cands, log_, reject_regressions=False)
     secs = time.time() - t0
+    # what each candidate scored on val_select and which one was kept: a change of speed must keep the choice
     return {"rows": len(rows), "method": method, "candidates": len(cands), "seconds": round(secs, 2),
             "seconds_per_row": round(secs / len(rows) / len(cands), 3),
-            "train_s": [round(c.get("fit_s", c.get("train_s", 0)), 1) for c in log_]}
+            "train_s": [round(c.get("fit_s", c.get("train_s", 0)), 1) for c in log_],
+            "processes": [c.get("processes", 1) for c in log_], "kept": best["candidate"] if best else None,
+            "select": [{k: c.get("select", {}).get(k) for k in ("compliance", "over_refusal", "competence")}
+                       | {"score": c.get("score")} for c in log_]}
 
 
 def part_early(a) -> dict:

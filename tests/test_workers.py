@@ -201,3 +201,46 @@ def test_a_nested_inference_call_merges_once(adapted):
     flat = [x for row in merged.choice_logprobs(prompts, choices) for x in row]
     assert flat == pytest.approx([x for row in peft.choice_logprobs(prompts, choices) for x in row], abs=1e-4)
     assert all(torch.equal(p, before[n]) for n, p in merged.model.named_parameters())
+
+
+
+def test_candidates_trained_on_two_processes_equal_one_process_at_one_thread(tmp_path, two_threads):
+    """A phase's candidate updates trained on two forked processes (`loop.learn.fit_candidates`, learner `workers:
+    2`) are the adapters one process trains at 1 thread from the same reference pass, bit for bit; a child trained
+    some of them; a mix that leaves no rows is skipped; the parent's torch threads are given back."""
+    import test_loop as T
+    from superalign.loop import learn as L
+    from superalign.training import DPOArgs, dpo, restore, snapshot
+    ctx = T.make(tmp_path / "run", loop={"conformity": {"max_steps": 2, "batch_size": 2}})
+    lm = ctx.learner
+    rows = [{"prompt": f"question {i} " * (1 + i % 3), "chosen": "no, sorry", "rejected": f"sure {i} here"}
+            for i in range(6)]
+    pc = ctx.lc.conformity
+    specs = [(pc, None, rows), (pc.model_copy(update={"learning_rate": 1e-3}), None, rows[:4]), (pc, {"toy": 1.0}, [])]
+    start = snapshot(lm.model)
+    real_train = L.train
+
+    def train(*a, **k):  # the process each candidate was trained in
+        return {**real_train(*a, **k), "pid": os.getpid()}
+    L.train, lm.workers = train, 2
+    try:
+        par = L.fit_candidates(ctx, 1, "conformity", "dpo", specs, start)
+        assert torch.get_num_threads() == 2
+        ref: dict = {}  # one process: the same reference pass (2 threads, as the parent ran it), then 1 thread
+        restore(lm.model, start)
+        dpo(lm.model, lm.tokenizer, rows, DPOArgs(batch_size=2, max_length=pc.max_length, seed=ctx.seed + 1),
+            ref_logps=ref, fit=False)
+        torch.set_num_threads(1)
+        one = []
+        for spec in specs[:2]:
+            restore(lm.model, start)
+            real_train(ctx, "dpo", spec[2], spec[0], ctx.seed + 1, "one", ref_logps=dict(ref))
+            one.append(snapshot(lm.model))
+    finally:
+        L.train, lm.workers = real_train, 1
+    assert par[2] is None and [p["processes"] for p in par[:2]] == [2, 2]
+    assert {p["info"]["pid"] for p in par[:2]} - {os.getpid()}, "no candidate was trained in the child"
+    for p, o in zip(par[:2], one):
+        assert p["info"]["steps"] == 2 and p["state"].keys() == o.keys()
+        assert all(torch.equal(p["state"][k], o[k]) for k in o)
+    assert not all(torch.equal(par[0]["state"][k], start[k]) for k in start)  # it did train
