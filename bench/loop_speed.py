@@ -78,14 +78,10 @@ def one_round(a) -> dict:
     learn = s.infos(LearnInfo)[1]
     cands = [{"phase": p["phase"], "candidate": p.get("candidate"), "method": "dpo" if p["phase"].startswith(
         ("conformity", "joint")) else "sft", "rows": p["train"]["n"], "steps": p["train"]["steps"],
-              "tokens": p["train"].get("tokens"), "train_s": p.get("fit_s"), "with_selection_s": p["train_s"],
-              "processes": p.get("processes", 1)}
+              "tokens": p["train"].get("tokens"), "train_s": p.get("fit_s"), "with_selection_s": p["train_s"]}
              for p in learn.phases if "train" in p]
     tok = sum(c["tokens"] or 0 for c in cands)
-    # training wall time: a phase whose candidates trained on several processes counts its wall once
-    # (`phase_fit_s`), not the sum of the candidates' own seconds
-    walls = {p["phase"]: p["phase_fit_s"] for p in learn.phases if "train" in p and p.get("phase_fit_s")}
-    tsec = sum(walls.values()) + sum(c["train_s"] or 0 for c in cands if c["phase"] not in walls)
+    tsec = sum(c["train_s"] or 0 for c in cands)
     ev = s.infos(EvalInfo)[1]
     usage = ev.usage
     n_eval = sum(len(v) for k, v in ev.outcomes.items() if k in ("compliance", "over_refusal", "over_refusal_easy"))
@@ -254,6 +250,57 @@ def part_matmul(a) -> dict:
         out[str(dt).split(".")[-1]] = round(2 * 2048 * 576 * 1536 * n / (time.perf_counter() - t0) / 1e9, 1)
     return {"gflops": out, "shape": "2048x576 @ 576x1536 (an MLP projection of SmolLM2 at 2,048 tokens)",
             "threads": torch.get_num_threads()}
+
+
+def part_train_step(a) -> dict:
+    """Tokens per second of a LoRA training step of the learner (SmolLM2 + the loop's LoRA, bf16 autocast, AdamW),
+    8 rows of 110 tokens as a DPO batch of 4 pairs, at this process's torch threads: 2 warm-up steps, then 5."""
+    import torch
+    from superalign.models.local import LocalLM
+    from superalign.training import LoraSpec, attach
+    lm = LocalLM()
+    model = attach(lm.model, LoraSpec())
+    model.train()
+    ids = torch.randint(100, 40000, (8, 110), generator=torch.Generator().manual_seed(0))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            h = model.base_model.model.model(input_ids=ids).last_hidden_state
+            loss = h[:, -32:].float().pow(2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    for _ in range(2):
+        step()
+    t0, n = time.perf_counter(), 5
+    for _ in range(n):
+        step()
+    secs = (time.perf_counter() - t0) / n
+    return {"threads": torch.get_num_threads(), "s_per_step": round(secs, 3), "tokens_per_s": round(ids.numel() / secs, 1)}
+
+
+def part_train_procs(a) -> dict:
+    """Is one training run at 2 threads the best use of 2 cores? The step above in one process at 2 threads, at 1
+    thread, and in two 1-thread processes at once (independent runs, as a phase's candidate updates are)."""
+    import subprocess
+    import tempfile
+    tmp = Path(tempfile.mkdtemp())
+
+    def start(threads: int):
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        return subprocess.Popen([sys.executable, __file__, "--part", "train_step", "--code", a.code, "--results",
+                                 str(tmp / f"{time.time_ns()}.json")], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+
+    def read(p) -> dict:
+        out, _ = p.communicate()
+        return json.loads(out)
+    one2, one1 = read(start(2)), read(start(1))
+    pair = [read(p) for p in [start(1), start(1)]]
+    together = round(sum(x["tokens_per_s"] for x in pair), 1)
+    return {"one_process_2_threads": one2, "one_process_1_thread": one1, "two_processes_1_thread": pair,
+            "two_processes_tokens_per_s": together, "ratio_two_processes_vs_one": round(together / one2["tokens_per_s"], 3)}
 
 
 def load_dev_adapter(lm, run: Path) -> Path:
@@ -457,7 +504,7 @@ def part_noninferiority(a) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--part", choices=["round", "cli", "gen", "eval", "learn", "matmul", "early", "lora", "workers", "compare",
+    ap.add_argument("--part", choices=["round", "cli", "gen", "eval", "learn", "matmul", "train_step", "train_procs", "early", "lora", "workers", "compare",
                                        "noninferiority"],
                     default="round")
     ap.add_argument("--before", help="--part compare: a round written by this script before the change; "
@@ -482,7 +529,7 @@ def main():
     hf_logging.disable_progress_bar()
     import torch
     res = {"round": one_round, "cli": part_cli, "gen": part_gen, "eval": part_eval, "learn": part_learn,
-           "matmul": part_matmul, "early": part_early, "lora": part_lora, "workers": part_workers,
+           "matmul": part_matmul, "train_step": part_train_step, "train_procs": part_train_procs, "early": part_early, "lora": part_lora, "workers": part_workers,
            "compare": part_compare, "noninferiority": part_noninferiority}[a.part](a)
     res["env"] = {"threads": torch.get_num_threads(), "torch": torch.__version__, "code": str(Path(a.code).resolve()),
                   "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpu": cpu_model()}

@@ -257,27 +257,24 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
     many = len(phase_cfgs) > 1  # one candidate needs no ranking: the select split is read only to choose
     sel0 = validate(ctx, "val_select") if many and reject_regressions else None
     best = None
-    specs = []
-    for c in phase_cfgs:
+    ref: dict = {}  # every candidate starts from `start`: one reference pass serves them all
+    for ci, c in enumerate(phase_cfgs):
         pc, mix = c if isinstance(c, tuple) else (c, None)  # a conformity candidate weighs the axes by its mix
-        specs.append((pc, mix, loop_axes.mixed(rows, mix) if mix is not None else rows))
-    t_fit = time.time()
-    fits = fit_candidates(ctx, r, name, method, specs, start)
-    fit_wall = time.time() - t_fit  # all candidates' training: less than the sum of their fit_s on several processes
-    for ci, ((pc, mix, part), fit) in enumerate(zip(specs, fits)):
-        if fit is None:
+        part = loop_axes.mixed(rows, mix) if mix is not None else rows
+        restore(lm.model, start)
+        if not part:
             log.append({"candidate": ci, "cfg": pc.model_dump(), "mix": mix, "phase": name,
                         "skipped": "no training rows under this mix"})
             continue
-        restore(lm.model, fit["state"])
         t0 = time.time()
+        bar = ctx.ui.steps(f"round {r} {name} candidate {ci + 1}/{len(phase_cfgs)}")
+        info = train(ctx, method, part, pc, ctx.seed + r, f"r{r}-{name}-c{ci}", on_step=bar, ref_logps=ref)
+        fit_s = time.time() - t0
         val = validate(ctx, "val_select") if many else None
         sel = val["summary"] if val else {}
-        cand = {"candidate": ci, "cfg": pc.model_dump(), "mix": mix, "n_rows": len(part), "train": fit["info"],
-                "select": sel, "fit_s": fit["fit_s"], "score": score(sel) if sel else 0.0,
-                "train_s": fit["fit_s"] + time.time() - t0, "state": fit["state"]}
-        if fit.get("processes", 1) > 1:
-            cand["processes"], cand["phase_fit_s"] = fit["processes"], fit_wall
+        cand = {"candidate": ci, "cfg": pc.model_dump(), "mix": mix, "n_rows": len(part), "train": info,
+                "select": sel, "fit_s": fit_s, "score": score(sel) if sel else 0.0, "train_s": time.time() - t0,
+                "state": snapshot(lm.model)}
         if sel0 is not None and val is not None:
             bad, _ = guard(ctx, sel0, val)
             if bad:  # the stored log says which axis blocked it
@@ -287,60 +284,6 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
             best = cand
     restore(lm.model, best["state"] if best else start)
     return best
-
-
-def fit_processes(ctx: Context, n: int) -> int:
-    """How many processes train a phase's `n` candidates at once: the learner's `workers` on a CPU, each process at
-    `threads // workers` torch threads (the candidates are independent: each starts from the same adapter). Two
-    1-thread processes train SmolLM2 + LoRA 1.29x faster together than one 2-thread process (586 against 455 tokens/s,
-    docs/performance.md), and the per-candidate set-up (TRL's data preparation and model hashing, single-threaded)
-    overlaps. One process on a GPU (a CUDA context does not survive a fork) and with trackers (their clients hold
-    threads and sockets a fork would copy)."""
-    import torch
-    lm = ctx.learner
-    if n < 2 or torch.cuda.is_available() or ctx.cfg.run.report_to or getattr(lm, "device", "cpu") != "cpu":
-        return 1
-    return max(1, min(int(getattr(lm, "workers", 1)), n))
-
-
-def fit_candidates(ctx: Context, r: int, name: str, method: str, specs: list, start: dict) -> list[dict | None]:
-    """Train every candidate `(setting, mix, rows)` from `start`; per candidate {"info", "state", "fit_s"} (None
-    where its mix leaves no rows). On several processes (`fit_processes`) the DPO reference log-probs of all the
-    candidates' rows are computed first, here, in one pass, and every process reads them; in one process the first
-    candidate's pass serves the others (whose rows it covers)."""
-    import os
-
-    from superalign.models import workers
-    lm = ctx.learner
-    todo = [i for i, (_, _, part) in enumerate(specs) if part]
-    procs = fit_processes(ctx, len(todo))
-    ref: dict = {}  # every candidate starts from `start`: one reference pass serves them all
-    if procs > 1 and method == "dpo" and all(pc.reference == "phase_start" for pc, _, _ in specs):
-        union = list({(x["prompt"], x["chosen"], x["rejected"]): x for i in todo for x in specs[i][2]}.values())
-        restore(lm.model, start)
-        pc0 = specs[todo[0]][0]
-        dpo(lm.model, lm.tokenizer, union, DPOArgs(beta=pc0.beta, loss_type=pc0.loss_type, batch_size=pc0.batch_size,
-                                                   max_length=pc0.max_length, seed=ctx.seed + r, extra=pc0.extra),
-            ref_logps=ref, fit=False)
-    me = os.getpid()
-
-    def job(ci: int):
-        def run() -> dict:
-            pc, _, part = specs[ci]
-            restore(lm.model, start)
-            t0 = time.time()
-            # a progress bar only in this process: a forked child never touches the display
-            bar = ctx.ui.steps(f"round {r} {name} candidate {ci + 1}/{len(specs)}") if os.getpid() == me else None
-            info = train(ctx, method, part, pc, ctx.seed + r, f"r{r}-{name}-c{ci}", on_step=bar, ref_logps=ref)
-            return {"info": info, "state": snapshot(lm.model), "fit_s": time.time() - t0, "processes": procs}
-        return run
-    if procs > 1:
-        ctx.ui.note(f"round {r} {name}: training {len(todo)} candidates on {procs} processes")
-    done = workers.run([job(i) for i in todo], procs) if procs > 1 else [job(i)() for i in todo]
-    out: list[dict | None] = [None] * len(specs)
-    for i, res in zip(todo, done):
-        out[i] = res
-    return out
 
 
 def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_cfgs, before: dict,

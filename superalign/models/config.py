@@ -33,9 +33,7 @@ class LocalModel(Strict):
     # CPU only: processes one generation or scoring call may split its batches across, each with 1/workers of the
     # torch threads (forked at the call, so each holds the current adapter; models/workers.py). Decoding a small
     # model is bound by per-step overhead, not arithmetic: 2 on 2 cores decodes faster than 1 process with 2 threads
-    # (bench/loop_speed.py --part workers). The loop's learner also trains a phase's candidate updates on that many
-    # processes (loop/learn.py fit_candidates): one step is the same, several candidates run at once. Ignored on
-    # CUDA/MPS and by `superalign serve`.
+    # (bench/loop_speed.py --part workers). Training is unaffected; ignored on CUDA/MPS and by `superalign serve`.
     workers: int = Field(1, ge=1)
     # while generating or scoring, each LoRA layer runs as one linear layer holding base + scaling * B @ A (rounded
     # once to the model's dtype; the base weights are put back after): generation 1.15x faster on a CPU with a

@@ -3,9 +3,9 @@
 Why: decoding a 135M model on a CPU is bound by per-step overhead and memory traffic, not arithmetic, so two
 processes at 1 thread each, decoding different batches at once, get more done than one process at 2 threads
 (the test prompts' generation: 52.3 s against 60.9 s on the 2-core machine, `bench/loop_speed.py --part workers`).
-One training run stays in one process at every thread, but independent ones gain too: two 1-thread processes train
-SmolLM2 + LoRA at 586 tokens/s together against 455 for one 2-thread process, so the loop trains a phase's candidate
-updates as jobs here (`loop.learn.fit_candidates`; the display and the store stay in the parent).
+Training stays in the parent at every thread. Two 1-thread processes do train 1.33x faster together than one 2-thread
+process (`--part train_procs`), but a phase's candidates trained that way (commit c453c47) finished the whole phase
+only 1.06x sooner and changed which of two near-tied candidates was kept (docs/performance.md): not adopted.
 
 How: the parent forks `workers - 1` children at the moment of the call, so every child holds the model exactly as
 it is then (the adapter being evaluated, LoRA weights in the inference dtype) with nothing to send. Parent and

@@ -186,10 +186,9 @@ def step_log(history: list[dict]) -> list[dict]:
 
 
 def _train(trainer_cls, cfg, model, tokenizer, rows: list[dict], args: TrainArgs, after=None, setup=None,
-           on_step: OnStep | None = None, fit: bool = True) -> dict:
+           on_step: OnStep | None = None) -> dict:
     """Length-batch the rows, run one TRL trainer pass; return its step count, first/last loss and per-step log.
-    `setup(trainer)` runs between building the trainer and training; `on_step` reports progress. `fit=False` builds
-    the trainer and runs `setup` only (what TRL does on construction, such as the DPO reference pass, and no step)."""
+    `setup(trainer)` runs between building the trainer and training; `on_step` reports progress."""
     import datasets
     datasets.disable_progress_bars()
     def length(x):  # prompt + longest completion, in characters
@@ -203,8 +202,6 @@ def _train(trainer_cls, cfg, model, tokenizer, rows: list[dict], args: TrainArgs
             tr.add_callback(_progress(on_step))
         if setup:
             setup(tr)
-        if not fit:
-            return {"steps": 0, "loss_first": None, "loss_last": None, "n": len(rows), "log": [], "tokens": 0}
         res = tr.train()
     finally:
         model.eval()
@@ -291,15 +288,13 @@ def _tokens(ds, max_length: int) -> int:
 
 
 def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs(), *, on_step: OnStep | None = None,
-        ref_logps: dict | None = None, fit: bool = True) -> dict:
+        ref_logps: dict | None = None) -> dict:
     """One DPO pass on `pairs` ({prompt, chosen, rejected} raw strings). The reference policy (`args.reference`):
     `phase_start`, the learner as it is when the phase starts (TRL copies the LoRA adapter into a frozen `ref`
     adapter, removed again afterwards), so each phase is a KL-anchored step from the last accepted state; or
     `base`, the model with the adapter disabled. TRL (1.16, installed) has no option for the latter: it always
     adds the `ref` copy to a PeftModel, and computes reference log-probs with the adapter disabled only when no
-    `ref` adapter exists, so `base` deletes that copy once the trainer is built (before any log-prob is taken).
-    `fit=False` (with `ref_logps`, reference `phase_start`): only the reference pass, filling `ref_logps`, so that
-    candidates trained elsewhere (forked processes, `loop.learn`) all read one pass."""
+    `ref` adapter exists, so `base` deletes that copy once the trainer is built (before any log-prob is taken)."""
     from trl import DPOConfig, DPOTrainer
     if not pairs:
         raise SuperalignError("DPO phase got no preference pairs", "the critic produced no (better, worse) pairs")
@@ -354,7 +349,7 @@ def dpo(model, tokenizer, pairs: list[dict], args: DPOArgs = DPOArgs(), *, on_st
     with _out_dir(args) as out:
         cfg = _config(DPOConfig, args, out, bf16=_bf16(model), beta=args.beta, loss_type=loss, **own)
         return _train(_dpo_trainer(DPOTrainer, compact), cfg, model, tokenizer, rows, args,
-                      after=after, on_step=on_step, fit=fit,
+                      after=after, on_step=on_step,
                       setup=lambda tr: (keep_ref(tr), drop_ref(tr) if args.reference == "base" else None))
 
 
