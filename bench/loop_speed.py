@@ -139,8 +139,12 @@ def part_gen(a) -> dict:
     texts = [x["text"] for s in ("harmful", "lookalike", "benign_easy") for x in sets[s]]
     ctx.close()
     out: dict = {"prompts": len(texts), "max_new_tokens": cfg.eval.tokens, "runs": []}
-    for dtype, bs, bt in (("bfloat16", 16, 8192), ("bfloat16", 64, 16384), ("float32", 16, 8192)):
+    grid = (("bfloat16", 16, 8192),) if a.attn else (("bfloat16", 16, 8192), ("bfloat16", 64, 16384),
+                                                       ("float32", 16, 8192))
+    for dtype, bs, bt in grid:
         lm = LocalLM(seed=0, dtype=dtype, batch_size=bs, batch_tokens=bt)
+        if a.attn:  # another attention kernel (--attn eager): the default batching only
+            lm.model.set_attn_implementation(a.attn)
         lm.generate([chat(t) for t in texts[:8]], GenParams(max_new_tokens=4))  # warm-up
         lm.usage = type(lm.usage)()
         t0 = time.perf_counter()
@@ -155,7 +159,8 @@ def part_gen(a) -> dict:
             n += 1
         pre_s = time.perf_counter() - t0
         u = lm.usage
-        row = {"dtype": dtype, "batch_size": bs, "batch_tokens": bt, "batches": n, "generate_s": round(gen_s, 1),
+        row = {"dtype": dtype, "attn": lm.model.config._attn_implementation, "batch_size": bs, "batch_tokens": bt,
+               "batches": n, "generate_s": round(gen_s, 1),
                "prefill_s": round(pre_s, 1), "decode_s": round(gen_s - pre_s, 1), "prompt_tokens": u.prompt_tokens,
                "padded_prompt_tokens": u.padded_prompt_tokens, "completion_tokens": u.completion_tokens}
         log(row)
@@ -259,6 +264,8 @@ def part_train_step(a) -> dict:
     from superalign.models.local import LocalLM
     from superalign.training import LoraSpec, attach
     lm = LocalLM()
+    if a.attn:
+        lm.model.set_attn_implementation(a.attn)
     model = attach(lm.model, LoraSpec())
     model.train()
     ids = torch.randint(100, 40000, (8, 110), generator=torch.Generator().manual_seed(0))
@@ -277,7 +284,15 @@ def part_train_step(a) -> dict:
     for _ in range(n):
         step()
     secs = (time.perf_counter() - t0) / n
-    return {"threads": torch.get_num_threads(), "s_per_step": round(secs, 3), "tokens_per_s": round(ids.numel() / secs, 1)}
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:  # where two more steps spend their time, by operator
+        for _ in range(2):
+            step()
+    ops = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    total = sum(e.self_cpu_time_total for e in ops) or 1
+    return {"threads": torch.get_num_threads(), "attn": lm.model.config._attn_implementation,
+            "s_per_step": round(secs, 3), "tokens_per_s": round(ids.numel() / secs, 1),
+            "self_cpu_share": {e.key: round(e.self_cpu_time_total / total, 3) for e in ops[:8]}}
 
 
 def part_train_procs(a) -> dict:
@@ -516,6 +531,7 @@ def main():
     ap.add_argument("--run", help="--part early: a finished run directory")
     ap.add_argument("--preset", default="default")
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--attn", default=None, help="--part train_step / gen: the attention kernel (eager, sdpa)")
     ap.add_argument("--rows", help="--part learn: a phase's training rows (RUN/training/r1-conformity.jsonl)")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="KEY=VALUE config override")
     ap.add_argument("--out", default="runs/bench-speed")
