@@ -9,6 +9,10 @@ steps and seconds; inside `eval` the prompts, prefill and decode tokens and seco
     python bench/loop_speed.py --part gen               # the test prompts' generation: prefill vs decode, batch, dtype
     python bench/loop_speed.py --part lora --adapters RUN...   # merged vs unmerged LoRA at inference: time, verdicts
     python bench/loop_speed.py --part workers           # generation on 2 forked processes vs 1 process, 2 threads
+    python bench/loop_speed.py --part train_step [--attn eager] --label train_step_eager   # one LoRA training step:
+                                                        # tokens/s and an operator profile, at this process's threads
+    python bench/loop_speed.py --part train_procs       # that step at 2 threads vs two 1-thread processes at once
+    python bench/loop_speed.py --part gen --attn eager --label gen_eager   # generation with another attention kernel
     python bench/loop_speed.py --part compare --before bench/results/loop_speed_pairs/round_before.json
                                                         # two rounds stage by stage (reads files only)
     python bench/loop_speed.py --part noninferiority --after bench/results/loop_speed/noninferiority/after \
@@ -315,7 +319,8 @@ def part_train_procs(a) -> dict:
     pair = [read(p) for p in [start(1), start(1)]]
     together = round(sum(x["tokens_per_s"] for x in pair), 1)
     return {"one_process_2_threads": one2, "one_process_1_thread": one1, "two_processes_1_thread": pair,
-            "two_processes_tokens_per_s": together, "ratio_two_processes_vs_one": round(together / one2["tokens_per_s"], 3)}
+            "two_processes_tokens_per_s": together,
+            "ratio_two_processes_vs_one": round(together / one2["tokens_per_s"], 3)}
 
 
 def load_dev_adapter(lm, run: Path) -> Path:
@@ -519,8 +524,8 @@ def part_noninferiority(a) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--part", choices=["round", "cli", "gen", "eval", "learn", "matmul", "train_step", "train_procs", "early", "lora", "workers", "compare",
-                                       "noninferiority"],
+    ap.add_argument("--part", choices=["round", "cli", "gen", "eval", "learn", "matmul", "train_step", "train_procs",
+                                       "early", "lora", "workers", "compare", "noninferiority"],
                     default="round")
     ap.add_argument("--before", help="--part compare: a round written by this script before the change; "
                     "--part noninferiority: the old setting's kept outcomes folder")
@@ -545,7 +550,8 @@ def main():
     hf_logging.disable_progress_bar()
     import torch
     res = {"round": one_round, "cli": part_cli, "gen": part_gen, "eval": part_eval, "learn": part_learn,
-           "matmul": part_matmul, "train_step": part_train_step, "train_procs": part_train_procs, "early": part_early, "lora": part_lora, "workers": part_workers,
+           "matmul": part_matmul, "train_step": part_train_step, "train_procs": part_train_procs,
+           "early": part_early, "lora": part_lora, "workers": part_workers,
            "compare": part_compare, "noninferiority": part_noninferiority}[a.part](a)
     res["env"] = {"threads": torch.get_num_threads(), "torch": torch.__version__, "code": str(Path(a.code).resolve()),
                   "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpu": cpu_model()}

@@ -80,7 +80,9 @@ def _wordswap():
     at least 5 words appears once, as written (label 0) or with two neighbouring words swapped (label 1), the
     choice and the position drawn with a seed taken from the headline. Both forms hold the same words, so a
     bag-of-words reader sees (almost) nothing and a sentence embedding little, while a language model's own
-    predictions register the swap: the difference between a shallow and a deep reader is capacity, not data."""
+    predictions register the swap: the difference between a shallow and a deep reader is capacity, not data. On
+    development seed 0 the SmolLM2 student reached 0.718 and every shallow reader stayed at chance, so the W2S screen
+    found no informative supervisor (bench/results/w2s/dev_wordswap_screen_seed0.json)."""
     out, seen = [], set()
     for r in _evals("sarcasm/samples.jsonl"):
         text = r["input"][-1]["content"].strip()
