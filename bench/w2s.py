@@ -28,6 +28,9 @@ aux-conf logconf, ladder, iterative teacher-student) / ceiling / data-matched co
     # No probe in early stopping (--set finetune.keep_probe=false, development seed 0, tuned heads,
     # bench/results/w2s/dev_ft/no_probe_seed0.json): ceiling 0.828, every student a fine-tuned one and every one at or
     # below its TF-IDF supervisor (0.714; xent 0.679, logconf 0.693): not adopted.
+    # Soft bootstrapping (Reed et al.; `--set 'methods=[xent, logconf, bootstrap]' --seeds 0`, development seed 0,
+    # bench/results/w2s/dev_ft/bootstrap_seed0.json): 0.709 against its TF-IDF supervisor's 0.714, PGR -0.06
+    # [-0.88, 0.31] (xent -0.24, logconf -0.26): no better than the others; not added to the methods.
     # With 400 transfer rows (seeds 0-2, bench/results/archive/w2s/sarcasm_n400_seeds012.json) no task had a gap of
     # 0.10: the ceilings were 0.74 / 0.55 / 0.44 / 0.72 / 0.27 (chance 0.54 / 0.52 / 0.35 / 0.54 / 0.28) and a
     # shallow reader came within 0.00-0.09 of them.
