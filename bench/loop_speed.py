@@ -4,6 +4,7 @@ steps and seconds; inside `eval` the prompts, prefill and decode tokens and seco
     python bench/loop_speed.py                          # one round of the default preset, seed 3 -> loop_speed.json
     python bench/loop_speed.py --part eval              # one test evaluation of the untrained learner (no cache)
     python bench/loop_speed.py --part learn --rows RUN/training/r1-conformity.jsonl   # one DPO phase's candidates
+    python bench/loop_speed.py --part validate          # one val_select validation: generation, scoring, the rest
     python bench/loop_speed.py --part matmul            # fp32 vs bf16 matmul throughput on this CPU
     python bench/loop_speed.py --part early --run RUN   # what stopping decoding at a first refusal sentence saves
     python bench/loop_speed.py --part gen               # the test prompts' generation: prefill vs decode, batch, dtype
@@ -186,6 +187,27 @@ def part_eval(a) -> dict:
     res = suite.run(ctx.ex, ctx.judge(), sets, cfg.eval.tokens, ctx.seed, **old)
     secs = time.time() - t0
     return {"prompts": suite.size(sets), "seconds": round(secs, 2), "summary": suite.summary(res)}
+
+
+def part_validate(a) -> dict:
+    """One `val_select` validation of the untrained learner, as `learn` runs one per candidate (evaluation cache off):
+    its wall time, and how much of it the learner's generation and likelihood scoring took (`LocalLM.usage`)."""
+    from superalign import config as C
+    from superalign.loop import run as R
+    from superalign.loop.evaluate import measure
+    cfg = C.load(None, {**C.parse_sets(a.sets), "run.seed": a.seed, "eval.cache": False}, a.preset)
+    ctx = R.open_run(cfg, Path(a.out) / f"validate-{os.getpid()}")
+    ctx.initial_adapter(), ctx.judge(), ctx.sets("val_select")  # built before the clock starts
+    out = []
+    for _ in range(2):  # the first pass also warms the workers' and the judge's first calls
+        t0 = time.time()
+        _, cost = measure(ctx, "val_select")
+        secs, u = time.time() - t0, cost["usage"]
+        out.append({"seconds": round(secs, 1), "generate_s": round(u.get("generate_s", 0), 1),
+                    "score_s": round(u.get("score_s", 0), 1),
+                    "rest_s": round(secs - u.get("generate_s", 0) - u.get("score_s", 0), 1),
+                    "prompt_tokens": u.get("prompt_tokens"), "completion_tokens": u.get("completion_tokens")})
+    return {"split": "val_select", "runs": out}
 
 
 def part_learn(a) -> dict:
@@ -524,8 +546,8 @@ def part_noninferiority(a) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--part", choices=["round", "cli", "gen", "eval", "learn", "matmul", "train_step", "train_procs",
-                                       "early", "lora", "workers", "compare", "noninferiority"],
+    ap.add_argument("--part", choices=["round", "cli", "gen", "eval", "validate", "learn", "matmul", "train_step",
+                                       "train_procs", "early", "lora", "workers", "compare", "noninferiority"],
                     default="round")
     ap.add_argument("--before", help="--part compare: a round written by this script before the change; "
                     "--part noninferiority: the old setting's kept outcomes folder")
@@ -550,7 +572,7 @@ def main():
     hf_logging.disable_progress_bar()
     import torch
     res = {"round": one_round, "cli": part_cli, "gen": part_gen, "eval": part_eval, "learn": part_learn,
-           "matmul": part_matmul, "train_step": part_train_step, "train_procs": part_train_procs,
+           "matmul": part_matmul, "validate": part_validate, "train_step": part_train_step, "train_procs": part_train_procs,
            "early": part_early, "lora": part_lora, "workers": part_workers,
            "compare": part_compare, "noninferiority": part_noninferiority}[a.part](a)
     res["env"] = {"threads": torch.get_num_threads(), "torch": torch.__version__, "code": str(Path(a.code).resolve()),
