@@ -230,7 +230,7 @@ def part_learn(a) -> dict:
     return {"rows": len(rows), "method": method, "candidates": len(cands), "seconds": round(secs, 2),
             "seconds_per_row": round(secs / len(rows) / len(cands), 3),
             "train_s": [round(c.get("fit_s", c.get("train_s", 0)), 1) for c in log_],
-            "processes": [c.get("processes", 1) for c in log_], "kept": best["candidate"] if best else None,
+            "kept": best["candidate"] if best else None,
             "select": [{k: c.get("select", {}).get(k) for k in ("compliance", "over_refusal", "competence")}
                        | {"score": c.get("score")} for c in log_]}
 

@@ -148,13 +148,18 @@ def val_means(store, task: str, seeds) -> dict:
     return {k: sum(v) / len(v) for k, v in out.items()}
 
 
+def informative(weak_val: float, chance: float) -> bool:
+    """A supervisor whose gold-validation accuracy is at least ABOVE_CHANCE above chance: its labels carry signal."""
+    return weak_val >= chance + ABOVE_CHANCE
+
+
 def choose_weak(weak_val: dict, ceil_val: float, chance: float) -> str:
     """On gold validation accuracies: the candidate with the largest gap to the ceiling among those at least
     ABOVE_CHANCE above chance, preferring full-label candidates (a capacity gap) to few-label ones (`#N`, a data
     gap) whenever one of them reaches MIN_GAP."""
-    informative = [w for w in weak_val if weak_val[w] >= chance + ABOVE_CHANCE] or list(weak_val)
-    full = [w for w in informative if "#" not in w]
-    pool = full if any(ceil_val - weak_val[w] >= MIN_GAP for w in full) else informative
+    useful = [w for w in weak_val if informative(weak_val[w], chance)] or list(weak_val)
+    full = [w for w in useful if "#" not in w]
+    pool = full if any(ceil_val - weak_val[w] >= MIN_GAP for w in full) else useful
     return max(pool, key=lambda w: ceil_val - weak_val[w])
 
 
@@ -171,7 +176,7 @@ def rejection(gap: float, gap_ci, ran, seeds, weak_val: float, chance: float) ->
     """Why a screened task is not accepted, or None when it is: the chosen weak supervisor must be informative
     (ABOVE_CHANCE above chance on gold validation: a supervisor at chance hands the student noise, and any "gap" to
     it is the ceiling's distance from chance), and its test gap >= MIN_GAP with a 95% CI excluding 0, on every seed."""
-    if weak_val < chance + ABOVE_CHANCE:
+    if not informative(weak_val, chance):
         return (f"no weak candidate is {ABOVE_CHANCE} above chance on gold validation (the chosen one: "
                 f"{weak_val:.3f}, chance {chance:.3f}): its labels would be noise")
     if len(ran) < len(seeds):
@@ -198,7 +203,7 @@ def screen_task(t: dict, plan: dict, run_dir: Path, log) -> dict:
         best = max(per_weak.values(), key=lambda s: s["gap"])
         chance0 = per_weak[weaks[0]]["chance"]
         if len(stage_seeds) == 1 and len(seeds) > 1 and not any(
-                val_means(stores[w], t["name"], stage_seeds)[("weak", w)] >= chance0 + ABOVE_CHANCE for w in weaks):
+                informative(val_means(stores[w], t["name"], stage_seeds)[("weak", w)], chance0) for w in weaks):
             log(f"  {t['name']}: stopped after seed {seeds[0]}: no weak candidate is {ABOVE_CHANCE} above chance "
                 f"({chance0:.3f}) on gold validation")
             break

@@ -115,9 +115,10 @@ def merged_lora(model, trained: bool = True):
     `merge_lora: false`) does only the latter: layers with a trained adapter keep peft's path, and an untrained one
     runs as its base layer, which gives peft's numbers exactly (its low-rank term is exactly 0) without the two
     small products per layer (the round-0 evaluation and the first round's answers run on an untrained adapter;
-    1.18x on that evaluation, docs/performance.md). Why merge at all: the two rank-r products peft adds to each of SmolLM2's 210 adapted layers cost more than their arithmetic on a CPU (each small product has
-    its own fixed cost): generation with a trained adapter took 1.15x as long unmerged as merged
-    (`bench/loop_speed.py --part lora`, two development adapters, 2 workers). The merged weight is the adapted
+    1.18x on that evaluation, docs/performance.md). Why merge at all: the two rank-r products peft adds to each of
+    SmolLM2's 210 adapted layers cost more than their arithmetic on a CPU (each small product has its own fixed
+    cost): generation with a trained adapter took 1.15x as long unmerged as merged (`bench/loop_speed.py --part
+    lora`, two development adapters, 2 workers). The merged weight is the adapted
     model rounded once to bf16, as a merged export is: it changes the text of many 32-token answers (108 and 123 of
     294) but few verdicts (5 and 6 of 438 item outcomes, none of 60 compliance verdicts; the same bench). Unlike
     peft's `merge_adapter()` / `unmerge_adapter()`, which add the delta in place and subtract it again (leaving bf16

@@ -93,7 +93,8 @@ class Trainer:
         lm = lora_spec(spec, self.cfg)
         need = None if need is None or not lm else np.unique(np.asarray(need, np.int64))
         # an LM fit starts from a probe (a head), so its key reads the head settings too
-        how = [lm, self.cfg.finetune.model_dump(), self.cfg.head.model_dump(), need] if lm else self.cfg.head.model_dump()
+        head = self.cfg.head.model_dump()
+        how = [lm, self.cfg.finetune.model_dump(), head, need] if lm else head
         key = _key(FIT_VERSION, spec, self.feat_key, np.asarray(train_idx, np.int64), targets, np.asarray(val_idx, np.int64),
                    val_targets, loss, self.cfg.loss_kwargs(loss), how, seed, self.cfg.max_tokens)
         path = self.dir / f"{key}.npz"
