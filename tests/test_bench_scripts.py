@@ -514,6 +514,16 @@ def test_a_w2s_task_whose_weak_supervisor_is_at_chance_is_not_accepted():
     assert "not >=" in m.rejection(0.12, [-0.01, 0.25], [0, 1, 2], [0, 1, 2], weak_val=0.60, chance=0.505)
 
 
+def test_a_w2s_run_with_other_weak_candidates_is_not_a_headline_run():
+    """`--weak` screens supervisors outside the declared design (the word-order task's layer readers): such a run,
+    like one with an override other than threads, never counts as a headline figure."""
+    m = _bench("w2s")
+    assert m.is_headline([6, 7, 8], False, {"threads": 2}, list(m.WEAK))
+    assert not m.is_headline([6, 7, 8], False, {}, list(m.WEAK) + ["smollm2-135m-instruct@4"])
+    assert not m.is_headline([6, 7, 8], False, {"head.l2": [0.0]}, list(m.WEAK))
+    assert not m.is_headline([0], False, {}, list(m.WEAK))
+
+
 def test_w2s_bench_overrides_name_a_wrong_key():
     """`--set` reaches nested keys of the w2s section (screen and phase 2 alike); a wrong key stops the bench
     before any fit, naming the key."""
