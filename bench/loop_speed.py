@@ -19,6 +19,7 @@ steps and seconds; inside `eval` the prompts, prefill and decode tokens and seco
     python bench/loop_speed.py --part noninferiority --after bench/results/loop_speed/noninferiority/after \
         --before bench/results/loop_speed/noninferiority/before      # the loop's results, new vs old numerics
     python bench/loop_speed.py --code ../before ...     # the same measurement with another checkout's package
+    python bench/loop_speed.py --part kept --runs RUN ... # which conformity candidate finished loops kept, per cell
     python bench/loop_speed.py --part cli --preset quick --results bench/results/loop_speed/quick.json
                                                         # what a user waits for: `superalign run` end to end
 
@@ -233,6 +234,47 @@ def part_learn(a) -> dict:
             "kept": best["candidate"] if best else None,
             "select": [{k: c.get("select", {}).get(k) for k in ("compliance", "over_refusal", "competence")}
                        | {"score": c.get("score")} for c in log_]}
+
+
+def part_kept(a) -> dict:
+    """Which conformity candidate each phase of finished loops kept (`--runs DIR ...`, run or seed folders): per
+    phase every candidate's setting, value mix, val_select score and whether an axis blocked it; then, per cell of
+    the grid (learning rate x mix), how often it was tried, blocked and kept. The kept one is recomputed with
+    `learn.select`'s rule (the highest score among the unblocked, the earlier on a tie). Reads stores only: a cell
+    that is never kept costs a phase its training and validation and changes no result."""
+    from superalign.store import RunStore
+
+    def cell(p: dict) -> str:
+        mix = p.get("mix") or {}
+        return f"lr {p['cfg']['learning_rate']:g} x {'+'.join(k for k, w in mix.items() if w) or 'no mix'}"
+    phases, cells = [], {}
+    for d in a.runs:
+        d = Path(d)
+        d = d / "loop" if (d / "loop" / "store.sqlite").exists() else d
+        st = RunStore(d)
+        try:
+            learned = [(x["round"], json.loads(x["info"]) if isinstance(x["info"], str) else x["info"])
+                       for x in st.rows("stages", name="learn") if x.get("info")]
+        finally:
+            st.close()
+        for r, info in sorted(learned):
+            conf = [p for p in info.get("phases", []) if p.get("phase") == "conformity" and "score" in p]
+            if len(conf) < 2:
+                continue
+            ok = [p for p in conf if "rejected" not in p]
+            kept = max(ok, key=lambda p: p["score"]) if ok else None  # max keeps the first of equal scores
+            for p in conf:
+                c = cells.setdefault(cell(p), {"tried": 0, "blocked": 0, "kept": 0})
+                c["tried"] += 1
+                c["blocked"] += "rejected" in p
+                c["kept"] += p is kept
+            phases.append({"run": str(d), "round": r, "kept": cell(kept) if kept else None,
+                           "candidates": [{"cell": cell(p), "score": round(p["score"], 3),
+                                           "blocked_by": p.get("blocked_by")} for p in conf]})
+    for k, c in cells.items():
+        log(f"{k:<58} tried {c['tried']:>3}  blocked {c['blocked']:>3}  kept {c['kept']:>3}")
+    log(f"{len(phases)} conformity phases in {len(a.runs)} runs")
+    return {"runs": list(a.runs), "phases": phases, "cells": cells}
 
 
 def part_early(a) -> dict:
@@ -547,7 +589,7 @@ def part_noninferiority(a) -> dict:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--part", choices=["round", "cli", "gen", "eval", "validate", "learn", "matmul", "train_step",
-                                       "train_procs", "early", "lora", "workers", "compare", "noninferiority"],
+                                       "train_procs", "early", "lora", "workers", "compare", "noninferiority", "kept"],
                     default="round")
     ap.add_argument("--before", help="--part compare: a round written by this script before the change; "
                     "--part noninferiority: the old setting's kept outcomes folder")
@@ -556,6 +598,7 @@ def main():
     ap.add_argument("--workers", type=int, default=2, help="--part workers: processes to compare with one")
     ap.add_argument("--repeats", type=int, default=3, help="--part workers: alternating pairs")
     ap.add_argument("--run", help="--part early: a finished run directory")
+    ap.add_argument("--runs", nargs="*", default=[], help="--part kept: finished loop run (or seed) directories")
     ap.add_argument("--preset", default="default")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--attn", default=None, help="--part train_step / gen: the attention kernel (eager, sdpa)")
@@ -574,7 +617,7 @@ def main():
     res = {"round": one_round, "cli": part_cli, "gen": part_gen, "eval": part_eval, "learn": part_learn,
            "matmul": part_matmul, "validate": part_validate, "train_step": part_train_step, "train_procs": part_train_procs,
            "early": part_early, "lora": part_lora, "workers": part_workers,
-           "compare": part_compare, "noninferiority": part_noninferiority}[a.part](a)
+           "compare": part_compare, "noninferiority": part_noninferiority, "kept": part_kept}[a.part](a)
     res["env"] = {"threads": torch.get_num_threads(), "torch": torch.__version__, "code": str(Path(a.code).resolve()),
                   "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpu": cpu_model()}
     print(json.dumps(res, indent=1))

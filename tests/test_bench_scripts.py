@@ -493,6 +493,29 @@ def test_conformity_replay_refuses_a_variant_of_the_other_phase(tmp_path, monkey
         mod.main()
 
 
+def test_the_kept_candidate_tally_reads_finished_loops_with_the_search_rule(tmp_path):
+    """`loop_speed --part kept`: per phase the highest-scoring candidate no axis blocked, the earlier on a tie (as
+    `learn.select` keeps it); a phase with one candidate is no search and is skipped; cells count tries, blocks and
+    keeps across runs."""
+    from types import SimpleNamespace
+    from superalign.store import RunStore
+    m = _bench("loop_speed")
+    every, harm = {"harmlessness": 1.0, "honesty": 1.0}, {"harmlessness": 1.0}
+
+    def cand(lr, mix, score, blocked=False):
+        return {"phase": "conformity", "cfg": {"learning_rate": lr}, "mix": mix, "score": score,
+                **({"rejected": "x", "blocked_by": ["privacy"]} if blocked else {})}
+    st = RunStore(tmp_path / "seed0" / "loop", create=True)
+    st.run_stage(1, "learn", lambda: {"info": {"phases": [cand(5e-4, every, 5.0), cand(1e-3, every, 6.0, True),
+                                                          cand(5e-4, harm, 5.0), {"phase": "competence"}]}})
+    st.run_stage(2, "learn", lambda: {"info": {"phases": [cand(5e-4, every, 4.0)]}})
+    st.close()
+    out = m.part_kept(SimpleNamespace(runs=[str(tmp_path / "seed0")]))
+    assert [p["kept"] for p in out["phases"]] == ["lr 0.0005 x harmlessness+honesty"]
+    assert out["cells"]["lr 0.001 x harmlessness+honesty"] == {"tried": 1, "blocked": 1, "kept": 0}
+    assert out["cells"]["lr 0.0005 x harmlessness"] == {"tried": 1, "blocked": 0, "kept": 0}
+
+
 def test_the_w2s_ladder_never_climbs_through_the_weak_supervisors_own_reader():
     """The rung nearest half the gap, but never the weak model's architecture (with or without a label budget)."""
     m = _bench("w2s")

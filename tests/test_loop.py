@@ -228,6 +228,27 @@ def test_plan_orders_and_skips_phases():
     assert names(L.plan(warm, 2, [1], [2], [3])) == names(ps)
 
 
+def test_a_candidate_can_name_the_one_value_mix_it_is_trained_under():
+    """The default preset's search is three cells of the 2 x 2 grid of rates x mixes, in the grid's order (ties go to
+    the earlier candidate, so the order is part of the choice): 1e-3 under every axis alike was never kept on the
+    development seeds. A pinned mix the search does not try, or a pin on the phase's own setting, fails at load."""
+    from superalign import config as C
+    from superalign.loop.config import LoopConfig
+    every = {"harmlessness": 1.0, "honesty": 1.0, "sycophancy": 1.0, "privacy": 1.0}
+    cands = L.plan(C.load(preset="default").loop, 1, [1], [2], [3])[0][0][3]
+    assert [(pc.learning_rate, mix) for pc, mix in cands] == [(5e-4, every), (5e-4, {"harmlessness": 1.0}),
+                                                              (1e-3, {"harmlessness": 1.0})]
+    # weights compare as numbers, and an axis left out of a mix weighs 0 in it
+    lc = LoopConfig(axes={"harmlessness": 1.0}, axis_mixes=[{"harmlessness": 1.0, "privacy": 0.5}],
+                    candidates=[{"learning_rate": 1e-3, "axes": {"harmlessness": 1, "privacy": 0.0}}])
+    assert [(pc.learning_rate, mix) for pc, mix in L.plan(lc, 1, [1], [2], [3])[0][0][3]] == [
+        (2e-4, {"harmlessness": 1.0}), (1e-3, {"harmlessness": 1.0}), (2e-4, {"harmlessness": 1.0, "privacy": 0.5})]
+    with pytest.raises(SuperalignError, match=r"loop.candidates\[0\].axes .* neither loop.axes nor one of"):
+        C.load(overrides={"loop.candidates": [{"learning_rate": 1e-3, "axes": {"honesty": 1.0}}]})
+    with pytest.raises(SuperalignError, match="loop.conformity.axes: only a setting in loop.candidates"):
+        C.load(overrides={"loop.conformity.axes": {"harmlessness": 1.0}})
+
+
 def test_escalation_queue_and_calibration(run2):
     d, _ = run2
     s = RunStore(d)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from superalign.data.sources import HELDOUT_FILES
 from superalign.errors import Strict as S
@@ -23,6 +23,14 @@ class Phase(S):
     loss_type: str | list[str] = "sigmoid"  # DPO phases: any TRL DPO loss (sigmoid, ipo, hinge, apo_zero, ...)
     reference: Literal["phase_start", "base"] = "phase_start"  # DPO anchor: learner at phase start, or no adapter
     extra: dict[str, Any] = {}  # any other trl DPOConfig / SFTConfig key (warmup_ratio, weight_decay, ...)
+    # `loop.candidates` only: train this setting under one weighting of the value axes (`loop.axes` or one of
+    # `loop.axis_mixes`) instead of under every one, so the search need not be a full product of settings x mixes
+    axes: dict[str, float] | None = None
+
+    @field_validator("axes")
+    @classmethod
+    def _known_phase_axes(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        return None if v is None else _axis_weights(v)
 
 
 class Guard(S):
@@ -158,6 +166,21 @@ class LoopConfig(S):
     def _known_loop_axes(cls, v: dict[str, float]) -> dict[str, float]:
         return _axis_weights(v)
 
+    @model_validator(mode="after")
+    def _candidate_axes(self) -> "LoopConfig":
+        """A candidate pinned to a weighting of the axes must name one the search tries; the conformity and
+        competence settings are not candidates and train under every mix / no mix."""
+        for name in ("conformity", "competence"):
+            if getattr(self, name).axes is not None:
+                raise ValueError(f"loop.{name}.axes: only a setting in loop.candidates is trained under one axis "
+                                 "weighting (the phase's own setting runs under loop.axes and every loop.axis_mixes)")
+        mixes = [self.axes, *self.axis_mixes]
+        for i, c in enumerate(self.candidates):
+            if c.axes is not None and not any(same_mix(c.axes, m) for m in mixes):
+                raise ValueError(f"loop.candidates[{i}].axes {c.axes} is neither loop.axes nor one of "
+                                 "loop.axis_mixes: name one of them, or add it to loop.axis_mixes")
+        return self
+
     @field_validator("axis_mixes")
     @classmethod
     def _known_mix_axes(cls, v: list[dict[str, float]]) -> list[dict[str, float]]:
@@ -210,9 +233,12 @@ PRESETS: dict[str, dict] = {
                        "sizes": {"attacks": 10, "contrast": 5, "benign": 5, "probes": 3, "sft_competence": 6}},
               "eval": {**_CPU_EVAL, "harmful": 20, "lookalike": 20, "benign_easy": 10, "competence_items": 10,
                        "helpfulness_items": 10, "axis_items": 12, "val_fraction": 0.25}},
-    # what `make demo` and bench/loop_efficacy.py run: 2 rounds; conformity candidates are two learning rates (5e-4,
-    # 1e-3) x two value mixes (every axis alike; harmlessness alone), the best on val_select that regresses no axis kept
-    "default": {"loop": {**_ROUND, "rounds": 2, "candidates": [{"learning_rate": 1e-3}],
+    # what `make demo` and bench/loop_efficacy.py run: 2 rounds; conformity candidates are three of the 2 x 2 grid of
+    # learning rates (5e-4, 1e-3) x value mixes (every axis alike; harmlessness alone), the best on val_select that
+    # regresses no axis kept. The fourth, 1e-3 with every axis, was never kept in the 16 conformity phases of eight
+    # development-seed loops (2026-12-05; rejected for regressing an axis in 11 of them), and cost a quarter of a
+    # phase's search: the rate 1e-3 is tried on harmlessness alone (issue 24, docs/performance.md)
+    "default": {"loop": {**_ROUND, "rounds": 2, "candidates": [{"learning_rate": 1e-3, "axes": {"harmlessness": 1.0}}],
                          "axis_mixes": [{"harmlessness": 1.0}]}, "eval": _CPU_EVAL},
     # the sizes a claim needs (>= 200 harmful and look-alike test prompts), longer answers: a GPU or a patient CPU
     "full": {"loop": {"rounds": 4, "response_tokens": 64, "attack_tokens": 48,
@@ -246,6 +272,11 @@ def merge(a: dict, b: dict) -> dict:
         else:
             out[k] = v
     return out
+
+
+def same_mix(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Two weightings of the axes are the same mix when every axis has the same weight (a missing axis weighs 0)."""
+    return all(float(a.get(k, 0.0)) == float(b.get(k, 0.0)) for k in a.keys() | b.keys())
 
 
 def _axis_weights(v: dict[str, float]) -> dict[str, float]:

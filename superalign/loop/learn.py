@@ -4,8 +4,9 @@ adapter and ranks them on one validation split (`val_select`); the winner then f
 another (`val_guard`): a paired test of the same items before and after. A phase whose winner is significantly
 worse on any axis, by more than the axis's tolerance, is rolled back whole.
 Conformity candidates are every candidate setting under every weighting of the value axes (`loop.axes` and
-`loop.axis_mixes`: "which values, in which proportion"); a candidate that regresses any evaluated axis on the
-selection split is never kept, and the log names the axis that blocked it (`blocked_by`).
+`loop.axis_mixes`: "which values, in which proportion"), or under the one weighting a candidate names; a candidate
+that regresses any evaluated axis on the selection split is never kept, and the log names the axis that blocked it
+(`blocked_by`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from superalign.evaluation import suite
 from superalign.executors.base import GEN_CHUNK
 from superalign.loop import axes as loop_axes
 from superalign.loop.context import Context
+from superalign.loop.config import same_mix
 from superalign.loop.escalate import wait_for_labels
 from superalign.loop.evaluate import validate
 from superalign.models.classifier import refusal_phrase
@@ -77,9 +79,10 @@ def plan(lc, r: int, conf: list[dict], comp_sft: list[dict],
          comp_dpo: list[dict]) -> tuple[list[tuple[str, str, list, list]], list[dict]]:
     """Round r's phases in order, (name, method, rows, candidates), and the log entries of the phases it leaves
     out. Conformity candidates are every candidate setting under every weighting of the value axes (the search
-    over updates); `loop.schedule`, `loop.first` and `loop.warmup` (round 1 without conformity) decide which phases
-    run and in which order."""
-    cands = [(pc, mix) for mix in [dict(lc.axes), *map(dict, lc.axis_mixes)] for pc in [lc.conformity, *lc.candidates]]
+    over updates), or under its own one when it names one (`Phase.axes`); `loop.schedule`, `loop.first` and
+    `loop.warmup` (round 1 without conformity) decide which phases run and in which order."""
+    cands = [(pc, mix) for mix in [dict(lc.axes), *map(dict, lc.axis_mixes)] for pc in [lc.conformity, *lc.candidates]
+             if pc.axes is None or same_mix(pc.axes, mix)]
     if lc.schedule == "joint":
         return [("joint", "dpo", conf + comp_dpo, cands)], []
     phases, skipped = [], []
