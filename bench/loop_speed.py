@@ -589,7 +589,8 @@ def part_noninferiority(a) -> dict:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--part", choices=["round", "cli", "gen", "eval", "validate", "learn", "matmul", "train_step",
-                                       "train_procs", "early", "lora", "workers", "compare", "noninferiority", "kept"],
+                                       "train_procs", "early", "lora", "workers", "compare", "noninferiority",
+                                       "kept"],
                     default="round")
     ap.add_argument("--before", help="--part compare: a round written by this script before the change; "
                     "--part noninferiority: the old setting's kept outcomes folder")

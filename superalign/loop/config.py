@@ -24,8 +24,9 @@ class Phase(S):
     reference: Literal["phase_start", "base"] = "phase_start"  # DPO anchor: learner at phase start, or no adapter
     extra: dict[str, Any] = {}  # any other trl DPOConfig / SFTConfig key (warmup_ratio, weight_decay, ...)
     # `loop.candidates` only: train this setting under one weighting of the value axes (`loop.axes` or one of
-    # `loop.axis_mixes`) instead of under every one, so the search need not be a full product of settings x mixes
-    axes: dict[str, float] | None = None
+    # `loop.axis_mixes`) instead of under every one, so the search need not be a full product of settings x mixes.
+    # Left out of dumps when unset: a run saved before the key existed then reads back as the same config
+    axes: dict[str, float] | None = Field(None, exclude_if=lambda v: v is None)
 
     @field_validator("axes")
     @classmethod
@@ -235,10 +236,12 @@ PRESETS: dict[str, dict] = {
                        "helpfulness_items": 10, "axis_items": 12, "val_fraction": 0.25}},
     # what `make demo` and bench/loop_efficacy.py run: 2 rounds; conformity candidates are three of the 2 x 2 grid of
     # learning rates (5e-4, 1e-3) x value mixes (every axis alike; harmlessness alone), the best on val_select that
-    # regresses no axis kept. The fourth, 1e-3 with every axis, was never kept in the 16 conformity phases of eight
-    # development-seed loops (2026-12-05; rejected for regressing an axis in 11 of them), and cost a quarter of a
-    # phase's search: the rate 1e-3 is tried on harmlessness alone (issue 24, docs/performance.md)
-    "default": {"loop": {**_ROUND, "rounds": 2, "candidates": [{"learning_rate": 1e-3, "axes": {"harmlessness": 1.0}}],
+    # regresses no axis kept. The fourth, 1e-3 with every axis, was kept in none of the 14 conformity phases of seven
+    # development-seed loops (2026-12-05; blocked for regressing an axis in 12; `bench/loop_speed.py --part kept`)
+    # and cost a quarter of a phase's search: the rate 1e-3 is tried on harmlessness alone (issue 24,
+    # docs/performance.md)
+    "default": {"loop": {**_ROUND, "rounds": 2,
+                         "candidates": [{"learning_rate": 1e-3, "axes": {"harmlessness": 1.0}}],
                          "axis_mixes": [{"harmlessness": 1.0}]}, "eval": _CPU_EVAL},
     # the sizes a claim needs (>= 200 harmful and look-alike test prompts), longer answers: a GPU or a patient CPU
     "full": {"loop": {"rounds": 4, "response_tokens": 64, "attack_tokens": 48,
