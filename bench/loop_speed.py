@@ -240,9 +240,12 @@ def part_kept(a) -> dict:
     """Which conformity candidate each phase of finished loops kept (`--runs DIR ...`, run or seed folders): per
     phase every candidate's setting, value mix, val_select score and whether an axis blocked it; then, per cell of
     the grid (learning rate x mix), how often it was tried, blocked and kept. The kept one is recomputed with
-    `learn.select`'s rule (the highest score among the unblocked, the earlier on a tie). Reads stores only: a cell
-    that is never kept costs a phase its training and validation and changes no result."""
+    `learn.select`'s rule (`learn.better`: the highest score among the unblocked, the earlier on a tie), since the
+    phase log records no "kept" field. Reads stores only: a cell that is never kept costs a phase its training and
+    validation and changes no result."""
+    from superalign.loop.learn import better
     from superalign.store import RunStore
+    from superalign.store.records import LearnInfo
 
     def cell(p: dict) -> str:
         mix = p.get("mix") or {}
@@ -253,16 +256,16 @@ def part_kept(a) -> dict:
         d = d / "loop" if (d / "loop" / "store.sqlite").exists() else d
         st = RunStore(d)
         try:
-            learned = [(x["round"], json.loads(x["info"]) if isinstance(x["info"], str) else x["info"])
-                       for x in st.rows("stages", name="learn") if x.get("info")]
+            learned = st.infos(LearnInfo)
         finally:
             st.close()
-        for r, info in sorted(learned):
-            conf = [p for p in info.get("phases", []) if p.get("phase") == "conformity" and "score" in p]
+        for r, info in learned.items():
+            conf = [p for p in info.phases if p.get("phase") == "conformity" and "score" in p]
             if len(conf) < 2:
                 continue
-            ok = [p for p in conf if "rejected" not in p]
-            kept = max(ok, key=lambda p: p["score"]) if ok else None  # max keeps the first of equal scores
+            kept = None
+            for p in conf:
+                kept = p if better(p, kept) else kept
             for p in conf:
                 c = cells.setdefault(cell(p), {"tried": 0, "blocked": 0, "kept": 0})
                 c["tried"] += 1

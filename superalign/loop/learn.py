@@ -232,6 +232,12 @@ def score(summary: dict) -> float:
     return M.selection_score(summary)
 
 
+def better(cand: dict, best: dict | None) -> bool:
+    """Whether a phase's search keeps `cand` over the best so far: no axis blocked it, and it scores higher (so of
+    equal scores the earlier candidate stays). `bench/loop_speed.py --part kept` applies it to stored logs."""
+    return "rejected" not in cand and (best is None or cand["score"] > best["score"])
+
+
 def train(ctx: Context, method: str, rows: list[dict], pc, seed: int, run_name: str, on_step=None,
           ref_logps: dict | None = None) -> dict:
     """One candidate update from the learner's current adapter (DPO or SFT through TRL). `ref_logps`: the DPO
@@ -283,7 +289,7 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
             if bad:  # the stored log says which axis blocked it
                 cand["rejected"], cand["blocked_by"] = "; ".join(map(str, bad)), blocked_by(bad)
         log.append({k: v for k, v in cand.items() if k != "state"} | {"phase": name})
-        if "rejected" not in cand and (best is None or cand["score"] > best["score"]):
+        if better(cand, best):
             best = cand
     restore(lm.model, best["state"] if best else start)
     return best
