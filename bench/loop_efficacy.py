@@ -102,6 +102,7 @@ def validation(ctx) -> dict:
 def run_seed(a, seed: int) -> None:
     from superalign.loop import run as R
     from superalign.loop.evaluate import drift, measure
+    from superalign.loop.ui import RichUI
     from superalign.store import RunStore
     from superalign.store.records import EvalInfo
     from superalign.store.summary import RunSummary
@@ -110,7 +111,9 @@ def run_seed(a, seed: int) -> None:
     cfg = C.load(None, {**C.parse_sets(a.sets), "run.seed": seed, "loop.rounds": rounds}, a.preset)
     d = Path(a.out) / f"seed{seed}"
     t0 = time.time()
-    ctx = R.open_run(cfg, d / "loop")
+    # stage lines ("✓ round 2 learn 556.0s", never record text) into the seed's log: a curve runs for hours, and
+    # a silent log cannot tell a slow stage from a stuck one. The bars are never started (a log file shows none).
+    ctx = R.open_run(cfg, d / "loop", ui=RichUI())
     R.run(ctx)
     loop_wall = time.time() - t0
     summary = RunSummary.of(d / "loop", upto=a.round)
@@ -209,6 +212,20 @@ def pending(a, seed: int) -> bool:
     if a.rounds_curve and not (p.parent / f"loop_r{a.curve_rounds}.json").exists():
         return True
     return not p.exists() or not set(wanted(a)) <= set(json.loads(p.read_text())["grid"])
+
+
+def child_args(argv: list[str]) -> list[str]:
+    """The command line a seed's own process gets: this one without `--jobs N` / `--jobs=N` (dropping the flag
+    alone left its number behind, read as one more value of the option before it: another seed, or an arm name)."""
+    out, skip = [], False
+    for x in argv:
+        if skip:
+            skip = False
+        elif x == "--jobs":
+            skip = True
+        elif not x.startswith("--jobs="):
+            out.append(x)
+    return out
 
 
 def results_path(a) -> Path:
@@ -588,7 +605,7 @@ def main():
                  f"{[g.name for g in B.grid(a.grid)]}")
     todo = [s for s in seeds if pending(a, s)]
     if a.jobs > 1 and len(todo) > 1:
-        args = [x for x in sys.argv[1:] if not x.startswith("--jobs")]
+        args = child_args(sys.argv[1:])
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         Path(a.out).mkdir(parents=True, exist_ok=True)
         procs: list = []

@@ -465,7 +465,8 @@ def test_the_efficacy_bench_keeps_every_value_axis_outcome_of_an_arm():
 
 def test_conformity_replay_sft_variants_drop_an_axis_or_its_unknown_verdicts():
     """`--phase competence`: the SFT phase's stored rows (prompt, completion, axis) go through as they are, except
-    the axis a variant drops, or (`known`) that axis's rows the start learner does not lean to."""
+    the axis a variant drops, or (`known`) that axis's rows the start learner does not lean to (`hedge`: those rows
+    kept with the hedge as their target)."""
     from superalign.loop.config import Phase
     mod = _bench("conformity_replay")
     rows = [{"prompt": "a", "completion": "Yes, that's true. X.", "axis": "honesty", "known": True},
@@ -475,7 +476,9 @@ def test_conformity_replay_sft_variants_drop_an_axis_or_its_unknown_verdicts():
     got = {name: [r["prompt"] for r in mod.variant(Phase(), "sft", kw, rows, 7)[1]]
            for name, (_, kw) in mod.SFT_VARIANTS.items()}
     assert got == {"sft": ["a", "b", "c", "d"], "sft-no-honesty": ["c", "d"], "sft-no-sycophancy": ["a", "b", "d"],
-                   "sft-honesty-known": ["a", "c", "d"]}
+                   "sft-honesty-known": ["a", "c", "d"], "sft-honesty-hedge": ["a", "b", "c", "d"]}
+    hedged = mod.variant(Phase(), "sft", mod.SFT_VARIANTS["sft-honesty-hedge"][1], rows, 7)[1]
+    assert [r["completion"] for r in hedged] == [rows[0]["completion"], mod.HEDGE, *[r["completion"] for r in rows[2:]]]
     pc, part = mod.variant(Phase(learning_rate=2e-4), "sft", {}, rows, 7)
     assert pc.max_steps == 7 and pc.learning_rate == 2e-4 and part[0] == {"prompt": "a", "completion": rows[0]["completion"]}
 
@@ -573,3 +576,11 @@ def test_w2s_bench_reports_whether_students_got_past_the_probe(tmp_path):
     assert m.show_epochs(str(tmp_path / "w2s"), lines.append) == {"sarcasm": {"w2s/xent": [0, 3],
                                                                              "ceiling/ceiling": [2]}}
     assert any("w2s/xent" in x and "[0, 3]" in x for x in lines)
+
+
+def test_a_seeds_own_process_gets_the_command_line_without_jobs():
+    """`--jobs N` is dropped whole from the command line the per-seed processes get: dropping the flag alone left
+    its number to the option before it (`--seeds 11 12 2`; after `--only-arms`, an arm named "2")."""
+    m = _bench("loop_efficacy")
+    assert m.child_args(["--seeds", "11", "12", "--jobs", "2", "--only-arms"]) == ["--seeds", "11", "12", "--only-arms"]
+    assert m.child_args(["--only-arms", "--jobs=2", "--grid", "small"]) == ["--only-arms", "--grid", "small"]
