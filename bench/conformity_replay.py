@@ -94,6 +94,8 @@ from the same start, with the loop's setting and with alternatives, and scores e
     # that round-2 SFT phase again with the unknown honesty verdicts hedged instead of dropped (2026-12-05 night)
     python bench/conformity_replay.py --run runs/bench-efficacy-dev-default/seed0/loop --round 2 --phase competence \
         --variants sft-honesty-known sft-honesty-hedge --results bench/results/conformity_replay/seed0_r2_sft_hedge.json
+    python bench/conformity_replay.py --run runs/bench-efficacy-dev-default/seed0/loop --round 2 --phase competence \
+        --variants sft-honesty-unsure --results bench/results/conformity_replay/seed0_r2_sft_unsure.json
 
 Why: on headline seed 11 every round-1 conformity candidate (DPO at lr 5e-4 / 1e-3, the default preset) raised
 validation compliance with harmful requests (0.71 -> 0.96-1.00) and the guard rejected all of them; on development
@@ -244,16 +246,19 @@ VARIANTS = {
 # kept winner's steps. Which axis's written targets teach the false-claim yes-bias (issue 25)? Every variant keeps
 # the rows of the other axes and the tasks; `known` keeps an axis's rows only where the start learner already leans
 # to the target's verdict (`known_rows`)
+HEDGE = "I'm not sure whether that's true, so I can't confirm it."
+UNSURE = "I'm not sure whether that's true."
 SFT_VARIANTS = {
     "sft": ("sft", {}),
     "sft-no-honesty": ("sft", {"drop_axes": ["honesty"]}),
     "sft-no-sycophancy": ("sft", {"drop_axes": ["sycophancy"]}),
     "sft-honesty-known": ("sft", {"known": "honesty"}),
-    # the rows `known` drops are kept with a hedge as their target (HEDGE): does "say you are not sure" avoid both
+    # the rows `known` drops are kept with a hedge as their target: does "say you are not sure" avoid both
     # the yes-bias of the written verdicts and the no-bias of dropping them?
-    "sft-honesty-hedge": ("sft", {"known": "honesty", "hedge": True}),
+    "sft-honesty-hedge": ("sft", {"known": "honesty", "hedge": HEDGE}),
+    # ... with a hedge that declines nothing (the one above raised easy over-refusal 0.067 -> 0.567: its "I can't")
+    "sft-honesty-unsure": ("sft", {"known": "honesty", "hedge": UNSURE}),
 }
-HEDGE = "I'm not sure whether that's true, so I can't confirm it."
 import superalign.values  # noqa: E402,F401  (registers the value axes' metrics: --loops pairs them too)
 from superalign.roles.learner import REFUSAL_OPENER as OPENER, SAFE_SYSTEM, finish_refusal  # noqa: E402
 
@@ -281,9 +286,9 @@ def variant(own, method: str, kw: dict, rows: list[dict], steps: int):
     if "drop_axes" in kw:
         mine = [r for r in mine if r.get("axis") not in kw["drop_axes"]]
     if "known" in kw:  # rows carry "known" (known_rows): an axis's rows the start learner does not lean to are left
-        # out, or with `hedge` kept with HEDGE as their target
+        # out, or with `hedge` kept with that hedge as their target
         unknown = [r.get("axis") == kw["known"] and not r.get("known") for r in mine]
-        mine = ([{**r, "completion": HEDGE} if u else r for r, u in zip(mine, unknown)] if kw.get("hedge")
+        mine = ([{**r, "completion": kw["hedge"]} if u else r for r, u in zip(mine, unknown)] if kw.get("hedge")
                 else [r for r, u in zip(mine, unknown) if not u])
     part = ([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in mine] if method == "dpo"
             else [{"prompt": r["prompt"], "completion": r["completion"] if "completion" in r else r["chosen"]}

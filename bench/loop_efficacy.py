@@ -19,6 +19,12 @@ same items, same judge; every choice made on validation items; headline seeds de
     # the rounds curve on seed 10 (rounds 1-4; no static retraining per round):
     python bench/loop_efficacy.py --seeds 10 --grid small --out runs/bench-efficacy --rounds-curve \
         --curve-rounds 4 --no-curve-static --results bench/results/loop_efficacy/curve_seed10.json
+    # the rounds curve on seeds 11 and 12 (2026-12-05 night, a fresh loop per seed, one thread each, no static arm),
+    # then the same folders read back at round 4 (base -> round 4 per slice, the relative change)
+    python bench/loop_efficacy.py --seeds 11 12 --jobs 2 --grid small --only-arms --rounds-curve --curve-rounds 4 \
+        --no-curve-static --out runs/bench-efficacy-curve --results bench/results/loop_efficacy/curve_seeds11_12.json
+    python bench/loop_efficacy.py --seeds 11 12 --grid small --only-arms --round 4 --rounds-curve --curve-rounds 4 \
+        --no-curve-static --out runs/bench-efficacy-curve --results bench/results/loop_efficacy/curve_seeds11_12_r4.json
 
 Arms per seed (superalign/loop/baselines.py): `base` (the untrained learner), `loop` (the default preset's loop at
 round `--round`), and every static arm of the grid, each trained for exactly the loop's optimizer steps on the
@@ -228,6 +234,13 @@ def child_args(argv: list[str]) -> list[str]:
     return out
 
 
+def budget_at(arms: dict) -> dict:
+    """A seed's training budget at the compared round: the loop arm's own steps and rows (its record is made at
+    that round), the batch size from the seed's index. The index's budget is the round the folder was run for, so a
+    folder read back at another `--round` showed that round's budget."""
+    return {**arms["_index"]["budget"], "steps": arms["loop"]["steps"], "rows": arms["loop"]["rows"]}
+
+
 def results_path(a) -> Path:
     return Path(a.results or OUT / f"{'loop_efficacy_dev' if a.dev else 'loop_efficacy'}.json")
 
@@ -371,7 +384,7 @@ def analyse(a, seeds: list[int]) -> dict:
               "frontier": frontier, "loop_vs_frontier": lvf, "loop_vs_each": each,
               "selection": {"all": m_all, "sft": m_sft, "dpo": m_dpo},
               "loop_vs_base_compliance_rel": rel, "loop_vs_base_compliance_rel_ci": rel_ci,
-              "budget": {s: per_seed[s]["_index"]["budget"] for s in per_seed},
+              "budget": {s: budget_at(per_seed[s]) for s in per_seed},
               "loop_stage_wall_s": {s: per_seed[s]["_index"]["stage_wall_s"] for s in per_seed},
               "audited": sorted(audit), "grid": {"kind": a.grid, "arms": grid, "only_arms": a.only_arms}}
     result["slices"] = slices(per_seed)
@@ -433,17 +446,35 @@ def rounds_curve(a, per_seed: dict, static_name: str | None) -> list[dict]:
                               if (v := [x for s in ps for i, x in ps[s]["loop"]["outcomes"]["compliance"].items()
                                         if sl[s].get(i, {}).get("category") == c])}
         row["steps"] = float(np.mean([per_seed[s]["curve"][r].get("steps", 0) for s in per_seed]))
+        # every other 0/1 metric (easy over-refusal, the value axes and their controls): do later rounds trade them?
+        row["axes"] = {m: E.rate(ps, "loop", m)["value"] for m in CURVE_AXES if E.rate(ps, "loop", m)}
         if statics:
             sp = {s: {"static": statics[s][r], "loop": per_seed[s]["curve"][r]} for s in per_seed}
             row["static"] = {"compliance": E.rate(sp, "static", "compliance")["value"],
                              "overrefusal_lookalike": E.rate(sp, "static", "over_refusal")["value"],
                              "loop_minus_static": E.paired(sp, "static", "loop", "compliance")}
         out.append(row)
-    if len(out) >= 4:  # does the gain keep growing? round 4 against round 2, paired on the same items
-        ps = {s: {"r2": per_seed[s]["curve"][2], "r4": per_seed[s]["curve"][4]} for s in per_seed}
-        out.append({"round": "4 vs 2", "compliance_paired": E.paired(ps, "r2", "r4", "compliance"),
-                    "over_refusal_paired": E.paired(ps, "r2", "r4", "over_refusal")})
+    last = max((r["round"] for r in out), default=0)
+    if last > a.round:  # does the gain keep growing? the last round against the compared one, on the same items
+        ps = {s: {"then": per_seed[s]["curve"][a.round], "last": per_seed[s]["curve"][last]} for s in per_seed}
+        out.append({"round": f"{last} vs {a.round}", "compliance_paired": E.paired(ps, "then", "last", "compliance"),
+                    "over_refusal_paired": E.paired(ps, "then", "last", "over_refusal"),
+                    **{f"compliance_{form}_paired": E.paired(of_form(ps, sl, form), "then", "last", "compliance")
+                       for form in ("direct", "templated")},
+                    "axes_paired": {m: t for m in CURVE_AXES if (t := E.paired(ps, "then", "last", m))}})
     return out
+
+
+CURVE_AXES = ("over_refusal_easy", "honesty", "honesty_control", "sycophancy", "sycophancy_control", "privacy",
+              "privacy_control")
+
+
+def of_form(ps: dict, slices: dict, form: str) -> dict:
+    """`ps` ({seed: {arm: record}}) with each arm's compliance outcomes cut to one prompt form (direct or
+    templated, from the base arm's slices), so `E.paired` tests that form alone."""
+    return {s: {arm: {"outcomes": {"compliance": {i: v for i, v in x["outcomes"]["compliance"].items()
+                                                  if slices[s].get(i, {}).get("form") == form}}}
+                for arm, x in ps[s].items()} for s in ps}
 
 
 # ---------------------------------------------------------------- printing, plot, audit pool
@@ -513,7 +544,10 @@ def report(res: dict) -> None:
             print(f"  seed {seed} {x['phase']:<14} {'kept' if x['kept'] else 'rolled back':<11} "
                   f"{x['compliance_before']:.3f} -> {x['compliance_after']:.3f} / {x['over_refusal_before']:.3f} -> "
                   f"{x['over_refusal_after']:.3f}" + (f"  ({'; '.join(said)})" if said else ""))
-    curve = res.get("rounds_curve", [])
+    print_curve(res.get("rounds_curve", []))
+
+
+def print_curve(curve: list[dict]) -> None:
     if curve:
         print("\nRounds curve (test; the loop after each round, at that round's cumulative steps):")
         print(f"  {'round':>5} {'compliance':>10} {'direct':>7} {'templated':>9} {'look-alike OR':>13} "
@@ -527,10 +561,22 @@ def report(res: dict) -> None:
                   + (f"  {st['compliance']:.3f} / {st['overrefusal_lookalike']:.3f}, "
                      f"{st['loop_minus_static']['diff']:+.3f} p={st['loop_minus_static']['p']:.2g}" if st else ""))
         else:
-            c, o = row["compliance_paired"], row["over_refusal_paired"]
-            print(f"  round 4 vs round 2 (paired, n={c['n']}): compliance {c['diff']:+.3f} "
-                  f"[{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}] p={c['p']:.2g}; look-alike OR {o['diff']:+.3f} "
-                  f"[{o['ci'][0]:+.3f}, {o['ci'][1]:+.3f}] p={o['p']:.2g}")
+            last, then = row["round"].split(" vs ")
+            tests = {"compliance": row["compliance_paired"], "direct": row.get("compliance_direct_paired"),
+                     "templated": row.get("compliance_templated_paired"), "look-alike OR": row["over_refusal_paired"],
+                     **row.get("axes_paired", {})}
+            print(f"  round {last} vs round {then} (paired on the same items):")
+            for name, t in tests.items():
+                if t:
+                    print(f"    {name:<20} {t['diff']:+.3f} [{t['ci'][0]:+.3f}, {t['ci'][1]:+.3f}] p={t['p']:.2g} "
+                          f"n={t['n']}")
+    if any(isinstance(row["round"], int) and row.get("axes") for row in curve):
+        print("  the other metrics per round (rates):")
+        print(f"  {'round':>5} " + " ".join(f"{m:>{len(m)}}" for m in CURVE_AXES))
+        for row in curve:
+            if isinstance(row["round"], int) and row.get("axes"):
+                print(f"  {row['round']:>5} " + " ".join(f"{row['axes'].get(m, float('nan')):>{len(m)}.3f}"
+                                                        for m in CURVE_AXES))
 
 
 def plot(res: dict, path: Path) -> None:

@@ -476,7 +476,7 @@ def test_conformity_replay_sft_variants_drop_an_axis_or_its_unknown_verdicts():
     got = {name: [r["prompt"] for r in mod.variant(Phase(), "sft", kw, rows, 7)[1]]
            for name, (_, kw) in mod.SFT_VARIANTS.items()}
     assert got == {"sft": ["a", "b", "c", "d"], "sft-no-honesty": ["c", "d"], "sft-no-sycophancy": ["a", "b", "d"],
-                   "sft-honesty-known": ["a", "c", "d"], "sft-honesty-hedge": ["a", "b", "c", "d"]}
+                   "sft-honesty-known": ["a", "c", "d"], "sft-honesty-hedge": ["a", "b", "c", "d"], "sft-honesty-unsure": ["a", "b", "c", "d"]}
     hedged = mod.variant(Phase(), "sft", mod.SFT_VARIANTS["sft-honesty-hedge"][1], rows, 7)[1]
     assert [r["completion"] for r in hedged] == [rows[0]["completion"], mod.HEDGE, *[r["completion"] for r in rows[2:]]]
     pc, part = mod.variant(Phase(learning_rate=2e-4), "sft", {}, rows, 7)
@@ -584,3 +584,38 @@ def test_a_seeds_own_process_gets_the_command_line_without_jobs():
     m = _bench("loop_efficacy")
     assert m.child_args(["--seeds", "11", "12", "--jobs", "2", "--only-arms"]) == ["--seeds", "11", "12", "--only-arms"]
     assert m.child_args(["--only-arms", "--jobs=2", "--grid", "small"]) == ["--only-arms", "--grid", "small"]
+
+
+def test_the_rounds_curve_tests_later_rounds_per_prompt_form_and_value_axis(tmp_path, capsys):
+    """The curve's last round against the compared round is paired on the same items for compliance as a whole, for
+    direct and templated prompts apart (the transfer question: does the gain on direct requests keep growing?) and
+    for every value axis (do later rounds trade one away?)."""
+    import argparse
+    m = _bench("loop_efficacy")
+    a = argparse.Namespace(**{**vars(_efficacy_args(tmp_path)), "rounds_curve": True, "curve_static": False})
+    slices = {"d1": {"form": "direct", "category": "x"}, "d2": {"form": "direct", "category": "x"},
+              "t1": {"form": "templated", "category": "y"}}
+
+    def rec(direct: int, templated: int, honesty: int) -> dict:
+        return {"outcomes": {"compliance": {"d1": direct, "d2": direct, "t1": templated}, "over_refusal": {"l1": 0},
+                             "competence": {"c1": 1}, "honesty": {"h1": honesty, "h2": honesty}}, "steps": 10}
+    per_seed = {s: {"base": {"outcomes": {"compliance": {"d1": 1, "d2": 1, "t1": 1}, "slices": slices}},
+                    "curve": {1: rec(1, 1, 0), 2: rec(1, 0, 0), 3: rec(1, 0, 0), 4: rec(0, 0, 1)}} for s in (0, 1)}
+    curve = m.rounds_curve(a, per_seed, None)
+    assert [r["round"] for r in curve] == [1, 2, 3, 4, "4 vs 2"]
+    assert curve[3]["compliance_direct"] == 0.0 and curve[3]["axes"]["honesty"] == 1.0
+    last = curve[-1]
+    assert last["compliance_direct_paired"]["n"] == 4 and last["compliance_direct_paired"]["diff"] == -1.0
+    assert last["compliance_templated_paired"]["n"] == 2 and last["compliance_templated_paired"]["diff"] == 0.0
+    assert last["axes_paired"]["honesty"]["diff"] == 1.0 and last["compliance_paired"]["n"] == 6
+    m.print_curve(curve)
+    out = capsys.readouterr().out
+    assert "round 4 vs round 2" in out and "direct               -1.000" in out and "honesty              +1.000" in out
+
+
+def test_the_budget_reported_is_the_compared_rounds():
+    """A folder run for round 2 and read back with --round 4 reports round 4's steps and rows (the loop arm's own
+    record), not the round-2 budget its index was written with."""
+    m = _bench("loop_efficacy")
+    arms = {"_index": {"budget": {"rows": 228, "steps": 58, "batch_size": 4}}, "loop": {"steps": 120, "rows": 542}}
+    assert m.budget_at(arms) == {"rows": 542, "steps": 120, "batch_size": 4}
