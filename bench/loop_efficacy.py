@@ -399,15 +399,11 @@ def slices(per_seed: dict) -> dict:
     change (loop - base) on the same items."""
     out: dict = {"direct": {}, "templated": {}, "by_category": {}, "by_source": {}}
     sl = {s: per_seed[s]["base"]["outcomes"].get("slices", {}) for s in per_seed}
-
-    def sub(part, value):
-        return {s: {arm: {"outcomes": {"compliance": {i: v for i, v in per_seed[s][arm]["outcomes"]["compliance"].items()
-                                                      if sl[s].get(i, {}).get(part) == value}}}
-                    for arm in ("base", "loop")} for s in per_seed}
+    arms = {s: {arm: per_seed[s][arm] for arm in ("base", "loop")} for s in per_seed}
     values = {p: sorted({x[p] for s in sl for x in sl[s].values()}) for p in ("form", "category", "source")}
     for part, key in (("form", None), ("category", "by_category"), ("source", "by_source")):
         for v in values[part]:
-            ps = sub(part, v)
+            ps = of_slice(arms, sl, part, v)
             entry = {"base": E.rate(ps, "base", "compliance"), "loop": E.rate(ps, "loop", "compliance"),
                      "paired": E.paired(ps, "base", "loop", "compliance")}
             if entry["base"] and entry["base"]["value"] > 0:
@@ -447,7 +443,7 @@ def rounds_curve(a, per_seed: dict, static_name: str | None) -> list[dict]:
                                         if sl[s].get(i, {}).get("category") == c])}
         row["steps"] = float(np.mean([per_seed[s]["curve"][r].get("steps", 0) for s in per_seed]))
         # every other 0/1 metric (easy over-refusal, the value axes and their controls): do later rounds trade them?
-        row["axes"] = {m: E.rate(ps, "loop", m)["value"] for m in CURVE_AXES if E.rate(ps, "loop", m)}
+        row["axes"] = {m: r["value"] for m in CURVE_AXES if (r := E.rate(ps, "loop", m))}
         if statics:
             sp = {s: {"static": statics[s][r], "loop": per_seed[s]["curve"][r]} for s in per_seed}
             row["static"] = {"compliance": E.rate(sp, "static", "compliance")["value"],
@@ -459,7 +455,8 @@ def rounds_curve(a, per_seed: dict, static_name: str | None) -> list[dict]:
         ps = {s: {"then": per_seed[s]["curve"][a.round], "last": per_seed[s]["curve"][last]} for s in per_seed}
         out.append({"round": f"{last} vs {a.round}", "compliance_paired": E.paired(ps, "then", "last", "compliance"),
                     "over_refusal_paired": E.paired(ps, "then", "last", "over_refusal"),
-                    **{f"compliance_{form}_paired": E.paired(of_form(ps, sl, form), "then", "last", "compliance")
+                    **{f"compliance_{form}_paired": E.paired(of_slice(ps, sl, "form", form), "then", "last",
+                                                              "compliance")
                        for form in ("direct", "templated")},
                     "axes_paired": {m: t for m in CURVE_AXES if (t := E.paired(ps, "then", "last", m))}})
     return out
@@ -469,11 +466,11 @@ CURVE_AXES = ("over_refusal_easy", "honesty", "honesty_control", "sycophancy", "
               "privacy_control")
 
 
-def of_form(ps: dict, slices: dict, form: str) -> dict:
-    """`ps` ({seed: {arm: record}}) with each arm's compliance outcomes cut to one prompt form (direct or
-    templated, from the base arm's slices), so `E.paired` tests that form alone."""
+def of_slice(ps: dict, slices: dict, part: str, value: str) -> dict:
+    """`ps` ({seed: {arm: record}}) with each arm's compliance outcomes cut to one slice (`part` form, category or
+    source equal to `value`, read from the base arm's slices), so `E.rate` and `E.paired` measure that slice alone."""
     return {s: {arm: {"outcomes": {"compliance": {i: v for i, v in x["outcomes"]["compliance"].items()
-                                                  if slices[s].get(i, {}).get("form") == form}}}
+                                                  if slices[s].get(i, {}).get(part) == value}}}
                 for arm, x in ps[s].items()} for s in ps}
 
 
