@@ -334,10 +334,23 @@ def table_row(per_seed: dict, arm: str, audit: dict) -> dict:
     return row
 
 
+def unmatched(per_seed: dict, grid: list[str]) -> list[str]:
+    """Static arms trained for other optimizer steps than the loop arm they are compared with ("seed S arm: x
+    steps, loop y"). A folder run for one round and read back with another `--round` holds static arms trained at
+    the first round's budget: comparing them with the loop at the second is no longer same-budget."""
+    return [f"seed {s} {g}: {per_seed[s][g]['steps']} steps, loop {per_seed[s]['loop']['steps']}"
+            for s in per_seed for g in grid if g in per_seed[s]
+            and None not in (per_seed[s][g].get("steps"), per_seed[s]["loop"].get("steps"))
+            and per_seed[s][g]["steps"] != per_seed[s]["loop"]["steps"]]
+
+
 def analyse(a, seeds: list[int]) -> dict:
     per_seed = {s: load_seed(a, s) for s in seeds}
     audit = audit_counts()
     grid = per_seed[seeds[0]]["_index"]["grid"]
+    if off := unmatched(per_seed, grid):
+        sys.exit(f"static arms trained for another budget than the loop at round {a.round}: {'; '.join(off)}. Read the "
+                 "folder at the round it was run for (--round), or run the static arms again into a fresh --out")
     sfts, dpos = [g for g in grid if g.startswith("sft")], [g for g in grid if g.startswith("dpo")]
     m_all, m_sft, m_dpo = (E.matched(per_seed, xs) for xs in (grid, sfts, dpos))
     for s in per_seed:  # the named static rows of the table: chosen on validation, read on test

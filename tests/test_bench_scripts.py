@@ -619,3 +619,13 @@ def test_the_budget_reported_is_the_compared_rounds():
     m = _bench("loop_efficacy")
     arms = {"_index": {"budget": {"rows": 228, "steps": 58, "batch_size": 4}}, "loop": {"steps": 120, "rows": 542}}
     assert m.budget_at(arms) == {"rows": 542, "steps": 120, "batch_size": 4}
+
+
+def test_static_arms_of_another_budget_are_named_before_any_comparison():
+    """The loop is compared with static arms at its own optimizer steps; a static arm trained for another round's
+    budget (a folder read back with another --round) is named, and one at the loop's steps is not."""
+    m = _bench("loop_efficacy")
+    per_seed = {11: {"loop": {"steps": 87}, "dpo-a": {"steps": 58}, "sft-b": {"steps": 87}},
+                12: {"loop": {"steps": 154}, "dpo-a": {"steps": 154}}}
+    assert m.unmatched(per_seed, ["dpo-a", "sft-b"]) == ["seed 11 dpo-a: 58 steps, loop 87"]
+    assert m.unmatched({10: {"loop": {"steps": None}, "dpo-a": {"steps": 3}}}, ["dpo-a"]) == []
