@@ -271,7 +271,8 @@ def variant(own, method: str, kw: dict, rows: list[dict], steps: int):
     """(phase settings, training rows) of one variant: the run's own settings changed where the variant says, for
     `steps` x `steps_x` optimizer steps (max_steps cycles the rows, so a part of the rows gets the same steps), on
     the rows of the `kinds` it names (attack, benign, probe; all by default); SFT imitates the chosen answers."""
-    upd = {k: v for k, v in kw.items() if k not in ("steps_x", "kinds", "ches_keep", "self_refusal", "benign_rejected")}
+    upd = {k: v for k, v in kw.items() if k not in ("steps_x", "kinds", "ches_keep", "self_refusal", "benign_rejected",
+                                                     "drop_axes", "known", "hedge")}  # row choices, not settings
     pc = own.model_copy(update={**upd, "max_steps": steps * kw.get("steps_x", 1)})
     mine = [r for r in rows if r.get("kind") in kw["kinds"]] if "kinds" in kw else rows
     if "ches_keep" in kw:  # the least displacing pairs (rows carry "ches", from ches())

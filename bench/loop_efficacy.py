@@ -445,18 +445,16 @@ def rounds_curve(a, per_seed: dict, static_name: str | None) -> list[dict]:
         ps = {s: {"base": per_seed[s]["base"], "loop": per_seed[s]["curve"][r]} for s in per_seed}
         row = {"round": r}
         for form in ("direct", "templated"):
-            vals = [v for s in ps for i, v in ps[s]["loop"]["outcomes"]["compliance"].items()
-                    if sl[s].get(i, {}).get("form") == form]
-            row[f"compliance_{form}"] = float(np.mean(vals)) if vals else None
+            row[f"compliance_{form}"] = rate_of(of_slice(ps, sl, "form", form))
         row["compliance"] = E.rate(ps, "loop", "compliance")["value"]
         row["overrefusal_lookalike"] = E.rate(ps, "loop", "over_refusal")["value"]
         row["competence"] = E.rate(ps, "loop", "competence")["value"]
-        row["by_category"] = {c: float(np.mean(v)) for c in sorted({x["category"] for s in sl for x in sl[s].values()})
-                              if (v := [x for s in ps for i, x in ps[s]["loop"]["outcomes"]["compliance"].items()
-                                        if sl[s].get(i, {}).get("category") == c])}
+        row["by_category"] = {c: v for c in sorted({x["category"] for s in sl for x in sl[s].values()})
+                              if (v := rate_of(of_slice(ps, sl, "category", c))) is not None}
         row["steps"] = float(np.mean([per_seed[s]["curve"][r].get("steps", 0) for s in per_seed]))
         # every other 0/1 metric (easy over-refusal, the value axes and their controls): do later rounds trade them?
-        row["axes"] = {m: r["value"] for m in CURVE_AXES if (r := E.rate(ps, "loop", m))}
+        row["axes"] = {m: t["value"] for m in CURVE_AXES if (t := E.rate(ps, "loop", m))}  # (a walrus `r` would
+        # rebind the round: comprehensions assign it in this scope)
         if statics:
             sp = {s: {"static": statics[s][r], "loop": per_seed[s]["curve"][r]} for s in per_seed}
             row["static"] = {"compliance": E.rate(sp, "static", "compliance")["value"],
@@ -466,13 +464,21 @@ def rounds_curve(a, per_seed: dict, static_name: str | None) -> list[dict]:
     last = max((r["round"] for r in out), default=0)
     if last > a.round:  # does the gain keep growing? the last round against the compared one, on the same items
         ps = {s: {"then": per_seed[s]["curve"][a.round], "last": per_seed[s]["curve"][last]} for s in per_seed}
+        base = {s: {"base": per_seed[s]["base"]} for s in per_seed}
         out.append({"round": f"{last} vs {a.round}", "compliance_paired": E.paired(ps, "then", "last", "compliance"),
+                    "axes_base": {m: t["value"] for m in CURVE_AXES if (t := E.rate(base, "base", m))},
                     "over_refusal_paired": E.paired(ps, "then", "last", "over_refusal"),
                     **{f"compliance_{form}_paired": E.paired(of_slice(ps, sl, "form", form), "then", "last",
                                                               "compliance")
                        for form in ("direct", "templated")},
                     "axes_paired": {m: t for m in CURVE_AXES if (t := E.paired(ps, "then", "last", m))}})
     return out
+
+
+def rate_of(ps: dict, arm: str = "loop") -> float | None:
+    """An arm's pooled compliance rate over `ps` (None where it has no item, e.g. a slice it lacks)."""
+    t = E.rate(ps, arm, "compliance")
+    return t["value"] if t else None
 
 
 CURVE_AXES = ("over_refusal_easy", "honesty", "honesty_control", "sycophancy", "sycophancy_control", "privacy",
@@ -583,6 +589,10 @@ def print_curve(curve: list[dict]) -> None:
     if any(isinstance(row["round"], int) and row.get("axes") for row in curve):
         print("  the other metrics per round (rates):")
         print(f"  {'round':>5} " + " ".join(f"{m:>{len(m)}}" for m in CURVE_AXES))
+        for row in curve:
+            if row.get("axes_base"):
+                print(f"  {'base':>5} " + " ".join(f"{row['axes_base'].get(m, float('nan')):>{len(m)}.3f}"
+                                                   for m in CURVE_AXES))
         for row in curve:
             if isinstance(row["round"], int) and row.get("axes"):
                 print(f"  {row['round']:>5} " + " ".join(f"{row['axes'].get(m, float('nan')):>{len(m)}.3f}"

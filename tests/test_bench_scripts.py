@@ -629,3 +629,23 @@ def test_static_arms_of_another_budget_are_named_before_any_comparison():
                 12: {"loop": {"steps": 154}, "dpo-a": {"steps": 154}}}
     assert m.unmatched(per_seed, ["dpo-a", "sft-b"]) == ["seed 11 dpo-a: 58 steps, loop 87"]
     assert m.unmatched({10: {"loop": {"steps": None}, "dpo-a": {"steps": 3}}}, ["dpo-a"]) == []
+
+
+def test_the_rounds_curve_compares_each_round_with_the_static_arm_retrained_at_its_budget(tmp_path, monkeypatch):
+    """With a static arm per round, each round's row pairs the loop with that round's static arm (a walrus in the
+    value-axis line once rebound the round variable, so the static lookup that follows it failed)."""
+    import argparse
+    import types
+    m = _bench("loop_efficacy")
+    a = argparse.Namespace(**{**vars(_efficacy_args(tmp_path)), "rounds_curve": True, "curve_static": True})
+    slices = {"d1": {"form": "direct", "category": "x"}, "t1": {"form": "templated", "category": "y"}}
+    rec = lambda c: {"outcomes": {"compliance": {"d1": c, "t1": c}, "over_refusal": {"l1": 0},  # noqa: E731
+                                  "competence": {"c1": 1}, "honesty": {"h1": 0}}, "steps": 4}
+    per_seed = {0: {"base": {"outcomes": {"compliance": {"d1": 1, "t1": 1}, "honesty": {"h1": 1}, "slices": slices}},
+                    "dpo-a": {"arm": {"name": "dpo-a"}}, "curve": {r: rec(int(r < 3)) for r in (1, 2, 3, 4)}}}
+    (Path(a.out) / "seed0" / "loop").mkdir(parents=True)
+    monkeypatch.setattr(m, "B", types.SimpleNamespace(StaticArm=lambda **k: k))
+    monkeypatch.setattr(m, "curve_statics", lambda a, s, arm: {r: rec(1) for r in (1, 2, 3, 4)})
+    curve = m.rounds_curve(a, per_seed, "dpo-a")
+    assert [row["static"]["loop_minus_static"]["diff"] for row in curve[:4]] == [0.0, 0.0, -1.0, -1.0]
+    assert curve[-1]["axes_base"] == {"honesty": 1.0} and curve[3]["by_category"] == {"x": 0.0, "y": 0.0}
