@@ -241,6 +241,12 @@ VARIANTS = {
                                              "benign_rejected": "prefill"}),
     # a fifth of the step: does a gentler update keep the refusals and lose the over-refusal?
     "dpo-prefill-refusal-lr1e-4": ("dpo", {"learning_rate": 1e-4, "self_refusal": "prefill"}),
+    # issue 25's privacy regression: which of the phase's rows teach answering requests for a private person's data?
+    # The harmlessness rows alone (the mix the loop most often keeps), the run's rows without the privacy axis's
+    # over-refusal counterweight (a public or fictional person's best answer beats the written privacy refusal,
+    # the same template the private rows choose), and without any axis but harmlessness's benign anchors
+    "dpo-harmlessness-only": ("dpo", {"learning_rate": 5e-4, "axes": ["harmlessness"]}),
+    "dpo-no-privacy-counterweight": ("dpo", {"learning_rate": 5e-4, "drop_counterweight": "privacy"}),
 }
 # `--phase competence`: the SFT phase's stored rows (prompt, completion, axis), the loop's competence settings, the
 # kept winner's steps. Which axis's written targets teach the false-claim yes-bias (issue 25)? Every variant keeps
@@ -259,6 +265,9 @@ SFT_VARIANTS = {
     # ... with a hedge that declines nothing (the one above raised easy over-refusal 0.067 -> 0.567: its "I can't")
     "sft-honesty-unsure": ("sft", {"known": "honesty", "hedge": UNSURE}),
 }
+# the keys of a variant that choose rows, not phase settings (`variant` passes the others into the settings)
+ROW_CHOICES = ("steps_x", "kinds", "ches_keep", "self_refusal", "benign_rejected", "drop_axes", "known", "hedge",
+               "axes", "drop_counterweight")
 import superalign.values  # noqa: E402,F401  (registers the value axes' metrics: --loops pairs them too)
 from superalign.roles.learner import REFUSAL_OPENER as OPENER, SAFE_SYSTEM, finish_refusal  # noqa: E402
 
@@ -271,8 +280,7 @@ def variant(own, method: str, kw: dict, rows: list[dict], steps: int):
     """(phase settings, training rows) of one variant: the run's own settings changed where the variant says, for
     `steps` x `steps_x` optimizer steps (max_steps cycles the rows, so a part of the rows gets the same steps), on
     the rows of the `kinds` it names (attack, benign, probe; all by default); SFT imitates the chosen answers."""
-    upd = {k: v for k, v in kw.items() if k not in ("steps_x", "kinds", "ches_keep", "self_refusal", "benign_rejected",
-                                                     "drop_axes", "known", "hedge")}  # row choices, not settings
+    upd = {k: v for k, v in kw.items() if k not in ROW_CHOICES}  # row choices, not settings
     pc = own.model_copy(update={**upd, "max_steps": steps * kw.get("steps_x", 1)})
     mine = [r for r in rows if r.get("kind") in kw["kinds"]] if "kinds" in kw else rows
     if "ches_keep" in kw:  # the least displacing pairs (rows carry "ches", from ches())
@@ -286,6 +294,11 @@ def variant(own, method: str, kw: dict, rows: list[dict], steps: int):
                     if r.get("kind") != kind or r.get(key)]
     if "drop_axes" in kw:
         mine = [r for r in mine if r.get("axis") not in kw["drop_axes"]]
+    if "axes" in kw:
+        mine = [r for r in mine if r.get("axis") in kw["axes"]]
+    if "drop_counterweight" in kw:  # an axis's pairs whose losing side is one of its own written refusals: the
+        # counterweight on its controls (values/privacy.py `pairs`); the private requests' pairs choose that refusal
+        mine = [r for r in mine if not counterweight(r, kw["drop_counterweight"])]
     if "known" in kw:  # rows carry "known" (known_rows): an axis's rows the start learner does not lean to are left
         # out, or with `hedge` kept with that hedge as their target
         unknown = [r.get("axis") == kw["known"] and not r.get("known") for r in mine]
@@ -295,6 +308,16 @@ def variant(own, method: str, kw: dict, rows: list[dict], steps: int):
             else [{"prompt": r["prompt"], "completion": r["completion"] if "completion" in r else r["chosen"]}
                   for r in mine])
     return pc, part
+
+
+def counterweight(row: dict, axis: str) -> bool:
+    """Whether a stored DPO row of `axis` rejects one of the axis's written refusals (privacy: a control's best
+    answer against `REFUSE`, whatever the data kind it names)."""
+    import re
+    from superalign.values.privacy import REFUSE
+    if axis != "privacy" or row.get("axis") != axis:
+        return False
+    return any(re.fullmatch(re.escape(t).replace(re.escape("{what}"), ".+"), row["rejected"].strip()) for t in REFUSE)
 
 
 def known_rows(lm, rows: list[dict]) -> dict:
@@ -674,8 +697,9 @@ def main():
             info = train(ctx, method, part, pc, ctx.seed + a.round, f"replay-{name}")
             out["variants"][name] = {"method": method, "config": kw, "n_rows": len(part), **scored(name, info, t0)}
             base_o = out["start"]["outcomes"]
-            out["variants"][name]["tests"] = [t for t in suite.compare(base_o, out["variants"][name]["outcomes"], 0.05, by_slice=True)
-                                              if t["name"][:-7] in METRICS]
+            out["variants"][name]["tests"] = [t for t in suite.compare(base_o, out["variants"][name]["outcomes"], 0.05,
+                                                                       by_slice=True) if t["name"][:-7] in METRICS]
+            keep(out, a.results, complete=False)  # a replay stopped later keeps the variants it finished
     finally:
         ctx.close()
         shutil.rmtree(work.parent, ignore_errors=True)
@@ -687,10 +711,18 @@ def main():
             m = t["meta"]
             print(f"    {t['name'][:-7]:<22} {m['before']:.3f} -> {m['after']:.3f}  {t['value']:+.3f} "
                   f"[{t['lo']:+.3f}, {t['hi']:+.3f}]  p={m['p_value']:.3g}  n={t['n']}")
-    for v in [out["start"], *out["variants"].values()]:
-        v.pop("outcomes", None)
-    Path(a.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.results).write_text(json.dumps(out, indent=1))
+    keep(out, a.results, complete=True)
+
+
+def keep(out: dict, path: str, complete: bool) -> None:
+    """Writes the replay's results without the item outcomes (rates and paired tests only), after every variant
+    (`"complete": false` until the last): a replay costs minutes a variant, and one stopped must not lose those
+    it finished."""
+    kept = {**out, "start": {k: v for k, v in out["start"].items() if k != "outcomes"},
+            "variants": {n: {k: x for k, x in v.items() if k != "outcomes"} for n, v in out["variants"].items()},
+            "complete": complete}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(kept, indent=1))
 
 
 if __name__ == "__main__":

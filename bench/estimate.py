@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 ROUNDS = {"quick": 1, "default": 2, "full": 4}
 
 
@@ -28,6 +30,27 @@ def estimate(speed: dict, rounds: int) -> float:
         return startup + r0 + rounds * r1
     per_round = sum(v for k, v in st.items() if k not in ("setup", "eval_round0"))
     return st.get("setup", 0.0) + st.get("eval_round0", 0.0) + rounds * per_round
+
+
+def hardware_note(speed: dict, here_bf16: bool | None) -> str:
+    """What the estimate cannot see: the measured machine multiplied bf16 in hardware and this one does not. With
+    `dtype: auto` the learner then runs in float32 (models/local.py `cpu_bf16`), and every training step and decode
+    costs several times more (bf16 against fp32 matmuls: `python bench/loop_speed.py --part matmul`). A file measured
+    before the flag was recorded (`env.bf16` absent) counts as a bf16 machine's: the kept files' rounds took about
+    the same time on the Intel and the AMD machine, which a float32 learner would not (docs/performance.md)."""
+    if here_bf16 is None or here_bf16 or not speed.get("env", {}).get("bf16", True):
+        return ""
+    return (" This CPU has no bf16 hardware (AMX or AVX512-BF16) and the measured one had: the learner runs in "
+            "float32 here, so expect several times longer.")
+
+
+def here_bf16() -> bool | None:
+    """This CPU's bf16 hardware, or None where the package or torch is not installed yet (nothing to say then)."""
+    try:
+        from superalign.models.local import cpu_bf16
+        return cpu_bf16()
+    except ImportError:
+        return None
 
 
 def main():
@@ -46,7 +69,8 @@ def main():
     secs = estimate(speed, rounds)
     scale = "" if a.preset == speed.get("preset", "default") else " (measured on the default preset's sizes)"
     print(f"superalign run --preset {a.preset}: {rounds} round(s), about {secs / 60:.0f} min on an idle 2-core CPU"
-          f"{scale}; every stage is saved, so an interrupted run resumes with --resume.", flush=True)
+          f"{scale}; every stage is saved, so an interrupted run resumes with --resume."
+          + hardware_note(speed, here_bf16()), flush=True)
 
 
 if __name__ == "__main__":

@@ -618,12 +618,13 @@ def main():
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     import torch
+    from superalign.models.local import cpu_bf16
     res = {"round": one_round, "cli": part_cli, "gen": part_gen, "eval": part_eval, "learn": part_learn,
            "matmul": part_matmul, "validate": part_validate, "train_step": part_train_step, "train_procs": part_train_procs,
            "early": part_early, "lora": part_lora, "workers": part_workers,
            "compare": part_compare, "noninferiority": part_noninferiority, "kept": part_kept}[a.part](a)
     res["env"] = {"threads": torch.get_num_threads(), "torch": torch.__version__, "code": str(Path(a.code).resolve()),
-                  "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpu": cpu_model()}
+                  "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpu": cpu_model(), "bf16": cpu_bf16()}
     print(json.dumps(res, indent=1))
     path = Path(a.results)
     old = json.loads(path.read_text()) if path.exists() else {}

@@ -331,6 +331,34 @@ def largest_gap(out: dict, log) -> None:
         f"{fmt(r['pgr'], r['pgr_ci'])}")
 
 
+def screen_line(scr: dict) -> str:
+    """One task's screen as printed when it ran and again by `--merge`: the ceiling, every weak candidate's accuracy
+    and gap, the choice and why a task was rejected."""
+    return (f"{scr['task']:<12} ceiling {fmt(scr['ceiling'], scr['ceiling_ci'])}  " + "  ".join(
+        f"{w}: {fmt(c['accuracy'])} gap {fmt(c['gap'], c['gap_ci'])}" for w, c in scr['weak_candidates'].items())
+        + f"  chance {scr['chance']:.3f}  seeds {scr['seeds']}  -> weak {scr['weak']}, rung {scr['rung']}, "
+        + ("ACCEPTED" if scr["accepted"] else f"rejected ({scr['reason']})")
+        + f"  ({scr['seconds']}s wall, {scr['cpu_seconds']}s CPU)")
+
+
+def task_lines(name: str, r: dict) -> list[str]:
+    """A finished task's phase 2 read back from its results entry (`--merge` prints it, so every figure of a merged
+    file has a command that prints it): each method's test accuracy, then the PGRs the entry keeps."""
+    from superalign.w2s.report import label, methods
+    out = [f"== {name}  weak {r['weak']}, rung {r['rung']}  gap {fmt(r['gap'], r['gap_ci'])}  capacity gap "
+           f"{fmt(r.get('capacity_gap'), r.get('capacity_gap_ci'))} ({r.get('gap_kind')} gap)  "
+           f"chance {r['chance']:.3f}"]
+    out += [f"  {label(m):<48} {fmt(r['accuracy'][m], r['accuracy_ci'][m])}" for m in methods(r["accuracy"])]
+    pgrs = [("xent", r["pgr"], r["pgr_ci"]), ("aux confidence", r["aux"], r["aux_ci"]),
+            ("ladder", r["ladder"], r["ladder_ci"])]
+    pgrs += [(f"iterative {k + 1}", v, c) for k, (v, c) in enumerate(zip(r.get("iterative") or [],
+                                                                       r.get("iterative_ci") or []))]
+    out.append("  PGR  " + "  ".join(f"{k} {fmt(v, c)}" for k, v, c in pgrs if v is not None))
+    if r.get("pgr_withheld"):
+        out.append(f"  PGR withheld: {r['pgr_withheld']}")
+    return out
+
+
 def merge(paths: list[str], out_path: str, log) -> dict:
     """One results file from per-task runs (each task in a process of its own: a task is single-threaded, so two
     processes use two cores): screens and tasks side by side, each with its own wall time."""
@@ -346,6 +374,10 @@ def merge(paths: list[str], out_path: str, log) -> dict:
            "parts": {p: {k: part.get(k) for k in ("wall_s", "cpu_s", "loadavg_start", "loadavg_end", "run_dir",
                                                   "headline")}
                      for p, part in zip(paths, parts)}}
+    for scr in out["screen"]:
+        log(screen_line(scr))
+    for name, r in out["tasks"].items():
+        log("\n" + "\n".join(task_lines(name, r)))
     largest_gap(out, log)
     Path(out_path).write_text(json.dumps(out, indent=1))
     log(f"wrote {out_path} from {len(paths)} runs")
@@ -398,11 +430,7 @@ def bench(a, log) -> dict:
         scr["seconds"], scr["cpu_seconds"] = round(time.time() - t1), round(time.process_time() - c1)
         screen.append(scr)
         partial(a, {"screen": screen, "tasks": {}, "complete": False})
-        log(f"{t['name']:<12} ceiling {fmt(scr['ceiling'], scr['ceiling_ci'])}  " + "  ".join(
-            f"{w}: {fmt(c['accuracy'])} gap {fmt(c['gap'], c['gap_ci'])}" for w, c in scr['weak_candidates'].items())
-            + f"  chance {scr['chance']:.3f}  -> weak {scr['weak']}, rung {scr['rung']}, "
-            + ("ACCEPTED" if scr["accepted"] else f"rejected ({scr['reason']})")
-            + f"  ({scr['seconds']}s wall, {scr['cpu_seconds']}s CPU)")
+        log(screen_line(scr))
     out = {"screen": screen, "tasks": {}, "setting": {**section, "weak_candidates": plan["weak"],
                                                       "rung_candidates": plan["rungs"], "min_gap": MIN_GAP},
            "headline_seeds_declared": list(SEEDS), "dev_seeds": list(DEV_SEEDS), "sets": list(a.sets),

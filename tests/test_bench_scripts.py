@@ -649,3 +649,70 @@ def test_the_rounds_curve_compares_each_round_with_the_static_arm_retrained_at_i
     curve = m.rounds_curve(a, per_seed, "dpo-a")
     assert [row["static"]["loop_minus_static"]["diff"] for row in curve[:4]] == [0.0, 0.0, -1.0, -1.0]
     assert curve[-1]["axes_base"] == {"honesty": 1.0} and curve[3]["by_category"] == {"x": 0.0, "y": 0.0}
+
+
+def test_w2s_merge_prints_every_figure_it_writes(tmp_path):
+    """`--merge` reprints each task's screen and each finished task's accuracies and PGRs from the per-task files,
+    so a merged results file's figures have a command that prints them (it printed only the ladder line before)."""
+    m = _bench("w2s")
+    part = json.loads((ROOT / "bench/results/w2s/sarcasm_tuned.json").read_text())
+    other = json.loads((ROOT / "bench/results/w2s/quartz.json").read_text())
+    paths = []
+    for name, d in (("a", part), ("b", other)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(d))
+        paths.append(str(tmp_path / f"{name}.json"))
+    lines: list[str] = []
+    out = m.merge(paths, str(tmp_path / "merged.json"), lines.append)
+    text = "\n".join(lines)
+    assert [s["task"] for s in out["screen"]] == ["sarcasm", "quartz"]
+    assert "quartz" in text and "rejected (gap +0.076" in text and "ACCEPTED" in text
+    r = part["tasks"]["sarcasm"]
+    assert f"xent {m.fmt(r['pgr'], r['pgr_ci'])}" in text and f"ladder {m.fmt(r['ladder'], r['ladder_ci'])}" in text
+    assert f"iterative 3 {m.fmt(r['iterative'][2], r['iterative_ci'][2])}" in text
+    assert f"{m.fmt(r['accuracy']['ceiling'], r['accuracy_ci']['ceiling'])}" in text
+
+
+def test_conformity_replay_privacy_variants_keep_an_axis_or_drop_its_counterweight():
+    """Issue 25's privacy replay: `dpo-harmlessness-only` keeps the harmlessness rows; `dpo-no-privacy-counterweight`
+    drops only the privacy pairs whose losing side is a written privacy refusal (a control's counterweight), never
+    a private request's pair, whose chosen side is that refusal."""
+    from superalign.loop.config import Phase
+    from superalign.values.privacy import REFUSE
+    mod = _bench("conformity_replay")
+    refusal = REFUSE[1].format(what="their personal information")
+    rows = [{"prompt": "a", "chosen": "c", "rejected": "r", "kind": "attack", "axis": "harmlessness"},
+            {"prompt": "b", "chosen": "Sure.", "rejected": "I can't.", "kind": "benign", "axis": "harmlessness"},
+            {"prompt": "c", "chosen": refusal, "rejected": "Her address is", "kind": "probe", "axis": "privacy"},
+            {"prompt": "d", "chosen": "He was born in 1961.", "rejected": refusal, "kind": "probe", "axis": "privacy"},
+            {"prompt": "e", "chosen": "No.", "rejected": "Yes.", "kind": "probe", "axis": "honesty"}]
+    got = {n: [r["prompt"] for r in mod.variant(Phase(), "dpo", mod.VARIANTS[n][1], rows, 3)[1]]
+           for n in ("dpo-harmlessness-only", "dpo-no-privacy-counterweight", "dpo-lr5e-4")}
+    assert got == {"dpo-harmlessness-only": ["a", "b"], "dpo-no-privacy-counterweight": ["a", "b", "c", "e"],
+                   "dpo-lr5e-4": ["a", "b", "c", "d", "e"]}
+    assert mod.counterweight(rows[3], "privacy") and not mod.counterweight(rows[2], "privacy")
+    pc, _ = mod.variant(Phase(beta=0.3), "dpo", mod.VARIANTS["dpo-no-privacy-counterweight"][1], rows, 3)
+    assert pc.max_steps == 3 and pc.learning_rate == 5e-4 and pc.beta == 0.3  # row choices stay out of the settings
+
+
+def test_conformity_replay_keeps_each_finished_variant_without_item_outcomes(tmp_path):
+    """The replay writes its results after every variant (`complete: false` until the last) without the item
+    outcomes, and leaves the outcomes in memory for the variants still to be compared."""
+    mod = _bench("conformity_replay")
+    out = {"seed": 0, "start": {"summary": {"privacy": 0.7}, "outcomes": {"privacy": {"i": 1}}},
+           "variants": {"dpo-lr5e-4": {"summary": {"privacy": 0.8}, "outcomes": {"privacy": {"i": 0}}, "tests": []}}}
+    mod.keep(out, str(tmp_path / "r" / "x.json"), complete=False)
+    kept = json.loads((tmp_path / "r" / "x.json").read_text())
+    assert kept["complete"] is False and "outcomes" not in kept["start"]
+    assert kept["variants"]["dpo-lr5e-4"] == {"summary": {"privacy": 0.8}, "tests": []}
+    assert out["start"]["outcomes"] == {"privacy": {"i": 1}} and "outcomes" in out["variants"]["dpo-lr5e-4"]
+
+
+def test_the_estimate_warns_when_this_cpu_lacks_the_bf16_hardware_it_was_measured_with():
+    """`make demo`'s estimate comes from a bf16 machine's round; on a CPU without bf16 hardware the learner runs in
+    float32 and takes several times longer, which the line says (and only then)."""
+    mod = _bench("estimate")
+    measured_bf16, measured_fp32, older = {"env": {"bf16": True}}, {"env": {"bf16": False}}, {"env": {}}
+    assert "no bf16 hardware" in mod.hardware_note(measured_bf16, False)
+    assert "no bf16 hardware" in mod.hardware_note(older, False)
+    assert mod.hardware_note(measured_bf16, True) == mod.hardware_note(measured_fp32, False) == ""
+    assert mod.hardware_note(measured_bf16, None) == ""  # the package is not installed yet: nothing to say
