@@ -248,42 +248,38 @@ def w2s_task(t: dict, scr: dict, section: dict, store, log) -> dict:
     """Phase 2 on one task: every student, the ladder through the screened rung, the iterative rounds."""
     from superalign.w2s.config import parse_config
     from superalign.w2s.experiment import run
-    from superalign.w2s.report import label, methods
     cfg = parse_config({**section, "tasks": [{**t, "ladder": [scr["rung"]]}], "weak": scr["weak"]})
     t1, c1 = time.time(), time.process_time()
     s = run(cfg, store)[t["name"]]
-    log(f"\n== {t['name']}  weak {scr['weak']}, rung {scr['rung']}  gap {fmt(s['gap'], s['gap_ci'])}  capacity gap "
-        f"{fmt(s.get('capacity_gap'), s.get('capacity_gap_ci'))} ({s.get('gap_kind')} gap)  chance {s['chance']:.3f}")
-    for m in methods(s["accuracy"]):
-        p = f"   PGR {fmt(s['pgr'][m], s['pgr_ci'][m])}" if m in s["pgr"] else ""
-        log(f"  {label(m):<48} {fmt(s['accuracy'][m], s['accuracy_ci'][m])}{p}")
-    if s["pgr_withheld"]:
-        log(f"  PGR withheld: {s['pgr_withheld']}")
     rungs = [r for r in store.rows("metrics", name="accuracy") if r["meta"]["task"] == t["name"] and r["role"] == "rung"]
-    ladder = []
+    ladder, steps_log = [], []
     for step in sorted({r["meta"]["step"] for r in rungs}):
         rs = [r for r in rungs if r["meta"]["step"] == step]
         mean = lambda k: sum(r["meta"][k] for r in rs) / len(rs)  # noqa: E731
         ladder.append({"step": step, "rung": rs[0]["model"], "supervisor_accuracy": mean("supervisor_accuracy"),
                        "student_accuracy": sum(r["value"] for r in rs) / len(rs), "rung_ceiling": mean("ceiling"),
                        "gap": mean("gap")})
-        log(f"  ladder step {step}: {rs[0]['meta']['supervisor']} -> {rs[0]['model']}: supervisor "
-            f"{ladder[-1]['supervisor_accuracy']:.3f}, rung {ladder[-1]['student_accuracy']:.3f}, rung gold ceiling "
-            f"{ladder[-1]['rung_ceiling']:.3f}")
+        steps_log.append(f"  ladder step {step}: {rs[0]['meta']['supervisor']} -> {rs[0]['model']}: supervisor "
+                         f"{ladder[-1]['supervisor_accuracy']:.3f}, rung {ladder[-1]['student_accuracy']:.3f}, rung "
+                         f"gold ceiling {ladder[-1]['rung_ceiling']:.3f}")
     epochs = kept_epochs(store, t["name"])
-    log("  epoch kept per seed (0 = the probe warm start): " + "  ".join(f"{k} {v}" for k, v in epochs.items()))
     its = sorted((m for m in s["pgr"] if m.startswith("iterative")), key=lambda m: int(m[len("iterative"):]))
-    log(f"  ({time.time() - t1:.0f}s wall, {time.process_time() - c1:.0f}s CPU)")
     g = lambda m: s["pgr"].get(m)  # noqa: E731
     ci = lambda m: s["pgr_ci"].get(m)  # noqa: E731
-    return {"accepted": scr["accepted"], "weak": scr["weak"], "rung": scr["rung"], "pgr": g("xent"), "pgr_ci": ci("xent"), "gap": s["gap"],
-            "gap_ci": s["gap_ci"], "aux": g("logconf"), "aux_ci": ci("logconf"), "ladder": g("ladder"),
-            "ladder_ci": ci("ladder"), "iterative": [g(m) for m in its], "iterative_ci": [ci(m) for m in its],
-            "capacity_gap": s.get("capacity_gap"), "capacity_gap_ci": s.get("capacity_gap_ci"),
-            "gap_kind": s.get("gap_kind"), "chance": s["chance"], "accuracy": s["accuracy"],
-            "accuracy_ci": s["accuracy_ci"], "pgr_withheld": s["pgr_withheld"],
-            "ladder_steps": ladder, "epochs_kept": epochs, "seconds": round(time.time() - t1),
-            "cpu_seconds": round(time.process_time() - c1)}
+    res = {"accepted": scr["accepted"], "weak": scr["weak"], "rung": scr["rung"], "pgr": g("xent"),
+           "pgr_ci": ci("xent"), "gap": s["gap"], "gap_ci": s["gap_ci"], "aux": g("logconf"), "aux_ci": ci("logconf"),
+           "ladder": g("ladder"),
+           "ladder_ci": ci("ladder"), "iterative": [g(m) for m in its], "iterative_ci": [ci(m) for m in its],
+           "capacity_gap": s.get("capacity_gap"), "capacity_gap_ci": s.get("capacity_gap_ci"),
+           "gap_kind": s.get("gap_kind"), "chance": s["chance"], "accuracy": s["accuracy"],
+           "accuracy_ci": s["accuracy_ci"], "pgr_withheld": s["pgr_withheld"],
+           "ladder_steps": ladder, "epochs_kept": epochs, "seconds": round(time.time() - t1),
+           "cpu_seconds": round(time.process_time() - c1)}
+    # one printer for a finished task, here and in `--merge` (task_lines)
+    log("\n" + "\n".join(task_lines(t["name"], res) + steps_log))
+    log("  epoch kept per seed (0 = the probe warm start): " + "  ".join(f"{k} {v}" for k, v in epochs.items()))
+    log(f"  ({res['seconds']}s wall, {res['cpu_seconds']}s CPU)")
+    return res
 
 
 def kept_epochs(store, task: str) -> dict:
@@ -353,7 +349,8 @@ def task_lines(name: str, r: dict) -> list[str]:
             ("ladder", r["ladder"], r["ladder_ci"])]
     pgrs += [(f"iterative {k + 1}", v, c) for k, (v, c) in enumerate(zip(r.get("iterative") or [],
                                                                        r.get("iterative_ci") or []))]
-    out.append("  PGR  " + "  ".join(f"{k} {fmt(v, c)}" for k, v, c in pgrs if v is not None))
+    if shown := [f"{k} {fmt(v, c)}" for k, v, c in pgrs if v is not None]:
+        out.append("  PGR  " + "  ".join(shown))
     if r.get("pgr_withheld"):
         out.append(f"  PGR withheld: {r['pgr_withheld']}")
     return out
