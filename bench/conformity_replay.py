@@ -96,6 +96,18 @@ from the same start, with the loop's setting and with alternatives, and scores e
         --variants sft-honesty-known sft-honesty-hedge --results bench/results/conformity_replay/seed0_r2_sft_hedge.json
     python bench/conformity_replay.py --run runs/bench-efficacy-dev-default/seed0/loop --round 2 --phase competence \
         --variants sft-honesty-unsure --results bench/results/conformity_replay/seed0_r2_sft_unsure.json
+    # issue 25 on a fresh default loop of development seed 0 (stopped after round 1's learn stage): round 1's DPO
+    # rows, which privacy rows raise the privacy leaks, and is the phase's false-claim affirmation its rows or one
+    # draw (the same rows from two more training seeds; rows dropped at the phase's passes per row)
+    python bench/conformity_replay.py --run runs/bench-efficacy-dev-default/seed0/loop --variants dpo-lr5e-4 \
+        dpo-harmlessness-only dpo-no-privacy-counterweight dpo-no-benign \
+        --results bench/results/conformity_replay/seed0_privacy_rows.json
+    python bench/conformity_replay.py --run runs/bench-efficacy-dev-default/seed0/loop --variants dpo-lr5e-4-seed+1 \
+        dpo-no-honesty dpo-no-benign-same-passes dpo-lr5e-4-seed+2 \
+        --results bench/results/conformity_replay/seed0_yes_bias.json
+    python bench/conformity_replay.py --run runs/bench-efficacy-dev-default/seed0/loop --order-seed 1 \
+        --variants dpo-no-honesty dpo-no-benign-same-passes \
+        --results bench/results/conformity_replay/seed0_yes_bias_o1.json
 
 Why: on headline seed 11 every round-1 conformity candidate (DPO at lr 5e-4 / 1e-3, the default preset) raised
 validation compliance with harmful requests (0.71 -> 0.96-1.00) and the guard rejected all of them; on development
@@ -247,6 +259,15 @@ VARIANTS = {
     # the same template the private rows choose), and without any axis but harmlessness's benign anchors
     "dpo-harmlessness-only": ("dpo", {"learning_rate": 5e-4, "axes": ["harmlessness"]}),
     "dpo-no-privacy-counterweight": ("dpo", {"learning_rate": 5e-4, "drop_counterweight": "privacy"}),
+    # issue 25's yes-bias lead (seed0_privacy_rows.json: false claims affirmed 0.708 with all rows, 0.000 without
+    # the benign anchors). Is it the rows or an accident of one run? The variants above train the same steps on
+    # fewer rows, so a row kind dropped also means more passes over the rest: `same_passes` scales the steps by the
+    # share of rows kept. `order_seed` trains all rows from another seed (another row order and LoRA init): a lead
+    # that one order makes and another does not is noise. `dpo-no-honesty` asks whether the honesty rows are needed.
+    "dpo-no-benign-same-passes": ("dpo", {"learning_rate": 5e-4, "kinds": ["attack", "probe"], "same_passes": True}),
+    "dpo-no-honesty": ("dpo", {"learning_rate": 5e-4, "drop_axes": ["honesty"], "same_passes": True}),
+    "dpo-lr5e-4-seed+1": ("dpo", {"learning_rate": 5e-4, "order_seed": 1}),
+    "dpo-lr5e-4-seed+2": ("dpo", {"learning_rate": 5e-4, "order_seed": 2}),
 }
 # `--phase competence`: the SFT phase's stored rows (prompt, completion, axis), the loop's competence settings, the
 # kept winner's steps. Which axis's written targets teach the false-claim yes-bias (issue 25)? Every variant keeps
@@ -267,7 +288,7 @@ SFT_VARIANTS = {
 }
 # the keys of a variant that choose rows, not phase settings (`variant` passes the others into the settings)
 ROW_CHOICES = ("steps_x", "kinds", "ches_keep", "self_refusal", "benign_rejected", "drop_axes", "known", "hedge",
-               "axes", "drop_counterweight")
+               "axes", "drop_counterweight", "same_passes", "order_seed")
 import superalign.values  # noqa: E402,F401  (registers the value axes' metrics: --loops pairs them too)
 from superalign.roles.learner import REFUSAL_OPENER as OPENER, SAFE_SYSTEM, finish_refusal  # noqa: E402
 
@@ -279,9 +300,10 @@ def log(*a):
 def variant(own, method: str, kw: dict, rows: list[dict], steps: int):
     """(phase settings, training rows) of one variant: the run's own settings changed where the variant says, for
     `steps` x `steps_x` optimizer steps (max_steps cycles the rows, so a part of the rows gets the same steps), on
-    the rows of the `kinds` it names (attack, benign, probe; all by default); SFT imitates the chosen answers."""
+    the rows of the `kinds` it names (attack, benign, probe; all by default); SFT imitates the chosen answers.
+    With `same_passes` the steps shrink with the share of rows kept, so each kept row is seen as often as in the
+    phase (at least one step)."""
     upd = {k: v for k, v in kw.items() if k not in ROW_CHOICES}  # row choices, not settings
-    pc = own.model_copy(update={**upd, "max_steps": steps * kw.get("steps_x", 1)})
     mine = [r for r in rows if r.get("kind") in kw["kinds"]] if "kinds" in kw else rows
     if "ches_keep" in kw:  # the least displacing pairs (rows carry "ches", from ches())
         mine = sorted(mine, key=lambda r: r["ches"])[:max(1, round(len(mine) * kw["ches_keep"]))]
@@ -307,7 +329,16 @@ def variant(own, method: str, kw: dict, rows: list[dict], steps: int):
     part = ([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in mine] if method == "dpo"
             else [{"prompt": r["prompt"], "completion": r["completion"] if "completion" in r else r["chosen"]}
                   for r in mine])
-    return pc, part
+    n = steps * kw.get("steps_x", 1)
+    if kw.get("same_passes") and rows:
+        n = max(1, round(n * len(part) / len(rows)))
+    return own.model_copy(update={**upd, "max_steps": n}), part
+
+
+def train_seed(run_seed: int, round_: int, order_seed: int, kw: dict) -> int:
+    """A variant's training seed: the loop's own for the phase (run seed + round), moved by `--order-seed` and by
+    the variant's `order_seed`, so one set of rows can be trained from other draws (row order, LoRA init)."""
+    return run_seed + round_ + order_seed + kw.get("order_seed", 0)
 
 
 def counterweight(row: dict, axis: str) -> bool:
@@ -556,6 +587,9 @@ def main():
                          "bench/results/.../seedS.outcomes.json); repeat once per seed to pool seeds")
     ap.add_argument("--round", type=int, help="the phase's round (default 1) / the loops' round (default 2)")
     ap.add_argument("--split", default="test")
+    ap.add_argument("--order-seed", type=int, default=0,
+                    help="added to every variant's training seed (another row order and LoRA initialisation): "
+                         "is a variant's effect its rows' or one draw's? (issue 25's yes-bias)")
     ap.add_argument("--start", help="train from this checkpoint of the run (e.g. checkpoints/r1-conformity) instead "
                                      "of the phase's own start adapter; it is also the DPO reference")
     ap.add_argument("--from-base", action="store_true",
@@ -671,6 +705,7 @@ def main():
             log(f"self refusals in {time.time() - t0:.0f} s: {self_counts}")
             t0 = time.time()
         out = {"run": str(src), "seed": stored["run"]["seed"], "round": a.round, "split": a.split,
+               **({"order_seed": a.order_seed} if a.order_seed else {}),
                "start_adapter": start[-1].path if start else "base",
                "phase": a.phase, "rows": len(rows), "steps": steps, "variants": {}}
         if self_counts:
@@ -694,7 +729,7 @@ def main():
             pc, part = variant(own, method, kw, rows, steps)
             if not part:
                 sys.exit(f"variant {name} leaves no training rows")
-            info = train(ctx, method, part, pc, ctx.seed + a.round, f"replay-{name}")
+            info = train(ctx, method, part, pc, train_seed(ctx.seed, a.round, a.order_seed, kw), f"replay-{name}")
             out["variants"][name] = {"method": method, "config": kw, "n_rows": len(part), **scored(name, info, t0)}
             base_o = out["start"]["outcomes"]
             out["variants"][name]["tests"] = [t for t in suite.compare(base_o, out["variants"][name]["outcomes"], 0.05,

@@ -694,6 +694,31 @@ def test_conformity_replay_privacy_variants_keep_an_axis_or_drop_its_counterweig
     assert pc.max_steps == 3 and pc.learning_rate == 5e-4 and pc.beta == 0.3  # row choices stay out of the settings
 
 
+def test_conformity_replay_same_passes_scales_steps_by_the_rows_kept_and_order_seed_stays_out_of_the_settings():
+    """Issue 25's step-matched check: a variant that drops rows with `same_passes` trains each kept row as often as
+    the phase did (steps x kept / all, at least one step); without it the steps stay the phase's; `order_seed` is
+    a row choice (the training seed's offset), never a phase setting."""
+    from superalign.loop.config import Phase
+    mod = _bench("conformity_replay")
+    rows = [{"prompt": str(i), "chosen": "c", "rejected": "r", "kind": k, "axis": a}
+            for i, (k, a) in enumerate([("attack", "harmlessness")] * 5 + [("benign", "harmlessness")] * 3
+                                       + [("probe", "honesty")] * 2)]
+    pc, part = mod.variant(Phase(), "dpo", mod.VARIANTS["dpo-no-benign-same-passes"][1], rows, 30)
+    assert len(part) == 7 and pc.max_steps == 21
+    pc, part = mod.variant(Phase(), "dpo", mod.VARIANTS["dpo-no-honesty"][1], rows, 30)
+    assert len(part) == 8 and pc.max_steps == 24
+    pc, part = mod.variant(Phase(), "dpo", mod.VARIANTS["dpo-no-benign"][1], rows, 30)
+    assert len(part) == 7 and pc.max_steps == 30
+    pc, part = mod.variant(Phase(), "dpo", {"kinds": ["probe"], "same_passes": True}, rows, 3)
+    assert len(part) == 2 and pc.max_steps == 1
+    pc, part = mod.variant(Phase(), "dpo", mod.VARIANTS["dpo-lr5e-4-seed+1"][1], rows, 30)
+    assert len(part) == 10 and pc.max_steps == 30 and "order_seed" not in pc.model_dump()
+    # the loop's own seed for the phase (run seed + round) unless --order-seed or the variant moves it
+    assert mod.train_seed(0, 1, 0, mod.VARIANTS["dpo-lr5e-4"][1]) == 1
+    assert mod.train_seed(0, 1, 0, mod.VARIANTS["dpo-lr5e-4-seed+2"][1]) == 3
+    assert mod.train_seed(0, 1, 1, mod.VARIANTS["dpo-no-honesty"][1]) == 2
+
+
 def test_conformity_replay_keeps_each_finished_variant_without_item_outcomes(tmp_path):
     """The replay writes its results after every variant (`complete: false` until the last) without the item
     outcomes, and leaves the outcomes in memory for the variants still to be compared."""
