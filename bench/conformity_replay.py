@@ -108,6 +108,9 @@ from the same start, with the loop's setting and with alternatives, and scores e
     python bench/conformity_replay.py --run runs/bench-efficacy-dev-default/seed0/loop --order-seed 1 \
         --variants dpo-no-honesty dpo-no-benign-same-passes \
         --results bench/results/conformity_replay/seed0_yes_bias_o1.json
+    python bench/conformity_replay.py --run runs/bench-efficacy-dev-default/seed0/loop --order-seed 2 \
+        --variants dpo-no-honesty dpo-no-benign-same-passes \
+        --results bench/results/conformity_replay/seed0_yes_bias_o2.json
 
 Why: on headline seed 11 every round-1 conformity candidate (DPO at lr 5e-4 / 1e-3, the default preset) raised
 validation compliance with harmful requests (0.71 -> 0.96-1.00) and the guard rejected all of them; on development
@@ -200,6 +203,10 @@ where the start learner leans to the verdict (`sft-honesty-known`, the rule of `
 rows), it is 0.000, but sycophancy rises 0.156 -> 0.375 (p = 0.09) against 0.188 with every row.
 Scored on the run's test split (a development seed: reading its test items decides nothing headline), with exact
 McNemar tests against the start on the same items (every value axis too: before 2026-12-05 the axes kept rates only).
+**The preference phase and the yes-bias** (seed0_yes_bias*.json: round 1's DPO phase of development seed 0's
+default loop of 2026-12-05, night, each row choice from three training seeds). False claims affirmed: all rows 0.708 /
+0.208 / 0.875, without the honesty rows 0.042 / 0.125 / 0.000, without the benign anchors (same passes per row) 0.000 /
+0.625 / 0.250. The honesty rows bring it; the draw sizes it; one replay per row choice named the benign anchors.
 """
 from __future__ import annotations
 
