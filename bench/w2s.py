@@ -268,8 +268,8 @@ def w2s_task(t: dict, scr: dict, section: dict, store, log) -> dict:
     ci = lambda m: s["pgr_ci"].get(m)  # noqa: E731
     res = {"accepted": scr["accepted"], "weak": scr["weak"], "rung": scr["rung"], "pgr": g("xent"),
            "pgr_ci": ci("xent"), "gap": s["gap"], "gap_ci": s["gap_ci"], "aux": g("logconf"), "aux_ci": ci("logconf"),
-           "ladder": g("ladder"),
-           "ladder_ci": ci("ladder"), "iterative": [g(m) for m in its], "iterative_ci": [ci(m) for m in its],
+           "ladder": g("ladder"), "ladder_ci": ci("ladder"),
+           "iterative": [g(m) for m in its], "iterative_ci": [ci(m) for m in its],
            "capacity_gap": s.get("capacity_gap"), "capacity_gap_ci": s.get("capacity_gap_ci"),
            "gap_kind": s.get("gap_kind"), "chance": s["chance"], "accuracy": s["accuracy"],
            "accuracy_ci": s["accuracy_ci"], "pgr_withheld": s["pgr_withheld"],
