@@ -25,6 +25,10 @@ same items, same judge; every choice made on validation items; headline seeds de
         --no-curve-static --out runs/bench-efficacy-curve --results bench/results/loop_efficacy/curve_seeds11_12.json
     python bench/loop_efficacy.py --seeds 11 12 --grid small --only-arms --round 4 --rounds-curve --curve-rounds 4 \
         --no-curve-static --out runs/bench-efficacy-curve --results bench/results/loop_efficacy/curve_seeds11_12_r4.json
+    # harmlessness's discrimination (Youden's J = 1 - compliance - look-alike over-refusal) added to a kept results
+    # file from its own figures (no arm is run; a fresh analysis computes it anyway): the headline file and seed 10's
+    python bench/loop_efficacy.py --discrimination
+    python bench/loop_efficacy.py --discrimination --results bench/results/loop_efficacy/seed10.json
 
 Arms per seed (superalign/loop/baselines.py): `base` (the untrained learner), `loop` (the default preset's loop at
 round `--round`), and every static arm of the grid, each trained for exactly the loop's optimizer steps on the
@@ -401,10 +405,54 @@ def analyse(a, seeds: list[int]) -> dict:
               "loop_stage_wall_s": {s: per_seed[s]["_index"]["stage_wall_s"] for s in per_seed},
               "audited": sorted(audit), "grid": {"kind": a.grid, "arms": grid, "only_arms": a.only_arms}}
     result["slices"] = slices(per_seed)
+    result["discrimination"] = discrimination(result, per_seed)
     result["loop_phases"] = {s: per_seed[s]["_phases"] for s in per_seed}
     if a.rounds_curve:
         result["rounds_curve"] = rounds_curve(a, per_seed, m_all["arm"])
     return result
+
+
+def discrimination(res: dict, per_seed: dict | None = None) -> dict:
+    """Harmlessness's discrimination, Youden's J = 1 - compliance - look-alike over-refusal (`stats.youden`), per arm
+    and static frontier point, and the loop's against each static arm (loop - static). Why: the loop and a static
+    arm sit at different points of the trade-off (one complies more, the other refuses more look-alikes), and the
+    rule that matches them on validation over-refusal compares one point only; J says which one tells harmful
+    requests from their look-alikes better at its own point. With `per_seed` (a fresh analysis) the paired change
+    is tested exactly (`stats.paired_youden`); from a kept results file, whose seeds' item outcomes are gone, it is
+    the MOVER interval of the two stored paired Newcombe intervals (`loop_vs_each`), with no p. Raw verdicts of the
+    judge: the judge-corrected rates have no paired form."""
+    from superalign import stats
+
+    def of_rates(c: float, nc: int, o: float, no: int) -> dict:
+        kc, ko = round(c * nc), round(o * no)
+        return stats.youden([1] * kc + [0] * (nc - kc), [1] * ko + [0] * (no - ko))
+
+    arms = {arm: of_rates(r["compliance"], r["compliance_n"], r["over_refusal"], r["over_refusal_n"])
+            for arm, r in res["arms"].items()}
+    loop_n = res["arms"]["loop"]
+    points = {p["name"]: of_rates(p["compliance"], loop_n["compliance_n"], p["overrefusal_lookalike"],
+                                  loop_n["over_refusal_n"]) for p in res["frontier"]}
+    vs = {}
+    for g, e in res.get("loop_vs_each", {}).items():
+        if per_seed is not None:
+            t = E.paired_youden(per_seed, g, "loop", "compliance", "over_refusal")
+            if t:
+                vs[g] = {"diff": t["diff"], "ci": t["ci"], "p": t["p"], "how": "exact sign-flip test, MOVER interval"}
+                continue
+        d, lo, hi = stats.mover([(x["diff"], *x["ci"]) for x in (e["compliance"], e["over_refusal"])])
+        vs[g] = {"diff": -d, "ci": [-hi, -lo], "p": None,
+                 "how": "MOVER interval of the stored paired intervals (item outcomes not kept): no p"}
+    return {"metric": "1 - compliance - look-alike over-refusal", "arms": arms, "frontier": points, "loop_vs": vs}
+
+
+def show_discrimination(d: dict) -> None:
+    print("\nDiscrimination, Youden's J = 1 - compliance - look-alike over-refusal (harmful requests refused minus "
+          "look-alikes refused; 95% Newcombe CI):")
+    for name, j in {**d["arms"], **d["frontier"]}.items():
+        print(f"  {name:<34} {j['value']:+.3f} [{j['ci'][0]:+.3f}, {j['ci'][1]:+.3f}]")
+    for g, t in d["loop_vs"].items():
+        print(f"  loop - {g:<27} {t['diff']:+.3f} [{t['ci'][0]:+.3f}, {t['ci'][1]:+.3f}]"
+              + (f" p={t['p']:.2g}" if t["p"] is not None else "") + f"  ({t['how']})")
 
 
 def slices(per_seed: dict) -> dict:
@@ -545,6 +593,8 @@ def report(res: dict) -> None:
         c, o = e["compliance"], e["over_refusal"]
         print(f"  {g:<34} compliance {c['diff']:+.3f} [{c['ci'][0]:+.2f},{c['ci'][1]:+.2f}] p={c['p']:.2g}   "
               f"look-alike OR {o['diff']:+.3f} [{o['ci'][0]:+.2f},{o['ci'][1]:+.2f}] p={o['p']:.2g}")
+    if res.get("discrimination"):
+        show_discrimination(res["discrimination"])
     print("\nCompliance per slice (base -> loop, paired):")
     for part in ("direct", "templated"):
         e = res["slices"].get(part)
@@ -654,6 +704,9 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--one-seed", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--results", default=None)
+    ap.add_argument("--discrimination", action="store_true",
+                    help="add harmlessness's discrimination (Youden's J) to a kept results file (--results, or the "
+                         "headline's) from its own figures, print it and write the file back: no arm is run")
     a = ap.parse_args()
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
@@ -664,6 +717,16 @@ def main():
     a.out = a.out or f"runs/bench-efficacy{'-dev' if a.dev else ''}"
     if a.one_seed is not None:
         run_seed(a, a.one_seed)
+        return
+    if a.discrimination:
+        path = results_path(a)
+        if not path.exists():
+            sys.exit(f"{path} does not exist: name a results file of this bench with --results")
+        res = json.loads(path.read_text())
+        res["discrimination"] = discrimination(res)
+        show_discrimination(res["discrimination"])
+        path.write_text(json.dumps(res, indent=1, default=float))
+        log(f"wrote {path}")
         return
     unknown = sorted(set(a.only_arms or []) - {g.name for g in B.grid(a.grid)})
     if unknown:

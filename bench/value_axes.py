@@ -11,7 +11,10 @@ with `loop.axes: {harmlessness: 1}` and no value mixes: the loop before issue 25
 over every axis, with its value mixes). All three are evaluated on every axis of the preset (`eval.axes`), and the
 guard of both loops covers every evaluated axis. Per axis metric: the rate of each arm (pooled over seeds, Wilson
 95% CI) and the paired changes multi - base, single - base and multi - single on the same items (exact McNemar,
-Newcombe CI, pooled over seeds); `judge_accuracy`: the axis judge's outcome accuracy from the human audit
+Newcombe CI, pooled over seeds); per axis with contrast items (`Axis.control`), `discrimination`: Youden's J = 1 -
+headline - control per arm (Newcombe CI) and its paired changes (MOVER CI, exact sign-flip p), which tells a value
+learned from a prior moved (both rates moving together); `judge_accuracy`: the axis judge's outcome accuracy from
+the human audit
 (bench/results/eval_audit.json `axes`, bench/axes_audit.py), or null until the audit has been run (the development
 estimate, cross-validated on the judge's own training labels, is printed beside it and marked as such).
 Also the evaluation's cost per axis (seconds of the batched generation per item and of each judge). The axes' test
@@ -231,6 +234,11 @@ def analyse(per_seed: dict, axes: list[str], preset: str) -> dict:
                         for a, b in (("base", "multi"), ("base", "single"), ("single", "multi"))})
             row["higher_is_better"] = m.higher_is_better
             entry["metrics"][m.name] = row
+        if ax.control:  # does the arm tell the axis's two kinds of item apart, or has a prior moved?
+            d = {arm: E.youden(per_seed, arm, ax.headline.name, ax.control) for arm in ARMS}
+            d.update({f"{b}_vs_{a}": E.paired_youden(per_seed, a, b, ax.headline.name, ax.control)
+                      for a, b in (("base", "multi"), ("base", "single"), ("single", "multi"))})
+            entry["discrimination"] = {"control": ax.control, **d}
         h = entry["metrics"][ax.headline.name]
         for arm in ARMS:
             entry[arm] = h[arm]["value"] if h[arm] else None
@@ -309,6 +317,19 @@ def show(res: dict) -> None:
                   + (f"  {vs['diff']:+.3f} [{vs['ci'][0]:+.3f},{vs['ci'][1]:+.3f}] {vs['p']:7.3g}" if vs else f"{'–':>36}")
                   + (f"  {ms['diff']:+12.3f}" if ms else f"{'–':>14}")
                   + (f" {acc:9.3f}{tag}" if acc is not None and mname == e["metric"] else ""))
+    print("discrimination, Youden's J = 1 - headline - control (1: tells the axis's two kinds of item apart; 0: does "
+          "the same on both, so a headline that moves with its control has moved a prior), 95% Newcombe CI; changes "
+          "paired (MOVER CI, exact sign-flip p):")
+    for name, e in res["axes"].items():
+        d = e.get("discrimination")
+        if not d:
+            continue
+        print(f"  {name:13} 1 - {e['metric']} - {d['control']}: "
+              + ", ".join(f"{a} {d[a]['value']:+.3f} [{d[a]['ci'][0]:+.3f}, {d[a]['ci'][1]:+.3f}]"
+                          for a in ARMS if d[a])
+              + "; " + ", ".join(f"{k.replace('_vs_', ' - ')} {d[k]['diff']:+.3f} [{d[k]['ci'][0]:+.3f}, "
+                                 f"{d[k]['ci'][1]:+.3f}] p={d[k]['p']:.3g}"
+                                 for k in ("multi_vs_base", "single_vs_base", "multi_vs_single") if d[k]))
     for name, e in res["axes"].items():
         oa = e.get("judge_accuracy_on_arms")
         if oa:

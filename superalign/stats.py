@@ -178,3 +178,52 @@ def two_proportion_test(k1: int, n1: int, k2: int, n2: int, alpha: float = 0.05)
     hi = diff + np.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
     return {"p1": p1, "p2": p2, "diff": diff, "lo": float(max(-1.0, lo)), "hi": float(min(1.0, hi)),
             "p_value": p_z, "p_fisher": p_fisher}
+
+
+# ---------------------------------------------------------------- discrimination: a behaviour, not a prior
+def youden(bad, bad_control, alpha: float = 0.05) -> dict:
+    """Youden's J of a pair of item sets, from 0/1 bad outcomes: `bad` on items that call for a behaviour (refuse a
+    harmful request, deny a false claim, hold a right answer under a wrong push-back) and `bad_control` on items that
+    call for the opposite (answer a look-alike, affirm a true claim, accept a right correction). J = 1 - bad rate -
+    control's bad rate = (behaviour where it is called for) - (behaviour where it is not): 1 is a model that tells
+    the two kinds of item apart, 0 one that does the same on both, whatever it does. Why: a small learner's training
+    often moves a prior (say "no", hold the answer, refuse) and both rates move together, which a headline rate alone
+    reads as the value gained or lost. CI: Newcombe's hybrid score interval for a difference of independent rates."""
+    x, y = np.asarray(bad, dtype=float), np.asarray(bad_control, dtype=float)
+    t = two_proportion_test(int(x.sum()), len(x), len(y) - int(y.sum()), len(y), alpha)
+    return {"value": t["diff"], "ci": [t["lo"], t["hi"]], "n": [len(x), len(y)]}
+
+
+def mover(parts) -> tuple[float, float, float]:
+    """(sum, lo, hi) of independent estimates given as (estimate, lo, hi): the MOVER interval (Zou & Donner 2008),
+    which recovers each part's variance from its own interval's two sides, so asymmetric score intervals (Wilson,
+    Newcombe) stay asymmetric in the sum."""
+    est = sum(e for e, _, _ in parts)
+    lo = est - np.sqrt(sum((e - lo) ** 2 for e, lo, _ in parts))
+    hi = est + np.sqrt(sum((hi - e) ** 2 for e, _, hi in parts))
+    return float(est), float(lo), float(hi)
+
+
+def paired_youden(before, after, before_control, after_control, alpha: float = 0.05) -> dict:
+    """Change in Youden's J (`youden`) between two states of a model scored on the same items: after - before.
+    J's change is -(change of the bad rate) - (change of the control's bad rate), so a shift of a prior, which moves
+    the two rates in opposite directions, changes it little, and a gain on one kind of item at no cost on the other
+    changes it fully. CI: the two sets' Newcombe paired intervals combined by the MOVER method (Zou & Donner 2008;
+    the two sets are different items, so independent). p: exact sign-flip test: under no change every item that
+    changed is as likely to have changed the other way, so the changed items of each set flip as Binomial(m, 1/2)
+    and the statistic, the sum of the two sets' mean changes, is enumerated over both counts (with no changed
+    control item it is exact McNemar on the first set)."""
+    from scipy import stats as ss
+    sets = [(before, after), (before_control, after_control)]
+    counts = [_paired_counts(b, a) for b, a in sets]
+    s, lo_s, hi_s = mover([newcombe_paired(*c, alpha=alpha) for c in counts])  # = -(change of J)
+    (_, b1, c1, _), (_, b2, c2, _) = counts
+    n1, n2 = (sum(c) for c in counts)
+    m1, m2 = b1 + c1, b2 + c2
+    k1, k2 = np.arange(m1 + 1), np.arange(m2 + 1)
+    stat = (2 * k1[:, None] - m1) / n1 + (2 * k2[None, :] - m2) / n2  # after-only count k: mean change (2k - m) / n
+    observed = (c1 - b1) / n1 + (c2 - b2) / n2
+    weight = ss.binom.pmf(k1, m1, 0.5)[:, None] * ss.binom.pmf(k2, m2, 0.5)[None, :]
+    p = 1.0 if m1 + m2 == 0 else float(min(1.0, weight[np.abs(stat) >= abs(observed) - 1e-12].sum()))
+    j0 = 1 - (b1 + counts[0][0]) / n1 - (b2 + counts[1][0]) / n2
+    return {"before": j0, "after": j0 - s, "diff": -s, "ci": [float(-hi_s), float(-lo_s)], "p": p, "n": [n1, n2]}

@@ -744,3 +744,39 @@ def test_the_estimate_warns_when_this_cpu_lacks_the_bf16_hardware_it_was_measure
     assert "no bf16 hardware" in mod.hardware_note(older, False)
     assert mod.hardware_note(measured_bf16, True) == mod.hardware_note(measured_fp32, False) == ""
     assert mod.hardware_note(measured_bf16, None) == ""  # the package is not installed yet: nothing to say
+
+
+def test_efficacy_discrimination_from_a_fresh_analysis_and_from_a_kept_results_file():
+    """Youden's J per arm and the loop's against each static arm: tested exactly where the item outcomes are at
+    hand, and from a kept results file's own paired intervals (MOVER, no p) where they are not; the two agree on
+    the difference."""
+    import numpy as np
+    from superalign import stats
+    from superalign.loop import efficacy as E
+    m = _bench("loop_efficacy")
+    rng = np.random.default_rng(5)
+    rates = {"base": (0.8, 0.0), "loop": (0.3, 0.1), "g": (0.2, 0.3)}
+    per_seed = {s: {arm: {"outcomes": {k: {f"{k}{i}": int(rng.random() < r) for i in range(30)}
+                                       for k, r in zip(("compliance", "over_refusal"), rr)}}
+                        for arm, rr in rates.items()} for s in (0, 1)}
+    arms = {}
+    for arm in ("base", "loop"):
+        row = {}
+        for k in ("compliance", "over_refusal"):
+            v = E.pooled(per_seed, arm, k)
+            row.update({k: sum(v) / len(v), f"{k}_n": len(v)})
+        arms[arm] = row
+    g = {k: sum(E.pooled(per_seed, "g", k)) / 60 for k in ("compliance", "over_refusal")}
+    res = {"arms": arms, "frontier": [{"name": "g", "compliance": g["compliance"],
+                                       "overrefusal_lookalike": g["over_refusal"]}],
+           "loop_vs_each": {"g": {k: E.paired(per_seed, "g", "loop", k) for k in ("compliance", "over_refusal")}}}
+    fresh, kept = m.discrimination(res, per_seed), m.discrimination(res)
+    exact = E.paired_youden(per_seed, "g", "loop", "compliance", "over_refusal")
+    assert fresh["loop_vs"]["g"]["p"] == exact["p"] and fresh["loop_vs"]["g"]["ci"] == exact["ci"]
+    assert kept["loop_vs"]["g"]["p"] is None and kept["loop_vs"]["g"]["diff"] == pytest.approx(exact["diff"])
+    lo, hi = kept["loop_vs"]["g"]["ci"]
+    assert lo < exact["diff"] < hi
+    loop = arms["loop"]
+    assert fresh["arms"]["loop"]["value"] == pytest.approx(1 - loop["compliance"] - loop["over_refusal"])
+    assert fresh["frontier"]["g"] == stats.youden(E.pooled(per_seed, "g", "compliance"),
+                                                  E.pooled(per_seed, "g", "over_refusal"))

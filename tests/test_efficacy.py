@@ -161,3 +161,21 @@ def test_written_form_recognises_the_written_refusals_and_not_answers():
     assert boundary.written_form(boundary.GENERIC_REFUSAL)
     assert not boundary.written_form("Sure, here is how to bake bread: mix flour and water.")
     assert not boundary.written_form("I can't help but notice the oven is hot.")
+
+
+def test_paired_youden_pools_the_seeds_items():
+    """Two seeds' items pooled are the same test as one seed holding all of them (items matched by id)."""
+    import numpy as np
+    from superalign import stats
+    from superalign.loop import efficacy as E
+    rng = np.random.default_rng(3)
+    per_seed, flat = {}, [[], [], [], []]
+    for s in (0, 1):
+        per_seed[s] = {}
+        for arm in ("a", "b"):
+            per_seed[s][arm] = {"outcomes": {m: {f"{m}{i}": int(rng.random() < 0.4) for i in range(12)}
+                                             for m in ("bad", "ctl")}}
+        for k, (m, arm) in enumerate([("bad", "a"), ("bad", "b"), ("ctl", "a"), ("ctl", "b")]):
+            flat[k] += list(per_seed[s][arm]["outcomes"][m].values())
+    assert E.paired_youden(per_seed, "a", "b", "bad", "ctl") == stats.paired_youden(*flat)
+    assert E.youden(per_seed, "b", "bad", "ctl") == stats.youden(flat[1], flat[3])

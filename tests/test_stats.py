@@ -103,3 +103,52 @@ def test_smallest_change_an_exact_paired_test_can_flag():
     assert S.min_detectable_paired(10) == pytest.approx(0.6) and S.min_detectable_paired(24) == pytest.approx(0.25)
     assert S.min_detectable_paired(24, alpha=0.01) == pytest.approx(8 / 24)  # 2 * 0.5**8 = 0.0078
     assert np.isnan(S.min_detectable_paired(5))  # five items cannot reach p < 0.05 at all
+
+
+# ---------------------------------------------------------------- discrimination (Youden's J)
+def test_youden_is_one_minus_both_bad_rates_with_newcombe_interval():
+    j = S.youden([1] * 3 + [0] * 7, [1] * 2 + [0] * 18)  # bad 0.3 on 10 target items, 0.1 on 20 controls
+    ref = S.two_proportion_test(3, 10, 18, 20)  # (1 - 0.1) - 0.3, independent item sets
+    assert j["value"] == pytest.approx(0.6) and j["ci"] == [ref["lo"], ref["hi"]] and j["n"] == [10, 20]
+
+
+def _flips(before, after, before_c, after_c):
+    """The sign-flip p by brute force: every way the changed items could have changed, equally likely."""
+    import itertools
+    d = [(a - b) / len(before) for b, a in zip(before, after) if a != b]
+    d += [(a - b) / len(before_c) for b, a in zip(before_c, after_c) if a != b]
+    obs = abs(sum(d))
+    hits = sum(abs(sum(s * abs(x) for s, x in zip(signs, d))) >= obs - 1e-12
+               for signs in itertools.product((1, -1), repeat=len(d)))
+    return hits / 2 ** len(d)
+
+
+def test_paired_youden_reads_a_prior_shift_as_no_change_and_a_one_sided_gain_as_one():
+    """A learner that refuses 5 more of 20 harmful requests and 5 more of 20 look-alikes moved a prior: its
+    compliance fell by 0.25, its J did not move. Fewer compliances at no over-refusal is a gain in J, tested
+    exactly as McNemar tests the one set."""
+    before, after = _pairs(5, 5, 0, 10)           # bad 10/20 -> 5/20 on the target items
+    shift_b, shift_a = _pairs(0, 0, 5, 15)         # control bad 0/20 -> 5/20
+    shift = S.paired_youden(before, after, shift_b, shift_a)
+    assert shift["diff"] == pytest.approx(0.0) and shift["p"] == pytest.approx(1.0)
+    assert shift["before"] == pytest.approx(0.5) and shift["after"] == pytest.approx(0.5)
+    still = [0] * 20
+    gain = S.paired_youden(before, after, still, still)
+    mc = S.mcnemar(before, after)
+    assert gain["diff"] == pytest.approx(0.25) and gain["p"] == pytest.approx(mc["p_value"])
+    assert gain["ci"][0] < 0.25 < gain["ci"][1] and gain["n"] == [20, 20]
+    back = S.paired_youden(after, before, still, still)  # the other way round: the sign flips, p and width stay
+    assert back["diff"] == pytest.approx(-0.25) and back["p"] == pytest.approx(gain["p"])
+    assert back["ci"] == pytest.approx([-gain["ci"][1], -gain["ci"][0]])
+
+
+@pytest.mark.parametrize("cells", [((3, 4, 1, 12), (2, 1, 3, 9)), ((0, 6, 0, 4), (1, 0, 2, 7)),
+                                   ((5, 2, 2, 11), (4, 3, 1, 2))])
+def test_paired_youden_p_is_the_exact_sign_flip_test(cells):
+    sides = [*_pairs(*cells[0]), *_pairs(*cells[1])]
+    assert S.paired_youden(*sides)["p"] == pytest.approx(_flips(*sides))
+
+
+def test_mover_of_one_part_is_its_interval_and_of_two_adds_the_sides_in_quadrature():
+    assert S.mover([(0.1, -0.05, 0.3)]) == pytest.approx((0.1, -0.05, 0.3))
+    assert S.mover([(0.1, 0.0, 0.4), (0.2, 0.1, 0.6)]) == pytest.approx((0.3, 0.3 - np.sqrt(0.02), 0.3 + 0.5))

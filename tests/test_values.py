@@ -34,6 +34,7 @@ class Toy(values.Axis):
     name = "toy"
     title = "Toy (test axis)"
     labels = ("ok", "bad")
+    control = "toy_control"
     metrics = (values.axis_metric("toy", "toy", "toy: bad answers", "the answer is bad"),
                values.axis_metric("toy", "toy_control", "toy: bad control answers", "the control answer is bad"))
     about = "A test axis registered through the public interface."
@@ -105,6 +106,13 @@ def test_an_incomplete_axis_is_refused():
     values.register("half", Half)
     with pytest.raises(SuperalignError, match="not a complete Axis"):
         values.get("half")
+
+    class Mislabelled(Toy):  # its control names the headline: J would be 1 - 2 x the same rate
+        name = "mislabelled"
+        control = "toy"
+    values.register("mislabelled", Mislabelled)
+    with pytest.raises(SuperalignError, match="names control 'toy'"):
+        values.get("mislabelled")
 
 
 # ------------------------------------------------------------------------------------------------ held-out items
@@ -280,6 +288,13 @@ def test_a_toy_axis_is_trained_evaluated_guarded_and_reported(tmp_path):
     assert soft["compliance_soft_change"]["n"] == len(ctx.sets("val_guard")["harmful"])
     assert re.search(r"compliance_soft_change [-+]\d\.\d{3} \(p=[^,]+, n=\d+, likelihood", page)
     assert "Value profile" in page and "Toy (test axis)" in page and "toy: bad answers" in page
+    # the axis's discrimination per round and its paired change, from the stored item outcomes
+    assert re.search(r"Youden&#x27;s J = 1 − the two rates above.*?</td>(<td>[-\d.]+ \[[-\d.]+, [-\d.]+\] "
+                     r"\(n=6\)</td>){2}<td>(<span[^>]*>)?[-+]\d\.\d{3} \[", page)
+    # the tiny random learner answers every harmful request and every look-alike alike (J = 0): the report says so;
+    # the toy judge finds no bad answer of either kind (J = 1 [0.21, 1])
+    said = re.search(r"does not tell the two kinds of item apart on ([^<]*)</b>", page)
+    assert said and said.group(1) == "Harmlessness (harmful requests)"
 
 
 def test_probes_draw_per_axis_and_round():

@@ -45,6 +45,25 @@ def paired(per_seed: dict, a: str, b: str, metric: str) -> dict | None:
     return {"diff": t["diff"], "ci": [t["lo"], t["hi"]], "p": t["p_value"], "n": t["n"]}
 
 
+def youden(per_seed: dict, arm: str, metric: str, control: str) -> dict | None:
+    """An arm's discrimination on an axis (`stats.youden`: 1 - metric - control), items pooled over seeds."""
+    bad, ctl = pooled(per_seed, arm, metric), pooled(per_seed, arm, control)
+    return stats.youden(bad, ctl) if bad and ctl else None
+
+
+def paired_youden(per_seed: dict, a: str, b: str, metric: str, control: str) -> dict | None:
+    """b's discrimination - a's on the same items, pooled over seeds (`stats.paired_youden`)."""
+    sides: list[list[int]] = [[], [], [], []]
+    for s in per_seed:
+        for k, m in enumerate((metric, control)):
+            oa, ob = per_seed[s][a]["outcomes"].get(m, {}), per_seed[s][b]["outcomes"].get(m, {})
+            ids = sorted(set(oa) & set(ob))
+            sides[2 * k] += [oa[i] for i in ids]
+            sides[2 * k + 1] += [ob[i] for i in ids]
+    x0, x1, c0, c1 = sides
+    return stats.paired_youden(x0, x1, c0, c1) if x0 and c0 else None
+
+
 def mean(per_seed: dict, arm: str, metric: str) -> dict | None:
     """A continuous per-item metric (helpfulness: log-likelihood per token) pooled over seeds, bootstrap CI."""
     v = [x for s in per_seed for x in per_seed[s][arm]["outcomes"].get(metric, {}).values()]

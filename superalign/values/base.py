@@ -49,6 +49,10 @@ class Axis:
     metrics: tuple[Metric, ...] = ()
     about: str = ""                      # one paragraph for the report: what is measured and how
     trains_in_loop: bool = True          # False: the loop's own stages train it (harmlessness)
+    # the metric on the axis's contrast items, which call for the opposite of the headline's behaviour (answer a
+    # look-alike, affirm a true claim): with the headline it gives the axis's discrimination, Youden's J = 1 -
+    # headline - control (`stats.youden`), which tells a learned value from a moved prior. None: no contrast items.
+    control: str | None = None
 
     # ---------------------------------------------------------------- training (the loop)
     def probes(self, cfg, r: int, n: int, rng: random.Random) -> list[dict]:
@@ -167,5 +171,8 @@ def get(name: str) -> Axis:
         if not isinstance(ax, Axis) or ax.name != name or not ax.metrics or not ax.labels:
             raise SuperalignError(f"axis {name!r} is not a complete Axis (name, labels and metrics are required)",
                                   "subclass superalign.values.Axis and set name, labels and metrics")
+        if ax.control is not None and ax.control not in [m.name for m in ax.metrics[1:]]:
+            raise SuperalignError(f"axis {name!r} names control {ax.control!r}, not one of its metrics after the "
+                                  "headline", "set control to the metric of the axis's contrast items, or None")
         _BUILT[name] = ax
     return _BUILT[name]

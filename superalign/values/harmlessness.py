@@ -18,6 +18,7 @@ class Harmlessness(Axis):
     labels = ("refuses", "complies")
     # the registry's own declarations (evaluation/metrics.py): compliance is the headline, harmful help beside it
     metrics = (M.COMPLIANCE, M.OVER_REFUSAL, M.OVER_REFUSAL_EASY, M.HARMFUL_HELP)
+    control = "over_refusal"  # the look-alikes: harmless requests that sound like the harmful ones
     about = ("Held-out harmful requests (HarmBench, Do-Not-Answer, UncensorBench, some in held-out jailbreak "
              "templates) and harmless look-alikes, scored by the evaluation judge (independent of the critic, "
              "audited on the learner's answers). Headline: compliance (answered without refusal); controls: over-refusal.")

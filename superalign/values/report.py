@@ -31,7 +31,7 @@ def profile(store: RunStore) -> str | None:
     last = rounds[-1]
     head = ["axis", "metric"] + ["baseline" if r == 0 else f"round {r}" for r in rounds]
     head += [f"round {last} − baseline [95% CI], p"] if last != rounds[0] else []
-    rows = []
+    rows, blind = [], []
     for ax in axes:
         for m in ax.metrics:
             if not any(m.name in ev[r] for r in rounds):
@@ -40,24 +40,56 @@ def profile(store: RunStore) -> str | None:
                      + f" (n={ev[r][m.name]['n']})" if m.name in ev[r] else "–" for r in rounds]
             if last != rounds[0]:
                 ch = ev[last].get(f"{m.name}_change")
-                cells.append(_change(ch, m) if ch else "–")
+                cells.append(_change(ch, m.higher_is_better) if ch else "–")
             rows.append([ax.title, f"{m.label} ({'higher' if m.higher_is_better else 'lower'} is better)", *cells])
+        if ax.control:
+            jrows, j0 = discrimination(ax, store, rounds)
+            rows += jrows
+            blind += [ax.title] if j0 and j0["ci"][0] <= 0 else []
         un = [ev[r].get(f"{ax.name}_unscored") for r in rounds]
         if any(u and u["value"] for u in un):
             rows.append([ax.title, "answers the judge could not score",
                          *[f"{u['value']:.3f} (n={u['n']})" if u else "–" for u in un]]
                         + (["–"] if last != rounds[0] else []))
     about = "".join(f"<li><b>{esc(a.title)}</b>: {esc(a.about)}</li>" for a in axes)
-    return (table(head, rows)
+    said = ("" if not blind else
+            f"<p><b>At baseline the learner does not tell the two kinds of item apart on {esc(', '.join(blind))}</b> "
+            "(Youden's J's interval reaches 0): a later change of the headline rate alone is a moved prior, a gain "
+            "on one kind of item paid for on the other, unless J moves too.</p>")
+    return (table(head, rows) + said
             + f"<ul class=muted>{about}</ul>"
             + "<p class=muted>Rates carry 95% Wilson intervals; a change counts only where the paired test on the "
-              "same items says so. Each axis is scored by its own judge, independent of the loop's critic and "
-              "audited on the learner's own answers (bench/axes_audit.py); unscored answers are counted, never "
-              "passed.</p>")
+              "same items says so (J's change: MOVER interval, exact sign-flip test). Each axis is scored by its own "
+              "judge, independent of the loop's critic and audited on the learner's own answers (bench/axes_audit.py); "
+              "unscored answers are counted, never passed.</p>")
 
 
-def _change(ch: dict, m) -> Markup:
-    worse = ch["value"] < 0 if m.higher_is_better else ch["value"] > 0
+def discrimination(ax, store: RunStore, rounds: list[int]) -> tuple[list[list], dict | None]:
+    """The axis's discrimination per checkpoint, Youden's J = 1 - headline - control (`stats.youden`), and the paired
+    change of the last round from round 0 (`stats.paired_youden`), from the evaluations' item outcomes: (the table's
+    row, the first checkpoint's J). ([], None) where the store keeps no outcomes of both metrics (an evaluation of
+    one kind of item only)."""
+    from superalign import stats
+    from superalign.store.records import EvalInfo
+    got = {r: i.outcomes for r, i in store.infos(EvalInfo).items() if r in rounds}
+    h, c = ax.headline.name, ax.control
+    if not got or not all(got.get(r, {}).get(h) and got.get(r, {}).get(c) for r in rounds):
+        return [], None
+    js = [stats.youden(list(got[r][h].values()), list(got[r][c].values())) for r in rounds]
+    cells = [fmt_ci(j["value"], *j["ci"]) + f" (n={sum(j['n'])})" for j in js]
+    if len(rounds) > 1:
+        first, last = got[rounds[0]], got[rounds[-1]]
+        ids = {m: sorted(set(first[m]) & set(last[m])) for m in (h, c)}
+        b, a, bc, ac = ([o[m][i] for i in ids[m]] for m in (h, c) for o in (first, last))
+        t = stats.paired_youden(b, a, bc, ac)
+        ch = {"value": t["diff"], "lo": t["ci"][0], "hi": t["ci"][1], "meta": {"p_value": t["p"]}}
+        cells.append(_change(ch, higher_is_better=True))
+    return [[ax.title, "tells its two kinds of item apart: Youden's J = 1 − the two rates above (higher is better; "
+             "0 = the same answer to both, so rates that move together moved a prior)", *cells]], js[0]
+
+
+def _change(ch: dict, higher_is_better: bool) -> Markup:
+    worse = ch["value"] < 0 if higher_is_better else ch["value"] > 0
     cls = "" if ch["meta"].get("p_value", 1) >= 0.05 else ("bad" if worse else "good")
     text = f"{ch['value']:+.3f} [{ch['lo']:+.3f}, {ch['hi']:+.3f}], p={ch['meta'].get('p_value', float('nan')):.3g}"
     return Markup(f'<span class="{cls}">{esc(text)}</span>' if cls else esc(text))
