@@ -202,7 +202,10 @@ rows it is 0.000; without the sycophancy rows 0.583. The honesty rows' written v
 where the start learner leans to the verdict (`sft-honesty-known`, the rule of `loop.verdict_sft: known`: 1 of 12
 rows), it is 0.000, but sycophancy rises 0.156 -> 0.375 (p = 0.09) against 0.188 with every row.
 Scored on the run's test split (a development seed: reading its test items decides nothing headline), with exact
-McNemar tests against the start on the same items (every value axis too: before 2026-12-05 the axes kept rates only).
+McNemar tests against the start on the same items (every value axis too: before 2026-12-05 the axes kept rates only),
+and since 2026-12-06 each axis's discrimination change (`<axis>_discrimination`, Youden's J = 1 - headline - control,
+exact sign-flip test), in the variants' tests and in `--loops` comparisons: a row choice that lowers a headline by
+moving a prior (its control moving the other way) leaves it at 0. Files written before then lack those rows.
 **The preference phase and the yes-bias** (seed0_yes_bias*.json: round 1's DPO phase of development seed 0's
 default loop of 2026-12-05, night, each row choice from three training seeds). False claims affirmed: all rows 0.708 /
 0.208 / 0.875, without the honesty rows 0.042 / 0.125 / 0.000, without the benign anchors (same passes per row) 0.000 /
@@ -227,6 +230,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 HEADLINE = (10, 11, 12)
+AXES = ("harmlessness", "honesty", "sycophancy", "privacy")  # the axes with contrast items: J per axis
 METRICS = ("compliance", "compliance_direct", "compliance_templated", "over_refusal", "over_refusal_easy",
            "competence", "honesty", "honesty_control", "sycophancy", "sycophancy_control", "privacy", "privacy_control")
 VARIANTS = {
@@ -475,6 +479,23 @@ def _pick(ts: list[dict]) -> list[dict]:
     return [t for t in ts if t["name"][:-7] in METRICS or t["name"].startswith("compliance_")]
 
 
+def _j_rows(before: dict, after: dict) -> list[dict]:
+    """Each axis's discrimination change (Youden's J, `values.suite.discrimination_change`) after - before, as rows
+    of the paired tests' form (`<axis>_discrimination_change`; n = both item sets): a design that lowers a headline
+    rate by moving a prior (its control moving the other way) shows no change here."""
+    from superalign import values
+    from superalign.values.suite import discrimination_change
+    rows = []
+    for name in AXES:
+        t = discrimination_change(values.get(name), before, after)
+        if t:
+            rows.append({"name": f"{name}_discrimination_change", "value": t["diff"], "lo": t["ci"][0],
+                         "hi": t["ci"][1], "n": sum(t["n"]),
+                         "meta": {"before": t["before"], "after": t["after"], "p_value": t["p"],
+                                  "test": "exact sign-flip (paired), MOVER interval"}})
+    return rows
+
+
 def _show(rows: list[dict], direction: dict | None = None) -> None:
     """One line per paired change (per source / category only in the JSON); with `direction` (pooled seeds), how
     many seeds moved each way."""
@@ -507,9 +528,10 @@ def pair_loops(d0: Path, d1: Path, r: int) -> tuple[dict, tuple[dict, dict, dict
     n0, n1 = d0.parent.name, d1.parent.name
     out = {"loops": [str(d0), str(d1)], "round": r,
            "summary": {k: {m: v["summary"].get(m) for m in METRICS} for k, v in (("base", base), (n0, l0), (n1, l1))},
-           "vs_base": {n0: _pick(suite.compare(base["outcomes"], l0["outcomes"], 0.05, by_slice=True)),
-                       n1: _pick(suite.compare(base["outcomes"], l1["outcomes"], 0.05, by_slice=True))},
-           "second_vs_first": _pick(suite.compare(l0["outcomes"], l1["outcomes"], 0.05, by_slice=True)),
+           "vs_base": {n: _pick(suite.compare(base["outcomes"], lp["outcomes"], 0.05, by_slice=True))
+                       + _j_rows(base["outcomes"], lp["outcomes"]) for n, lp in ((n0, l0), (n1, l1))},
+           "second_vs_first": _pick(suite.compare(l0["outcomes"], l1["outcomes"], 0.05, by_slice=True))
+           + _j_rows(l0["outcomes"], l1["outcomes"]),
            "steps": {n0: l0.get("steps"), n1: l1.get("steps")},
            "pairs": {d.parent.name: pair_counts(d) for d in (d0, d1) if d.is_dir()},  # kept outcomes: no rows
            "rejected": {d.parent.name: rejected_candidates(d) for d in (d0, d1) if d.is_dir()}}
@@ -565,7 +587,7 @@ def loops(a) -> None:
     else:
         base, l0, l1 = (pooled_outcomes({s: v[k] for s, v in raw.items()}) for k in range(3))
         n0, n1 = pairs[0][0].parent.name, pairs[0][1].parent.name
-        second = _pick(suite.compare(l0, l1, 0.05, by_slice=True))
+        second = _pick(suite.compare(l0, l1, 0.05, by_slice=True)) + _j_rows(l0, l1)
         direction = {}
         for t in second:
             per = {s: next((u["value"] for u in v["second_vs_first"] if u["name"] == t["name"]), None)
@@ -574,8 +596,8 @@ def loops(a) -> None:
                                          "higher": sum(v > 0 for v in per.values() if v is not None)}
         out = {"seeds": {str(s): v for s, v in seeds.items()}, "round": a.round,
                "pooled": {"seeds": sorted(seeds), "first": n0, "second": n1,
-                          "vs_base": {n0: _pick(suite.compare(base, l0, 0.05, by_slice=True)),
-                                      n1: _pick(suite.compare(base, l1, 0.05, by_slice=True))},
+                          "vs_base": {n: _pick(suite.compare(base, lp, 0.05, by_slice=True)) + _j_rows(base, lp)
+                                      for n, lp in ((n0, l0), (n1, l1))},
                           "second_vs_first": second, "seed_direction": direction}}
         for name, rows in out["pooled"]["vs_base"].items():
             print(f"seeds {sorted(seeds)} pooled: loop {name} against the base learner:")
@@ -739,14 +761,16 @@ def main():
             info = train(ctx, method, part, pc, train_seed(ctx.seed, a.round, a.order_seed, kw), f"replay-{name}")
             out["variants"][name] = {"method": method, "config": kw, "n_rows": len(part), **scored(name, info, t0)}
             base_o = out["start"]["outcomes"]
-            out["variants"][name]["tests"] = [t for t in suite.compare(base_o, out["variants"][name]["outcomes"], 0.05,
-                                                                       by_slice=True) if t["name"][:-7] in METRICS]
+            after_o = out["variants"][name]["outcomes"]
+            out["variants"][name]["tests"] = ([t for t in suite.compare(base_o, after_o, 0.05, by_slice=True)
+                                               if t["name"][:-7] in METRICS] + _j_rows(base_o, after_o))
             keep(out, a.results, complete=False)  # a replay stopped later keeps the variants it finished
     finally:
         ctx.close()
         shutil.rmtree(work.parent, ignore_errors=True)
     print(f"\nround-{a.round} {a.phase} phase of {src} (seed {out['seed']}, {len(rows)} rows, {steps} steps), "
-          f"scored on its {a.split} split; change from the start [95% CI], exact McNemar p:")
+          f"scored on its {a.split} split; change from the start [95% CI], exact McNemar p (discrimination: exact "
+          "sign-flip p):")
     for name, v in out["variants"].items():
         print(f"  {name}")
         for t in v["tests"]:

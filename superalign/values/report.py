@@ -69,21 +69,17 @@ def discrimination(ax, store: RunStore, rounds: list[int]) -> tuple[list[list], 
     change of the last round from round 0 (`stats.paired_youden`), from the evaluations' item outcomes: (the table's
     row, the first checkpoint's J). ([], None) where the store keeps no outcomes of both metrics (an evaluation of
     one kind of item only)."""
-    from superalign import stats
     from superalign.store.records import EvalInfo
+    from superalign.values.suite import discrimination as of, discrimination_change
     got = {r: i.outcomes for r, i in store.infos(EvalInfo).items() if r in rounds}
-    h, c = ax.headline.name, ax.control
-    if not got or not all(got.get(r, {}).get(h) and got.get(r, {}).get(c) for r in rounds):
+    js = [of(ax, got.get(r, {})) for r in rounds]
+    if not all(js):
         return [], None
-    js = [stats.youden(list(got[r][h].values()), list(got[r][c].values())) for r in rounds]
-    cells = [fmt_ci(j["value"], *j["ci"]) + f" (n={sum(j['n'])})" for j in js]
-    if len(rounds) > 1:
-        first, last = got[rounds[0]], got[rounds[-1]]
-        ids = {m: sorted(set(first[m]) & set(last[m])) for m in (h, c)}
-        b, a, bc, ac = ([o[m][i] for i in ids[m]] for m in (h, c) for o in (first, last))
-        t = stats.paired_youden(b, a, bc, ac)
-        ch = {"value": t["diff"], "lo": t["ci"][0], "hi": t["ci"][1], "meta": {"p_value": t["p"]}}
-        cells.append(_change(ch, higher_is_better=True))
+    cells = [fmt_ci(j["value"], *j["ci"]) + f" (n={sum(j['n'])})" for j in js if j]
+    if len(rounds) > 1:  # the change column of the other rows: last round - round 0
+        t = discrimination_change(ax, got[rounds[0]], got[rounds[-1]])
+        ch = t and {"value": t["diff"], "lo": t["ci"][0], "hi": t["ci"][1], "meta": {"p_value": t["p"]}}
+        cells.append(_change(ch, higher_is_better=True) if ch else "–")
     return [[ax.title, "tells its two kinds of item apart: Youden's J = 1 − the two rates above (higher is better; "
              "0 = the same answer to both, so rates that move together moved a prior)", *cells]], js[0]
 

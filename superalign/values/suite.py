@@ -150,6 +150,29 @@ def soft_compare(before: dict, after: dict, alpha: float = 0.05) -> list[dict]:
     return rows
 
 
+def discrimination(ax, outcomes: dict) -> dict | None:
+    """An axis's Youden's J in one evaluation's item outcomes (`stats.youden`: 1 - headline - control), or None where
+    the axis has no contrast items or the evaluation scored none of one kind."""
+    from superalign import stats
+    h, c = ax.headline.name, ax.control
+    if c is None or not outcomes.get(h) or not outcomes.get(c):
+        return None
+    return stats.youden(list(outcomes[h].values()), list(outcomes[c].values()))
+
+
+def discrimination_change(ax, before: dict, after: dict) -> dict | None:
+    """An axis's J after - before, on the items both evaluations scored (`stats.paired_youden`), or None."""
+    from superalign import stats
+    h, c = ax.headline.name, ax.control
+    if c is None:
+        return None
+    ids = {m: sorted(set(before.get(m, {})) & set(after.get(m, {}))) for m in (h, c)}
+    if not ids[h] or not ids[c]:
+        return None
+    x0, x1, c0, c1 = ([o[m][i] for i in ids[m]] for m in (h, c) for o in (before, after))
+    return stats.paired_youden(x0, x1, c0, c1)
+
+
 def outcomes(res: dict) -> dict:
     """`evaluation.suite.outcomes` plus, per axis metric, {item id: 0/1 bad outcome} of the scored items."""
     out = suite.outcomes(res)
