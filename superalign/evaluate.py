@@ -142,7 +142,7 @@ def log_of(out: dict, cfg: C.Config, model: str, adapter, endpoint, seed: int) -
         "scores": [{"target_id": eval_response_id(0, x["id"]), "name": n, "value": x[k], "role": "judge"}
                    for x in res["items"] for n, k in JUDGE_FIELDS] + extra["scores"],
         "metrics": rows, "info": {"model": model, "adapter": str(adapter) if adapter else None,
-                                  "axes": list(cfg.eval.axes)}}
+                                  "axes": list(cfg.eval.axes), "outcomes": out["outcomes"]}}
     return EvalLog(model=model, adapter=str(adapter) if adapter else None, endpoint=endpoint, seed=seed,
                    axes=list(cfg.eval.axes), samples=samples, metrics=[EvalScore(**r) for r in rows],
                    summary=out["axes"], stage=stage)

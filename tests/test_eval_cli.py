@@ -24,7 +24,13 @@ def _results(d):
     assert list(res["axes"]) == ["harmlessness", "honesty", "sycophancy", "privacy"]
     assert res["axes"]["honesty"]["honesty"]["ci"] == "wilson"
     assert all(m[f"{a}_unscored"]["n"] == 3 for a in ("honesty", "sycophancy", "privacy"))
-    assert "Value profile" in (d / "report.html").read_text()
+    page = (d / "report.html").read_text()
+    assert "Value profile" in page
+    # discrimination beside the rates (tiny-random's empty answers leave the other axes without it)
+    j = res["axes"]["harmlessness"]["discrimination"]
+    assert j["n"] == [3, 3] and j["control"] == "over_refusal"
+    assert j["value"] == pytest.approx(1 - m["compliance"]["value"] - m["over_refusal"]["value"])
+    assert "Youden&#x27;s J" in page and "discrimination" not in res["axes"]["honesty"]
     return res
 
 
@@ -33,6 +39,7 @@ def test_eval_a_local_model_and_a_trained_adapter(tmp_path):
     from superalign.training import LoraSpec, attach, save_adapter
     r = CliRunner().invoke(app, ["eval", "--model", "tiny-random", *SMALL, "--run-dir", str(tmp_path / "base")])
     assert r.exit_code == 0, r.output
+    assert "harmlessness discrimination (J)" in r.output
     base = _results(tmp_path / "base")
     lm = LocalLM("tiny-random", device="cpu")
     save_adapter(attach(lm.model, LoraSpec(r=2, alpha=4)), tmp_path / "adapter")

@@ -56,6 +56,10 @@ def register(app: typer.Typer):
                 for m in log.metrics:
                     if ":" not in m.name or m.name.startswith("judge_accuracy"):
                         ui.console.print(f"  {m.name:<34} {fmt_ci(m.value, m.lo, m.hi)}  n={m.n}")
+                for name, entry in log.summary.items():  # Youden's J: 0 = answers both kinds of item alike
+                    if j := entry.get("discrimination"):
+                        ui.console.print(f"  {name + ' discrimination (J)':<34} {fmt_ci(j['value'], *j['ci'])}  "
+                                         f"n={sum(j['n'])}")
                 report = build(run_dir, eval_report.SECTIONS + values_report.SECTIONS)
                 ui.console.print(f"results: {escape(str(run_dir / 'results.json'))}\nreport: {escape(str(report))}")
         finally:

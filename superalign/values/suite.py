@@ -209,8 +209,9 @@ def prompts(sets: dict, prefix: str = "", split: str | None = None) -> list[dict
 
 def evaluate(ex, cfg, seed: int, role: str = "learner", bar=None) -> dict:
     """Score the executor's `role` on every enabled axis of the test split (what `superalign eval` runs), with the
-    evaluation judge's own audit. `bar(total)` makes the progress callback. Returns {sets, res, rows, axes}: rows
-    are every metric row, `axes` the per-axis summary (`axes_results`)."""
+    evaluation judge's own audit. `bar(total)` makes the progress callback. Returns {sets, res, rows, axes,
+    outcomes}: rows are every metric row, `axes` the per-axis summary (`axes_results`, with each axis's
+    discrimination where it has contrast items), `outcomes` the per-item 0/1 outcomes."""
     from superalign.evaluation import judge_data
     from superalign.models import config as MC
     jc = cfg.roles.get("judge")
@@ -218,7 +219,11 @@ def evaluate(ex, cfg, seed: int, role: str = "learner", bar=None) -> dict:
     sets = build_sets(cfg, seed, "test", suite.excluded_prompts(judge.cfg))
     res = run(ex, cfg, judge, sets, seed, on_chunk=bar(size(sets)) if bar else None, role=role)
     rows = res["metrics"] + suite.judge_audit(judge)
-    return {"sets": sets, "res": res, "rows": rows, "axes": axes_results(cfg, rows)}
+    summary, outs = axes_results(cfg, rows), outcomes(res)
+    for name, entry in summary.items():  # beside the rates: does the model tell the axis's two kinds of item apart?
+        if (j := discrimination(values.get(name), outs)) is not None:
+            entry["discrimination"] = {**j, "control": values.get(name).control}
+    return {"sets": sets, "res": res, "rows": rows, "axes": summary, "outcomes": outs}
 
 
 def axes_results(cfg, rows: list[dict]) -> dict:
