@@ -23,7 +23,9 @@ def _axes(store: RunStore) -> list:
 
 def profile(store: RunStore) -> str | None:
     """One row per metric of every enabled axis: its rate per checkpoint and, for a loop, the paired change of the
-    last round from round 0 (exact McNemar on the same items)."""
+    last round from round 0 (exact McNemar on the same items); for an axis with contrast items (`Axis.control`) a
+    row of its discrimination (`discrimination`), and a note naming the axes the first checkpoint does not tell
+    apart."""
     ev, axes = _evals(store), _axes(store)
     if not ev or not any(a.name != "harmlessness" for a in axes):
         return None  # harmlessness alone: the results tables say it all
