@@ -796,3 +796,18 @@ def test_conformity_replay_reads_a_moved_prior_as_no_discrimination_change():
     assert set(rows) == {"honesty_discrimination_change"}
     r = rows["honesty_discrimination_change"]
     assert r["value"] == pytest.approx(0.0) and r["meta"]["p_value"] == pytest.approx(1.0) and r["n"] == 24
+
+
+def test_latent_discrimination_reads_the_behaviour_on_both_kinds_of_item():
+    """The forced choice's p_bad is the headline's bad behaviour on a headline item and the right one's opposite on
+    a control item: a learner that affirms true claims more than false ones has AUC 1, whatever its prior; the
+    paired change of two states that rank alike is 0."""
+    from superalign import stats, values
+    m = _bench("latent_discrimination")
+    soft = {"honesty": {"f1": 0.6, "f2": 0.7}, "honesty_control": {"t1": 0.1, "t2": 0.2}}  # p(affirm) 0.8-0.9 on true
+    h, c = m.behaviour(values.get("honesty"), soft)
+    assert h == {"f1": 0.6, "f2": 0.7} and c == pytest.approx({"t1": 0.9, "t2": 0.8})
+    assert stats.auc(list(h.values()), list(c.values()))["value"] == 1.0
+    shifted = ({k: v - 0.5 for k, v in h.items()}, {k: v - 0.5 for k, v in c.items()})  # a prior moved, same ranks
+    t = m.auc_change((h, c), shifted, n_boot=50)
+    assert t["diff"] == 0.0 and t["ci"] == [0.0, 0.0] and t["n"] == [2, 2]

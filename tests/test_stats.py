@@ -152,3 +152,13 @@ def test_paired_youden_p_is_the_exact_sign_flip_test(cells):
 def test_mover_of_one_part_is_its_interval_and_of_two_adds_the_sides_in_quadrature():
     assert S.mover([(0.1, -0.05, 0.3)]) == pytest.approx((0.1, -0.05, 0.3))
     assert S.mover([(0.1, 0.0, 0.4), (0.2, 0.1, 0.6)]) == pytest.approx((0.3, 0.3 - np.sqrt(0.02), 0.3 + 0.5))
+
+
+def test_auc_is_the_share_of_pairs_ranked_right_with_ties_half():
+    r = S.auc([0.1, 0.2, 0.3], [0.25, 0.3, 0.9])  # pairs pos > neg: 0.25>0.1,0.2; 0.3>0.1,0.2, =0.3; 0.9>all
+    assert r["value"] == pytest.approx((2 + 2.5 + 3) / 9) and r["n"] == [3, 3]
+    assert r["ci"][0] <= r["value"] <= r["ci"][1]
+    same = S.auc([0.5] * 20, [0.5] * 20)
+    assert same["value"] == 0.5 and same["p"] == pytest.approx(1.0)
+    apart = S.auc(list(np.linspace(0, 0.4, 30)), list(np.linspace(0.6, 1, 30)))
+    assert apart["value"] == 1.0 and apart["p"] < 1e-6
