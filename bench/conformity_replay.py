@@ -91,6 +91,10 @@ from the same start, with the loop's setting and with alternatives, and scores e
         --loops bench/results/loop_speed/noninferiority/after/seed1.outcomes.json runs/bench-efficacy-dev-known/seed1 \
         --loops bench/results/loop_speed/noninferiority/after/seed2.outcomes.json runs/bench-efficacy-dev-known/seed2 \
         --results bench/results/conformity_replay/loops_seeds012_known.json
+    # ... the same three pairs from the kept outcomes of both loops (the known loops' run folders are gone), with
+    # each axis's discrimination change (2026-12-06): --loops .../after/seedS.outcomes.json
+    # bench/results/loop_efficacy_dev/known_seedS/seedS.outcomes.json for S = 0, 1, 2, --results
+    # bench/results/conformity_replay/loops_seeds012_known_kept.json
     # that round-2 SFT phase again with the unknown honesty verdicts hedged instead of dropped (2026-12-05 night)
     python bench/conformity_replay.py --run runs/bench-efficacy-dev-default/seed0/loop --round 2 --phase competence \
         --variants sft-honesty-known sft-honesty-hedge --results bench/results/conformity_replay/seed0_r2_sft_hedge.json
