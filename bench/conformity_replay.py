@@ -306,6 +306,7 @@ ROW_CHOICES = ("steps_x", "kinds", "ches_keep", "self_refusal", "benign_rejected
                "axes", "drop_counterweight", "same_passes", "order_seed")
 import superalign.values  # noqa: E402,F401  (registers the value axes' metrics: --loops pairs them too)
 from superalign.roles.learner import REFUSAL_OPENER as OPENER, SAFE_SYSTEM, finish_refusal  # noqa: E402
+from superalign.loop import efficacy as E  # noqa: E402
 
 
 def log(*a):
@@ -563,17 +564,6 @@ def pair_loops(d0: Path, d1: Path, r: int) -> tuple[dict, tuple[dict, dict, dict
     return out, (base["outcomes"], l0["outcomes"], l1["outcomes"])
 
 
-def pooled_outcomes(per_seed: dict[int, dict]) -> dict:
-    """Several seeds' outcomes as one evaluation: item ids (and their slices) prefixed by the seed, so the paired
-    tests count every seed's items once and never pair items across seeds."""
-    out: dict = {}
-    for s, oc in per_seed.items():
-        for name, items in oc.items():
-            if isinstance(items, dict):
-                out.setdefault(name, {}).update({f"{s}:{i}": v for i, v in items.items()})
-    return out
-
-
 def loops(a) -> None:
     """Two loop variants' final test evaluations on the same development seeds (the same items), one `--loops`
     pair per seed: per seed as `pair_loops`; with two or more seeds, also pooled (items of every seed, paired
@@ -589,7 +579,7 @@ def loops(a) -> None:
     if len(pairs) == 1:
         out = next(iter(seeds.values()))
     else:
-        base, l0, l1 = (pooled_outcomes({s: v[k] for s, v in raw.items()}) for k in range(3))
+        base, l0, l1 = (E.pool_seeds({s: v[k] for s, v in raw.items()}) for k in range(3))
         n0, n1 = pairs[0][0].parent.name, pairs[0][1].parent.name
         second = _pick(suite.compare(l0, l1, 0.05, by_slice=True)) + _j_rows(l0, l1)
         direction = {}

@@ -79,16 +79,6 @@ def score(ctx, cfg) -> tuple[dict, dict]:
     return axes_suite.outcomes(res), axes_suite.soft(ctx.learner, cfg, ctx.sets("test"))
 
 
-def prefixed(per_seed: dict, key: str) -> dict:
-    """One state's outcomes or scores of every seed as one, item ids prefixed by the seed."""
-    out: dict = {}
-    for s, st in per_seed.items():
-        for m, items in st[key].items():
-            if isinstance(items, dict):
-                out.setdefault(m, {}).update({f"{s}:{i}": v for i, v in items.items()})
-    return out
-
-
 def auc_change(base: tuple[dict, dict], after: tuple[dict, dict], n_boot: int = 2000, seed: int = 0) -> dict:
     """AUC after - base on the same items: a paired bootstrap resampling each kind of item (both states together)."""
     from scipy.stats import mannwhitneyu
@@ -110,21 +100,23 @@ def auc_change(base: tuple[dict, dict], after: tuple[dict, dict], n_boot: int = 
 
 def analyse(per_seed: dict, states: list[str]) -> dict:
     from superalign import stats, values
+    from superalign.loop.efficacy import pool_seeds
     from superalign.values.suite import discrimination
+    pooled = {st: {k: pool_seeds({s: v[st][k] for s, v in per_seed.items()}) for k in ("soft", "outcomes")}
+              for st in states}  # items of every seed, ids prefixed by the seed
     out: dict = {}
     for name in AXES:
         ax = values.get(name)
         entry: dict = {"headline": ax.headline.name, "control": ax.control}
+        seen = {st: behaviour(ax, pooled[st]["soft"]) for st in states}
         for st in states:
-            sub = {s: v[st] for s, v in per_seed.items()}
-            h, c = behaviour(ax, prefixed(sub, "soft"))
-            entry[st] = {"greedy_j": discrimination(ax, prefixed(sub, "outcomes")),
+            h, c = seen[st]
+            entry[st] = {"greedy_j": discrimination(ax, pooled[st]["outcomes"]),
                          "latent_auc": stats.auc(list(h.values()), list(c.values())),
                          "behaviour_mean": {"headline": float(np.mean(list(h.values()))) if h else None,
                                             "control": float(np.mean(list(c.values()))) if c else None}}
         if len(states) > 1:
-            both = [behaviour(ax, prefixed({s: v[st] for s, v in per_seed.items()}, "soft")) for st in states]
-            entry["latent_auc_change"] = auc_change(both[0], both[1])
+            entry["latent_auc_change"] = auc_change(seen[states[0]], seen[states[1]])
         out[name] = entry
     return out
 

@@ -244,3 +244,13 @@ def auc(neg, pos, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> dic
     return {"value": float(u.statistic / (len(x) * len(y))),
             "ci": [float(np.quantile(boots, alpha / 2)), float(np.quantile(boots, 1 - alpha / 2))],
             "p": float(u.pvalue), "n": [len(y), len(x)]}
+
+
+def youden_change(before: dict, after: dict, metric: str, control: str) -> dict | None:
+    """`paired_youden` of two evaluations' item outcomes ({metric: {item id: 0/1}}), on the items both scored; None
+    where either kind of item has none in common."""
+    ids = {m: sorted(set(before.get(m, {})) & set(after.get(m, {}))) for m in (metric, control)}
+    if not ids[metric] or not ids[control]:
+        return None
+    x0, x1, c0, c1 = ([o[m][i] for i in ids[m]] for m in (metric, control) for o in (before, after))
+    return paired_youden(x0, x1, c0, c1)

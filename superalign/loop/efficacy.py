@@ -52,16 +52,20 @@ def youden(per_seed: dict, arm: str, metric: str, control: str) -> dict | None:
 
 
 def paired_youden(per_seed: dict, a: str, b: str, metric: str, control: str) -> dict | None:
-    """b's discrimination - a's on the same items, pooled over seeds (`stats.paired_youden`)."""
-    sides: list[list[int]] = [[], [], [], []]
-    for s in per_seed:
-        for k, m in enumerate((metric, control)):
-            oa, ob = per_seed[s][a]["outcomes"].get(m, {}), per_seed[s][b]["outcomes"].get(m, {})
-            ids = sorted(set(oa) & set(ob))
-            sides[2 * k] += [oa[i] for i in ids]
-            sides[2 * k + 1] += [ob[i] for i in ids]
-    x0, x1, c0, c1 = sides
-    return stats.paired_youden(x0, x1, c0, c1) if x0 and c0 else None
+    """b's discrimination - a's on the same items, pooled over seeds (`stats.youden_change`)."""
+    before, after = (pool_seeds({s: per_seed[s][x]["outcomes"] for s in per_seed}) for x in (a, b))
+    return stats.youden_change(before, after, metric, control)
+
+
+def pool_seeds(per_seed: dict) -> dict:
+    """Several seeds' item outcomes (or per-item scores) as one evaluation: {metric: {"seed:item id": value}}, so a
+    paired test counts every seed's items once and never pairs items across seeds."""
+    out: dict = {}
+    for s, oc in per_seed.items():
+        for name, items in oc.items():
+            if isinstance(items, dict):
+                out.setdefault(name, {}).update({f"{s}:{i}": v for i, v in items.items()})
+    return out
 
 
 def mean(per_seed: dict, arm: str, metric: str) -> dict | None:

@@ -34,6 +34,8 @@ def profile(store: RunStore) -> str | None:
     head = ["axis", "metric"] + ["baseline" if r == 0 else f"round {r}" for r in rounds]
     head += [f"round {last} − baseline [95% CI], p"] if last != rounds[0] else []
     rows, blind = [], []
+    from superalign.store.records import EvalInfo
+    got = {r: i.outcomes for r, i in store.infos(EvalInfo).items() if r in rounds}  # item outcomes, read once
     for ax in axes:
         for m in ax.metrics:
             if not any(m.name in ev[r] for r in rounds):
@@ -45,7 +47,7 @@ def profile(store: RunStore) -> str | None:
                 cells.append(_change(ch, m.higher_is_better) if ch else "–")
             rows.append([ax.title, f"{m.label} ({'higher' if m.higher_is_better else 'lower'} is better)", *cells])
         if ax.control:
-            jrows, j0 = discrimination(ax, store, rounds)
+            jrows, j0 = discrimination(ax, got, rounds)
             rows += jrows
             blind += [ax.title] if j0 and j0["ci"][0] <= 0 else []
         un = [ev[r].get(f"{ax.name}_unscored") for r in rounds]
@@ -66,14 +68,12 @@ def profile(store: RunStore) -> str | None:
               "unscored answers are counted, never passed.</p>")
 
 
-def discrimination(ax, store: RunStore, rounds: list[int]) -> tuple[list[list], dict | None]:
+def discrimination(ax, got: dict[int, dict], rounds: list[int]) -> tuple[list[list], dict | None]:
     """The axis's discrimination per checkpoint, Youden's J = 1 - headline - control (`stats.youden`), and the paired
-    change of the last round from round 0 (`stats.paired_youden`), from the evaluations' item outcomes: (the table's
-    row, the first checkpoint's J). ([], None) where the store keeps no outcomes of both metrics (an evaluation of
-    one kind of item only)."""
-    from superalign.store.records import EvalInfo
+    change of the last round from round 0 (`stats.paired_youden`), from the evaluations' item outcomes (`got`:
+    {round: outcomes}): (the table's row, the first checkpoint's J). ([], None) where the store keeps no outcomes of
+    both metrics (an evaluation of one kind of item only)."""
     from superalign.values.suite import discrimination as of, discrimination_change
-    got = {r: i.outcomes for r, i in store.infos(EvalInfo).items() if r in rounds}
     js = [of(ax, got.get(r, {})) for r in rounds]
     if not all(js):
         return [], None

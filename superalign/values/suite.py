@@ -163,14 +163,7 @@ def discrimination(ax, outcomes: dict) -> dict | None:
 def discrimination_change(ax, before: dict, after: dict) -> dict | None:
     """An axis's J after - before, on the items both evaluations scored (`stats.paired_youden`), or None."""
     from superalign import stats
-    h, c = ax.headline.name, ax.control
-    if c is None:
-        return None
-    ids = {m: sorted(set(before.get(m, {})) & set(after.get(m, {}))) for m in (h, c)}
-    if not ids[h] or not ids[c]:
-        return None
-    x0, x1, c0, c1 = ([o[m][i] for i in ids[m]] for m in (h, c) for o in (before, after))
-    return stats.paired_youden(x0, x1, c0, c1)
+    return None if ax.control is None else stats.youden_change(before, after, ax.headline.name, ax.control)
 
 
 def outcomes(res: dict) -> dict:
