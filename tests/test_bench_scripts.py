@@ -550,6 +550,31 @@ def test_a_w2s_run_with_other_weak_candidates_is_not_a_headline_run():
     assert not m.is_headline([0], False, {}, list(m.WEAK))
 
 
+def test_the_w2s_screen_header_names_how_the_strong_model_is_trained():
+    m = _bench("w2s")
+    assert m.how_trained(m.DEFAULT) == "LoRA on every block below the read-out at block 16"
+    assert m.how_trained(m.with_sets(m.DEFAULT, ["finetune.mode=linear"])) == "a linear probe on its frozen features"
+    assert m.how_trained(m.with_sets(m.DEFAULT, ["finetune.mode=full", "finetune.exit_layer=null"])) == \
+        "every weight on every block below the read-out"
+
+
+def test_the_gemma_w2s_design_is_declared_apart_from_the_first():
+    """The second design has its own headline seeds, declared before they ran; the first design's seeds, the
+    development seeds and any override are not its headline, and its student is Gemma 3 in float32, all else equal."""
+    m = _bench("w2s")
+    section, declared, tasks = m.design("gemma")
+    assert declared == (13, 14, 15) and not set(declared) & {*m.SEEDS, *m.DEV_SEEDS, *m.USED_SEEDS}
+    assert section["strong"] == "gemma3-270m" and tasks == ["sarcasm"]
+    assert section["finetune"] == {**m.DEFAULT["finetune"], "dtype": "float32"}
+    assert {k: v for k, v in section.items() if k not in ("strong", "seeds", "finetune")} == \
+        {k: v for k, v in m.DEFAULT.items() if k not in ("strong", "seeds", "finetune")}
+    assert m.is_headline([13, 14, 15], False, {"threads": 2}, m.WEAK, declared)
+    assert not m.is_headline([6, 7, 8], False, {}, m.WEAK, declared)
+    assert not m.is_headline([0], False, {}, m.WEAK, declared)
+    assert not m.is_headline([13], False, {"methods": ["xent"]}, m.WEAK, declared)
+    assert m.design("smollm2") == (m.DEFAULT, m.SEEDS, None)
+
+
 def test_w2s_bench_overrides_name_a_wrong_key():
     """`--set` reaches nested keys of the w2s section (screen and phase 2 alike); a wrong key stops the bench
     before any fit, naming the key."""

