@@ -402,3 +402,7 @@ def test_top_blocks_run_a_gemma3_backbone_as_its_own_forward(tmp_path):
     # Gemma 3's 512; the two kinds' rotary tables differ (theta), so a block given the other kind's table fails this
     ref = hs[-1][torch.arange(2), lens - 1]
     assert torch.allclose(out, ref, atol=1e-5) and torch.allclose(mid, ref, atol=1e-5)
+    # a text longer than the window would be read unmasked, i.e. wrongly: refused, naming the fix
+    with pytest.raises(SuperalignError, match="sliding attention window") as e:
+        top(torch.zeros(1, 65, 64), torch.tensor([65]))
+    assert "w2s.max_tokens" in e.value.fix

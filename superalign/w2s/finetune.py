@@ -11,6 +11,8 @@ with AMX/AVX512-BF16 and on GPUs.
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from superalign.w2s.features import _path, _save, load_lm, parse, text_key, token_states
@@ -42,10 +44,12 @@ class TopBlocks:
         _, model = load_lm(name, device)  # the pretrained backbone: seeds vary only the training (LoRA init, order)
         self.blocks = torch.nn.ModuleList(list(model.layers)[first:end])
         self.rotary, self.pool = model.rotary_emb, pool
-        # Gemma 3 alternates sliding and full attention with a rotary table per kind (`layer_types`); Llama-style
-        # backbones have one table for every block
-        kinds = getattr(model.config, "layer_types", None)
-        self.kinds = list(kinds[first:end]) if kinds and len(set(kinds)) > 1 else None
+        # Gemma 3 alternates sliding and full attention with a rotary table per kind (`layer_types`, and a rotary
+        # module that takes the kind); Llama-style backbones have one table for every block
+        per_kind = "layer_type" in inspect.signature(model.rotary_emb.forward).parameters
+        self.kinds = list(model.config.layer_types[first:end]) if per_kind else None
+        # no attention mask is passed (right padding, causal): exact only while a text fits the sliding window
+        self.window = getattr(model.config, "sliding_window", None) if per_kind else None
         # hidden_states[depth] (what the probes read) is the final norm's output; a cut network has none
         self.norm = model.norm if end == len(model.layers) else torch.nn.Identity()
         for p in self.blocks.parameters():
@@ -70,6 +74,11 @@ class TopBlocks:
         token or masked mean). No attention mask is needed: with right padding and causal attention real tokens
         never see pads."""
         import torch
+        if self.window and h.shape[1] > self.window:
+            from superalign.errors import SuperalignError
+            raise SuperalignError(f"texts of {h.shape[1]} tokens are longer than the model's sliding attention window "
+                                  f"({self.window}), which the w2s student does not mask",
+                                  f"set w2s.max_tokens to at most {self.window}")
         pos = torch.arange(h.shape[1], device=h.device)[None]
         with torch.autocast(h.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             if self.kinds:
