@@ -81,13 +81,9 @@ def score(ctx, cfg) -> tuple[dict, dict]:
 
 def auc_change(base: tuple[dict, dict], after: tuple[dict, dict], n_boot: int = 2000, seed: int = 0) -> dict:
     """AUC after - base on the same items: a paired bootstrap resampling each kind of item (both states together)."""
-    from scipy.stats import mannwhitneyu
+    from superalign.stats import auc_point as auc   # (neg = headline items, pos = control items)
     ids = [sorted(set(b) & set(a)) for b, a in zip(base, after)]
     bh, bc, ah, ac = (np.array([st[k][i] for i in ids[k]]) for st in (base, after) for k in (0, 1))
-
-    def auc(h, c):
-        return mannwhitneyu(c, h).statistic / (len(h) * len(c))
-
     d = auc(ah, ac) - auc(bh, bc)
     rng = np.random.default_rng(seed)
     boots = []

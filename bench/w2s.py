@@ -352,7 +352,8 @@ def largest_gap(out: dict, log) -> None:
 def screen_line(scr: dict) -> str:
     """One task's screen as printed when it ran and again by `--merge`: the ceiling, every weak candidate's accuracy
     and gap, the choice and why a task was rejected."""
-    return (f"{scr['task']:<12} ceiling {fmt(scr['ceiling'], scr['ceiling_ci'])}  " + "  ".join(
+    val = f" (gold validation {scr['ceiling_val']:.3f})" if scr.get("ceiling_val") is not None else ""
+    return (f"{scr['task']:<12} ceiling {fmt(scr['ceiling'], scr['ceiling_ci'])}{val}  " + "  ".join(
         f"{w}: {fmt(c['accuracy'])} gap {fmt(c['gap'], c['gap_ci'])}" for w, c in scr['weak_candidates'].items())
         + f"  chance {scr['chance']:.3f}  seeds {scr['seeds']}  -> weak {scr['weak']}, rung {scr['rung']}, "
         + ("ACCEPTED" if scr["accepted"] else f"rejected ({scr['reason']})")

@@ -229,6 +229,13 @@ def paired_youden(before, after, before_control, after_control, alpha: float = 0
     return {"before": j0, "after": j0 - s, "diff": -s, "ci": [float(-hi_s), float(-lo_s)], "p": p, "n": [n1, n2]}
 
 
+def auc_point(neg, pos) -> float:
+    """The AUC itself (`auc` without its interval): Mann-Whitney U of pos over neg / (n_pos x n_neg), ties half. For
+    callers that resample themselves (a paired bootstrap of two states)."""
+    from scipy.stats import mannwhitneyu
+    return float(mannwhitneyu(pos, neg).statistic / (len(pos) * len(neg)))
+
+
 def auc(neg, pos, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> dict:
     """Area under the ROC curve of a score that should be higher on `pos` than on `neg`: the probability that a
     random pos item scores above a random neg item (ties half), the Mann-Whitney U over n_pos x n_neg. 0.5 = the
@@ -239,9 +246,8 @@ def auc(neg, pos, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> dic
         return {"value": float("nan"), "ci": [float("nan"), float("nan")], "p": float("nan"), "n": [len(y), len(x)]}
     u = mannwhitneyu(x, y, alternative="two-sided")
     rng = np.random.default_rng(seed)
-    boots = [mannwhitneyu(rng.choice(x, len(x)), rng.choice(y, len(y))).statistic / (len(x) * len(y))
-             for _ in range(n_boot)]
-    return {"value": float(u.statistic / (len(x) * len(y))),
+    boots = [auc_point(pos=rng.choice(x, len(x)), neg=rng.choice(y, len(y))) for _ in range(n_boot)]
+    return {"value": auc_point(y, x),
             "ci": [float(np.quantile(boots, alpha / 2)), float(np.quantile(boots, 1 - alpha / 2))],
             "p": float(u.pvalue), "n": [len(y), len(x)]}
 

@@ -158,6 +158,7 @@ def test_auc_is_the_share_of_pairs_ranked_right_with_ties_half():
     r = S.auc([0.1, 0.2, 0.3], [0.25, 0.3, 0.9])  # pairs pos > neg: 0.25>0.1,0.2; 0.3>0.1,0.2, =0.3; 0.9>all
     assert r["value"] == pytest.approx((2 + 2.5 + 3) / 9) and r["n"] == [3, 3]
     assert r["ci"][0] <= r["value"] <= r["ci"][1]
+    assert S.auc_point([0.1, 0.2, 0.3], [0.25, 0.3, 0.9]) == pytest.approx((2 + 2.5 + 3) / 9)  # (neg, pos)
     same = S.auc([0.5] * 20, [0.5] * 20)
     assert same["value"] == 0.5 and same["p"] == pytest.approx(1.0)
     apart = S.auc(list(np.linspace(0, 0.4, 30)), list(np.linspace(0.6, 1, 30)))

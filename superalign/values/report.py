@@ -7,6 +7,7 @@ from superalign import values
 from superalign.evaluation import metrics as M
 from superalign.report import Markup, esc, fmt_ci, pareto_plot, table
 from superalign.store import RunStore
+from superalign.store.records import EvalInfo
 
 
 def _evals(store: RunStore) -> dict[int, dict[str, dict]]:
@@ -34,7 +35,6 @@ def profile(store: RunStore) -> str | None:
     head = ["axis", "metric"] + ["baseline" if r == 0 else f"round {r}" for r in rounds]
     head += [f"round {last} − baseline [95% CI], p"] if last != rounds[0] else []
     rows, blind = [], []
-    from superalign.store.records import EvalInfo
     got = {r: i.outcomes for r, i in store.infos(EvalInfo).items() if r in rounds}  # item outcomes, read once
     for ax in axes:
         for m in ax.metrics:
