@@ -4,6 +4,8 @@
     python bench/latent_discrimination.py --seeds 0 \
         --adapter runs/bench-efficacy-dev-default/seed0/loop/checkpoints/r1-competence \
         --results bench/results/latent_discrimination/seed0_r1.json      # ... and after round 1 of a dev loop
+    python bench/latent_discrimination.py --train-claims \
+        --results bench/results/latent_discrimination/train_claims.json   # honesty's training claims, base learner
 
 Why: on the headline seeds the base learner's greedy answers do not tell true claims from false ones, nor a right
 correction from a wrong push-back (Youden's J 0.04 and 0.02, bench/value_axes.py), and training moves its yes/no and
@@ -29,13 +31,23 @@ template, a question about a named public figure): there an AUC under 0.5 says t
 prompt differently, not that the learner knows the opposite, and the greedy J is the reading to use.
 What it found (development seeds 0-2, the base learner, `bench/results/latent_discrimination.json`): honesty latent
 AUC 0.660 [0.569, 0.750] (p = 0.0009) against a greedy J of 0.125: the learner ranks true claims above false ones in
-its likelihoods more than its answers show, so honesty is a value it could be taught by eliciting that ranking;
+its likelihoods more than its answers show (on these items: on the claims it can train on it does not, below);
 sycophancy 0.535 [0.434, 0.633] (p = 0.49): it holds no sign of telling a right correction from a wrong push-back,
 so on this learner sycophancy can only be traded against its control (hold the answer or yield), not learned.
 After round 1 of development seed 0's default loop (`seed0_r1.json`, the command above) honesty's greedy J went 0.167
 -> -0.042 and its latent AUC stayed (0.738 -> 0.715, change -0.023 [-0.094, +0.054]): training moved the prior.
+`--train-claims` (2026-12-06, `train_claims.json`, `train_claims_eval_wording.json`): on the loop's country claims
+AUC 0.529 [0.489, 0.569] and on the written everyday pairs (`common_claims`) 0.527 [0.447, 0.614]; in the
+evaluation's wording 0.499 and 0.502. Where a true and a false claim read alike the learner cannot tell them apart,
+so eliciting its ranking (training only the verdicts it leans right on) has nothing to train on.
 With `--adapter` (a LoRA checkpoint of a development run of the same seed): both again with the adapter loaded, and
 the AUC change (adapter - base) with a paired bootstrap CI over the same items.
+`--train-claims`: the same forced choice on honesty's *training* pool (every claim the loop's probes can draw,
+`values.honesty.TRAIN_SOURCES` after the de-duplication against evaluation, in the training wording), per source.
+Why: eliciting the ranking (training only the claims the learner already leans right on, `Axis.known`) needs
+claims the learner knows among those it trains on, not only among those it is tested on. `country_claims` holds a
+true and a false claim per country and fact, so its AUC (true above false) reads knowledge alone; `falseclaims`
+holds false claims only, so it gets the mean p(affirm) beside the country claims' true and false means.
 Writes bench/results/latent_discrimination.json (no answer text; per-item scores by item id).
 """
 from __future__ import annotations
@@ -59,6 +71,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DEV_SEEDS = (0, 1, 2)
 HEADLINE = (10, 11, 12)   # the efficacy and value-axes benches' headline seeds: never read here
 AXES = ("harmlessness", "honesty", "sycophancy", "privacy")
+# `--train-claims` also scores these: claim sets the loop does not train on (yet), read for whether the learner knows
+# them (files/common_claims_v1.jsonl: everyday-knowledge pairs written for this purpose, 2026-12-06)
+CANDIDATE_SOURCES = ("common_claims",)
+WORDING = {"train": "the training probes'", "eval": "the evaluation's"}
 
 
 def log(*a):
@@ -134,13 +150,75 @@ def show(res: dict) -> None:
             print(f"  {name:13} latent AUC adapter - base {t['diff']:+.3f} [{t['ci'][0]:+.3f}, {t['ci'][1]:+.3f}]")
 
 
+def train_claims(lm, cfg, max_per_source: int = 400, wording: str = "train", sources=None) -> dict:
+    """Honesty's training pool under the forced choice: per source, p(affirm) per claim (prompt in the training
+    wording as the probes write it, `Honesty.probes` for round 1), the mean p(affirm) on true and false claims, and,
+    where a source holds both, the AUC of true claims above false ones (`stats.auc`). At most `max_per_source`
+    claims per truth value and source, a fixed sample (the pool's order is the split's). A training source is read
+    in its train split, a candidate (`CANDIDATE_SOURCES`) whole. `wording`: the requests of the training probes
+    (`TRAIN_ASK`) or of the evaluation (`EVAL_ASK`), to tell a claim set the learner does not know from a wording
+    that does not draw out what it knows; `sources`: a subset of the sources."""
+    import random
+
+    from superalign import data, stats
+    from superalign.evaluation.likelihood import continuation_sums
+    from superalign.values import common
+    from superalign.values.honesty import EVAL_ASK, SOFT_AFFIRM, SOFT_DENY, TRAIN_ASK, TRAIN_SOURCES, ask
+    templates = {"train": TRAIN_ASK, "eval": EVAL_ASK}[wording]
+    tok = lm.tokenizer
+    la, ld = (max(1, len(tok(c, add_special_tokens=False)["input_ids"])) for c in (SOFT_AFFIRM, SOFT_DENY))
+    out: dict = {}
+    for name in sources or (*TRAIN_SOURCES, *CANDIDATE_SOURCES):
+        keep = common.far_from_eval(name, "statement")
+        part = "train" if name in TRAIN_SOURCES else "all"   # a candidate is no training source yet: all of it
+        pool = [x for x in data.load(name, part, seed=cfg.data.split_seed) if x["id"] in keep]
+        rng = random.Random(0)
+        picked = [x for truth in (True, False) for x in rng.sample(
+            [y for y in pool if bool(y["truth"]) == truth], min(max_per_source, sum(bool(y["truth"]) == truth
+                                                                                   for y in pool)))]
+        ctx = [[{"role": "user", "content": ask(common.pick(templates, x["id"] + "1"), x["statement"])}]
+               for x in picked]
+        sums = continuation_sums(lm, ctx, [[SOFT_AFFIRM, SOFT_DENY]] * len(picked))
+        p = {x["id"]: float(1 / (1 + np.exp(-(a / la - d / ld)))) for x, (a, d) in zip(picked, sums)}
+        true = [p[x["id"]] for x in picked if x["truth"]]
+        false = [p[x["id"]] for x in picked if not x["truth"]]
+        out[name] = {"pool": len(pool), "trained_by_the_loop": name in TRAIN_SOURCES,
+                     "n_true": len(true), "n_false": len(false),
+                     "p_affirm_true": float(np.mean(true)) if true else None,
+                     "p_affirm_false": float(np.mean(false)) if false else None,
+                     "auc_true_above_false": stats.auc(false, true) if true and false else None, "p_affirm": p}
+    return out
+
+
+def show_train_claims(res: dict, wording: str = "train", adapter=None) -> None:
+    who = f"the learner with {adapter}" if adapter else "base learner"
+    print(f"\nHonesty's training claims, {who} (forced choice 'Yes, that's true.' vs 'No, that's not true.', "
+          f"{WORDING[wording]} wording; AUC: true claims' p(affirm) above false ones', bootstrap CI, Mann-Whitney p)")
+    for name, e in res.items():
+        line = (f"  {name:15} {'' if e['trained_by_the_loop'] else '(candidate) '}pool {e['pool']:5}  scored "
+                f"{e['n_true']} true + {e['n_false']} false;  mean p(affirm)")
+        line += (f" true {e['p_affirm_true']:.3f}," if e["p_affirm_true"] is not None else "")
+        line += f" false {e['p_affirm_false']:.3f}"
+        a = e["auc_true_above_false"]
+        if a:
+            line += f";  AUC {a['value']:.3f} [{a['ci'][0]:.3f}, {a['ci'][1]:.3f}] p={a['p']:.2g}"
+        print(line)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=list(DEV_SEEDS))
     ap.add_argument("--preset", default="default")
     ap.add_argument("--adapter", type=Path, default=None, help="also score the learner with this LoRA checkpoint")
     ap.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "latent_discrimination.json")
+    ap.add_argument("--wording", choices=["train", "eval"], default="train",
+                    help="--train-claims: ask in the training probes' wording or in the evaluation's")
+    ap.add_argument("--sources", nargs="+", help="--train-claims: only these claim sources")
+    ap.add_argument("--train-claims", action="store_true",
+                    help="score honesty's training pool instead of the test splits (base learner, or --adapter)")
     a = ap.parse_args()
+    if a.train_claims and a.results == ap.get_default("results"):
+        sys.exit("--train-claims writes another file than the test-split figures: name it with --results")
     if bad := [s for s in a.seeds if s in HEADLINE]:
         sys.exit(f"seeds {bad} are declared headline seeds: this reads development seeds only (0-2)")
     if a.adapter and len(a.seeds) != 1:
@@ -151,6 +229,24 @@ def main():
     from superalign.training import load_adapter
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    if a.train_claims:
+        cfg = C.load(None, {"run.seed": DEV_SEEDS[0], "run.name": "latent-train-claims"}, a.preset)
+        ctx = R.open_run(cfg, Path(tempfile.mkdtemp(prefix="latent-")) / "run")
+        try:
+            t0 = time.time()
+            if a.adapter:
+                load_adapter(ctx.learner.model, a.adapter)
+            tc = train_claims(ctx.learner, cfg, wording=a.wording, sources=a.sources)
+        finally:
+            ctx.close()
+        res = {"mode": "train_claims", "wording": a.wording, "preset": a.preset,
+               "adapter": str(a.adapter) if a.adapter else None,
+               "split_seed": cfg.data.split_seed, "sources": tc, "wall_s": round(time.time() - t0, 1)}
+        show_train_claims(tc, a.wording, a.adapter)
+        a.results.parent.mkdir(parents=True, exist_ok=True)
+        a.results.write_text(json.dumps(res, indent=1) + "\n")
+        print(f"wrote {a.results}")
+        return
     states = ["base"] + (["adapter"] if a.adapter else [])
     per_seed: dict = {}
     t_all = time.time()

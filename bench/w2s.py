@@ -228,7 +228,7 @@ def screen_task(t: dict, plan: dict, run_dir: Path, log) -> dict:
             stores[w] = stores.get(w) or RunStore(run_dir / "screen" / f"{t['name']}-{w.replace('@', '_')}",
                                                   create=True)
             stores[w].put("config", {"w2s": cfg.model_dump(mode="json")})
-            per_weak[w] = run(cfg, stores[w], candidates=rungs)[t["name"]]
+            per_weak[w] = run(cfg, stores[w], candidates=rungs, say=lambda m: log(f"    {m}"))[t["name"]]
         best = max(per_weak.values(), key=lambda s: s["gap"])
         chance0 = per_weak[weaks[0]]["chance"]
         if len(stage_seeds) == 1 and len(seeds) > 1 and not any(
@@ -272,7 +272,7 @@ def w2s_task(t: dict, scr: dict, section: dict, store, log) -> dict:
     from superalign.w2s.experiment import run
     cfg = parse_config({**section, "tasks": [{**t, "ladder": [scr["rung"]]}], "weak": scr["weak"]})
     t1, c1 = time.time(), time.process_time()
-    s = run(cfg, store)[t["name"]]
+    s = run(cfg, store, say=lambda m: log(f"    {m}"))[t["name"]]
     rungs = [r for r in store.rows("metrics", name="accuracy") if r["meta"]["task"] == t["name"] and r["role"] == "rung"]
     ladder, steps_log = [], []
     for step in sorted({r["meta"]["step"] for r in rungs}):

@@ -836,3 +836,44 @@ def test_latent_discrimination_reads_the_behaviour_on_both_kinds_of_item():
     shifted = ({k: v - 0.5 for k, v in h.items()}, {k: v - 0.5 for k, v in c.items()})  # a prior moved, same ranks
     t = m.auc_change((h, c), shifted, n_boot=50)
     assert t["diff"] == 0.0 and t["ci"] == [0.0, 0.0] and t["n"] == [2, 2]
+
+
+def test_train_claims_ranks_true_above_false_by_the_learners_own_affirm_preference(monkeypatch):
+    """`--train-claims` scores each claim by the learner's per-token preference for the affirm opening and reads the
+    AUC of true above false claims per source: a learner that prefers "Yes" only on true claims scores 1, one whose
+    preference ignores the claim 0.5 (its prior, here a constant lean to "No", moves the means and not the AUC)."""
+    from superalign import config as C
+    from superalign import data
+    from superalign.values import common
+    m = _bench("latent_discrimination")
+    monkeypatch.setattr(common, "far_from_eval", lambda name, field="prompt", embed=None: _Everything())
+    truth = {r["statement"]: r["truth"] for r in data.load_all("common_claims")}
+
+    class Tok:
+        def __call__(self, text, add_special_tokens=False):
+            return {"input_ids": text.split()}
+
+    class LM:
+        tokenizer = Tok()
+
+        def __init__(self, knows):
+            self.knows = knows
+
+        def continuation_logprobs(self, contexts, continuations):
+            out = []
+            for ctx, (yes, no) in zip(contexts, continuations):
+                st = next(s for s in truth if s in ctx[0]["content"])
+                lean = (1.0 if truth[st] else -1.0) if self.knows else 0.0
+                out.append([(lean - 2.0) * len(yes.split()), -1.0 * len(no.split())])
+            return out
+    cfg = C.load(None, {}, "default")
+    knows = m.train_claims(LM(True), cfg, sources=["common_claims"])["common_claims"]
+    blind = m.train_claims(LM(False), cfg, wording="eval", sources=["common_claims"])["common_claims"]
+    assert knows["n_true"] == knows["n_false"] == 105 and not knows["trained_by_the_loop"]
+    assert knows["auc_true_above_false"]["value"] == 1.0 and blind["auc_true_above_false"]["value"] == 0.5
+    assert blind["p_affirm_true"] == pytest.approx(blind["p_affirm_false"]) and blind["p_affirm_true"] < 0.5
+
+
+class _Everything(frozenset):
+    def __contains__(self, item):
+        return True

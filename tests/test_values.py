@@ -432,3 +432,22 @@ def test_the_sft_phase_imitates_only_known_verdicts_under_verdict_sft_known():
         assert {x["prompt"] for x in sft} == {text[p] for p in want}
         assert len(conf) == 4 and all(x["axis"] == "honesty" for x in conf + sft)
     assert notes == ["round 1 honesty: the SFT phase imitates 2 of 4 written verdicts (loop.verdict_sft: known)"]
+
+
+def test_common_claims_are_training_pairs_that_read_alike_and_copy_no_evaluation_claim():
+    """The candidate honesty training set: every pair one true and one false statement that differ in a few words
+    (only knowledge tells them apart), split by seed like a shipped source (no fixed evaluation part), and no
+    statement repeats an evaluation claim."""
+    from superalign import data
+    rows = data.load_all("common_claims")
+    pairs: dict[str, list[dict]] = {}
+    for r in rows:
+        pairs.setdefault(r["group"], []).append(r)
+    assert len(pairs) == 105 and all(sorted(x["truth"] for x in p) == [False, True] for p in pairs.values())
+    for t, f in (sorted(p, key=lambda x: not x["truth"]) for p in pairs.values()):
+        a, b = t["statement"].split(), f["statement"].split()
+        assert len(set(a) ^ set(b)) <= 8, (t["id"], "a pair must read alike")
+    train = data.load("common_claims", "train", seed=0)
+    assert 0 < len(train) < len(rows) and len({r["group"] for r in train}) * 2 == len(train)
+    evaluated = {dedup.normalise(r["statement"]) for r in data.load_all("claims")}
+    assert not evaluated & {dedup.normalise(r["statement"]) for r in rows}

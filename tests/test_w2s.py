@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -123,6 +124,27 @@ def test_an_lm_fit_is_redone_when_its_probe_settings_change(tmp_path, monkeypatc
         t.dir = tmp_path
         t.fit("tiny-random", tr, gold[tr], va, gold[va], "xent", 0)
     assert len(calls) == 2  # the second [0.0] is a cache hit; [1.0] is not
+
+
+def test_each_trained_lm_fit_says_its_seconds_and_a_cached_one_says_nothing(tmp_path, monkeypatch):
+    """A long run prints one line per language-model fit it trains (a seed of the Gemma design holds a dozen fits of
+    minutes each); a fit found in the cache and a head on frozen features are silent."""
+    from superalign.w2s import finetune
+    from superalign.w2s.experiment import Trainer
+    task = load_task("sarcasm", 40)
+    monkeypatch.setattr(finetune, "fit_lm", lambda *a, **kw: (np.full((40, 2), 0.5, np.float32),
+                                                              {"epoch": np.int64(2)}))
+    gold = np.eye(2, dtype=np.float32)[task.labels]
+    tr, va = np.arange(16), np.arange(16, 24)
+    heard: list[str] = []
+    t = Trainer(parse_config(TINY), task, {"hashing:256": np.random.default_rng(0).normal(size=(40, 1, 8))}, "k",
+                say=heard.append)
+    t.dir = tmp_path
+    for _ in range(2):
+        t.fit("tiny-random", tr, gold[tr], va, gold[va], "xent", 3, tag="ceiling")
+    t.fit("hashing:256", tr, gold[tr], va, gold[va], "xent", 3, tag="weak")
+    assert len(heard) == 1 and t.hits == 1
+    assert re.fullmatch(r"sarcasm seed 3: ceiling tiny-random trained in \d+ s \(epoch 2 kept\)", heard[0])
 
 
 def test_the_finetuning_schedule_warms_up_and_decays():

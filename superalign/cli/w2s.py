@@ -45,7 +45,7 @@ def register(app: typer.Typer):
         console = Console(stderr=True)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as progress:
-            res = run(wcfg, store, progress)
+            res = run(wcfg, store, progress, say=lambda m: progress.console.print(f"[dim]{m}[/]"))
         store.put("status", "done")
         store.close()
         out = Console()

@@ -9,6 +9,8 @@ Each axis trains on one source and is evaluated on another (de-duplicated by mea
 | privacy | `privacy` train part (files/privacy_v1.jsonl) | `privacy` dev (validation) and test parts |
 
 The project files keep a fixed split in the file (see their datasheets); the shipped sources are split by seed.
+`common_claims` (files/common_claims_v1.jsonl: everyday-knowledge claims in true / false pairs, written for training,
+split by seed) is a candidate honesty training source that the loop does not draw from yet.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from importlib import resources
 from superalign import assets
 from superalign.data.registry import dataset, rid
 
-FILES = {"claims": "claims_v1.jsonl", "pushback": "pushback_v1.jsonl", "privacy": "privacy_v1.jsonl"}
+FILES = {"claims": "claims_v1.jsonl", "pushback": "pushback_v1.jsonl", "privacy": "privacy_v1.jsonl",
+         "common_claims": "common_claims_v1.jsonl"}
 
 
 def project_rows(name: str) -> list[dict]:
@@ -69,6 +72,17 @@ def _claims():
     dev/test split, a misconception and its correction on the same side. Evaluation only."""
     return [{**r, "source": "superalign:claims_v1", "prompt": r["statement"], "category": r["kind"]}
             for r in project_rows("claims")]
+
+
+@dataset("common_claims", "claims")
+def _common_claims():
+    """files/common_claims_v1.jsonl: everyday-knowledge claims in true / false pairs that read alike (one value
+    swapped), written for training. Why: the learner's likelihoods rank true claims above false ones on the
+    evaluation's plain facts but not on the country claims it can train on (bench/latent_discrimination.py
+    --train-claims), and eliciting a ranking needs training claims the learner knows. No split field: split by
+    seed like the shipped sources; never an evaluation set."""
+    return [{**r, "source": "superalign:common_claims_v1", "prompt": r["statement"]}
+            for r in project_rows("common_claims")]
 
 
 @dataset("pushback", "pushback")

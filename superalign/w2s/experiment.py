@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import numpy as np
 
@@ -72,10 +73,12 @@ def _key(*parts) -> str:
 
 class Trainer:
     """Trains (spec, rows, labels, validation rows + their labels, loss, seed) once; probabilities and weights are
-    cached in `<cache>/w2s/fits/`."""
+    cached in `<cache>/w2s/fits/`. `say`, when given, hears one line per language-model fit it trains (its seconds
+    and kept epoch): on a CPU one such fit takes minutes and a seed holds a dozen, so a long run without these lines
+    looks hung (fits found in the cache take no time and say nothing; `hits` counts them)."""
 
-    def __init__(self, cfg: W2SConfig, task: Task, feats: dict[str, np.ndarray], feat_key: str):
-        self.cfg, self.task, self.feats, self.feat_key = cfg, task, feats, feat_key
+    def __init__(self, cfg: W2SConfig, task: Task, feats: dict[str, np.ndarray], feat_key: str, say=None):
+        self.cfg, self.task, self.feats, self.feat_key, self.say = cfg, task, feats, feat_key, say
         self.dir = assets.cache_dir() / "w2s" / "fits"
         self.hits = self.misses = 0
         self.calls: list[tuple[str, str, bool, str]] = []
@@ -105,6 +108,7 @@ class Trainer:
             self.last_epoch = int(z["epoch"])
             return z["probs"]
         self.misses += 1
+        t0 = time.time()
         kw = self.cfg.loss_kwargs(loss)
         if lm:
             probs, state = fit_lm(lm[0], self.task, train_idx, targets, val_idx, val_targets, loss, self.cfg, seed,
@@ -119,6 +123,9 @@ class Trainer:
         np.savez(tmp, probs=probs, **state)
         tmp.replace(path)
         self.last_epoch = int(state["epoch"])
+        if lm and self.say:
+            self.say(f"{self.task.name} seed {seed}: {tag or 'fit'} {spec} trained in {time.time() - t0:.0f} s "
+                     f"(epoch {self.last_epoch} kept)")
         return probs
 
     def crossfit(self, spec: str, idx: np.ndarray, targets: np.ndarray, loss: str, seed: int) -> np.ndarray:
@@ -242,9 +249,10 @@ def summarise_rows(rows: list[dict], chance: float, samples: int = 2000) -> dict
     return summarise(correct, chance, [m for m in by if m not in ("weak", "ceiling", "control")], samples)
 
 
-def run(cfg: W2SConfig, store, progress=None, candidates=()) -> dict[str, dict]:
+def run(cfg: W2SConfig, store, progress=None, candidates=(), say=None) -> dict[str, dict]:
     """Every task x seed as a resumable store stage; returns the summary per task (also stored in `kv`).
-    `candidates`: ladder rungs to screen (trained on gold, see `run_seed`)."""
+    `candidates`: ladder rungs to screen (trained on gold, see `run_seed`); `say`: a line per language-model fit
+    (`Trainer`)."""
     import torch
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -254,7 +262,7 @@ def run(cfg: W2SConfig, store, progress=None, candidates=()) -> dict[str, dict]:
     for spec in specs:
         task = load_task(spec.name, spec.size, cfg.pool_seed)
         feats, fkey = features_for(cfg, task, progress, candidates)
-        tr = Trainer(cfg, task, feats, fkey)
+        tr = Trainer(cfg, task, feats, fkey, say)
         for seed in cfg.seeds:
             if progress:
                 progress.update(bar, description=f"w2s {spec.name} seed {seed}")
