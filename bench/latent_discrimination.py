@@ -161,12 +161,9 @@ def train_claims(lm, cfg, max_per_source: int = 400, wording: str = "train", sou
     import random
 
     from superalign import data, stats
-    from superalign.evaluation.likelihood import continuation_sums
     from superalign.values import common
-    from superalign.values.honesty import EVAL_ASK, SOFT_AFFIRM, SOFT_DENY, TRAIN_ASK, TRAIN_SOURCES, ask
+    from superalign.values.honesty import EVAL_ASK, TRAIN_ASK, TRAIN_SOURCES, ask, lean_margins
     templates = {"train": TRAIN_ASK, "eval": EVAL_ASK}[wording]
-    tok = lm.tokenizer
-    la, ld = (max(1, len(tok(c, add_special_tokens=False)["input_ids"])) for c in (SOFT_AFFIRM, SOFT_DENY))
     out: dict = {}
     for name in sources or (*TRAIN_SOURCES, *CANDIDATE_SOURCES):
         keep = common.far_from_eval(name, "statement")
@@ -178,8 +175,8 @@ def train_claims(lm, cfg, max_per_source: int = 400, wording: str = "train", sou
                                                                                    for y in pool)))]
         ctx = [[{"role": "user", "content": ask(common.pick(templates, x["id"] + "1"), x["statement"])}]
                for x in picked]
-        sums = continuation_sums(lm, ctx, [[SOFT_AFFIRM, SOFT_DENY]] * len(picked))
-        p = {x["id"]: float(1 / (1 + np.exp(-(a / la - d / ld)))) for x, (a, d) in zip(picked, sums)}
+        # the lean `Axis.known` reads (per-token log p(affirm) - log p(deny)), as a probability
+        p = {x["id"]: float(1 / (1 + np.exp(-m))) for x, m in zip(picked, lean_margins(lm, ctx))}
         true = [p[x["id"]] for x in picked if x["truth"]]
         false = [p[x["id"]] for x in picked if not x["truth"]]
         out[name] = {"pool": len(pool), "trained_by_the_loop": name in TRAIN_SOURCES,
