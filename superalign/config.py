@@ -168,6 +168,9 @@ def read_yaml(path: str | Path) -> dict:
         raise SuperalignError(f"config file {p} does not exist", "pass an existing YAML file to --config")
     try:
         data = yaml.safe_load(p.read_text()) or {}
+    except UnicodeDecodeError as e:
+        raise SuperalignError(f"{p} is not a UTF-8 text file (byte {e.start}: {e.reason})",
+                              "pass the YAML config file itself, saved as UTF-8") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -203,7 +206,10 @@ def load(path: str | Path | None = None, overrides: dict | None = None, preset: 
 
 
 def apply(data: dict, overrides: dict | None, where: str) -> Config:
-    """Set dotted `overrides` on a config dict, then validate it."""
+    """Set dotted `overrides` on a config dict, then validate it. A failure names the overrides too: a bad
+    `--set` value is not in the file (or the defaults) the message would otherwise blame."""
+    if overrides:
+        where += " with " + ", ".join(overrides) + " set"
     return parse(set_dotted(data, overrides), where)
 
 

@@ -95,6 +95,9 @@ def explain(e: BaseException) -> SuperalignError | None:
             return SuperalignError(f"cannot write{where}: {e.strerror}", _WRITABLE)
         if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
             return SuperalignError(f"{e.strerror}{where}", "check the path")
+        if e.errno == errno.EEXIST:  # mkdir(exist_ok=True) on an output directory that is a file
+            return SuperalignError(f"{e.filename or 'an output path'} exists and is not a directory",
+                                   "pass a directory (or a path that does not exist yet) as the output")
     return None
 
 

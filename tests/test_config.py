@@ -34,6 +34,25 @@ def test_missing_role_and_missing_file(tmp_path):
         C.load(tmp_path / "nope.yaml")
 
 
+def test_a_config_that_is_not_utf8_text_names_the_file(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_bytes(b"\xff\xfe\x00r\x00u\x00n\x00:")  # UTF-16, or any binary file passed by mistake
+    with pytest.raises(SuperalignError) as e:
+        C.load(p)
+    assert str(p) in e.value.problem and "UTF-8" in e.value.problem and e.value.fix
+
+
+def test_a_bad_override_is_blamed_on_the_override_not_on_the_file(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("run: {seed: 3}\n")
+    with pytest.raises(SuperalignError) as e:
+        C.load(p, C.parse_sets(["loop.rounds=abc"]))
+    assert f"invalid {p} with loop.rounds set: loop.rounds:" in e.value.problem
+    with pytest.raises(SuperalignError) as e:
+        C.load(None, {"eval.harmful": 0})
+    assert "invalid default config with eval.harmful set: eval.harmful:" in e.value.problem
+
+
 def test_overrides_and_openai_backend():
     cfg = C.load(overrides={"roles.critic": {"backend": "openai", "model": "m", "base_url": "http://x/v1"},
                             "run.seed": 7})

@@ -109,5 +109,19 @@ def test_corrupt_and_unknown_data_are_clear_errors(tmp_path):
         data.load(str(j))
     with pytest.raises(SuperalignError, match="unknown data set"):
         data.load("no_such_set")
+
+
+@pytest.mark.parametrize("text, words", [
+    ('{"prompt": "a"}\n\n{"prompt": "b"\n', ("corrupt", "line 3,")),  # the file's line, not json's `line 1`
+    ('[{"prompt": "a"}, {"prompt": "b"}]\n', ("line 1", "JSON list, not an object")),  # a JSON array saved as .jsonl
+    ('{"prompt": "a"}\n"b"\n', ("line 2", "JSON str, not an object")),
+])
+def test_a_bad_jsonl_line_is_named_by_its_line_in_the_file(tmp_path, text, words):
+    j = tmp_path / "bad.jsonl"
+    j.write_text(text)
+    with pytest.raises(SuperalignError) as e:
+        data.load(str(j))
+    assert str(j) in e.value.problem and all(w in e.value.problem for w in words), e.value.problem
+    assert e.value.fix
     with pytest.raises(SuperalignError, match="unknown split"):
         data.load("advbench", "dev")

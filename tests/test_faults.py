@@ -88,6 +88,72 @@ def test_a_corrupt_store_is_named_by_every_command_that_reads_it(tmp_path):
     for args in (("runs", "show", tmp_path / "r"), ("export", tmp_path / "r"), ("report", tmp_path / "r")):
         code, err = cli(*args)
         one_line(err, 2, code, "corrupt", "fix:")
+    code, err = cli("runs", "list", "--out-dir", tmp_path)  # one store among many: the line names which
+    one_line(err, 2, code, "corrupt", str(tmp_path / "r" / "store.sqlite"))
+
+
+def _no_start(*a, **k):
+    raise AssertionError("a refused start went on to run")
+
+
+def _kv(run_dir: Path) -> dict:
+    s = RunStore(run_dir)
+    try:
+        return {k: v for k, v in s.db.execute("SELECT key, value FROM run")}
+    finally:
+        s.close()
+
+
+def test_an_empty_store_is_refused_by_every_command_and_left_empty(tmp_path, monkeypatch):
+    """SQLite takes an empty file for a new database: `runs show` wrote a fresh run into it, and `run --resume`
+    started a default-config run there."""
+    from superalign.cli import loop as loop_cli
+    monkeypatch.setattr(loop_cli, "_run_one", _no_start)
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "store.sqlite").write_bytes(b"")  # killed as the store was created, or a truncated copy
+    for args in (("runs", "show", tmp_path / "r"), ("export", tmp_path / "r", "-o", tmp_path / "x"),
+                 ("report", tmp_path / "r"), ("run", "--resume", tmp_path / "r"),
+                 ("runs", "list", "--out-dir", tmp_path)):
+        code, err = cli(*args)
+        one_line(err, 2, code, str(tmp_path / "r" / "store.sqlite"), "is empty", "fix:")
+    assert (tmp_path / "r" / "store.sqlite").stat().st_size == 0
+    assert not (tmp_path / "x").exists() and not (tmp_path / "r" / "report.html").exists()
+
+
+def test_resume_refuses_a_run_directory_another_command_wrote(tmp_path, monkeypatch):
+    """Resumed, an eval's directory (or a store with no saved config) ran the loop inside it, and a loop's directory
+    the w2s experiment: both now stop before anything is written."""
+    from superalign.cli import loop as loop_cli
+    from superalign.w2s import experiment as W
+    monkeypatch.setattr(loop_cli, "_run_one", _no_start)
+    monkeypatch.setattr(W, "run", _no_start)
+
+    def made(name: str, **kv) -> Path:
+        s = RunStore(tmp_path / name, create=True)
+        for k, v in kv.items():
+            s.put(k, v)
+        s.close()
+        return tmp_path / name
+    ev = made("eval", kind="eval", config={"run": {"seed": 0}}, status="done")
+    loop = made("loop", config={"run": {"seed": 0}}, loop={"rounds": 1}, status="done")
+    bare = _store(tmp_path / "bare")  # metrics and no config, as bench/w2s.py's stores are
+    before = {d: _kv(d) for d in (ev, loop, bare)}
+    for args, words in [(("run", "--resume", ev), ("holds a run of `superalign eval`", "not of `superalign run`")),
+                        (("run", "--resume", ev, "--fork", tmp_path / "f"), ("`superalign eval`",)),
+                        (("run", "--resume", bare), ("no saved run config", "new --run-dir")),
+                        (("w2s", "--resume", loop), ("`superalign run`", "superalign run --resume"))]:
+        code, err = cli(*args)
+        one_line(err, 2, code, str(args[2]), *words)
+    assert {d: _kv(d) for d in before} == before and not (tmp_path / "f").exists()
+
+
+def test_an_output_path_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    for args in (("export", _store(tmp_path / "r"), "-o", tmp_path / "a-file"),
+                 ("sandwich", "--run-dir", tmp_path / "a-file", "--questions", "2")):
+        code, err = cli(*args)
+        one_line(err, 2, code, str(tmp_path / "a-file"), "exists and is not a directory")
+    assert (tmp_path / "a-file").read_text() == "x"
 
 
 def test_a_config_that_is_not_yaml_is_one_line(tmp_path):

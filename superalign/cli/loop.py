@@ -18,7 +18,7 @@ from superalign.loop import report as loop_report
 from superalign.loop import run as loop_run
 from superalign.loop.ui import RichUI
 from superalign.store import RunStore
-from superalign.store.summary import RunSummary
+from superalign.store.summary import RunSummary, other_kind
 
 
 def register(app: typer.Typer):
@@ -66,12 +66,19 @@ def register(app: typer.Typer):
             if not (resume / "store.sqlite").exists():
                 raise SuperalignError(f"{resume} is not a run directory (no store.sqlite)",
                                       "pass a directory printed by `superalign runs list`")
+            st = RunStore(resume)
+            try:
+                other_kind(st, "loop")  # an eval's or a w2s run's directory is no loop to continue
+                if st.get("config") is None:  # resumed, it would run the defaults, not the run it holds
+                    raise SuperalignError(f"{resume} holds no saved run config: `superalign run` did not start it, "
+                                          "or it was killed before it began",
+                                          "start a new run with a new --run-dir (nothing of this one can be resumed)")
+                saved = loop_run.saved_config(st)
+            finally:
+                st.close()
             if config is not None or preset is not None:
                 cfg = C.load(config, overrides, preset)
             else:
-                st = RunStore(resume)
-                saved = loop_run.saved_config(st)
-                st.close()
                 cfg = C.apply(saved, overrides, f"config saved in {resume}")
             _run_one(cfg, fork or resume, resume=fork is None, fork_of=resume if fork else None)
             return

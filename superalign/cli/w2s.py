@@ -25,6 +25,7 @@ def register(app: typer.Typer):
         from superalign.report import build
         from superalign.w2s.report import SECTIONS
         from superalign.store import RunStore
+        from superalign.store.summary import other_kind
         from superalign.w2s.config import parse_config
         from superalign.w2s.experiment import run
         from superalign.w2s.report import label, methods
@@ -38,6 +39,8 @@ def register(app: typer.Typer):
         wcfg = parse_config(section)
         run_dir = resume or Path(out_dir or cfg.run.out_dir) / time.strftime("w2s-%Y%m%d-%H%M%S")
         store = RunStore(run_dir, create=resume is None)
+        if resume is not None:
+            other_kind(store, "w2s")  # a loop's or an eval's directory: refused before anything is written into it
         store.put("name", store.get("name") or run_dir.name)
         store.put("config", {**cfg.model_dump(mode="json"), "w2s": wcfg.model_dump(mode="json")})
         store.put("seeds", wcfg.seeds)

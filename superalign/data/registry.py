@@ -75,10 +75,29 @@ def _cached_builtin(name: str) -> list[Record]:
     return rows
 
 
+def _jsonl_rows(path: Path) -> list[dict]:
+    """One JSON object per line, a bad line named by its line in the file (json.loads, given one line, says
+    `line 1` of every line)."""
+    rows = []
+    for i, ln in enumerate(path.read_text().splitlines(), 1):
+        if not ln.strip():
+            continue
+        try:
+            r = json.loads(ln)
+        except json.JSONDecodeError as e:
+            raise SuperalignError(f"data file {path} is corrupt: line {i}, column {e.colno}: {e.msg}",
+                                  "fix that line (each line must be one JSON object)") from None
+        if not isinstance(r, dict):
+            raise SuperalignError(f"line {i} of data file {path} is a JSON {type(r).__name__}, not an object",
+                                  'write one object per line, e.g. {"prompt": "..."} (a JSON array is not JSONL)')
+        rows.append(r)
+    return rows
+
+
 def _load_file(path: Path) -> list[Record]:
     try:
         if path.suffix == ".jsonl":
-            rows = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+            rows = _jsonl_rows(path)
         elif path.suffix == ".csv":
             rows = list(csv.DictReader(path.open()))
         else:

@@ -47,20 +47,32 @@ class RunStore:
         self.path = self.dir / "store.sqlite"
         if not create and not self.path.exists():
             raise SuperalignError(f"no run store at {self.path}", "check the run directory (`superalign runs list`)")
+        if not create and self.path.stat().st_size == 0:
+            # SQLite would take an empty file for a new database: a read would write a fresh run into it, and
+            # `run --resume` would start a default-config run there
+            raise SuperalignError(f"the run store {self.path} is empty (0 bytes): it holds no run",
+                                  "restore store.sqlite from a copy, or delete it and start the run again")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=30000")
-        with self.tx():
-            self.db.execute("CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT)")
-            self.db.execute("CREATE TABLE IF NOT EXISTS stages (round INTEGER, name TEXT, status TEXT, "
-                            "started_at REAL, finished_at REAL, info TEXT, PRIMARY KEY (round, name))")
-            for t, cols in TABLES.items():
-                self.db.execute(f"CREATE TABLE IF NOT EXISTS {t} ({cols}, {LINEAGE})")
-                self.db.execute(f"CREATE INDEX IF NOT EXISTS {t}_round_stage ON {t}(round, stage)")
-        self.run_id = self.get("run_id") or self._init_id()
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=30000")
+            with self.tx():
+                self.db.execute("CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT)")
+                self.db.execute("CREATE TABLE IF NOT EXISTS stages (round INTEGER, name TEXT, status TEXT, "
+                                "started_at REAL, finished_at REAL, info TEXT, PRIMARY KEY (round, name))")
+                for t, cols in TABLES.items():
+                    self.db.execute(f"CREATE TABLE IF NOT EXISTS {t} ({cols}, {LINEAGE})")
+                    self.db.execute(f"CREATE INDEX IF NOT EXISTS {t}_round_stage ON {t}(round, stage)")
+            self.run_id = self.get("run_id") or self._init_id()
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            if "not a database" in str(e) or "malformed" in str(e):  # name the file: `runs list` opens many
+                raise SuperalignError(f"the run store {self.path} is corrupt (sqlite: {e})",
+                                      "restore store.sqlite from a copy, or move that run directory away") from None
+            raise
 
     def _init_id(self) -> str:
         rid = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from superalign.errors import SuperalignError
 from superalign.store import RunStore
 from superalign.store.records import Checkpoint, Metric, RunIdentity, Stage
 
@@ -112,3 +113,22 @@ def kind_of(store: RunStore) -> str:
     if store.get("sandwich") is not None:
         return "sandwich"
     return "w2s" if (store.get("config") or {}).get("w2s") and store.get("seeds") else "run"
+
+
+# the command that writes each kind of run, and how that kind is continued (`other_kind` names them)
+COMMAND = {"loop": "superalign run", "w2s": "superalign w2s", "sandwich": "superalign sandwich",
+           "eval": "superalign eval"}
+CONTINUE = {"loop": "continue it with `superalign run --resume {dir}`",
+            "w2s": "continue it with `superalign w2s --resume {dir}`",
+            "sandwich": "continue it with `superalign sandwich --run-dir {dir}`",
+            "eval": "an evaluation is not continued: run `superalign eval` again with a new --run-dir"}
+
+
+def other_kind(store: RunStore, kind: str) -> None:
+    """Refuse to continue, as a `kind` run, a store another command wrote: that would write this command's stages
+    and config into the other run. A store that names no kind (killed before it wrote one) is let through."""
+    theirs = kind_of(store)
+    if theirs != kind and theirs in COMMAND:
+        raise SuperalignError(f"{store.dir} holds a run of `{COMMAND[theirs]}`, not of `{COMMAND[kind]}`",
+                              CONTINUE[theirs].format(dir=store.dir) + f"; or resume a directory `{COMMAND[kind]}` "
+                              "wrote (`superalign runs show DIR` names a run's kind)")
