@@ -15,6 +15,7 @@ import inspect
 
 import numpy as np
 
+from superalign.errors import SuperalignError
 from superalign.w2s.features import _path, _save, load_lm, parse, text_key, token_states
 from superalign.w2s.losses import LOSSES
 from superalign.w2s.probe import EarlyStop, fit_head, train_epochs, val_score
@@ -24,7 +25,6 @@ TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 
 def n_blocks(name: str, layers, exit_layer: int | None = None) -> tuple[int, int]:
     """(exit: blocks used, index of the first trained block) for `layers` = K or 'all' below `exit_layer`."""
-    from superalign.errors import SuperalignError
     from superalign.w2s.features import lm_depth
     depth = lm_depth(name)
     end = depth if exit_layer is None else exit_layer
@@ -75,7 +75,6 @@ class TopBlocks:
         never see pads."""
         import torch
         if self.window and h.shape[1] > self.window:
-            from superalign.errors import SuperalignError
             raise SuperalignError(f"texts of {h.shape[1]} tokens are longer than the model's sliding attention window "
                                   f"({self.window}), which the w2s student does not mask",
                                   f"set w2s.max_tokens to at most {self.window}")
