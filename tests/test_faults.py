@@ -4,6 +4,7 @@ started. Faults are real where the test can make them (a missing model, a corrup
 signal) and injected at the call that meets them where it cannot (a full disk, a read-only mount, a missing extra).
 Everything runs on `tiny-random` and tiny configs; nothing waits on a clock."""
 import errno
+import json
 import os
 import signal
 import sqlite3
@@ -88,8 +89,12 @@ def test_a_corrupt_store_is_named_by_every_command_that_reads_it(tmp_path):
     for args in (("runs", "show", tmp_path / "r"), ("export", tmp_path / "r"), ("report", tmp_path / "r")):
         code, err = cli(*args)
         one_line(err, 2, code, "corrupt", "fix:")
-    code, err = cli("runs", "list", "--out-dir", tmp_path)  # one store among many: the line names which
-    one_line(err, 2, code, "corrupt", str(tmp_path / "r" / "store.sqlite"))
+    _store(tmp_path / "good")
+    r = CliRunner().invoke(app, ["runs", "list", "--out-dir", str(tmp_path)])  # one damaged store among many
+    assert r.exit_code == 0 and "good" in r.stdout and "unreadable" in r.stdout, r.output
+    (line,) = [x for x in r.stderr.splitlines() if x.strip()]
+    assert line.startswith("unreadable:") and "corrupt" in line and str(tmp_path / "r" / "store.sqlite") in line
+    assert "fix:" in line and "Traceback" not in r.output
 
 
 def _no_start(*a, **k):
@@ -112,10 +117,11 @@ def test_an_empty_store_is_refused_by_every_command_and_left_empty(tmp_path, mon
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "store.sqlite").write_bytes(b"")  # killed as the store was created, or a truncated copy
     for args in (("runs", "show", tmp_path / "r"), ("export", tmp_path / "r", "-o", tmp_path / "x"),
-                 ("report", tmp_path / "r"), ("run", "--resume", tmp_path / "r"),
-                 ("runs", "list", "--out-dir", tmp_path)):
+                 ("report", tmp_path / "r"), ("run", "--resume", tmp_path / "r")):
         code, err = cli(*args)
         one_line(err, 2, code, str(tmp_path / "r" / "store.sqlite"), "is empty", "fix:")
+    code, err = cli("runs", "list", "--out-dir", tmp_path)  # listed as unreadable, named, not read as a new run
+    assert code == 0 and "is empty" in err and str(tmp_path / "r" / "store.sqlite") in err.replace("\n", ""), err
     assert (tmp_path / "r" / "store.sqlite").stat().st_size == 0
     assert not (tmp_path / "x").exists() and not (tmp_path / "r" / "report.html").exists()
 
@@ -145,6 +151,22 @@ def test_resume_refuses_a_run_directory_another_command_wrote(tmp_path, monkeypa
         code, err = cli(*args)
         one_line(err, 2, code, str(args[2]), *words)
     assert {d: _kv(d) for d in before} == before and not (tmp_path / "f").exists()
+
+
+def test_a_failed_w2s_run_says_so_in_its_store(tmp_path, monkeypatch):
+    """A w2s run that stopped on an error (an unknown task, say) stayed "running" in its store, later shown as
+    "killed": the store now says it failed, and why."""
+    from superalign.errors import SuperalignError
+    from superalign.w2s import experiment as W
+
+    def unknown(*a, **k):
+        raise SuperalignError("unknown data set 'nosuch'", "use a built-in")
+    monkeypatch.setattr(W, "run", unknown)
+    code, err = cli("w2s", "--tasks", "nosuch", "--out-dir", tmp_path)
+    one_line(err, 2, code, "unknown data set")
+    (run_dir,) = [d for d in tmp_path.iterdir() if d.name.startswith("w2s-")]
+    kv = {k: json.loads(v) for k, v in _kv(run_dir).items()}
+    assert kv["status"] == "failed" and "unknown data set 'nosuch'" in kv["error"]
 
 
 def test_an_output_path_that_is_a_file_is_one_line(tmp_path):
@@ -285,9 +307,12 @@ def test_serve_answers_a_lone_surrogate_with_a_400(tiny):
 def test_runs_compare_names_what_it_skipped(tmp_path):
     _store(tmp_path / "ok")
     RunStore(tmp_path / "empty", create=True).close()
+    (tmp_path / "junk").mkdir()  # a corrupt store is skipped like a missing one (it stopped the comparison)
+    (tmp_path / "junk" / "store.sqlite").write_bytes(b"not an SQLite file " * 40)
     r = CliRunner().invoke(app, ["runs", "compare", str(tmp_path / "ok"), str(tmp_path / "empty"),
-                                 str(tmp_path / "none"), "--out", str(tmp_path / "cmp")])
+                                 str(tmp_path / "none"), str(tmp_path / "junk"), "--out", str(tmp_path / "cmp")])
     assert r.exit_code == 0, r.output
     assert f"skipped {tmp_path / 'empty'}: no finished eval stage" in r.stderr
     assert f"skipped {tmp_path / 'none'}: not a run directory" in r.stderr
+    assert f"skipped {tmp_path / 'junk'}: the run store {tmp_path / 'junk' / 'store.sqlite'} is corrupt" in r.stderr
     assert "compliance" in r.stdout  # the run it kept

@@ -181,9 +181,14 @@ def chat(prompt: str, role: str = "learner", config: Optional[Path] = typer.Opti
 def runs_list(out_dir: Path = typer.Option(Path("runs"), "--out-dir")):
     """List run directories under OUT_DIR with their status."""
     t = Table("run", "name", "status", "stages done", "dir")
-    for r in list_runs(out_dir):
+    runs = list_runs(out_dir)
+    for r in runs:
         t.add_row(r["run_id"], r["name"], r["status"], f"{r['stages_done']}/{r['stages']}", r["dir"])
     Console().print(t)
+    for r in runs:  # the others are listed; each unreadable store is named with its problem and fix
+        if "error" in r:
+            Console(stderr=True).print(escape(f"unreadable: {r['error'].problem}; fix: {r['error'].fix}"),
+                                       soft_wrap=True, highlight=False)
 
 
 @runs_app.command("show")

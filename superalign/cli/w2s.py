@@ -46,9 +46,17 @@ def register(app: typer.Typer):
         store.put("seeds", wcfg.seeds)
         store.put("status", "running")
         console = Console(stderr=True)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console) as progress:
-            res = run(wcfg, store, progress, say=lambda m: progress.console.print(f"[dim]{m}[/]"))
+        try:
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=console) as progress:
+                res = run(wcfg, store, progress, say=lambda m: progress.console.print(f"[dim]{m}[/]"))
+        except KeyboardInterrupt:
+            store.put("status", "interrupted")
+            raise
+        except BaseException as e:  # as the loop does: `runs list` shows the run failed and why, not "running"
+            store.put("status", "failed")
+            store.put("error", f"{type(e).__name__}: {e}"[:2000])
+            raise
         store.put("status", "done")
         store.close()
         out = Console()

@@ -27,7 +27,11 @@ def load(run_dirs: Sequence[str | Path]) -> tuple[list[dict], list[tuple[str, st
         if not (Path(d) / "store.sqlite").exists():
             skipped.append((str(d), "not a run directory (no store.sqlite)"))
             continue
-        sm = RunSummary.of(d)
+        try:
+            sm = RunSummary.of(d)
+        except SuperalignError as e:  # a corrupt or empty store is skipped like a missing one, its problem named
+            skipped.append((str(d), e.problem))
+            continue
         why = sm.why_not_comparable()
         if why:
             skipped.append((str(d), why))

@@ -213,9 +213,16 @@ def writable(run_dir: str | Path) -> None:
 
 
 def list_runs(out_dir: str | Path) -> list[dict]:
-    out = []
+    """One row per run directory under `out_dir`. A store that cannot be read (corrupt, empty) is a row with status
+    `unreadable` and its `error` (a SuperalignError): one damaged run must not hide the others from the list."""
+    out: list[dict] = []
     for p in sorted(Path(out_dir).glob("*/store.sqlite")):
-        s = RunStore(p.parent)
+        try:
+            s = RunStore(p.parent)
+        except SuperalignError as e:
+            out.append({"dir": str(p.parent), "run_id": "?", "name": p.parent.name, "status": "unreadable",
+                        "stages_done": 0, "stages": 0, "error": e})
+            continue
         st = s.stages()
         out.append({"dir": str(p.parent), "run_id": s.run_id, "name": s.get("name", p.parent.name),
                     "status": s.status(), "stages_done": sum(x["status"] == "done" for x in st),
