@@ -52,3 +52,19 @@ def test_higher_rates_sit_higher_and_further_right():
     c = [(float(e.get("cx")), float(e.get("cy"))) for e in svg.findall(f"{NS}circle")]
     assert c[0][0] < c[1][0] < c[2][0]  # x grows to the right
     assert c[0][1] < c[1][1] < c[2][1]  # larger ASR is nearer the top (smaller SVG y)
+
+
+def test_a_table_aligns_numbers_right_and_text_left_and_scrolls_in_its_own_box():
+    """Every column was right-aligned, so a column of sentences (a metric's description, a candidate's settings)
+    read ragged-left; and a table wider than the page scrolled the whole page sideways."""
+    import re as _re
+    from superalign.report import Markup, table
+    h = table(["metric", "description", "value", "verdict"],
+              [["a", "tells its two kinds apart", "0.800 [0.682, 0.882] (n=60)", Markup('<span class="bad">x</span>')],
+               ["b", "fails to affirm", "–", Markup('<span class="good">+0.1</span>')]])
+    assert h.startswith('<div class="tw"><table>') and h.endswith("</table></div>")
+    heads = _re.findall(r"<th( class=\"t\")?>([^<]*)</th>", h)
+    assert [name for cls, name in heads if cls] == ["metric", "description", "verdict"]
+    assert '<td>0.800 [0.682, 0.882] (n=60)</td>' in h and '<td class="t">tells its two kinds apart</td>' in h
+    from superalign.report import CSS
+    assert "td.t" in CSS and ".tw{overflow-x:auto" in CSS

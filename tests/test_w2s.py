@@ -303,6 +303,10 @@ def test_integration_on_a_sarcasm_slice(tmp_path):
     store2 = RunStore(tmp_path / "run2", create=True)
     run(cfg, store2)
     assert all(json.loads(s["info"])["cache_hits"] > 0 for s in store2.stages() if "seed" in s["name"])
+    # a store without a run config (bench/w2s.py writes none) still says what each task ran under (it said "?")
+    html2 = "".join(fn(store2) or "" for _, fn in SECTIONS)
+    assert f"Strong model <code>{cfg.strong}</code>" in html2 and f"weak supervisor <code>{cfg.weak}</code>" in html2
+    assert "not recorded" not in html2 and "; 2 seeds." in html2
     n = len(store.rows("metrics"))
     run(cfg, store)  # resuming redoes no stage
     assert len(store.rows("metrics")) == n

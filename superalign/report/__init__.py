@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -24,7 +25,8 @@ CSS = """
 body{font:14px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
-th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
+th{background:#f5f5f5}td:first-child,th:first-child,td.t,th.t{text-align:left}
+.tw{overflow-x:auto;max-width:100%}
 details{margin:.4em 0}summary{cursor:pointer;color:#555}.harm{filter:blur(4px)}.harm:hover{filter:none}
 pre{white-space:pre-wrap;background:#f8f8f8;padding:.5em;border-radius:4px;max-height:30em;overflow:auto}
 .muted{color:#777}.bad{color:#b00}.good{color:#070}
@@ -35,11 +37,20 @@ def esc(x) -> str:
     return html.escape(str(x))
 
 
+_NUMERIC = re.compile(r"^\s*(?:[-+\u2212]?[\d.]|\u2013\s*$|$)")  # 0.8 [..], -2.2, +0.1, 12, "–" (no value), ""
+
+
 def table(header: list[str], rows: list[list]) -> str:
-    h = "".join(f"<th>{esc(c)}</th>" for c in header)
-    body = "".join("<tr>" + "".join(f"<td>{c if isinstance(c, Markup) else esc(c)}</td>" for c in r) + "</tr>"
-                   for r in rows)
-    return f"<table><tr>{h}</tr>{body}</table>"
+    """An HTML table: a column of numbers is right-aligned (digits line up), a column holding any text is
+    left-aligned (a right-aligned sentence is hard to read), and a table wider than the page scrolls inside its
+    own box, not the page."""
+    text = [any(not _NUMERIC.match(re.sub(r"<[^>]*>", "", str(r[i]))) for r in rows if i < len(r))
+            for i in range(len(header))]
+    cls = [' class="t"' if t else "" for t in text]
+    h = "".join(f"<th{cls[i]}>{esc(c)}</th>" for i, c in enumerate(header))
+    body = "".join("<tr>" + "".join(f"<td{cls[i] if i < len(cls) else ''}>{c if isinstance(c, Markup) else esc(c)}"
+                                    "</td>" for i, c in enumerate(r)) + "</tr>" for r in rows)
+    return f'<div class="tw"><table><tr>{h}</tr>{body}</table></div>'
 
 
 class Markup(str):

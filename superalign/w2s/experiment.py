@@ -279,5 +279,9 @@ def run(cfg: W2SConfig, store, progress=None, candidates=(), say=None) -> dict[s
         summary["untuned"] = spec.untuned
         store.put(f"w2s/{spec.name}/chance", chance)
         store.put(f"w2s/{spec.name}/untuned", spec.untuned)
+        # the setting each task ran under, for the report: bench/w2s.py runs tasks into one store with a weak
+        # supervisor chosen per task by its screen, and writes no run config
+        store.put(f"w2s/{spec.name}/setting", {"strong": cfg.strong, "weak": cfg.weak,
+                                                "finetune": cfg.finetune.model_dump(mode="json")})
         result[spec.name] = summary
     return result

@@ -30,11 +30,12 @@ def _rows(store) -> list[dict]:
     return [r for r in store.rows("metrics", stage="w2s") if "correct" in r["meta"] or r["name"] == "auroc"]
 
 
-def setting(store) -> str:
-    """One line saying how the strong model was trained, so the fast probe variant is never read as the headline."""
-    cfg = ((store.get("config") or {}).get("w2s") or {})
+def setting(store, task: str | None = None) -> str:
+    """One line saying how the strong model was trained, so the fast probe variant is never read as the headline:
+    the task's own setting when the run recorded one (bench/w2s.py's stores hold no run config), else the run's."""
+    cfg = (task and store.get(f"w2s/{task}/setting")) or ((store.get("config") or {}).get("w2s") or {})
     ft = cfg.get("finetune") or {}
-    strong = cfg.get("strong", "?")
+    strong = cfg.get("strong", "not recorded")
     if "+lora" in strong or ft.get("mode") == "lora":
         cut = f" of the network cut at block {ft['exit_layer']}" if ft.get("exit_layer") else ""
         top = "every block" if ft.get("lora_layers") == "all" else f"the top {ft.get('lora_layers')} blocks"
@@ -45,7 +46,8 @@ def setting(store) -> str:
         how = "full fine-tuning"
     else:
         how = "linear probe on frozen features (fast variant, not the headline setting)"
-    return (f"<p>Strong model <code>{esc(strong)}</code>: {esc(how)}; weak supervisor <code>{esc(cfg.get('weak', '?'))}"
+    weak = cfg.get("weak", "not recorded")
+    return (f"<p>Strong model <code>{esc(strong)}</code>: {esc(how)}; weak supervisor <code>{esc(weak)}"
             "</code>. Every student is early-stopped on transfer-validation rows labelled by its supervisor (never "
             "gold); the ceiling and the control are trained and stopped on gold (never a weak label).</p>")
 
@@ -64,11 +66,14 @@ def results_section(store) -> str | None:
     rows = _rows(store)
     if not rows:
         return None
-    parts = [setting(store), "<p>Accuracy: mean over seeds, 95% CI from a seeds × test-items bootstrap. "
-             "PGR = (w2s − weak) / (ceiling − weak) on seed-mean accuracies, withheld when the gap's CI includes 0 "
+    tasks = list(dict.fromkeys(r["meta"]["task"] for r in rows))
+    each = any(store.get(f"w2s/{t}/setting") for t in tasks)  # a setting per task: said under each task's heading
+    parts = ["" if each else setting(store),
+             "<p>Accuracy: mean over seeds, 95% CI from a seeds × test-items bootstrap. PGR = (w2s − weak) / "
+             "(ceiling − weak) on seed-mean accuracies, withheld when the gap's CI includes 0 "
              "or the weak model is at chance. A gap is a capacity gap when the weak model's architecture trained on "
              "the ceiling's gold rows (the control) stays below the ceiling, else a data gap.</p>"]
-    for task in dict.fromkeys(r["meta"]["task"] for r in rows):
+    for task in tasks:
         trs = [r for r in rows if r["meta"]["task"] == task]
         chance = store.get(f"w2s/{task}/chance") or 0.5
         s = summarise_rows(trs, chance)
@@ -87,8 +92,10 @@ def results_section(store) -> str | None:
             gap += (f"; capacity gap ceiling − control {fmt_ci(s['capacity_gap'], *s['capacity_gap_ci'])}: a "
                     f"{s['gap_kind']} gap")
         note = f"<p><b>PGR withheld:</b> {esc(s['pgr_withheld'])}.</p>" if s["pgr_withheld"] else ""
-        parts.append(f"<h3>{esc(task)}{esc(untuned)}</h3><p>{esc(gap)}; chance {chance:.3f}; {s['seeds']} seeds.</p>"
-                     + note + table(["model", "spec", "accuracy [95% CI]", "stop epoch", "PGR [95% CI]"], body))
+        seeds = f"{s['seeds']} seed" + ("s" if s["seeds"] != 1 else "")
+        parts.append(f"<h3>{esc(task)}{esc(untuned)}</h3>" + (setting(store, task) if each else "")
+                     + f"<p>{esc(gap)}; chance {chance:.3f}; {seeds}.</p>" + note
+                     + table(["model", "spec", "accuracy [95% CI]", "stop epoch", "PGR [95% CI]"], body))
     return "".join(parts)
 
 
