@@ -316,3 +316,15 @@ def test_runs_compare_names_what_it_skipped(tmp_path):
     assert f"skipped {tmp_path / 'none'}: not a run directory" in r.stderr
     assert f"skipped {tmp_path / 'junk'}: the run store {tmp_path / 'junk' / 'store.sqlite'} is corrupt" in r.stderr
     assert "compliance" in r.stdout  # the run it kept
+
+
+def test_runs_list_finds_nested_runs_and_never_cuts_a_directory(tmp_path):
+    """The benches nest their runs (`bench-efficacy/seed10/loop`): `runs list` looked one level down only and
+    listed none of them; and a narrow terminal cut the dir column to `runs/bench-ef…`, which cannot be copied."""
+    from superalign.store import list_runs
+    top, deep = _store(tmp_path / "top"), _store(tmp_path / "bench-efficacy-with-a-long-name" / "seed10" / "loop")
+    assert {r["dir"] for r in list_runs(tmp_path)} == {str(top), str(deep)}
+    r = CliRunner().invoke(app, ["runs", "list", "--out-dir", str(tmp_path)], env={"COLUMNS": "60"})
+    assert r.exit_code == 0 and "…" not in r.stdout, r.stdout
+    cells = "".join(x.split("│")[-2].strip() for x in r.stdout.splitlines() if x.count("│") == 6)
+    assert str(deep) in cells, cells

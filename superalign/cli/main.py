@@ -180,7 +180,9 @@ def chat(prompt: str, role: str = "learner", config: Optional[Path] = typer.Opti
 @runs_app.command("list")
 def runs_list(out_dir: Path = typer.Option(Path("runs"), "--out-dir")):
     """List run directories under OUT_DIR with their status."""
-    t = Table("run", "name", "status", "stages done", "dir")
+    t = Table()
+    for col in ("run", "name", "status", "stages done", "dir"):  # wrapped, never cut to "runs/bench-ef…" by a narrow
+        t.add_column(col, overflow="fold")                        # terminal: the run id and dir are what a user copies
     runs = list_runs(out_dir)
     for r in runs:
         t.add_row(r["run_id"], r["name"], r["status"], f"{r['stages_done']}/{r['stages']}", r["dir"])

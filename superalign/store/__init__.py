@@ -213,10 +213,11 @@ def writable(run_dir: str | Path) -> None:
 
 
 def list_runs(out_dir: str | Path) -> list[dict]:
-    """One row per run directory under `out_dir`. A store that cannot be read (corrupt, empty) is a row with status
-    `unreadable` and its `error` (a SuperalignError): one damaged run must not hide the others from the list."""
+    """One row per run directory under `out_dir`, at any depth (the benches nest theirs: `bench-efficacy/seed10/loop`,
+    `bench-w2s-.../w2s`). A store that cannot be read (corrupt, empty) is a row with status `unreadable` and its
+    `error` (a SuperalignError): one damaged run must not hide the others from the list."""
     out: list[dict] = []
-    for p in sorted(Path(out_dir).glob("*/store.sqlite")):
+    for p in sorted(Path(out_dir).glob("**/store.sqlite")):
         try:
             s = RunStore(p.parent)
         except SuperalignError as e:
