@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from superalign.data.registry import parse_hf
-from superalign.errors import Strict, SuperalignError, validate
+from superalign.errors import FIX_KEYS, Strict, SuperalignError, describe, error_paths, validate
 from superalign.evaluation.judge import check_independent
 from superalign.loop.config import LoopConfig, merge, with_preset
 from superalign.models.config import (Classifier, EvalJudge, Generation, LocalModel, OpenAIEndpoint,  # noqa: F401
@@ -206,11 +206,22 @@ def load(path: str | Path | None = None, overrides: dict | None = None, preset: 
 
 
 def apply(data: dict, overrides: dict | None, where: str) -> Config:
-    """Set dotted `overrides` on a config dict, then validate it. A failure names the overrides too: a bad
-    `--set` value is not in the file (or the defaults) the message would otherwise blame."""
-    if overrides:
-        where += " with " + ", ".join(overrides) + " set"
-    return parse(set_dotted(data, overrides), where)
+    """Set dotted `overrides` on a config dict, then validate it. A failure names the overrides it touches: a bad
+    `--set` value is not in the file (or the defaults) the message would otherwise blame, and an override the
+    failure does not touch (`superalign eval` sets run.seed itself) would only send the reader looking there."""
+    try:
+        return Config.model_validate(set_dotted(data, overrides))
+    except ValidationError as e:
+        blamed = [k for k in overrides or {} if any(_touches(k, path) for path in error_paths(e))]
+        if blamed:
+            where += " with " + ", ".join(blamed) + " set"
+        raise SuperalignError(f"invalid {where}: {describe(e)}", FIX_KEYS) from None
+
+
+def _touches(key: str, path: str) -> bool:
+    """Whether an override of dotted `key` is where a validation error at dotted `path` lies (the same key, a key
+    inside it, or a section it replaced)."""
+    return path == key or path.startswith(key + ".") or key.startswith(path + ".") or not path
 
 
 def set_dotted(data: dict, overrides: dict | None) -> dict:

@@ -28,19 +28,25 @@ class Strict(BaseModel):
 _UNION_TAGS = ("local", "openai", "classifier", "eval_judge")
 
 
+def error_paths(e: ValidationError) -> list[str]:
+    """The dotted key path of each problem, in `e.errors()` order (union tags dropped; '' for the whole model)."""
+    return [".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)) for err in e.errors()]
+
+
 def describe(e: ValidationError, prefix: str = "") -> str:
-    """One `dotted.path: message` per problem, joined by '; ' (union tags dropped from the path)."""
+    """One `dotted.path: message` per problem, joined by '; '."""
     lines = []
-    for err in e.errors():
-        parts = [str(p) for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)]
-        path = ".".join(([prefix] if prefix else []) + parts) or prefix or "config"
+    for err, path in zip(e.errors(), error_paths(e)):
+        path = ".".join(p for p in (prefix, path) if p) or "config"
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         lines.append(f"{path}: {msg}")
     return "; ".join(lines)
 
 
-def validate(model: type[BaseModel], data, where: str, prefix: str = "",
-             fix: str = "fix the key(s) named above; `superalign config show` prints every key with its default"):
+FIX_KEYS = "fix the key(s) named above; `superalign config show` prints every key with its default"
+
+
+def validate(model: type[BaseModel], data, where: str, prefix: str = "", fix: str = FIX_KEYS):
     """`model.model_validate(data)`, with a validation failure turned into one SuperalignError naming each key."""
     try:
         return model.model_validate(data if data is not None else {})

@@ -51,6 +51,14 @@ def test_a_bad_override_is_blamed_on_the_override_not_on_the_file(tmp_path):
     with pytest.raises(SuperalignError) as e:
         C.load(None, {"eval.harmful": 0})
     assert "invalid default config with eval.harmful set: eval.harmful:" in e.value.problem
+    # an override the failure does not touch is not named (`superalign eval` sets run.seed on every config)
+    p.write_text("loop: {roundz: 3}\n")
+    with pytest.raises(SuperalignError) as e:
+        C.load(p, {"run.seed": 4})
+    assert e.value.problem == f"invalid {p}: loop.roundz: unknown key"
+    with pytest.raises(SuperalignError) as e:
+        C.load(p, {"run.seed": 4, "loop.roundz": 2})
+    assert f"invalid {p} with loop.roundz set: loop.roundz: unknown key" == e.value.problem
 
 
 def test_overrides_and_openai_backend():

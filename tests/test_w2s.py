@@ -147,6 +147,43 @@ def test_each_trained_lm_fit_says_its_seconds_and_a_cached_one_says_nothing(tmp_
     assert re.fullmatch(r"sarcasm seed 3: ceiling tiny-random trained in \d+ s \(epoch 2 kept\)", heard[0])
 
 
+def test_a_damaged_cache_entry_is_named_and_computed_again(tmp_path, monkeypatch, capsys):
+    """A truncated cache file (a disk fault, a copy cut short) costs its recomputation, not the run."""
+    from superalign.w2s import features as F
+    from superalign.w2s import finetune
+    from superalign.w2s.experiment import Trainer
+    texts = ["a damaged one", "two words", "third text"]
+    good = F.featurize(["tiny-random@1"], texts, max_tokens=16)["tiny-random@1"]
+    h0, n0 = F.token_states("tiny-random", 1, texts, 16)
+    h0 = np.array(h0)
+    key = F.text_key(texts, 16)
+    for p in (F._path("tiny-random", 1, key), F._path("tiny-random", 1, key, "tokens")):
+        p.write_bytes(p.read_bytes()[:90])  # the header survives, the data does not
+    capsys.readouterr()
+    np.testing.assert_array_equal(F.featurize(["tiny-random@1"], texts, max_tokens=16)["tiny-random@1"], good)
+    h, n = F.token_states("tiny-random", 1, texts, 16)
+    np.testing.assert_array_equal(np.array(h), h0)
+    np.testing.assert_array_equal(n, n0)
+    err = capsys.readouterr().err
+    assert err.count("is unreadable") == 2 and "computing it again" in err
+    # a fit's cached probabilities
+    task = load_task("sarcasm", 40)
+    trained: list[int] = []
+    monkeypatch.setattr(finetune, "fit_lm", lambda *a, **kw: (trained.append(1), (np.full((40, 2), 0.5, np.float32),
+                                                                                  {"epoch": np.int64(1)}))[1])
+    gold = np.eye(2, dtype=np.float32)[task.labels]
+    tr, va = np.arange(16), np.arange(16, 24)
+    t = Trainer(parse_config(TINY), task, {}, "k")
+    t.dir = tmp_path
+    t.fit("tiny-random", tr, gold[tr], va, gold[va], "xent", 0)
+    (fit,) = tmp_path.glob("*.npz")
+    fit.write_bytes(fit.read_bytes()[:50])
+    probs = t.fit("tiny-random", tr, gold[tr], va, gold[va], "xent", 0)
+    assert len(trained) == 2 and t.hits == 0 and probs.shape == (40, 2) and "is unreadable" in capsys.readouterr().err
+    t.fit("tiny-random", tr, gold[tr], va, gold[va], "xent", 0)
+    assert len(trained) == 2 and t.hits == 1  # the entry written again is read
+
+
 def test_the_finetuning_schedule_warms_up_and_decays():
     from superalign.w2s.config import FinetuneCfg
     from superalign.w2s.finetune import schedule

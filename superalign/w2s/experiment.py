@@ -88,6 +88,7 @@ class Trainer:
         """Class probabilities of `spec` trained on (train_idx, targets), stopped on (val_idx, val_targets); an LM
         fit predicts only the rows in `need` (NaN elsewhere). Every call is logged in `calls` as (tag, spec,
         cache hit, key): the key is a hash of everything the fit sees."""
+        from superalign.w2s.features import load_cached
         from superalign.w2s.finetune import fit_lm
         from superalign.w2s.probe import fit_head
         from superalign.w2s.shallow import fit_tfidf
@@ -101,10 +102,12 @@ class Trainer:
         key = _key(FIT_VERSION, spec, self.feat_key, np.asarray(train_idx, np.int64), targets, np.asarray(val_idx, np.int64),
                    val_targets, loss, self.cfg.loss_kwargs(loss), how, seed, self.cfg.max_tokens)
         path = self.dir / f"{key}.npz"
-        self.calls.append((tag, spec, path.exists(), key))
-        if path.exists():
+        z = load_cached(path)
+        if z is not None and not {"probs", "epoch"} <= z.keys():
+            z = None  # written by other code under this key: train again (the new fit overwrites it)
+        self.calls.append((tag, spec, z is not None, key))
+        if z is not None:
             self.hits += 1
-            z = np.load(path)
             self.last_epoch = int(z["epoch"])
             return z["probs"]
         self.misses += 1

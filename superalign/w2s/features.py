@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -61,11 +63,13 @@ def token_states(name: str, layer: int, texts: list[str], max_tokens: int, devic
     `side="left"` truncates a long text at its start (multiple-choice candidates end with their option)."""
     key = text_key(texts, max_tokens, side)
     p, pl = _path(name, layer, key, "tokens"), _path(name, "len", key, "tokens")
-    if not (p.exists() and pl.exists()):
+    states, lengths = load_cached(p, mmap_mode="r"), load_cached(pl)
+    if states is None or lengths is None:
         res = _lm_layers(name, [], texts, max_tokens, device, progress, token_layers=(layer,), side=side)
         _save(pl, res["lengths"])
         _save(p, res[("tokens", layer)])
-    return np.load(p, mmap_mode="r"), np.load(pl)
+        states, lengths = np.load(p, mmap_mode="r"), np.load(pl)
+    return states, lengths
 
 
 def featurize(specs: list[str], texts: list[str], max_tokens: int = 96, device: str = "cpu",
@@ -83,8 +87,8 @@ def featurize(specs: list[str], texts: list[str], max_tokens: int = 96, device: 
             out[spec] = hv.transform(texts).toarray().astype(np.float32)
             continue
         p = _path(name, layer if kind == "lm" else "st", key)
-        if p.exists():
-            out[spec] = np.load(p)
+        if (cached := load_cached(p)) is not None:
+            out[spec] = cached
         elif kind == "st":
             from superalign.models.embedder import Embedder
             out[spec] = _save(p, Embedder(name, device=_dev(device)).encode(texts).astype(np.float32))
@@ -95,6 +99,25 @@ def featurize(specs: list[str], texts: list[str], max_tokens: int = 96, device: 
         for layer, spec in layers.items():
             out[spec] = _save(_path(name, layer, key), arrays[layer])
     return out
+
+
+def load_cached(p: Path, **kw):
+    """The array at `p` (an .npz as a dict of arrays, every member read now), or None when it is absent or
+    unreadable. A cache entry is derived data, so a damaged one (a disk fault, a copy cut short) is named on stderr,
+    removed and computed again, where it used to stop a run of hours with a numpy traceback."""
+    if not p.exists():
+        return None
+    try:
+        x = np.load(p, **kw)
+        if isinstance(x, np.lib.npyio.NpzFile):
+            with x:
+                return {k: x[k] for k in x.files}
+        return x
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        print(f"superalign: the cache file {p} is unreadable ({type(e).__name__}: {e}); computing it again",
+              file=sys.stderr)
+        p.unlink(missing_ok=True)
+        return None
 
 
 def _save(p: Path, x: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ import inspect
 import numpy as np
 
 from superalign.errors import SuperalignError
-from superalign.w2s.features import _path, _save, load_lm, parse, text_key, token_states
+from superalign.w2s.features import _path, _save, load_cached, load_lm, parse, text_key, token_states
 from superalign.w2s.losses import LOSSES
 from superalign.w2s.probe import EarlyStop, fit_head, train_epochs, val_score
 
@@ -121,8 +121,8 @@ def frozen_pooled(pooled, name: str, first: int, end: int, flat: list[str], n: i
     import torch
     key = text_key(flat, cfg.max_tokens, side)
     p = _path(name, f"pooled{first}-{end}-{cfg.finetune.pool}-{cfg.finetune.dtype}", key)
-    if p.exists():
-        return np.load(p)
+    if (cached := load_cached(p)) is not None:
+        return cached
     every = np.arange(n)
     with torch.no_grad():
         out = torch.cat([pooled(every[b:b + 64]) for b in range(0, n, 64)]).cpu().numpy()
