@@ -66,6 +66,10 @@ aux-conf logconf, ladder, iterative teacher-student) / ceiling / data-matched co
         --set finetune.dtype=float32 --set 'methods=[xent, logconf]' --out bench/results/w2s/dev_gemma_seed0.json
     # hence a second declared design with its own headline seeds (GEMMA_SEEDS, declared before any ran):
     python bench/w2s.py --design gemma --set threads=2          # seeds 13-15 -> bench/results/w2s_gemma.json
+    # (complete 2026-12-06 night) it does not replicate the development seed: weak MiniLM-L6 0.666, ceiling 0.833, gap
+    # 0.167 [0.135, 0.195]; PGR xent -0.02 [-0.23, 0.15], logconf 0.17 [-0.12, 0.41], ladder -0.20 [-0.49, 0.02],
+    # iterative 0.05 / 0.10 / 0.07. 10 of 18 student fits fine-tune past the probe and land -0.03..+0.05 from their
+    # seed's supervisor (--show-epochs on its run's w2s store).
 
 Strong student: SmolLM2-135M with LoRA on every block (+ a head on the mean-pooled output, warm-started from a linear
 probe; bfloat16 frozen weights), as able as the embedded learner allows. The ceiling is trained and early-stopped on
@@ -314,17 +318,35 @@ def kept_epochs(store, task: str) -> dict:
     return out
 
 
+def seed_accuracy(store, task: str) -> dict:
+    """Per role/method, each seed's test accuracy, in seed order (as `kept_epochs`): which seeds' students, fine-tuned
+    or still the probe, land above their own seed's weak supervisor."""
+    out: dict = {}
+    for r in sorted(store.rows("metrics", name="accuracy"), key=lambda r: r["seed"]):
+        if r["meta"]["task"] == task:
+            out.setdefault(f"{r['role']}/{r['meta']['method']}", []).append(r["value"])
+    return out
+
+
 def show_epochs(store_dir: str, log) -> dict:
-    """`--show-epochs RUN/w2s`: the epochs a finished phase 2 kept, read from its store."""
+    """`--show-epochs RUN/w2s`: the epochs a finished phase 2 kept, read from its store, with each fit's test accuracy
+    and its difference from the same seed's weak supervisor."""
     from superalign.store import RunStore
     st = RunStore(store_dir)
     tasks = sorted({r["meta"]["task"] for r in st.rows("metrics", name="accuracy")})
     out = {t: kept_epochs(st, t) for t in tasks}
+    acc = {t: seed_accuracy(st, t) for t in tasks}
     st.close()
     for t, per in out.items():
-        log(f"{t}: epoch kept per seed (0 = the probe warm start, before fine-tuning)")
+        weak = acc[t].get("weak/weak")
+        log(f"{t}: epoch kept per seed (0 = the probe warm start, before fine-tuning); test accuracy"
+            + ("; minus the seed's weak supervisor" if weak else ""))
         for k, v in per.items():
-            log(f"  {k:<24} {v}")
+            a = acc[t][k]
+            line = f"  {k:<24} {str(v):<12} {' '.join(f'{x:.3f}' for x in a)}"
+            if weak and len(weak) == len(a):
+                line += "   " + " ".join(f"{x - w:+.3f}" for x, w in zip(a, weak))
+            log(line)
     return out
 
 

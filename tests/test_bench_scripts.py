@@ -591,16 +591,21 @@ def test_w2s_bench_reports_whether_students_got_past_the_probe(tmp_path):
     from superalign.store import RunStore
     m = _bench("w2s")
     st = RunStore(tmp_path / "w2s", create=True)
-    rows = [{"name": "accuracy", "value": 0.7, "n": 4, "role": role, "model": "x", "seed": seed,
+    rows = [{"name": "accuracy", "value": acc, "n": 4, "role": role, "model": "x", "seed": seed,
              "meta": {"task": "sarcasm", "method": method, "epoch": ep}}
-            for seed, role, method, ep in [(4, "w2s", "xent", 3), (3, "w2s", "xent", 0), (3, "ceiling", "ceiling", 2)]]
+            for seed, role, method, ep, acc in [(4, "w2s", "xent", 3, 0.75), (3, "w2s", "xent", 0, 0.5),
+                                                (3, "ceiling", "ceiling", 2, 0.9), (3, "weak", "weak", 1, 0.6),
+                                                (4, "weak", "weak", 2, 0.7)]]
     st.run_stage(0, "w2s/sarcasm", lambda: {"metrics": rows}, stage="w2s")
-    assert m.kept_epochs(st, "sarcasm") == {"w2s/xent": [0, 3], "ceiling/ceiling": [2]}
+    assert m.kept_epochs(st, "sarcasm") == {"w2s/xent": [0, 3], "ceiling/ceiling": [2], "weak/weak": [1, 2]}
     st.close()
     lines = []
     assert m.show_epochs(str(tmp_path / "w2s"), lines.append) == {"sarcasm": {"w2s/xent": [0, 3],
-                                                                             "ceiling/ceiling": [2]}}
-    assert any("w2s/xent" in x and "[0, 3]" in x for x in lines)
+                                                                             "ceiling/ceiling": [2],
+                                                                             "weak/weak": [1, 2]}}
+    # each seed's accuracy, and against that seed's supervisor where every seed has one
+    assert any(x.split() == ["w2s/xent", "[0,", "3]", "0.500", "0.750", "-0.100", "+0.050"] for x in lines)
+    assert any(x.split() == ["ceiling/ceiling", "[2]", "0.900"] for x in lines)
 
 
 def test_a_seeds_own_process_gets_the_command_line_without_jobs():
