@@ -68,3 +68,18 @@ def test_a_table_aligns_numbers_right_and_text_left_and_scrolls_in_its_own_box()
     assert '<td>0.800 [0.682, 0.882] (n=60)</td>' in h and '<td class="t">tells its two kinds apart</td>' in h
     from superalign.report import CSS
     assert "td.t" in CSS and ".tw{overflow-x:auto" in CSS
+
+
+def test_provenance_names_the_seeds_of_a_run_that_saved_none(tmp_path):
+    """`bench/w2s.py` writes its stores without a run config or seed list, and the report said "seed(s): None":
+    it now names the seeds its metrics were measured on."""
+    from superalign.report import provenance
+    from superalign.store import RunStore
+    st = RunStore(tmp_path / "w2s", create=True)
+    rows = [{"name": "accuracy", "value": 0.7, "n": 4, "role": "w2s", "model": "x", "seed": s, "meta": {}}
+            for s in (14, 13, 14)]
+    st.run_stage(0, "w2s/t", lambda: {"metrics": rows}, stage="w2s")
+    assert "seed(s): [13, 14]</p>" in provenance(st)
+    st.put("seeds", [1, 2])
+    assert "seed(s): [1, 2]</p>" in provenance(st)
+    st.close()

@@ -181,7 +181,10 @@ def provenance(store: RunStore) -> str:
             pass
     vers["python"] = platform.python_version()
     rows = [[s.round, s.name, s.status, f"{s.info.wall_s:.1f}"] for s in store.stage_records()]
-    return (f"<p>run <b>{esc(store.run_id)}</b>, seed(s): {esc(store.get('seeds', cfg.get('run', {}).get('seed')))}</p>"
+    seeds = store.get("seeds", cfg.get("run", {}).get("seed"))
+    if seeds is None:  # a run that saved no seed (bench/w2s.py's stores): the seeds its metrics were measured on
+        seeds = sorted({r["seed"] for r in store.rows("metrics") if r["seed"] is not None}) or "not recorded"
+    return (f"<p>run <b>{esc(store.run_id)}</b>, seed(s): {esc(seeds)}</p>"
             + table(["package", "version"], [[k, v] for k, v in vers.items()])
             + "<h3>Stages</h3>" + table(["round", "stage", "status", "wall s"], rows)
             + f"<details><summary>full config</summary><pre>{esc(json.dumps(cfg, indent=2))}</pre></details>")
