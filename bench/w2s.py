@@ -70,6 +70,10 @@ aux-conf logconf, ladder, iterative teacher-student) / ceiling / data-matched co
     # 0.167 [0.135, 0.195]; PGR xent -0.02 [-0.23, 0.15], logconf 0.17 [-0.12, 0.41], ladder -0.20 [-0.49, 0.02],
     # iterative 0.05 / 0.10 / 0.07. 10 of 18 student fits fine-tune past the probe and land -0.03..+0.05 from their
     # seed's supervisor (--show-epochs on its run's w2s store).
+    # the other tasks under Gemma, development seed 0 (QuaRTz and harm_labels rejected; Social IQa accepted with a
+    # TF-IDF supervisor at 0.353 [0.300, 0.410] on test, chance 0.337, and the ceiling kept at the probe):
+    python bench/w2s.py --seeds 0 --tasks quartz socialiqa harm_labels --screen-only --set strong=gemma3-270m \
+        --set threads=2 --set finetune.dtype=float32 --out bench/results/w2s/dev_gemma_screen_more_seed0.json
 
 Strong student: SmolLM2-135M with LoRA on every block (+ a head on the mean-pooled output, warm-started from a linear
 probe; bfloat16 frozen weights), as able as the embedded learner allows. The ceiling is trained and early-stopped on
