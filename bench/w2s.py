@@ -379,9 +379,11 @@ def screen_line(scr: dict) -> str:
     """One task's screen as printed when it ran and again by `--merge`: the ceiling, every weak candidate's accuracy
     and gap, the choice and why a task was rejected."""
     val = f" (gold validation {scr['ceiling_val']:.3f})" if scr.get("ceiling_val") is not None else ""
+    chosen = scr["weak_candidates"].get(scr["weak"], {}).get("val_accuracy")  # what the choice and the chance bar read
+    chosen_val = f" (gold validation {chosen:.3f})" if chosen is not None else ""
     return (f"{scr['task']:<12} ceiling {fmt(scr['ceiling'], scr['ceiling_ci'])}{val}  " + "  ".join(
         f"{w}: {fmt(c['accuracy'])} gap {fmt(c['gap'], c['gap_ci'])}" for w, c in scr['weak_candidates'].items())
-        + f"  chance {scr['chance']:.3f}  seeds {scr['seeds']}  -> weak {scr['weak']}, rung {scr['rung']}, "
+        + f"  chance {scr['chance']:.3f}  seeds {scr['seeds']}  -> weak {scr['weak']}{chosen_val}, rung {scr['rung']}, "
         + ("ACCEPTED" if scr["accepted"] else f"rejected ({scr['reason']})")
         + f"  ({scr['seconds']}s wall, {scr['cpu_seconds']}s CPU)")
 

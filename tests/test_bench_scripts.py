@@ -696,6 +696,7 @@ def test_w2s_merge_prints_every_figure_it_writes(tmp_path):
     text = "\n".join(lines)
     assert [s["task"] for s in out["screen"]] == ["sarcasm", "quartz"]
     assert "quartz" in text and "rejected (gap +0.076" in text and "ACCEPTED" in text
+    assert "-> weak tfidf (gold validation 0.444)" in text  # the chosen supervisor's validation accuracy, too
     r = part["tasks"]["sarcasm"]
     assert f"xent {m.fmt(r['pgr'], r['pgr_ci'])}" in text and f"ladder {m.fmt(r['ladder'], r['ladder_ci'])}" in text
     assert f"iterative 3 {m.fmt(r['iterative'][2], r['iterative_ci'][2])}" in text
