@@ -303,7 +303,8 @@ def w2s_task(t: dict, scr: dict, section: dict, store, log) -> dict:
            "capacity_gap": s.get("capacity_gap"), "capacity_gap_ci": s.get("capacity_gap_ci"),
            "gap_kind": s.get("gap_kind"), "chance": s["chance"], "accuracy": s["accuracy"],
            "accuracy_ci": s["accuracy_ci"], "pgr_withheld": s["pgr_withheld"],
-           "ladder_steps": ladder, "epochs_kept": epochs, "seconds": round(time.time() - t1),
+           "ladder_steps": ladder, "epochs_kept": epochs, "accuracy_per_seed": seed_accuracy(store, t["name"]),
+           "seconds": round(time.time() - t1),
            "cpu_seconds": round(time.process_time() - c1)}
     # one printer for a finished task, here and in `--merge` (task_lines)
     log("\n" + "\n".join(task_lines(t["name"], res) + steps_log))
@@ -404,6 +405,11 @@ def task_lines(name: str, r: dict) -> list[str]:
         out.append("  PGR  " + "  ".join(shown))
     if r.get("pgr_withheld"):
         out.append(f"  PGR withheld: {r['pgr_withheld']}")
+    per, weak = r.get("accuracy_per_seed") or {}, (r.get("accuracy_per_seed") or {}).get("weak/weak")
+    if per and weak:  # does a student beat its own seed's supervisor? (the seed means hide it)
+        out.append("  test accuracy per seed, and minus that seed's weak supervisor:")
+        out += [f"    {k:<22} {' '.join(f'{x:.3f}' for x in v)}   {' '.join(f'{x - w:+.3f}' for x, w in zip(v, weak))}"
+                for k, v in per.items() if len(v) == len(weak)]
     return out
 
 

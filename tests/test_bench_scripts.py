@@ -701,6 +701,9 @@ def test_w2s_merge_prints_every_figure_it_writes(tmp_path):
     assert f"xent {m.fmt(r['pgr'], r['pgr_ci'])}" in text and f"ladder {m.fmt(r['ladder'], r['ladder_ci'])}" in text
     assert f"iterative 3 {m.fmt(r['iterative'][2], r['iterative_ci'][2])}" in text
     assert f"{m.fmt(r['accuracy']['ceiling'], r['accuracy_ci']['ceiling'])}" in text
+    # a results entry with each seed's accuracies reprints them beside the seed's supervisor
+    lines = m.task_lines("sarcasm", {**r, "accuracy_per_seed": {"weak/weak": [0.6, 0.7], "w2s/xent": [0.65, 0.68]}})
+    assert ["w2s/xent", "0.650", "0.680", "+0.050", "-0.020"] in [x.split() for x in lines]
 
 
 def test_conformity_replay_privacy_variants_keep_an_axis_or_drop_its_counterweight():
