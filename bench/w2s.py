@@ -313,23 +313,38 @@ def w2s_task(t: dict, scr: dict, section: dict, store, log) -> dict:
     return res
 
 
-def kept_epochs(store, task: str) -> dict:
-    """Per role/method, the epoch each seed's fit kept (0: the linear-probe warm start of an LM student, before any
-    fine-tuning), in seed order: whether the strong student was ever more than a probe."""
+def _per_seed(store, task: str, get) -> dict:
+    """Per role/method, `get(row)` of each seed's accuracy row, in seed order."""
     out: dict = {}
     for r in sorted(store.rows("metrics", name="accuracy"), key=lambda r: r["seed"]):
         if r["meta"]["task"] == task:
-            out.setdefault(f"{r['role']}/{r['meta']['method']}", []).append(r["meta"].get("epoch"))
+            out.setdefault(f"{r['role']}/{r['meta']['method']}", []).append(get(r))
     return out
+
+
+def kept_epochs(store, task: str) -> dict:
+    """Per role/method, the epoch each seed's fit kept (0: the linear-probe warm start of an LM student, before any
+    fine-tuning), in seed order: whether the strong student was ever more than a probe."""
+    return _per_seed(store, task, lambda r: r["meta"].get("epoch"))
 
 
 def seed_accuracy(store, task: str) -> dict:
     """Per role/method, each seed's test accuracy, in seed order (as `kept_epochs`): which seeds' students, fine-tuned
     or still the probe, land above their own seed's weak supervisor."""
-    out: dict = {}
-    for r in sorted(store.rows("metrics", name="accuracy"), key=lambda r: r["seed"]):
-        if r["meta"]["task"] == task:
-            out.setdefault(f"{r['role']}/{r['meta']['method']}", []).append(r["value"])
+    return _per_seed(store, task, lambda r: r["value"])
+
+
+def seed_lines(acc: dict, epochs: dict | None = None) -> list[str]:
+    """One line per role/method: [its kept epochs,] each seed's accuracy and, where every seed has a weak supervisor,
+    the difference from that seed's one (the seed means hide whether a student beats its own supervisor)."""
+    weak = acc.get("weak/weak")
+    out = []
+    for k, a in acc.items():
+        line = f"  {k:<24} " + (f"{str(epochs.get(k)):<12} " if epochs is not None else "")
+        line += " ".join(f"{x:.3f}" for x in a)
+        if weak and len(weak) == len(a):
+            line += "   " + " ".join(f"{x - w:+.3f}" for x, w in zip(a, weak))
+        out.append(line)
     return out
 
 
@@ -343,14 +358,9 @@ def show_epochs(store_dir: str, log) -> dict:
     acc = {t: seed_accuracy(st, t) for t in tasks}
     st.close()
     for t, per in out.items():
-        weak = acc[t].get("weak/weak")
         log(f"{t}: epoch kept per seed (0 = the probe warm start, before fine-tuning); test accuracy"
-            + ("; minus the seed's weak supervisor" if weak else ""))
-        for k, v in per.items():
-            a = acc[t][k]
-            line = f"  {k:<24} {str(v):<12} {' '.join(f'{x:.3f}' for x in a)}"
-            if weak and len(weak) == len(a):
-                line += "   " + " ".join(f"{x - w:+.3f}" for x, w in zip(a, weak))
+            + ("; minus the seed's weak supervisor" if acc[t].get("weak/weak") else ""))
+        for line in seed_lines(acc[t], per):
             log(line)
     return out
 
@@ -405,11 +415,9 @@ def task_lines(name: str, r: dict) -> list[str]:
         out.append("  PGR  " + "  ".join(shown))
     if r.get("pgr_withheld"):
         out.append(f"  PGR withheld: {r['pgr_withheld']}")
-    per, weak = r.get("accuracy_per_seed") or {}, (r.get("accuracy_per_seed") or {}).get("weak/weak")
-    if per and weak:  # does a student beat its own seed's supervisor? (the seed means hide it)
+    if (per := r.get("accuracy_per_seed") or {}).get("weak/weak"):
         out.append("  test accuracy per seed, and minus that seed's weak supervisor:")
-        out += [f"    {k:<22} {' '.join(f'{x:.3f}' for x in v)}   {' '.join(f'{x - w:+.3f}' for x, w in zip(v, weak))}"
-                for k, v in per.items() if len(v) == len(weak)]
+        out += seed_lines(per)
     return out
 
 

@@ -886,3 +886,20 @@ def test_train_claims_ranks_true_above_false_by_the_learners_own_affirm_preferen
 class _Everything(frozenset):
     def __contains__(self, item):
         return True
+
+
+def test_the_gemma_results_file_has_its_own_script(tmp_path):
+    """bench/w2s_gemma.py is bench/w2s.py --design gemma: it reprints the kept Gemma headline (--merge) and refuses
+    another design."""
+    import subprocess
+    import sys
+    out = tmp_path / "g.json"
+    r = subprocess.run([sys.executable, str(ROOT / "bench/w2s_gemma.py"), "--merge",
+                        str(ROOT / "bench/results/w2s_gemma.json"), "--out", str(out)],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "aux confidence 0.168 [-0.123,+0.414]" in r.stdout
+    assert json.loads(out.read_text())["screen"][0]["seeds"] == [13, 14, 15]
+    bad = subprocess.run([sys.executable, str(ROOT / "bench/w2s_gemma.py"), "--design", "smollm2"],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert bad.returncode != 0 and "runs the gemma design" in bad.stderr

@@ -183,7 +183,8 @@ def provenance(store: RunStore) -> str:
     rows = [[s.round, s.name, s.status, f"{s.info.wall_s:.1f}"] for s in store.stage_records()]
     seeds = store.get("seeds", cfg.get("run", {}).get("seed"))
     if seeds is None:  # a run that saved no seed (bench/w2s.py's stores): the seeds its metrics were measured on
-        seeds = sorted({r["seed"] for r in store.rows("metrics") if r["seed"] is not None}) or "not recorded"
+        sql = "SELECT DISTINCT seed FROM metrics WHERE seed IS NOT NULL ORDER BY seed"
+        seeds = [r[0] for r in store.db.execute(sql)] or "not recorded"
     return (f"<p>run <b>{esc(store.run_id)}</b>, seed(s): {esc(seeds)}</p>"
             + table(["package", "version"], [[k, v] for k, v in vers.items()])
             + "<h3>Stages</h3>" + table(["round", "stage", "status", "wall s"], rows)
