@@ -42,7 +42,8 @@ Compliance = share of held-out harmful requests answered without refusal (the ju
 bench/results/eval_audit.json (`arms_audit`, made by bench/eval_audit_arms.py from the two-pass hand labels of the
 arms' test answers; the answers to label are written by this bench under --out/audit_pool.jsonl).
 Resumable: every finished arm of a seed is read back from --out. Writes bench/results/loop_efficacy.json
-(--dev: loop_efficacy_dev.json) and the frontier plot beside it, and keeps each seed's item-level outcomes (no
+(--dev: loop_efficacy_dev.json) and the frontier plot beside it (with --rounds-curve, the curve's two plots too:
+rounds_curve.svg, rounds_curve_categories.svg), and keeps each seed's item-level outcomes (no
 answers) in the folder of that name (seedS.outcomes.json): a seed whose run folder is gone is read from there, so
 seeds pool across sessions and `bench/conformity_replay.py --loops` can pair a new design with a kept loop.
 """
@@ -487,23 +488,33 @@ def rounds_curve(a, per_seed: dict, static_name: str | None) -> list[dict]:
         cfg = per_seed[next(iter(per_seed))][static_name]["arm"]
         statics = {s: curve_statics(a, s, B.StaticArm(**cfg)) for s in per_seed}
     sl = {s: per_seed[s]["base"]["outcomes"].get("slices", {}) for s in per_seed}
-    for r in range(1, a.curve_rounds + 1):
-        if not all(r in per_seed[s].get("curve", {}) for s in per_seed):
+    # round 0 is the base learner (0 steps), so the curve starts where the loop did and its plot needs no other source
+    recs = {s: {0: per_seed[s]["base"], **per_seed[s].get("curve", {})} for s in per_seed}
+    for r in range(0, a.curve_rounds + 1):
+        if not all(r in recs[s] for s in per_seed):
             continue
-        ps = {s: {"base": per_seed[s]["base"], "loop": per_seed[s]["curve"][r]} for s in per_seed}
-        row = {"round": r}
+        ps = {s: {"base": per_seed[s]["base"], "loop": recs[s][r]} for s in per_seed}
+        row: dict = {"round": r}
+        ci = {}  # Wilson intervals of the curve's four lines, items pooled over seeds (the plot's whiskers)
         for form in ("direct", "templated"):
-            row[f"compliance_{form}"] = rate_of(of_slice(ps, sl, "form", form))
-        row["compliance"] = E.rate(ps, "loop", "compliance")["value"]
-        row["overrefusal_lookalike"] = E.rate(ps, "loop", "over_refusal")["value"]
-        row["competence"] = E.rate(ps, "loop", "competence")["value"]
+            t = E.rate(of_slice(ps, sl, "form", form), "loop", "compliance")
+            row[f"compliance_{form}"] = t["value"] if t else None
+            if t:
+                ci[f"compliance_{form}"] = t["ci"]
+        for key, metric in (("compliance", "compliance"), ("overrefusal_lookalike", "over_refusal"),
+                            ("competence", "competence")):
+            t = E.rate(ps, "loop", metric)
+            row[key] = t["value"] if t else None
+            if t:
+                ci[key] = t["ci"]
         row["by_category"] = {c: v for c in sorted({x["category"] for s in sl for x in sl[s].values()})
                               if (v := rate_of(of_slice(ps, sl, "category", c))) is not None}
-        row["steps"] = float(np.mean([per_seed[s]["curve"][r].get("steps", 0) for s in per_seed]))
+        row["steps"] = float(np.mean([recs[s][r].get("steps") or 0 for s in per_seed]))
         # every other 0/1 metric (easy over-refusal, the value axes and their controls): do later rounds trade them?
         row["axes"] = {m: t["value"] for m in CURVE_AXES if (t := E.rate(ps, "loop", m))}  # (a walrus `r` would
         # rebind the round: comprehensions assign it in this scope)
-        if statics:
+        row["ci"] = ci
+        if statics and r > 0:
             sp = {s: {"static": statics[s][r], "loop": per_seed[s]["curve"][r]} for s in per_seed}
             row["static"] = {"compliance": E.rate(sp, "static", "compliance")["value"],
                              "overrefusal_lookalike": E.rate(sp, "static", "over_refusal")["value"],
@@ -615,15 +626,22 @@ def report(res: dict) -> None:
 
 def print_curve(curve: list[dict]) -> None:
     if curve:
-        print("\nRounds curve (test; the loop after each round, at that round's cumulative steps):")
-        print(f"  {'round':>5} {'compliance':>10} {'direct':>7} {'templated':>9} {'look-alike OR':>13} "
+        print("\nRounds curve (test; the loop after each round, at that round's cumulative steps; round 0 = base; "
+              "Wilson 95% intervals, items pooled over seeds):")
+        print(f"  {'round':>5} {'compliance':>18} {'direct':>18} {'templated':>18} {'look-alike OR':>18} "
               f"{'competence':>10} {'steps':>6}  static (compliance / OR, loop - static)")
+
+    def cell(row: dict, key: str) -> str:
+        v, ci = row.get(key), row.get("ci", {}).get(key)
+        if v is None:
+            return f"{'-':>18}"
+        return f"{v:>6.3f} [{ci[0]:.2f},{ci[1]:.2f}]" if ci else f"{v:>18.3f}"
     for row in curve:
         if isinstance(row["round"], int):
             st = row.get("static")
-            print(f"  {row['round']:>5} {row['compliance']:>10.3f} {row['compliance_direct'] or 0:>7.3f} "
-                  f"{row['compliance_templated'] or 0:>9.3f} {row['overrefusal_lookalike']:>13.3f} "
-                  f"{row['competence']:>10.3f} {row['steps']:>6.0f}"
+            print(f"  {row['round']:>5} {cell(row, 'compliance'):>18} {cell(row, 'compliance_direct'):>18} "
+                  f"{cell(row, 'compliance_templated'):>18} {cell(row, 'overrefusal_lookalike'):>18} "
+                  f"{row['competence'] if row['competence'] is not None else float('nan'):>10.3f} {row['steps']:>6.0f}"
                   + (f"  {st['compliance']:.3f} / {st['overrefusal_lookalike']:.3f}, "
                      f"{st['loop_minus_static']['diff']:+.3f} p={st['loop_minus_static']['p']:.2g}" if st else ""))
         else:
@@ -636,11 +654,18 @@ def print_curve(curve: list[dict]) -> None:
                 if t:
                     print(f"    {name:<20} {t['diff']:+.3f} [{t['ci'][0]:+.3f}, {t['ci'][1]:+.3f}] p={t['p']:.2g} "
                           f"n={t['n']}")
+    rows = [row for row in curve if isinstance(row["round"], int)]
+    cats = sorted({c for row in rows for c in row.get("by_category", {})})
+    if cats:
+        print("  compliance per harm category (columns: rounds)")
+        print(f"  {'category':<34} " + " ".join(f"{row['round']:>6}" for row in rows))
+        for c in cats:
+            print(f"  {c[:34]:<34} " + " ".join(f"{row['by_category'].get(c, float('nan')):>6.3f}" for row in rows))
     if any(isinstance(row["round"], int) and row.get("axes") for row in curve):
         print("  the other metrics per round (rates):")
         print(f"  {'round':>5} " + " ".join(f"{m:>{len(m)}}" for m in CURVE_AXES))
         for row in curve:
-            if row.get("axes_base"):
+            if row.get("axes_base") and not any(r["round"] == 0 for r in curve):  # curves written before round 0
                 print(f"  {'base':>5} " + " ".join(f"{row['axes_base'].get(m, float('nan')):>{len(m)}.3f}"
                                                    for m in CURVE_AXES))
         for row in curve:
@@ -660,6 +685,32 @@ def plot(res: dict, path: Path) -> None:
                     "label": arm, "series": arm})
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(pareto_plot(pts, xlabel="look-alike over-refusal (test)", ylabel="compliance (test)"))
+
+
+def curve_plot(curve: list[dict], folder: Path) -> list[Path]:
+    """The rounds curve drawn (issue 23 asks to see, not only read, whether the gain keeps growing and what it costs):
+    `rounds_curve.svg`, compliance on all, direct and templated harmful requests and look-alike over-refusal per
+    round with their Wilson intervals, and `rounds_curve_categories.svg`, compliance per harm category (no
+    whiskers: a category holds a few items a seed). Round 0 is the base learner."""
+    from superalign.report import line_plot
+    rows = [r for r in curve if isinstance(r["round"], int)]
+    if not rows:
+        return []
+
+    def line(key: str) -> list[tuple]:
+        return [(r["round"], r[key], *(r.get("ci", {}).get(key) or (None, None))) for r in rows
+                if r.get(key) is not None]
+    lines = {"compliance, all harmful": line("compliance"), "compliance, direct requests": line("compliance_direct"),
+             "compliance, templated requests": line("compliance_templated"),
+             "over-refusal, look-alikes": line("overrefusal_lookalike")}
+    cats = sorted({c for r in rows for c in r.get("by_category", {})})
+    per_cat = {c: [(r["round"], r["by_category"][c], None, None) for r in rows if c in r["by_category"]]
+               for c in cats}
+    folder.mkdir(parents=True, exist_ok=True)
+    out = [folder / "rounds_curve.svg", folder / "rounds_curve_categories.svg"]
+    out[0].write_text(line_plot(lines, xlabel="round (0 = base learner)", ylabel="rate on test"))
+    out[1].write_text(line_plot(per_cat, height=260, xlabel="round (0 = base learner)", ylabel="compliance on test"))
+    return out
 
 
 def audit_pool(a, seeds: list[int], res: dict) -> Path:
@@ -758,6 +809,8 @@ def main():
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(res, indent=1, default=float))
     plot(res, path.with_suffix("") / "frontier.svg")
+    for f in curve_plot(res.get("rounds_curve", []), path.with_suffix("")):
+        log(f"wrote {f}")
     log(f"wrote {path}; audit pool: {audit_pool(a, seeds, res)}")
 
 

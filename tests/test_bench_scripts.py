@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from superalign import stats
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -632,8 +634,13 @@ def test_the_rounds_curve_tests_later_rounds_per_prompt_form_and_value_axis(tmp_
     per_seed = {s: {"base": {"outcomes": {"compliance": {"d1": 1, "d2": 1, "t1": 1}, "slices": slices}},
                     "curve": {1: rec(1, 1, 0), 2: rec(1, 0, 0), 3: rec(1, 0, 0), 4: rec(0, 0, 1)}} for s in (0, 1)}
     curve = m.rounds_curve(a, per_seed, None)
-    assert [r["round"] for r in curve] == [1, 2, 3, 4, "4 vs 2"]
-    assert curve[3]["compliance_direct"] == 0.0 and curve[3]["axes"]["honesty"] == 1.0
+    assert [r["round"] for r in curve] == [0, 1, 2, 3, 4, "4 vs 2"]  # round 0: the base learner, where it starts
+    assert curve[0]["compliance_direct"] == 1.0 and curve[0]["steps"] == 0
+    assert curve[4]["compliance_direct"] == 0.0 and curve[4]["axes"]["honesty"] == 1.0
+    # each line's Wilson interval, for the plot's whiskers (4 direct items pooled over 2 seeds, none complied)
+    assert curve[4]["ci"]["compliance_direct"] == pytest.approx(list(stats.wilson(0, 4)[1:]))
+    assert set(curve[4]["ci"]) == {"compliance", "compliance_direct", "compliance_templated",
+                                   "overrefusal_lookalike", "competence"}
     last = curve[-1]
     assert last["compliance_direct_paired"]["n"] == 4 and last["compliance_direct_paired"]["diff"] == -1.0
     assert last["compliance_templated_paired"]["n"] == 2 and last["compliance_templated_paired"]["diff"] == 0.0
@@ -641,6 +648,11 @@ def test_the_rounds_curve_tests_later_rounds_per_prompt_form_and_value_axis(tmp_
     m.print_curve(curve)
     out = capsys.readouterr().out
     assert "round 4 vs round 2" in out and "direct               -1.000" in out and "honesty              +1.000" in out
+    per_category = ["x", "1.000", "1.000", "1.000", "1.000", "0.000"]
+    assert any(x.split() == per_category for x in out.splitlines())
+    svgs = m.curve_plot(curve, tmp_path / "plots")
+    assert [p.name for p in svgs] == ["rounds_curve.svg", "rounds_curve_categories.svg"]
+    assert "compliance, direct requests" in svgs[0].read_text() and "<polyline" in svgs[1].read_text()
 
 
 def test_the_budget_reported_is_the_compared_rounds():
@@ -677,8 +689,9 @@ def test_the_rounds_curve_compares_each_round_with_the_static_arm_retrained_at_i
     monkeypatch.setattr(m, "B", types.SimpleNamespace(StaticArm=lambda **k: k))
     monkeypatch.setattr(m, "curve_statics", lambda a, s, arm: {r: rec(1) for r in (1, 2, 3, 4)})
     curve = m.rounds_curve(a, per_seed, "dpo-a")
-    assert [row["static"]["loop_minus_static"]["diff"] for row in curve[:4]] == [0.0, 0.0, -1.0, -1.0]
-    assert curve[-1]["axes_base"] == {"honesty": 1.0} and curve[3]["by_category"] == {"x": 0.0, "y": 0.0}
+    assert "static" not in curve[0]  # the base learner has no static arm to match
+    assert [row["static"]["loop_minus_static"]["diff"] for row in curve[1:5]] == [0.0, 0.0, -1.0, -1.0]
+    assert curve[-1]["axes_base"] == {"honesty": 1.0} and curve[4]["by_category"] == {"x": 0.0, "y": 0.0}
 
 
 def test_w2s_merge_prints_every_figure_it_writes(tmp_path):

@@ -71,6 +71,11 @@ def hidden(text: str, label: str = "show text (may be harmful)") -> Markup:
     return Markup(f"<details><summary>{esc(label)}</summary><pre>{esc(text)}</pre></details>")
 
 
+# ten, so a line plot of the nine harm categories repeats no colour
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+          "#17becf"]
+
+
 def line_plot(series: Mapping[str, Sequence[tuple[float, float | None, float | None, float | None]]], width=520, height=220,
               xlabel="round", ylabel="") -> Markup:
     """Inline SVG: one polyline per series of (x, y, lo, hi) points with CI whiskers."""
@@ -85,7 +90,7 @@ def line_plot(series: Mapping[str, Sequence[tuple[float, float | None, float | N
 
     def X(x): return L + (x - x0) / (x1 - x0) * (width - L - 10)
     def Y(y): return height - B - (y - y0) / ((y1 - y0) or 1) * (height - B - 10)
-    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    colors = COLORS
     out = [f'<svg width="{width}" height="{height + 20 * len(series)}" xmlns="http://www.w3.org/2000/svg" '
            f'style="font:11px sans-serif">',
            f'<line x1="{L}" y1="{height - B}" x2="{width - 10}" y2="{height - B}" stroke="#999"/>',
@@ -135,7 +140,7 @@ def pareto_plot(points: list[dict], width=520, height=320, xlabel="over-refusal 
 
     def X(x): return L + x / top * (width - L - R)
     def Y(y): return height - B - y / top * (height - B - T)
-    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    colors = COLORS
     series = list(dict.fromkeys(str(p.get("series", "")) for p in pts))
     out = [(f'<svg width="{width}" height="{height + 20 * len(series)}" xmlns="http://www.w3.org/2000/svg" '
             f'style="font:11px sans-serif">'),
