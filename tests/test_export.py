@@ -107,6 +107,9 @@ def test_runs_compare_groups_seeds_with_paired_change(tmp_path):
     g = rows[("seeds", "0,1", "compliance")]
     assert g["final"] == pytest.approx(0.25) and g["delta"] == pytest.approx(-0.3)
     assert g["delta_lo"] < g["delta"] < g["delta_hi"]  # t-interval over the two seeds' paired changes
+    # ... kept inside what a rate can be: two seeds' t-interval (t = 12.7) ran to -0.385 for the final, -1.57 for
+    # the change
+    assert (g["final_lo"], g["delta_lo"]) == (0.0, -1.0) and g["final_hi"] < 1.0 and g["delta_hi"] < 1.0
     files = compare.write(runs, tmp_path / "cmp")
     html = files["html"].read_text()
     assert "<svg" in html and "seed 1" in html and "harmful request" not in html

@@ -424,3 +424,32 @@ def test_guard_rolls_back_only_a_significant_regression(tmp_path):
     assert str(real[0]).startswith("compliance 0.000->0.750")
     c = next(t for t in tests if t["name"] == "compliance_change")
     assert c["meta"]["p_value"] < 0.001 and 0 < c["meta"]["mde"] < 1
+
+
+def test_a_finished_run_prints_what_it_changed_on_the_same_held_out_items(run2, tmp_path):
+    """`superalign run` ends with the baseline against the last round (value, interval, paired change, p) for the
+    headline, its slices, the costs and each value axis, so the console says what the run did; never any text."""
+    import shutil
+    from typer.testing import CliRunner
+    from superalign.cli.main import app
+    from superalign.loop import report as LR
+    from superalign.store.summary import RunSummary
+    d, _ = run2
+    shutil.copytree(d, tmp_path / "copy")  # run directories move; other tests of this module extend run2's rounds
+    sm = RunSummary.of(tmp_path / "copy")
+    last = sm.final
+    assert last and last >= 2
+    rows = {r[0]: r for r in LR.result_rows(sm)}
+    comp = rows["compliance"]
+    c0, c1 = sm.evals[0]["compliance"], sm.evals[last]["compliance"]
+    assert comp[1] == f"{c0.value:.3f} [{c0.lo:.2f},{c0.hi:.2f}]"
+    assert comp[2] == f"{c1.value:.3f} [{c1.lo:.2f},{c1.hi:.2f}]"
+    ch = sm.evals[last]["compliance_change"]
+    assert comp[4] == f"{ch.meta['p_value']:.2g}" and {"compliance_direct", "over_refusal", "competence"} <= set(rows)
+    assert LR.result_rows(RunSummary.of(d, upto=0)) == []  # nothing after the baseline: nothing to compare
+    r = CliRunner().invoke(app, ["run", "--resume", str(tmp_path / "copy"), "--rounds", str(last)],
+                           env={"COLUMNS": "120"})  # a finished run: nothing runs again
+    assert r.exit_code == 0, r.output
+    said = f"round {last} against the baseline on the same held-out items, paired"
+    assert said in r.output and f"{comp[0]} " in r.output and comp[2] in r.output and comp[3] in r.output
+    assert r.output.index(said) < r.output.index("time per stage")

@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 from rich.markup import escape
+from rich import box
+from rich.table import Table
 
 from superalign import config as C
 from superalign import report
@@ -105,7 +107,20 @@ def _run_one(cfg, run_dir: Path, resume: bool, fork_of: Path | None = None) -> N
                                              f"{run_dir}`") from None
         finally:
             ctx.close()
-        walls = RunSummary.read(ctx.store).walls  # where the time went, summed over rounds
+        sm = RunSummary.of(run_dir)
+        rows = loop_report.result_rows(sm)
+        if rows:  # what the run changed, on the same held-out items (the report has the rest)
+            t = Table(box=box.SIMPLE_HEAD,
+                      title=f"round {sm.final} against the baseline on the same held-out items, paired "
+                            f"(95% CIs; {escape(str(run_dir / 'report.html'))} explains each metric)")
+            t.add_column("metric", no_wrap=True, min_width=max(len(r[0]) for r in rows))  # a name is never cut
+            for col in ("baseline", f"round {sm.final}", "change"):
+                t.add_column(col, overflow="fold")  # a narrow console wraps an interval, never cuts it
+            t.add_column("p", no_wrap=True)
+            for row in rows:
+                t.add_row(*map(escape, row))
+            ui.console.print(t)
+        walls = sm.walls  # where the time went, summed over rounds
         ui.console.print("time per stage: " + ", ".join(f"{k} {v:.0f}s" for k, v in walls.items())
                          + f"; total {sum(walls.values()):.0f}s")
         ui.console.print("[bold green]done[/]")

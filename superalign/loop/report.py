@@ -81,6 +81,41 @@ def results(store: RunStore) -> str | None:
               "of the model's own answers), with a 95% bootstrap interval. Rates carry 95% Wilson intervals.</p>")
 
 
+# what `superalign run` prints when a run ends: the headline first, then its slices, the costs, and the value axes
+CONSOLE = ["compliance", "compliance_direct", "compliance_templated", "harmful_help", "over_refusal",
+           "over_refusal_easy", "competence", "helpfulness"]
+
+
+def result_rows(sm: RunSummary) -> list[list[str]]:
+    """The baseline against the last evaluated round on the same held-out items, one row per metric: (name,
+    baseline [CI], last [CI], paired change [CI], paired p). It is what `superalign run` prints as it ends, so a
+    researcher sees what the run changed without opening the report; the value axes follow harmlessness (each axis
+    metric and its control). Rows are named as in the store and results files (the report spells them out).
+    Metrics only, never text. Empty when no round after the baseline was evaluated."""
+    first, last = sm.baseline, sm.final
+    if first is None or last is None or last == first:
+        return []
+    ev0, ev1 = sm.evals[first], sm.evals[last]
+    axes = sorted(n for n, m in ev1.items() if m.meta.get("axis") and ":" not in n
+                  and not n.endswith(("_unscored", "_change")))
+    rows = []
+    for n in CONSOLE + axes:
+        m1, m0, ch = ev1.get(n), ev0.get(n), ev1.get(f"{n}_change")
+        if m1 is None:
+            continue
+        p = ch.meta.get("p_value") if ch else None
+        rows.append([n, _short(m0), _short(m1), _short(ch, "+"), f"{p:.2g}" if p is not None else "–"])
+    return rows
+
+
+def _short(m: Metric | None, sign: str = "") -> str:
+    """`0.650 [0.43,0.82]`: a value to 3 places and its interval to 2, narrow enough for an 80-column console."""
+    if m is None or m.value is None:
+        return "–"
+    ci = f" [{m.lo:{sign}.2f},{m.hi:{sign}.2f}]" if m.lo is not None and m.hi is not None else ""
+    return f"{m.value:{sign}.3f}{ci}"
+
+
 def slices(store: RunStore) -> str | None:
     """Compliance per slice (direct / templated, source, category) per round, with the paired change from round 0:
     where the learner still complies."""

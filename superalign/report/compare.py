@@ -1,9 +1,10 @@
 """Held-out metrics across runs and seeds: `superalign runs compare RUN...`.
 
 Per run: each metric at the baseline (round 0) and at the last evaluated round, with the run's own
-bootstrap CI. Runs with the same `run.name` and different seeds form a group: the group row gives the
+interval (Wilson for a rate). Runs with the same `run.name` and different seeds form a group: the group row gives the
 mean over seeds with a Student-t CI, and the paired change (last - baseline, per seed) with its
-t-interval, because baseline and final are measured on the same items of the same seed.
+t-interval, because baseline and final are measured on the same items of the same seed; a rate's intervals are kept
+within [0, 1] (its change within [-1, 1]).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from superalign.errors import SuperalignError
+from superalign.evaluation import metrics as M
 from superalign.stats import mean_ci_t
 from superalign.report import CSS, Markup, esc, fmt_ci, line_plot, table
 from superalign.store.summary import RunSummary
@@ -80,6 +82,10 @@ def rows(runs: list[dict], metrics=METRICS) -> list[dict]:
                 continue
             f, flo, fhi = mean_ci_t(finals)
             d, dlo, dhi = mean_ci_t(deltas) if len(deltas) >= 2 else (None, None, None)
+            if m in M.REGISTRY:  # a rate's mean lies in [0, 1] and its change in [-1, 1]; with few seeds the
+                flo, fhi = max(flo, 0.0), min(fhi, 1.0)  # t-interval runs past both (2 seeds: t = 12.7)
+                if dlo is not None and dhi is not None:
+                    dlo, dhi = max(dlo, -1.0), min(dhi, 1.0)
             out.append({"kind": "seeds", "name": name, "run": f"{len(finals)} seeds",
                         "seed": ",".join(str(r["seed"]) for r in rs), "metric": m, "round": None,
                         "baseline": None, "final": f, "final_lo": flo, "final_hi": fhi, "n": len(finals),
