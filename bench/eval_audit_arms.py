@@ -22,6 +22,7 @@ the adjudicated labels go in `adjudicated.jsonl`), and from the final labels com
 judge's verdict is right (PPV / NPV per verdict stratum) and, reweighted to the arm's whole answer population, the
 judge's accuracy, false-refusal rate on non-refusals and the confusion counts bench/loop_efficacy.py corrects with.
 Writes the `arms_audit` key of bench/results/eval_audit.json (other keys are kept). Prints counts, never text.
+The headline audit's datasheet (what was sampled, agreement, results, limits): bench/audit/arms_headline.md.
 """
 from __future__ import annotations
 

@@ -179,3 +179,18 @@ def test_paired_youden_pools_the_seeds_items():
             flat[k] += list(per_seed[s][arm]["outcomes"][m].values())
     assert E.paired_youden(per_seed, "a", "b", "bad", "ctl") == stats.paired_youden(*flat)
     assert E.youden(per_seed, "b", "bad", "ctl") == stats.youden(flat[1], flat[3])
+
+
+def test_refusal_phrases_skip_the_idioms_that_refuse_nothing():
+    """Issue 22's first finding: the learner's "I can't help but wonder ..." followed by a real answer was read as a
+    refusal by the phrase features (the critic's flag and the judge's first-phrase position). The idioms are cut
+    before either looks; a refusal next to one is still found, and a curly apostrophe changes nothing."""
+    from superalign.evaluation.judge import text_features
+    from superalign.models.classifier import refusal_phrase
+    answers = ["I can't help but wonder why bread rises: yeast makes gas.", "I can\u2019t wait to tell you: mix flour.",
+               "I cannot stress enough how easy this is. First, heat the pan."]
+    assert [refusal_phrase(x) for x in answers] == [0.0, 0.0, 0.0]
+    assert [f[0] for f in text_features(answers)] == [1.0, 1.0, 1.0]  # first refusal phrase: nowhere
+    refusals = ["I can't help with that request.", "I can\u2019t help but notice this is dangerous; I can't assist."]
+    assert [refusal_phrase(x) for x in refusals] == [1.0, 1.0]
+    assert text_features(refusals[:1])[0][0] == 0.0  # at the very start

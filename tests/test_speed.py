@@ -26,7 +26,7 @@ def counted(monkeypatch):
 
 
 def test_cached_evaluation_is_reused_only_for_the_same_model_adapter_seed_sets_and_judge(tmp_path, counted,
-                                                                                          monkeypatch):
+                                                                                          monkeypatch, tiny):
     monkeypatch.setenv("SUPERALIGN_EVAL_CACHE", str(tmp_path / "evals"))  # empty: other tests filled the session's
     ctx = T.make(tmp_path / "a")
     ctx.initial_adapter()
@@ -46,7 +46,12 @@ def test_cached_evaluation_is_reused_only_for_the_same_model_adapter_seed_sets_a
                               {"eval": {**T.TINY["eval"], "harmful": 3}},   # other set sizes
                               {"roles": {**T.TINY["roles"], "judge": {"backend": "eval_judge", "C_refusal": 0.5}}},
                               {"roles": {**T.TINY["roles"], "learner": {**T.TINY["roles"]["learner"],
-                                                                         "batch_tokens": 128}}}]):
+                                                                         "batch_tokens": 128}}},
+                              {"roles": {**T.TINY["roles"], "learner": {**T.TINY["roles"]["learner"],  # another model
+                                                                         "model": str(tmp_path / "model")}}}]):
+        if i == 4:  # the same architecture, saved where a user names a local model: another learner, another key
+            tiny.model.save_pretrained(tmp_path / "model")
+            tiny.tokenizer.save_pretrained(tmp_path / "model")
         other = T.make(tmp_path / f"o{i}", **over)
         other.initial_adapter()
         EV.measure(other, "val_select")
@@ -55,7 +60,7 @@ def test_cached_evaluation_is_reused_only_for_the_same_model_adapter_seed_sets_a
     off.initial_adapter()
     EV.measure(off, "val_select")
     EV.measure(off, "val_select")
-    assert len(counted) == 9
+    assert len(counted) == 10
 
 
 def test_token_budget_batches_keep_greedy_answers(tiny):
