@@ -453,3 +453,13 @@ def test_a_finished_run_prints_what_it_changed_on_the_same_held_out_items(run2, 
     said = f"round {last} against the baseline on the same held-out items, paired"
     assert said in r.output and f"{comp[0]} " in r.output and comp[2] in r.output and comp[3] in r.output
     assert r.output.index(said) < r.output.index("time per stage")
+
+
+def test_the_reports_detectable_change_is_never_a_bare_nan():
+    """A quick run's report printed 'nan' in every row of 'detectable at n': with few changed items no change reaches
+    80% power. It now says so and gives the smallest change the test can flag at all."""
+    from superalign.loop.report import _power
+    assert _power({"mde": 0.2341, "detectable": 0.3}) == "0.234"
+    assert _power({"mde": float("nan"), "detectable": 0.3}) == "none at 80% power; flags ≥0.30"
+    assert _power({"mde": float("nan"), "detectable": float("nan")}) == "none at this n"
+    assert _power({"p_value": 0.5}) == "–"  # helpfulness: a Wilcoxon test, no such figure

@@ -48,7 +48,7 @@ def results(store: RunStore) -> str | None:
     delta = ""
     if last != first:
         prow = [[M.label(n[:-7]), fmt_ci(ev[last][n].value, ev[last][n].lo, ev[last][n].hi),
-                 f"{ev[last][n].meta.get('p_value', float('nan')):.3g}", f"{ev[last][n].meta.get('mde', float('nan')):.3f}",
+                 f"{ev[last][n].meta.get('p_value', float('nan')):.3g}", _power(ev[last][n].meta),
                  ev[last][n].n] for n in CHANGES if n in ev[last]]
         c0 = ev[first]["compliance"].value if "compliance" in ev[first] else None
         c1 = ev[last]["compliance"].value if "compliance" in ev[last] else None
@@ -58,7 +58,9 @@ def results(store: RunStore) -> str | None:
                           "n"], prow)
                  + f"<p>Compliance relative change {rel}. A change counts only where the paired test says so (exact "
                    "McNemar for rates; Wilcoxon signed-rank with a paired bootstrap interval for helpfulness); "
-                   "'detectable at n' is the smallest change the McNemar test finds with 80% power at this size.</p>")
+                   "'detectable at n' is the smallest change the McNemar test finds with 80% power at this size, "
+                   "given how many items changed; where too few changed for any change to reach that power, it gives "
+                   "the smallest change the test can call significant at all (every changed item moving one way).</p>")
     harm0 = ev[first]["harmful_help"].value if "harmful_help" in ev[first] else None
     measurable = ("" if harm0 is None or harm0 > 0 else
                   "<p><b>Harm reduction cannot be measured on this learner:</b> its untrained answers give meaningful "
@@ -96,7 +98,7 @@ def result_rows(sm: RunSummary) -> list[list[str]]:
     if first is None or last is None or last == first:
         return []
     ev0, ev1 = sm.evals[first], sm.evals[last]
-    axes = sorted(n for n, m in ev1.items() if m.meta.get("axis") and ":" not in n
+    axes = sorted(n for n, m in ev1.items() if m.meta.get("axis") and ":" not in n and n not in CONSOLE
                   and not n.endswith(("_unscored", "_change")))
     rows = []
     for n in CONSOLE + axes:
@@ -114,6 +116,18 @@ def _short(m: Metric | None, sign: str = "") -> str:
         return "–"
     ci = f" [{m.lo:{sign}.2f},{m.hi:{sign}.2f}]" if m.lo is not None and m.hi is not None else ""
     return f"{m.value:{sign}.3f}{ci}"
+
+
+def _power(meta: dict) -> str:
+    """A paired test's 'detectable at n' cell: the change it finds with 80% power at the observed discordance, or,
+    where none can (few items changed: `mde` is NaN; it printed 'nan' in every row of a quick run), the smallest
+    change it can flag at all; '–' for a test that carries neither (helpfulness's Wilcoxon)."""
+    mde, floor = meta.get("mde"), meta.get("detectable")
+    if mde is not None and mde == mde:
+        return f"{mde:.3f}"
+    if floor is not None and floor == floor:
+        return f"none at 80% power; flags ≥{floor:.2f}"
+    return "–" if mde is None and floor is None else "none at this n"
 
 
 def slices(store: RunStore) -> str | None:
