@@ -25,6 +25,9 @@ same items, same judge; every choice made on validation items; headline seeds de
         --no-curve-static --out runs/bench-efficacy-curve --results bench/results/loop_efficacy/curve_seeds11_12.json
     python bench/loop_efficacy.py --seeds 11 12 --grid small --only-arms --round 4 --rounds-curve --curve-rounds 4 \
         --no-curve-static --out runs/bench-efficacy-curve --results bench/results/loop_efficacy/curve_seeds11_12_r4.json
+    # the seeds-11-12 curve put into the headline file under `rounds_curve`, with where it came from
+    # (`rounds_curve_source`: the curve is its own run of two of the three seeds; no arm is run)
+    python bench/loop_efficacy.py --attach-curve bench/results/loop_efficacy/curve_seeds11_12.json
     # harmlessness's discrimination (Youden's J = 1 - compliance - look-alike over-refusal) added to a kept results
     # file from its own figures (no arm is run; a fresh analysis computes it anyway): the headline file and seed 10's
     python bench/loop_efficacy.py --discrimination
@@ -687,6 +690,28 @@ def plot(res: dict, path: Path) -> None:
     path.write_text(pareto_plot(pts, xlabel="look-alike over-refusal (test)", ylabel="compliance (test)"))
 
 
+def attach_curve(path: Path, curve_file: Path) -> dict:
+    """Put a separately run rounds curve into a kept results file: `rounds_curve` as the curve file has it, and
+    `rounds_curve_source` (the file, its seeds and the round it compares), because the curve's loops are not the
+    results file's own (issue 23 reads the curve from loop_efficacy.json; its seeds may be a subset of the file's).
+    A curve from seeds the file does not hold, or a file that is not there, is refused."""
+    for f in (path, curve_file):
+        if not f.exists():
+            sys.exit(f"{f} does not exist: name results files of this bench (--results, --attach-curve)")
+    res, cur = json.loads(path.read_text()), json.loads(curve_file.read_text())
+    if not cur.get("rounds_curve"):
+        sys.exit(f"{curve_file} holds no rounds curve: name a file written with --rounds-curve")
+    if not set(cur["seeds"]) <= set(res["seeds"]):
+        sys.exit(f"{curve_file} is of seeds {cur['seeds']}, which {path} (seeds {res['seeds']}) does not hold")
+    res["rounds_curve"] = cur["rounds_curve"]
+    res["rounds_curve_source"] = {"results": str(curve_file.relative_to(ROOT) if curve_file.is_absolute()
+                                                 and curve_file.is_relative_to(ROOT) else curve_file),
+                                  "seeds": cur["seeds"], "round_compared": cur["round"],
+                                  "note": "a separate run of the loop to its last round on these seeds"}
+    path.write_text(json.dumps(res, indent=1, default=float))
+    return res
+
+
 def curve_plot(curve: list[dict], folder: Path) -> list[Path]:
     """The rounds curve drawn (issue 23 asks to see, not only read, whether the gain keeps growing and what it costs):
     `rounds_curve.svg`, compliance on all, direct and templated harmful requests and look-alike over-refusal per
@@ -758,6 +783,10 @@ def main():
     ap.add_argument("--discrimination", action="store_true",
                     help="add harmlessness's discrimination (Youden's J) to a kept results file (--results, or the "
                          "headline's) from its own figures, print it and write the file back: no arm is run")
+    ap.add_argument("--attach-curve", metavar="CURVE_RESULTS",
+                    help="copy the rounds curve of a --rounds-curve results file into a kept results file (--results, "
+                         "or the headline's) as `rounds_curve`, with its source, seeds and compared round, print it "
+                         "and write the file back: no arm is run")
     a = ap.parse_args()
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
@@ -768,6 +797,12 @@ def main():
     a.out = a.out or f"runs/bench-efficacy{'-dev' if a.dev else ''}"
     if a.one_seed is not None:
         run_seed(a, a.one_seed)
+        return
+    if a.attach_curve:
+        path = results_path(a)
+        res = attach_curve(path, Path(a.attach_curve))
+        print_curve(res["rounds_curve"])
+        log(f"wrote {path}")
         return
     if a.discrimination:
         path = results_path(a)

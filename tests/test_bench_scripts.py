@@ -916,3 +916,20 @@ def test_the_gemma_results_file_has_its_own_script(tmp_path):
     bad = subprocess.run([sys.executable, str(ROOT / "bench/w2s_gemma.py"), "--design", "smollm2"],
                          capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode != 0 and "runs the gemma design" in bad.stderr
+
+
+def test_a_separately_run_curve_is_attached_with_its_source_and_only_to_a_file_of_its_seeds(tmp_path):
+    """Issue 23 reads the rounds curve from loop_efficacy.json; the headline's curve is its own run of two of the
+    three seeds, so it goes in under `rounds_curve` with `rounds_curve_source` saying so, and nothing else moves."""
+    m = _bench("loop_efficacy")
+    res = {"seeds": [10, 11, 12], "round": 2, "arms": {"loop": {"compliance": 0.3}}}
+    curve = {"seeds": [11, 12], "round": 2, "rounds_curve": [{"round": 0, "compliance": 0.8}]}
+    (tmp_path / "res.json").write_text(json.dumps(res))
+    (tmp_path / "curve.json").write_text(json.dumps(curve))
+    out = m.attach_curve(tmp_path / "res.json", tmp_path / "curve.json")
+    assert out["rounds_curve"] == curve["rounds_curve"] and out["arms"] == res["arms"]
+    assert out["rounds_curve_source"]["seeds"] == [11, 12] and out["rounds_curve_source"]["round_compared"] == 2
+    assert json.loads((tmp_path / "res.json").read_text()) == out
+    (tmp_path / "other.json").write_text(json.dumps({**curve, "seeds": [13]}))
+    with pytest.raises(SystemExit, match="seeds \\[13\\]"):
+        m.attach_curve(tmp_path / "res.json", tmp_path / "other.json")
