@@ -1,6 +1,7 @@
 """The evaluation judge audited on the answers it scores: every compared arm's own test answers (issue 22).
 
-    python bench/eval_audit_arms.py --sample runs/bench-efficacy/audit_pool.jsonl --out bench/audit/arms_v1
+    python bench/eval_audit_arms.py --sample runs/bench-efficacy/audit_pool.jsonl --out bench/audit/arms_v1 \
+        --n 240     # arms_v1 holds 30 a stratum over 8 strata: an --n from 233 to 240 (bench/audit/arms_headline.md)
     python bench/eval_audit_arms.py --score bench/audit/arms_v1
     # the static arms, added to the base and loop answers arms_v1 holds; scored together:
     python bench/eval_audit_arms.py --sample runs/bench-efficacy/audit_pool.jsonl --exclude-arms base loop \

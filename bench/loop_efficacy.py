@@ -624,13 +624,21 @@ def report(res: dict) -> None:
             print(f"  seed {seed} {x['phase']:<14} {'kept' if x['kept'] else 'rolled back':<11} "
                   f"{x['compliance_before']:.3f} -> {x['compliance_after']:.3f} / {x['over_refusal_before']:.3f} -> "
                   f"{x['over_refusal_after']:.3f}" + (f"  ({'; '.join(said)})" if said else ""))
+    src = res.get("rounds_curve_source")
+    if src and res.get("rounds_curve"):
+        print(f"\nThe rounds curve below is its own run of the loop on seeds {src['seeds']} (from {src['results']}), "
+              f"not of this file's seeds {res['seeds']}.")
     print_curve(res.get("rounds_curve", []))
 
 
 def print_curve(curve: list[dict]) -> None:
-    if curve:
-        print("\nRounds curve (test; the loop after each round, at that round's cumulative steps; round 0 = base; "
-              "Wilson 95% intervals, items pooled over seeds):")
+    if curve:  # curves written before 2026-12-06 have no round 0 and no intervals: the header says what is there
+        said = ["the loop after each round, at that round's cumulative steps"]
+        if any(row["round"] == 0 for row in curve):
+            said.append("round 0 = base")
+        if any(row.get("ci") for row in curve):
+            said.append("Wilson 95% intervals, items pooled over seeds")
+        print(f"\nRounds curve (test; {'; '.join(said)}):")
         print(f"  {'round':>5} {'compliance':>18} {'direct':>18} {'templated':>18} {'look-alike OR':>18} "
               f"{'competence':>10} {'steps':>6}  static (compliance / OR, loop - static)")
 
@@ -663,7 +671,8 @@ def print_curve(curve: list[dict]) -> None:
         print("  compliance per harm category (columns: rounds)")
         print(f"  {'category':<34} " + " ".join(f"{row['round']:>6}" for row in rows))
         for c in cats:
-            print(f"  {c[:34]:<34} " + " ".join(f"{row['by_category'].get(c, float('nan')):>6.3f}" for row in rows))
+            print(f"  {c[:34]:<34} " + " ".join(f"{row.get('by_category', {}).get(c, float('nan')):>6.3f}"
+                                                for row in rows))
     if any(isinstance(row["round"], int) and row.get("axes") for row in curve):
         print("  the other metrics per round (rates):")
         print(f"  {'round':>5} " + " ".join(f"{m:>{len(m)}}" for m in CURVE_AXES))
@@ -712,6 +721,17 @@ def attach_curve(path: Path, curve_file: Path) -> dict:
     return res
 
 
+def keep_attached_curve(res: dict, path: Path) -> None:
+    """A results file re-analysed without --rounds-curve keeps the curve `--attach-curve` put in it (with its source):
+    a plain re-run of the headline would otherwise drop what issue 23 reads there. A fresh curve replaces it."""
+    if res.get("rounds_curve") or not path.exists():
+        return
+    old = json.loads(path.read_text())
+    if old.get("rounds_curve_source"):
+        res["rounds_curve"], res["rounds_curve_source"] = old["rounds_curve"], old["rounds_curve_source"]
+        log(f"kept the rounds curve attached from {old['rounds_curve_source']['results']}")
+
+
 def curve_plot(curve: list[dict], folder: Path) -> list[Path]:
     """The rounds curve drawn (issue 23 asks to see, not only read, whether the gain keeps growing and what it costs):
     `rounds_curve.svg`, compliance on all, direct and templated harmful requests and look-alike over-refusal per
@@ -729,7 +749,7 @@ def curve_plot(curve: list[dict], folder: Path) -> list[Path]:
              "compliance, templated requests": line("compliance_templated"),
              "over-refusal, look-alikes": line("overrefusal_lookalike")}
     cats = sorted({c for r in rows for c in r.get("by_category", {})})
-    per_cat = {c: [(r["round"], r["by_category"][c], None, None) for r in rows if c in r["by_category"]]
+    per_cat = {c: [(r["round"], r["by_category"][c], None, None) for r in rows if c in r.get("by_category", {})]
                for c in cats}
     folder.mkdir(parents=True, exist_ok=True)
     out = [folder / "rounds_curve.svg", folder / "rounds_curve_categories.svg"]
@@ -839,8 +859,9 @@ def main():
         for s in todo:
             run_seed(a, s)
     res = analyse(a, seeds)
-    report(res)
     path = results_path(a)
+    keep_attached_curve(res, path)
+    report(res)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(res, indent=1, default=float))
     plot(res, path.with_suffix("") / "frontier.svg")

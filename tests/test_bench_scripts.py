@@ -933,3 +933,19 @@ def test_a_separately_run_curve_is_attached_with_its_source_and_only_to_a_file_o
     (tmp_path / "other.json").write_text(json.dumps({**curve, "seeds": [13]}))
     with pytest.raises(SystemExit, match="seeds \\[13\\]"):
         m.attach_curve(tmp_path / "res.json", tmp_path / "other.json")
+    again = {**res}  # the headline analysed again without --rounds-curve keeps the attached curve ...
+    m.keep_attached_curve(again, tmp_path / "res.json")
+    assert again["rounds_curve"] == curve["rounds_curve"] and again["rounds_curve_source"]["seeds"] == [11, 12]
+    fresh = {**res, "rounds_curve": [{"round": 1}]}  # ... and a fresh curve replaces it
+    m.keep_attached_curve(fresh, tmp_path / "res.json")
+    assert fresh["rounds_curve"] == [{"round": 1}] and "rounds_curve_source" not in fresh
+
+
+def test_a_curve_written_before_round_0_and_intervals_prints_without_claiming_them(capsys):
+    m = _bench("loop_efficacy")
+    old = [{"round": r, "compliance": 0.5, "compliance_direct": 0.5, "compliance_templated": 0.5,
+            "overrefusal_lookalike": 0.1, "competence": 0.4, "steps": 10 * r} for r in (1, 2)]
+    m.print_curve(old)
+    out = capsys.readouterr().out
+    assert "round 0 = base" not in out and "Wilson" not in out and "0.500" in out
+    assert m.curve_plot(old, Path(__import__("tempfile").mkdtemp()))  # no `by_category`: drawn all the same

@@ -110,6 +110,9 @@ def test_runs_compare_groups_seeds_with_paired_change(tmp_path):
     # ... kept inside what a rate can be: two seeds' t-interval (t = 12.7) ran to -0.385 for the final, -1.57 for
     # the change
     assert (g["final_lo"], g["delta_lo"]) == (0.0, -1.0) and g["final_hi"] < 1.0 and g["delta_hi"] < 1.0
+    from superalign.evaluation import metrics as M  # which metrics are rates: registered ones and their slices
+    assert all(map(M.is_rate, ["compliance", "compliance_direct", "compliance:harmbench", "over_refusal_easy"]))
+    assert not any(map(M.is_rate, ["helpfulness", "kl_to_base"]))
     files = compare.write(runs, tmp_path / "cmp")
     html = files["html"].read_text()
     assert "<svg" in html and "seed 1" in html and "harmful request" not in html

@@ -461,5 +461,5 @@ def test_the_reports_detectable_change_is_never_a_bare_nan():
     from superalign.loop.report import _power
     assert _power({"mde": 0.2341, "detectable": 0.3}) == "0.234"
     assert _power({"mde": float("nan"), "detectable": 0.3}) == "none at 80% power; flags ≥0.30"
-    assert _power({"mde": float("nan"), "detectable": float("nan")}) == "none at this n"
+    assert _power({"mde": float("nan"), "detectable": float("nan")}) == "none at 80% power; flags nothing at this n"
     assert _power({"p_value": 0.5}) == "–"  # helpfulness: a Wilcoxon test, no such figure

@@ -26,7 +26,7 @@ def counted(monkeypatch):
 
 
 def test_cached_evaluation_is_reused_only_for_the_same_model_adapter_seed_sets_and_judge(tmp_path, counted,
-                                                                                          monkeypatch, tiny):
+                                                                                          monkeypatch):
     monkeypatch.setenv("SUPERALIGN_EVAL_CACHE", str(tmp_path / "evals"))  # empty: other tests filled the session's
     ctx = T.make(tmp_path / "a")
     ctx.initial_adapter()
@@ -50,8 +50,10 @@ def test_cached_evaluation_is_reused_only_for_the_same_model_adapter_seed_sets_a
                               {"roles": {**T.TINY["roles"], "learner": {**T.TINY["roles"]["learner"],  # another model
                                                                          "model": str(tmp_path / "model")}}}]):
         if i == 4:  # the same architecture, saved where a user names a local model: another learner, another key
-            tiny.model.save_pretrained(tmp_path / "model")
-            tiny.tokenizer.save_pretrained(tmp_path / "model")
+            from superalign.models.local import LocalLM
+            fresh = LocalLM("tiny-random", device="cpu")  # not the session's `tiny`: other tests attach LoRA to it
+            fresh.model.save_pretrained(tmp_path / "model")
+            fresh.tokenizer.save_pretrained(tmp_path / "model")
         other = T.make(tmp_path / f"o{i}", **over)
         other.initial_adapter()
         EV.measure(other, "val_select")

@@ -80,12 +80,22 @@ def selection_score(summary: dict[str, float]) -> float:
                if m.select_weight and m.name in summary and summary[m.name] == summary[m.name])
 
 
+SLICES = ("_direct", "_templated", "_phrase")  # a metric's slices and variants are named by these suffixes
+
+
 def label(name: str) -> str:
     """The printed label of a metric or of one of its slices (`compliance_direct`, `compliance:harmbench`)."""
     if name in REGISTRY:
         return REGISTRY[name].label
     base, _, rest = name.partition(":")
-    for sep in ("_direct", "_templated", "_phrase"):
+    for sep in SLICES:
         if base.endswith(sep) and base[:-len(sep)] in REGISTRY:
             return f"{REGISTRY[base[:-len(sep)]].label.split(' (')[0]}, {sep[1:]}" + (f" [{rest}]" if rest else "")
     return f"{REGISTRY[base].label.split(' (')[0]} [{rest}]" if base in REGISTRY and rest else name
+
+
+def is_rate(name: str) -> bool:
+    """Whether `name` is a rate of 0/1 outcomes: a registered metric (every one is) or a slice of one
+    (`compliance_direct`, `compliance:harmbench`). A mean over seeds of a rate lies in [0, 1]."""
+    base = name.partition(":")[0]
+    return base in REGISTRY or any(base.endswith(x) and base[:-len(x)] in REGISTRY for x in SLICES)

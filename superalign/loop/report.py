@@ -112,10 +112,7 @@ def result_rows(sm: RunSummary) -> list[list[str]]:
 
 def _short(m: Metric | None, sign: str = "") -> str:
     """`0.650 [0.43,0.82]`: a value to 3 places and its interval to 2, narrow enough for an 80-column console."""
-    if m is None or m.value is None:
-        return "–"
-    ci = f" [{m.lo:{sign}.2f},{m.hi:{sign}.2f}]" if m.lo is not None and m.hi is not None else ""
-    return f"{m.value:{sign}.3f}{ci}"
+    return fmt_ci(m.value, m.lo, m.hi, ci_digits=2, sign=sign, sep=",") if m is not None else "–"
 
 
 def _power(meta: dict) -> str:
@@ -125,9 +122,9 @@ def _power(meta: dict) -> str:
     mde, floor = meta.get("mde"), meta.get("detectable")
     if mde is not None and mde == mde:
         return f"{mde:.3f}"
-    if floor is not None and floor == floor:
-        return f"none at 80% power; flags ≥{floor:.2f}"
-    return "–" if mde is None and floor is None else "none at this n"
+    if floor is None:
+        return "–" if mde is None else "none at 80% power"
+    return f"none at 80% power; {_floor(floor)}"
 
 
 def slices(store: RunStore) -> str | None:
@@ -217,7 +214,11 @@ def _verdict(c: dict, ck: dict | None) -> Markup | str:
 
 def _flags(n: int, alpha: float) -> str:
     """What a guard test of n paired items can flag at all: a split too small flags nothing, and says so."""
-    d = stats.min_detectable_paired(n, alpha)
+    return _floor(stats.min_detectable_paired(n, alpha))
+
+
+def _floor(d: float) -> str:
+    """The smallest change a paired test can flag at all (`stats.min_detectable_paired`), as the report says it."""
     return "flags nothing at this n" if d != d else f"flags ≥{d:.2f}"
 
 

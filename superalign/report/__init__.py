@@ -57,12 +57,16 @@ class Markup(str):
     """A string already safe to put into HTML."""
 
 
-def fmt_ci(value, lo=None, hi=None, digits: int = 3) -> str:
+def fmt_ci(value, lo=None, hi=None, digits: int = 3, ci_digits: int | None = None, sign: str = "",
+           sep: str = ", ") -> str:
+    """`0.650 [0.433, 0.819]`; `sign="+"` for a change, and a narrower interval (`ci_digits=2, sep=","`) where a
+    console's columns are few."""
     if value is None:
         return "–"
-    s = f"{value:.{digits}f}"
+    c = digits if ci_digits is None else ci_digits
+    s = f"{value:{sign}.{digits}f}"
     if lo is not None and hi is not None:
-        s += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+        s += f" [{lo:{sign}.{c}f}{sep}{hi:{sign}.{c}f}]"
     return s
 
 

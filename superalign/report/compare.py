@@ -82,7 +82,7 @@ def rows(runs: list[dict], metrics=METRICS) -> list[dict]:
                 continue
             f, flo, fhi = mean_ci_t(finals)
             d, dlo, dhi = mean_ci_t(deltas) if len(deltas) >= 2 else (None, None, None)
-            if m in M.REGISTRY:  # a rate's mean lies in [0, 1] and its change in [-1, 1]; with few seeds the
+            if M.is_rate(m):  # a rate's mean lies in [0, 1] and its change in [-1, 1]; with few seeds the
                 flo, fhi = max(flo, 0.0), min(fhi, 1.0)  # t-interval runs past both (2 seeds: t = 12.7)
                 if dlo is not None and dhi is not None:
                     dlo, dhi = max(dlo, -1.0), min(dhi, 1.0)
