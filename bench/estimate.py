@@ -5,7 +5,10 @@
 From the measured round in bench/results/loop_speed.json (`python bench/loop_speed.py`, one round of the default
 preset on an idle 2-core CPU): setup + the round-0 evaluation + N x (one round's stages). A preset measured end to
 end (`python bench/loop_speed.py --part cli --preset quick --results bench/results/loop_speed/quick.json`) is
-estimated from its own file: its start-up and round 0 + N x its round 1. A first run on a new
+estimated from its own file: its start-up and round 0 + N x its round 1. On a CPU without bf16 hardware (the learner
+then runs in float32) a float32 measurement of the preset is read where there is one (`--part cli --preset quick
+--results bench/results/loop_speed/quick_fp32.json` on such a CPU), and otherwise the bf16 estimate is scaled by
+that quick run's ratio to `quick.json`. A first run on a new
 machine also builds caches (evaluation sets, embeddings), so it can take longer; later runs of a seed read the
 round-0 evaluation from the evaluation cache and take less.
 """
@@ -53,24 +56,61 @@ def here_bf16() -> bool | None:
         return None
 
 
+def fp32_ratio(results: Path) -> float | None:
+    """How many times longer the quick preset took end to end on a CPU without bf16 hardware than on the measured
+    bf16 one (`loop_speed/quick_fp32.json` against `loop_speed/quick.json`, both `--part cli`), or None without both.
+    Not a pure dtype ratio: the CPUs differ in more than bf16, and `quick.json` was measured with LoRA merged while
+    generating (off by default since); it is what a user of such a CPU waited for against the measured one."""
+    fp32, bf16 = results / "loop_speed" / "quick_fp32.json", results / "loop_speed" / "quick.json"
+    if not (fp32.exists() and bf16.exists()):
+        return None
+    slow, fast = json.loads(fp32.read_text()), json.loads(bf16.read_text())
+    if slow.get("env", {}).get("bf16") is not False:
+        return None
+    return estimate(slow, 1) / estimate(fast, 1)
+
+
+def for_this_cpu(preset: str, rounds: int, here: bool | None, results: Path = ROOT / "bench" / "results"
+                 ) -> tuple[float, str, str] | None:
+    """(seconds, what they rest on, a warning) for `rounds` of `preset` on this CPU, or None with nothing measured.
+    On a CPU without the bf16 hardware the measurement had, a float32 measurement of the preset
+    (`loop_speed/PRESET_fp32.json`) is read instead, or else the bf16 estimate is scaled by the quick preset's
+    measured float32/bf16 ratio; with neither, the line says only that it will take several times longer
+    (`hardware_note`)."""
+    own = results / "loop_speed" / f"{preset}.json"
+    p = own if own.exists() else results / "loop_speed.json"
+    if not p.exists():
+        return None
+    speed = json.loads(p.read_text())
+    if "stages" not in speed:
+        return None
+    scale = "" if preset == speed.get("preset", "default") else " (measured on the default preset's sizes)"
+    note = hardware_note(speed, here)
+    if note:
+        fp32 = results / "loop_speed" / f"{preset}_fp32.json"
+        if fp32.exists():
+            return (estimate(json.loads(fp32.read_text()), rounds),
+                    " (measured on a CPU without bf16 hardware, as this one: the learner runs in float32)", "")
+        q = fp32_ratio(results)
+        if q:
+            return (estimate(speed, rounds) * q,
+                    f"{scale} (this CPU has no bf16 hardware: the measured machine's time x {q:.1f}, the quick "
+                    "preset's measured ratio between such a CPU and that one)", "")
+    return estimate(speed, rounds), scale, note
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--preset", default="default")
     ap.add_argument("--rounds", type=int, default=None)
     a = ap.parse_args()
-    own = ROOT / "bench" / "results" / "loop_speed" / f"{a.preset}.json"
-    p = own if own.exists() else ROOT / "bench" / "results" / "loop_speed.json"
-    if not p.exists():
-        return
-    speed = json.loads(p.read_text())
-    if "stages" not in speed:
-        return
     rounds = a.rounds or ROUNDS.get(a.preset, 2)
-    secs = estimate(speed, rounds)
-    scale = "" if a.preset == speed.get("preset", "default") else " (measured on the default preset's sizes)"
+    est = for_this_cpu(a.preset, rounds, here_bf16())
+    if est is None:
+        return
+    secs, basis, warning = est
     print(f"superalign run --preset {a.preset}: {rounds} round(s), about {secs / 60:.0f} min on an idle 2-core CPU"
-          f"{scale}; every stage is saved, so an interrupted run resumes with --resume."
-          + hardware_note(speed, here_bf16()), flush=True)
+          f"{basis}; every stage is saved, so an interrupted run resumes with --resume.{warning}", flush=True)
 
 
 if __name__ == "__main__":

@@ -949,3 +949,25 @@ def test_a_curve_written_before_round_0_and_intervals_prints_without_claiming_th
     out = capsys.readouterr().out
     assert "round 0 = base" not in out and "Wilson" not in out and "0.500" in out
     assert m.curve_plot(old, Path(__import__("tempfile").mkdtemp()))  # no `by_category`: drawn all the same
+
+
+def test_the_estimate_on_a_cpu_without_bf16_reads_a_float32_measurement_or_scales_by_one(tmp_path):
+    """Where this CPU lacks the measured machine's bf16 hardware, the estimate is a measured float32 figure: the
+    preset's own float32 file, or the bf16 estimate times the quick preset's measured float32/bf16 ratio."""
+    mod = _bench("estimate")
+    (tmp_path / "loop_speed").mkdir()
+    cli = lambda wall, bf16: {"wall_s": wall, "stages": {"r0:eval": wall / 2, "r1:learn": wall / 4},  # noqa: E731
+                              "env": {"bf16": bf16}, "preset": "quick"}
+    (tmp_path / "loop_speed.json").write_text(json.dumps({"preset": "default", "env": {"bf16": True},
+                                                          "stages": {"setup": 10.0, "eval_round0": 90.0,
+                                                                     "learn": 200.0}}))
+    (tmp_path / "loop_speed" / "quick.json").write_text(json.dumps(cli(100.0, True)))
+    assert mod.for_this_cpu("default", 2, True, tmp_path)[0] == pytest.approx(500.0)
+    assert "several times longer" in mod.for_this_cpu("default", 2, False, tmp_path)[2]  # no float32 figure yet
+    (tmp_path / "loop_speed" / "quick_fp32.json").write_text(json.dumps(cli(280.0, False)))
+    secs, basis, warning = mod.for_this_cpu("default", 2, False, tmp_path)
+    assert secs == pytest.approx(500.0 * 2.8) and "x 2.8" in basis and warning == ""
+    secs, basis, _ = mod.for_this_cpu("quick", 1, False, tmp_path)  # the preset measured in float32 itself
+    assert secs == pytest.approx(280.0) and "without bf16 hardware, as this one" in basis
+    assert mod.for_this_cpu("quick", 1, True, tmp_path)[0] == pytest.approx(100.0)
+    assert mod.for_this_cpu("quick", 1, None, tmp_path)[0] == pytest.approx(100.0)  # not installed: as measured
