@@ -453,6 +453,8 @@ def test_a_finished_run_prints_what_it_changed_on_the_same_held_out_items(run2, 
     said = f"round {last} against the baseline on the same held-out items, paired"
     assert said in r.output and f"{comp[0]} " in r.output and comp[2] in r.output and comp[3] in r.output
     assert r.output.index(said) < r.output.index("time per stage")
+    shown = CliRunner().invoke(app, ["runs", "show", str(tmp_path / "copy")], env={"COLUMNS": "120"})
+    assert shown.exit_code == 0 and said in shown.output and comp[2] in shown.output  # ... and `runs show` ends so
 
 
 def test_the_reports_detectable_change_is_never_a_bare_nan():

@@ -108,19 +108,28 @@ def _run_one(cfg, run_dir: Path, resume: bool, fork_of: Path | None = None) -> N
         finally:
             ctx.close()
         sm = RunSummary.of(run_dir)
-        rows = loop_report.result_rows(sm)
-        if rows:  # what the run changed, on the same held-out items (the report has the rest)
-            t = Table(box=box.SIMPLE_HEAD,
-                      title=f"round {sm.final} against the baseline on the same held-out items, paired "
-                            f"(95% CIs; {escape(str(run_dir / 'report.html'))} explains each metric)")
-            t.add_column("metric", no_wrap=True, min_width=max(len(r[0]) for r in rows))  # a name is never cut
-            for col in ("baseline", f"round {sm.final}", "change"):
-                t.add_column(col, overflow="fold")  # a narrow console wraps an interval, never cuts it
-            t.add_column("p", no_wrap=True)
-            for row in rows:
-                t.add_row(*map(escape, row))
-            ui.console.print(t)
+        table = results_table(sm, run_dir)
+        if table is not None:  # what the run changed, on the same held-out items (the report has the rest)
+            ui.console.print(table)
         walls = sm.walls  # where the time went, summed over rounds
         ui.console.print("time per stage: " + ", ".join(f"{k} {v:.0f}s" for k, v in walls.items())
                          + f"; total {sum(walls.values()):.0f}s")
         ui.console.print("[bold green]done[/]")
+
+
+def results_table(sm: RunSummary, run_dir: Path) -> Table | None:
+    """The baseline against the last round on the same held-out items (`loop.report.result_rows`), as `superalign
+    run` ends and `superalign runs show` ends for a loop run; None before a round after the baseline is evaluated."""
+    rows = loop_report.result_rows(sm)
+    if not rows:
+        return None
+    t = Table(box=box.SIMPLE_HEAD,
+              title=f"round {sm.final} against the baseline on the same held-out items, paired "
+                    f"(95% CIs; {escape(str(Path(run_dir) / 'report.html'))} explains each metric)")
+    t.add_column("metric", no_wrap=True, min_width=max(len(r[0]) for r in rows))  # a name is never cut
+    for col in ("baseline", f"round {sm.final}", "change"):
+        t.add_column(col, overflow="fold")  # a narrow console wraps an interval, never cuts it
+    t.add_column("p", no_wrap=True)
+    for row in rows:
+        t.add_row(*map(escape, row))
+    return t

@@ -23,6 +23,7 @@ from superalign.errors import Interrupted, SuperalignError, explain, raise_inter
 from superalign.evaluation import suite
 from superalign.cli import adapter, export, plugins
 from superalign.cli.experiments import EXPERIMENTS, build_report
+from superalign.cli.loop import results_table
 from superalign.report import fmt_ci
 from superalign.models import embedded
 from superalign.training.heads import fit_classifier
@@ -216,6 +217,9 @@ def runs_show(run_dir: Path):
             why = f" ({r.meta['null']})" if r.value is None and r.meta.get("null") else ""
             m.add_row(str(r.round), r.name, fmt_ci(r.value, r.lo, r.hi) + why, "" if r.n is None else str(r.n))
         c.print(m)
+        changed = results_table(sm, run_dir) if sm.kind == "loop" else None
+        if changed is not None:  # what the run changed, last, where it is seen
+            c.print(changed)
     finally:
         s.close()
 
