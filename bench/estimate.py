@@ -35,13 +35,18 @@ def estimate(speed: dict, rounds: int) -> float:
     return st.get("setup", 0.0) + st.get("eval_round0", 0.0) + rounds * per_round
 
 
+def slower_here(speed: dict, here_bf16: bool | None) -> bool:
+    """Whether the measured machine multiplied bf16 in hardware and this one does not (unknown here: no)."""
+    return here_bf16 is False and speed.get("env", {}).get("bf16", True) is not False
+
+
 def hardware_note(speed: dict, here_bf16: bool | None) -> str:
     """What the estimate cannot see: the measured machine multiplied bf16 in hardware and this one does not. With
     `dtype: auto` the learner then runs in float32 (models/local.py `cpu_bf16`), and every training step and decode
     costs several times more (bf16 against fp32 matmuls: `python bench/loop_speed.py --part matmul`). A file measured
     before the flag was recorded (`env.bf16` absent) counts as a bf16 machine's: the kept files' rounds took about
     the same time on the Intel and the AMD machine, which a float32 learner would not (docs/performance.md)."""
-    if here_bf16 is None or here_bf16 or not speed.get("env", {}).get("bf16", True):
+    if not slower_here(speed, here_bf16):
         return ""
     return (" This CPU has no bf16 hardware (AMX or AVX512-BF16) and the measured one had: the learner runs in "
             "float32 here, so expect several times longer.")
@@ -85,8 +90,7 @@ def for_this_cpu(preset: str, rounds: int, here: bool | None, results: Path = RO
     if "stages" not in speed:
         return None
     scale = "" if preset == speed.get("preset", "default") else " (measured on the default preset's sizes)"
-    note = hardware_note(speed, here)
-    if note:
+    if slower_here(speed, here):
         fp32 = results / "loop_speed" / f"{preset}_fp32.json"
         if fp32.exists():
             return (estimate(json.loads(fp32.read_text()), rounds),
@@ -96,7 +100,7 @@ def for_this_cpu(preset: str, rounds: int, here: bool | None, results: Path = RO
             return (estimate(speed, rounds) * q,
                     f"{scale} (this CPU has no bf16 hardware: the measured machine's time x {q:.1f}, the quick "
                     "preset's measured ratio between such a CPU and that one)", "")
-    return estimate(speed, rounds), scale, note
+    return estimate(speed, rounds), scale, hardware_note(speed, here)
 
 
 def main():

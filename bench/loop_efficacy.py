@@ -71,6 +71,7 @@ from superalign import config as C  # noqa: E402
 from superalign.evaluation import suite  # noqa: E402
 from superalign.loop import baselines as B  # noqa: E402
 from superalign.loop import efficacy as E  # noqa: E402
+from superalign.report import fmt_ci  # noqa: E402
 from superalign.store.records import undone  # noqa: E402
 from superalign.values import suite as axes_suite  # noqa: E402
 
@@ -643,10 +644,8 @@ def print_curve(curve: list[dict]) -> None:
               f"{'competence':>10} {'steps':>6}  static (compliance / OR, loop - static)")
 
     def cell(row: dict, key: str) -> str:
-        v, ci = row.get(key), row.get("ci", {}).get(key)
-        if v is None:
-            return f"{'-':>18}"
-        return f"{v:>6.3f} [{ci[0]:.2f},{ci[1]:.2f}]" if ci else f"{v:>18.3f}"
+        v, ci = row.get(key), row.get("ci", {}).get(key) or (None, None)
+        return "-" if v is None else fmt_ci(v, *ci, ci_digits=2, sep=",")
     for row in curve:
         if isinstance(row["round"], int):
             st = row.get("static")

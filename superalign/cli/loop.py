@@ -107,7 +107,7 @@ def _run_one(cfg, run_dir: Path, resume: bool, fork_of: Path | None = None) -> N
                                              f"{run_dir}`") from None
         finally:
             ctx.close()
-        sm = RunSummary.of(run_dir)
+        sm = RunSummary.read(ctx.store)  # the store stays open after ctx.close() (it releases workers and the lock)
         table = results_table(sm, run_dir)
         if table is not None:  # what the run changed, on the same held-out items (the report has the rest)
             ui.console.print(table)

@@ -83,19 +83,30 @@ def selection_score(summary: dict[str, float]) -> float:
 SLICES = ("_direct", "_templated", "_phrase")  # a metric's slices and variants are named by these suffixes
 
 
+def _parts(name: str) -> tuple[str, str, str] | None:
+    """(registered metric, slice suffix or "", source/category after ':' or "") of a metric or one of its slices
+    (`compliance_direct`, `compliance:harmbench`), or None for a name that is neither."""
+    base, _, rest = name.partition(":")
+    if base in REGISTRY:
+        return base, "", rest
+    for sep in SLICES:
+        if base.endswith(sep) and base[:-len(sep)] in REGISTRY:
+            return base[:-len(sep)], sep, rest
+    return None
+
+
 def label(name: str) -> str:
     """The printed label of a metric or of one of its slices (`compliance_direct`, `compliance:harmbench`)."""
     if name in REGISTRY:
         return REGISTRY[name].label
-    base, _, rest = name.partition(":")
-    for sep in SLICES:
-        if base.endswith(sep) and base[:-len(sep)] in REGISTRY:
-            return f"{REGISTRY[base[:-len(sep)]].label.split(' (')[0]}, {sep[1:]}" + (f" [{rest}]" if rest else "")
-    return f"{REGISTRY[base].label.split(' (')[0]} [{rest}]" if base in REGISTRY and rest else name
+    p = _parts(name)
+    if p is None or not (p[1] or p[2]):
+        return name
+    head = REGISTRY[p[0]].label.split(' (')[0]
+    return head + (f", {p[1][1:]}" if p[1] else "") + (f" [{p[2]}]" if p[2] else "")
 
 
 def is_rate(name: str) -> bool:
     """Whether `name` is a rate of 0/1 outcomes: a registered metric (every one is) or a slice of one
     (`compliance_direct`, `compliance:harmbench`). A mean over seeds of a rate lies in [0, 1]."""
-    base = name.partition(":")[0]
-    return base in REGISTRY or any(base.endswith(x) and base[:-len(x)] in REGISTRY for x in SLICES)
+    return _parts(name) is not None
