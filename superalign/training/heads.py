@@ -9,7 +9,7 @@ import hashlib
 import numpy as np
 
 from superalign import data
-from superalign.assets import cache_dir
+from superalign.assets import cache_dir, tmp_sibling
 from superalign.models.classifier import ClassifierJudge, Head
 from superalign.models.config import Classifier
 
@@ -59,7 +59,7 @@ def label_set_features(judge: ClassifierJudge, head: Head, dataset: str, rows: l
             pass  # a corrupt cache file is recomputed below
     x = head.features(judge.emb, [r["prompt"] for r in rows], [r["response"] for r in rows])
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
+    tmp = tmp_sibling(path)
     np.save(tmp, x)
     tmp.replace(path)
     return x

@@ -122,7 +122,7 @@ class Trainer:
             probs, state = fit_head(self.feats[base(spec)], train_idx, targets, val_idx, val_targets, loss,
                                     self.cfg.head, seed, self.task.choice, **kw)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.npz")
+        tmp = assets.tmp_sibling(path)
         np.savez(tmp, probs=probs, **state)
         tmp.replace(path)
         self.last_epoch = int(state["epoch"])

@@ -122,7 +122,7 @@ def load_cached(p: Path, **kw):
 
 def _save(p: Path, x: np.ndarray) -> np.ndarray:
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.stem + ".tmp.npy")
+    tmp = assets.tmp_sibling(p)
     np.save(tmp, x)
     tmp.replace(p)
     return x
