@@ -1,16 +1,17 @@
 """Does gap annealing change what the learner learns, or only where the attacker looks? (issue 23)
 
 `bench/attack_aim.py` showed the curriculum moves round 2's attacks (which harm categories and styles are sampled).
-This bench asks the next question: two loops of one seed, identical but for `loop.curriculum.kind` (`anneal`, the
+This bench asks the next question: per seed, two loops identical but for `loop.curriculum.kind` (`anneal`, the
 default, and `flat`), run side by side at one thread each, compared item by item on the same held-out test items
 after every round: compliance (all, direct, templated, per harm category), look-alike and easy over-refusal,
-competence, meaningful help; exact McNemar tests (flat - anneal). Round 1 admits every cell under both schedules, so
+competence, meaningful help and the value axes; exact McNemar tests (flat - anneal), pooled over seeds' items and
+paired within each seed, and per seed. Round 1 admits every cell under both schedules, so
 its outcomes must agree: the bench counts the items where they do not (the noise floor of running the same loop
 twice). Each loop is `bench/loop_efficacy.py` with no static arm; its item-level outcomes are kept beside the results
 (`curriculum/{anneal,flat}_seedS/seedS.outcomes.json`), so the analysis re-runs without the loops.
 
-    python bench/curriculum.py                          # development seed 1, 2 rounds: ~55 min on 2 cores
-    python bench/curriculum.py --seed 2 --rounds 3      # another development seed, or more rounds
+    python bench/curriculum.py                  # development seeds 1 and 2 pooled, 2 rounds: ~55 min a seed on 2 cores
+    python bench/curriculum.py --seeds 1 --results bench/results/curriculum/seed1.json     # one seed alone
 
 A development-seed measurement (a design question, not a headline claim): no headline seed is used. Prints rates
 and counts, never a prompt or an answer; writes bench/results/curriculum.json.
@@ -53,20 +54,23 @@ def command(a, kind: str) -> list[str]:
 
 
 def run_loops(a) -> None:
-    """Both loops at once, one thread each (2 cores; docs/scale.md), each logging beside its run folder."""
+    """Each seed's two loops at once, one thread each (2 cores; docs/scale.md), each logging beside the run folders;
+    a seed whose outcomes are kept is not run again."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    procs = []
-    for kind in KINDS:
-        if outcomes_file(a, kind).exists():
-            continue
-        Path(a.out).mkdir(parents=True, exist_ok=True)
-        log = open(Path(a.out) / f"{kind}.log", "a")
-        print(f"running the {kind} loop (seed {a.seed}, {a.rounds} rounds; log {log.name})", file=sys.stderr)
-        procs.append((kind, subprocess.Popen(command(a, kind), env=env, stdout=log, stderr=subprocess.STDOUT)))
-    failed = [k for k, p in procs if p.wait() != 0 or not outcomes_file(a, k).exists()]
-    if failed:
-        sys.exit(f"the {', '.join(failed)} loop did not finish: see {a.out}/<kind>.log, then run this again "
-                 f"(finished rounds are kept in {a.out})")
+    for seed in a.seeds:
+        b = argparse.Namespace(**{**vars(a), "seed": seed})
+        procs = []
+        for kind in KINDS:
+            if outcomes_file(b, kind).exists():
+                continue
+            Path(a.out).mkdir(parents=True, exist_ok=True)
+            log = open(Path(a.out) / f"{kind}_seed{seed}.log", "a")
+            print(f"running the {kind} loop (seed {seed}, {a.rounds} rounds; log {log.name})", file=sys.stderr)
+            procs.append((kind, subprocess.Popen(command(b, kind), env=env, stdout=log, stderr=subprocess.STDOUT)))
+        failed = [k for k, p in procs if p.wait() != 0 or not outcomes_file(b, k).exists()]
+        if failed:
+            sys.exit(f"seed {seed}'s {', '.join(failed)} loop did not finish: see {a.out}/<kind>_seed{seed}.log, then "
+                     f"run this again (finished rounds are kept in {a.out})")
 
 
 def by_round(arms: dict, rounds: int) -> dict[int, dict]:
@@ -140,26 +144,63 @@ def phases(a, kind: str) -> list[dict]:
     return [{k: x.get(k) for k in ("phase", "kept", "mix", "why", "steps")} for x in ph]
 
 
-def analyse(a) -> dict:
-    arms = {k: json.loads(outcomes_file(a, k).read_text())["arms"] for k in KINDS}
-    rounds = {k: by_round(arms[k], a.rounds) for k in KINDS}
-    res: dict = {"seed": a.seed, "dev_seed": True, "rounds": a.rounds, "preset": "default",
-                 "commands": {k: " ".join(command(a, k)[1:]).replace(f"{ROOT}/", "") for k in KINDS}, "by_round": {}}
-    for r in range(0, a.rounds + 1):
+def pooled(per_seed: dict[int, dict]) -> dict:
+    """One seed's outcomes per round, or several seeds' side by side: item ids prefixed with their seed, so every
+    test stays paired within a seed and pools over seeds' items (as the efficacy bench pools)."""
+    if len(per_seed) == 1:
+        return next(iter(per_seed.values()))
+    out: dict = {}
+    for seed, o in per_seed.items():
+        for m, v in o.items():
+            if isinstance(v, dict):
+                out.setdefault(m, {}).update({f"{seed}:{i}": x for i, x in v.items()})
+    return out
+
+
+def table(rounds: dict, n_rounds: int) -> dict:
+    """{round: {name: flat vs anneal}} from {kind: {round: outcomes}}."""
+    out = {}
+    for r in range(0, n_rounds + 1):
         sa, sb = subsets(rounds["anneal"][r]), subsets(rounds["flat"][r])
-        res["by_round"][str(r)] = {name: compare(sa[name], sb[name]) for name in sa if name in sb}
+        out[str(r)] = {name: compare(sa[name], sb[name]) for name in sa if name in sb}
+    return out
+
+
+def reproduction(by: dict, n_rounds: int) -> dict:
+    """Items whose outcome differs between the two loops before the schedules part (rounds 0 and 1), any axis."""
+    return {str(r): sum(v["discordant"] for k, v in by[str(r)].items() if k in METRICS + AXES)
+            for r in (0, 1) if r <= n_rounds}
+
+
+def analyse(a) -> dict:
+    """Every seed in `a.seeds` pooled (paired within seed), and each seed on its own."""
+    one = {s: argparse.Namespace(**{**vars(a), "seed": s}) for s in a.seeds}
+    arms = {s: {k: json.loads(outcomes_file(b, k).read_text())["arms"] for k in KINDS} for s, b in one.items()}
+    per = {s: {k: by_round(arms[s][k], a.rounds) for k in KINDS} for s in a.seeds}
+    rounds = {k: {r: pooled({s: per[s][k][r] for s in a.seeds}) for r in range(a.rounds + 1)} for k in KINDS}
+    res: dict = {"seeds": list(a.seeds), "dev_seeds": True, "rounds": a.rounds, "preset": "default",
+                 "commands": {f"{s}:{k}": " ".join(command(b, k)[1:]).replace(f"{ROOT}/", "")
+                              for s, b in one.items() for k in KINDS},
+                 "by_round": table(rounds, a.rounds)}
     # the same loop twice until the schedules part: round 0 and round 1 should not differ
-    res["reproduction"] = {str(r): sum(v["discordant"] for k, v in res["by_round"][str(r)].items()
-                                       if k in METRICS + AXES) for r in (0, 1) if r <= a.rounds}
-    res["attacks"] = {k: attacks(a, k) for k in KINDS}
-    res["phases"] = {k: phases(a, k) for k in KINDS}
-    res["steps"] = {k: arms[k]["loop"].get("steps") for k in KINDS}
-    res["rows"] = {k: arms[k]["loop"].get("rows") for k in KINDS}
+    res["reproduction"] = reproduction(res["by_round"], a.rounds)
+    res["per_seed"] = {}
+    for s, b in one.items():
+        by = table(per[s], a.rounds)
+        res["per_seed"][str(s)] = {
+            "reproduction": reproduction(by, a.rounds),
+            "by_round": {r: {m: x for m, x in rows.items() if m in METRICS + AXES or m.count(":") == 1}
+                         for r, rows in by.items()},
+            "attacks": {k: attacks(b, k) for k in KINDS}, "phases": {k: phases(b, k) for k in KINDS},
+            "steps": {k: arms[s][k]["loop"].get("steps") for k in KINDS},
+            "rows": {k: arms[s][k]["loop"].get("rows") for k in KINDS}}
     return res
 
 
 def show(res: dict) -> None:
-    print(f"seed {res['seed']} (development), default preset; flat - anneal on the same test items, exact McNemar")
+    seeds = ", ".join(map(str, res["seeds"]))
+    print(f"development seed{'s' if len(res['seeds']) > 1 else ''} {seeds}, default preset; flat - anneal on the same "
+          f"test items (pooled over seeds, paired within each), exact McNemar")
     print(f"items that differ between the two loops before the schedules part (round: count): {res['reproduction']}")
     for r, rows in res["by_round"].items():
         if r == "0":
@@ -173,16 +214,23 @@ def show(res: dict) -> None:
         cats = [(n.split(':', 2)[2], x) for n, x in rows.items() if n.startswith("compliance:category:")]
         print("  compliance per category (anneal -> flat, n):  " + "; ".join(
             f"{c[:24]} {x['anneal']['value']:.2f}->{x['flat']['value']:.2f} ({x['n']})" for c, x in cats))
-    for kind, ph in res["phases"].items():
-        print(f"phases ({kind}): " + "; ".join(
-            f"{x['phase']} {'kept' if x['kept'] else 'rolled back'}" + (f" {x['mix']}" if x.get("mix") else "")
-            for x in ph))
-    for kind, by in res["attacks"].items():
-        for r, x in by.items():
-            if r != "1":
-                c = x.get("curriculum") or {}
-                print(f"round {r} attacks ({kind}): {c.get('admitted')}/{c.get('cells')} cells admitted; by category "
-                      f"{dict(sorted((x.get('by_category') or {}).items()))}")
+    last = str(res["rounds"])
+    for s, x in res["per_seed"].items():
+        row = x["by_round"][last]
+        print(f"\nseed {s}, round {last}: " + "; ".join(
+            f"{m} {row[m]['anneal']['value']:.3f} -> {row[m]['flat']['value']:.3f} (p {row[m]['p']:.3f})"
+            for m in ("compliance", "over_refusal", "over_refusal_easy") if m in row)
+            + f"; differing before the schedules part {x['reproduction']}")
+        for kind, ph in x["phases"].items():
+            print(f"  phases ({kind}): " + "; ".join(
+                f"{p['phase']} {'kept' if p['kept'] else 'rolled back'}" + (f" {p['mix']}" if p.get("mix") else "")
+                for p in ph))
+        for kind, by in x["attacks"].items():
+            for r, at in by.items():
+                if r != "1":
+                    c = at.get("curriculum") or {}
+                    print(f"  round {r} attacks ({kind}): {c.get('admitted')}/{c.get('cells')} cells admitted; by "
+                          f"category {dict(sorted((at.get('by_category') or {}).items()))}")
 
 
 def _rate(x: dict) -> str:
@@ -191,13 +239,15 @@ def _rate(x: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seed", type=int, default=1, help="a development seed (0-2); never a headline seed")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2],
+                    help="development seeds (0-2), pooled; never a headline seed")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--out", default="runs/curriculum", help="the two loops' run folders")
     ap.add_argument("--results", default=str(OUT / "curriculum.json"))
     a = ap.parse_args()
-    if a.seed not in (0, 1, 2):
-        sys.exit(f"seed {a.seed} is not a development seed (0, 1, 2): headline seeds are kept for declared claims")
+    if not set(a.seeds) <= {0, 1, 2}:
+        sys.exit(f"seeds {sorted(set(a.seeds) - {0, 1, 2})} are not development seeds (0, 1, 2): headline seeds are "
+                 "kept for declared claims")
     run_loops(a)
     res = analyse(a)
     show(res)

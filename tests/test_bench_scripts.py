@@ -976,11 +976,11 @@ def test_the_estimate_on_a_cpu_without_bf16_reads_a_float32_measurement_or_scale
 
 def test_curriculum_pairs_the_two_schedules_per_round_and_counts_the_shared_rounds_disagreements(tmp_path, monkeypatch):
     """bench/curriculum.py: flat against anneal on the same items after each round (per form and category too), and
-    round 1, which both schedules run alike, counted as the noise floor; a headline seed is refused."""
+    round 1, which both schedules run alike, counted as the noise floor; seeds pool paired within each; a headline
+    seed is refused."""
     import argparse
     m = _bench("curriculum")
     monkeypatch.setattr(m, "OUT", tmp_path)
-    a = argparse.Namespace(seed=1, rounds=2, out=str(tmp_path / "runs"))
 
     def outcomes(comp: list[int]) -> dict:
         ids = [f"harmful:{i}" for i in range(len(comp))]
@@ -989,19 +989,24 @@ def test_curriculum_pairs_the_two_schedules_per_round_and_counts_the_shared_roun
                            for n, i in enumerate(ids)}}
 
     base, r1 = [1] * 20, [1] * 10 + [0] * 10
-    for kind, r1_kind, r2 in (("anneal", r1, [1] * 8 + [0] * 12), ("flat", [0] + r1[1:], [1] * 16 + [0] * 4)):
-        f = m.outcomes_file(a, kind)
-        f.parent.mkdir(parents=True)
-        curve = {"1": {"outcomes": outcomes(r1_kind)}, "2": {"outcomes": outcomes(r2)}}
-        f.write_text(json.dumps({"arms": {"base": {"outcomes": outcomes(base)}, "curve": curve,
-                                          "loop": {"outcomes": outcomes(r2), "steps": 60, "rows": 250}}}))
-    res = m.analyse(a)
+    for seed in (1, 2):
+        for kind, r1_kind, r2 in (("anneal", r1, [1] * 8 + [0] * 12), ("flat", [0] + r1[1:], [1] * 16 + [0] * 4)):
+            f = m.outcomes_file(argparse.Namespace(seed=seed), kind)
+            f.parent.mkdir(parents=True)
+            curve = {"1": {"outcomes": outcomes(r1_kind)}, "2": {"outcomes": outcomes(r2)}}
+            f.write_text(json.dumps({"arms": {"base": {"outcomes": outcomes(base)}, "curve": curve,
+                                              "loop": {"outcomes": outcomes(r2), "steps": 60, "rows": 250}}}))
+    res = m.analyse(argparse.Namespace(seeds=[1], rounds=2, out=str(tmp_path / "runs")))
     assert res["reproduction"] == {"0": 0, "1": 1}  # one item differs before the schedules part
     r2 = res["by_round"]["2"]
     assert r2["compliance"]["anneal"]["value"] == 0.4 and r2["compliance"]["flat"]["value"] == 0.8
     assert r2["compliance"]["diff"] == pytest.approx(0.4) and r2["compliance"]["p"] < 0.01
     assert r2["compliance:direct"]["n"] + r2["compliance:templated"]["n"] == 20 and "compliance:category:c" in r2
     assert r2["over_refusal"]["diff"] == 0 and r2["over_refusal"]["p"] == 1.0
-    monkeypatch.setattr(sys, "argv", ["curriculum.py", "--seed", "10"])
-    with pytest.raises(SystemExit, match="not a development seed"):
+    both = m.analyse(argparse.Namespace(seeds=[1, 2], rounds=2, out=str(tmp_path / "runs")))
+    assert both["by_round"]["2"]["compliance"]["n"] == 40 and both["reproduction"] == {"0": 0, "1": 2}
+    assert both["by_round"]["2"]["compliance"]["p"] < r2["compliance"]["p"]  # twice the discordant pairs
+    assert set(both["per_seed"]) == {"1", "2"} and both["per_seed"]["2"]["by_round"]["2"]["compliance"]["n"] == 20
+    monkeypatch.setattr(sys, "argv", ["curriculum.py", "--seeds", "1", "10"])
+    with pytest.raises(SystemExit, match="not development seeds"):
         m.main()
