@@ -79,3 +79,25 @@ def test_two_processes_building_one_cache_file_do_not_rename_each_others_away(tm
     features._save(path, np.zeros(3))
     monkeypatch.undo()
     assert np.load(path).tolist() == [0.0, 0.0, 0.0] and [p.name for p in tmp_path.iterdir()] == ["feats.npy"]
+
+
+def test_a_converted_model_published_by_another_process_first_is_kept(tmp_path):
+    """Two processes converting the embedded model on a fresh cache: the second to finish keeps the first's
+    directory (the first may be loading from it) and discards its own; before, it deleted the first's and renamed its
+    own in. A directory left incomplete by a crash is replaced."""
+    from superalign.models import embedded
+    out, theirs, ours = tmp_path / "model", tmp_path / "model" / "model.safetensors", tmp_path / "mine.123.tmp"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    theirs.write_text("theirs")
+    ours.mkdir()
+    (ours / "config.json").write_text("{}")
+    (ours / "model.safetensors").write_text("ours")
+    embedded._publish(ours, out)
+    assert theirs.read_text() == "theirs" and not ours.exists()
+    (out / "model.safetensors").unlink()  # now incomplete: a crash mid-publish
+    ours.mkdir()
+    (ours / "config.json").write_text("{}")
+    (ours / "model.safetensors").write_text("ours")
+    embedded._publish(ours, out)
+    assert (out / "model.safetensors").read_text() == "ours" and not ours.exists()

