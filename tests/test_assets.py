@@ -81,23 +81,27 @@ def test_two_processes_building_one_cache_file_do_not_rename_each_others_away(tm
     assert np.load(path).tolist() == [0.0, 0.0, 0.0] and [p.name for p in tmp_path.iterdir()] == ["feats.npy"]
 
 
-def test_a_converted_model_published_by_another_process_first_is_kept(tmp_path):
-    """Two processes converting the embedded model on a fresh cache: the second to finish keeps the first's
-    directory (the first may be loading from it) and discards its own; before, it deleted the first's and renamed its
-    own in. A directory left incomplete by a crash is replaced."""
+def test_two_processes_converting_the_embedded_model_build_it_once(tmp_path):
+    """Two runs started together on a fresh cache both converted the embedded model, deleting each other's extracted
+    GGUF and published directory. Now the second waits on a lock beside the directory and finds it complete."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
     from superalign.models import embedded
-    out, theirs, ours = tmp_path / "model", tmp_path / "model" / "model.safetensors", tmp_path / "mine.123.tmp"
-    out.mkdir()
-    (out / "config.json").write_text("{}")
-    theirs.write_text("theirs")
-    ours.mkdir()
-    (ours / "config.json").write_text("{}")
-    (ours / "model.safetensors").write_text("ours")
-    embedded._publish(ours, out)
-    assert theirs.read_text() == "theirs" and not ours.exists()
-    (out / "model.safetensors").unlink()  # now incomplete: a crash mid-publish
-    ours.mkdir()
-    (ours / "config.json").write_text("{}")
-    (ours / "model.safetensors").write_text("ours")
-    embedded._publish(ours, out)
-    assert (out / "model.safetensors").read_text() == "ours" and not ours.exists()
+    out, calls, started = tmp_path / "model", [], threading.Barrier(2)
+
+    def build():
+        calls.append(1)
+        time.sleep(0.2)  # the other caller arrives meanwhile
+        out.mkdir()  # a second build would fail here
+        (out / "config.json").write_text("{}")
+        (out / "model.safetensors").write_text("weights")
+        return out
+
+    def convert(_):
+        started.wait()
+        return embedded._once(out, build)
+
+    with ThreadPoolExecutor(2) as ex:
+        assert list(ex.map(convert, range(2))) == [out, out]
+    assert len(calls) == 1 and (out / "model.safetensors").read_text() == "weights"

