@@ -86,8 +86,10 @@ def tmp_sibling(path: Path) -> Path:
     """A name beside `path` for writing it atomically (write there, then `replace`), unique to this process: two
     processes started together on a fresh cache (`--jobs`, two runs side by side) build the same cache files, and
     with one shared temporary name one process renamed the other's file away mid-write (FileNotFoundError).
+    The pid says whose a leftover is; the random part keeps two containers sharing one cache, whose pids repeat, apart.
     The suffix is kept: numpy adds `.npy` / `.npz` to a name that lacks it."""
-    return path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    import uuid
+    return path.with_name(f"{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
 
 
 def wheel_path(name: str) -> Path:
