@@ -10,7 +10,7 @@ its outcomes must agree: the bench counts the items where they do not (the noise
 twice). Each loop is `bench/loop_efficacy.py` with no static arm; its item-level outcomes are kept beside the results
 (`curriculum/{anneal,flat}_seedS/seedS.outcomes.json`), so the analysis re-runs without the loops.
 
-    python bench/curriculum.py                  # development seeds 1 and 2 pooled, 2 rounds: ~55 min a seed on 2 cores
+    python bench/curriculum.py                  # development seeds 1 and 2 pooled, 2 rounds (two loops a seed)
     python bench/curriculum.py --seeds 1 --results bench/results/curriculum/seed1.json     # one seed alone
 
 A development-seed measurement (a design question, not a headline claim): no headline seed is used. Prints rates
@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from superalign import stats  # noqa: E402
+from superalign.loop import efficacy as E  # noqa: E402
 
 KINDS = ("anneal", "flat")
 METRICS = ("compliance", "over_refusal", "over_refusal_easy", "harmful_help", "competence")
@@ -144,19 +145,6 @@ def phases(a, kind: str) -> list[dict]:
     return [{k: x.get(k) for k in ("phase", "kept", "mix", "why", "steps")} for x in ph]
 
 
-def pooled(per_seed: dict[int, dict]) -> dict:
-    """One seed's outcomes per round, or several seeds' side by side: item ids prefixed with their seed, so every
-    test stays paired within a seed and pools over seeds' items (as the efficacy bench pools)."""
-    if len(per_seed) == 1:
-        return next(iter(per_seed.values()))
-    out: dict = {}
-    for seed, o in per_seed.items():
-        for m, v in o.items():
-            if isinstance(v, dict):
-                out.setdefault(m, {}).update({f"{seed}:{i}": x for i, x in v.items()})
-    return out
-
-
 def table(rounds: dict, n_rounds: int) -> dict:
     """{round: {name: flat vs anneal}} from {kind: {round: outcomes}}."""
     out = {}
@@ -177,7 +165,8 @@ def analyse(a) -> dict:
     one = {s: argparse.Namespace(**{**vars(a), "seed": s}) for s in a.seeds}
     arms = {s: {k: json.loads(outcomes_file(b, k).read_text())["arms"] for k in KINDS} for s, b in one.items()}
     per = {s: {k: by_round(arms[s][k], a.rounds) for k in KINDS} for s in a.seeds}
-    rounds = {k: {r: pooled({s: per[s][k][r] for s in a.seeds}) for r in range(a.rounds + 1)} for k in KINDS}
+    # item ids prefixed with their seed: every test stays paired within a seed and pools over seeds' items
+    rounds = {k: {r: E.pool_seeds({s: per[s][k][r] for s in a.seeds}) for r in range(a.rounds + 1)} for k in KINDS}
     res: dict = {"seeds": list(a.seeds), "dev_seeds": True, "rounds": a.rounds, "preset": "default",
                  "commands": {f"{s}:{k}": " ".join(command(b, k)[1:]).replace(f"{ROOT}/", "")
                               for s, b in one.items() for k in KINDS},
