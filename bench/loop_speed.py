@@ -243,7 +243,7 @@ def part_kept(a) -> dict:
     `learn.select`'s rule (`learn.better`: the highest score among the unblocked, the earlier on a tie), since the
     phase log records no "kept" field. Reads stores only: a cell that is never kept costs a phase its training and
     validation and changes no result."""
-    from superalign.loop.learn import better
+    from superalign.loop.learn import START, better
     from superalign.store import RunStore
     from superalign.store.records import LearnInfo
 
@@ -257,15 +257,18 @@ def part_kept(a) -> dict:
         st = RunStore(d)
         try:
             learned = st.infos(LearnInfo)
+            competes = ((st.get("config") or {}).get("loop") or {}).get("start_competes", False)
         finally:
             st.close()
         for r, info in learned.items():
-            conf = [p for p in info.phases if p.get("phase") == "conformity" and "score" in p]
+            logged = [p for p in info.phases if p.get("phase") == "conformity" and "score" in p]
+            conf = [p for p in logged if p.get("candidate") != START]  # the phase's start is no cell of the grid
             if len(conf) < 2:
                 continue
-            kept = None
+            kept = next((p for p in logged if p.get("candidate") == START), None) if competes else None
             for p in conf:
                 kept = p if better(p, kept) else kept
+            kept = None if kept is not None and kept.get("candidate") == START else kept  # no update was kept
             for p in conf:
                 c = cells.setdefault(cell(p), {"tried": 0, "blocked": 0, "kept": 0})
                 c["tried"] += 1

@@ -55,7 +55,8 @@ def test_phase_keeps_the_best_candidate_and_never_one_that_regresses(ctx, monkey
     log = []
     res = learn.phase(ctx, 1, "conformity", "dpo", [{"prompt": "p", "chosen": "a", "rejected": "b"}],
                       [ctx.lc.conformity] + ctx.lc.candidates, fake_val(0.8, 0.1, 0.9), log)
-    assert [x["candidate"] for x in log] == [0, 1, 2]
+    assert [x["candidate"] for x in log] == [learn.START, 0, 1, 2]  # the start's own standing is logged first
+    log = log[1:]
     assert "competence" in log[1]["rejected"] and "rejected" not in log[0] and "rejected" not in log[2]
     assert log[1]["score"] > log[2]["score"] > log[0]["score"]  # the regressing one had the best score
     assert res["ck"]["meta"]["candidate"] == 2 and res["ck"]["accepted"] == 1
@@ -71,8 +72,41 @@ def test_phase_rolls_back_when_every_candidate_regresses(ctx, monkeypatch):
     log = []
     res = learn.phase(ctx, 1, "conformity", "dpo", [{"prompt": "p", "chosen": "a", "rejected": "b"}],
                       [ctx.lc.conformity] + ctx.lc.candidates, fake_val(0.8, 0.1, 0.9), log)
-    assert all("over_refusal" in x["rejected"] for x in log)
+    assert all("over_refusal" in x["rejected"] for x in log if x["candidate"] != learn.START)
     assert res["ck"]["accepted"] == 0 and res["ck"]["path"] is None and marker(ctx) == start
+
+
+@pytest.mark.parametrize("competes", [False, True])
+def test_the_phase_start_competes_in_the_search_when_asked(ctx, monkeypatch, competes):
+    """Every candidate scores below the learner as it was (compliance up 1-3 of 40 items, no significant change): by
+    default the best of them is kept; with `loop.start_competes` none is, the phase is undone and says why."""
+    marked_training(monkeypatch, ctx)
+    ctx.lc.start_competes = competes
+    start = marker(ctx)
+    vals = iter([fake_val(0.5, 0.1, 0.9), fake_val(0.55, 0.1, 0.9), fake_val(0.575, 0.1, 0.9),
+                 fake_val(0.55, 0.1, 0.875), fake_val(0.5, 0.1, 0.9)])  # start, candidates 0-2, then the guard
+    monkeypatch.setattr(learn, "validate", lambda c, split: next(vals))
+    log: list = []
+    res = learn.phase(ctx, 1, "conformity", "dpo", [{"prompt": "p", "chosen": "a", "rejected": "b"}],
+                      [ctx.lc.conformity] + ctx.lc.candidates, fake_val(0.5, 0.1, 0.9), log)
+    assert not any("rejected" in x for x in log)  # no candidate's rise is significant: the paired test passes all
+    meta = res["ck"]["meta"]
+    if competes:
+        assert meta["candidate"] == learn.START and res["ck"]["accepted"] == 0 and marker(ctx) == start
+        assert "no candidate scored above the phase's start" in meta["why"] and meta["train"] is None
+    else:
+        assert meta["candidate"] == 0 and res["ck"]["accepted"] == 1 and marker(ctx) == 1.0
+
+
+def test_a_candidate_that_beats_the_start_is_kept_when_the_start_competes(ctx, monkeypatch):
+    marked_training(monkeypatch, ctx)
+    ctx.lc.start_competes = True
+    vals = iter([fake_val(0.5, 0.1, 0.9), fake_val(0.55, 0.1, 0.9), fake_val(0.45, 0.1, 0.9),
+                 fake_val(0.55, 0.1, 0.9), fake_val(0.45, 0.1, 0.9)])
+    monkeypatch.setattr(learn, "validate", lambda c, split: next(vals))
+    res = learn.phase(ctx, 1, "conformity", "dpo", [{"prompt": "p", "chosen": "a", "rejected": "b"}],
+                      [ctx.lc.conformity] + ctx.lc.candidates, fake_val(0.5, 0.1, 0.9), [])
+    assert res["ck"]["meta"]["candidate"] == 1 and res["ck"]["accepted"] == 1 and marker(ctx) == 2.0
 
 
 def test_static_arm_rows_follow_budget_share_and_method(ctx):

@@ -257,8 +257,9 @@ def test_the_guard_blocks_a_candidate_that_regresses_any_axis_and_names_it(tmp_p
     pc = LC.Phase()
     best = L.select(ctx, 1, "conformity", "dpo", [{"prompt": "p", "chosen": "a", "rejected": "b", "axis": "toy"}],
                     [(pc, {"toy": 1.0}), (pc, {"toy": 1.0, "harmlessness": 1.0})], log)
-    assert log[0]["blocked_by"] == ["toy"] and "toy" in log[0]["rejected"] and best["candidate"] == 1
-    assert log[1]["mix"] == {"toy": 1.0, "harmlessness": 1.0} and "rejected" not in log[1]
+    assert log[0]["candidate"] == L.START and "rejected" not in log[0]  # the phase start's standing
+    assert log[1]["blocked_by"] == ["toy"] and "toy" in log[1]["rejected"] and best["candidate"] == 1
+    assert log[2]["mix"] == {"toy": 1.0, "harmlessness": 1.0} and "rejected" not in log[2]
 
 
 def test_a_toy_axis_is_trained_evaluated_guarded_and_reported(tmp_path):
@@ -278,7 +279,7 @@ def test_a_toy_axis_is_trained_evaluated_guarded_and_reported(tmp_path):
     assert ev[(0, "toy")]["meta"]["ci"] == "wilson" and ev[(0, "toy")]["n"] == 3
     assert (1, "toy_change") in ev and ev[(1, "toy_change")]["meta"]["test"] == "exact McNemar (paired)"
     learn = json.loads(next(x for x in s.stages() if x["name"] == "learn")["info"])
-    mixes = [c.get("mix") for c in learn["phases"] if c["phase"] == "conformity"]
+    mixes = [c.get("mix") for c in learn["phases"] if c["phase"] == "conformity" and c["candidate"] != L.START]
     assert mixes == [{"harmlessness": 1.0, "toy": 1.0}, {"toy": 1.0}]
     ck = s.rows("checkpoints", round=1, phase="conformity")[0]
     assert any(t["name"] == "toy_change" for t in ck["meta"]["guard_tests"])

@@ -150,6 +150,11 @@ class LoopConfig(S):
     conformity: Phase = Phase()
     competence: Phase = Phase()
     candidates: list[Phase] = []                   # extra conformity updates to try; the best on validation is kept
+    # the phase's start (no update) competes in a search of several candidates: a candidate is kept only if it scores
+    # above the learner as it was on val_select (`metrics.selection_score`). Without it the best candidate is kept
+    # unless a paired test flags a regression, which at the selection split's size (24 harmful requests) misses
+    # most: round 1's preference candidates raise compliance on every development replay and one is kept anyway.
+    start_competes: bool = False
     lora: LoraSpec = LoraSpec()                    # the learner's (and a fine-tuned attacker's) adapter
     guard: Guard = Guard()
     attacker_update: bool = True                   # archive elites seed the next round's mutations

@@ -31,6 +31,7 @@ from superalign.training import DPOArgs, SFTArgs, dpo, restore, save_adapter, sf
 from superalign.values import suite as axes_suite
 
 ANCHOR_REFUSAL = boundary.GENERIC_REFUSAL
+START = "start"  # the candidate name of a phase's start (no update) in the search log (`select`)
 
 
 @dataclass(frozen=True)
@@ -259,13 +260,19 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
            reject_regressions: bool = True) -> dict | None:
     """Train each candidate from the same adapter; rank them on `val_select`. With more than one candidate, a
     candidate that is significantly worse than the phase's start on any axis (the guard's paired test and
-    tolerances, on the selection split) is never chosen; None when every candidate was rejected. The learner
-    is left holding the winner (or the start state when None)."""
+    tolerances, on the selection split) is never chosen; None when every candidate was rejected. With
+    `loop.start_competes` the start itself is ranked too, and returned (candidate `START`) when no candidate scores
+    above it. The learner is left holding the winner (or the start state when None or `START`)."""
     lm = ctx.learner
     start = snapshot(lm.model)
     many = len(phase_cfgs) > 1  # one candidate needs no ranking: the select split is read only to choose
     sel0 = validate(ctx, "val_select") if many and reject_regressions else None
     best = None
+    if sel0 is not None:  # the start's own standing, logged; with `loop.start_competes` it is the bar to clear
+        first = {"candidate": START, "cfg": {}, "mix": None, "select": sel0["summary"],
+                 "score": score(sel0["summary"]), "phase": name}
+        log.append(first)
+        best = {**first, "state": start} if ctx.lc.start_competes else None
     ref: dict = {}  # every candidate starts from `start`: one reference pass serves them all
     for ci, c in enumerate(phase_cfgs):
         pc, mix = c if isinstance(c, tuple) else (c, None)  # a conformity candidate weighs the axes by its mix
@@ -307,11 +314,13 @@ def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_
     why = None  # a phase undone for another reason than the guard's regressions says so apart from them
     if best is None:  # every candidate regressed on the selection split: nothing to guard, the phase is undone
         why, after = "every candidate regressed on val_select", before
+    elif best["candidate"] == START:  # not training scored best (`loop.start_competes`): the phase is undone
+        why, after = "no candidate scored above the phase's start on val_select", before
     else:
         after = validate(ctx, "val_guard")  # only the winner is guarded: selection never sees these items
         found, tests = guard(ctx, before, after)
     regressions = [str(x) for x in found]
-    accepted = best is not None and not (ctx.lc.guard.enabled and regressions)
+    accepted = best is not None and best["candidate"] != START and not (ctx.lc.guard.enabled and regressions)
     if not accepted:
         restore(lm.model, start)
     path = None
@@ -323,7 +332,7 @@ def phase(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase_
           "meta": {"val_before": before["summary"], "val_after": after["summary"], "regressions": regressions,
                    "why": why,
                    "guard_tests": tests, "candidates": len(phase_cfgs),
-                   "candidate": best["candidate"] if best else None, "train": best["train"] if best else None,
+                   "candidate": best["candidate"] if best else None, "train": best.get("train") if best else None,
                    "mix": best.get("mix") if best else None, "n_winner": best.get("n_rows") if best else None,
                    "blocked_by": blocked_by(found), "n": len(rows), "method": method, "rows": data_path}}
     said = undone(ck["meta"])

@@ -200,6 +200,9 @@ def _undone(meta: dict) -> str:
 
 
 def _verdict(c: dict, ck: dict | None) -> Markup | str:
+    if c.get("candidate") == "start":  # the phase's start, ranked beside its candidates (`loop.start_competes`)
+        won = ck is not None and ck["meta"].get("candidate") == "start"
+        return "best: no update kept" if won else "the phase's start (no update)"
     if c.get("rejected"):
         by = f"blocked by {', '.join(c['blocked_by'])}: " if c.get("blocked_by") else ""
         return Markup(f'<span class="bad">rejected</span>: {esc(by + c["rejected"])}')
