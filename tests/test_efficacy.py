@@ -98,6 +98,16 @@ def test_the_phase_start_competes_in_the_search_when_asked(ctx, monkeypatch, com
         assert meta["candidate"] == 0 and res["ck"]["accepted"] == 1 and marker(ctx) == 1.0
 
 
+def test_every_candidate_regressing_is_said_so_when_the_start_competes(ctx, monkeypatch):
+    marked_training(monkeypatch, ctx)
+    ctx.lc.start_competes = True
+    vals = iter([fake_val(0.8, 0.1, 0.9)] + [fake_val(0.0, 0.9, 0.9)] * 3)  # each scores above the start, regresses
+    monkeypatch.setattr(learn, "validate", lambda c, split: next(vals))
+    res = learn.phase(ctx, 1, "conformity", "dpo", [{"prompt": "p", "chosen": "a", "rejected": "b"}],
+                      [ctx.lc.conformity] + ctx.lc.candidates, fake_val(0.8, 0.1, 0.9), [])
+    assert res["ck"]["meta"]["why"] == "every candidate regressed on val_select" and res["ck"]["accepted"] == 0
+
+
 def test_a_candidate_that_beats_the_start_is_kept_when_the_start_competes(ctx, monkeypatch):
     marked_training(monkeypatch, ctx)
     ctx.lc.start_competes = True
@@ -228,3 +238,12 @@ def test_refusal_phrases_skip_the_idioms_that_refuse_nothing():
     refusals = ["I can't help with that request.", "I can\u2019t help but notice this is dangerous; I can't assist."]
     assert [refusal_phrase(x) for x in refusals] == [1.0, 1.0]
     assert text_features(refusals[:1])[0][0] == 0.0  # at the very start
+
+
+def test_the_report_names_the_phase_start_in_the_search_table():
+    from superalign.loop import report
+    start = {"candidate": learn.START, "select": {"compliance": 0.5}, "score": 2.3}
+    won = {"meta": {"candidate": learn.START}, "accepted": 0}
+    assert report._verdict(start, won) == "best: no update kept"
+    assert report._verdict(start, {"meta": {"candidate": 0}, "accepted": 1}) == "the phase's start (no update)"
+    assert report._verdict({"candidate": 0}, won) == "not chosen"

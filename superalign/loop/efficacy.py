@@ -181,8 +181,9 @@ def phase_decisions(run_dir, upto: int | None = None) -> list[dict]:
         b, f = c.meta.get("val_before") or {}, c.meta.get("val_after") or {}
         out.append({"phase": c.id, "round": c.round, "kept": bool(c.accepted), "mix": c.meta.get("mix"),
                     "regressions": c.meta.get("regressions") or [],
-                    "why": c.meta.get("why"),  # undone for another reason: every candidate regressed on val_select
-                    "steps": (c.meta.get("train") or {}).get("steps"),  # None: every candidate regressed
+                    "why": c.meta.get("why"),  # undone for another reason: every candidate regressed on
+                    # val_select, or none scored above the phase's start (loop.start_competes)
+                    "steps": (c.meta.get("train") or {}).get("steps"),  # None: no candidate was kept
                     "guard": {t["name"].removesuffix("_change"): {"before": t["meta"].get("before"),
                                                                    "after": t["meta"].get("after"),
                                                                    "p": t["meta"].get("p_value"), "n": t["n"]}

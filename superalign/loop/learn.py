@@ -261,8 +261,8 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
     """Train each candidate from the same adapter; rank them on `val_select`. With more than one candidate, a
     candidate that is significantly worse than the phase's start on any axis (the guard's paired test and
     tolerances, on the selection split) is never chosen; None when every candidate was rejected. With
-    `loop.start_competes` the start itself is ranked too, and returned (candidate `START`) when no candidate scores
-    above it. The learner is left holding the winner (or the start state when None or `START`)."""
+    `loop.start_competes` the start itself is ranked too, first (a candidate must score strictly above it), and
+    returned (candidate `START`) when no eligible candidate does. The learner is left holding the winner (or the start state when None or `START`)."""
     lm = ctx.learner
     start = snapshot(lm.model)
     many = len(phase_cfgs) > 1  # one candidate needs no ranking: the select split is read only to choose
@@ -298,6 +298,10 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
         log.append({k: v for k, v in cand.items() if k != "state"} | {"phase": name})
         if better(cand, best):
             best = cand
+    if best is not None and best["candidate"] == START and not any(
+            c.get("phase") == name and isinstance(c.get("candidate"), int) and "rejected" not in c
+            and "skipped" not in c for c in log):
+        best = None  # no candidate was eligible at all: "every candidate regressed", not "the start scored best"
     restore(lm.model, best["state"] if best else start)
     return best
 

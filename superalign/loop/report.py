@@ -248,7 +248,7 @@ def candidates(store: RunStore) -> str | None:
             ck = next((c for c in cks if c["round"] == r and c["phase"] == name), None)
             method = ck["meta"].get("method") if ck else None
             head = f"Round {r} · {name}" + (f" ({method}, {ck['meta'].get('n')} examples)" if ck else "")
-            if all("skipped" in c for c in mine):
+            if all("skipped" in c for c in mine if c.get("candidate") != "start"):
                 out.append(f"<h4>{esc(head)}</h4><p class=muted>skipped: {esc(mine[0]['skipped'])}</p>")
                 continue
             rows = []
@@ -259,7 +259,7 @@ def candidates(store: RunStore) -> str | None:
                              f"{tr['loss_last']:.3f}" if tr.get("loss_last") is not None else "–",
                              *(f"{sel[k]:.3f}" if k in sel else "–" for k in ("compliance", "over_refusal", "competence")),
                              f"{c['score']:.3f}" if sel else "– (only candidate)",
-                             f"{c.get('train_s', 0):.1f}", _verdict(c, ck)])
+                             f"{c['train_s']:.1f}" if "train_s" in c else "–", _verdict(c, ck)])
             tests = "; ".join(f"{t['name']} {t['value']:+.3f} (p={t['meta'].get('p_value', float('nan')):.3g}, "
                               f"n={t['n']}, {_test_flags(t, alpha)})"
                               for t in (ck["meta"].get("guard_tests") or [])) if ck else ""
@@ -289,7 +289,7 @@ def phases(store: RunStore) -> str | None:
     for c in cks:
         m = c["meta"]
         vb, va = m.get("val_before", {}), m.get("val_after", {})
-        tr = m.get("train") or {}  # None when every candidate regressed on val_select
+        tr = m.get("train") or {}  # None when no candidate was kept (see `why`)
         rows.append([c["round"], c["phase"], m.get("method"), m.get("n"), tr.get("steps"),
                      f"{tr.get('loss_first') or 0:.3f} → {tr.get('loss_last') or 0:.3f}",
                      *(f"{vb.get(k, float('nan')):.3f} → {va.get(k, float('nan')):.3f}"
@@ -299,7 +299,8 @@ def phases(store: RunStore) -> str | None:
     n_rb = sum(1 for c in cks if not c["accepted"])
     return (table(["round", "phase", "method", "examples", "steps", "loss", "val compliance", "val over-refusal",
                    "val competence", "guard"], rows)
-            + f"<p>{n_rb} of {len(cks)} phases rolled back by the guard. Validation sets are disjoint from the "
+            + f"<p>{n_rb} of {len(cks)} phases rolled back (by the guard, or by the search keeping no candidate). "
+              "Validation sets are disjoint from the "
               "held-out test sets above.</p>")
 
 
