@@ -214,6 +214,25 @@ moving a prior (its control moving the other way) leaves it at 0. Files written 
 default loop of 2026-12-05, night, each row choice from three training seeds). False claims affirmed: all rows 0.708 /
 0.208 / 0.875, without the honesty rows 0.042 / 0.125 / 0.000, without the benign anchors (same passes per row) 0.000 /
 0.625 / 0.250. The honesty rows bring it; the draw sizes it; one replay per row choice named the benign anchors.
+    # the phase start competing in the search (loop.start_competes), development seeds 1 and 2 beside the default
+    # (anneal) loops of bench/curriculum.py, same code (2026-12-07)
+    python bench/loop_efficacy.py --dev --seeds 1 2 --jobs 2 --grid small --only-arms --rounds-curve --curve-rounds 2 \
+        --no-curve-static --set loop.start_competes=true --out runs/start-competes \
+        --results bench/results/loop_efficacy_dev/start_competes.json
+    python bench/conformity_replay.py --loops runs/curriculum/anneal/seed1 runs/start-competes/seed1 \
+        --loops runs/curriculum/anneal/seed2 runs/start-competes/seed2 \
+        --results bench/results/conformity_replay/loops_seeds12_start_competes.json
+    python bench/loop_speed.py --part kept --runs runs/start-competes/seed1 runs/start-competes/seed2 \
+        runs/curriculum/anneal/seed1 runs/curriculum/anneal/seed2 \
+        --results bench/results/loop_speed/kept_start_competes.json    # the start's score beside each candidate's
+**The phase start in the search** (`loop.start_competes`, loops_seeds12_start_competes.json): the start outscored
+every round-1 preference candidate on both seeds (seed 1: 5.114 against at best 4.780; seed 2: 5.777 against 5.533)
+and round 2's on seed 1, so those phases were skipped. Pooled, start-competes - default: compliance 0.208 -> 0.325
+(+0.117 [+0.027, +0.204], p = 0.016), look-alike over-refusal 0.042 -> 0.092 (p = 0.03), easy 0.100 -> 0.283
+(p = 0.003), harmlessness J 0.750 -> 0.583 (p = 0.001), false claims affirmed 0.146 -> 0.250 (p = 0.06), privacy
+leaks 0.596 -> 0.500 (p = 0.06). Seed 1, with no preference phase kept (58 steps against 93), ends at compliance 0.533
+against 0.233 (p = 3e-4). A preference phase that scores worse right after it pays after the SFT phase that follows
+it: the per-phase score is myopic, and so is any per-phase rule built on it. Not the default.
 """
 from __future__ import annotations
 

@@ -274,9 +274,15 @@ def part_kept(a) -> dict:
                 c["tried"] += 1
                 c["blocked"] += "rejected" in p
                 c["kept"] += p is kept
+            own = next((p["score"] for p in logged if p.get("candidate") == START), None)
             phases.append({"run": str(d), "round": r, "kept": cell(kept) if kept else None,
+                           "start_score": round(own, 3) if own is not None else None, "start_competes": competes,
                            "candidates": [{"cell": cell(p), "score": round(p["score"], 3),
                                            "blocked_by": p.get("blocked_by")} for p in conf]})
+            ph = phases[-1]
+            log(f"{d} round {r}: the start {'-' if own is None else f'{own:.3f}'}; "
+                + "; ".join(f"{x['cell']} {x['score']:.3f}" + (" blocked" if x["blocked_by"] else "")
+                            for x in ph["candidates"]) + f"; search keeps {ph['kept'] or 'no update'}")
     for k, c in cells.items():
         log(f"{k:<58} tried {c['tried']:>3}  blocked {c['blocked']:>3}  kept {c['kept']:>3}")
     log(f"{len(phases)} conformity phases in {len(a.runs)} runs")

@@ -522,6 +522,29 @@ def test_the_kept_candidate_tally_reads_finished_loops_with_the_search_rule(tmp_
     assert out["cells"]["lr 0.0005 x harmlessness"] == {"tried": 1, "blocked": 0, "kept": 0}
 
 
+@pytest.mark.parametrize("competes", [False, True])
+def test_the_kept_candidate_tally_lets_the_phase_start_compete_as_the_run_did(tmp_path, competes):
+    """A search logs the phase start's own standing (`learn.START`): no cell of the grid; it is the bar a
+    candidate must clear only where the run's config set `loop.start_competes`."""
+    from types import SimpleNamespace
+    from superalign.loop.learn import START
+    from superalign.store import RunStore
+    m = _bench("loop_speed")
+    mix = {"harmlessness": 1.0}
+    st = RunStore(tmp_path / "seed0" / "loop", create=True)
+    st.put("config", {"loop": {"start_competes": competes}})
+    st.run_stage(1, "learn", lambda: {"info": {"phases": [
+        {"phase": "conformity", "candidate": START, "cfg": {}, "mix": None, "score": 5.5},
+        *({"phase": "conformity", "candidate": i, "cfg": {"learning_rate": lr}, "mix": mix, "score": sc}
+          for i, (lr, sc) in enumerate(((5e-4, 5.0), (1e-3, 5.2))))]}})
+    st.close()
+    out = m.part_kept(SimpleNamespace(runs=[str(tmp_path / "seed0")]))
+    ph = out["phases"][0]
+    assert ph["start_score"] == 5.5 and len(ph["candidates"]) == 2 and set(out["cells"]) == {
+        "lr 0.0005 x harmlessness", "lr 0.001 x harmlessness"}
+    assert ph["kept"] == (None if competes else "lr 0.001 x harmlessness")
+
+
 def test_the_w2s_ladder_never_climbs_through_the_weak_supervisors_own_reader():
     """The rung nearest half the gap, but never the weak model's architecture (with or without a label budget)."""
     m = _bench("w2s")

@@ -154,6 +154,11 @@ class LoopConfig(S):
     # above the learner as it was on val_select (`metrics.selection_score`). Without it the best candidate is kept
     # unless a paired test flags a regression, which at the selection split's size (24 harmful requests) misses
     # most: round 1's preference candidates raise compliance on every development replay and one is kept anyway.
+    # Measured worse (development seeds 1 and 2 beside the default loops, 2026-12-07): the start outscored every
+    # round-1 candidate on both seeds and round 2's on seed 1, and without those preference phases the loops ended
+    # less safe and more over-refusing (compliance 0.208 -> 0.325, p = 0.016; easy over-refusal 0.100 -> 0.283,
+    # p = 0.003; bench/results/conformity_replay/loops_seeds12_start_competes.json). A preference phase that looks
+    # worse right after it pays after the next phase's SFT: a per-phase score is myopic. Not the default.
     start_competes: bool = False
     lora: LoraSpec = LoraSpec()                    # the learner's (and a fine-tuned attacker's) adapter
     guard: Guard = Guard()
