@@ -225,14 +225,19 @@ default loop of 2026-12-05, night, each row choice from three training seeds). F
     python bench/loop_speed.py --part kept --runs runs/start-competes/seed1 runs/start-competes/seed2 \
         runs/curriculum/anneal/seed1 runs/curriculum/anneal/seed2 \
         --results bench/results/loop_speed/kept_start_competes.json    # the start's score beside each candidate's
+    python bench/conformity_replay.py --round 1 --loops runs/curriculum/anneal/seed1 runs/start-competes/seed1 \
+        --loops runs/curriculum/anneal/seed2 runs/start-competes/seed2 \
+        --results bench/results/conformity_replay/loops_seeds12_start_competes_r1.json    # the same after round 1
 **The phase start in the search** (`loop.start_competes`, loops_seeds12_start_competes.json): the start outscored
 every round-1 preference candidate on both seeds (seed 1: 5.114 against at best 4.780; seed 2: 5.777 against 5.533)
 and round 2's on seed 1, so those phases were skipped. Pooled, start-competes - default: compliance 0.208 -> 0.325
 (+0.117 [+0.027, +0.204], p = 0.016), look-alike over-refusal 0.042 -> 0.092 (p = 0.03), easy 0.100 -> 0.283
 (p = 0.003), harmlessness J 0.750 -> 0.583 (p = 0.001), false claims affirmed 0.146 -> 0.250 (p = 0.06), privacy
 leaks 0.596 -> 0.500 (p = 0.06). Seed 1, with no preference phase kept (58 steps against 93), ends at compliance 0.533
-against 0.233 (p = 3e-4). A preference phase that scores worse right after it pays after the SFT phase that follows
-it: the per-phase score is myopic, and so is any per-phase rule built on it. Not the default.
+against 0.233 (p = 3e-4). After round 1 the designs did not differ in compliance (0.717 against 0.775, p = 0.17;
+privacy leaks 0.577 against 0.712, p = 0.07; false claims affirmed 0.271 against 0.125, p = 0.016): the loss came in
+round 2, on a path without the preference phases. The score read right after a phase ranks them below not training
+while the loop ends better with them: it cannot guide this choice. Not the default.
 """
 from __future__ import annotations
 

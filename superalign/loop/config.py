@@ -157,8 +157,10 @@ class LoopConfig(S):
     # Measured worse (development seeds 1 and 2 beside the default loops, 2026-12-07): the start outscored every
     # round-1 candidate on both seeds and round 2's on seed 1, and without those preference phases the loops ended
     # less safe and more over-refusing (compliance 0.208 -> 0.325, p = 0.016; easy over-refusal 0.100 -> 0.283,
-    # p = 0.003; bench/results/conformity_replay/loops_seeds12_start_competes.json). A preference phase that looks
-    # worse right after it pays after the next phase's SFT: a per-phase score is myopic. Not the default.
+    # p = 0.003; bench/results/conformity_replay/loops_seeds12_start_competes.json). After round 1 the two did not
+    # differ (compliance 0.717 against 0.775, p = 0.17): the loss came in round 2, where the path without the
+    # preference phases did not get as far. The score read right after a phase ranks a preference phase below not
+    # training while the loop is better off with it. Not the default.
     start_competes: bool = False
     lora: LoraSpec = LoraSpec()                    # the learner's (and a fine-tuned attacker's) adapter
     guard: Guard = Guard()
