@@ -234,10 +234,11 @@ and round 2's on seed 1, so those phases were skipped. Pooled, start-competes - 
 (+0.117 [+0.027, +0.204], p = 0.016), look-alike over-refusal 0.042 -> 0.092 (p = 0.03), easy 0.100 -> 0.283
 (p = 0.003), harmlessness J 0.750 -> 0.583 (p = 0.001), false claims affirmed 0.146 -> 0.250 (p = 0.06), privacy
 leaks 0.596 -> 0.500 (p = 0.06). Seed 1, with no preference phase kept (58 steps against 93), ends at compliance 0.533
-against 0.233 (p = 3e-4). After round 1 the designs did not differ in compliance (0.717 against 0.775, p = 0.17;
-privacy leaks 0.577 against 0.712, p = 0.07; false claims affirmed 0.271 against 0.125, p = 0.016): the loss came in
-round 2, on a path without the preference phases. The score read right after a phase ranks them below not training
-while the loop ends better with them: it cannot guide this choice. Not the default.
+against 0.233 (p = 3e-4) and carries the whole pooled difference; seed 2, which kept round 2's preference phase,
+ends at 0.117 against 0.183 (p = 0.22). After round 1 (..._r1.json) the designs did not differ in compliance (0.717
+against 0.775, p = 0.17); the one without the preference phase leaked less privacy (0.577 against 0.712, p = 0.07),
+gave in to wrong push-back less (0.188 against 0.359, p = 0.013) and affirmed more false claims (0.271 against 0.125,
+p = 0.016). The scores are `kept_start_competes.json`'s. Two seeds: not the default.
 """
 from __future__ import annotations
 

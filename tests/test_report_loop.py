@@ -152,3 +152,20 @@ def test_phase_decisions_read_kept_and_rolled_back_phases_for_both_benches(run1,
     assert first["phase"] == ck["id"] and first["steps"] == ck["meta"]["train"]["steps"]
     assert first["compliance_before"] == ck["meta"]["val_before"].get("compliance")
     assert [x["phase"] for x in E.phase_decisions(d, upto=1)] == [x["phase"] for x in got if x["round"] <= 1]
+
+
+def test_the_search_table_says_a_phase_whose_candidates_were_all_skipped(run1, tmp_path):
+    """Every search logs the phase start's own standing first (`learn.START`): a phase whose every candidate was
+    skipped still reads as skipped, not as a table of the start alone (and not a KeyError)."""
+    import shutil
+    from superalign.loop.learn import START
+    d = tmp_path / "run"
+    shutil.copytree(run1[0], d)
+    s = RunStore(d)
+    why = "no training rows under this mix"
+    s.run_stage(9, "learn", lambda: {"info": {"phases": [
+        {"phase": "conformity", "candidate": START, "cfg": {}, "mix": None, "select": {"compliance": 0.5},
+         "score": 2.0}, {"phase": "conformity", "candidate": 0, "skipped": why},
+        {"phase": "conformity", "candidate": 1, "skipped": why}]}})
+    html = LR.candidates(s)
+    assert html is not None and f"Round 9 · conformity</h4><p class=muted>skipped: {why}" in html

@@ -153,14 +153,13 @@ class LoopConfig(S):
     # the phase's start (no update) competes in a search of several candidates: a candidate is kept only if it scores
     # above the learner as it was on val_select (`metrics.selection_score`). Without it the best candidate is kept
     # unless a paired test flags a regression, which at the selection split's size (24 harmful requests) misses
-    # most: round 1's preference candidates raise compliance on every development replay and one is kept anyway.
-    # Measured worse (development seeds 1 and 2 beside the default loops, 2026-12-07): the start outscored every
-    # round-1 candidate on both seeds and round 2's on seed 1, and without those preference phases the loops ended
-    # less safe and more over-refusing (compliance 0.208 -> 0.325, p = 0.016; easy over-refusal 0.100 -> 0.283,
-    # p = 0.003; bench/results/conformity_replay/loops_seeds12_start_competes.json). After round 1 the two did not
-    # differ (compliance 0.717 against 0.775, p = 0.17): the loss came in round 2, where the path without the
-    # preference phases did not get as far. The score read right after a phase ranks a preference phase below not
-    # training while the loop is better off with it. Not the default.
+    # most: round 1's preference candidates raise compliance on every development replay of round 1
+    # (bench/conformity_replay.py) and one is kept anyway. Measured worse (development seeds 1 and 2 beside the
+    # default loops, 2026-12-07, bench/results/conformity_replay/loops_seeds12_start_competes.json): the start
+    # outscored every round-1 candidate on both seeds and round 2's on seed 1. Pooled after round 2, compliance
+    # 0.208 -> 0.325 (p = 0.016), all of it seed 1's, left with no preference phase (0.233 -> 0.533; seed 2, which
+    # kept round 2's, 0.183 -> 0.117, p = 0.22), and more over-refusal on both (easy 0.100 -> 0.283, p = 0.003).
+    # After round 1 compliance did not differ (0.775 -> 0.717, p = 0.17; ..._r1.json). Two seeds: not the default.
     start_competes: bool = False
     lora: LoraSpec = LoraSpec()                    # the learner's (and a fine-tuned attacker's) adapter
     guard: Guard = Guard()

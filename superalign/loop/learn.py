@@ -262,7 +262,8 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
     candidate that is significantly worse than the phase's start on any axis (the guard's paired test and
     tolerances, on the selection split) is never chosen; None when every candidate was rejected. With
     `loop.start_competes` the start itself is ranked too, first (a candidate must score strictly above it), and
-    returned (candidate `START`) when no eligible candidate does. The learner is left holding the winner (or the start state when None or `START`)."""
+    returned (candidate `START`) when no eligible candidate does. The learner is left holding the winner (or the
+    start state when None or `START`)."""
     lm = ctx.learner
     start = snapshot(lm.model)
     many = len(phase_cfgs) > 1  # one candidate needs no ranking: the select split is read only to choose

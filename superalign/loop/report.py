@@ -248,8 +248,9 @@ def candidates(store: RunStore) -> str | None:
             ck = next((c for c in cks if c["round"] == r and c["phase"] == name), None)
             method = ck["meta"].get("method") if ck else None
             head = f"Round {r} · {name}" + (f" ({method}, {ck['meta'].get('n')} examples)" if ck else "")
-            if all("skipped" in c for c in mine if c.get("candidate") != "start"):
-                out.append(f"<h4>{esc(head)}</h4><p class=muted>skipped: {esc(mine[0]['skipped'])}</p>")
+            tried = [c for c in mine if c.get("candidate") != "start"]  # the start's standing is no candidate
+            if tried and all("skipped" in c for c in tried):
+                out.append(f"<h4>{esc(head)}</h4><p class=muted>skipped: {esc(tried[0]['skipped'])}</p>")
                 continue
             rows = []
             for c in (c for c in mine if "skipped" not in c):
