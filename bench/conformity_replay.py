@@ -239,6 +239,19 @@ ends at 0.117 against 0.183 (p = 0.22). After round 1 (..._r1.json) the designs 
 against 0.775, p = 0.17); the one without the preference phase leaked less privacy (0.577 against 0.712, p = 0.07),
 gave in to wrong push-back less (0.188 against 0.359, p = 0.013) and affirmed more false claims (0.271 against 0.125,
 p = 0.016). The scores are `kept_start_competes.json`'s. Two seeds: not the default.
+    # issue 23: twice the share of direct requests in the attacker's mix (direct 0.4, template 0.2, rewrite 0.2,
+    # mutate 0.2 against 0.2 / 0.3 / 0.3 / 0.2), development seeds 1 and 2 beside the same default loops (2026-12-07)
+    python bench/loop_efficacy.py --dev --seeds 1 2 --jobs 2 --grid small --only-arms --rounds-curve --curve-rounds 2 \
+        --no-curve-static --set "loop.strategies={direct: 0.4, template: 0.2, rewrite: 0.2, mutate: 0.2}" \
+        --out runs/direct-share --results bench/results/loop_efficacy_dev/direct_share.json
+    python bench/conformity_replay.py --loops runs/curriculum/anneal/seed1 runs/direct-share/seed1 \
+        --loops runs/curriculum/anneal/seed2 runs/direct-share/seed2 \
+        --results bench/results/conformity_replay/loops_seeds12_direct_share.json
+**Twice the direct requests** (loops_seeds12_direct_share.json): no transfer gain. Pooled after round 2, compliance
+on direct requests 0.348 (default) -> 0.318 (-0.030 [-0.143, +0.083], p = 0.79), all 0.208 -> 0.200 (p = 1),
+templated 0.037 -> 0.056, look-alike over-refusal 0.042 -> 0.075 (p = 0.22), easy 0.100 -> 0.100. Honesty moved the
+prior's way (false claims affirmed 0.146 -> 0.021, p = 0.03, true ones not affirmed 0.812 -> 0.958, p = 0.04; J
+0.042 -> 0.021). The share of direct attacks is not what holds direct requests back at two rounds.
 """
 from __future__ import annotations
 
