@@ -265,7 +265,8 @@ def part_kept(a) -> dict:
             conf = [p for p in logged if p.get("candidate") != START]  # the phase's start is no cell of the grid
             if len(conf) < 2:
                 continue
-            kept = next((p for p in logged if p.get("candidate") == START), None) if competes else None
+            own = next((p for p in logged if p.get("candidate") == START), None)  # the start's standing, if logged
+            kept = own if competes else None
             for p in conf:
                 kept = p if better(p, kept) else kept
             kept = None if kept is not None and kept.get("candidate") == START else kept  # no update was kept
@@ -274,13 +275,13 @@ def part_kept(a) -> dict:
                 c["tried"] += 1
                 c["blocked"] += "rejected" in p
                 c["kept"] += p is kept
-            own = next((p["score"] for p in logged if p.get("candidate") == START), None)
             phases.append({"run": str(d), "round": r, "kept": cell(kept) if kept else None,
-                           "start_score": round(own, 3) if own is not None else None, "start_competes": competes,
+                           "start_score": round(own["score"], 3) if own else None, "start_competes": competes,
                            "candidates": [{"cell": cell(p), "score": round(p["score"], 3),
                                            "blocked_by": p.get("blocked_by")} for p in conf]})
             ph = phases[-1]
-            log(f"{d} round {r}: the start {'-' if own is None else f'{own:.3f}'}; "
+            shown = f"{own['score']:.3f}" if own else "-"
+            log(f"{d} round {r}: the start {shown}; "
                 + "; ".join(f"{x['cell']} {x['score']:.3f}" + (" blocked" if x["blocked_by"] else "")
                             for x in ph["candidates"]) + f"; search keeps {ph['kept'] or 'no update'}")
     for k, c in cells.items():

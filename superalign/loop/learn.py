@@ -26,12 +26,12 @@ from superalign.loop.escalate import wait_for_labels
 from superalign.loop.evaluate import validate
 from superalign.models.classifier import refusal_phrase
 from superalign.roles.learner import refusal_stage
-from superalign.store.records import LearnInfo, checkpoint_id, undone
+from superalign.store.records import PHASE_START, LearnInfo, checkpoint_id, undone
 from superalign.training import DPOArgs, SFTArgs, dpo, restore, save_adapter, sft, snapshot
 from superalign.values import suite as axes_suite
 
 ANCHOR_REFUSAL = boundary.GENERIC_REFUSAL
-START = "start"  # the candidate name of a phase's start (no update) in the search log (`select`)
+START = PHASE_START  # the candidate name of a phase's start (no update) in the search log (`select`)
 
 
 @dataclass(frozen=True)
@@ -274,6 +274,7 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
                  "score": score(sel0["summary"]), "phase": name}
         log.append(first)
         best = {**first, "state": start} if ctx.lc.start_competes else None
+    eligible = False  # whether any candidate was trained and not rejected
     ref: dict = {}  # every candidate starts from `start`: one reference pass serves them all
     for ci, c in enumerate(phase_cfgs):
         pc, mix = c if isinstance(c, tuple) else (c, None)  # a conformity candidate weighs the axes by its mix
@@ -297,11 +298,10 @@ def select(ctx: Context, r: int, name: str, method: str, rows: list[dict], phase
             if bad:  # the stored log says which axis blocked it
                 cand["rejected"], cand["blocked_by"] = "; ".join(map(str, bad)), blocked_by(bad)
         log.append({k: v for k, v in cand.items() if k != "state"} | {"phase": name})
+        eligible = eligible or "rejected" not in cand
         if better(cand, best):
             best = cand
-    if best is not None and best["candidate"] == START and not any(
-            c.get("phase") == name and isinstance(c.get("candidate"), int) and "rejected" not in c
-            and "skipped" not in c for c in log):
+    if best is not None and best["candidate"] == START and not eligible:
         best = None  # no candidate was eligible at all: "every candidate regressed", not "the start scored best"
     restore(lm.model, best["state"] if best else start)
     return best

@@ -200,8 +200,8 @@ def _undone(meta: dict) -> str:
 
 
 def _verdict(c: dict, ck: dict | None) -> Markup | str:
-    if c.get("candidate") == "start":  # the phase's start, ranked beside its candidates (`loop.start_competes`)
-        won = ck is not None and ck["meta"].get("candidate") == "start"
+    if c.get("candidate") == rec.PHASE_START:  # the phase's start, ranked beside its candidates
+        won = ck is not None and ck["meta"].get("candidate") == rec.PHASE_START
         return "best: no update kept" if won else "the phase's start (no update)"
     if c.get("rejected"):
         by = f"blocked by {', '.join(c['blocked_by'])}: " if c.get("blocked_by") else ""
@@ -248,7 +248,7 @@ def candidates(store: RunStore) -> str | None:
             ck = next((c for c in cks if c["round"] == r and c["phase"] == name), None)
             method = ck["meta"].get("method") if ck else None
             head = f"Round {r} · {name}" + (f" ({method}, {ck['meta'].get('n')} examples)" if ck else "")
-            tried = [c for c in mine if c.get("candidate") != "start"]  # the start's standing is no candidate
+            tried = [c for c in mine if c.get("candidate") != rec.PHASE_START]  # the start's standing: no candidate
             if tried and all("skipped" in c for c in tried):
                 out.append(f"<h4>{esc(head)}</h4><p class=muted>skipped: {esc(tried[0]['skipped'])}</p>")
                 continue

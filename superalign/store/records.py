@@ -259,6 +259,9 @@ class EscalateInfo(StageInfo):
     candidates: int = 0
 
 
+PHASE_START = "start"  # the candidate name of a phase's start (no update) in a learn stage's search log
+
+
 @dataclass(frozen=True)
 class LearnInfo(StageInfo):
     """The phases' log (every candidate, its settings, selection score, verdict), the guard split's state after the
