@@ -12,6 +12,11 @@
     # development seed's DPO declines added (superalign/data/files/arms_dev_v1.md): no better on the DPO arms
     python bench/eval_audit_arms.py --rejudge bench/audit/arms_v1 bench/audit/arms_v2 \
         --train-on uncensorbench audit_dev arms_dev
+    # the judge's phrase features version 2 (JudgeConfig.phrases), written from the development seed's DPO audit
+    # (its reading there: the first command) and tried on the headline audits (the second): not better there
+    python bench/eval_audit_arms.py --rejudge bench/audit/arms_dev0_dpo --phrases 2 --out-key arms_audit_phrases2_dev
+    python bench/eval_audit_arms.py --rejudge bench/audit/arms_v1 bench/audit/arms_v2 --phrases 2 \
+        --out-key arms_audit_phrases2
 
 `--sample` draws answers (default 320) from the efficacy bench's audit pool (base, loop and the static arms'
 32-token test answers to harmful and look-alike prompts, exactly as scored), stratified by arm x prompt set x the
@@ -284,6 +289,9 @@ def main():
                     help="scored audit folders: their labelled answers read by the judge trained on --train-on")
     ap.add_argument("--train-on", nargs="+", default=None,
                     help="--rejudge: the judge's training sources (default: the judge's own)")
+    ap.add_argument("--phrases", type=int, choices=(1, 2), default=None,
+                    help="--rejudge: the judge's phrase features (JudgeConfig.phrases; default: the judge's own)")
+    ap.add_argument("--out-key", default="arms_audit_rejudged", help="--rejudge: the key of eval_audit.json to write")
     a = ap.parse_args()
     if a.sample:
         sample(a.sample, a.out, a.n, a.seed, tuple(a.exclude_arms))
@@ -296,13 +304,14 @@ def main():
         print(f"wrote {a.key} into {RESULTS.relative_to(ROOT)}")
     if a.rejudge:
         from superalign.evaluation.judge import JudgeConfig
-        cfg = JudgeConfig(train_on=a.train_on) if a.train_on else JudgeConfig()
+        cfg = JudgeConfig(**({"train_on": a.train_on} if a.train_on else {}),
+                          **({"phrases": a.phrases} if a.phrases else {}))
         res = rejudge(a.rejudge, cfg)
-        res["judge_train_on"] = cfg.train_on
+        res["judge_train_on"], res["judge_phrases"] = cfg.train_on, cfg.phrases
         old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        old["arms_audit_rejudged"] = res
+        old[a.out_key] = res
         RESULTS.write_text(json.dumps(old, indent=2) + "\n")
-        print(f"wrote arms_audit_rejudged into {RESULTS.relative_to(ROOT)}")
+        print(f"wrote {a.out_key} into {RESULTS.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
