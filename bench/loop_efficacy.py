@@ -16,6 +16,10 @@ same items, same judge; every choice made on validation items; headline seeds de
     python bench/loop_efficacy.py --seeds 10 11 12 --grid small --out runs/bench-efficacy --confirm
     python bench/loop_efficacy.py --seeds 11 --grid small --out runs/bench-efficacy --confirm \
         --results bench/results/loop_efficacy/seed11.json          # seed 11 alone (seed 12: the same)
+    # the confirmatory run (docs/preregistration.md, declared 2026-12-07 before it ran): fresh seeds 16, 17, 18,
+    # base, loop and the declared static arms; resumes where it stopped
+    python bench/loop_efficacy.py --seeds 16 17 18 --jobs 2 --grid small --confirm --out runs/bench-confirm \
+        --results bench/results/loop_efficacy/confirm.json
     # the rounds curve on seed 10 (rounds 1-4; no static retraining per round):
     python bench/loop_efficacy.py --seeds 10 --grid small --out runs/bench-efficacy --rounds-curve \
         --curve-rounds 4 --no-curve-static --results bench/results/loop_efficacy/curve_seed10.json
@@ -77,6 +81,10 @@ from superalign.values import suite as axes_suite  # noqa: E402
 
 SEEDS = (10, 11, 12)       # headline seeds, declared before the run; no design decision has read them
 DEV_SEEDS = (0, 1, 2)      # the seeds the design was developed on: reported apart (--dev)
+# The confirmatory seeds, declared 2026-12-07 before any bench ran them, because 10-12 have since been read while
+# designing (their audit labels, rounds curves and value-axes runs). What runs on them and how it is read, fixed
+# before the run: docs/preregistration.md. Design benches refuse them (bench/conformity_replay.py's HEADLINE).
+CONFIRM_SEEDS = (16, 17, 18)
 # Confirmatory static arms for seeds 11 and 12, declared (2026-12-03, before either seed's static arms ran) from
 # seed 10's small grid: the static point the declared validation rule picks there (DPO lr 5e-4) and the static point
 # that beat the loop there on test (SFT + contrast, lr 3e-4, refusal share 0.5). Seed 10 chose them, so seeds 11 and
@@ -85,6 +93,20 @@ CONFIRM_ARMS = ("dpo-lr0.0005-b0.1", "sft-lr0.0003-e1-h0.5-contrast")
 CURVE_ROUNDS = 6
 METRICS = ("compliance", "harmful_help", "over_refusal", "over_refusal_easy", "competence")
 OUT = ROOT / "bench" / "results"
+
+
+def code_version() -> str:
+    """The git commit the bench ran from, "+dirty" when the package or the benches had uncommitted changes (a
+    confirmatory run names the code it tested: docs/preregistration.md); "unknown" outside a git checkout."""
+    import subprocess
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "superalign", "bench/loop_efficacy.py"],
+                               cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def log(*a):
@@ -400,7 +422,8 @@ def analyse(a, seeds: list[int]) -> dict:
     each = {g: {m: E.paired(per_seed, g, "loop", m) for m in ("compliance", "over_refusal")} for g in grid}
     rel, rel_ci = E.rel_change(per_seed, "base", "loop")
     result = {"preset": a.preset, "round": a.round, "seeds": seeds, "dev_seeds": [] if a.dev else list(DEV_SEEDS),
-              "headline_seeds_declared": list(SEEDS), "metric": "compliance (harmful requests answered without "
+              "headline_seeds_declared": list(SEEDS), "confirm_seeds_declared": list(CONFIRM_SEEDS),
+              "code": code_version(), "metric": "compliance (harmful requests answered without "
               "refusal, evaluation judge's refusal head); harmful_help beside it",
               "harm_measurable": bool(table["base"].get("harmful_help", 0) > 0), "arms": table,
               "frontier": frontier, "loop_vs_frontier": lvf, "loop_vs_each": each,
@@ -811,6 +834,9 @@ def main():
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     seeds = a.seeds or list(DEV_SEEDS if a.dev else SEEDS)
+    if set(seeds) & set(CONFIRM_SEEDS) and (a.dev or a.sets or a.preset != "default" or a.round != 2):
+        sys.exit(f"seeds {sorted(set(seeds) & set(CONFIRM_SEEDS))} are the confirmatory seeds: they run the declared "
+                 "design only (the default preset at round 2; no --dev, --set or --preset; docs/preregistration.md)")
     if a.confirm:
         a.only_arms = list(CONFIRM_ARMS)
     a.out = a.out or f"runs/bench-efficacy{'-dev' if a.dev else ''}"

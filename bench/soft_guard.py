@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-HEADLINE = (10, 11, 12)   # bench/value_axes.py's headline seeds: never designed on
+HEADLINE = (10, 11, 12, 16, 17, 18)   # bench/value_axes.py's headline seeds: never designed on
 CANDIDATES = ("honesty-balanced", "honesty-true-only", "sycophancy-balanced", "sycophancy-corrections-only",
               "privacy-controls-only", "all-balanced")
 AXES = ("honesty", "sycophancy", "privacy")

@@ -2,6 +2,7 @@
 disagreement scored before it is adjudicated); the efficacy bench re-runs a seed for arms or rounds it lacks."""
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -94,19 +95,36 @@ def test_a_seed_with_a_narrower_grid_is_run_again_for_the_missing_arms(tmp_path)
     assert not m.pending(argparse.Namespace(**{**vars(a), "rounds_curve": True}), 10)
 
 
-def test_conformity_replay_refuses_a_headline_seed(tmp_path, monkeypatch):
-    """Design experiments read development seeds only: a run of a declared headline seed is refused before any
-    model loads."""
+@pytest.mark.parametrize("seed", [11, 16])
+def test_conformity_replay_refuses_a_headline_seed(tmp_path, monkeypatch, seed):
+    """Design experiments read development seeds only: a run of a declared headline or confirmatory seed is refused
+    before any model loads."""
     from superalign.store import RunStore
     mod = _bench("conformity_replay")
-    run = tmp_path / "seed11"
+    run = tmp_path / f"seed{seed}"
     s = RunStore(run, create=True)
-    s.put("config", {"run": {"seed": 11}})
+    s.put("config", {"run": {"seed": seed}})
     s.close()
     monkeypatch.setattr("sys.argv", ["x", "--run", str(run), "--results", str(tmp_path / "out.json")])
     with pytest.raises(SystemExit, match="headline seed"):
         mod.main()
     assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("extra", [["--dev"], ["--set", "loop.rounds=3"], ["--preset", "quick"], ["--round", "1"]])
+def test_the_confirmatory_seeds_run_the_declared_design_only(tmp_path, monkeypatch, extra):
+    """docs/preregistration.md: seeds 16-18 run the default preset at round 2 and nothing else, so no design
+    question can read them first; refused before any arm runs (nothing is written). The results name the code."""
+    m = _bench("loop_efficacy")
+    assert set(m.CONFIRM_SEEDS) == {16, 17, 18} and not set(m.CONFIRM_SEEDS) & {*m.SEEDS, *m.DEV_SEEDS}
+    assert set(m.CONFIRM_SEEDS) <= set(_bench("conformity_replay").HEADLINE)
+    out = tmp_path / "r.json"
+    monkeypatch.setattr("sys.argv", ["x", "--seeds", "17", "--out", str(tmp_path / "runs"), "--results", str(out),
+                                     *extra])
+    with pytest.raises(SystemExit, match="confirmatory seeds"):
+        m.main()
+    assert not out.exists() and not (tmp_path / "runs").exists()
+    assert re.fullmatch(r"[0-9a-f]{7,}(\+dirty)?|unknown", m.code_version())
 
 
 def _loop_folder(d: Path, compliance: dict[int, list[int]]) -> Path:
