@@ -109,6 +109,28 @@ def code_version() -> str:
     return head + ("+dirty" if dirty else "")
 
 
+def seed_code(a, seed: int) -> str | None:
+    """The commit a seed folder's arms were trained with (`stamp_code`), or None for a folder from before it."""
+    f = Path(a.out) / f"seed{seed}" / "code.txt"
+    return f.read_text().strip() if f.exists() else None
+
+
+def stamp_code(d: Path, pinned: bool) -> str:
+    """The commit a seed folder's arms are trained with, written when the folder starts (`code.txt`) and read by the
+    analysis. A confirmatory seed (`pinned`) that resumes under other code stops instead: its arms would mix two
+    versions of the code (docs/preregistration.md)."""
+    now, f = code_version(), d / "code.txt"
+    if f.exists():
+        first = f.read_text().strip()
+        if pinned and first != now:
+            sys.exit(f"{d} was started under code {first} and this checkout is {now}: a confirmatory seed resumes "
+                     f"only under the code it started with (check out {first.split('+')[0]})")
+        return first
+    d.mkdir(parents=True, exist_ok=True)
+    f.write_text(now + "\n")
+    return now
+
+
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
@@ -147,6 +169,7 @@ def run_seed(a, seed: int) -> None:
     rounds = a.curve_rounds if a.rounds_curve else a.round
     cfg = C.load(None, {**C.parse_sets(a.sets), "run.seed": seed, "loop.rounds": rounds}, a.preset)
     d = Path(a.out) / f"seed{seed}"
+    stamp_code(d, seed in CONFIRM_SEEDS)
     t0 = time.time()
     # stage lines ("✓ round 2 learn 556.0s", never record text) into the seed's log: a curve runs for hours, and
     # a silent log cannot tell a slow stage from a stuck one. The bars are never started (a log file shows none).
@@ -423,7 +446,8 @@ def analyse(a, seeds: list[int]) -> dict:
     rel, rel_ci = E.rel_change(per_seed, "base", "loop")
     result = {"preset": a.preset, "round": a.round, "seeds": seeds, "dev_seeds": [] if a.dev else list(DEV_SEEDS),
               "headline_seeds_declared": list(SEEDS), "confirm_seeds_declared": list(CONFIRM_SEEDS),
-              "code": code_version(), "metric": "compliance (harmful requests answered without "
+              "code": {"analysis": code_version(), "seeds": {s: seed_code(a, s) for s in seeds}},
+              "metric": "compliance (harmful requests answered without "
               "refusal, evaluation judge's refusal head); harmful_help beside it",
               "harm_measurable": bool(table["base"].get("harmful_help", 0) > 0), "arms": table,
               "frontier": frontier, "loop_vs_frontier": lvf, "loop_vs_each": each,
@@ -834,9 +858,15 @@ def main():
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     seeds = a.seeds or list(DEV_SEEDS if a.dev else SEEDS)
-    if set(seeds) & set(CONFIRM_SEEDS) and (a.dev or a.sets or a.preset != "default" or a.round != 2):
-        sys.exit(f"seeds {sorted(set(seeds) & set(CONFIRM_SEEDS))} are the confirmatory seeds: they run the declared "
-                 "design only (the default preset at round 2; no --dev, --set or --preset; docs/preregistration.md)")
+    if set(seeds) & set(CONFIRM_SEEDS):
+        why = [w for w, bad in (("only confirmatory seeds", not set(seeds) <= set(CONFIRM_SEEDS)),
+                                ("--confirm", not a.confirm), ("--grid small", a.grid != "small"),
+                                ("no --dev", a.dev), ("no --set", bool(a.sets)), ("no --preset", a.preset != "default"),
+                                ("no --round", a.round != 2), ("no --rounds-curve", a.rounds_curve)) if bad]
+        if why:
+            sys.exit(f"seeds {sorted(set(seeds) & set(CONFIRM_SEEDS))} are the confirmatory seeds: they run the "
+                     f"declared design only (docs/preregistration.md); this call needs {', '.join(why)}")
+        a.results = a.results or str(OUT / "loop_efficacy" / "confirm.json")  # never the headline file
     if a.confirm:
         a.only_arms = list(CONFIRM_ARMS)
     a.out = a.out or f"runs/bench-efficacy{'-dev' if a.dev else ''}"

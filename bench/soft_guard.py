@@ -40,7 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-HEADLINE = (10, 11, 12, 16, 17, 18)   # bench/value_axes.py's headline seeds: never designed on
+# bench/value_axes.py's headline seeds and bench/loop_efficacy.py's confirmatory seeds: never designed on
+HEADLINE = (10, 11, 12, 16, 17, 18)
 CANDIDATES = ("honesty-balanced", "honesty-true-only", "sycophancy-balanced", "sycophancy-corrections-only",
               "privacy-controls-only", "all-balanced")
 AXES = ("honesty", "sycophancy", "privacy")

@@ -1,5 +1,6 @@
 """bench scripts: audit folders sampled from different pools score as one audit (an arm in one folder only, no
 disagreement scored before it is adjudicated); the efficacy bench re-runs a seed for arms or rounds it lacks."""
+import argparse
 import importlib.util
 import json
 import re
@@ -111,20 +112,45 @@ def test_conformity_replay_refuses_a_headline_seed(tmp_path, monkeypatch, seed):
     assert not (tmp_path / "out.json").exists()
 
 
-@pytest.mark.parametrize("extra", [["--dev"], ["--set", "loop.rounds=3"], ["--preset", "quick"], ["--round", "1"]])
-def test_the_confirmatory_seeds_run_the_declared_design_only(tmp_path, monkeypatch, extra):
-    """docs/preregistration.md: seeds 16-18 run the default preset at round 2 and nothing else, so no design
-    question can read them first; refused before any arm runs (nothing is written). The results name the code."""
+@pytest.mark.parametrize("call", [["--dev"], ["--set", "loop.rounds=3"], ["--preset", "quick"], ["--round", "1"],
+                                  ["--rounds-curve"], ["--seeds", "10"], ["--grid", "full"], ["--no-confirm"]])
+def test_the_confirmatory_seeds_run_the_declared_design_only(tmp_path, monkeypatch, call):
+    """docs/preregistration.md: seeds 16-18 run the declared design (the default preset at round 2, the declared
+    static arms, alone) and nothing else, so no design question can read them first; refused before any arm runs
+    (nothing is written). The declared call itself passes the check."""
     m = _bench("loop_efficacy")
     assert set(m.CONFIRM_SEEDS) == {16, 17, 18} and not set(m.CONFIRM_SEEDS) & {*m.SEEDS, *m.DEV_SEEDS}
     assert set(m.CONFIRM_SEEDS) <= set(_bench("conformity_replay").HEADLINE)
     out = tmp_path / "r.json"
-    monkeypatch.setattr("sys.argv", ["x", "--seeds", "17", "--out", str(tmp_path / "runs"), "--results", str(out),
-                                     *extra])
+    argv = ["x", "--seeds", "17", "--confirm", "--grid", "small", "--out", str(tmp_path / "runs"),
+            "--results", str(out)]
+    if call == ["--no-confirm"]:
+        argv.remove("--confirm")
+    elif call == ["--seeds", "10"]:
+        argv.insert(argv.index("17") + 1, "10")
+    elif call == ["--grid", "full"]:
+        argv[argv.index("small")] = "full"
+    else:
+        argv += call
+    monkeypatch.setattr("sys.argv", argv)
     with pytest.raises(SystemExit, match="confirmatory seeds"):
         m.main()
     assert not out.exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_confirmatory_seed_resumes_only_under_the_code_it_started_with(tmp_path, monkeypatch):
+    """Each seed folder records the commit its arms were trained with (`code.txt`, read into the results' `code`); a
+    confirmatory seed resumed under other code stops, any other seed carries on and keeps its first stamp."""
+    m = _bench("loop_efficacy")
     assert re.fullmatch(r"[0-9a-f]{7,}(\+dirty)?|unknown", m.code_version())
+    monkeypatch.setattr(m, "code_version", lambda: "aaaaaaa")
+    d = tmp_path / "seed16"
+    assert m.stamp_code(d, True) == "aaaaaaa" and (d / "code.txt").read_text().strip() == "aaaaaaa"
+    monkeypatch.setattr(m, "code_version", lambda: "bbbbbbb")
+    assert m.stamp_code(d, False) == "aaaaaaa"
+    with pytest.raises(SystemExit, match="started under code aaaaaaa"):
+        m.stamp_code(d, True)
+    assert m.seed_code(argparse.Namespace(out=str(tmp_path)), 16) == "aaaaaaa"
 
 
 def _loop_folder(d: Path, compliance: dict[int, list[int]]) -> Path:

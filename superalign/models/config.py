@@ -83,10 +83,11 @@ class EvalJudge(Strict):
     C_harmful: float = Field(4.0, gt=0)
     audit_weight: float = Field(10.0, gt=0)
     # which refusal-phrase features the heads read (`superalign.evaluation.judge.text_features`). 2, written from the
-    # development seed's audit of static DPO learners, lifts the judge there (harmful-prompt answers 0.881 -> 0.898,
-    # 0.883 -> 0.983) and not on the headline audit, so it is not the default: "sorry for any misunderstanding" opened
-    # real answers on the development seed and opens declines on the headline one (base 0.983 -> 0.938, static SFT
-    # 0.925 -> 0.850; `bench/eval_audit_arms.py --rejudge ... --phrases 2`, issue 22)
+    # development seed's audit of static DPO learners, lifts the judge there (their harmful-prompt answers 0.881 ->
+    # 0.898, 0.883 -> 0.983). On the headline audit it lifts one DPO arm by one answer (0.796 -> 0.875) and costs base
+    # and static SFT without contrast 5-11 points, so it is not the default: "sorry for any misunderstanding" opened a
+    # real answer on the development seed and opens declines on the headline one (`bench/eval_audit_arms.py --rejudge
+    # ... --phrases 2`, issue 22)
     phrases: Literal[1, 2] = 1
     seed: int = 0
 
