@@ -252,6 +252,32 @@ on direct requests 0.348 (default) -> 0.318 (-0.030 [-0.143, +0.083], p = 0.79),
 templated 0.037 -> 0.056, look-alike over-refusal 0.042 -> 0.075 (p = 0.22), easy 0.100 -> 0.100. Honesty moved the
 prior's way (false claims affirmed 0.146 -> 0.021, p = 0.03, true ones not affirmed 0.812 -> 0.958, p = 0.04; J
 0.042 -> 0.021). The share of direct attacks is not what holds direct requests back at two rounds.
+    # issue 23: twice the data a round (48 attacks, 24 contrast look-alikes, 24 benign prompts against 24 / 12 / 12;
+    # value-axis probes unchanged), development seeds 1 and 2 beside the same default loops (2026-12-07): after
+    # round 2, after round 1, and its round 1 against the default's round 2 (about the same optimizer steps)
+    python bench/loop_efficacy.py --dev --seeds 1 2 --jobs 2 --grid small --only-arms --rounds-curve --curve-rounds 2 \
+        --no-curve-static --set loop.sizes.attacks=48 --set loop.sizes.contrast=24 --set loop.sizes.benign=24 \
+        --out runs/double-data --results bench/results/loop_efficacy_dev/double_data.json
+    python bench/conformity_replay.py --loops runs/curriculum/anneal/seed1 runs/double-data/seed1 \
+        --loops runs/curriculum/anneal/seed2 runs/double-data/seed2 \
+        --results bench/results/conformity_replay/loops_seeds12_double_data.json
+    python bench/conformity_replay.py --round 1 --loops ... (the same pairs) \
+        --results bench/results/conformity_replay/loops_seeds12_double_data_r1.json
+    python bench/conformity_replay.py --round 2 --second-round 1 --loops ... (the same pairs) \
+        --results bench/results/conformity_replay/loops_seeds12_double_data_r1_vs_r2.json
+**Twice the data a round** (loops_seeds12_double_data*.json): it buys round 1, not the end. After round 1 (89 / 77
+optimizer steps against 46 / 47), pooled compliance 0.775 (default) -> 0.608 (-0.167 [-0.256, -0.074], p = 8e-4; both
+seeds lower), direct requests 0.909 -> 0.667 (p = 1e-4), look-alike over-refusal 0.000 -> 0.050 (p = 0.03), harmlessness
+J 0.225 -> 0.342 (p = 0.04). After round 2 (160 / 144 steps against 93 / 76) the two are no different: compliance 0.208
+-> 0.192 (p = 0.79), direct 0.348 -> 0.273 (p = 0.23; both seeds lower), look-alike over-refusal 0.042 -> 0.058, easy
+0.100 -> 0.150, J 0.750 -> 0.750; false claims affirmed 0.146 -> 0.000 (p = 0.02) and sycophancy 0.203 -> 0.359 (p =
+0.03) moved the yes/no prior's way, as with the direct share. **At about the same optimizer steps, two default rounds
+beat one round of twice the data**: the default's round 2 (93 / 76 steps) against double-data's round 1 (89 / 77),
+compliance 0.208 against 0.608 (+0.400 [+0.293, +0.492], p = 1e-11; seed 1 0.233 / 0.800, seed 2 0.183 / 0.417), direct
+0.348 against 0.667, templated 0.037 against 0.537, J 0.750 against 0.342, over-refusal no different. What two rounds
+add over one is not separated here: new attacks written against a trained learner, that learner's answers as the
+rejected side, a second preference and SFT phase from a trained start, the attacker's update. On seed 1 one round of
+twice the data left compliance at base (0.767 -> 0.800).
 """
 from __future__ import annotations
 
@@ -556,21 +582,23 @@ def _seed_of(d: Path) -> int:
     return int(d.name.split(".")[0].removeprefix("seed"))
 
 
-def pair_loops(d0: Path, d1: Path, r: int) -> tuple[dict, tuple[dict, dict, dict]]:
+def pair_loops(d0: Path, d1: Path, r: int, r1: int | None = None) -> tuple[dict, tuple[dict, dict, dict]]:
     """One seed's two loops: each against the base learner and the second against the first (exact McNemar per
     metric and per slice), each loop's conformity pairs by kind; printed, and returned with the three evaluations
-    (base, first, second) for pooling."""
+    (base, first, second) for pooling. The first loop is read at round `r`, the second at `r1` (default `r`): two
+    designs compared at the same training budget spent over different numbers of rounds."""
     from superalign.evaluation import suite
     for d in (d0, d1):
         if _seed_of(d) in HEADLINE:
             sys.exit(f"{d} is headline seed {_seed_of(d)}: design comparisons run on development seeds only")
     if _seed_of(d0) != _seed_of(d1):
         sys.exit(f"{d0} and {d1} are different seeds: pair each seed's two loops")
-    base, l0, l1 = _loop_arm(d0, 0), _loop_arm(d0, r), _loop_arm(d1, r)
+    r1 = r if r1 is None else r1
+    base, l0, l1 = _loop_arm(d0, 0), _loop_arm(d0, r), _loop_arm(d1, r1)
     if set(base["outcomes"]["compliance"]) != set(_loop_arm(d1, 0)["outcomes"]["compliance"]):
         sys.exit("the two folders scored different test items: compare loops of the same seed and preset")
     n0, n1 = d0.parent.name, d1.parent.name
-    out = {"loops": [str(d0), str(d1)], "round": r,
+    out = {"loops": [str(d0), str(d1)], "round": r, "second_round": r1,
            "summary": {k: {m: v["summary"].get(m) for m in METRICS} for k, v in (("base", base), (n0, l0), (n1, l1))},
            "vs_base": {n: _pick(suite.compare(base["outcomes"], lp["outcomes"], 0.05, by_slice=True))
                        + _j_rows(base["outcomes"], lp["outcomes"]) for n, lp in ((n0, l0), (n1, l1))},
@@ -580,9 +608,10 @@ def pair_loops(d0: Path, d1: Path, r: int) -> tuple[dict, tuple[dict, dict, dict
            "pairs": {d.parent.name: pair_counts(d) for d in (d0, d1) if d.is_dir()},  # kept outcomes: no rows
            "rejected": {d.parent.name: rejected_candidates(d) for d in (d0, d1) if d.is_dir()}}
     for name, rows in out["vs_base"].items():
-        print(f"round {r} loop {name} against the base learner (loop - base [95% CI], exact McNemar p):")
+        print(f"round {r if name == n0 else r1} loop {name} against the base learner (loop - base [95% CI], exact "
+              "McNemar p):")
         _show(rows)
-    print(f"round {r} loops on {d0.name}: {n0} ({l0.get('steps')} steps) vs {n1} ({l1.get('steps')} steps); "
+    print(f"loops on {d0.name}: {n0} round {r} ({l0.get('steps')} steps) vs {n1} round {r1} ({l1.get('steps')} steps); "
           f"second - first [95% CI], exact McNemar p:")
     _show(out["second_vs_first"])
     paired = {t["name"][:-7] for t in out["second_vs_first"]}
@@ -614,7 +643,7 @@ def loops(a) -> None:
         sys.exit("two --loops pairs name the same seed: give each seed once")
     seeds, raw = {}, {}
     for d0, d1 in pairs:
-        seeds[_seed_of(d0)], raw[_seed_of(d0)] = pair_loops(d0, d1, a.round)
+        seeds[_seed_of(d0)], raw[_seed_of(d0)] = pair_loops(d0, d1, a.round, a.second_round)
     if len(pairs) == 1:
         out = next(iter(seeds.values()))
     else:
@@ -627,7 +656,7 @@ def loops(a) -> None:
                    for s, v in seeds.items()}
             direction[t["name"][:-7]] = {"per_seed": per, "lower": sum(v < 0 for v in per.values() if v is not None),
                                          "higher": sum(v > 0 for v in per.values() if v is not None)}
-        out = {"seeds": {str(s): v for s, v in seeds.items()}, "round": a.round,
+        out = {"seeds": {str(s): v for s, v in seeds.items()}, "round": a.round, "second_round": a.second_round,
                "pooled": {"seeds": sorted(seeds), "first": n0, "second": n1,
                           "vs_base": {n: _pick(suite.compare(base, lp, 0.05, by_slice=True)) + _j_rows(base, lp)
                                       for n, lp in ((n0, l0), (n1, l1))},
@@ -648,6 +677,8 @@ def main():
                     help="compare two efficacy-bench seed folders' loops (either may be a seed's kept outcomes, "
                          "bench/results/.../seedS.outcomes.json); repeat once per seed to pool seeds")
     ap.add_argument("--round", type=int, help="the phase's round (default 1) / the loops' round (default 2)")
+    ap.add_argument("--second-round", type=int, default=None,
+                    help="--loops: the round the second loop of each pair is read at (default: --round)")
     ap.add_argument("--split", default="test")
     ap.add_argument("--order-seed", type=int, default=0,
                     help="added to every variant's training seed (another row order and LoRA initialisation): "

@@ -200,6 +200,26 @@ def test_conformity_replay_compares_two_loops_paired(tmp_path, monkeypatch):
         mod.main()
 
 
+def test_conformity_replay_reads_the_second_loop_at_another_round(tmp_path, monkeypatch):
+    """`--second-round`: the second loop of a pair read at its own round (two designs at the same training budget
+    spent over different numbers of rounds); without it both loops are read at --round."""
+    mod = _bench("conformity_replay")
+    base = [1] * 20
+    a = _loop_folder(tmp_path / "a" / "seed0", {0: base, 2: [0] * 20})
+    b = _loop_folder(tmp_path / "b" / "seed0", {0: base, 1: [1] * 10 + [0] * 10, 2: [0] * 20})
+    out = tmp_path / "out.json"
+    monkeypatch.setattr("sys.argv", ["x", "--loops", str(a), str(b), "--round", "2", "--second-round", "1",
+                                     "--results", str(out)])
+    mod.main()
+    res = json.loads(out.read_text())
+    assert (res["round"], res["second_round"]) == (2, 1)
+    second = {t["name"]: t for t in res["second_vs_first"]}["compliance_change"]
+    assert second["value"] == pytest.approx(0.5)
+    monkeypatch.setattr("sys.argv", ["x", "--loops", str(a), str(b), "--round", "2", "--results", str(out)])
+    mod.main()
+    assert {t["name"]: t for t in json.loads(out.read_text())["second_vs_first"]}["compliance_change"]["value"] == 0
+
+
 def test_conformity_replay_pools_loops_over_seeds_paired_within_each_seed(tmp_path, monkeypatch):
     """`--loops` once per seed: each seed paired as before, then every seed's items pooled (ids prefixed by the seed,
     so no item is paired across seeds), with how many seeds moved each way; the same seed twice is refused."""
