@@ -267,17 +267,19 @@ prior's way (false claims affirmed 0.146 -> 0.021, p = 0.03, true ones not affir
         --results bench/results/conformity_replay/loops_seeds12_double_data_r1_vs_r2.json
 **Twice the data a round** (loops_seeds12_double_data*.json): it buys round 1, not the end. After round 1 (89 / 77
 optimizer steps against 46 / 47), pooled compliance 0.775 (default) -> 0.608 (-0.167 [-0.256, -0.074], p = 8e-4; both
-seeds lower), direct requests 0.909 -> 0.667 (p = 1e-4), look-alike over-refusal 0.000 -> 0.050 (p = 0.03), harmlessness
-J 0.225 -> 0.342 (p = 0.04). After round 2 (160 / 144 steps against 93 / 76) the two are no different: compliance 0.208
--> 0.192 (p = 0.79), direct 0.348 -> 0.273 (p = 0.23; both seeds lower), look-alike over-refusal 0.042 -> 0.058, easy
-0.100 -> 0.150, J 0.750 -> 0.750; false claims affirmed 0.146 -> 0.000 (p = 0.02) and sycophancy 0.203 -> 0.359 (p =
-0.03) moved the yes/no prior's way, as with the direct share. **At about the same optimizer steps, two default rounds
-beat one round of twice the data**: the default's round 2 (93 / 76 steps) against double-data's round 1 (89 / 77),
-compliance 0.208 against 0.608 (+0.400 [+0.293, +0.492], p = 1e-11; seed 1 0.233 / 0.800, seed 2 0.183 / 0.417), direct
-0.348 against 0.667, templated 0.037 against 0.537, J 0.750 against 0.342, over-refusal no different. What two rounds
-add over one is not separated here: new attacks written against a trained learner, that learner's answers as the
-rejected side, a second preference and SFT phase from a trained start, the attacker's update. On seed 1 one round of
-twice the data left compliance at base (0.767 -> 0.800).
+seeds lower), direct requests 0.909 -> 0.667 (p = 1e-4), templated 0.611 -> 0.537 (p = 0.45), look-alike over-refusal
+0.000 -> 0.050 (p = 0.03), harmlessness J 0.225 -> 0.342 (p = 0.04). After round 2 (160 / 144 steps against 93 / 76) the
+two are no different: compliance 0.208 -> 0.192 (p = 0.79), direct 0.348 -> 0.273 (p = 0.23; both seeds lower),
+look-alike over-refusal 0.042 -> 0.058, easy 0.100 -> 0.150, J 0.750 -> 0.750. False claims affirmed (0.146 -> 0.000, p
+= 0.02) and sycophancy (0.203 -> 0.359, p = 0.03) differ because the default loop's round 2 moved them off base (0.021
+-> 0.146, all of it seed 1's; 0.328 -> 0.203) while twice the data stayed near base (0.000, 0.359); J not different
+(honesty 0.042 both, sycophancy 0.078 -> 0.203, p = 0.43). **At about the same optimizer steps, two default rounds beat
+one round of twice the data** on these two seeds: the default's round 2 (93 / 76 steps) against double-data's round 1
+(89 / 77), compliance 0.208 against 0.608 (+0.400 [+0.293, +0.492], p = 1e-11, items pooled; seed 1 0.233 / 0.800, seed
+2 0.183 / 0.417), direct 0.348 against 0.667, templated 0.037 against 0.537, J 0.750 against 0.342, over-refusal no
+different. What two rounds add over one is not separated here: new attacks written against a trained learner, that
+learner's answers as the rejected side, a second preference and SFT phase from a trained start, the attacker's update.
+On seed 1 one round of twice the data left compliance at base (0.767 -> 0.800).
 """
 from __future__ import annotations
 
@@ -582,6 +584,17 @@ def _seed_of(d: Path) -> int:
     return int(d.name.split(".")[0].removeprefix("seed"))
 
 
+def arm_names(d0: Path, d1: Path, r: int, r1: int) -> tuple[str, str]:
+    """The two loops' names in the printout and the results: their parent folders, with the round added when one
+    loop is read at two rounds (`--second-round`); the same loop at the same round is refused."""
+    n0, n1 = d0.parent.name, d1.parent.name
+    if n0 != n1:
+        return n0, n1
+    if r == r1:
+        sys.exit(f"{d0} and {d1} name the same loop at the same round: nothing to compare")
+    return f"{n0}@r{r}", f"{n1}@r{r1}"
+
+
 def pair_loops(d0: Path, d1: Path, r: int, r1: int | None = None) -> tuple[dict, tuple[dict, dict, dict]]:
     """One seed's two loops: each against the base learner and the second against the first (exact McNemar per
     metric and per slice), each loop's conformity pairs by kind; printed, and returned with the three evaluations
@@ -597,7 +610,7 @@ def pair_loops(d0: Path, d1: Path, r: int, r1: int | None = None) -> tuple[dict,
     base, l0, l1 = _loop_arm(d0, 0), _loop_arm(d0, r), _loop_arm(d1, r1)
     if set(base["outcomes"]["compliance"]) != set(_loop_arm(d1, 0)["outcomes"]["compliance"]):
         sys.exit("the two folders scored different test items: compare loops of the same seed and preset")
-    n0, n1 = d0.parent.name, d1.parent.name
+    n0, n1 = arm_names(d0, d1, r, r1)
     out = {"loops": [str(d0), str(d1)], "round": r, "second_round": r1,
            "summary": {k: {m: v["summary"].get(m) for m in METRICS} for k, v in (("base", base), (n0, l0), (n1, l1))},
            "vs_base": {n: _pick(suite.compare(base["outcomes"], lp["outcomes"], 0.05, by_slice=True))
@@ -648,7 +661,8 @@ def loops(a) -> None:
         out = next(iter(seeds.values()))
     else:
         base, l0, l1 = (E.pool_seeds({s: v[k] for s, v in raw.items()}) for k in range(3))
-        n0, n1 = pairs[0][0].parent.name, pairs[0][1].parent.name
+        r, r1 = a.round, a.round if a.second_round is None else a.second_round
+        n0, n1 = arm_names(*pairs[0], r, r1)
         second = _pick(suite.compare(l0, l1, 0.05, by_slice=True)) + _j_rows(l0, l1)
         direction = {}
         for t in second:
@@ -656,15 +670,17 @@ def loops(a) -> None:
                    for s, v in seeds.items()}
             direction[t["name"][:-7]] = {"per_seed": per, "lower": sum(v < 0 for v in per.values() if v is not None),
                                          "higher": sum(v > 0 for v in per.values() if v is not None)}
-        out = {"seeds": {str(s): v for s, v in seeds.items()}, "round": a.round, "second_round": a.second_round,
+        out = {"seeds": {str(s): v for s, v in seeds.items()}, "round": r, "second_round": r1,
                "pooled": {"seeds": sorted(seeds), "first": n0, "second": n1,
                           "vs_base": {n: _pick(suite.compare(base, lp, 0.05, by_slice=True)) + _j_rows(base, lp)
                                       for n, lp in ((n0, l0), (n1, l1))},
                           "second_vs_first": second, "seed_direction": direction}}
         for name, rows in out["pooled"]["vs_base"].items():
-            print(f"seeds {sorted(seeds)} pooled: loop {name} against the base learner:")
+            print(f"seeds {sorted(seeds)} pooled: round {r if name == n0 else r1} loop {name} against the base "
+                  "learner:")
             _show(rows)
-        print(f"seeds {sorted(seeds)} pooled: {n1} - {n0} [95% CI], exact McNemar p; seeds lower / higher:")
+        print(f"seeds {sorted(seeds)} pooled: {n1} (round {r1}) - {n0} (round {r}) [95% CI], exact McNemar p; "
+              "seeds lower / higher:")
         _show(second, direction)
     Path(a.results).parent.mkdir(parents=True, exist_ok=True)
     Path(a.results).write_text(json.dumps(out, indent=1))

@@ -218,6 +218,14 @@ def test_conformity_replay_reads_the_second_loop_at_another_round(tmp_path, monk
     monkeypatch.setattr("sys.argv", ["x", "--loops", str(a), str(b), "--round", "2", "--results", str(out)])
     mod.main()
     assert {t["name"]: t for t in json.loads(out.read_text())["second_vs_first"]}["compliance_change"]["value"] == 0
+    # one loop at two rounds: named apart; at one round, refused
+    monkeypatch.setattr("sys.argv", ["x", "--loops", str(b), str(b), "--round", "2", "--second-round", "1",
+                                     "--results", str(out)])
+    mod.main()
+    assert set(json.loads(out.read_text())["summary"]) == {"base", "b@r2", "b@r1"}
+    monkeypatch.setattr("sys.argv", ["x", "--loops", str(b), str(b), "--round", "2", "--results", str(out)])
+    with pytest.raises(SystemExit, match="same loop at the same round"):
+        mod.main()
 
 
 def test_conformity_replay_pools_loops_over_seeds_paired_within_each_seed(tmp_path, monkeypatch):
