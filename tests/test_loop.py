@@ -211,6 +211,14 @@ def test_alternate_every_k_steps():
     swapped = L.alternate(list(range(10)), list(range(5)), 1, 4, 4, first="competence")
     assert [k for k, _ in swapped] == ["competence", "conformity"] * 3
     assert swapped[1] == out[0] and swapped[0] == out[1]
+    # interleaved chunks are cut from shuffled rows: rows that arrive grouped by kind are mixed in every chunk, the
+    # same way for the same seed; one phase per kind keeps the rows' order
+    rows = ["attack"] * 8 + ["benign"] * 8
+    chunks = [p for k, p in L.alternate(rows, rows, 2, 4, 4, seed=3) if k == "conformity"]
+    assert len(chunks) == 2 and all(set(c) == {"attack", "benign"} for c in chunks)
+    assert sorted(sum(chunks, [])) == sorted(rows)
+    assert L.alternate(rows, rows, 2, 4, 4, seed=3) == L.alternate(rows, rows, 2, 4, 4, seed=3)
+    assert L.alternate(rows, rows, None, 4, 4, seed=3)[0][1] == rows
 
 
 def test_plan_orders_and_skips_phases():

@@ -100,7 +100,9 @@ class LoopConfig(S):
     label_budget: int = Field(8, ge=0)             # human labels asked for per round
     wait_for_labels: float = Field(0, ge=0)        # seconds to wait for the queue before learning (0 = go on)
     schedule: Literal["alternate", "joint", "conformity_only"] = "alternate"
-    alternate_every_steps: int | None = Field(None, ge=1)  # None: one conformity + one competence phase per round
+    # None: one conformity + one competence phase per round; N: interleaved phases of N optimiser steps each, cut from
+    # the round's rows shuffled (`learn.alternate`)
+    alternate_every_steps: int | None = Field(None, ge=1)
     # which phase of a round comes first. `competence` = SFT (the learner's good answers, the written refusals,
     # the held-in task) before DPO, the usual SFT-then-preference order: DPO then starts from an adapter for which
     # the chosen refusals are likely. Measured worse on development seed 0 (compliance 0.517 against 0.300 after

@@ -11,6 +11,7 @@ that regresses any evaluated axis on the selection split is never kept, and the 
 from __future__ import annotations
 
 import json
+import random
 import time
 from dataclasses import dataclass
 
@@ -59,7 +60,7 @@ def learn(ctx: Context, r: int) -> dict:
     prev = ctx.store.last_info(LearnInfo, before=r)
     before = (prev.guard if prev else None) or validate(ctx, "val_guard")
     log, cks = [], []
-    phases, skipped = plan(lc, r, conf, comp_sft, comp_dpo)
+    phases, skipped = plan(lc, r, conf, comp_sft, comp_dpo, seed=ctx.seed)
     log += skipped
     for i, (name, method, part, pcs) in enumerate(phases):
         label = name if len(phases) <= 2 else f"{name}{i // 2}"
@@ -76,8 +77,8 @@ def learn(ctx: Context, r: int) -> dict:
                      "rolled_back": [c["phase"] for c in cks if not c["accepted"]]}}
 
 
-def plan(lc, r: int, conf: list[dict], comp_sft: list[dict],
-         comp_dpo: list[dict]) -> tuple[list[tuple[str, str, list, list]], list[dict]]:
+def plan(lc, r: int, conf: list[dict], comp_sft: list[dict], comp_dpo: list[dict],
+         seed: int = 0) -> tuple[list[tuple[str, str, list, list]], list[dict]]:
     """Round r's phases in order, (name, method, rows, candidates), and the log entries of the phases it leaves
     out. Conformity candidates are every candidate setting under every weighting of the value axes (the search
     over updates), or under its own one when it names one (`Phase.axes`); `loop.schedule`, `loop.first` and
@@ -88,7 +89,7 @@ def plan(lc, r: int, conf: list[dict], comp_sft: list[dict],
         return [("joint", "dpo", conf + comp_dpo, cands)], []
     phases, skipped = [], []
     for kind, part in alternate(conf, comp_sft, lc.alternate_every_steps, lc.conformity.batch_size,
-                                lc.competence.batch_size, first=lc.first):
+                                lc.competence.batch_size, first=lc.first, seed=seed + r):
         if kind == "competence" and lc.schedule == "conformity_only":
             continue
         if kind == "conformity" and lc.warmup and r == 1:
@@ -356,13 +357,18 @@ def write_rows(path, rows: list[dict]) -> str:
 
 
 def alternate(conf: list, comp: list, every: int | None, bs_conf: int, bs_comp: int,
-              first: str = "conformity") -> list[tuple[str, list]]:
+              first: str = "conformity", seed: int = 0) -> list[tuple[str, list]]:
     """Phase order: conformity then competence (or `first="competence"`: the other way round), or interleaved
-    chunks of `every` optimiser steps in that order."""
+    chunks of `every` optimiser steps in that order. The chunks are cut from the rows shuffled (by `seed`): the
+    rows arrive grouped by kind (attack pairs, then benign anchors, then each value axis's; the learner's answers,
+    then refusals, then each axis's, then the held-in task), and chunks cut in that order trained one kind of row at a
+    time."""
     out = []
     if not every:
         out = [("conformity", conf), ("competence", comp)]
     else:
+        rng = random.Random(seed)
+        conf, comp = rng.sample(conf, len(conf)), rng.sample(comp, len(comp))
         a, b = every * bs_conf, every * bs_comp
         for i in range(max(-(-len(conf) // a), -(-len(comp) // b))):
             out += [("conformity", conf[i * a:(i + 1) * a]), ("competence", comp[i * b:(i + 1) * b])]
