@@ -280,6 +280,25 @@ one round of twice the data** on these two seeds: the default's round 2 (93 / 76
 different. What two rounds add over one is not separated here: new attacks written against a trained learner, that
 learner's answers as the rejected side, a second preference and SFT phase from a trained start, the attacker's update.
 On seed 1 one round of twice the data left compliance at base (0.767 -> 0.800).
+    # the same round-1 data trained as interleaved phases (loop.alternate_every_steps=24: two preference and two SFT
+    # phases, chunks cut from the same rows shuffled), against double-data's round 1 and the default's round 2
+    python bench/loop_efficacy.py --dev --seeds 1 2 --jobs 2 --grid small --only-arms --rounds-curve --curve-rounds 1 \
+        --round 1 --no-curve-static --set loop.sizes.attacks=48 --set loop.sizes.contrast=24 \
+        --set loop.sizes.benign=24 --set loop.alternate_every_steps=24 --out runs/interleaved \
+        --results bench/results/loop_efficacy_dev/interleaved.json
+    python bench/conformity_replay.py --round 1 --loops runs/double-data/seed1 runs/interleaved/seed1 \
+        --loops runs/double-data/seed2 runs/interleaved/seed2 \
+        --results bench/results/conformity_replay/loops_seeds12_interleaved_vs_double_r1.json
+    python bench/conformity_replay.py --round 2 --second-round 1 --loops runs/curriculum/anneal/seed1 \
+        runs/interleaved/seed1 --loops runs/curriculum/anneal/seed2 runs/interleaved/seed2 \
+        --results bench/results/conformity_replay/loops_seeds12_interleaved_r1_vs_r2.json
+**Interleaved phases on the same data** (loops_seeds12_interleaved_*.json): the first chunks of each seed hold only
+double-data's round-1 rows. Against double-data's round 1 (82 / 59 steps against 89 / 77; seed 2's first preference
+chunk rolled back), compliance 0.608 -> 0.408 (-0.200 [-0.298, -0.094], p = 4e-4, both seeds lower), J 0.342 ->
+0.558 (p = 2e-4), look-alike over-refusal 0.050 -> 0.033. Against the default's round 2 (93 / 76 steps) it still
+complies more: 0.408 against 0.208 (+0.200 [+0.126, +0.272], p = 1e-7, both seeds), direct 0.591 against 0.348, J
+0.558 against 0.750. On two development seeds, items pooled: splitting one round's data into sequential phases buys
+about half of what a second round buys; the rest comes with the second round's fresh data (or the steps it has more).
 """
 from __future__ import annotations
 
