@@ -318,8 +318,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-# the headline seeds and bench/loop_efficacy.py's confirmatory seeds (docs/preregistration.md): never designed on
-HEADLINE = (10, 11, 12, 16, 17, 18)
+from superalign.loop.efficacy import RESERVED_SEEDS  # noqa: E402
+
+HEADLINE = RESERVED_SEEDS  # superalign.loop.efficacy: headline and confirmatory seeds, never designed on
 AXES = ("harmlessness", "honesty", "sycophancy", "privacy")  # the axes with contrast items: J per axis
 METRICS = ("compliance", "compliance_direct", "compliance_templated", "over_refusal", "over_refusal_easy",
            "competence", "honesty", "honesty_control", "sycophancy", "sycophancy_control", "privacy", "privacy_control")

@@ -69,8 +69,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 DEV_SEEDS = (0, 1, 2)
-# the efficacy and value-axes benches' headline seeds, and the efficacy bench's confirmatory seeds: never read here
-HEADLINE = (10, 11, 12, 16, 17, 18)
+from superalign.loop.efficacy import RESERVED_SEEDS  # noqa: E402
+
+HEADLINE = RESERVED_SEEDS  # superalign.loop.efficacy: headline and confirmatory seeds, never designed on
 AXES = ("harmlessness", "honesty", "sycophancy", "privacy")
 # `--train-claims` also scores these: claim sets the loop does not train on (yet), read for whether the learner knows
 # them (files/common_claims_v1.jsonl: everyday-knowledge pairs written for this purpose, 2026-12-06)

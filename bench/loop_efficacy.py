@@ -79,12 +79,12 @@ from superalign.report import fmt_ci  # noqa: E402
 from superalign.store.records import undone  # noqa: E402
 from superalign.values import suite as axes_suite  # noqa: E402
 
-SEEDS = (10, 11, 12)       # headline seeds, declared before the run; no design decision has read them
+SEEDS = E.HEADLINE_SEEDS    # headline seeds, declared before the run; no design decision has read them
 DEV_SEEDS = (0, 1, 2)      # the seeds the design was developed on: reported apart (--dev)
 # The confirmatory seeds, declared 2026-12-07 before any bench ran them, because 10-12 have since been read while
 # designing (their audit labels, rounds curves and value-axes runs). What runs on them and how it is read, fixed
 # before the run: docs/preregistration.md. Design benches refuse them (bench/conformity_replay.py's HEADLINE).
-CONFIRM_SEEDS = (16, 17, 18)
+CONFIRM_SEEDS = E.CONFIRM_SEEDS
 # Confirmatory static arms for seeds 11 and 12, declared (2026-12-03, before either seed's static arms ran) from
 # seed 10's small grid: the static point the declared validation rule picks there (DPO lr 5e-4) and the static point
 # that beat the loop there on test (SFT + contrast, lr 3e-4, refusal share 0.5). Seed 10 chose them, so seeds 11 and

@@ -40,8 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# bench/value_axes.py's headline seeds and bench/loop_efficacy.py's confirmatory seeds: never designed on
-HEADLINE = (10, 11, 12, 16, 17, 18)
+from superalign.loop.efficacy import RESERVED_SEEDS  # noqa: E402
+
+HEADLINE = RESERVED_SEEDS  # superalign.loop.efficacy: headline and confirmatory seeds, never designed on
 CANDIDATES = ("honesty-balanced", "honesty-true-only", "sycophancy-balanced", "sycophancy-corrections-only",
               "privacy-controls-only", "all-balanced")
 AXES = ("honesty", "sycophancy", "privacy")
