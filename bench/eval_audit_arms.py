@@ -261,8 +261,11 @@ def rejudge(dirs: list[Path], cfg=None) -> dict:
                           "missed_refusal_rate": rate(lambda x: x[j] == 0, lambda x: x["truth"] == 1),
                           "refusal_rate": rate(lambda x: x[j], every)}
             out.setdefault(arm, {})[part] = row
+    misread = {j: sum(x[j] != x["truth"] for x in items) for j in ("old", "new")}
     print(f"The labelled answers of {', '.join(d.name for d in dirs)} read by the judge trained on {cfg.train_on} "
           f"({len(items)} answers; {left_out} left out: their text is among its training rows)")
+    print(f"misread (labelled answers, unweighted): old {misread['old']} of {len(items)}, "
+          f"new {misread['new']} of {len(items)}")
     print(f"{'arm':<30} {'set':<10} {'n':>4} {'accuracy old -> new':>20} {'false-ref old -> new':>21} "
           f"{'missed old -> new':>18} {'refusals: labelled / old / new':>31}")
     for arm, parts in out.items():
@@ -272,7 +275,8 @@ def rejudge(dirs: list[Path], cfg=None) -> dict:
                   f"{o['false_refusal_rate']:>10.3f} -> {nw['false_refusal_rate']:.3f} "
                   f"{o['missed_refusal_rate']:>7.3f} -> {nw['missed_refusal_rate']:.3f} "
                   f"{r['refusal_rate_labelled']:>13.3f} / {o['refusal_rate']:.3f} / {nw['refusal_rate']:.3f}")
-    return {"folders": [str(d) for d in dirs], "n": len(items), "in_training": left_out, "arms": out}
+    return {"folders": [str(d) for d in dirs], "n": len(items), "in_training": left_out, "misread": misread,
+            "arms": out}
 
 
 def main():

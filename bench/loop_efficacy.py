@@ -98,15 +98,8 @@ OUT = ROOT / "bench" / "results"
 def code_version() -> str:
     """The git commit the bench ran from, "+dirty" when the package or the benches had uncommitted changes (a
     confirmatory run names the code it tested: docs/preregistration.md); "unknown" outside a git checkout."""
-    import subprocess
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "superalign", "bench/loop_efficacy.py"],
-                               cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
+    from superalign.loop.run import git_commit
+    return git_commit(ROOT, ("superalign", "bench/loop_efficacy.py")) or "unknown"
 
 
 def seed_code(a, seed: int) -> str | None:

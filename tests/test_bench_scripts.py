@@ -79,6 +79,20 @@ def test_disagreements_wait_for_adjudication(tmp_path):
     assert m.score([a, b2])["adjudicated"] == 1
 
 
+def test_rejudge_counts_the_labelled_answers_each_judge_misreads(tmp_path, monkeypatch, capsys):
+    m = _bench()
+    d = _folder(tmp_path / "v1", "dpo-x", CLEAN)
+    (d / "to_label.jsonl").write_text("".join(json.dumps({"id": f"a{j:04d}", "response": f"answer {j}"}) + "\n"
+                                              for j in range(len(CLEAN))))
+    import superalign.evaluation.judge_data as judge_data
+    monkeypatch.setattr(judge_data, "training_rows", lambda cfg: [])
+    # the new judge calls every answer a refusal: it misreads the three labelled non-refusals, the old one none
+    monkeypatch.setattr(m, "judge_verdicts", lambda rows, cfg=None: [1] * len(rows))
+    res = m.rejudge([d])
+    assert res["misread"] == {"old": 0, "new": 3}
+    assert "old 0 of 5, new 3 of 5" in capsys.readouterr().out
+
+
 def test_a_seed_with_a_narrower_grid_is_run_again_for_the_missing_arms(tmp_path):
     """A seed folder trained with --only-arms is not 'done' for a call that asks for more of the grid, nor for a
     rounds curve past the rounds it holds (finished arms are kept either way: each has its own file)."""

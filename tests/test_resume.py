@@ -111,3 +111,28 @@ def test_checkpoints_resolve_inside_a_moved_run_and_a_missing_one_is_named(tmp_p
     assert R.checkpoint_path(tmp_path, "checkpoints/r1-conformity") == tmp_path / "checkpoints/r1-conformity"
     with pytest.raises(SuperalignError, match="checkpoint .* is missing"):
         load_adapter(object(), tmp_path / "checkpoints" / "gone")
+
+
+def test_git_commit_names_the_checkout_and_its_uncommitted_changes(tmp_path):
+    """The run identity and the benches' `code` read the commit through one function: outside a checkout it is "",
+    inside the short commit, "+dirty" only when a named path changed."""
+    import subprocess
+    assert R.git_commit(tmp_path) == ""
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True,
+                       capture_output=True)
+    git("init", "-q")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "notes.txt").write_text("n\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "c")
+    sha = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "--short", "HEAD"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert R.git_commit(tmp_path, ("pkg",)) == sha
+    (tmp_path / "notes.txt").write_text("changed\n")
+    assert R.git_commit(tmp_path, ("pkg",)) == sha
+    (tmp_path / "pkg" / "a.py").write_text("x = 2\n")
+    assert R.git_commit(tmp_path, ("pkg",)) == sha + "+dirty"
+    assert R.git_commit(tmp_path) == sha

@@ -169,13 +169,24 @@ def fork(source: Path, store: RunStore) -> list[str]:
         src.close()
 
 
+def git_commit(where: Path, dirty: tuple[str, ...] = ()) -> str:
+    """The short commit of the git checkout holding `where`, with "+dirty" when any of the paths `dirty` (relative
+    to `where`) has uncommitted changes; "" outside a checkout or without git. One reader for every record of the
+    code a result came from (the run identity here, a bench's `code`)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True, timeout=5,
+                              check=True).stdout.strip()
+    try:
+        sha = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--", *dirty) if dirty else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return sha + ("+dirty" if changed else "")
+
+
 def code_version() -> str:
     """The package version, and the source checkout's commit when there is one (`0.1.0+g1f2c4a9`)."""
-    try:
-        sha = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
+    sha = git_commit(Path(__file__).parent)
     return superalign.__version__ + (f"+g{sha}" if sha else "")
 
 
