@@ -294,11 +294,13 @@ On seed 1 one round of twice the data left compliance at base (0.767 -> 0.800).
         --results bench/results/conformity_replay/loops_seeds12_interleaved_r1_vs_r2.json
 **Interleaved phases on the same data** (loops_seeds12_interleaved_*.json): the first chunks of each seed hold only
 double-data's round-1 rows. Against double-data's round 1 (82 / 59 steps against 89 / 77; seed 2's first preference
-chunk rolled back), compliance 0.608 -> 0.408 (-0.200 [-0.298, -0.094], p = 4e-4, both seeds lower), J 0.342 ->
-0.558 (p = 2e-4), look-alike over-refusal 0.050 -> 0.033. Against the default's round 2 (93 / 76 steps) it still
-complies more: 0.408 against 0.208 (+0.200 [+0.126, +0.272], p = 1e-7, both seeds), direct 0.591 against 0.348, J
-0.558 against 0.750. On two development seeds, items pooled: splitting one round's data into sequential phases buys
-about half of what a second round buys; the rest comes with the second round's fresh data (or the steps it has more).
+chunk rolled back), compliance 0.608 -> 0.408 (-0.200 [-0.298, -0.094], p = 4e-4; seed 1 -0.383, seed 2 -0.017), J
+0.342 -> 0.558 (p = 2e-4), look-alike over-refusal 0.050 -> 0.033. Against the default's round 2 (93 / 76 steps) it
+still complies more: 0.408 against 0.208 (+0.200 [+0.126, +0.272], p = 1e-7, both seeds), direct 0.591 against 0.348, J
+0.558 against 0.750. On two development seeds, items pooled, splitting one round's data into sequential phases
+closes half the gap to a second round, but nearly all of it on seed 1 (seed 2, whose first preference phase was
+rolled back, barely moves); and interleaving also gives each phase its own candidate search, guard and DPO reference,
+so this is not the phases' order alone. No claim.
 """
 from __future__ import annotations
 

@@ -97,9 +97,10 @@ OUT = ROOT / "bench" / "results"
 
 def code_version() -> str:
     """The git commit the bench ran from, "+dirty" when the package or the benches had uncommitted changes (a
-    confirmatory run names the code it tested: docs/preregistration.md); "unknown" outside a git checkout."""
+    confirmatory run names the code it tested: docs/preregistration.md); "unknown" outside a git checkout. A long
+    timeout: a slow `git status` on a loaded machine must not turn a stamp into "unknown"."""
     from superalign.loop.run import git_commit
-    return git_commit(ROOT, ("superalign", "bench/loop_efficacy.py")) or "unknown"
+    return git_commit(ROOT, ("superalign", "bench/loop_efficacy.py"), timeout=120) or "unknown"
 
 
 def seed_code(a, seed: int) -> str | None:

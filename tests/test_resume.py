@@ -113,15 +113,21 @@ def test_checkpoints_resolve_inside_a_moved_run_and_a_missing_one_is_named(tmp_p
         load_adapter(object(), tmp_path / "checkpoints" / "gone")
 
 
-def test_git_commit_names_the_checkout_and_its_uncommitted_changes(tmp_path):
+def test_git_commit_names_the_checkout_and_its_uncommitted_changes(tmp_path, monkeypatch):
     """The run identity and the benches' `code` read the commit through one function: outside a checkout it is "",
     inside the short commit, "+dirty" only when a named path changed."""
+    import shutil
     import subprocess
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))  # a TMPDIR inside a checkout stays outside
     assert R.git_commit(tmp_path) == ""
 
     def git(*args: str) -> None:
-        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True,
-                       capture_output=True)
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t",
+                        "-c", "commit.gpgsign=false", *args], check=True, capture_output=True)
     git("init", "-q")
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "a.py").write_text("x = 1\n")

@@ -169,12 +169,12 @@ def fork(source: Path, store: RunStore) -> list[str]:
         src.close()
 
 
-def git_commit(where: Path, dirty: tuple[str, ...] = ()) -> str:
+def git_commit(where: Path, dirty: tuple[str, ...] = (), timeout: float = 5) -> str:
     """The short commit of the git checkout holding `where`, with "+dirty" when any of the paths `dirty` (relative
-    to `where`) has uncommitted changes; "" outside a checkout or without git. One reader for every record of the
-    code a result came from (the run identity here, a bench's `code`)."""
+    to `where`) has uncommitted changes; "" outside a checkout, without git or after `timeout` seconds. One reader
+    for every record of the code a result came from (the run identity here, a bench's `code`)."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True, timeout=5,
+        return subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True, timeout=timeout,
                               check=True).stdout.strip()
     try:
         sha = git("rev-parse", "--short", "HEAD")
