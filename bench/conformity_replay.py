@@ -320,9 +320,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+# the headline and confirmatory seeds (superalign.loop.efficacy): never designed on
 from superalign.loop.efficacy import RESERVED_SEEDS  # noqa: E402
 
-HEADLINE = RESERVED_SEEDS  # superalign.loop.efficacy: headline and confirmatory seeds, never designed on
 AXES = ("harmlessness", "honesty", "sycophancy", "privacy")  # the axes with contrast items: J per axis
 METRICS = ("compliance", "compliance_direct", "compliance_templated", "over_refusal", "over_refusal_easy",
            "competence", "honesty", "honesty_control", "sycophancy", "sycophancy_control", "privacy", "privacy_control")
@@ -624,7 +624,7 @@ def pair_loops(d0: Path, d1: Path, r: int, r1: int | None = None) -> tuple[dict,
     designs compared at the same training budget spent over different numbers of rounds."""
     from superalign.evaluation import suite
     for d in (d0, d1):
-        if _seed_of(d) in HEADLINE:
+        if _seed_of(d) in RESERVED_SEEDS:
             sys.exit(f"{d} is headline seed {_seed_of(d)}: design comparisons run on development seeds only")
     if _seed_of(d0) != _seed_of(d1):
         sys.exit(f"{d0} and {d1} are different seeds: pair each seed's two loops")
@@ -746,7 +746,7 @@ def main():
     if not (src / "store.sqlite").exists():
         sys.exit(f"{src} holds no run (no store.sqlite): name a finished development run's directory")
     stored = RunStore(src).get("config")
-    if stored["run"]["seed"] in HEADLINE:  # checked before anything loads: a headline seed is never designed on
+    if stored["run"]["seed"] in RESERVED_SEEDS:  # checked before anything loads: a headline seed is never designed on
         sys.exit(f"seed {stored['run']['seed']} is a headline seed: design experiments run on development seeds only")
     table = VARIANTS if a.phase == "conformity" else SFT_VARIANTS
     a.variants = a.variants or list(table)

@@ -68,10 +68,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-DEV_SEEDS = (0, 1, 2)
-from superalign.loop.efficacy import RESERVED_SEEDS  # noqa: E402
+# the headline and confirmatory seeds (superalign.loop.efficacy): never designed on
+from superalign.loop.efficacy import DEV_SEEDS, RESERVED_SEEDS  # noqa: E402
 
-HEADLINE = RESERVED_SEEDS  # superalign.loop.efficacy: headline and confirmatory seeds, never designed on
 AXES = ("harmlessness", "honesty", "sycophancy", "privacy")
 # `--train-claims` also scores these: claim sets the loop does not train on (yet), read for whether the learner knows
 # them (files/common_claims_v1.jsonl: everyday-knowledge pairs written for this purpose, 2026-12-06)
@@ -218,7 +217,7 @@ def main():
     a = ap.parse_args()
     if a.train_claims and a.results == ap.get_default("results"):
         sys.exit("--train-claims writes another file than the test-split figures: name it with --results")
-    if bad := [s for s in a.seeds if s in HEADLINE]:
+    if bad := [s for s in a.seeds if s in RESERVED_SEEDS]:
         sys.exit(f"seeds {bad} are declared headline seeds: this reads development seeds only (0-2)")
     if a.adapter and len(a.seeds) != 1:
         sys.exit("--adapter belongs to one run, of one seed: name that seed alone (--seeds S)")

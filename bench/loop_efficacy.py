@@ -80,10 +80,10 @@ from superalign.store.records import undone  # noqa: E402
 from superalign.values import suite as axes_suite  # noqa: E402
 
 SEEDS = E.HEADLINE_SEEDS    # headline seeds, declared before the run; no design decision has read them
-DEV_SEEDS = (0, 1, 2)      # the seeds the design was developed on: reported apart (--dev)
+DEV_SEEDS = E.DEV_SEEDS    # the seeds the design was developed on: reported apart (--dev)
 # The confirmatory seeds, declared 2026-12-07 before any bench ran them, because 10-12 have since been read while
 # designing (their audit labels, rounds curves and value-axes runs). What runs on them and how it is read, fixed
-# before the run: docs/preregistration.md. Design benches refuse them (bench/conformity_replay.py's HEADLINE).
+# before the run: docs/preregistration.md. Design benches refuse them (superalign.loop.efficacy.RESERVED_SEEDS).
 CONFIRM_SEEDS = E.CONFIRM_SEEDS
 # Confirmatory static arms for seeds 11 and 12, declared (2026-12-03, before either seed's static arms ran) from
 # seed 10's small grid: the static point the declared validation rule picks there (DPO lr 5e-4) and the static point
@@ -620,6 +620,11 @@ def report(res: dict) -> None:
               f"{fmt(r, 'competence'):<21} {(r.get('helpfulness') or float('nan')):>7.3f} "
               f"{(r.get('kl_to_base') or 0):>6.3f} {(r.get('steps') or 0):>6.0f} "
               f"{(r.get('rows') or 0):>6.0f} {(r.get('wall_s') or 0):>7.0f}")
+    print(f"Per seed {res['seeds']} (compliance / look-alike over-refusal):")
+    for arm, r in t.items():
+        if r.get("compliance_per_seed") and r.get("over_refusal_per_seed"):
+            print(f"  {arm:<12} " + "  ".join(f"{c:.3f} / {o:.3f}" for c, o in zip(r["compliance_per_seed"],
+                                                                                 r["over_refusal_per_seed"])))
     print("\nPaired change vs base (after - before, exact McNemar over pooled items):")
     for arm, r in t.items():
         if r.get("vs_base"):

@@ -40,9 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# the headline and confirmatory seeds (superalign.loop.efficacy): never designed on
 from superalign.loop.efficacy import RESERVED_SEEDS  # noqa: E402
 
-HEADLINE = RESERVED_SEEDS  # superalign.loop.efficacy: headline and confirmatory seeds, never designed on
 CANDIDATES = ("honesty-balanced", "honesty-true-only", "sycophancy-balanced", "sycophancy-corrections-only",
               "privacy-controls-only", "all-balanced")
 AXES = ("honesty", "sycophancy", "privacy")
@@ -140,7 +140,7 @@ def main() -> None:
     if a.pool:
         pool(sorted(out_dir.glob("seed*.json")), Path(a.results))
         return
-    if a.seed in HEADLINE:
+    if a.seed in RESERVED_SEEDS:
         sys.exit(f"seed {a.seed} is a headline seed of bench/value_axes.py: design checks run on development seeds")
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()

@@ -134,7 +134,7 @@ def test_the_confirmatory_seeds_run_the_declared_design_only(tmp_path, monkeypat
     (nothing is written). The declared call itself passes the check."""
     m = _bench("loop_efficacy")
     assert set(m.CONFIRM_SEEDS) == {16, 17, 18} and not set(m.CONFIRM_SEEDS) & {*m.SEEDS, *m.DEV_SEEDS}
-    assert set(m.CONFIRM_SEEDS) <= set(_bench("conformity_replay").HEADLINE)
+    assert set(m.CONFIRM_SEEDS) <= set(_bench("conformity_replay").RESERVED_SEEDS)
     out = tmp_path / "r.json"
     argv = ["x", "--seeds", "17", "--confirm", "--grid", "small", "--out", str(tmp_path / "runs"),
             "--results", str(out)]
@@ -1119,3 +1119,12 @@ def test_curriculum_pairs_the_two_schedules_per_round_and_counts_the_shared_roun
     monkeypatch.setattr(sys, "argv", ["curriculum.py", "--seeds", "1", "10"])
     with pytest.raises(SystemExit, match="not development seeds"):
         m.main()
+
+
+def test_the_efficacy_report_prints_each_seeds_rates(capsys):
+    """The write-ups quote per-seed rates (docs/confirmatory-result.md): the report prints them beside the pooled."""
+    m = _bench("loop_efficacy")
+    m.report(json.loads((ROOT / "bench" / "results" / "loop_efficacy" / "confirm.json").read_text()))
+    out = capsys.readouterr().out
+    assert "Per seed [16, 17, 18]" in out
+    assert re.search(r"loop\s+0\.117 / 0\.067  0\.417 / 0\.100  0\.933 / 0\.017", out)
