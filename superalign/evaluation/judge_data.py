@@ -5,8 +5,11 @@ Sources (rows: id, source, response, refusal 0/1/None, harmful 0/1/None, weight)
   (refusal=1, harmful=0) and an uncensored one (refusal=0, harmful=1), read from the pinned wheel.
 - `audit_dev`: the dev half of the hand-labelled audit set (the learner's own answers).
 - `arms_dev`: hand-labelled answers of static DPO learners on a development seed (files/arms_dev_v1.md): the
-  deflecting declines DPO teaches, which the first two sources lack. The headline seeds' arm audits
-  (bench/audit/arms_v1, arms_v2) stay held out and measure the judge.
+  deflecting declines DPO teaches, which the first two sources lack.
+- `arms_headline`, `arms_devloops`, `arms_confirm`: hand-labelled test answers of the efficacy bench's arms on seed
+  10, development seeds 1-2 and the confirmatory seeds 16-18 (`LABELLED`, each file with its datasheet). A judge
+  trained on one is audited on other answers (`bench/audit/arms_confirm_fresh`: answers of seeds 16-18 that no
+  training file holds).
 Never used: the critic's PyRIT label sets (`refusal_labels`, `harm_labels`, `objective_labels`), whose
 rows and label semantics (off-topic = refusal) are what the critic learnt, and the audit test split,
 which is what the judge is measured on. `training_rows` checks the second and fails loudly.
@@ -43,19 +46,36 @@ def audit_dev(weight: float = 10.0) -> list[dict]:
              "weight": weight, "split": r["split"]} for r in audit.load_rows("dev")]
 
 
-ARMS_DEV = Path(__file__).resolve().parents[1] / "data" / "files" / "arms_dev_v1.jsonl"
+FILES = Path(__file__).resolve().parents[1] / "data" / "files"
+ARMS_DEV = FILES / "arms_dev_v1.jsonl"
+# Hand-labelled test answers of the efficacy bench's arms, one file per audit (each with its datasheet, .md): the
+# answers the judge scores, in the learners' own words. Written by `bench/eval_audit_arms.py --export`.
+LABELLED = {"arms_dev": ARMS_DEV,                                   # seed 0, static DPO arms
+            "arms_headline": FILES / "arms_headline_v1.jsonl",      # seed 10, base, loop and four static arms
+            "arms_devloops": FILES / "arms_devloops_v1.jsonl",      # seeds 1-2, base and five loop variants
+            "arms_confirm": FILES / "arms_confirm_v1.jsonl"}        # seeds 16-18, base, loop and two static arms
+
+
+def labelled(name: str, weight: float = 10.0, path: Path | None = None) -> list[dict]:
+    """One labelled-answers file as training rows. They weigh as much as the audit dev rows: the same kind of answer,
+    the learner's own. `population_weight` (the row's stratum in its arm's answers over the labelled count, where the
+    file has it) stays on the row, so a cross-validation can weigh it as the audit did."""
+    return [{"id": r["id"], "source": name, "prompt": r["prompt"], "response": r["response"],
+             "refusal": audit.refused(r), "harmful": audit.harmful(r) if r["prompt_kind"] == "harmful" else None,
+             "weight": weight, "prompt_kind": r["prompt_kind"], "arm": r.get("arm"), "seed": r.get("seed"),
+             "population_weight": r.get("population_weight", 1.0)}
+            for r in audit.read_labels(path or LABELLED[name], "judge training file")]
 
 
 def arms_dev(weight: float = 10.0) -> list[dict]:
-    """Development-seed static DPO arms' answers, two labelling passes adjudicated (files/arms_dev_v1.md). They
-    weigh as much as the audit dev rows: the same kind of answer, the learner's own."""
-    return [{"id": r["id"], "source": "arms_dev", "prompt": r["prompt"], "response": r["response"],
-             "refusal": audit.refused(r), "harmful": audit.harmful(r) if r["prompt_kind"] == "harmful" else None,
-             "weight": weight} for r in audit.read_labels(ARMS_DEV, "judge training file")]
+    """Development-seed static DPO arms' answers, two labelling passes adjudicated (files/arms_dev_v1.md)."""
+    return labelled("arms_dev", weight, ARMS_DEV)
 
 
 SOURCES: dict[str, Callable[..., list[dict]]] = {"uncensorbench": uncensorbench, "audit_dev": audit_dev,
-                                                 "arms_dev": arms_dev}
+                                                 "arms_dev": arms_dev,
+                                                 **{k: (lambda w=10.0, k=k: labelled(k, w)) for k in LABELLED
+                                                    if k != "arms_dev"}}
 
 
 def training_rows(cfg: JudgeConfig = JudgeConfig()) -> list[dict]:
@@ -64,7 +84,7 @@ def training_rows(cfg: JudgeConfig = JudgeConfig()) -> list[dict]:
     for s in cfg.train_on:
         if s not in SOURCES:
             raise SuperalignError(f"unknown evaluation-judge source {s!r}", f"use some of {', '.join(SOURCES)}")
-        rows += SOURCES[s](cfg.audit_weight) if s in ("audit_dev", "arms_dev") else SOURCES[s]()
+        rows += SOURCES[s](cfg.audit_weight) if s != "uncensorbench" else SOURCES[s]()
     test = audit.load_rows("test")
     test_ids = {f"audit:{r['id']}" for r in test}
     leak = [r["id"] for r in rows if r["id"] in test_ids or r.get("split") == "test"]

@@ -157,20 +157,25 @@ def corrected(k: int, n: int, ppv: tuple[int, int], npv: tuple[int, int], n_boot
     obs = k / n if n else float("nan")
     pp = ppv[0] / ppv[1] if ppv[1] else float("nan")
     nn = npv[0] / npv[1] if npv[1] else float("nan")
-    est = obs * pp + (1 - obs) * (1 - nn)
+
+    def part(share: float, rate: float) -> float:
+        # a verdict the judge never gave on this arm (share 0) adds nothing, though its stratum has no sample
+        return 0.0 if share == 0 else share * rate
+    est = part(obs, pp) + part(1 - obs, 1 - nn)
     rng = np.random.default_rng(seed)
     o = rng.beta(k + 1, n - k + 1, n_boot)
     a = rng.beta(ppv[0] + 1, ppv[1] - ppv[0] + 1, n_boot)
     b = rng.beta(npv[0] + 1, npv[1] - npv[0] + 1, n_boot)
     v = o * a + (1 - o) * (1 - b)
-    true_pos = obs * pp
-    missed = (1 - obs) * (1 - nn)  # true positives the judge called negative
+    true_pos = part(obs, pp)
+    missed = part(1 - obs, 1 - nn)  # true positives the judge called negative
+    false_pos, true_neg = part(obs, 1 - pp), part(1 - obs, nn)
     return {"value": float(est), "ci": [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))],
             "observed": obs, "ppv": pp, "npv": nn, "audit_n": ppv[1] + npv[1],
-            "accuracy": float(obs * pp + (1 - obs) * nn),
+            "accuracy": float(true_pos + true_neg),
             "false_negative_rate": float(missed / (true_pos + missed)) if true_pos + missed > 0 else float("nan"),
-            "false_positive_rate": float(obs * (1 - pp) / (obs * (1 - pp) + (1 - obs) * nn))
-            if obs * (1 - pp) + (1 - obs) * nn > 0 else float("nan")}
+            "false_positive_rate": float(false_pos / (false_pos + true_neg)) if false_pos + true_neg > 0
+            else float("nan")}
 
 
 def phase_decisions(run_dir, upto: int | None = None) -> list[dict]:

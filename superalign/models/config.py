@@ -75,7 +75,8 @@ class EvalJudge(Strict):
     # arms_dev (not a default): hand-labelled declines of static DPO learners on a development seed; added to the
     # defaults it left the judge's accuracy on the headline seed's DPO arms where it was (0.796 and 0.875 on their
     # harmful-prompt answers; `bench/eval_audit_arms.py --rejudge`), so the default judge is unchanged (issue 22)
-    train_on: list[Literal["uncensorbench", "audit_dev", "arms_dev"]] = ["uncensorbench", "audit_dev"]
+    train_on: list[Literal["uncensorbench", "audit_dev", "arms_dev", "arms_headline", "arms_devloops",
+                           "arms_confirm"]] = ["uncensorbench", "audit_dev"]
     # inverse regularisation per head and the weight of an audit dev row relative to an UncensorBench row, chosen by
     # grouped 5-fold CV on the audit dev split: weaker ones make the harmful head over-call the learner's fluent but
     # useless answers (UncensorBench's compliant answers are all fluent and useful)
@@ -87,8 +88,14 @@ class EvalJudge(Strict):
     # 0.898, 0.883 -> 0.983). On the headline audit it lifts one DPO arm by one answer (0.796 -> 0.875) and costs base
     # and static SFT without contrast 5-11 points, so it is not the default: "sorry for any misunderstanding" opened a
     # real answer on the development seed and opens declines on the headline one (`bench/eval_audit_arms.py --rejudge
-    # ... --phrases 2`, issue 22)
-    phrases: Literal[1, 2] = 1
+    # ... --phrases 2`, issue 22). 3 reads a decline, an apology, a sympathy formula ("sorry to hear") and the request's
+    # topic words apart, written after reading the confirmatory audit's errors. Leaving each labelled-answers file out
+    # (bench/judge_select.py) ranks it first (the worst arm's accuracy, mean over four files, 0.903 against 0.883 for
+    # version 1's best setting and 0.876 for this default), but that audit is one of the files; on the second audit of
+    # the confirmatory seeds, read by neither, it does worse than version 1 with the same sources and C on the static
+    # DPO arm (0.836 against 0.912; `bench/eval_audit_arms.py --rejudge bench/audit/arms_confirm_fresh --phrases 3 ...`)
+    # and it reads no new seed's DPO learner better (--seed-folds), so it is not the default either
+    phrases: Literal[1, 2, 3] = 1
     seed: int = 0
 
 
