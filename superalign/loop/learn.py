@@ -92,6 +92,9 @@ def plan(lc, r: int, conf: list[dict], comp_sft: list[dict], comp_dpo: list[dict
                                 lc.competence.batch_size, first=lc.first, seed=seed + r):
         if kind == "competence" and lc.schedule == "conformity_only":
             continue
+        if kind == "conformity" and lc.schedule == "competence_only":
+            skipped.append({"phase": kind, "skipped": "the SFT phase alone trains (loop.schedule: competence_only)"})
+            continue
         if kind == "conformity" and lc.warmup and r == 1:
             skipped.append({"phase": kind, "skipped": "the warm-up round trains SFT only (loop.warmup)"})
             continue
