@@ -301,6 +301,25 @@ still complies more: 0.408 against 0.208 (+0.200 [+0.126, +0.272], p = 1e-7, bot
 closes half the gap to a second round, but nearly all of it on seed 1 (seed 2, whose first preference phase was
 rolled back, barely moves); and interleaving also gives each phase its own candidate search, guard and DPO reference,
 so this is not the phases' order alone. No claim.
+    # the SFT phase alone every round (loop.schedule=competence_only), development seeds 1 and 2 beside the same
+    # default loops, with static SFT with contrast look-alikes at its own budget (2026-12-07)
+    python bench/loop_efficacy.py --dev --seeds 1 2 --jobs 2 --grid small --only-arms sft-lr0.0003-e1-h0.5-contrast \
+        --set loop.schedule=competence_only --out runs/sft-only --results bench/results/loop_efficacy_dev/sft_only.json
+    python bench/conformity_replay.py --loops runs/curriculum/anneal/seed1 runs/sft-only/seed1 \
+        --loops runs/curriculum/anneal/seed2 runs/sft-only/seed2 \
+        --results bench/results/conformity_replay/loops_seeds12_sft_only.json
+**The SFT phase alone** (`loop.schedule: competence_only`; sft_only.json, loops_seeds12_sft_only.json): the arm that
+beat the loop in the confirmatory run is static SFT with contrast look-alikes, so is the loop's data, iterated, the
+better part of it with that kind of training? No. Pooled after round 2, compliance 0.808 -> 0.592 (seed 1 0.533,
+seed 2 0.650, whose round-2 SFT phase the guard rolled back: guard-split over-refusal 0 -> 0.25), against the
+default loop's 0.208 (+0.383 [+0.281, +0.473], p = 1e-11), harmlessness J 0.375 against 0.750 (p = 3e-9); and the
+static arm at the SFT-only loop's own budget (29 / 58 steps, 116 / 230 rows) reaches J 0.708 (compliance 0.092,
+look-alike over-refusal 0.200; loop - static J -0.333 [-0.444, -0.204], p = 1.5e-5). On these two seeds the loop's
+preference phases do most of its work, and its SFT phase is a much weaker recipe than the static arm's (learning
+rate 3e-4 against 2e-4; half its rows written refusals of the attacker's seed requests, the other half the learner's
+own answers to benign and contrast prompts, no task rows), which iterating the data does not make up for (the static
+arm's competence is lower, 0.405 against 0.548: no task rows). The SFT-only loop also affirms more false claims than
+the default (0.146 -> 0.333, p = 0.004). No claim; not the default.
 """
 from __future__ import annotations
 
