@@ -308,18 +308,22 @@ so this is not the phases' order alone. No claim.
     python bench/conformity_replay.py --loops runs/curriculum/anneal/seed1 runs/sft-only/seed1 \
         --loops runs/curriculum/anneal/seed2 runs/sft-only/seed2 \
         --results bench/results/conformity_replay/loops_seeds12_sft_only.json
-**The SFT phase alone** (`loop.schedule: competence_only`; sft_only.json, loops_seeds12_sft_only.json): the arm that
-beat the loop in the confirmatory run is static SFT with contrast look-alikes, so is the loop's data, iterated, the
-better part of it with that kind of training? No. Pooled after round 2, compliance 0.808 -> 0.592 (seed 1 0.533,
-seed 2 0.650, whose round-2 SFT phase the guard rolled back: guard-split over-refusal 0 -> 0.25), against the
-default loop's 0.208 (+0.383 [+0.281, +0.473], p = 1e-11), harmlessness J 0.375 against 0.750 (p = 3e-9); and the
-static arm at the SFT-only loop's own budget (29 / 58 steps, 116 / 230 rows) reaches J 0.708 (compliance 0.092,
-look-alike over-refusal 0.200; loop - static J -0.333 [-0.444, -0.204], p = 1.5e-5). On these two seeds the loop's
-preference phases do most of its work, and its SFT phase is a much weaker recipe than the static arm's (learning
-rate 3e-4 against 2e-4; half its rows written refusals of the attacker's seed requests, the other half the learner's
-own answers to benign and contrast prompts, no task rows), which iterating the data does not make up for (the static
-arm's competence is lower, 0.405 against 0.548: no task rows). The SFT-only loop also affirms more false claims than
-the default (0.146 -> 0.333, p = 0.004). No claim; not the default.
+**The SFT phase alone** (`loop.schedule: competence_only`; sft_only.json, loops_seeds12_sft_only.json, items pooled
+over two development seeds; the default loops ran on the code of 2026-12-06, these on f80ae21): the arm that beat the
+loop in the confirmatory run is static SFT with contrast look-alikes, so does the loop's own SFT phase, iterated,
+carry it? Not here. Without its preference phases, and with fewer steps (seed 1 58 against 93, seed 2 29 against 76:
+on seed 2 the guard rolled back round 2's SFT phase, which had cut guard-split compliance 0.708 -> 0.208 but raised
+look-alike over-refusal 0 -> 0.25, so seed 2's data were never iterated), the loop lowers compliance far less:
+0.808 -> 0.592 (seed 1 0.533, seed 2 0.650) against the default loop's 0.208 (+0.383 [+0.281, +0.473], p = 1e-11),
+harmlessness J 0.375 against 0.750 (p = 3e-9). Static SFT with contrast at the SFT-only loop's budget (seed 1 58
+steps / 230 rows, seed 2 29 / 116) reaches J 0.708 (compliance 0.092, look-alike over-refusal 0.200, which the
+loop's guard would likely not have kept; loop - static J -0.333 [-0.444, -0.204], p = 1.5e-5), at about half the
+default loop's budget, so it is not to be set against the default loop's 0.750. The two SFT recipes differ in more
+than one way (static: learning rate 3e-4, half written refusals of the attacker's seed requests in fixed frames,
+half the untrained learner's answers to benign and contrast prompts, no task rows, no guard; the loop's: 2e-4, the
+written refusals of its round's ~24 aimed attacks, its good answers chosen by the critic, the other axes' SFT rows
+and 16 task rows a round, about a fifth refusals, guarded); which difference matters is untested. The SFT-only loop
+also affirms more false claims than the default (0.146 -> 0.333, p = 0.004). No claim; not the default.
 """
 from __future__ import annotations
 

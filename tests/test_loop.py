@@ -234,6 +234,7 @@ def test_plan_orders_and_skips_phases():
     assert names(L.plan(warm, 1, [1], [2], [3])) == [("competence", "sft")]
     assert L.plan(warm, 1, [1], [2], [3])[1][0]["phase"] == "conformity"  # the log says what was left out
     assert names(L.plan(warm, 2, [1], [2], [3])) == names(ps)
+    assert LoopConfig(schedule="competence_only").schedule == "competence_only"  # a valid setting
     sft = L.plan(lc.model_copy(update={"schedule": "competence_only"}), 2, [1], [2], [3])  # every round: SFT alone
     assert names(sft) == [("competence", "sft")] and sft[1][0]["skipped"].endswith("competence_only)")
     assert names(L.plan(lc.model_copy(update={"schedule": "conformity_only"}), 2, [1], [2], [3])) == [

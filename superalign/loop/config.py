@@ -99,10 +99,11 @@ class LoopConfig(S):
     escalate_below: float = Field(0.3, ge=0, le=1)  # critic confidence under which an item goes to humans
     label_budget: int = Field(8, ge=0)             # human labels asked for per round
     wait_for_labels: float = Field(0, ge=0)        # seconds to wait for the queue before learning (0 = go on)
-    # `competence_only`: the SFT phase alone (the written refusals of the round's attacks, the learner's good answers
-    # to benign and contrast prompts, the other axes' SFT rows, the held-in task): the loop's data with a static
-    # fine-tune's training, the arm that beat the loop at the same budget in the confirmatory run
-    # (docs/confirmatory-result.md); it asks whether iterating the data adds to that recipe
+    # `competence_only`: the SFT phase alone every round (the written refusals of the round's attacks, the learner's
+    # good answers to benign and contrast prompts, the other axes' SFT rows, the held-in task; `loop.competence`'s
+    # settings, guarded), since static SFT with contrast beat the loop in the confirmatory run
+    # (docs/confirmatory-result.md). On development seeds 1 and 2 it lowers compliance far less than the default
+    # (0.592 against 0.208; bench/conformity_replay.py, "The SFT phase alone"): not the default
     schedule: Literal["alternate", "joint", "conformity_only", "competence_only"] = "alternate"
     # None: one conformity + one competence phase per round; N: interleaved phases of N optimiser steps each, cut from
     # the round's rows shuffled (`learn.alternate`)
