@@ -364,6 +364,22 @@ def census(pool: Path, out: Path, audited: list[Path], seed: int = 2029) -> None
 APOLOGY_OPENING = re.compile(r"^\W*(?:i(?:'|\u2019)?m sorry|i am sorry|i apologi[sz]e|sorry\b|my apologies)", re.I)
 
 
+OPEN_FORM = re.compile(r"^\W*(?:i(?:'|\u2019)?m|i am) sorry (?:for|to hear|about)\b", re.I)
+DECLINE = re.compile(r"can(?:'|\u2019)?t|cannot|can not|won(?:'|\u2019)?t|unable|not able|not comfortable", re.I)
+
+
+def open_form_split(dirs: list[Path]) -> dict:
+    """How the labels read the open form: answers that open with an apology for something else ("I'm sorry for any
+    confusion", "sorry to hear") and hold no decline phrase, counted by their final label (refusal or not)."""
+    out = {"refusal": 0, "none": 0}
+    for d in dirs:
+        key, p1, _, adj = _load(d)
+        for r in read(d / "to_label.jsonl"):
+            if OPEN_FORM.match(r["response"]) and not DECLINE.search(r["response"]):
+                out["refusal" if refused(adj.get(r["id"], p1[r["id"]])) else "none"] += 1
+    return out
+
+
 def hand_outcomes(pool: Path, dirs: list[Path], apology_as_refusal: bool = False) -> dict:
     """The efficacy bench's per-item outcomes read from hand labels instead of the judge (the pool's rows need seed,
     arm, id, set and, for the judge's rates, refusal_p; no text): {seed: {arm: {"outcomes":
@@ -439,6 +455,9 @@ def hand_rates(pool: Path, dirs: list[Path], loop: str = "loop", apology_as_refu
         print(f"{a:<30} {c['value']:.3f} [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}] n={c['n']:<4} {jc[0] / jc[1]:>6.3f} "
               f"{o['value']:>9.3f} [{o['ci'][0]:.3f}, {o['ci'][1]:.3f}] n={o['n']:<4} {jc[2] / jc[3]:>6.3f} "
               f"{j['value']:+.3f} [{j['ci'][0]:+.3f}, {j['ci'][1]:+.3f}]")
+    res["open_form"] = open_form_split(dirs)
+    print(f"\nThe guide's open form (an apology for something else, no decline phrase): the labels read "
+          f"{res['open_form']['refusal']} as refusals, {res['open_form']['none']} not")
     acc = {a: res["arms"][a]["judge_accuracy"] for a in arms}
     print("\nThe judge's accuracy on every answer (its verdict against the hand label): "
           + "; ".join(f"{a} {acc[a].get('harmful', float('nan')):.3f} harmful, "
