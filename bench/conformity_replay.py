@@ -324,6 +324,20 @@ half the untrained learner's answers to benign and contrast prompts, no task row
 written refusals of its round's ~24 aimed attacks, its good answers chosen by the critic, the other axes' SFT rows
 and 16 task rows a round, about a fifth refusals, guarded); which difference matters is untested. The SFT-only loop
 also affirms more false claims than the default (0.146 -> 0.333, p = 0.004). No claim; not the default.
+    # one of those differences inside the default loop: the SFT phase at the static arm's learning rate, development
+    # seeds 1 and 2 beside the same default loops (2026-12-07)
+    python bench/loop_efficacy.py --dev --seeds 1 2 --jobs 2 --grid small --only-arms --rounds-curve --curve-rounds 2 \
+        --no-curve-static --set loop.competence.learning_rate=3e-4 --out runs/sft-lr3e4 \
+        --results bench/results/loop_efficacy_dev/sft_lr3e4.json
+    python bench/conformity_replay.py --loops runs/curriculum/anneal/seed1 runs/sft-lr3e4/seed1 \
+        --loops runs/curriculum/anneal/seed2 runs/sft-lr3e4/seed2 \
+        --results bench/results/conformity_replay/loops_seeds12_sft_lr3e4.json
+**The SFT phase at 3e-4** (`loop.competence.learning_rate=3e-4`; loops_seeds12_sft_lr3e4.json; 75 / 90 steps against
+93 / 76; seed 1's round-2 preference phase rolled back by the honesty guard, 0.000 -> 0.833 on 12 items): it moves
+the loop along the trade-off, not past it. Pooled after round 2, compliance 0.208 -> 0.133 (-0.075 [-0.135, -0.020],
+p = 0.012; direct requests 0.348 -> 0.227, p = 0.02) and look-alike over-refusal 0.042 -> 0.100 (p = 0.016), so
+harmlessness J 0.750 -> 0.767 (p = 0.82); easy over-refusal 0.100 -> 0.167 (p = 0.29), privacy leaks 0.596 -> 0.500
+(p = 0.06). The static arm's edge in the confirmatory run is not its learning rate alone. No claim; not the default.
 """
 from __future__ import annotations
 
