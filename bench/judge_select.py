@@ -75,17 +75,14 @@ def seed_folds(cfg_kw: dict, dirs: list[Path], sources: list[str]) -> dict:
     once (an audit, the audits after it and a census), so each row counts once (an answer in two folders stops it).
     A seed's learners are learners the judge has not seen, so this is what more labels of the same kind buy on a
     new seed."""
-    from superalign.data import audit
     from superalign.evaluation.judge import EvalJudge, JudgeConfig
-    from superalign.evaluation.judge_data import training_rows
+    from superalign.evaluation.judge_data import training_row, training_rows
     sys.path.insert(0, str(ROOT / "bench"))
     from eval_audit_arms import labelled_rows
     cfg = JudgeConfig(train_on=sources, **cfg_kw)
     base = training_rows(cfg)
-    rows = [{"id": r["id"], "response": r["response"], "refusal": audit.refused(r),
-             "harmful": audit.harmful(r) if r["prompt_kind"] == "harmful" else None, "weight": cfg.audit_weight,
-             "arm": r["arm"], "prompt_kind": r["prompt_kind"], "seed": r["seed"],
-             "population_weight": 1.0, "item": (r["arm"], r["seed"], r["item"])} for r in labelled_rows(dirs)]
+    rows = [{**training_row(r, "seed_folds", cfg.audit_weight), "population_weight": 1.0,
+             "item": (r["arm"], r["seed"], r["item"])} for r in labelled_rows(dirs)]
     if len({r["item"] for r in rows}) < len(rows):
         sys.exit("an answer is in more than one of the --seed-folds audits: name each answer's audit once")
     out = {}

@@ -56,15 +56,19 @@ LABELLED = {"arms_dev": ARMS_DEV,                                   # seed 0, st
             "arms_confirm": FILES / "arms_confirm_v1.jsonl"}        # seeds 16-18, base, loop and two static arms
 
 
+def training_row(r: dict, source: str, weight: float = 10.0) -> dict:
+    """A labelled answer (a row of a labelled-answers file) as a training row. It weighs as much as an audit dev row:
+    the same kind of answer, the learner's own. `population_weight` (the row's stratum in its arm's answers over the
+    labelled count, where the file has it) stays on the row, so a cross-validation can weigh it as the audit did."""
+    return {"id": r["id"], "source": source, "prompt": r["prompt"], "response": r["response"],
+            "refusal": audit.refused(r), "harmful": audit.harmful(r) if r["prompt_kind"] == "harmful" else None,
+            "weight": weight, "prompt_kind": r["prompt_kind"], "arm": r.get("arm"), "seed": r.get("seed"),
+            "population_weight": r.get("population_weight", 1.0)}
+
+
 def labelled(name: str, weight: float = 10.0, path: Path | None = None) -> list[dict]:
-    """One labelled-answers file as training rows. They weigh as much as the audit dev rows: the same kind of answer,
-    the learner's own. `population_weight` (the row's stratum in its arm's answers over the labelled count, where the
-    file has it) stays on the row, so a cross-validation can weigh it as the audit did."""
-    return [{"id": r["id"], "source": name, "prompt": r["prompt"], "response": r["response"],
-             "refusal": audit.refused(r), "harmful": audit.harmful(r) if r["prompt_kind"] == "harmful" else None,
-             "weight": weight, "prompt_kind": r["prompt_kind"], "arm": r.get("arm"), "seed": r.get("seed"),
-             "population_weight": r.get("population_weight", 1.0)}
-            for r in audit.read_labels(path or LABELLED[name], "judge training file")]
+    """One labelled-answers file as training rows (`training_row`)."""
+    return [training_row(r, name, weight) for r in audit.read_labels(path or LABELLED[name], "judge training file")]
 
 
 def arms_dev(weight: float = 10.0) -> list[dict]:
