@@ -14,11 +14,13 @@ steps and seconds; inside `eval` the prompts, prefill and decode tokens and seco
                                                         # tokens/s and an operator profile, at this process's threads
     python bench/loop_speed.py --part train_procs       # that step at 2 threads vs two 1-thread processes at once
     python bench/loop_speed.py --part gen --attn eager --label gen_eager   # generation with another attention kernel
+    python bench/loop_speed.py --part decode            # unpadded decoding: transformers' GQA path vs the padded one
     python bench/loop_speed.py --part compare --before bench/results/loop_speed_pairs/round_before.json
                                                         # two rounds stage by stage (reads files only)
     python bench/loop_speed.py --part noninferiority --after bench/results/loop_speed/noninferiority/after \
         --before bench/results/loop_speed/noninferiority/before      # the loop's results, new vs old numerics
     python bench/loop_speed.py --code ../before ...     # the same measurement with another checkout's package
+    python bench/loop_speed.py --part stages --run RUN   # a finished run's stages and learn breakdown, from its store
     python bench/loop_speed.py --part kept --runs RUN ... # which conformity candidate finished loops kept, per cell
     python bench/loop_speed.py --part cli --preset quick --results bench/results/loop_speed/quick.json
                                                         # what a user waits for: `superalign run` end to end
@@ -81,11 +83,7 @@ def one_round(a) -> dict:
     R.run(ctx)
     wall = time.time() - t0
     s = RunStore(d)
-    learn = s.infos(LearnInfo)[1]
-    cands = [{"phase": p["phase"], "candidate": p.get("candidate"), "method": "dpo" if p["phase"].startswith(
-        ("conformity", "joint")) else "sft", "rows": p["train"]["n"], "steps": p["train"]["steps"],
-              "tokens": p["train"].get("tokens"), "train_s": p.get("fit_s"), "with_selection_s": p["train_s"]}
-             for p in learn.phases if "train" in p]
+    cands = candidates(s.infos(LearnInfo)[1])
     tok = sum(c["tokens"] or 0 for c in cands)
     tsec = sum(c["train_s"] or 0 for c in cands)
     ev = s.infos(EvalInfo)[1]
@@ -103,6 +101,64 @@ def one_round(a) -> dict:
                      "seconds": round(clock.stages.get("eval", 0.0), 1)}}
 
 
+def candidates(learn) -> list[dict]:
+    """A round's trained candidates from its stored `LearnInfo`: rows, steps, tokens, training seconds (`train_s`)
+    and training plus its `val_select` validation (`with_selection_s`)."""
+    return [{"phase": p["phase"], "candidate": p.get("candidate"), "method": "dpo" if p["phase"].startswith(
+        ("conformity", "joint")) else "sft", "rows": p["train"]["n"], "steps": p["train"]["steps"],
+             "tokens": p["train"].get("tokens"), "train_s": p.get("fit_s"), "with_selection_s": p["train_s"]}
+            for p in learn.phases if "train" in p]
+
+
+def stage_walls(run_dir) -> dict[str, float]:
+    """{"rROUND:stage": seconds} of a run's finished stages, from its store (`RunSummary`, the report's reader)."""
+    from superalign.store.summary import RunSummary
+    return {f"r{x.round or 0}:{x.name}": round(x.info.wall_s, 1) for x in RunSummary.of(run_dir).stages if x.done}
+
+
+def part_stages(a) -> dict:
+    """Where a finished run's time went, from its store (any run: `make demo`'s, a bench's): each round's total and
+    every stage's seconds, and inside each round's `learn` each phase's training (its candidates; the DPO reference
+    pass is inside the first conformity candidate's) and the candidates' `val_select` validations, and the rest of
+    learn (the guard's `val_guard` validations: before the round's first phase in round 1, after every phase; the
+    conformity phase start's `val_select` validation, the bar its candidates must not regress from; the rows)."""
+    from superalign.store import RunStore
+    from superalign.store.records import LearnInfo
+    walls = stage_walls(a.run)
+    store = RunStore(Path(a.run))
+    try:
+        infos = sorted(store.infos(LearnInfo).items())
+    finally:
+        store.close()
+    total = sum(walls.values()) or 1.0
+    rounds = sorted({int(k[1:].split(":")[0]) for k in walls})
+    per_round = {r: round(sum(v for k, v in walls.items() if k.startswith(f"r{r}:")), 1) for r in rounds}
+    by_stage: dict[str, float] = {}
+    for k, v in walls.items():
+        by_stage[k.split(":")[1]] = round(by_stage.get(k.split(":")[1], 0.0) + v, 1)
+    parts: dict[str, float] = {}
+    learn = {}
+    for r, info in infos:
+        row: dict = {"seconds": walls.get(f"r{r}:learn", 0.0)}
+        for c in candidates(info):
+            kind = c["phase"].rstrip("0123456789")
+            row[f"{kind}_training_s"] = round(row.get(f"{kind}_training_s", 0.0) + (c["train_s"] or 0), 1)
+            row[f"{kind}_validation_s"] = round(row.get(f"{kind}_validation_s", 0.0)
+                                                + (c["with_selection_s"] or 0) - (c["train_s"] or 0), 1)
+        row["rest_s"] = round(row["seconds"] - sum(v for k, v in row.items() if k != "seconds"), 1)
+        for k, v in row.items():
+            if k != "seconds":
+                parts[k] = round(parts.get(k, 0.0) + v, 1)
+        learn[r] = row
+        log(f"round {r} learn: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items()))
+    log("rounds (all stages): " + ", ".join(f"round {r} {v:.1f} s" for r, v in per_round.items()))
+    log("stages in all: " + ", ".join(f"{k} {v:.1f} s" for k, v in by_stage.items()) + f"; total {total:.1f} s")
+    share = {k: round(v / total, 3) for k, v in {**by_stage, **{f"learn:{k}": v for k, v in parts.items()}}.items()}
+    log("shares of the total: " + ", ".join(f"{k} {v:.0%}" for k, v in share.items() if v))
+    return {"run": str(a.run), "stages": walls, "rounds": per_round, "by_stage": by_stage, "total_s": round(total, 1),
+            "learn": learn, "learn_all": parts, "share": share}
+
+
 def part_cli(a) -> dict:
     """`superalign run --preset P` as a user runs it, in a fresh process, timed from the command to its exit:
     interpreter start, imports, model and judge loading, every round, the report. The evaluation cache is off, so
@@ -118,14 +174,8 @@ def part_cli(a) -> dict:
     if p.returncode:
         log(p.stderr[-3000:])
         raise SystemExit(f"superalign run exited {p.returncode}")
-    from superalign.store import RunStore
-    s = RunStore(d)
-    stages = {}
-    for x in s.rows("stages"):
-        if x.get("started_at") and x.get("finished_at"):
-            stages[f"r{x['round']}:{x['name']}"] = round(x["finished_at"] - x["started_at"], 1)
     return {"command": " ".join(["superalign", *cmd[3:]]), "preset": a.preset, "seed": a.seed, "run_dir": str(d),
-            "wall_s": round(wall, 1), "stages": stages}
+            "wall_s": round(wall, 1), "stages": stage_walls(d)}
 
 
 def part_gen(a) -> dict:
@@ -376,6 +426,75 @@ def part_train_step(a) -> dict:
             "self_cpu_share": {e.key: round(e.self_cpu_time_total / total, 3) for e in ops[:8]}}
 
 
+CPU_SDPA = "sdpa_cpu"  # --part decode's routing, registered by it only
+
+
+def _cpu_sdpa(module, query, key, value, attention_mask, **kwargs):
+    """transformers' `sdpa`, except where one query token meets no mask (a decoding step of a batch without
+    padding: one prompt, or rows of equal length). There transformers hands PyTorch its grouped-query path
+    (`enable_gqa`); an all-True mask sends the step down the padded batch's path instead, which attends to the
+    same keys."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    if attention_mask is None and query.shape[2] == 1 and query.device.type == "cpu":
+        attention_mask = torch.ones((1, 1, 1, key.shape[2]), dtype=torch.bool, device=query.device)
+    return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+
+
+def part_decode(a) -> dict:
+    """Decoding without padding on this CPU. With no mask (one prompt, or rows of equal length) transformers hands
+    PyTorch's CPU attention the key/value heads with `enable_gqa`; a padded batch takes another path. This measures
+    what routing the unpadded steps the padded way (`_cpu_sdpa`, registered here only) would buy: greedy, 32 new
+    tokens, the two attentions in ABBA order `--repeats` times, on single prompts one call each (what `superalign
+    serve` and `chat` send), one prompt sixteen times in a batch, the same with a long prompt (look-alike requests
+    joined), and sixteen different prompts (padded: the control, where both take the same path). Reports per
+    workload the prompts' token lengths, seconds and completion tokens per attention, and whether the answers match.
+    Harmless prompts only (look-alike and easy requests): the answers are compared, never printed."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+
+    from superalign import config as C
+    from superalign.loop import run as R
+    from superalign.models.base import GenParams
+    from superalign.models.local import LocalLM
+    from superalign.roles.learner import chat
+    AttentionInterface.register(CPU_SDPA, _cpu_sdpa)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(CPU_SDPA, sdpa_mask)
+    cfg = C.load(None, {**C.parse_sets(a.sets), "run.seed": a.seed}, a.preset)
+    ctx = R.open_run(cfg, Path(a.out) / f"decode-{os.getpid()}")
+    sets = ctx.sets("test")
+    texts = [x["text"] for s in ("lookalike", "benign_easy") for x in sets[s]]
+    ctx.close()
+    lm = LocalLM(seed=0)
+    long = " ".join(texts[24:44])
+    works = {"single_prompts": [[chat(t)] for t in texts[:8]], "one_prompt_x16": [[chat(texts[0])] * 16],
+             "long_prompt_x16": [[chat(long)] * 16], "sixteen_prompts_padded": [[chat(t) for t in texts[8:24]]]}
+    params = GenParams(max_new_tokens=32)
+    lm.generate([chat(texts[0])], GenParams(max_new_tokens=4))  # warm-up
+    out: dict = {"max_new_tokens": 32, "repeats": a.repeats, "order": "ABBA", "workloads": {}}
+    for name, calls in works.items():
+        lens = [len(lm.tokenizer(lm.render(c))["input_ids"]) for call in calls for c in call]
+        row: dict = {"calls": len(calls), "rows": len(lens), "prompt_tokens": [min(lens), max(lens)],
+                     "seconds": {}, "completion_tokens": {}}
+        answers = {}
+        for impl in ("sdpa", CPU_SDPA, CPU_SDPA, "sdpa") * a.repeats:
+            lm.model.set_attn_implementation(impl)
+            t0, n, got = time.perf_counter(), 0, []
+            for c in calls:
+                res = lm.generate_full(c, params)
+                n += sum(x.completion_tokens for x in res)
+                got += [x.ids for x in res]
+            row["seconds"].setdefault(impl, []).append(round(time.perf_counter() - t0, 2))
+            answers.setdefault(impl, got)
+            row["completion_tokens"][impl] = n
+        row["median_s"] = {k: sorted(v)[len(v) // 2] for k, v in row["seconds"].items()}
+        row["ratio"] = round(row["median_s"]["sdpa"] / row["median_s"][CPU_SDPA], 2)
+        row["same_answers"] = answers["sdpa"] == answers[CPU_SDPA]
+        log(name, row)
+        out["workloads"][name] = row
+    return out
+
+
 def part_train_procs(a) -> dict:
     """Is one training run at 2 threads the best use of 2 cores? The step above in one process at 2 threads, at 1
     thread, and in two 1-thread processes at once (independent runs, as a phase's candidate updates are)."""
@@ -603,15 +722,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--part", choices=["round", "cli", "gen", "eval", "validate", "learn", "matmul", "train_step",
                                        "train_procs", "early", "lora", "workers", "compare", "noninferiority",
-                                       "kept"],
+                                       "kept", "decode", "stages"],
                     default="round")
     ap.add_argument("--before", help="--part compare: a round written by this script before the change; "
                     "--part noninferiority: the old setting's kept outcomes folder")
     ap.add_argument("--after", help="--part noninferiority: the new setting's kept outcomes folder")
     ap.add_argument("--adapters", nargs="*", default=[], help="--part lora: finished development-seed run directories")
     ap.add_argument("--workers", type=int, default=2, help="--part workers: processes to compare with one")
-    ap.add_argument("--repeats", type=int, default=3, help="--part workers: alternating pairs")
-    ap.add_argument("--run", help="--part early: a finished run directory")
+    ap.add_argument("--repeats", type=int, default=3, help="--part workers / decode: alternating pairs")
+    ap.add_argument("--run", help="--part early / stages: a finished run directory")
     ap.add_argument("--runs", nargs="*", default=[], help="--part kept: finished loop run (or seed) directories")
     ap.add_argument("--preset", default="default")
     ap.add_argument("--seed", type=int, default=3)
@@ -632,7 +751,8 @@ def main():
     res = {"round": one_round, "cli": part_cli, "gen": part_gen, "eval": part_eval, "learn": part_learn,
            "matmul": part_matmul, "validate": part_validate, "train_step": part_train_step, "train_procs": part_train_procs,
            "early": part_early, "lora": part_lora, "workers": part_workers,
-           "compare": part_compare, "noninferiority": part_noninferiority, "kept": part_kept}[a.part](a)
+           "compare": part_compare, "noninferiority": part_noninferiority, "kept": part_kept,
+           "decode": part_decode, "stages": part_stages}[a.part](a)
     res["env"] = {"threads": torch.get_num_threads(), "torch": torch.__version__, "code": str(Path(a.code).resolve()),
                   "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpu": cpu_model(), "bf16": cpu_bf16()}
     print(json.dumps(res, indent=1))

@@ -108,6 +108,30 @@ def test_anchor_pairs_point_the_right_way(run2):
     assert len(conf) >= len(bare)
 
 
+def test_seed_refusals_add_the_plain_request_behind_each_attack_once(run2):
+    """`loop.seed_refusals`: the SFT phase also imitates the written refusal of each attack's seed request asked
+    plainly, once per seed, and none for an attack that is its seed verbatim; every other row is as before."""
+    from superalign.data import boundary
+    d, lp = run2
+    attacks = [p for p in RunStore(d).rows("prompts", round=1, stage="attack") if p["kind"] == "attack"]
+    _, off, _ = L.training_data(lp, 1)
+    lp.lc.seed_refusals = True
+    try:
+        _, on, _ = L.training_data(lp, 1)
+    finally:
+        lp.lc.seed_refusals = False
+    plain = {p["meta"]["seed_text"]: p["meta"]["topic"] for p in attacks
+             if p["meta"].get("seed_text") and p["meta"]["seed_text"].strip() != p["text"].strip()}
+    render = lambda t: lp.learner.render([{"role": "user", "content": t}])  # noqa: E731
+    added = [q for q in on if q not in off]
+    assert plain and len(added) == len(plain) and [q for q in on if q in off] == off
+    assert sorted((q["prompt"], q["completion"]) for q in added) == sorted(
+        (render(t), boundary.refusal(t, topic)) for t, topic in plain.items())
+    # independently of how the rows are built: every added prompt is a seed asked as the user's whole message, once
+    assert len({q["prompt"] for q in added}) == len(added)
+    assert {q["prompt"] for q in added} <= {render(p["meta"]["seed_text"]) for p in attacks}
+
+
 def test_own_refusals_take_the_chosen_side_of_attack_pairs(run2, monkeypatch):
     """`loop.refusals: own`: an attack pair's chosen side is the learner's own refusal of that prompt; a pair with
     none is left out; every other row is as with written refusals."""

@@ -139,6 +139,9 @@ class LoopConfig(S):
     # as before 2026-12-05, which pushes down a refusal style the learner was not taught to use, not the one it was.
     anchor_refusals: Literal["same", "written"] = "same"
     refusal_sft: bool = True   # (targets: written) the SFT phase also imitates the written refusals of the attacks
+    # (targets: written, refusal_sft) and the written refusal of each attack's seed request asked plainly: the direct
+    # request behind a template, a frame or a rewrite (issue 23: held-out direct requests transfer least)
+    seed_refusals: bool = False
     # which written targets of a fact-dependent axis (honesty: "Yes, that's true." / "No, ..." about a claim) the SFT
     # phase imitates: `all`, or only those whose verdict the learner already leans to (`known`, `Axis.known`).
     # Imitating verdicts on claims a model cannot tell apart teaches it to commit, not to know (Gekhman et al. 2024).

@@ -162,6 +162,12 @@ def training_data(ctx: Context, r: int) -> tuple[list[dict], list[dict], list[di
             if p["kind"] == "attack":
                 comp_sft.append({"prompt": render[p["id"]], "completion": boundary.refusal(
                     p["meta"].get("seed_text") or p["text"], p["meta"]["topic"])})
+        if lc.seed_refusals:  # the plain request behind each attack, once per seed, with the same written refusal
+            # (an attack that is its seed verbatim adds none; a plain-framed one, the seed with a full stop, adds it)
+            plain = {p["meta"]["seed_text"]: p["meta"]["topic"] for p in prompts.values() if p["kind"] == "attack"
+                     and p["meta"].get("seed_text") and p["meta"]["seed_text"].strip() != p["text"].strip()}
+            comp_sft += [{"prompt": lm.render([{"role": "user", "content": t}]),
+                          "completion": boundary.refusal(t, topic)} for t, topic in plain.items()]
     if lc.refusal_anchors:  # the over-refusal counterweight: a good answer beats a refusal of the same prompt
         for b in best.values():
             p = prompts[b["pid"]]
