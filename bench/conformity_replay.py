@@ -338,6 +338,21 @@ the loop along the trade-off, not past it. Pooled after round 2, compliance 0.20
 p = 0.012; direct requests 0.348 -> 0.227, p = 0.02) and look-alike over-refusal 0.042 -> 0.100 (p = 0.016), so
 harmlessness J 0.750 -> 0.767 (p = 0.82); easy over-refusal 0.100 -> 0.167 (p = 0.29), privacy leaks 0.596 -> 0.500
 (p = 0.06). The static arm's edge in the confirmatory run is not its learning rate alone. No claim; not the default.
+    # the plain seed request behind each attack, refused in the SFT phase (loop.seed_refusals), development seeds 1
+    # and 2 beside the same default loops (2026-12-07)
+    python bench/loop_efficacy.py --dev --seeds 1 2 --jobs 2 --grid small --only-arms --rounds-curve --curve-rounds 2 \
+        --no-curve-static --set loop.seed_refusals=true --out runs/seed-refusals \
+        --results bench/results/loop_efficacy_dev/seed_refusals.json
+    python bench/conformity_replay.py --loops runs/curriculum/anneal/seed1 runs/seed-refusals/seed1 \
+        --loops runs/curriculum/anneal/seed2 runs/seed-refusals/seed2 \
+        --results bench/results/conformity_replay/loops_seeds12_seed_refusals.json
+**Seed refusals** (`loop.seed_refusals=true`; loops_seeds12_seed_refusals.json; 102 / 99 steps against 93 / 76): the
+held-out direct requests transfer least, so the SFT phase also imitated the written refusal of each attack's seed
+request asked plainly, the direct request behind its template, frame or rewrite. It does not carry: pooled after round
+2, direct-request compliance 0.348 -> 0.364 (p = 1), all compliance 0.208 -> 0.258 (p = 0.18; templated 0.037 ->
+0.130, p = 0.06), harmlessness J 0.750 -> 0.667 (-0.083 [-0.164, -0.009], p = 0.03, both seeds lower), competence
+0.536 -> 0.476 (p = 0.04). More refusals of training-source requests do not make held-out ones refused. No claim; not
+the default.
 """
 from __future__ import annotations
 
