@@ -110,10 +110,9 @@ def candidates(learn) -> list[dict]:
             for p in learn.phases if "train" in p]
 
 
-def stage_walls(run_dir) -> dict[str, float]:
-    """{"rROUND:stage": seconds} of a run's finished stages, from its store (`RunSummary`, the report's reader)."""
-    from superalign.store.summary import RunSummary
-    return {f"r{x.round or 0}:{x.name}": round(x.info.wall_s, 1) for x in RunSummary.of(run_dir).stages if x.done}
+def stage_walls(summary) -> dict[str, float]:
+    """{"rROUND:stage": seconds} of a run's finished stages (a `RunSummary`, the report's reader of its store)."""
+    return {f"r{x.round or 0}:{x.name}": round(x.info.wall_s, 1) for x in summary.stages if x.done}
 
 
 def part_stages(a) -> dict:
@@ -122,25 +121,22 @@ def part_stages(a) -> dict:
     pass is inside the first conformity candidate's) and the candidates' `val_select` validations, and the rest of
     learn (the guard's `val_guard` validations: before the round's first phase in round 1, after every phase; the
     conformity phase start's `val_select` validation, the bar its candidates must not regress from; the rows)."""
-    from superalign.store import RunStore
-    from superalign.store.records import LearnInfo
-    walls = stage_walls(a.run)
-    store = RunStore(Path(a.run))
-    try:
-        infos = sorted(store.infos(LearnInfo).items())
-    finally:
-        store.close()
+    from superalign.store.summary import RunSummary
+    summary = RunSummary.of(a.run)
+    done = [x for x in summary.stages if x.done]
+    walls = stage_walls(summary)
     total = sum(walls.values()) or 1.0
-    rounds = sorted({int(k[1:].split(":")[0]) for k in walls})
-    per_round = {r: round(sum(v for k, v in walls.items() if k.startswith(f"r{r}:")), 1) for r in rounds}
-    by_stage: dict[str, float] = {}
-    for k, v in walls.items():
-        by_stage[k.split(":")[1]] = round(by_stage.get(k.split(":")[1], 0.0) + v, 1)
+    by_stage: dict[str, float] = {}  # sums of the rounded stage times, so the table adds up to what is printed
+    per_round: dict[int, float] = {}
+    for x in done:
+        w = walls[f"r{x.round or 0}:{x.name}"]
+        by_stage[x.name] = round(by_stage.get(x.name, 0.0) + w, 1)
+        per_round[x.round or 0] = round(per_round.get(x.round or 0, 0.0) + w, 1)
     parts: dict[str, float] = {}
     learn = {}
-    for r, info in infos:
-        row: dict = {"seconds": walls.get(f"r{r}:learn", 0.0)}
-        for c in candidates(info):
+    for x in sorted((x for x in done if x.name == "learn"), key=lambda x: x.round or 0):
+        row: dict = {"seconds": walls[f"r{x.round}:learn"]}
+        for c in candidates(x.info):
             kind = c["phase"].rstrip("0123456789")
             row[f"{kind}_training_s"] = round(row.get(f"{kind}_training_s", 0.0) + (c["train_s"] or 0), 1)
             row[f"{kind}_validation_s"] = round(row.get(f"{kind}_validation_s", 0.0)
@@ -149,8 +145,8 @@ def part_stages(a) -> dict:
         for k, v in row.items():
             if k != "seconds":
                 parts[k] = round(parts.get(k, 0.0) + v, 1)
-        learn[r] = row
-        log(f"round {r} learn: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items()))
+        learn[x.round] = row
+        log(f"round {x.round} learn: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items()))
     log("rounds (all stages): " + ", ".join(f"round {r} {v:.1f} s" for r, v in per_round.items()))
     log("stages in all: " + ", ".join(f"{k} {v:.1f} s" for k, v in by_stage.items()) + f"; total {total:.1f} s")
     share = {k: round(v / total, 3) for k, v in {**by_stage, **{f"learn:{k}": v for k, v in parts.items()}}.items()}
@@ -174,8 +170,9 @@ def part_cli(a) -> dict:
     if p.returncode:
         log(p.stderr[-3000:])
         raise SystemExit(f"superalign run exited {p.returncode}")
+    from superalign.store.summary import RunSummary
     return {"command": " ".join(["superalign", *cmd[3:]]), "preset": a.preset, "seed": a.seed, "run_dir": str(d),
-            "wall_s": round(wall, 1), "stages": stage_walls(d)}
+            "wall_s": round(wall, 1), "stages": stage_walls(RunSummary.of(d))}
 
 
 def part_gen(a) -> dict:
