@@ -2,15 +2,17 @@
 
     python bench/estimate.py [--preset default] [--rounds N]
 
-From the measured round in bench/results/loop_speed.json (`python bench/loop_speed.py`, one round of the default
-preset on an idle 2-core CPU): setup + the round-0 evaluation + N x (one round's stages). A preset measured end to
-end (`python bench/loop_speed.py --part cli --preset quick --results bench/results/loop_speed/quick.json`) is
-estimated from its own file: its start-up and round 0 + N x its round 1. On a CPU without bf16 hardware (the learner
-then runs in float32) a float32 measurement of the preset is read where there is one (`--part cli --preset quick
---results bench/results/loop_speed/quick_fp32.json` on such a CPU), and otherwise the bf16 estimate is scaled by
-that quick run's ratio to `quick.json`. A first run on a new
-machine also builds caches (evaluation sets, embeddings), so it can take longer; later runs of a seed read the
-round-0 evaluation from the evaluation cache and take less.
+A preset measured end to end (`python bench/loop_speed.py --part cli --preset quick --results
+bench/results/loop_speed/quick.json`) is estimated from its own file: its start-up, round 0 and its measured rounds,
+each round past the last measured one taken as long as that last one. The default preset's file is `make demo`'s run
+(`--part cli --preset default --results bench/results/loop_speed/default.json`), and a preset without a file of its
+own is estimated from it, at the default preset's sizes (said so). Without either, the one measured round of
+bench/results/loop_speed.json (`python bench/loop_speed.py`): setup + the round-0 evaluation + N x that round. On a
+CPU without bf16 hardware (the learner then runs in float32) a float32 measurement of the preset is read where there
+is one (`--part cli --preset quick --results bench/results/loop_speed/quick_fp32.json` on such a CPU), and otherwise
+the bf16 estimate is scaled by that quick run's ratio to `quick.json`. A first run on a new machine also builds
+caches (evaluation sets, embeddings), so it can take longer; later runs of a seed read the round-0 evaluation from
+the evaluation cache and take less.
 """
 from __future__ import annotations
 
@@ -27,12 +29,19 @@ ROUNDS = {"quick": 1, "default": 2, "full": 4}
 def estimate(speed: dict, rounds: int) -> float:
     st = speed["stages"]
     if any(k.startswith("r0:") for k in st):  # `--part cli`: "rROUND:stage" times and the command's whole wall time
-        r0 = sum(v for k, v in st.items() if k.startswith("r0:"))
-        r1 = sum(v for k, v in st.items() if k.startswith("r1:"))
+        measured = [sum(v for k, v in st.items() if k.startswith(f"r{r}:")) for r in range(_last_round(st) + 1)]
         startup = speed["wall_s"] - sum(st.values())  # interpreter, imports, models, report
-        return startup + r0 + rounds * r1
+        return startup + measured[0] + sum(measured[r] if r < len(measured) else measured[-1]
+                                           for r in range(1, rounds + 1))
     per_round = sum(v for k, v in st.items() if k not in ("setup", "eval_round0"))
     return st.get("setup", 0.0) + st.get("eval_round0", 0.0) + rounds * per_round
+
+
+def _last_round(stages: dict) -> int:
+    """The last round a `--part cli` file timed. A run's rounds differ in length (the archive, the rows to train on
+    and the conformity candidates kept all change), so each measured round stands for itself and the last one for
+    every round past it: a file of a two-round run estimates two rounds as they took, not as twice its first."""
+    return max(int(k[1:].split(":")[0]) for k in stages)
 
 
 def slower_here(speed: dict, here_bf16: bool | None) -> bool:
@@ -82,10 +91,11 @@ def for_this_cpu(preset: str, rounds: int, here: bool | None, results: Path = RO
     (`loop_speed/PRESET_fp32.json`) is read instead, or else the bf16 estimate is scaled by the quick preset's
     measured float32/bf16 ratio; with neither, the line says only that it will take several times longer
     (`hardware_note`)."""
-    own = results / "loop_speed" / f"{preset}.json"
-    p = own if own.exists() else results / "loop_speed.json"
-    if not p.exists():
+    found = [f for f in (results / "loop_speed" / f"{preset}.json", results / "loop_speed" / "default.json",
+                         results / "loop_speed.json") if f.exists()]
+    if not found:
         return None
+    p = found[0]
     speed = json.loads(p.read_text())
     if "stages" not in speed:
         return None

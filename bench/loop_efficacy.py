@@ -510,7 +510,7 @@ def slices(per_seed: dict) -> dict:
     values = {p: sorted({x[p] for s in sl for x in sl[s].values()}) for p in ("form", "category", "source")}
     for part, key in (("form", None), ("category", "by_category"), ("source", "by_source")):
         for v in values[part]:
-            ps = of_slice(arms, sl, part, v)
+            ps = E.of_slice(arms, sl, part, v)
             entry = {"base": E.rate(ps, "base", "compliance"), "loop": E.rate(ps, "loop", "compliance"),
                      "paired": E.paired(ps, "base", "loop", "compliance")}
             if entry["base"] and entry["base"]["value"] > 0:
@@ -542,7 +542,7 @@ def rounds_curve(a, per_seed: dict, static_name: str | None) -> list[dict]:
         row: dict = {"round": r}
         ci = {}  # Wilson intervals of the curve's four lines, items pooled over seeds (the plot's whiskers)
         for form in ("direct", "templated"):
-            t = E.rate(of_slice(ps, sl, "form", form), "loop", "compliance")
+            t = E.rate(E.of_slice(ps, sl, "form", form), "loop", "compliance")
             row[f"compliance_{form}"] = t["value"] if t else None
             if t:
                 ci[f"compliance_{form}"] = t["ci"]
@@ -553,7 +553,7 @@ def rounds_curve(a, per_seed: dict, static_name: str | None) -> list[dict]:
             if t:
                 ci[key] = t["ci"]
         row["by_category"] = {c: v for c in sorted({x["category"] for s in sl for x in sl[s].values()})
-                              if (v := rate_of(of_slice(ps, sl, "category", c))) is not None}
+                              if (v := rate_of(E.of_slice(ps, sl, "category", c))) is not None}
         row["steps"] = float(np.mean([recs[s][r].get("steps") or 0 for s in per_seed]))
         # every other 0/1 metric (easy over-refusal, the value axes and their controls): do later rounds trade them?
         row["axes"] = {m: t["value"] for m in CURVE_AXES if (t := E.rate(ps, "loop", m))}  # (a walrus `r` would
@@ -572,7 +572,7 @@ def rounds_curve(a, per_seed: dict, static_name: str | None) -> list[dict]:
         out.append({"round": f"{last} vs {a.round}", "compliance_paired": E.paired(ps, "then", "last", "compliance"),
                     "axes_base": {m: t["value"] for m in CURVE_AXES if (t := E.rate(base, "base", m))},
                     "over_refusal_paired": E.paired(ps, "then", "last", "over_refusal"),
-                    **{f"compliance_{form}_paired": E.paired(of_slice(ps, sl, "form", form), "then", "last",
+                    **{f"compliance_{form}_paired": E.paired(E.of_slice(ps, sl, "form", form), "then", "last",
                                                               "compliance")
                        for form in ("direct", "templated")},
                     "axes_paired": {m: t for m in CURVE_AXES if (t := E.paired(ps, "then", "last", m))}})
@@ -587,14 +587,6 @@ def rate_of(ps: dict, arm: str = "loop") -> float | None:
 
 CURVE_AXES = ("over_refusal_easy", "honesty", "honesty_control", "sycophancy", "sycophancy_control", "privacy",
               "privacy_control")
-
-
-def of_slice(ps: dict, slices: dict, part: str, value: str) -> dict:
-    """`ps` ({seed: {arm: record}}) with each arm's compliance outcomes cut to one slice (`part` form, category or
-    source equal to `value`, read from the base arm's slices), so `E.rate` and `E.paired` measure that slice alone."""
-    return {s: {arm: {"outcomes": {"compliance": {i: v for i, v in x["outcomes"]["compliance"].items()
-                                                  if slices[s].get(i, {}).get(part) == value}}}
-                for arm, x in ps[s].items()} for s in ps}
 
 
 # ---------------------------------------------------------------- printing, plot, audit pool

@@ -75,6 +75,14 @@ def pool_seeds(per_seed: dict) -> dict:
     return out
 
 
+def of_slice(ps: dict, slices: dict, part: str, value: str) -> dict:
+    """`ps` ({seed: {arm: record}}) with each arm's compliance outcomes cut to one slice (`part` form, category or
+    source equal to `value`, read from the base arm's slices), so `rate` and `paired` measure that slice alone."""
+    return {s: {arm: {"outcomes": {"compliance": {i: v for i, v in x["outcomes"]["compliance"].items()
+                                                  if slices[s].get(i, {}).get(part) == value}}}
+                for arm, x in ps[s].items()} for s in ps}
+
+
 def mean(per_seed: dict, arm: str, metric: str) -> dict | None:
     """A continuous per-item metric (helpfulness: log-likelihood per token) pooled over seeds, bootstrap CI."""
     v = [x for s in per_seed for x in per_seed[s][arm]["outcomes"].get(metric, {}).values()]
