@@ -27,6 +27,7 @@ estimate; `shown` says whether the interval's far end is inside it too, which is
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -35,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from superalign.loop import efficacy as E  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from eval_audit_arms import hand_outcomes  # noqa: E402  (hand labels' per-item outcomes, as --hand-rates reads them)
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -56,6 +60,17 @@ def _outcomes(folder: Path, seeds: list[int]) -> dict:
         arms = json.loads(f.read_text())["arms"]
         per_seed[s] = {"base": arms["base"], "loop": arms["loop"]}
     return per_seed
+
+
+@functools.lru_cache(maxsize=None)
+def _fresh(results: Path) -> tuple[dict, dict]:
+    """The fresh seeds' confirmatory results file and its base and loop item outcomes, read once for both issues;
+    a file of other seeds than the declared ones stops it."""
+    conf = json.loads((results / "loop_efficacy" / "confirm.json").read_text())
+    if tuple(conf["seeds"]) != E.CONFIRM_SEEDS:
+        sys.exit(f"loop_efficacy/confirm.json holds seeds {conf['seeds']}, not the declared fresh seeds "
+                 f"{E.CONFIRM_SEEDS}")
+    return conf, _outcomes(results / "loop_efficacy" / "confirm", conf["seeds"])
 
 
 def _need(t: dict | None, what: str) -> dict:
@@ -85,15 +100,10 @@ def _grows(t: dict, name: str, source: str) -> dict:
 
 
 def issue23(results: Path = RESULTS, hand_pool: Path = HAND_POOL, hand_dirs: list[Path] = HAND_DIRS) -> list[dict]:
-    conf = json.loads((results / "loop_efficacy" / "confirm.json").read_text())
+    conf, ps = _fresh(results)
     seeds = conf["seeds"]
-    if tuple(seeds) != E.CONFIRM_SEEDS:
-        sys.exit(f"loop_efficacy/confirm.json holds seeds {seeds}, not the declared fresh seeds {E.CONFIRM_SEEDS}")
-    ps = _outcomes(results / "loop_efficacy" / "confirm", seeds)
     sl = {s: ps[s]["base"]["outcomes"].get("slices", {}) for s in ps}
     src = f"loop_efficacy/confirm (fresh seeds {seeds}, round {conf['round']}, evaluation judge)"
-    sys.path.insert(0, str(ROOT / "bench"))
-    from eval_audit_arms import hand_outcomes  # the hand labels' per-item outcomes, read as --hand-rates reads them
     by_hand = hand_outcomes(hand_pool, hand_dirs)
     hps = {s: {arm: by_hand[s][arm] for arm in ("base", "loop")} for s in seeds}
     hsrc = f"labels of every answer of the fresh seeds ({', '.join(d.name for d in hand_dirs)})"
@@ -165,8 +175,8 @@ def issue25(results: Path = RESULTS, harmlessness_met: bool | None = None) -> li
     for name, ax in axes.items():  # the bench stored the paired changes: read them, signed the same way
         m = ax["metrics"][ax["metric"]]
         moves[name] = {**_move(m["multi_vs_base"], m["higher_is_better"]), "single_arm": m.get("single") is not None}
-    conf = json.loads((results / "loop_efficacy" / "confirm.json").read_text())
-    fresh = _axis_moves(_outcomes(results / "loop_efficacy" / "confirm", conf["seeds"]), axes, "base", "loop")
+    conf, ps = _fresh(results)
+    fresh = _axis_moves(ps, axes, "base", "loop")
     fsrc = f"loop_efficacy/confirm (fresh seeds {conf['seeds']}, the default loop against base)"
     for mv, where in ((moves, src), (fresh, fsrc)):
         better = [n for n, v in mv.items() if v["improves"]]
